@@ -1,0 +1,193 @@
+/**
+ * Reading a config: TOML (smol-toml) → defaults filled → schema (zod) → `Config`.
+ * Every failure is a `ConfigError` naming the file, the field path, what was expected and — for TOML
+ * syntax errors — the line; the CLI prints it and exits 2 (never a stack trace).
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parse as parseToml, stringify as stringifyToml, TomlError } from 'smol-toml';
+import type { z } from 'zod';
+import { configSchema, IGNORED_IOT_EDGE_KEYS, PROVISIONING_SOURCES, type Config } from './schema.js';
+import { EMBEDDED_DEFAULT_TOML } from './default.js';
+import { defaultRunDir, defaultStateDir, edgewardHome, homeConfigFile } from './paths.js';
+
+/** Exit code for a refused config (IoT Edge uses 153 under systemd; the issue asks for 2). */
+export const CONFIG_EXIT_CODE = 2;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: { path: string; message: string }[],
+  ) {
+    super(`invalid config ${file}:\n` + problems.map((p) => `  ${p.path ? p.path + ': ' : ''}${p.message}`).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Where it came from: a path, or "<embedded default>". */
+  source: string;
+  /** IoT Edge keys present but not meaningful here. */
+  ignored: string[];
+}
+
+export const EMBEDDED_SOURCE = '<embedded default>';
+
+/**
+ * Which config a command uses: `-c FILE` > `$EDGEWARD_CONFIG` > `<home>/config.toml` if present > embedded.
+ */
+export async function resolveConfigSource(explicit: string | undefined, env = process.env): Promise<string> {
+  if (explicit) return path.resolve(explicit);
+  if (env.EDGEWARD_CONFIG) return path.resolve(env.EDGEWARD_CONFIG);
+  const homeFile = homeConfigFile(edgewardHome(env));
+  try {
+    await fs.access(homeFile);
+    return homeFile;
+  } catch {
+    return EMBEDDED_SOURCE;
+  }
+}
+
+export async function loadConfig(source: string, env = process.env): Promise<LoadedConfig> {
+  let text: string;
+  if (source === EMBEDDED_SOURCE) {
+    text = EMBEDDED_DEFAULT_TOML;
+  } else {
+    try {
+      text = await fs.readFile(source, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new ConfigError(source, [{ path: '', message: code === 'ENOENT' ? 'file not found' : `cannot read file (${code})` }]);
+    }
+  }
+  return parseConfigText(text, source, env);
+}
+
+/** Parse and validate config text. Exposed for tests and for `config apply`. */
+export function parseConfigText(text: string, source: string, env = process.env): LoadedConfig {
+  const home = edgewardHome(env);
+  let raw: Record<string, unknown>;
+  try {
+    raw = parseToml(text.replaceAll('@HOME@', home)) as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof TomlError) {
+      const first = err.message.split('\n')[0] ?? err.message;
+      throw new ConfigError(source, [{ path: '', message: `TOML syntax error at line ${err.line}, column ${err.column}: ${first}` }]);
+    }
+    throw err;
+  }
+  const ignored = IGNORED_IOT_EDGE_KEYS.filter((k) => k in raw);
+  for (const k of ignored) delete raw[k];
+  fillDefaults(raw, home);
+  precheckProvisioning(raw, source);
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(source, describeIssues(parsed.error.issues));
+  const config = applyAziotKeys(parsed.data);
+  return { config, source, ignored: [...ignored] };
+}
+
+function fillDefaults(raw: Record<string, unknown>, home: string): void {
+  raw.hostname ??= os.hostname();
+  raw.state_dir ??= defaultStateDir(home);
+  const run = defaultRunDir(home);
+  const sockets = { management_uri: `unix://${run}/mgmt.sock`, workload_uri: `unix://${run}/workload.sock` };
+  raw.connect ??= { ...sockets };
+  raw.listen ??= { ...sockets };
+}
+
+/** An unknown `source` gets one readable message naming the allowed values. */
+function precheckProvisioning(raw: Record<string, unknown>, source: string): void {
+  const prov = raw.provisioning;
+  if (prov === undefined) throw new ConfigError(source, [{ path: 'provisioning', message: 'required table [provisioning] is missing (e.g. source = "none")' }]);
+  if (typeof prov !== 'object' || prov === null || Array.isArray(prov)) {
+    throw new ConfigError(source, [{ path: 'provisioning', message: `expected a table, got ${typeName(prov)}` }]);
+  }
+  const src = (prov as Record<string, unknown>).source;
+  if (typeof src !== 'string' || !(PROVISIONING_SOURCES as readonly string[]).includes(src)) {
+    const got = src === undefined ? 'nothing' : JSON.stringify(src);
+    throw new ConfigError(source, [{ path: 'provisioning.source', message: `expected one of ${PROVISIONING_SOURCES.map((s) => `"${s}"`).join(', ')}, got ${got}` }]);
+  }
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return `a ${typeof v}`;
+}
+
+/** Turn zod issues into "field.path: expected …" lines; union failures report their deepest branch. */
+function describeIssues(issues: z.core.$ZodIssue[]): { path: string; message: string }[] {
+  const out: { path: string; message: string }[] = [];
+  for (const issue of issues) {
+    if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      // Pick the branch that got furthest (most specific path) to explain the failure.
+      const best = issue.errors.reduce((a, b) => (depth(b) > depth(a) ? b : a));
+      out.push(...describeIssues(best.map((i) => ({ ...i, path: [...issue.path, ...i.path] }))));
+      continue;
+    }
+    const p = issue.path.map(String).join('.');
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') message = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    else if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) message = `required field is missing (expected ${issue.expected})`;
+    out.push({ path: p, message });
+  }
+  return dedupe(out);
+}
+
+function depth(issues: z.core.$ZodIssue[]): number {
+  return Math.max(0, ...issues.map((i) => i.path.length + (i.code === 'unrecognized_keys' ? 0 : 0.5)));
+}
+
+function dedupe(list: { path: string; message: string }[]): { path: string; message: string }[] {
+  const seen = new Set<string>();
+  return list.filter((p) => (seen.has(p.path + p.message) ? false : (seen.add(p.path + p.message), true)));
+}
+
+/** IoT Edge's `[aziot_keys] pkcs11_lib_path/pkcs11_base_slot` selects the PKCS#11 backend. */
+function applyAziotKeys(config: Config): Config {
+  const a = config.aziot_keys;
+  if (!a?.pkcs11_lib_path || config.keys.backend !== 'file') return config;
+  const slot = a.pkcs11_base_slot ? parsePkcs11SlotUri(a.pkcs11_base_slot) : {};
+  return {
+    ...config,
+    keys: { backend: 'pkcs11', pkcs11: { library: a.pkcs11_lib_path, sessions: 8, ...slot } },
+  };
+}
+
+/** `pkcs11:token=Foo?pin-value=1234` (RFC 7512) → token_label/serial/pin. */
+export function parsePkcs11SlotUri(uri: string): { token_label?: string; token_serial?: string; slot?: number; pin?: string } {
+  const [pathPart = '', query = ''] = uri.slice('pkcs11:'.length).split('?');
+  const out: { token_label?: string; token_serial?: string; slot?: number; pin?: string } = {};
+  for (const attr of pathPart.split(';').filter(Boolean)) {
+    const [k, v = ''] = attr.split('=');
+    const val = decodeURIComponent(v);
+    if (k === 'token') out.token_label = val;
+    else if (k === 'serial') out.token_serial = val;
+    else if (k === 'slot-id') out.slot = Number(val);
+  }
+  for (const attr of query.split('&').filter(Boolean)) {
+    const [k, v = ''] = attr.split('=');
+    if (k === 'pin-value') out.pin = decodeURIComponent(v);
+  }
+  return out;
+}
+
+const SECRET_KEYS = new Set(['pin', 'connection_string', 'value', 'password', 'symmetric_key', 'device_id_pk']);
+export const REDACTED = '<redacted>';
+
+/** A deep copy with every secret-bearing field replaced, for `config show` and logs. */
+export function redactConfig(config: Config): Record<string, unknown> {
+  const walk = (v: unknown, key?: string): unknown => {
+    if (key !== undefined && SECRET_KEYS.has(key) && (typeof v === 'string' || (typeof v === 'object' && v !== null && 'value' in v))) return REDACTED;
+    if (Array.isArray(v)) return v.map((x) => walk(x));
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, k)]));
+    return v;
+  };
+  return walk(config) as Record<string, unknown>;
+}
+
+export function configToToml(config: Config | Record<string, unknown>): string {
+  return stringifyToml(config as Record<string, unknown>);
+}

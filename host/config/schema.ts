@@ -1,0 +1,233 @@
+/**
+ * The Edgeward config schema: shaped after IoT Edge's `/etc/aziot/config.toml` super-config where the
+ * concepts match (hostname, [provisioning], [aziot_keys], [edge_ca], [connect], [listen], [[principal]]),
+ * plus Edgeward's own sections ([keys], [tpm], [runtime], [log], [paths]).
+ *
+ * Validation is strict: unknown keys in Edgeward-owned tables are errors (a typo must not silently
+ * fall back to a default). Top-level IoT Edge sections that have no meaning here (moby_runtime, agent,
+ * image_garbage_collection, …) are accepted and reported as ignored, so an existing config.toml can be
+ * reused.
+ */
+import { z } from 'zod';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export const logLevelSchema = z.enum(LOG_LEVELS);
+export type LogLevel = z.infer<typeof logLevelSchema>;
+
+/** `unix:///abs/path` — the only URI scheme the sockets accept. */
+const unixUri = z
+  .string()
+  .regex(/^unix:\/\/\/.+/, 'a unix socket URI such as "unix:///run/edgeward/mgmt.sock"');
+
+/** A secret given inline or by file: `{ value = "…" }` or `{ uri = "file:///…" | "pkcs11:…" }`. */
+const secretRef = z.union([
+  z.object({ value: z.string().min(1) }).strict(),
+  z.object({ uri: z.string().regex(/^(file:\/\/\/|pkcs11:)/, 'a file:/// or pkcs11: URI') }).strict(),
+]);
+
+const sasAuth = z
+  .object({ method: z.literal('sas'), device_id_pk: secretRef })
+  .strict();
+const x509Auth = z
+  .object({
+    method: z.literal('x509'),
+    identity_cert: z.string().regex(/^file:\/\/\//, 'a file:/// URI'),
+    identity_pk: z.string().regex(/^(file:\/\/\/|pkcs11:)/, 'a file:/// or pkcs11: URI'),
+  })
+  .strict();
+
+const manualProvisioning = z.union([
+  z
+    .object({
+      source: z.literal('manual'),
+      connection_string: z
+        .string()
+        .regex(/HostName=[^;]+;DeviceId=[^;]+;SharedAccessKey=[^;]+/, 'a "HostName=…;DeviceId=…;SharedAccessKey=…" connection string'),
+    })
+    .strict(),
+  z
+    .object({
+      source: z.literal('manual'),
+      iothub_hostname: z.string().min(1),
+      device_id: z.string().min(1),
+      authentication: z.discriminatedUnion('method', [sasAuth, x509Auth]),
+    })
+    .strict(),
+]);
+
+const dpsAttestation = z.discriminatedUnion('method', [
+  z.object({ method: z.literal('symmetric_key'), registration_id: z.string().min(1), symmetric_key: secretRef }).strict(),
+  z
+    .object({
+      method: z.literal('x509'),
+      registration_id: z.string().min(1).optional(),
+      identity_cert: z.string().min(1),
+      identity_pk: z.string().min(1),
+    })
+    .strict(),
+  z.object({ method: z.literal('tpm'), registration_id: z.string().min(1) }).strict(),
+]);
+
+const dpsProvisioning = z
+  .object({
+    source: z.literal('dps'),
+    global_endpoint: z.string().url().default('https://global.azure-devices-provisioning.net'),
+    id_scope: z.string().min(1),
+    payload: z.object({ uri: z.string().regex(/^file:\/\/\//) }).strict().optional(),
+    attestation: dpsAttestation,
+  })
+  .strict();
+
+const noneProvisioning = z.object({ source: z.literal('none') }).strict();
+
+/**
+ * `[provisioning]`, tagged by `source`. A pre-check in load.ts reports an unknown source by name before
+ * this union produces its (less readable) per-branch messages.
+ */
+export const provisioningSchema = z.union([noneProvisioning, manualProvisioning, dpsProvisioning]);
+export const PROVISIONING_SOURCES = ['none', 'manual', 'dps'] as const;
+
+/** Auto-renew policy as in IoT Edge: "80%", "30min", "2day". */
+const renewAmount = z.string().regex(/^\d+(%|min|day)$/, 'a percentage like "80%", or a duration like "30min" or "2day"');
+const autoRenew = z
+  .object({ rotate_key: z.boolean().default(true), threshold: renewAmount.default('80%'), retry: renewAmount.default('4%') })
+  .strict();
+
+export const edgeCaSchema = z.union([
+  z
+    .object({
+      cert: z.string().regex(/^file:\/\/\//, 'a file:/// URI'),
+      pk: z.string().regex(/^(file:\/\/\/|pkcs11:)/, 'a file:/// or pkcs11: URI'),
+    })
+    .strict(),
+  z
+    .object({
+      auto_generated_edge_ca_expiry_days: z.number().int().positive().max(3650).default(90),
+      subject: z.record(z.string(), z.string()).optional(),
+      auto_renew: autoRenew.optional(),
+    })
+    .strict(),
+]);
+
+const pkcs11Schema = z
+  .object({
+    library: z.string().min(1),
+    token_label: z.string().min(1).optional(),
+    token_serial: z.string().min(1).optional(),
+    slot: z.number().int().nonnegative().optional(),
+    pin: z.string().min(1).optional(),
+    pin_file: z.string().min(1).optional(),
+    sessions: z.number().int().min(1).max(256).default(8),
+  })
+  .strict()
+  .refine((p) => p.token_label !== undefined || p.token_serial !== undefined || p.slot !== undefined, {
+    message: 'one of token_label, token_serial or slot is required',
+  })
+  .refine((p) => !(p.pin !== undefined && p.pin_file !== undefined), { message: 'give pin or pin_file, not both' });
+
+/** `[keys]`: Edgeward's key store. `backend = "file"` is for development only. */
+export const keysSchema = z
+  .object({
+    backend: z.enum(['file', 'pkcs11', 'tpm']).default('file'),
+    pkcs11: pkcs11Schema.optional(),
+  })
+  .strict()
+  .refine((k) => k.backend !== 'pkcs11' || k.pkcs11 !== undefined, {
+    message: 'backend "pkcs11" needs a [keys.pkcs11] table',
+    path: ['pkcs11'],
+  });
+
+/** `[aziot_keys]` as IoT Edge writes it; mapped onto `[keys]` (see load.ts). */
+const aziotKeysSchema = z
+  .object({ pkcs11_lib_path: z.string().min(1).optional(), pkcs11_base_slot: z.string().startsWith('pkcs11:').optional() })
+  .strict();
+
+export const tpmSchema = z
+  .object({
+    tcti: z
+      .string()
+      .regex(/^(device(:.+)?|swtpm(:.*)?|mssim(:.*)?)$/, 'a TCTI string such as "device:/dev/tpmrm0" or "swtpm:host=127.0.0.1,port=2321"')
+      .default('device:/dev/tpmrm0'),
+    auth_key_index: z.string().optional(),
+  })
+  .strict();
+
+const socketPair = z.object({ management_uri: unixUri, workload_uri: unixUri }).strict();
+
+/** `[[principal]]`: which OS user or module may use which key ids. */
+const principalSchema = z
+  .object({
+    name: z.string().min(1),
+    uid: z.number().int().nonnegative().optional(),
+    module: z.string().min(1).optional(),
+    keys: z.array(z.string().min(1)).default([]),
+  })
+  .strict()
+  .refine((p) => p.uid !== undefined || p.module !== undefined, { message: 'a principal needs uid or module' });
+
+const limitsSchema = z
+  .object({
+    memory_mib: z.number().int().min(1).max(4096).default(64),
+    call_timeout_ms: z.number().int().min(1).max(600_000).default(5_000),
+    max_value_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  })
+  .strict();
+
+/** `[runtime]`: the component host. */
+const runtimeSchema = z
+  .object({
+    /** A deployment manifest applied at start; "builtin:default" deploys the sample guests. */
+    deployment: z.string().min(1).optional(),
+    default_limits: limitsSchema.default(limitsSchema.parse({})),
+  })
+  .strict();
+
+/** Top-level IoT Edge keys that have no meaning for a component runtime: accepted, reported ignored. */
+export const IGNORED_IOT_EDGE_KEYS = [
+  'parent_hostname',
+  'local_gateway_hostname',
+  'allow_elevated_docker_permissions',
+  'auto_reprovisioning_mode',
+  'imported_master_encryption_key',
+  'additional_info',
+  'cloud_timeout_sec',
+  'cloud_retries',
+  'prefer_module_identity_cache',
+  'iotedge_max_requests',
+  'aziot_max_requests',
+  'localid',
+  'preloaded_keys',
+  'cert_issuance',
+  'preloaded_certs',
+  'agent',
+  'watchdog',
+  'moby_runtime',
+  'image_garbage_collection',
+] as const;
+
+export const configSchema = z
+  .object({
+    hostname: z.string().min(1).max(253).regex(/^[A-Za-z0-9.-]+$/, 'a DNS host name (letters, digits, "." and "-")'),
+    /** Edgeward: where state lives. Default: per-user data directory. */
+    state_dir: z.string().min(1),
+    trust_bundle_cert: z.string().regex(/^file:\/\/\//, 'a file:/// URI').optional(),
+    provisioning: provisioningSchema,
+    keys: keysSchema.default(keysSchema.parse({})),
+    aziot_keys: aziotKeysSchema.optional(),
+    tpm: tpmSchema.optional(),
+    edge_ca: edgeCaSchema.default({ auto_generated_edge_ca_expiry_days: 90 }),
+    connect: socketPair,
+    listen: socketPair,
+    principal: z.array(principalSchema).default([]),
+    log: z.object({ level: logLevelSchema.default('info') }).strict().default({ level: 'info' }),
+    runtime: runtimeSchema.default(runtimeSchema.parse({})),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ProvisioningConfig = Config['provisioning'];
+export type KeysConfig = Config['keys'];
+export type Pkcs11Config = NonNullable<KeysConfig['pkcs11']>;
+export type TpmConfig = NonNullable<Config['tpm']>;
+export type PrincipalConfig = Config['principal'][number];
+export type LimitsConfig = Config['runtime']['default_limits'];
