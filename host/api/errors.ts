@@ -1,0 +1,45 @@
+/**
+ * One mapping from domain errors to IoT Edge-style HTTP errors: `{"message": "..."}` with
+ * `content-type: application/json`. Unexpected errors are logged with their cause and answered with a
+ * coarse "internal error" (the IoT Identity Service's rule: the cause goes to the log, not the wire).
+ */
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { RuntimeError } from '../runtime/types.js';
+import type { Logger } from '../log.js';
+
+const RUNTIME_STATUS: Record<RuntimeError['code'], ContentfulStatusCode> = {
+  'not-found': 404,
+  conflict: 409,
+  invalid: 400,
+  'integrity-mismatch': 409,
+  denied: 403,
+  timeout: 504,
+  failed: 500,
+};
+
+export function jsonError(c: Context, status: ContentfulStatusCode, message: string): Response {
+  return c.json({ message }, status);
+}
+
+/** hono `onError` handler shared by the management and workload apps. */
+export function errorHandler(logger: Logger) {
+  return function onError(err: Error, c: Context): Response {
+    if (err instanceof HTTPException) return jsonError(c, err.status as ContentfulStatusCode, err.message || 'request failed');
+    if (err instanceof RuntimeError) {
+      const status = RUNTIME_STATUS[err.code];
+      if (status >= 500) logger.error({ err, path: c.req.path }, 'runtime error');
+      return jsonError(c, status, status >= 500 && err.code === 'failed' ? 'internal error' : err.message);
+    }
+    const status = (err as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) return jsonError(c, status as ContentfulStatusCode, err.message);
+    logger.error({ err, path: c.req.path }, 'unhandled error in API handler');
+    return jsonError(c, 500, 'internal error');
+  };
+}
+
+/** Throw as a 400 with a message (handlers validate input before doing any work). */
+export function badRequest(message: string): never {
+  throw new HTTPException(400, { message });
+}
