@@ -1,0 +1,41 @@
+/**
+ * The management API (privileged; guarded by the socket's file mode): composed from one route file per
+ * resource. Every route sits behind the api-version check and a body-size limit.
+ */
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { apiVersion } from '../middleware/api-version.js';
+import { errorHandler } from '../errors.js';
+import { systemRoutes } from './system.js';
+import { modulesRoutes } from './modules.js';
+import type { ModuleRuntime } from '../../runtime/types.js';
+import type { DaemonControl } from '../../daemon/control.js';
+import type { Logger } from '../../log.js';
+
+/** Largest request body the management API reads (a deployment manifest fits comfortably). */
+export const MAX_MGMT_BODY_BYTES = 4 * 1024 * 1024;
+
+export interface ManagementDeps {
+  daemon: DaemonControl;
+  runtime: ModuleRuntime;
+  logger: Logger;
+  /** Further sub-apps, mounted at their prefix behind the api-version check (e.g. `/keys`). */
+  extra?: { prefix: string; app: Hono; minimum?: Parameters<typeof apiVersion>[0] }[];
+}
+
+export function managementApp(deps: ManagementDeps): Hono {
+  const app = new Hono();
+  app.onError(errorHandler(deps.logger));
+  app.notFound((c) => c.json({ message: 'not found' }, 404));
+  app.use('*', bodyLimit({ maxSize: MAX_MGMT_BODY_BYTES, onError: (c) => c.json({ message: `request body larger than ${MAX_MGMT_BODY_BYTES} bytes` }, 413) }));
+  app.route('/', systemRoutes(deps.daemon));
+  app.use('/modules/*', apiVersion());
+  app.use('/modules', apiVersion());
+  app.route('/modules', modulesRoutes(deps.runtime));
+  for (const { prefix, app: sub, minimum } of deps.extra ?? []) {
+    app.use(`${prefix}/*`, apiVersion(minimum));
+    app.use(prefix, apiVersion(minimum));
+    app.route(prefix, sub);
+  }
+  return app;
+}

@@ -1,0 +1,68 @@
+/**
+ * Serving a hono app on a Unix socket with a given file mode, replacing a stale socket safely: a socket
+ * file that still answers belongs to a live process and is refused; one that does not is removed.
+ */
+import net from 'node:net';
+import http from 'node:http';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { getRequestListener } from '@hono/node-server';
+import type { Hono } from 'hono';
+import { StartupError } from '../errors.js';
+
+export interface UdsServer {
+  readonly path: string;
+  close(): Promise<void>;
+}
+
+/** Header and timing limits for every listener (slowloris and oversized headers: scenario A5). */
+const MAX_HEADER_BYTES = 16 * 1024;
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 60_000;
+
+export async function serveOnUnixSocket(app: Hono, socketPath: string, mode = 0o660): Promise<UdsServer> {
+  await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o750 });
+  await removeStaleSocket(socketPath);
+  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, getRequestListener(app.fetch));
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  // Create the socket with the final mode from the start: no window in which it is wider.
+  const oldUmask = process.umask(0o777 & ~mode);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => resolve());
+    });
+  } finally {
+    process.umask(oldUmask);
+  }
+  await fs.chmod(socketPath, mode);
+  return {
+    path: socketPath,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+      await fs.rm(socketPath, { force: true });
+    },
+  };
+}
+
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  const st = await fs.lstat(socketPath).catch(() => undefined);
+  if (!st) return;
+  if (!st.isSocket()) throw new StartupError(`${socketPath} exists and is not a socket; remove it or choose another path`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const c = net.connect(socketPath);
+    c.once('connect', () => (c.destroy(), resolve(true)));
+    c.once('error', () => resolve(false));
+  });
+  if (alive) throw new StartupError(`${socketPath} is in use by another process; is another Edgeward daemon running with a different state_dir?`, 1);
+  await fs.rm(socketPath, { force: true });
+}

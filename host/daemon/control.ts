@@ -1,0 +1,38 @@
+/** What the management API may ask of the daemon itself. */
+import type { LogLevel } from '../config/schema.js';
+
+export interface ServiceStatus {
+  name: string;
+  status: 'running' | 'ready' | 'degraded' | 'down';
+  detail: string;
+}
+
+export interface DaemonStatus {
+  pid: number;
+  version: string;
+  uptimeSeconds: number;
+  stateDir: string;
+  configSource: string;
+  logLevel: LogLevel;
+  managementUri: string;
+  services: ServiceStatus[];
+  modules: { total: number; running: number };
+}
+
+export interface ReloadResult {
+  applied: string[];
+  restartRequired: string[];
+  message: string;
+}
+
+export interface DaemonControl {
+  readonly version: string;
+  readonly jcoVersion: string;
+  readonly provisioningType: string;
+  readonly logFile: string;
+  readonly stopping: boolean;
+  status(): Promise<DaemonStatus>;
+  setLogLevel(level: LogLevel): void;
+  reload(): Promise<ReloadResult>;
+  requestRestart(): void;
+}

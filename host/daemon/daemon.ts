@@ -1,0 +1,207 @@
+/**
+ * The daemon: bootstraps from the config, holds the state directory, composes the services and serves
+ * the management API. `run()` resolves when the daemon has stopped (SIGTERM/SIGINT) with exit code 0.
+ */
+import path from 'node:path';
+import { promises as fs } from 'node:fs';
+import pino from 'pino';
+import pinoPretty from 'pino-pretty';
+import type { Config, LogLevel } from '../config/schema.js';
+import { configToToml, loadConfig, redactConfig, type LoadedConfig } from '../config/load.js';
+import { socketPathOf } from '../config/paths.js';
+import { acquireStateLock, ensureSubdir, prepareStateDir, type StateLock } from '../state/dir.js';
+import { writeFileAtomic } from '../state/atomic.js';
+import { createLogger, type Logger } from '../log.js';
+import { managementApp } from '../api/management/app.js';
+import { serveOnUnixSocket, type UdsServer } from '../api/serve.js';
+import type { ModuleRuntime } from '../runtime/types.js';
+import { EDGEWARD_VERSION, JCO_VERSION } from '../version.js';
+import type { DaemonControl, DaemonStatus, ReloadResult, ServiceStatus } from './control.js';
+import { composeServices, type Services } from './services.js';
+
+/** Name of the effective config inside the state directory (written at start and by `config apply`). */
+export const EFFECTIVE_CONFIG_FILE = 'effective-config.toml';
+/** Daemon log file inside `<state_dir>/logs/`, rotated at start beyond this size. */
+export const DAEMON_LOG_FILE = 'edgeward.log';
+const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
+
+export function effectiveConfigPath(stateDir: string): string {
+  return path.join(stateDir, EFFECTIVE_CONFIG_FILE);
+}
+
+export function daemonLogPath(stateDir: string): string {
+  return path.join(stateDir, 'logs', DAEMON_LOG_FILE);
+}
+
+export class Daemon implements DaemonControl {
+  readonly version = EDGEWARD_VERSION;
+  readonly jcoVersion = JCO_VERSION;
+  stopping = false;
+  private loaded!: LoadedConfig;
+  private logger!: Logger;
+  private lock?: StateLock;
+  private mgmt?: UdsServer;
+  private services?: Services;
+  private startedAt = Date.now();
+  private restartPending = false;
+  private done!: Promise<number>;
+  private finish!: (code: number) => void;
+
+  constructor(private readonly initial: LoadedConfig) {}
+
+  get config(): Config {
+    return this.loaded.config;
+  }
+  get logFile(): string {
+    return daemonLogPath(this.config.state_dir);
+  }
+  get provisioningType(): string {
+    const p = this.config.provisioning;
+    if (p.source === 'manual') return 'connection_string' in p ? 'manual.device_connection_string' : `manual.${p.authentication.method}`;
+    if (p.source === 'dps') return `dps.${p.attestation.method}`;
+    return 'none';
+  }
+  get runtime(): ModuleRuntime {
+    if (!this.services) throw new Error('daemon not started');
+    return this.services.runtime;
+  }
+
+  /** Start everything; resolves once the management socket is accepting requests. */
+  async start(): Promise<void> {
+    this.done = new Promise((r) => (this.finish = r));
+    await this.bootstrap(this.initial);
+  }
+
+  /** Resolves with the exit code once the daemon has stopped. */
+  wait(): Promise<number> {
+    return this.done;
+  }
+
+  private async bootstrap(loaded: LoadedConfig): Promise<void> {
+    this.loaded = loaded;
+    const { config } = loaded;
+    await prepareStateDir(config.state_dir);
+    this.lock ??= await acquireStateLock(config.state_dir);
+    const logDir = await ensureSubdir(config.state_dir, 'logs');
+    await rotateIfLarge(path.join(logDir, DAEMON_LOG_FILE));
+    this.logger ??= createLogger(config.log.level, [consoleStream(), pino.destination({ dest: path.join(logDir, DAEMON_LOG_FILE), mkdir: true, sync: false })]);
+    this.logger.level = config.log.level;
+    this.logger.info({ version: this.version, source: loaded.source, stateDir: config.state_dir }, 'edgeward starting');
+    for (const key of loaded.ignored) this.logger.warn({ key }, 'config key is an IoT Edge setting with no meaning for Edgeward; ignored');
+    await writeFileAtomic(effectiveConfigPath(config.state_dir), configToToml(config));
+    this.services = await composeServices({ config, logger: this.logger });
+    const app = managementApp({ daemon: this, runtime: this.services.runtime, logger: this.logger, extra: this.services.managementRoutes });
+    this.mgmt = await serveOnUnixSocket(app, socketPathOf(config.listen.management_uri), 0o660);
+    this.logger.info({ socket: this.mgmt.path }, 'management API listening');
+  }
+
+  private async teardown(): Promise<void> {
+    await this.mgmt?.close().catch((err) => this.logger.warn({ err }, 'closing management socket'));
+    this.mgmt = undefined;
+    await this.services?.close().catch((err) => this.logger.warn({ err }, 'closing services'));
+    this.services = undefined;
+  }
+
+  /** Graceful stop: modules stopped, sockets removed, state flushed, lock released. */
+  async stop(reason: string): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.logger.info({ reason }, 'edgeward stopping');
+    await this.teardown();
+    await this.lock?.release();
+    this.lock = undefined;
+    this.logger.info('edgeward stopped');
+    await new Promise<void>((r) => this.logger.flush(() => r()));
+    this.finish(0);
+  }
+
+  async status(): Promise<DaemonStatus> {
+    const modules = await this.runtime.list();
+    const services: ServiceStatus[] = [
+      { name: 'edgeward', status: 'running', detail: `pid ${process.pid}, up ${Math.round((Date.now() - this.startedAt) / 1000)} s` },
+      ...(this.services ? await this.services.status() : []),
+    ];
+    return {
+      pid: process.pid,
+      version: this.version,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      stateDir: this.config.state_dir,
+      configSource: this.loaded.source,
+      logLevel: this.logger.level as LogLevel,
+      managementUri: this.config.listen.management_uri,
+      services,
+      modules: { total: modules.length, running: modules.filter((m) => m.status.runtimeStatus.status === 'running').length },
+    };
+  }
+
+  setLogLevel(level: LogLevel): void {
+    this.logger.level = level;
+    this.logger.info({ newLevel: level }, 'log level changed');
+  }
+
+  /**
+   * Re-read the effective config from the state directory (written by `edgeward config apply`). The log
+   * level applies at once; settings that shape sockets, keys or state need `edgeward system restart`.
+   */
+  async reload(): Promise<ReloadResult> {
+    const next = await loadConfig(effectiveConfigPath(this.config.state_dir));
+    const before = redactConfig(this.config);
+    const after = redactConfig(next.config);
+    const changed = Object.keys({ ...before, ...after }).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+    const applied: string[] = [];
+    const restartRequired: string[] = [];
+    for (const key of changed) {
+      if (key === 'log') {
+        this.setLogLevel(next.config.log.level);
+        applied.push('log.level');
+      } else restartRequired.push(key);
+    }
+    const source = this.loaded.source;
+    this.loaded = { ...next, source, config: { ...this.config, log: next.config.log } };
+    this.pendingConfig = restartRequired.length > 0 ? next : undefined;
+    const message = restartRequired.length
+      ? `applied ${applied.join(', ') || 'nothing'}; run "edgeward system restart" for: ${restartRequired.join(', ')}`
+      : changed.length ? `applied ${applied.join(', ')}` : 'no changes';
+    this.logger.info({ applied, restartRequired }, 'config reloaded');
+    return { applied, restartRequired, message };
+  }
+  private pendingConfig?: LoadedConfig;
+
+  /** In-process restart: stop every service and start again on the newest config. */
+  requestRestart(): void {
+    if (this.restartPending || this.stopping) return;
+    this.restartPending = true;
+    setTimeout(() => void this.restartNow(), 50);
+  }
+
+  private async restartNow(): Promise<void> {
+    try {
+      this.logger.info('edgeward restarting');
+      const next = this.pendingConfig ?? (await loadConfig(effectiveConfigPath(this.config.state_dir)));
+      this.pendingConfig = undefined;
+      await this.teardown();
+      if (next.config.state_dir !== this.config.state_dir) {
+        await this.lock?.release();
+        this.lock = undefined;
+      }
+      this.startedAt = Date.now();
+      await this.bootstrap({ ...next, source: this.loaded.source });
+      this.logger.info('edgeward restarted');
+    } catch (err) {
+      this.logger.fatal({ err }, 'restart failed; stopping');
+      await this.stop('restart failed');
+    } finally {
+      this.restartPending = false;
+    }
+  }
+}
+
+async function rotateIfLarge(file: string): Promise<void> {
+  const st = await fs.stat(file).catch(() => undefined);
+  if (st && st.size > LOG_ROTATE_BYTES) await fs.rename(file, file + '.1');
+}
+
+/** Humans at a terminal get readable lines; everything else (systemd, pipes, tests) gets JSON. */
+function consoleStream(): pino.DestinationStream {
+  return process.stdout.isTTY ? pinoPretty({ colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' }) : pino.destination(1);
+}

@@ -1,0 +1,108 @@
+/**
+ * The state directory: created 0700, refused when its permissions are unsafe, held by one daemon at a
+ * time, and read only through `readStateFile`, which refuses files others can read or write.
+ */
+import { promises as fs } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { StartupError } from '../errors.js';
+import { sweepTempFiles, writeFileAtomic } from './atomic.js';
+
+/** Unsafe state permissions: refused with a message and a one-line fix. */
+export class UnsafePermissionsError extends StartupError {
+  constructor(file: string, mode: number, fix: string) {
+    super(`unsafe permissions ${(mode & 0o777).toString(8).padStart(4, '0')} on ${file}: ${fix}`, 2, fix);
+    this.name = 'UnsafePermissionsError';
+  }
+}
+
+/** Create the state directory (0700) if missing; refuse it if others may write to it or it is not ours. */
+export async function prepareStateDir(dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await checkDirSafe(dir);
+  await sweepTempFiles(dir);
+}
+
+export async function checkDirSafe(dir: string): Promise<void> {
+  const st = await fs.lstat(dir);
+  if (st.isSymbolicLink()) throw new StartupError(`state directory ${dir} is a symbolic link; use the real path`);
+  if (!st.isDirectory()) throw new StartupError(`state directory ${dir} is not a directory`);
+  if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
+    throw new StartupError(`state directory ${dir} is owned by uid ${st.uid}, not by this user (uid ${process.getuid()}): chown it or choose another state_dir`);
+  }
+  if (st.mode & 0o022) throw new UnsafePermissionsError(dir, st.mode, `run "chmod go-w ${dir}" (0700 recommended)`);
+}
+
+/** Make a subdirectory of the state dir (0700). */
+export async function ensureSubdir(stateDir: string, name: string): Promise<string> {
+  const dir = path.join(stateDir, name);
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await checkDirSafe(dir);
+  await sweepTempFiles(dir);
+  return dir;
+}
+
+/**
+ * Read a state file, refusing one that others can read or write (a key or token there may have leaked
+ * or been planted) or that is a symlink. Returns undefined if the file does not exist.
+ */
+export async function readStateFile(file: string): Promise<Buffer | undefined> {
+  let st;
+  try {
+    st = await fs.lstat(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  if (st.isSymbolicLink()) throw new StartupError(`state file ${file} is a symbolic link; refusing to follow it`);
+  if (st.mode & 0o077) throw new UnsafePermissionsError(file, st.mode, `run "chmod 600 ${file}"`);
+  return fs.readFile(file);
+}
+
+/** Write a JSON state file atomically (0600). */
+export async function writeStateJson(file: string, value: unknown): Promise<void> {
+  await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
+}
+
+export async function readStateJson<T>(file: string): Promise<T | undefined> {
+  const buf = await readStateFile(file);
+  if (!buf) return undefined;
+  try {
+    return JSON.parse(buf.toString('utf8')) as T;
+  } catch (err) {
+    throw new StartupError(`state file ${file} is not valid JSON (${(err as Error).message}); it was not written by Edgeward's atomic writer — move it away to reset it`, 1);
+  }
+}
+
+export interface StateLock {
+  release(): Promise<void>;
+}
+
+/**
+ * One daemon per state directory. The lock is a Linux abstract-namespace Unix socket named after the
+ * state directory's real path: the kernel releases it when the holder dies, even by SIGKILL, so there is
+ * never a stale lock to guess about (unlike pid files). `daemon.pid` beside it tells who holds it.
+ */
+export async function acquireStateLock(stateDir: string): Promise<StateLock> {
+  const real = await fs.realpath(stateDir);
+  const name = '\0edgeward-state-' + createHash('sha256').update(real).digest('hex').slice(0, 32);
+  const pidFile = path.join(stateDir, 'daemon.pid');
+  const server = net.createServer((sock) => sock.end(`${process.pid}\n`));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EADDRINUSE') return reject(err);
+      const holder = (await fs.readFile(pidFile, 'utf8').catch(() => '')).trim();
+      reject(new StartupError(`another Edgeward daemon${holder ? ` (pid ${holder})` : ''} is already using the state directory ${stateDir}; stop it first or use another state_dir`, 1));
+    });
+    server.listen(name, () => resolve());
+  });
+  server.unref();
+  await writeFileAtomic(pidFile, `${process.pid}\n`);
+  return {
+    async release() {
+      await fs.rm(pidFile, { force: true });
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

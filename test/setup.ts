@@ -1,0 +1,2 @@
+// @peculiar/x509 depends on tsyringe, which needs the reflect-metadata polyfill loaded first.
+import 'reflect-metadata';
