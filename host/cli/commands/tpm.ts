@@ -1,0 +1,64 @@
+/**
+ * `edgeward tpm registration-id`: the device's DPS registration id and endorsement key, read from the TPM
+ * directly (no daemon needed), so a user can create the DPS individual enrollment — the same two values the
+ * tpm2-tools script in Microsoft's "provision devices at scale with TPM" guide prints. Creates and persists
+ * the EK (0x81010001) and SRK (0x81000001) if they are not there yet, as that script does.
+ */
+import type { Command } from 'commander';
+import type { Config } from '../../config/schema.js';
+import { StartupError } from '../../errors.js';
+import { Tpm } from '../../../hsm/tpm/tpm.js';
+import { HierarchyAuthError, ensureIdentity, tpmStatus } from '../../../hsm/tpm/identity.js';
+import { TpmTransportError } from '../../../hsm/tpm/transport.js';
+import { TpmError } from '../../../hsm/tpm/rc.js';
+import { action } from '../output.js';
+
+export const DEFAULT_TCTI = 'device:/dev/tpmrm0';
+
+/** TPM problems the user fixes on the device become StartupErrors (exit 2) with their hint. */
+export function tpmCliError(err: unknown): unknown {
+  if (err instanceof TpmTransportError) return new StartupError(err.message, err.reason === 'not-answering' || err.reason === 'protocol' ? 1 : 2);
+  if (err instanceof HierarchyAuthError) return new StartupError(err.message, 2);
+  if (err instanceof TpmError && err.code === 'TPM_RC_LOCKOUT') return new StartupError(err.message, 2);
+  return err;
+}
+
+export function registerTpmCommands(program: Command, getConfig: () => Promise<Config>): void {
+  const tpm = program.command('tpm').description("the device's TPM 2.0");
+
+  tpm
+    .command('registration-id')
+    .description('print the DPS registration id and endorsement key (creates and persists EK/SRK if absent)')
+    .option('--tcti <tcti>', 'TPM to use, e.g. device:/dev/tpmrm0 or swtpm:host=127.0.0.1,port=2321 (default: [tpm] tcti)')
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (opts: { tcti?: string; json?: boolean }) => {
+        const tcti = opts.tcti ?? process.env.EDGEWARD_TPM_TCTI ?? (await getConfig()).tpm?.tcti ?? DEFAULT_TCTI;
+        let dev: Tpm | undefined;
+        try {
+          dev = await Tpm.open(tcti);
+          const id = await ensureIdentity(dev).catch(async (err: unknown) => {
+            // Say "lockout" rather than a bare auth failure when that is the reason.
+            if (err instanceof TpmError && err.isAuthFailure && dev && (await tpmStatus(dev).catch(() => undefined))?.inLockout) {
+              throw new TpmError(err.command, 0x921);
+            }
+            throw err;
+          });
+          if (opts.json) {
+            process.stdout.write(
+              JSON.stringify({ registrationId: id.registrationId, endorsementKey: id.endorsementKey, storageRootKey: id.storageRootKey, created: id.created }, null, 2) + '\n',
+            );
+          } else {
+            process.stdout.write(`Registration Id:\n${id.registrationId}\n\nEndorsement Key:\n${id.endorsementKey}\n`);
+            if (id.created.ek || id.created.srk) {
+              process.stderr.write(`note: created and persisted ${[id.created.ek ? 'the EK at 0x81010001' : '', id.created.srk ? 'the SRK at 0x81000001' : ''].filter(Boolean).join(' and ')}\n`);
+            }
+          }
+        } catch (err) {
+          throw tpmCliError(err);
+        } finally {
+          await dev?.close();
+        }
+      }),
+    );
+}
