@@ -1,0 +1,144 @@
+/**
+ * Tiny hand-written guests (WAT → core module → component with the `module` world embedded), one per
+ * property the sandbox must hold. ~1 KB each and instantiated in microseconds, so tests build them in
+ * memory instead of paying componentize-js's seconds per guest.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse, componentEmbed, componentNew } from '@bytecodealliance/jco';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const MODULE_WIT = readFileSync(path.join(here, '../../wit/module/module.wit'), 'utf8');
+
+const LIFECYCLE = 'edgeward:module/lifecycle@0.1.0';
+
+/** Shared core: bump allocator, `log` import, start that logs "started", stop, and a result area at 0. */
+function core(opts: { imports?: string; invokeBody: string; extra?: string; memory?: string }): string {
+  return `(module
+  (import "edgeward:module/logging@0.1.0" "log" (func $log (param i32 i32 i32)))
+  ${opts.imports ?? ''}
+  ${opts.memory ?? '(memory (export "memory") 1)'}
+  (global $bump (mut i32) (i32.const 4096))
+  (data (i32.const 64) "started")
+  (data (i32.const 80) "bad method")
+  (func $alloc (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $p i32)
+    (local.set $p (i32.and (i32.add (global.get $bump) (i32.const 7)) (i32.const -8)))
+    (global.set $bump (i32.add (local.get $p) (local.get 3)))
+    (local.get $p))
+  (func (export "${LIFECYCLE}#start") (param i32 i32) (result i32)
+    (call $log (i32.const 2) (i32.const 64) (i32.const 7))
+    (i32.store (i32.const 0) (i32.const 0))
+    (i32.const 0))
+  (func (export "${LIFECYCLE}#stop"))
+  (func $ok (param $ptr i32) (param $len i32) (result i32)
+    (i32.store (i32.const 0) (i32.const 0))
+    (i32.store (i32.const 4) (local.get $ptr))
+    (i32.store (i32.const 8) (local.get $len))
+    (i32.const 0))
+  (func $err (param $ptr i32) (param $len i32) (result i32)
+    (i32.store (i32.const 0) (i32.const 1))
+    (i32.store (i32.const 4) (local.get $ptr))
+    (i32.store (i32.const 8) (local.get $len))
+    (i32.const 0))
+  ${opts.extra ?? ''}
+  (func (export "${LIFECYCLE}#invoke") (param $mp i32) (param $ml i32) (param $pp i32) (param $pl i32) (result i32)
+    ${opts.invokeBody})
+)`;
+}
+
+/** Writes the decimal form of $n at 32..48 and returns its length (for answers like "1024"). */
+const ITOA = `
+  (func $itoa (param $n i32) (result i32)
+    (local $i i32) (local $len i32)
+    (local.set $i (i32.const 47))
+    (loop $digits
+      (i32.store8 (local.get $i) (i32.add (i32.const 48) (i32.rem_u (local.get $n) (i32.const 10))))
+      (local.set $len (i32.add (local.get $len) (i32.const 1)))
+      (local.set $n (i32.div_u (local.get $n) (i32.const 10)))
+      (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+      (br_if $digits (i32.ne (local.get $n) (i32.const 0))))
+    (call $ok (i32.sub (i32.const 48) (local.get $len)) (local.get $len)))`;
+
+export const WAT_GUESTS = {
+  /** Answers every method with its payload; method "fail" answers an error. */
+  echo: core({
+    invokeBody: `(if (result i32) (i32.and (i32.eq (local.get $ml) (i32.const 4)) (i32.eq (i32.load (local.get $mp)) (i32.const 0x6c696166)))
+      (then (call $err (i32.const 80) (i32.const 10)))
+      (else (call $ok (local.get $pp) (local.get $pl))))`,
+  }),
+  /** G1: `loop {}` in an export. */
+  spin: core({ invokeBody: '(loop $forever (br $forever)) (unreachable)' }),
+  /** G2: grows memory one page at a time until refused; answers the number of pages it reached. */
+  membomb: core({
+    extra: ITOA,
+    invokeBody: `(loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 1)) (i32.const -1)))) (call $itoa (memory.size))`,
+  }),
+  /** G2: declares a memory that needs 2000 pages (125 MiB) before it runs. */
+  bigmin: core({ memory: '(memory (export "memory") 2000)', invokeBody: '(call $ok (i32.const 0) (i32.const 0))' }),
+  /** A trap mid-call (`unreachable`). */
+  crash: core({ invokeBody: '(unreachable)' }),
+};
+
+export type WatGuest = keyof typeof WAT_GUESTS;
+
+/** Guests whose world imports more than `module`: WIT with extra packages, and their core text. */
+const EXTRA: Record<string, { wit: string; wat: string }> = {
+  /** G5: calls wasi:cli/exit(err) from invoke. */
+  exit: {
+    wit: `package edgeward:adversarial;
+world exit-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; import wasi:cli/exit@0.2.3; }
+package wasi:cli@0.2.3 { interface exit { exit: func(status: result); } }`,
+    wat: core({
+      imports: '(import "wasi:cli/exit@0.2.3" "exit" (func $exit (param i32)))',
+      invokeBody: '(call $exit (i32.const 1)) (unreachable)',
+    }),
+  },
+  /** Imports wasi:sockets, which Edgeward never grants: the deploy must name it. */
+  sockets: {
+    wit: `package edgeward:adversarial;
+world sockets-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; import wasi:sockets/instance-network@0.2.3; }
+package wasi:sockets@0.2.3 { interface instance-network { get-answer: func() -> u32; } }`,
+    wat: core({
+      imports: '(import "wasi:sockets/instance-network@0.2.3" "get-answer" (func $net (result i32)))',
+      invokeBody: '(drop (call $net)) (call $ok (i32.const 0) (i32.const 0))',
+    }),
+  },
+  /** Calls a host-side capability (`edgeward:test/echo.echo(u32) -> u32`) once per invoke (broker round trip). */
+  hostcall: {
+    wit: `package edgeward:test;
+interface echo { echo: func(x: u32) -> u32; }
+world hostcall-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; import echo; }`,
+    wat: core({
+      imports: '(import "edgeward:test/echo" "echo" (func $echo (param i32) (result i32)))',
+      extra: ITOA,
+      invokeBody: '(call $itoa (call $echo (local.get $pl)))',
+    }),
+  },
+  /** Imports wasi:random/random.get-random-u64 and answers "ok" (granted-capability path). */
+  random: {
+    wit: `package edgeward:adversarial;
+world random-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; import wasi:random/random@0.2.3; }
+package wasi:random@0.2.3 { interface random { get-random-u64: func() -> u64; } }`,
+    wat: core({
+      imports: '(import "wasi:random/random@0.2.3" "get-random-u64" (func $rnd (result i64)))',
+      invokeBody: '(drop (call $rnd)) (call $ok (i32.const 64) (i32.const 7))',
+    }),
+  },
+};
+
+export type ExtraGuest = 'exit' | 'sockets' | 'hostcall' | 'random';
+
+/** module.wit as a nested package block, so a test world can sit next to it in one WIT source. */
+const NESTED_MODULE = `package edgeward:module@0.1.0 {\n${MODULE_WIT.replace(/^package [^;]+;$/m, '')}\n}`;
+
+/** Build one test guest as component bytes. */
+export async function buildTestGuest(name: WatGuest | ExtraGuest): Promise<Uint8Array> {
+  const extra = EXTRA[name];
+  const binary = await parse(extra ? extra.wat : WAT_GUESTS[name as WatGuest]);
+  const embedded = extra
+    ? await componentEmbed({ binary, witSource: `${extra.wit}\n${NESTED_MODULE}`, world: `${name}-guest` })
+    : await componentEmbed({ binary, witSource: MODULE_WIT, world: 'module' });
+  return componentNew(embedded);
+}

@@ -1,0 +1,46 @@
+/** ModuleDetails as IoT Edge's management API reports them, from a registration and its live state. */
+import type { ModuleDetails, RuntimeStatus } from './types.js';
+import type { Registration } from './registry.js';
+
+/** What the supervisor tracks about one module between and across instances. */
+export interface ModuleState {
+  status: RuntimeStatus;
+  description?: string;
+  startTime?: Date;
+  exit?: { time: Date; code: number };
+  restartCount: number;
+  crashCount: number;
+  nextRestartAt?: Date;
+  instanceId?: number;
+  lastError?: string;
+}
+
+export function renderDetails(r: Registration, s: ModuleState, effectiveLimits: object): ModuleDetails {
+  return {
+    id: r.name,
+    name: r.name,
+    type: 'wasm',
+    config: {
+      settings: { ...r.settings, image: r.source, imageHash: r.digest },
+      env: Object.entries(r.env).map(([key, value]) => ({ key, value })),
+    },
+    status: {
+      ...(s.startTime ? { startTime: s.startTime.toISOString() } : {}),
+      ...(s.exit ? { exitStatus: { exitTime: s.exit.time.toISOString(), statusCode: String(s.exit.code) } } : {}),
+      runtimeStatus: { status: s.status, ...(s.description ? { description: s.description } : {}) },
+    },
+    edgeward: {
+      generationId: r.generationId,
+      kind: r.kind,
+      desiredStatus: r.desiredStatus,
+      restartPolicy: r.restartPolicy,
+      startupOrder: r.startupOrder,
+      capabilities: r.capabilities,
+      limits: effectiveLimits,
+      restartCount: s.restartCount,
+      crashCount: s.crashCount,
+      ...(s.nextRestartAt ? { nextRestartAt: s.nextRestartAt.toISOString() } : {}),
+      ...(s.lastError ? { lastError: s.lastError } : {}),
+    },
+  };
+}

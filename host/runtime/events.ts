@@ -1,0 +1,41 @@
+/**
+ * Runtime events (start, stop, crash, restart scheduled, integrity violation, denied import): kept in a
+ * bounded ring for `edgeward:monitor` and the API, and mirrored to the module log and the daemon log.
+ */
+export type RuntimeEventKind =
+  | 'created' | 'updated' | 'removed' | 'started' | 'stopped' | 'crashed' | 'exited' | 'timeout'
+  | 'restart-scheduled' | 'restart-abandoned' | 'integrity-violation' | 'denied' | 'start-failed';
+
+export interface RuntimeEvent {
+  time: string;
+  module: string;
+  kind: RuntimeEventKind;
+  message: string;
+  /** For integrity events: the measured and the registered digest. */
+  measured?: string;
+  expected?: string;
+}
+
+export const MAX_EVENTS = 1000;
+
+export class EventRing {
+  private readonly items: RuntimeEvent[] = [];
+  private readonly listeners = new Set<(e: RuntimeEvent) => void>();
+
+  push(e: Omit<RuntimeEvent, 'time'>): RuntimeEvent {
+    const ev = { time: new Date().toISOString(), ...e };
+    this.items.push(ev);
+    if (this.items.length > MAX_EVENTS) this.items.shift();
+    for (const l of this.listeners) l(ev);
+    return ev;
+  }
+
+  list(module?: string): RuntimeEvent[] {
+    return module ? this.items.filter((e) => e.module === module) : [...this.items];
+  }
+
+  subscribe(l: (e: RuntimeEvent) => void): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * Loader: bytes in, measured, transpiled once, compiled once.
+ *
+ * Order matters (DESIGN "Measurement"): the sha256 of the bytes is computed before anything parses
+ * them, compared to the pin, and only then handed to jco. Transpiled output is cached on disk under the
+ * digest with a sha256 of every file, so a modified cached core module or glue is refused
+ * (`integrity-mismatch`) rather than run. Compiled `WebAssembly.Module`s are cached in memory per digest
+ * and memory ceiling (V8 offers no portable on-disk cache for them), and posted to each worker.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL, fileURLToPath } from 'node:url';
+import { transpile } from '@bytecodealliance/jco';
+import { writeFileAtomic, fsyncDir } from '../state/atomic.js';
+import { RuntimeError } from './types.js';
+import { capCoreModuleMemory, MemoryLimitError, WASM_PAGE_BYTES } from './wasm-memory.js';
+
+/** A compiled core module (`WebAssembly.Module`; tsconfig's lib has no WebAssembly types). */
+export type CoreModule = { readonly __wasmModule?: never };
+const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<CoreModule> } }).WebAssembly;
+
+/** Largest component accepted (a componentize-js guest is ~12 MB). */
+export const MAX_COMPONENT_BYTES = 128 * 1024 * 1024;
+/** Bumped when the transpile options change, so stale cache entries are not reused. */
+const CACHE_FORMAT = 'jco-async-v1';
+const GLUE = 'component.mjs';
+
+export type Digest = `sha256:${string}`;
+
+export function measure(bytes: Uint8Array): Digest {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+export function isDigest(s: string): s is Digest {
+  return /^sha256:[0-9a-f]{64}$/.test(s);
+}
+
+/** A component (not a core module): magic `\0asm`, version 0x0d, layer 1 (component model binary.md). */
+export function checkComponentHeader(bytes: Uint8Array): void {
+  const magic = bytes.length >= 8 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
+  if (!magic) throw new RuntimeError('invalid', `not a WebAssembly component: bad magic (${bytes.length} bytes read)`);
+  if (bytes[4] === 1 && bytes[6] === 0) throw new RuntimeError('invalid', 'a core WebAssembly module, not a component: build it with componentize-js or wasm-tools component new');
+  if (bytes[6] !== 1) throw new RuntimeError('invalid', 'not a WebAssembly component: unknown layer');
+}
+
+/**
+ * Read component bytes from a file path, `file://` URL or `https://` URL. An https source must carry
+ * a digest (IoT Edge's `settings.digest`): bytes fetched over the network are only trusted by hash.
+ */
+export async function readSource(source: string, pin?: string): Promise<Uint8Array> {
+  if (source.startsWith('https://')) {
+    if (!pin) throw new RuntimeError('invalid', `source ${source}: an https source needs "digest": "sha256:…"`);
+    const res = await fetch(source, { redirect: 'follow' }).catch((e: Error) => {
+      throw new RuntimeError('failed', `source ${source}: ${e.message}`);
+    });
+    if (!res.ok) throw new RuntimeError('failed', `source ${source}: HTTP ${res.status}`);
+    const declared = Number(res.headers.get('content-length') ?? 0);
+    if (declared > MAX_COMPONENT_BYTES) throw new RuntimeError('invalid', `source ${source}: larger than ${MAX_COMPONENT_BYTES} bytes`);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (bytes.length > MAX_COMPONENT_BYTES) throw new RuntimeError('invalid', `source ${source}: larger than ${MAX_COMPONENT_BYTES} bytes`);
+    return bytes;
+  }
+  if (/^[a-z]+:\/\//.test(source) && !source.startsWith('file://')) {
+    throw new RuntimeError('invalid', `source ${source}: only file paths, file:// and https:// are supported`);
+  }
+  const file = source.startsWith('file://') ? fileURLToPath(source) : source;
+  const st = await fs.stat(file).catch(() => {
+    throw new RuntimeError('invalid', `source ${source}: no such file`);
+  });
+  if (!st.isFile()) throw new RuntimeError('invalid', `source ${source}: not a regular file`);
+  if (st.size > MAX_COMPONENT_BYTES) throw new RuntimeError('invalid', `source ${source}: larger than ${MAX_COMPONENT_BYTES} bytes`);
+  return new Uint8Array(await fs.readFile(file));
+}
+
+/** Transpiled, verified form of one component. */
+export interface Prepared {
+  digest: Digest;
+  glueUrl: string;
+  /** Core module file name → bytes (verified against the cache index). */
+  coreModules: Map<string, Uint8Array>;
+  /** Component imports as jco names them (`edgeward:module/logging`, `wasi:clocks/wall-clock@0.2.3`). */
+  imports: string[];
+  exports: string[];
+}
+
+interface CacheIndex {
+  format: string;
+  digest: Digest;
+  files: Record<string, string>;
+  imports: string[];
+  exports: string[];
+}
+
+export interface LoaderStats {
+  transpiles: number;
+  diskHits: number;
+  compiles: number;
+}
+
+export class Loader {
+  readonly stats: LoaderStats = { transpiles: 0, diskHits: 0, compiles: 0 };
+  private readonly prepared = new Map<string, Promise<Prepared>>();
+  private readonly compiled = new Map<string, Promise<Record<string, CoreModule>>>();
+
+  constructor(private readonly stateDir: string) {}
+
+  private get componentsDir(): string { return path.join(this.stateDir, 'components'); }
+  private get cacheDir(): string { return path.join(this.stateDir, 'cache'); }
+
+  /** Keep a content-addressed copy of the bytes; returns their measurement. */
+  async store(bytes: Uint8Array): Promise<Digest> {
+    const digest = measure(bytes);
+    await fs.mkdir(this.componentsDir, { recursive: true });
+    const file = this.componentPath(digest);
+    const have = await fs.stat(file).catch(() => undefined);
+    if (!have || have.size !== bytes.length) await writeFileAtomic(file, bytes, 0o644);
+    return digest;
+  }
+
+  componentPath(digest: Digest): string {
+    return path.join(this.componentsDir, `${digest.slice(7)}.wasm`);
+  }
+
+  /** Read the stored copy for `expected` and measure it again; a differing digest refuses the load. */
+  async loadStored(module: string, expected: Digest): Promise<Uint8Array> {
+    const bytes = await fs.readFile(this.componentPath(expected)).catch(() => {
+      throw new RuntimeError('integrity-mismatch', `module "${module}": component ${expected} is missing from the store`);
+    });
+    const actual = measure(bytes);
+    if (actual !== expected) {
+      throw new RuntimeError('integrity-mismatch', `module "${module}": component measured ${actual} but the registration pins ${expected}; not started`);
+    }
+    return new Uint8Array(bytes);
+  }
+
+  /** Transpile (or take from the verified disk cache) the component measured as `digest`. */
+  prepare(digest: Digest, bytes: () => Promise<Uint8Array>): Promise<Prepared> {
+    let p = this.prepared.get(digest);
+    if (!p) {
+      p = this.prepareUncached(digest, bytes);
+      this.prepared.set(digest, p);
+      p.catch(() => this.prepared.delete(digest));
+    }
+    return p;
+  }
+
+  private async prepareUncached(digest: Digest, bytes: () => Promise<Uint8Array>): Promise<Prepared> {
+    const dir = path.join(this.cacheDir, digest.slice(7));
+    const fromDisk = await this.readCache(dir, digest);
+    if (fromDisk) {
+      this.stats.diskHits++;
+      return fromDisk;
+    }
+    const component = await bytes();
+    checkComponentHeader(component);
+    let out: Awaited<ReturnType<typeof transpile>>;
+    try {
+      out = await transpile(component, { name: 'component', instantiation: 'async', base64Cutoff: 0, noTypescript: true, quiet: true });
+    } catch (err) {
+      throw new RuntimeError('invalid', `component ${digest.slice(0, 19)}… is malformed or truncated: ${(err as Error).message.split('\n')[0]}`);
+    }
+    this.stats.transpiles++;
+    const files: Record<string, string> = {};
+    const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
+    await fs.mkdir(tmp, { recursive: true });
+    const coreModules = new Map<string, Uint8Array>();
+    for (const [name, data] of Object.entries(out.files)) {
+      if (name.endsWith('.d.ts')) continue;
+      const target = name === 'component.js' ? GLUE : name;
+      if (target.includes('/')) continue;
+      await fs.writeFile(path.join(tmp, target), data);
+      files[target] = measure(data);
+      if (target.endsWith('.wasm')) coreModules.set(target, data);
+    }
+    const index: CacheIndex = { format: CACHE_FORMAT, digest, files, imports: out.imports, exports: out.exports.map(([n]) => n) };
+    await fs.writeFile(path.join(tmp, 'index.json'), JSON.stringify(index));
+    await fs.rm(dir, { recursive: true, force: true });
+    await fs.rename(tmp, dir);
+    await fsyncDir(this.cacheDir);
+    return { digest, glueUrl: pathToFileURL(path.join(dir, GLUE)).href, coreModules, imports: index.imports, exports: index.exports };
+  }
+
+  private async readCache(dir: string, digest: Digest): Promise<Prepared | undefined> {
+    let index: CacheIndex;
+    try {
+      index = JSON.parse(await fs.readFile(path.join(dir, 'index.json'), 'utf8')) as CacheIndex;
+    } catch {
+      return undefined;
+    }
+    if (index.format !== CACHE_FORMAT || index.digest !== digest) return undefined;
+    const coreModules = new Map<string, Uint8Array>();
+    for (const [name, want] of Object.entries(index.files)) {
+      const data = new Uint8Array(await fs.readFile(path.join(dir, name)));
+      const got = measure(data);
+      if (got !== want) {
+        throw new RuntimeError('integrity-mismatch', `cached ${name} of component ${digest} measured ${got}, expected ${want}; refusing to run it (remove ${dir} to rebuild)`);
+      }
+      if (name.endsWith('.wasm')) coreModules.set(name, data);
+    }
+    return { digest, glueUrl: pathToFileURL(path.join(dir, GLUE)).href, coreModules, imports: index.imports, exports: index.exports };
+  }
+
+  /** Compile every core module with its memories capped at `memoryMib`. */
+  compile(p: Prepared, memoryMib: number): Promise<Record<string, CoreModule>> {
+    const key = `${p.digest}/${memoryMib}`;
+    let c = this.compiled.get(key);
+    if (!c) {
+      c = this.compileUncached(p, memoryMib);
+      this.compiled.set(key, c);
+      c.catch(() => this.compiled.delete(key));
+    }
+    return c;
+  }
+
+  private async compileUncached(p: Prepared, memoryMib: number): Promise<Record<string, CoreModule>> {
+    const capPages = Math.floor((memoryMib * 1024 * 1024) / WASM_PAGE_BYTES);
+    const out: Record<string, CoreModule> = {};
+    for (const [name, bytes] of p.coreModules) {
+      let capped: Uint8Array;
+      try {
+        capped = capCoreModuleMemory(bytes, capPages).bytes;
+      } catch (err) {
+        if (err instanceof MemoryLimitError) throw new RuntimeError('invalid', `component ${p.digest}: ${name}: ${err.message}`);
+        throw err;
+      }
+      out[name] = await wasm.compile(capped);
+    }
+    this.stats.compiles++;
+    return out;
+  }
+}

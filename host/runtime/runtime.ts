@@ -1,0 +1,429 @@
+/**
+ * The component runtime: registry + loader + sandbox + supervisor behind the `ModuleRuntime` interface
+ * the management API uses. Operations on one module are serialised (a per-module lock), so a start
+ * racing a stop or a scheduled restart cannot leave two instances.
+ */
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import type { Logger } from '../log.js';
+import type { LimitsConfig } from '../config/schema.js';
+import { LogStore, type LogStoreOptions } from '../capabilities/logging/store.js';
+import { BUILTIN_CAPABILITIES, planLinks, type Capability } from './capabilities.js';
+import { renderDetails, type ModuleState } from './details.js';
+import { EventRing, type RuntimeEvent, type RuntimeEventKind } from './events.js';
+import { Loader, measure, readSource, type Digest } from './loader.js';
+import type { ModuleSpec } from './manifest.js';
+import { decideRestart, formatDelay, IOT_EDGE_BACKOFF, type BackoffSettings } from './policy.js';
+import { Registry, type Registration } from './registry.js';
+import { Instance, type ExitReason, type InvokeOutcome } from './sandbox.js';
+import { RuntimeError, type LogQuery, type ModuleDetails, type ModuleRuntime } from './types.js';
+
+export interface RuntimeOptions {
+  stateDir: string;
+  logger: Logger;
+  limits: LimitsConfig;
+  /** Capabilities beyond the built-in ones (the daemon adds edgeward:hsm/keys etc.). */
+  capabilities?: readonly Capability[];
+  backoff?: Partial<BackoffSettings>;
+  logs?: LogStoreOptions;
+}
+
+/** Direct-method answer, shaped like IoT Hub's: `{"status", "payload"}`. */
+export interface InvokeResult {
+  status: number;
+  payload: unknown;
+}
+
+export interface DeployResult {
+  created: string[];
+  updated: string[];
+  removed: string[];
+  unchanged: string[];
+  failed: { module: string; message: string }[];
+}
+
+export class ComponentRuntime implements ModuleRuntime {
+  readonly loader: Loader;
+  private readonly states = new Map<string, ModuleState>();
+  private readonly instances = new Map<string, Instance>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly capabilities: readonly Capability[];
+  private readonly backoff: BackoffSettings;
+  private readonly eventRing = new EventRing();
+  private nextInstanceId = 1;
+  private closed = false;
+
+  private constructor(private readonly opts: RuntimeOptions, private readonly registry: Registry, private readonly logStore: LogStore) {
+    this.loader = new Loader(opts.stateDir);
+    this.capabilities = [...BUILTIN_CAPABILITIES, ...(opts.capabilities ?? [])];
+    this.backoff = { ...IOT_EDGE_BACKOFF, ...opts.backoff };
+  }
+
+  static async open(opts: RuntimeOptions): Promise<ComponentRuntime> {
+    const registry = await Registry.open(opts.stateDir);
+    const logs = new LogStore(path.join(opts.stateDir, 'logs', 'modules'), opts.logs);
+    const rt = new ComponentRuntime(opts, registry, logs);
+    for (const r of registry.all()) rt.states.set(r.name, { status: 'stopped', restartCount: 0, crashCount: 0 });
+    return rt;
+  }
+
+  /** Start every registered module whose desired status is running, in startupOrder groups. */
+  async startAll(): Promise<void> {
+    await this.startInOrder(this.registry.all().filter((r) => r.desiredStatus === 'running').map((r) => r.name));
+  }
+
+  events(module?: string): RuntimeEvent[] {
+    return this.eventRing.list(module);
+  }
+
+  onEvent(listener: (e: RuntimeEvent) => void): () => void {
+    return this.eventRing.subscribe(listener);
+  }
+
+  // ---- ModuleRuntime -------------------------------------------------------------------------------
+
+  async list(): Promise<ModuleDetails[]> {
+    return this.registry.all().map((r) => this.details(r));
+  }
+
+  async get(name: string): Promise<ModuleDetails> {
+    return this.details(this.reg(name));
+  }
+
+  async start(name: string): Promise<void> {
+    await this.locked(name, async () => {
+      const r = this.reg(name);
+      if (r.desiredStatus !== 'running') await this.registry.put({ ...r, desiredStatus: 'running' });
+      if (this.instances.get(name)?.alive) return;
+      this.cancelRestart(name);
+      const s = this.state(name);
+      s.restartCount = 0; // an operator's start clears the back-off, like removing the agent's stats
+      await this.launch(name);
+    });
+  }
+
+  async stop(name: string): Promise<void> {
+    await this.locked(name, async () => {
+      const r = this.reg(name);
+      if (r.desiredStatus !== 'stopped') await this.registry.put({ ...r, desiredStatus: 'stopped' });
+      await this.halt(name, 'stopped by request');
+    });
+  }
+
+  async restart(name: string): Promise<void> {
+    await this.locked(name, async () => {
+      const r = this.reg(name);
+      if (r.desiredStatus !== 'running') await this.registry.put({ ...r, desiredStatus: 'running' });
+      await this.halt(name, 'restarting');
+      this.state(name).restartCount = 0;
+      await this.launch(name);
+    });
+  }
+
+  async *logs(name: string, query: LogQuery & { signal?: AbortSignal }): AsyncIterable<string> {
+    this.reg(name);
+    yield* this.logStore.for(name).read(query);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    await Promise.all([...this.instances.keys()].map((n) => this.locked(n, () => this.halt(n, 'daemon shutting down'))));
+  }
+
+  // ---- create / update / remove / invoke / deploy --------------------------------------------------
+
+  /** Register a new module (measured, transpiled, linked and memory-checked first) and start it if desired. */
+  async create(spec: ModuleSpec): Promise<ModuleDetails> {
+    return this.locked(spec.name, async () => {
+      if (this.registry.get(spec.name)) throw new RuntimeError('conflict', `module "${spec.name}" already exists`);
+      const reg = await this.admit(spec);
+      await this.registry.put(reg);
+      this.states.set(reg.name, { status: 'stopped', restartCount: 0, crashCount: 0 });
+      this.event(reg.name, 'created', `registered ${reg.digest} from ${reg.source}`);
+      if (reg.desiredStatus === 'running') await this.launch(reg.name);
+      return this.details(reg);
+    });
+  }
+
+  /** Replace a module (IoT Edge PUT: stop → remove → create → optional start). Creates it if missing. */
+  async update(spec: ModuleSpec, startNow?: boolean): Promise<ModuleDetails> {
+    return this.locked(spec.name, async () => {
+      const old = this.registry.get(spec.name);
+      const reg = await this.admit(spec, old);
+      if (startNow !== undefined) reg.desiredStatus = startNow ? 'running' : 'stopped';
+      if (old) await this.halt(spec.name, 'updating');
+      await this.registry.put(reg);
+      this.states.set(reg.name, { status: 'stopped', restartCount: 0, crashCount: old ? this.state(reg.name).crashCount : 0 });
+      this.event(reg.name, old ? 'updated' : 'created', `registered ${reg.digest} from ${reg.source}`);
+      if (reg.desiredStatus === 'running') await this.launch(reg.name);
+      return this.details(reg);
+    });
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.locked(name, async () => {
+      this.reg(name);
+      await this.halt(name, 'removed');
+      await this.registry.delete(name);
+      this.states.delete(name);
+      this.event(name, 'removed', 'module removed');
+      await this.logStore.remove(name);
+    });
+  }
+
+  /** A direct method. The payload is JSON; the guest's answer is parsed as JSON when it is. */
+  async invoke(name: string, method: string, payload: unknown): Promise<InvokeResult> {
+    this.reg(name);
+    const inst = this.instances.get(name);
+    if (!inst?.alive) throw new RuntimeError('conflict', `module "${name}" is not running`);
+    const out: InvokeOutcome = await inst.invoke(method, JSON.stringify(payload ?? null));
+    if (!out.ok) return { status: 500, payload: { message: out.message } };
+    let value: unknown = out.value;
+    try { value = out.value === '' ? null : JSON.parse(out.value); } catch { /* plain text answer */ }
+    return { status: 200, payload: value };
+  }
+
+  /** Reconcile to a manifest: create what is new, update what changed, remove what is gone. */
+  async deploy(specs: ModuleSpec[]): Promise<DeployResult> {
+    const result: DeployResult = { created: [], updated: [], removed: [], unchanged: [], failed: [] };
+    const wanted = new Set(specs.map((s) => s.name));
+    for (const r of this.registry.all()) {
+      if (!wanted.has(r.name)) {
+        await this.remove(r.name);
+        result.removed.push(r.name);
+      }
+    }
+    const order = [...new Set(specs.map((s) => s.startupOrder))].sort((a, b) => a - b);
+    for (const o of order) {
+      await Promise.all(specs.filter((s) => s.startupOrder === o).map(async (spec) => {
+        try {
+          const old = this.registry.get(spec.name);
+          if (!old) {
+            await this.create(spec);
+            result.created.push(spec.name);
+          } else if (await this.changed(old, spec)) {
+            await this.update(spec);
+            result.updated.push(spec.name);
+          } else {
+            if (spec.desiredStatus === 'running' && !this.instances.get(spec.name)?.alive && !this.timers.has(spec.name)) await this.start(spec.name);
+            if (spec.desiredStatus === 'stopped' && old.desiredStatus !== 'stopped') await this.stop(spec.name);
+            result.unchanged.push(spec.name);
+          }
+        } catch (err) {
+          result.failed.push({ module: spec.name, message: (err as Error).message });
+        }
+      }));
+    }
+    return result;
+  }
+
+  // ---- internals -----------------------------------------------------------------------------------
+
+  private async changed(old: Registration, spec: ModuleSpec): Promise<boolean> {
+    const bytes = await readSource(spec.source, spec.digest);
+    const { generationId: _g, digest, ...rest } = old;
+    const next = { ...spec, digest: measure(bytes) };
+    return digest !== next.digest || JSON.stringify(sortKeys(rest)) !== JSON.stringify(sortKeys({ ...next, digest: undefined }));
+  }
+
+  /**
+   * Measure and check a spec before anything is registered: digest pin, component validity,
+   * grants against imports, memory ceiling. Throws with the reason; nothing is persisted on failure.
+   */
+  private async admit(spec: ModuleSpec, old?: Registration): Promise<Registration> {
+    const bytes = await readSource(spec.source, spec.digest);
+    const measured = measure(bytes);
+    if (spec.digest && spec.digest !== measured) {
+      const msg = `module "${spec.name}": component ${spec.source} measured ${measured} but the deployment pins ${spec.digest}; refused`;
+      this.event(spec.name, 'integrity-violation', msg, { measured, expected: spec.digest });
+      throw new RuntimeError('integrity-mismatch', msg);
+    }
+    const prepared = await this.loader.prepare(measured, async () => bytes);
+    if (!prepared.exports.some((e) => e.startsWith('edgeward:module/lifecycle'))) {
+      throw new RuntimeError('invalid', `module "${spec.name}": component does not export edgeward:module/lifecycle (build it for the "module" world in wit/module)`);
+    }
+    const plan = planLinks(spec.name, prepared.imports, spec.capabilities, this.capabilities);
+    if (!plan.ok) {
+      this.event(spec.name, 'denied', plan.message);
+      throw new RuntimeError('denied', plan.message);
+    }
+    await this.loader.compile(prepared, this.limitsOf(spec).memory_mib);
+    await this.loader.store(bytes);
+    const { digest: _pin, ...rest } = spec;
+    const generationId = old && old.digest === measured ? old.generationId : randomUUID();
+    return { ...rest, digest: measured, generationId };
+  }
+
+  private limitsOf(r: Pick<Registration, 'limits'>): LimitsConfig {
+    return { ...this.opts.limits, ...r.limits };
+  }
+
+  /** Start one instance of a registered module. Caller holds the module's lock. */
+  private async launch(name: string): Promise<void> {
+    const r = this.reg(name);
+    const s = this.state(name);
+    const limits = this.limitsOf(r);
+    let inst: Instance;
+    try {
+      const bytes = await this.loader.loadStored(name, r.digest as Digest).catch((err: RuntimeError) => {
+        const measured = /measured (sha256:[0-9a-f]{64})/.exec(err.message)?.[1];
+        this.event(name, 'integrity-violation', err.message, { ...(measured ? { measured } : {}), expected: r.digest });
+        throw err;
+      });
+      const prepared = await this.loader.prepare(r.digest as Digest, async () => bytes);
+      const plan = planLinks(name, prepared.imports, r.capabilities, this.capabilities);
+      if (!plan.ok) throw new RuntimeError('denied', plan.message);
+      const coreModules = await this.loader.compile(prepared, limits.memory_mib);
+      const instanceId = this.nextInstanceId++;
+      const log = this.logStore.for(name);
+      inst = await Instance.start({
+        module: name,
+        generationId: r.generationId,
+        digest: r.digest as Digest,
+        instanceId,
+        glueUrl: prepared.glueUrl,
+        coreModules,
+        capabilities: plan.capabilities,
+        config: JSON.stringify({ name, generationId: r.generationId, env: r.env, settings: r.settings }),
+        limits,
+        onLog: (level, message) => log.append(level, message),
+        onExit: (reason) => this.onInstanceEnded(name, instanceId, reason),
+      });
+      s.instanceId = instanceId;
+    } catch (err) {
+      const e = err as RuntimeError;
+      const terminal = e.code === 'integrity-mismatch' || e.code === 'denied' || e.code === 'invalid';
+      s.status = terminal ? 'dead' : 'failed';
+      s.description = e.message;
+      s.lastError = e.message;
+      s.exit = { time: new Date(), code: 1 };
+      this.event(name, 'start-failed', e.message);
+      if (!terminal) this.scheduleRestart(name, 'failed');
+      throw err;
+    }
+    this.instances.set(name, inst);
+    Object.assign(s, { status: 'running', description: undefined, startTime: inst.startedAt, nextRestartAt: undefined });
+    this.event(name, 'started', `instance ${s.instanceId} of ${r.digest} running`);
+  }
+
+  /** Stop the instance if any and cancel a pending restart. Caller holds the lock. */
+  private async halt(name: string, why: string): Promise<void> {
+    this.cancelRestart(name);
+    const inst = this.instances.get(name);
+    this.instances.delete(name);
+    const s = this.states.get(name);
+    if (inst) {
+      await inst.stop();
+      this.event(name, 'stopped', why);
+    }
+    if (s && (inst || s.status !== 'dead')) Object.assign(s, { status: 'stopped', description: undefined, exit: inst ? { time: new Date(), code: 0 } : s.exit });
+  }
+
+  private onInstanceEnded(name: string, instanceId: number, reason: ExitReason): void {
+    const s = this.states.get(name);
+    if (!s || s.instanceId !== instanceId) return;
+    this.instances.delete(name);
+    const failed = reason.kind !== 'exited' || reason.code !== 0;
+    const message = reason.kind === 'exited' ? `exited with code ${reason.code}` : reason.message;
+    s.exit = { time: new Date(), code: reason.kind === 'exited' ? reason.code : reason.kind === 'timeout' ? 124 : 134 };
+    s.status = failed ? 'failed' : 'stopped';
+    s.description = message;
+    if (failed) {
+      s.crashCount++;
+      s.lastError = message;
+    }
+    // A run longer than the intensive-care time clears the restart count (agent's IntensiveCareTime).
+    if (s.startTime && Date.now() - s.startTime.getTime() >= this.backoff.intensiveCareMs) s.restartCount = 0;
+    this.event(name, reason.kind === 'timeout' ? 'timeout' : failed ? 'crashed' : 'exited', message);
+    this.scheduleRestart(name, failed ? 'failed' : 'exited-ok');
+  }
+
+  private scheduleRestart(name: string, ended: 'failed' | 'exited-ok'): void {
+    const r = this.registry.get(name);
+    const s = this.states.get(name);
+    if (!r || !s || this.closed) return;
+    const d = decideRestart(r.restartPolicy, r.desiredStatus, ended, s.restartCount, this.backoff);
+    if (!d.restart) {
+      if (d.reason === 'max-restarts') {
+        s.description = `${s.description ?? 'failed'}; not restarted after ${s.restartCount} restarts`;
+        this.event(name, 'restart-abandoned', s.description);
+      }
+      return;
+    }
+    s.nextRestartAt = new Date(Date.now() + d.delayMs);
+    s.description = `backoff: ${s.description ?? 'ended'}; restarting after ${formatDelay(d.delayMs)}`;
+    this.event(name, 'restart-scheduled', `Module '${name}' scheduled to restart after ${formatDelay(d.delayMs)} (restart ${s.restartCount + 1})`);
+    this.cancelRestart(name);
+    const timer = setTimeout(() => {
+      this.timers.delete(name);
+      void this.locked(name, async () => {
+        if (this.closed || this.instances.get(name)?.alive || this.registry.get(name)?.desiredStatus !== 'running') return;
+        s.restartCount++;
+        s.nextRestartAt = undefined;
+        await this.launch(name);
+      }).catch(() => undefined); // launch recorded the failure and scheduled the next attempt
+    }, d.delayMs);
+    timer.unref();
+    this.timers.set(name, timer);
+  }
+
+  private cancelRestart(name: string): void {
+    const t = this.timers.get(name);
+    if (t) clearTimeout(t);
+    this.timers.delete(name);
+    const s = this.states.get(name);
+    if (s) s.nextRestartAt = undefined;
+  }
+
+  private event(module: string, kind: RuntimeEventKind, message: string, extra: { measured?: string; expected?: string } = {}): void {
+    this.eventRing.push({ module, kind, message, ...extra });
+    const level = kind === 'integrity-violation' || kind === 'denied' || kind === 'crashed' || kind === 'timeout' || kind === 'start-failed' ? 'warn' : 'info';
+    this.opts.logger[level]({ module, event: kind, ...extra }, message);
+    if (this.registry.get(module)) this.logStore.for(module).append(level, `[edgeward] ${kind}: ${message}`);
+  }
+
+  private reg(name: string): Registration {
+    const r = this.registry.get(name);
+    if (!r) throw new RuntimeError('not-found', `module "${name}" not found`);
+    return r;
+  }
+
+  private state(name: string): ModuleState {
+    let s = this.states.get(name);
+    if (!s) {
+      s = { status: 'stopped', restartCount: 0, crashCount: 0 };
+      this.states.set(name, s);
+    }
+    return s;
+  }
+
+  private details(r: Registration): ModuleDetails {
+    return renderDetails(r, this.state(r.name), this.limitsOf(r));
+  }
+
+  private async startInOrder(names: string[]): Promise<void> {
+    const regs = names.map((n) => this.reg(n));
+    const orders = [...new Set(regs.map((r) => r.startupOrder))].sort((a, b) => a - b);
+    for (const o of orders) {
+      await Promise.all(regs.filter((r) => r.startupOrder === o).map((r) => this.start(r.name).catch(() => undefined)));
+    }
+  }
+
+  private locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(name) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(name, tail);
+    void tail.then(() => { if (this.locks.get(name) === tail) this.locks.delete(name); });
+    return next;
+  }
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, sortKeys(x)]));
+  return v;
+}

@@ -1,0 +1,211 @@
+/**
+ * Sandbox: one worker thread per module instance, and the broker that carries its host-capability
+ * calls. The worker gets an empty env, no execArgv, no preopens and no sockets (nothing from
+ * preview2-shim is linked); its JS heap is capped by `resourceLimits` and its linear memories by the
+ * loader's rewrite. A call that runs past its deadline terminates the worker (V8 stops a spinning
+ * guest within milliseconds) while the daemon's thread keeps serving.
+ */
+import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { LimitsConfig } from '../config/schema.js';
+import type { Capability, HostFunction, InstanceContext } from './capabilities.js';
+import type { CoreModule, Digest } from './loader.js';
+import { assetPath, assetUrl } from './assets.js';
+import { RuntimeError } from './types.js';
+
+/** How long a guest may block on one host-capability call before the worker gives up on it. */
+const BROKER_TIMEOUT_MS = 30_000;
+/** JS heap of a sandbox worker (the glue and its tables; guest data lives in linear memory). */
+const WORKER_HEAP_MIB = 64;
+/** A start gets at least this long: instantiation of a 12 MB guest is ~100 ms, on a slow device more. */
+const MIN_START_TIMEOUT_MS = 10_000;
+
+/** Why an instance ended without the host asking it to. */
+export type ExitReason =
+  | { kind: 'exited'; code: number }
+  | { kind: 'trap'; message: string }
+  | { kind: 'timeout'; message: string }
+  | { kind: 'error'; message: string };
+
+export type InvokeOutcome = { ok: true; value: string } | { ok: false; message: string };
+
+export interface SandboxOptions {
+  module: string;
+  generationId: string;
+  digest: Digest;
+  instanceId: number;
+  glueUrl: string;
+  coreModules: Record<string, CoreModule>;
+  capabilities: readonly Capability[];
+  /** JSON handed to the guest's `start`. */
+  config: string;
+  limits: LimitsConfig;
+  onLog(level: string, message: string): void;
+  /** Called once, when the instance ends on its own (trap, exit, timeout, worker error). */
+  onExit(reason: ExitReason): void;
+}
+
+type Reply = { id?: number; t: string; value?: string; message?: string; code?: number; level?: string };
+
+/** Approximate size of a value crossing the boundary, for the `max_value_bytes` cap. */
+export function valueBytes(v: unknown): number {
+  if (typeof v === 'string') return Buffer.byteLength(v, 'utf8');
+  if (v instanceof Uint8Array) return v.byteLength;
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + valueBytes(x), 0);
+  if (v && typeof v === 'object') return Object.values(v).reduce((n: number, x) => n + valueBytes(x), 0);
+  return 8;
+}
+
+export class Instance {
+  private readonly worker: Worker;
+  private readonly broker: MessagePort;
+  private readonly flag = new Int32Array(new SharedArrayBuffer(4));
+  private readonly pending = new Map<number, (r: Reply) => void>();
+  private nextId = 1;
+  private chain: Promise<unknown> = Promise.resolve();
+  private ended = false;
+  private hostStopping = false;
+  readonly startedAt = new Date();
+
+  private constructor(private readonly opts: SandboxOptions, private readonly host: Record<string, Record<string, HostFunction>>) {
+    const { port1, port2 } = new MessageChannel();
+    this.broker = port1;
+    this.worker = new Worker(assetPath('host/runtime/worker.mjs'), {
+      env: {},
+      execArgv: [],
+      argv: [],
+      stdout: true,
+      stderr: true,
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MIB, maxYoungGenerationSizeMb: 8 },
+      workerData: { brokerPort: port2, brokerFlag: this.flag.buffer, maxValueBytes: opts.limits.max_value_bytes, brokerTimeoutMs: BROKER_TIMEOUT_MS },
+      transferList: [port2],
+    });
+    this.worker.stdout.on('data', (d: Buffer) => opts.onLog('info', d.toString('utf8').trimEnd()));
+    this.worker.stderr.on('data', (d: Buffer) => opts.onLog('error', d.toString('utf8').trimEnd()));
+    this.worker.on('message', (m: Reply) => this.onMessage(m));
+    this.worker.on('error', (err: Error) => this.end({ kind: 'error', message: `${err.name}: ${err.message}` }));
+    this.worker.on('exit', (code) => this.end({ kind: 'error', message: `sandbox worker exited (${code})` }));
+    this.broker.on('message', (req: { iface: string; fn: string; args: unknown[] }) => void this.serve(req));
+  }
+
+  /** Spawn the worker, instantiate the component with its granted imports, and call `start(config)`. */
+  static async start(opts: SandboxOptions): Promise<Instance> {
+    const ctx: InstanceContext = {
+      module: opts.module,
+      generationId: opts.generationId,
+      digest: opts.digest,
+      instanceId: opts.instanceId,
+      log: opts.onLog,
+    };
+    const host: Record<string, Record<string, HostFunction>> = {};
+    for (const cap of opts.capabilities) if (cap.prepare) Object.assign(host, cap.prepare(ctx));
+    const inst = new Instance(opts, host);
+    const init = {
+      t: 'init',
+      glueUrl: opts.glueUrl,
+      modules: opts.coreModules,
+      config: opts.config,
+      workerModules: opts.capabilities.filter((c) => c.workerModule).map((c) => assetUrl(c.workerModule!)),
+      hostInterfaces: Object.fromEntries(Object.entries(host).map(([iface, fns]) => [iface, Object.keys(fns)])),
+    };
+    const reply = await inst.exchange(init, Math.max(opts.limits.call_timeout_ms, MIN_START_TIMEOUT_MS), 'start');
+    if (reply.t !== 'started') {
+      inst.hostStopping = true;
+      await inst.worker.terminate();
+      const why = reply.t === 'exit' ? `exited with code ${reply.code} during start` : (reply.message ?? reply.t);
+      throw new RuntimeError('failed', `module "${opts.module}" failed to start: ${why}`);
+    }
+    return inst;
+  }
+
+  get alive(): boolean {
+    return !this.ended;
+  }
+
+  /** Call the guest's `invoke`. Calls run one at a time; each gets `call_timeout_ms` once it starts. */
+  invoke(method: string, payload: string): Promise<InvokeOutcome> {
+    const max = this.opts.limits.max_value_bytes;
+    if (valueBytes(method) + valueBytes(payload) > max) {
+      return Promise.reject(new RuntimeError('invalid', `payload larger than the module's limit of ${max} bytes`));
+    }
+    const run = async (): Promise<InvokeOutcome> => {
+      const r = await this.exchange({ t: 'invoke', method, payload }, this.opts.limits.call_timeout_ms, `invoke "${method}"`);
+      if (r.t === 'ok') return { ok: true, value: r.value ?? '' };
+      if (r.t === 'guest-error') return { ok: false, message: r.message ?? '' };
+      this.kill(r.t === 'exit' ? { kind: 'exited', code: r.code ?? 0 } : { kind: 'trap', message: r.message ?? r.t });
+      throw new RuntimeError('failed', r.t === 'exit' ? `module "${this.opts.module}" exited with code ${r.code}` : `module "${this.opts.module}" trapped: ${r.message}`);
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Ask the guest to stop (bounded by the call timeout), then end the worker. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.ended) return;
+    this.hostStopping = true;
+    await this.exchange({ t: 'stop' }, this.opts.limits.call_timeout_ms, 'stop').catch(() => undefined);
+    this.ended = true;
+    await this.worker.terminate();
+    this.broker.close();
+  }
+
+  private exchange(msg: Record<string, unknown>, timeoutMs: number, what: string): Promise<Reply> {
+    if (this.ended) return Promise.reject(new RuntimeError('failed', `module "${this.opts.module}" is not running`));
+    const id = this.nextId++;
+    return new Promise<Reply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        const message = `module "${this.opts.module}": ${what} exceeded the ${timeoutMs} ms limit; instance terminated`;
+        this.kill({ kind: 'timeout', message });
+        reject(new RuntimeError('timeout', message));
+      }, timeoutMs);
+      this.pending.set(id, (r) => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        if (r.t === 'ended') reject(new RuntimeError('failed', `module "${this.opts.module}" ended during ${what}: ${r.message}`));
+        else resolve(r);
+      });
+      this.worker.postMessage({ ...msg, id });
+    });
+  }
+
+  private onMessage(m: Reply): void {
+    if (m.t === 'log') return this.opts.onLog(m.level ?? 'info', m.message ?? '');
+    if (m.id !== undefined) return this.pending.get(m.id)?.(m);
+    if (m.t === 'exit') return this.kill({ kind: 'exited', code: m.code ?? 0 });
+    this.kill({ kind: 'trap', message: m.message ?? 'unexpected message' });
+  }
+
+  private async serve(req: { iface: string; fn: string; args: unknown[] }): Promise<void> {
+    let reply: { ok?: unknown; err?: { message: string; payload?: unknown } };
+    try {
+      const fn = this.host[req.iface]?.[req.fn];
+      if (!fn) throw new Error(`${req.iface}.${req.fn} is not linked for this instance`);
+      if (valueBytes(req.args) > this.opts.limits.max_value_bytes) throw new Error(`arguments larger than ${this.opts.limits.max_value_bytes} bytes`);
+      reply = { ok: await fn(...req.args) };
+    } catch (err) {
+      const e = err as { message?: string; payload?: unknown };
+      reply = { err: { message: e.message ?? String(err), payload: e.payload } };
+    }
+    if (this.ended) return;
+    this.broker.postMessage(reply);
+    Atomics.store(this.flag, 0, 1);
+    Atomics.notify(this.flag, 0);
+  }
+
+  /** End the instance now (host decision: deadline, trap, exit) and report it once. */
+  private kill(reason: ExitReason): void {
+    if (this.ended) return;
+    this.end(reason);
+    void this.worker.terminate();
+  }
+
+  private end(reason: ExitReason): void {
+    if (this.ended && reason.kind === 'error') return;
+    const first = !this.ended;
+    this.ended = true;
+    for (const resolve of [...this.pending.values()]) resolve({ t: 'ended', message: 'message' in reason ? reason.message : `exit ${reason.code}` });
+    this.broker.close();
+    if (first && !this.hostStopping) this.opts.onExit(reason);
+  }
+}

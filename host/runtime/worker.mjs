@@ -1,0 +1,104 @@
+// Sandbox worker: one per module instance. Plain ESM so the same file serves the daemon (dist/) and the
+// tests (TS sources). It links only what the host sent it: the compiled core modules of ONE component,
+// the worker-side capability modules the registration grants, and proxies for host-side capabilities
+// that go through the broker. Nothing from preview2-shim is linked: a guest never sees the host's
+// filesystem, sockets, env or process.
+import { parentPort, workerData, receiveMessageOnPort } from 'node:worker_threads';
+
+const { brokerPort, brokerFlag, maxValueBytes, brokerTimeoutMs } = workerData;
+const flag = new Int32Array(brokerFlag);
+
+/** Thrown through the guest's frames by wasi:cli/exit; ends this instance only. */
+class ExitSignal {
+  constructor(code) { this.code = code; }
+}
+
+const post = (msg) => parentPort.postMessage(msg);
+
+/** A synchronous call to a host capability: post, block on the shared flag, read the answer. */
+function brokerCall(iface, fn, args) {
+  Atomics.store(flag, 0, 0);
+  brokerPort.postMessage({ iface, fn, args });
+  const woke = Atomics.wait(flag, 0, 0, brokerTimeoutMs);
+  const reply = receiveMessageOnPort(brokerPort);
+  if (woke === 'timed-out' || !reply) throw new Error(`host capability ${iface}.${fn} did not answer within ${brokerTimeoutMs} ms`);
+  const { ok, err } = reply.message;
+  if (err) throw Object.assign(new Error(err.message), err.payload === undefined ? {} : { payload: err.payload });
+  return ok;
+}
+
+function textBytes(s) {
+  return Buffer.byteLength(s, 'utf8');
+}
+
+async function buildImports(init) {
+  const ctx = {
+    log: (level, message) => post({ t: 'log', level, message: String(message) }),
+    exit: (code) => { throw new ExitSignal(code); },
+  };
+  const imports = {};
+  for (const modPath of init.workerModules) {
+    const mod = await import(modPath);
+    Object.assign(imports, mod.imports(ctx));
+  }
+  for (const [iface, fns] of Object.entries(init.hostInterfaces)) {
+    const obj = {};
+    for (const fn of fns) obj[fn] = (...args) => brokerCall(iface, fn, args);
+    imports[iface] = obj;
+  }
+  return imports;
+}
+
+let lifecycle;
+
+function classify(err) {
+  if (err instanceof ExitSignal) return { t: 'exit', code: err.code };
+  // jco lifts a WIT `result` error into a thrown Error carrying `payload`: a guest-level answer.
+  if (err && typeof err === 'object' && 'payload' in err) return { t: 'guest-error', message: String(err.payload) };
+  return { t: 'trap', message: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
+}
+
+async function init(msg) {
+  const imports = await buildImports(msg);
+  const { instantiate } = await import(msg.glueUrl);
+  const modules = msg.modules;
+  const getCoreModule = (name) => {
+    const m = modules[name];
+    if (!m) throw new Error(`core module ${name} was not measured by the host`);
+    return m;
+  };
+  const exports = await instantiate(getCoreModule, imports);
+  lifecycle = exports['edgeward:module/lifecycle@0.1.0'] ?? exports.lifecycle;
+  lifecycle.start(msg.config);
+}
+
+function invoke(msg) {
+  const out = lifecycle.invoke(msg.method, msg.payload);
+  if (typeof out !== 'string') throw new Error('invoke returned a non-string');
+  if (textBytes(out) > maxValueBytes) return { t: 'guest-error', message: `response larger than ${maxValueBytes} bytes` };
+  return { t: 'ok', value: out };
+}
+
+parentPort.on('message', async (msg) => {
+  try {
+    switch (msg.t) {
+      case 'init':
+        await init(msg);
+        post({ id: msg.id, t: 'started' });
+        break;
+      case 'invoke':
+        post({ id: msg.id, ...invoke(msg) });
+        break;
+      case 'stop':
+        lifecycle?.stop();
+        post({ id: msg.id, t: 'ok', value: '' });
+        break;
+      default:
+        post({ t: 'trap', message: `unknown message ${msg.t}` });
+    }
+  } catch (err) {
+    const c = classify(err);
+    if (msg.t === 'init' && c.t !== 'exit') post({ id: msg.id, t: 'start-failed', message: c.message });
+    else post({ id: msg.id, ...c });
+  }
+});
