@@ -1,0 +1,62 @@
+/**
+ * Entry point of the key service: picks the backend from `[keys]`, opens the handle secret and builds the
+ * authorizer from `[[principal]]`. Startup problems the user must fix (wrong PIN, missing library or token)
+ * are `StartupError`s with exit code 2.
+ */
+import path from 'node:path';
+import type { Config } from '../../host/config/schema.js';
+import { StartupError } from '../../host/errors.js';
+import type { Logger } from '../../host/log.js';
+import { openFileKeyStore } from '../file/store.js';
+import { openPkcs11KeyStore } from '../pkcs11/store.js';
+import { createAuthorizer } from './authz.js';
+import { HandleCodec } from './handles.js';
+import { createKeyService } from './service.js';
+import type { KeyService, KeyStore } from './types.js';
+
+export * from './types.js';
+export { keyLabel } from './service.js';
+export { parsePkcs11Uri, type Pkcs11Uri } from './uri.js';
+
+export interface OpenKeyServiceOptions {
+  readonly config: Config;
+  readonly stateDir: string;
+  readonly logger: Logger;
+}
+
+/** Where the service keeps its state: key files (file backend) and the handle secret. */
+export function keysStateDir(stateDir: string): string {
+  return path.join(stateDir, 'keys');
+}
+
+/** Open the configured key service. Call `close()` on shutdown. */
+export async function openKeyService(opts: OpenKeyServiceOptions): Promise<KeyService> {
+  const { config, stateDir, logger } = opts;
+  const log = logger.child({ component: 'keys' });
+  const dir = keysStateDir(stateDir);
+  const store = await openStore(config, dir, log);
+  try {
+    const handles = await HandleCodec.open(path.join(dir, 'handle-secret.bin'));
+    return createKeyService({ store, handles, authorize: createAuthorizer(config.principal), logger: log });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+async function openStore(config: Config, dir: string, log: Logger): Promise<KeyStore> {
+  const keys = config.keys;
+  switch (keys.backend) {
+    case 'file':
+      return openFileKeyStore(dir, log);
+    case 'pkcs11':
+      if (!keys.pkcs11) throw new StartupError('[keys] backend = "pkcs11" needs a [keys.pkcs11] table');
+      return openPkcs11KeyStore(keys.pkcs11, log);
+    case 'tpm':
+      throw new StartupError('[keys] backend = "tpm" is provided by the TPM key service (hsm/tpm), not by hsm/keys; open it from there');
+    default: {
+      const never: never = keys.backend;
+      throw new StartupError(`unknown keys backend ${String(never)}`);
+    }
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * A fixed pool of PKCS#11 sessions. A session runs one cryptographic operation at a time (PKCS#11 v2.40
+ * §5.2; a second C_SignInit gives CKR_OPERATION_ACTIVE), so each operation borrows a session for its whole
+ * Init…Final sequence and gives it back in `finally` — also when the operation throws.
+ */
+import type * as P from 'pkcs11js';
+import { KeyError } from '../keys/types.js';
+import type { Handle } from './library.js';
+
+export interface PoolStats {
+  readonly size: number;
+  readonly idle: number;
+  readonly waiting: number;
+  /** Most sessions ever in use at once. */
+  readonly highWater: number;
+}
+
+/** Callers waiting for a session beyond this are refused with `limit-exceeded` rather than queued forever. */
+export const MAX_SESSION_WAITERS = 100_000;
+
+export class SessionPool {
+  private readonly idle: Handle[];
+  private readonly waiters: Array<(s: Handle) => void> = [];
+  private highWater = 0;
+  private closed = false;
+
+  constructor(
+    private readonly module: P.PKCS11,
+    private readonly sessions: readonly Handle[],
+  ) {
+    this.idle = [...sessions];
+  }
+
+  /** Run `fn` with a session of its own. */
+  async use<T>(fn: (session: Handle) => T | Promise<T>): Promise<T> {
+    const session = await this.acquire();
+    try {
+      return await fn(session);
+    } finally {
+      this.release(session);
+    }
+  }
+
+  stats(): PoolStats {
+    return { size: this.sessions.length, idle: this.idle.length, waiting: this.waiters.length, highWater: this.highWater };
+  }
+
+  /** Close every session (idle or not); later `use` calls fail with `backend-unavailable`. */
+  close(): void {
+    this.closed = true;
+    for (const s of this.sessions) {
+      try {
+        this.module.C_CloseSession(s);
+      } catch {
+        // already closed or token gone: nothing left to release
+      }
+    }
+    this.idle.length = 0;
+  }
+
+  private acquire(): Promise<Handle> {
+    if (this.closed) return Promise.reject(new KeyError('backend-unavailable', 'the PKCS#11 session pool is closed'));
+    const s = this.idle.pop();
+    if (s) {
+      this.highWater = Math.max(this.highWater, this.sessions.length - this.idle.length);
+      return Promise.resolve(s);
+    }
+    if (this.waiters.length >= MAX_SESSION_WAITERS) return Promise.reject(new KeyError('limit-exceeded', 'too many waiting HSM operations'));
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private release(session: Handle): void {
+    if (this.closed) return;
+    const next = this.waiters.shift();
+    if (next) next(session);
+    else this.idle.push(session);
+  }
+}

@@ -1,0 +1,64 @@
+/** Shared setup for the key service tests: configs for both backends over a temp state dir and SoftHSM2. */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { configSchema, type Config } from '../host/config/schema.js';
+import { silentLogger } from '../host/log.js';
+import { openKeyService, type KeyService } from '../hsm/keys/index.js';
+import { startSoftHsm, type SoftHsm, type SoftHsmToken } from '../hsm/testing/softhsm.js';
+
+export function makeConfig(stateDir: string, keys: unknown, principal: unknown[] = []): Config {
+  return configSchema.parse({
+    hostname: 'test-device',
+    state_dir: stateDir,
+    provisioning: { source: 'none' },
+    keys,
+    connect: { management_uri: 'unix:///tmp/x/mgmt.sock', workload_uri: 'unix:///tmp/x/workload.sock' },
+    listen: { management_uri: 'unix:///tmp/x/mgmt.sock', workload_uri: 'unix:///tmp/x/workload.sock' },
+    principal,
+  });
+}
+
+export interface Backend {
+  readonly name: 'file' | 'pkcs11';
+  readonly stateDir: string;
+  readonly hsm?: SoftHsm;
+  readonly token?: SoftHsmToken;
+  open(principal?: unknown[]): Promise<KeyService>;
+  cleanup(): Promise<void>;
+}
+
+export async function tempDir(prefix: string): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+export async function fileBackend(): Promise<Backend> {
+  const stateDir = await tempDir('edgeward-keys-file-');
+  return {
+    name: 'file',
+    stateDir,
+    open: (principal = []) => openKeyService({ config: makeConfig(stateDir, { backend: 'file' }, principal), stateDir, logger: silentLogger() }),
+    cleanup: () => fs.rm(stateDir, { recursive: true, force: true }),
+  };
+}
+
+/** A SoftHSM2 backend on a fresh token in a fresh token dir (activates SOFTHSM2_CONF for this process). */
+export async function pkcs11Backend(hsm?: SoftHsm, label = 'edgeward-test'): Promise<Backend> {
+  const own = hsm === undefined;
+  const h = hsm ?? (await startSoftHsm());
+  h.activate();
+  const token = await h.initToken(label);
+  const stateDir = await tempDir('edgeward-keys-p11-');
+  const keys = { backend: 'pkcs11', pkcs11: { library: h.library, token_label: token.label, pin: token.pin, sessions: 4 } };
+  return {
+    name: 'pkcs11',
+    stateDir,
+    hsm: h,
+    token,
+    open: (principal = []) => openKeyService({ config: makeConfig(stateDir, keys, principal), stateDir, logger: silentLogger() }),
+    cleanup: async () => {
+      await fs.rm(stateDir, { recursive: true, force: true });
+      if (own) await h.cleanup();
+    },
+  };
+}
