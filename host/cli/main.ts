@@ -3,7 +3,7 @@
  * `edgeward`: one CLI for the daemon and its management API. Subcommands live one file per area in
  * commands/; this file only composes them.
  */
-import 'reflect-metadata'; // @peculiar/x509 (tsyringe) needs it before first use
+import 'reflect-metadata'; // @peculiar/x509 (tsyringe) needs it before its first (lazy) import
 import { Command } from 'commander';
 import { EDGEWARD_VERSION } from '../version.js';
 import type { CliContext } from './context.js';

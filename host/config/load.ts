@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse as parseToml, stringify as stringifyToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
-import { configSchema, IGNORED_IOT_EDGE_KEYS, PROVISIONING_SOURCES, type Config } from './schema.js';
+import { configSchema, edgeCaBranch, IGNORED_IOT_EDGE_KEYS, PROVISIONING_SOURCES, provisioningBranch, type Config } from './schema.js';
 import { EMBEDDED_DEFAULT_TOML } from './default.js';
 import { defaultRunDir, defaultStateDir, edgewardHome, homeConfigFile } from './paths.js';
 
@@ -82,6 +82,11 @@ export function parseConfigText(text: string, source: string, env = process.env)
   for (const k of ignored) delete raw[k];
   fillDefaults(raw, home);
   precheckProvisioning(raw, source);
+  const branchProblems = [
+    ...branchIssues(raw.provisioning, 'provisioning', provisioningBranch),
+    ...branchIssues(raw.edge_ca, 'edge_ca', edgeCaBranch),
+  ];
+  if (branchProblems.length > 0) throw new ConfigError(source, branchProblems);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(source, describeIssues(parsed.error.issues));
   const config = applyAziotKeys(parsed.data);
@@ -109,6 +114,13 @@ function precheckProvisioning(raw: Record<string, unknown>, source: string): voi
     const got = src === undefined ? 'nothing' : JSON.stringify(src);
     throw new ConfigError(source, [{ path: 'provisioning.source', message: `expected one of ${PROVISIONING_SOURCES.map((s) => `"${s}"`).join(', ')}, got ${got}` }]);
   }
+}
+
+/** Validate a tagged table against the one branch its keys select, with paths prefixed by the table. */
+function branchIssues(table: unknown, key: string, pick: (t: Record<string, unknown>) => z.ZodType): { path: string; message: string }[] {
+  if (typeof table !== 'object' || table === null || Array.isArray(table)) return [];
+  const r = pick(table as Record<string, unknown>).safeParse(table);
+  return r.success ? [] : describeIssues(r.error.issues.map((i) => ({ ...i, path: [key, ...i.path] })));
 }
 
 function typeName(v: unknown): string {
@@ -180,6 +192,7 @@ export const REDACTED = '<redacted>';
 /** A deep copy with every secret-bearing field replaced, for `config show` and logs. */
 export function redactConfig(config: Config): Record<string, unknown> {
   const walk = (v: unknown, key?: string): unknown => {
+    if (typeof v === 'string' && v.startsWith('pkcs11:')) return v.replace(/pin-value=[^&;]*/g, `pin-value=${REDACTED}`);
     if (key !== undefined && SECRET_KEYS.has(key) && (typeof v === 'string' || (typeof v === 'object' && v !== null && 'value' in v))) return REDACTED;
     if (Array.isArray(v)) return v.map((x) => walk(x));
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, k)]));

@@ -81,10 +81,16 @@ const dpsProvisioning = z
 const noneProvisioning = z.object({ source: z.literal('none') }).strict();
 
 /**
- * `[provisioning]`, tagged by `source`. A pre-check in load.ts reports an unknown source by name before
- * this union produces its (less readable) per-branch messages.
+ * `[provisioning]`, tagged by `source`. load.ts first validates the one branch the table's `source` (and,
+ * for manual, `connection_string`) selects, so errors name that branch's fields instead of a union's.
  */
 export const provisioningSchema = z.union([noneProvisioning, manualProvisioning, dpsProvisioning]);
+export function provisioningBranch(table: Record<string, unknown>): z.ZodType {
+  if (table.source === 'none') return noneProvisioning;
+  if (table.source === 'dps') return dpsProvisioning;
+  const [connStr, explicit] = manualProvisioning.options;
+  return 'connection_string' in table ? connStr : explicit;
+}
 export const PROVISIONING_SOURCES = ['none', 'manual', 'dps'] as const;
 
 /** Auto-renew policy as in IoT Edge: "80%", "30min", "2day". */
@@ -93,21 +99,24 @@ const autoRenew = z
   .object({ rotate_key: z.boolean().default(true), threshold: renewAmount.default('80%'), retry: renewAmount.default('4%') })
   .strict();
 
-export const edgeCaSchema = z.union([
-  z
-    .object({
-      cert: z.string().regex(/^file:\/\/\//, 'a file:/// URI'),
-      pk: z.string().regex(/^(file:\/\/\/|pkcs11:)/, 'a file:/// or pkcs11: URI'),
-    })
-    .strict(),
-  z
-    .object({
-      auto_generated_edge_ca_expiry_days: z.number().int().positive().max(3650).default(90),
-      subject: z.record(z.string(), z.string()).optional(),
-      auto_renew: autoRenew.optional(),
-    })
-    .strict(),
-]);
+const preloadedEdgeCa = z
+  .object({
+    cert: z.string().regex(/^file:\/\/\//, 'a file:/// URI'),
+    pk: z.string().regex(/^(file:\/\/\/|pkcs11:)/, 'a file:/// or pkcs11: URI'),
+  })
+  .strict();
+const quickstartEdgeCa = z
+  .object({
+    auto_generated_edge_ca_expiry_days: z.number().int().positive().max(3650).default(90),
+    subject: z.record(z.string(), z.string()).optional(),
+    auto_renew: autoRenew.optional(),
+  })
+  .strict();
+/** `[edge_ca]`: preloaded from files (`cert` + `pk`) or quickstart (self-signed, generated on first start). */
+export const edgeCaSchema = z.union([preloadedEdgeCa, quickstartEdgeCa]);
+export function edgeCaBranch(table: Record<string, unknown>): z.ZodType {
+  return 'cert' in table || 'pk' in table ? preloadedEdgeCa : quickstartEdgeCa;
+}
 
 const pkcs11Schema = z
   .object({

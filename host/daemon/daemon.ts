@@ -9,7 +9,7 @@ import pinoPretty from 'pino-pretty';
 import type { Config, LogLevel } from '../config/schema.js';
 import { configToToml, loadConfig, redactConfig, type LoadedConfig } from '../config/load.js';
 import { socketPathOf } from '../config/paths.js';
-import { acquireStateLock, ensureSubdir, prepareStateDir, type StateLock } from '../state/dir.js';
+import { acquireStateLock, ensureSubdir, prepareStateDir, reconcileStateDir, type StateLock } from '../state/dir.js';
 import { writeFileAtomic } from '../state/atomic.js';
 import { createLogger, type Logger } from '../log.js';
 import { managementApp } from '../api/management/app.js';
@@ -18,20 +18,10 @@ import type { ModuleRuntime } from '../runtime/types.js';
 import { EDGEWARD_VERSION, JCO_VERSION } from '../version.js';
 import type { DaemonControl, DaemonStatus, ReloadResult, ServiceStatus } from './control.js';
 import { composeServices, type Services } from './services.js';
+import { DAEMON_LOG_FILE, daemonLogPath, effectiveConfigPath } from './paths.js';
 
-/** Name of the effective config inside the state directory (written at start and by `config apply`). */
-export const EFFECTIVE_CONFIG_FILE = 'effective-config.toml';
-/** Daemon log file inside `<state_dir>/logs/`, rotated at start beyond this size. */
-export const DAEMON_LOG_FILE = 'edgeward.log';
+/** The daemon log is rotated at start beyond this size. */
 const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
-
-export function effectiveConfigPath(stateDir: string): string {
-  return path.join(stateDir, EFFECTIVE_CONFIG_FILE);
-}
-
-export function daemonLogPath(stateDir: string): string {
-  return path.join(stateDir, 'logs', DAEMON_LOG_FILE);
-}
 
 export class Daemon implements DaemonControl {
   readonly version = EDGEWARD_VERSION;
@@ -82,11 +72,13 @@ export class Daemon implements DaemonControl {
     const { config } = loaded;
     await prepareStateDir(config.state_dir);
     this.lock ??= await acquireStateLock(config.state_dir);
+    const swept = await reconcileStateDir(config.state_dir);
     const logDir = await ensureSubdir(config.state_dir, 'logs');
     await rotateIfLarge(path.join(logDir, DAEMON_LOG_FILE));
-    this.logger ??= createLogger(config.log.level, [consoleStream(), pino.destination({ dest: path.join(logDir, DAEMON_LOG_FILE), mkdir: true, sync: false })]);
+    this.logger ??= createLogger(config.log.level, [consoleStream(), pino.destination({ dest: path.join(logDir, DAEMON_LOG_FILE), mkdir: true, sync: false, mode: 0o600 })]);
     this.logger.level = config.log.level;
     this.logger.info({ version: this.version, source: loaded.source, stateDir: config.state_dir }, 'edgeward starting');
+    if (swept.length > 0) this.logger.warn({ files: swept }, 'removed temp files left by an interrupted write');
     for (const key of loaded.ignored) this.logger.warn({ key }, 'config key is an IoT Edge setting with no meaning for Edgeward; ignored');
     await writeFileAtomic(effectiveConfigPath(config.state_dir), configToToml(config));
     this.services = await composeServices({ config, logger: this.logger });

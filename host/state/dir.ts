@@ -21,7 +21,38 @@ export class UnsafePermissionsError extends StartupError {
 export async function prepareStateDir(dir: string): Promise<void> {
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   await checkDirSafe(dir);
-  await sweepTempFiles(dir);
+}
+
+/**
+ * With the lock held: refuse unsafe files, and remove temp files that a killed writer left behind
+ * (only the lock holder may do that: another daemon's write could be in flight otherwise).
+ */
+export async function reconcileStateDir(dir: string): Promise<string[]> {
+  await checkTreeSafe(dir, STATE_SCAN_DEPTH);
+  return sweepTempFiles(dir);
+}
+
+/** How deep the startup scan looks for unsafe files (state keeps its secrets in the first levels). */
+const STATE_SCAN_DEPTH = 2;
+
+/**
+ * Refuse the state directory if any file in it (to `depth` levels) can be read or written by others, or
+ * any directory written by others: a key or token there may have leaked or been planted.
+ */
+export async function checkTreeSafe(dir: string, depth: number): Promise<void> {
+  const entries = await fs.readdir(dir, { withFileTypes: true });
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isSymbolicLink()) throw new StartupError(`${p} is a symbolic link; the state directory must not contain links`);
+    if (e.isDirectory()) {
+      const st = await fs.stat(p);
+      if (st.mode & 0o022) throw new UnsafePermissionsError(p, st.mode, `run "chmod go-w ${p}"`);
+      if (depth > 1) await checkTreeSafe(p, depth - 1);
+    } else if (e.isFile()) {
+      const st = await fs.stat(p);
+      if (st.mode & 0o077) throw new UnsafePermissionsError(p, st.mode, `run "chmod 600 ${p}"`);
+    }
+  }
 }
 
 export async function checkDirSafe(dir: string): Promise<void> {

@@ -5,10 +5,9 @@
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
-import { X509Certificate } from '@peculiar/x509';
 import { ConfigError, configToToml, loadConfig, type LoadedConfig } from '../../config/load.js';
 import { checkDirSafe } from '../../state/dir.js';
-import { effectiveConfigPath } from '../../daemon/daemon.js';
+import { effectiveConfigPath } from '../../daemon/paths.js';
 import { NotRunningError } from '../client.js';
 import { action } from '../output.js';
 import { cliClient, loadCliConfig, type CliContext } from '../context.js';
@@ -143,6 +142,7 @@ export const CHECKS: Check[] = [
       const dir = path.join(s.loaded.config.state_dir, 'certs');
       const names = (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.pem'));
       if (names.length === 0) return ok('no certificates issued yet');
+      const { X509Certificate } = await import('@peculiar/x509'); // heavy: load only when there are certificates
       const problems: string[] = [];
       let worst: 'ok' | 'warning' | 'error' = 'ok';
       for (const name of names) {

@@ -6,7 +6,7 @@ import { configToToml, loadConfig, redactConfig, EMBEDDED_SOURCE } from '../../c
 import { edgewardHome, homeConfigFile } from '../../config/paths.js';
 import { writeFileAtomic } from '../../state/atomic.js';
 import { prepareStateDir } from '../../state/dir.js';
-import { effectiveConfigPath } from '../../daemon/daemon.js';
+import { effectiveConfigPath } from '../../daemon/paths.js';
 import type { ReloadResult } from '../../daemon/control.js';
 import { NotRunningError } from '../client.js';
 import { action } from '../output.js';

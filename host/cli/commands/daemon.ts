@@ -1,6 +1,5 @@
 /** `edgeward daemon [-c FILE]`: the security manager and module runtime, in the foreground. */
 import type { Command } from 'commander';
-import { Daemon } from '../../daemon/daemon.js';
 import { action } from '../output.js';
 import { loadCliConfig, type CliContext } from '../context.js';
 
@@ -12,6 +11,7 @@ export function registerDaemonCommand(program: Command, ctx: () => CliContext): 
     .action(
       action(async (opts: { config?: string }) => {
         const loaded = await loadCliConfig({ ...ctx(), configFile: opts.config ?? ctx().configFile });
+        const { Daemon } = await import('../../daemon/daemon.js'); // the CLI's other commands stay light
         const daemon = new Daemon(loaded);
         await daemon.start();
         const onSignal = (sig: NodeJS.Signals) => void daemon.stop(sig);

@@ -1,0 +1,85 @@
+/**
+ * Test helpers: run the compiled `edgeward` CLI against a temporary Edgeward home, and start/stop a daemon.
+ * The build is done once by test/global-setup.ts.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = path.join(ROOT, 'dist', 'host', 'cli', 'main.js');
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A fresh Edgeward home in /tmp (short, so socket paths stay under the 108-byte limit). */
+export function tempHome(prefix = 'ew-'): { home: string; cleanup: () => void } {
+  const home = mkdtempSync(path.join(os.tmpdir(), prefix));
+  return { home, cleanup: () => rmSync(home, { recursive: true, force: true }) };
+}
+
+export function envFor(home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, EDGEWARD_HOME: home, ...extra };
+  delete env.EDGEWARD_CONFIG;
+  delete env.EDGEWARD_HOST;
+  return env;
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 20_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`edgeward ${args.join(' ')} timed out after ${timeoutMs} ms\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export interface DaemonHandle {
+  child: ChildProcess;
+  output: () => string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+/** Start `edgeward daemon` and wait until its management API is listening. */
+export async function startDaemon(env: NodeJS.ProcessEnv, args: string[] = [], socket?: string, timeoutMs = 30_000): Promise<DaemonHandle> {
+  const child = spawn(process.execPath, [CLI, 'daemon', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c) => (out += c));
+  child.stderr!.on('data', (c) => (out += c));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const sock = socket ?? path.join(env.EDGEWARD_HOME!, 'run', 'mgmt.sock');
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(sock) || !out.includes('management API listening')) {
+    if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}:\n${out}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`daemon did not start within ${timeoutMs} ms:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, output: () => out, exited };
+}
+
+export async function stopDaemon(d: DaemonHandle, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (d.child.exitCode !== null) return d.child.exitCode;
+  d.child.kill(signal);
+  const timer = setTimeout(() => d.child.kill('SIGKILL'), 15_000);
+  const code = await d.exited;
+  clearTimeout(timer);
+  return code;
+}
