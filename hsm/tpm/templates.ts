@@ -72,10 +72,14 @@ export function rsaDecryptTemplate(): TpmtPublic {
   };
 }
 
-/** HMAC-SHA256 key generated in the TPM. */
-export function hmacTemplate(): TpmtPublic {
+/**
+ * HMAC-SHA256 key: generated in the TPM, or (`external`) made from key bytes the caller passes as the
+ * sensitive data, in which case sensitiveDataOrigin must be clear (Part 1 §27.2.3).
+ */
+export function hmacTemplate(opts: { external?: boolean } = {}): TpmtPublic {
+  const attrs = opts.external ? KEY_ATTRS & ~OBJ.sensitiveDataOrigin : KEY_ATTRS;
   return {
-    type: ALG.KEYEDHASH, nameAlg: ALG.SHA256, objectAttributes: KEY_ATTRS | OBJ.sign, authPolicy: Buffer.alloc(0),
+    type: ALG.KEYEDHASH, nameAlg: ALG.SHA256, objectAttributes: attrs | OBJ.sign, authPolicy: Buffer.alloc(0),
     scheme: { scheme: ALG.HMAC, hashAlg: ALG.SHA256 }, unique: Buffer.alloc(0),
   };
 }
