@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The README's second command: install everything the tests need, build, and run every test.
+# Debian packages come from apt-get when running as root (or with passwordless sudo); otherwise the
+# script names what is missing and stops.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(softhsm2 opensc swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0 openssl)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo"; else
+    echo "error: the tests need these Debian packages: ${missing[*]}" >&2
+    echo "  install them as root:  sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "==> installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "==> npm ci"
+npm ci --no-audit --no-fund
+echo "==> type check and build"
+npm run build
+if npm run | grep -q '^  build:guests$'; then
+  echo "==> building sample guests"
+  npm run build:guests
+fi
+
+echo "==> tests"
+mkdir -p .cache
+set +e
+npx vitest run --reporter=default --reporter=json --outputFile.json=.cache/vitest.json
+rc=$?
+set -e
+# One plain closing line, whatever the reporter printed above.
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(".cache/vitest.json", "utf8"));
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+  if (r.numTotalTests === 0) { console.error("error: no test ran"); process.exit(1); }
+' || rc=1
+exit $rc
