@@ -11,6 +11,8 @@ import { registerDaemonCommand } from './commands/daemon.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerSystemCommands } from './commands/system.js';
 import { registerCheckCommand } from './commands/check.js';
+import { registerTpmCommands } from './commands/tpm.js';
+import { loadCliConfig } from './context.js';
 
 const program = new Command();
 program
@@ -35,5 +37,6 @@ registerDaemonCommand(program, ctx);
 registerConfigCommands(program, ctx);
 registerSystemCommands(program, ctx);
 registerCheckCommand(program, ctx);
+registerTpmCommands(program, async () => (await loadCliConfig(ctx())).config);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,32 @@
+/**
+ * `npm run bench`: runs every benchmark in bench/ (each also runs alone with `npx tsx bench/<name>.ts`),
+ * one after the other so they do not compete for the two cores, and collects their closing lines.
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const dir = path.dirname(fileURLToPath(import.meta.url));
+const only = process.argv.slice(2);
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.ts') && f !== 'run.ts')
+  .filter((f) => only.length === 0 || only.some((o) => f.startsWith(o)))
+  .sort();
+const summary: string[] = [];
+let failed = 0;
+for (const f of files) {
+  console.log(`\n=== bench/${f}`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(dir, f)], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  process.stdout.write(r.stdout);
+  if (r.status !== 0) {
+    failed++;
+    summary.push(`${f}: FAILED (exit ${r.status})`);
+  } else {
+    const last = r.stdout.trim().split('\n').filter((l) => /ratio|=/.test(l)).slice(-4);
+    summary.push(...last);
+  }
+}
+console.log('\n=== summary');
+for (const line of summary) console.log(line);
+process.exitCode = failed ? 1 : 0;
