@@ -1,0 +1,284 @@
+/**
+ * PKCS#11-specific properties against a real SoftHSM2 token: what pkcs11-tool sees, token-side attributes,
+ * startup failures (H4), RFC 7512 URIs, concurrency (H2) and crash safety (H1).
+ */
+import { spawn } from 'node:child_process';
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import pkcs11js from 'pkcs11js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StartupError } from '../host/errors.js';
+import { DAEMON_CALLER, KeyError, openKeyService, type KeyService } from '../hsm/keys/index.js';
+import { acquireLibrary, releaseLibrary } from '../hsm/pkcs11/library.js';
+import { pkcs11Tool, startSoftHsm, type SoftHsm, type SoftHsmToken } from '../hsm/testing/softhsm.js';
+import { makeConfig, tempDir } from './keys-fixture.js';
+
+const p = pkcs11js;
+const MSG = Buffer.from('message to sign');
+const PIN = '73519046';
+
+let hsm: SoftHsm;
+let token: SoftHsmToken;
+/** Made before the library initialises: SoftHSM2 enumerates tokens at C_Initialize. */
+let crashToken: SoftHsmToken;
+let stateDir: string;
+let keys: KeyService;
+
+function p11Config(over: Record<string, unknown> = {}) {
+  return makeConfig(stateDir, { backend: 'pkcs11', pkcs11: { library: hsm.library, token_label: token.label, pin: token.pin, sessions: 4, ...over } });
+}
+
+/** A logger whose every line is kept, to prove the PIN never reaches it. */
+function captureLogger(): { logger: pino.Logger; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({ write(chunk: Buffer, _enc, cb) { lines.push(chunk.toString()); cb(); } });
+  return { logger: pino({ level: 'trace' }, stream), lines };
+}
+
+async function startupError(p: Promise<unknown>): Promise<StartupError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(StartupError);
+  expect((err as StartupError).exitCode).toBe(2);
+  return err as StartupError;
+}
+
+/** Read CKA_* attributes of every object labelled `label`, through our own raw session. */
+function rawAttributes(label: string): Array<{ cls: number; sensitive?: boolean; extractable?: boolean; token: boolean }> {
+  const m = acquireLibrary(hsm.library);
+  try {
+    const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trimEnd() === token.label)!;
+    const s = m.C_OpenSession(slot, p.CKF_SERIAL_SESSION);
+    try {
+      m.C_FindObjectsInit(s, [{ type: p.CKA_LABEL, value: label }]);
+      const objs = m.C_FindObjects(s, 16);
+      m.C_FindObjectsFinal(s);
+      const bool = (b: unknown) => (b as Buffer)[0] === 1;
+      return objs.map((o) => {
+        const [cls, tok] = m.C_GetAttributeValue(s, o, [{ type: p.CKA_CLASS }, { type: p.CKA_TOKEN }]);
+        const c = (cls!.value as Buffer).readUIntLE(0, 4);
+        if (c === p.CKO_PUBLIC_KEY) return { cls: c, token: bool(tok!.value) };
+        const [sen, ext] = m.C_GetAttributeValue(s, o, [{ type: p.CKA_SENSITIVE }, { type: p.CKA_EXTRACTABLE }]);
+        return { cls: c, token: bool(tok!.value), sensitive: bool(sen!.value), extractable: bool(ext!.value) };
+      });
+    } finally {
+      m.C_CloseSession(s);
+    }
+  } finally {
+    releaseLibrary(hsm.library);
+  }
+}
+
+beforeAll(async () => {
+  hsm = await startSoftHsm();
+  hsm.activate();
+  token = await hsm.initToken('edgeward-p11', PIN);
+  await hsm.initToken('other-token', '24682468');
+  crashToken = await hsm.initToken('crash-token', '11223344');
+  stateDir = await tempDir('edgeward-keys-p11t-');
+  keys = await openKeyService({ config: p11Config(), stateDir, logger: pino({ level: 'silent' }) });
+});
+
+afterAll(async () => {
+  await keys?.close();
+  if (stateDir) await fs.rm(stateDir, { recursive: true, force: true });
+  await hsm?.cleanup();
+});
+
+describe('PKCS#11 backend on SoftHSM2', () => {
+  it('keys appear in pkcs11-tool --list-objects with readable labels, sensitive and never extractable', async () => {
+    await keys.createKeyPair(DAEMON_CALLER, { id: 'device-id' }, 'ec-p256');
+    await keys.createSecretKey(DAEMON_CALLER, { id: 'master' }, 'hmac-sha256');
+    await keys.createKeyPair({ kind: 'module', module: 'hello' }, { id: 'k1' }, 'rsa-2048');
+    const out = await pkcs11Tool(hsm, ['--token-label', token.label, '--list-objects', '--login', '--pin', PIN]);
+    for (const label of ['edgeward/edgeward/device-id', 'edgeward/edgeward/master', 'edgeward/module.hello/k1']) expect(out).toContain(`label:      ${label}`);
+    const privBlock = out.split(/\n(?=\S)/).find((b) => b.startsWith('Private Key Object') && b.includes('edgeward/edgeward/device-id'))!;
+    expect(privBlock).toMatch(/Access:\s+.*\bsensitive\b/);
+    expect(privBlock).toMatch(/never extractable/);
+    for (const label of ['edgeward/edgeward/device-id', 'edgeward/edgeward/master', 'edgeward/module.hello/k1']) {
+      const attrs = rawAttributes(label);
+      expect(attrs.length).toBeGreaterThan(0);
+      for (const a of attrs) {
+        expect(a.token).toBe(true);
+        if (a.cls !== p.CKO_PUBLIC_KEY) expect([a.sensitive, a.extractable]).toEqual([true, false]);
+      }
+    }
+    expect(out).not.toContain('edgeward-pending/');
+  });
+
+  it('1,000 concurrent sign calls all succeed; a sample verifies with node:crypto', async () => {
+    const h = await keys.createKeyPair(DAEMON_CALLER, { id: 'busy' }, 'ec-p256');
+    const pub = createPublicKey({ key: await keys.getPublicKey(DAEMON_CALLER, h), format: 'der', type: 'spki' });
+    const msgs = Array.from({ length: 1000 }, (_, i) => Buffer.from(`message ${i}`));
+    const results = await Promise.allSettled(msgs.map((m) => keys.sign(DAEMON_CALLER, h, 'ecdsa-sha256', m)));
+    const failed = results.filter((r) => r.status === 'rejected');
+    expect(failed).toEqual([]);
+    const sigs = results.map((r) => (r as PromiseFulfilledResult<Buffer>).value);
+    for (let i = 0; i < 1000; i += 37) expect(cryptoVerify('sha256', msgs[i]!, pub, sigs[i]!)).toBe(true);
+    expect(cryptoVerify('sha256', msgs[1]!, pub, sigs[0]!)).toBe(false);
+  });
+
+  it('concurrent create-or-load of one id creates one key', async () => {
+    const handles = await Promise.all(Array.from({ length: 8 }, () => keys.createKeyPair(DAEMON_CALLER, { id: 'raced' }, 'ec-p256')));
+    const pubs = await Promise.all(handles.map((h) => keys.getPublicKey(DAEMON_CALLER, h)));
+    expect(new Set(pubs.map((b) => b.toString('hex'))).size).toBe(1);
+    expect(rawAttributes('edgeward/edgeward/raced')).toHaveLength(2);
+  });
+
+  it('an RFC 7512 URI names a key made outside Edgeward; its public key matches what pkcs11-tool exports', async () => {
+    await pkcs11Tool(hsm, ['--token-label', token.label, '--login', '--pin', PIN, '--keypairgen', '--key-type', 'EC:prime256v1', '--label', 'external key', '--id', 'a1b2']);
+    const der = path.join(stateDir, 'ext-pub.der');
+    await pkcs11Tool(hsm, ['--token-label', token.label, '--read-object', '--type', 'pubkey', '--id', 'a1b2', '-o', der]);
+    const toolPub = createPublicKey({ key: await fs.readFile(der), format: 'der', type: 'spki' });
+    const h = await keys.loadKeyByUri(DAEMON_CALLER, `pkcs11:token=${token.label};object=external%20key;type=private`);
+    const sig = await keys.sign(DAEMON_CALLER, h, 'ecdsa-sha256', MSG);
+    expect(cryptoVerify('sha256', MSG, toolPub, sig)).toBe(true);
+    const byId = await keys.loadKeyByUri(DAEMON_CALLER, 'pkcs11:id=%a1%b2');
+    expect(cryptoVerify('sha256', MSG, toolPub, await keys.sign(DAEMON_CALLER, byId, 'ecdsa-sha256', MSG))).toBe(true);
+    const err = await keys.loadKeyByUri({ kind: 'module', module: 'hello' }, `pkcs11:object=external%20key`).catch((e: unknown) => e);
+    expect((err as KeyError).tag).toBe('access-denied');
+    const other = await keys.loadKeyByUri(DAEMON_CALLER, 'pkcs11:token=other-token;object=external%20key').catch((e: unknown) => e);
+    expect((other as KeyError).tag).toBe('not-found');
+    const pin = await keys.loadKeyByUri(DAEMON_CALLER, `pkcs11:object=x?pin-value=${PIN}`).catch((e: unknown) => e);
+    expect((pin as KeyError).tag).toBe('invalid-argument');
+    expect((pin as KeyError).message).not.toContain(PIN);
+  });
+
+  it('the token can be chosen by serial, and the PIN read from pin_file', async () => {
+    const pinFile = path.join(stateDir, 'pin');
+    await fs.writeFile(pinFile, `${PIN}\n`, { mode: 0o600 });
+    const cfg = makeConfig(stateDir, { backend: 'pkcs11', pkcs11: { library: hsm.library, token_serial: token.serial, pin_file: pinFile, sessions: 2 } });
+    const k2 = await openKeyService({ config: cfg, stateDir, logger: pino({ level: 'silent' }) });
+    try {
+      expect((await k2.listKeys(DAEMON_CALLER)).map((k) => k.id)).toContain('device-id');
+    } finally {
+      await k2.close();
+    }
+  });
+});
+
+describe('startup failures are StartupError exit 2 and never show the PIN (H4)', () => {
+  it('wrong PIN', async () => {
+    const { logger, lines } = captureLogger();
+    const wrong = '99990000';
+    const cfg = makeConfig(stateDir, { backend: 'pkcs11', pkcs11: { library: hsm.library, token_label: 'other-token', pin: wrong } });
+    const err = await startupError(openKeyService({ config: cfg, stateDir, logger }));
+    expect(err.message).toMatch(/wrong PIN/);
+    expect(err.message).toContain('other-token');
+    expect(err.message).not.toContain(wrong);
+    expect(lines.join('')).not.toContain(wrong);
+  });
+
+  it('missing library', async () => {
+    const err = await startupError(openKeyService({ config: p11Config({ library: '/nonexistent/libnothing.so' }), stateDir, logger: pino({ level: 'silent' }) }));
+    expect(err.message).toBe('PKCS#11 library not found: /nonexistent/libnothing.so');
+  });
+
+  it('a file that is not a PKCS#11 library', async () => {
+    const bogus = path.join(stateDir, 'not-a-lib.so');
+    await fs.writeFile(bogus, 'hello');
+    const err = await startupError(openKeyService({ config: p11Config({ library: bogus }), stateDir, logger: pino({ level: 'silent' }) }));
+    expect(err.message).toMatch(/^cannot load PKCS#11 library /);
+  });
+
+  it('missing token', async () => {
+    const { logger, lines } = captureLogger();
+    const err = await startupError(openKeyService({ config: p11Config({ token_label: 'no-such-token' }), stateDir, logger }));
+    expect(err.message).toMatch(/token with label "no-such-token" not found/);
+    expect(err.message).toContain('"edgeward-p11"');
+    expect(err.message).not.toContain(PIN);
+    expect(lines.join('')).not.toContain(PIN);
+  });
+
+  it('the TPM backend is not opened here', async () => {
+    const err = await startupError(openKeyService({ config: makeConfig(stateDir, { backend: 'tpm' }), stateDir, logger: pino({ level: 'silent' }) }));
+    expect(err.message).toMatch(/hsm\/tpm/);
+  });
+});
+
+describe('crash safety (H1)', () => {
+  it('orphans — a lone half and a pending pair — are reconciled at open; the id can then be created', async () => {
+    const m = acquireLibrary(hsm.library);
+    try {
+      const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trimEnd() === token.label)!;
+      const s = m.C_OpenSession(slot, p.CKF_SERIAL_SESSION | p.CKF_RW_SESSION);
+      const ec = Buffer.from('06082a8648ce3d030107', 'hex');
+      const pair = (pubLabel: string, privLabel: string) =>
+        m.C_GenerateKeyPair(s, { mechanism: p.CKM_EC_KEY_PAIR_GEN },
+          [{ type: p.CKA_TOKEN, value: true }, { type: p.CKA_LABEL, value: pubLabel }, { type: p.CKA_EC_PARAMS, value: ec }],
+          [{ type: p.CKA_TOKEN, value: true }, { type: p.CKA_PRIVATE, value: true }, { type: p.CKA_LABEL, value: privLabel }]);
+      // Killed between the two relabels: public final, private still pending.
+      pair('edgeward/edgeward/half', 'edgeward-pending/edgeward/edgeward/half/00');
+      // Killed right after generation.
+      pair('edgeward-pending/edgeward/edgeward/fresh/01', 'edgeward-pending/edgeward/edgeward/fresh/01');
+      m.C_CloseSession(s);
+    } finally {
+      releaseLibrary(hsm.library);
+    }
+    const k2 = await openKeyService({ config: p11Config({ sessions: 2 }), stateDir, logger: pino({ level: 'silent' }) });
+    try {
+      const out = await pkcs11Tool(hsm, ['--token-label', token.label, '--list-objects', '--login', '--pin', PIN]);
+      expect(out).not.toContain('edgeward-pending/');
+      expect(out).not.toContain('edgeward/edgeward/half');
+      expect((await k2.loadKey(DAEMON_CALLER, { id: 'half' }).catch((e: KeyError) => e) as KeyError).tag).toBe('not-found');
+      const h = await k2.createKeyPair(DAEMON_CALLER, { id: 'half' }, 'ec-p256');
+      expect(await k2.sign(DAEMON_CALLER, h, 'ecdsa-sha256', MSG)).toBeInstanceOf(Buffer);
+    } finally {
+      await k2.close();
+    }
+  });
+
+  it('SIGKILL during createKeyPair leaves each key fully usable or fully absent', async () => {
+    const crashState = await tempDir('edgeward-keys-crash-');
+    const keysCfg = { backend: 'pkcs11', pkcs11: { library: hsm.library, token_label: crashToken.label, pin: crashToken.pin, sessions: 2 } };
+    const root = path.resolve(import.meta.dirname, '..');
+    const child = `
+      import { openKeyService, DAEMON_CALLER } from ${JSON.stringify(path.join(root, 'hsm/keys/index.ts'))};
+      import { makeConfig } from ${JSON.stringify(path.join(root, 'test/keys-fixture.ts'))};
+      import pino from 'pino';
+      const keys = await openKeyService({ config: makeConfig(${JSON.stringify(crashState)}, ${JSON.stringify(keysCfg)}), stateDir: ${JSON.stringify(crashState)}, logger: pino({ level: 'silent' }) });
+      process.stdout.write('ready\\n');
+      for (let i = 0; ; i++) await keys.createKeyPair(DAEMON_CALLER, { id: 'crash-' + process.pid + '-' + i }, i % 2 ? 'rsa-2048' : 'ec-p256');
+    `;
+    const ITERATIONS = 6;
+    const labelsOnToken = async () => {
+      const out = await pkcs11Tool(hsm, ['--token-label', crashToken.label, '--list-objects', '--login', '--pin', crashToken.pin]);
+      return [...out.matchAll(/label:\s+(\S+)/g)].map((x) => x[1]!);
+    };
+    const orphanLabels = (labels: string[]) => [...new Set(labels)].filter((l) => l.startsWith('edgeward-pending/') || labels.filter((x) => x === l).length !== 2);
+    let orphansSeen = 0;
+    for (let i = 0; i < ITERATIONS; i++) {
+      const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], { cwd: root, env: hsm.env, stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('child did not get ready in 20 s')), 20_000);
+        proc.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && (clearTimeout(t), resolve()));
+      });
+      await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 150)));
+      proc.kill('SIGKILL');
+      await new Promise((r) => proc.once('exit', r));
+      orphansSeen += orphanLabels(await labelsOnToken()).length; // the next open reconciles them
+    }
+    console.info(`H1: ${ITERATIONS} kills, ${orphansSeen} orphan label(s) seen right after a kill, all reconciled at the next open`);
+    const k2 = await openKeyService({ config: makeConfig(crashState, keysCfg), stateDir: crashState, logger: pino({ level: 'silent' }) });
+    try {
+      const listed = await k2.listKeys(DAEMON_CALLER);
+      expect(listed.length).toBeGreaterThan(0);
+      for (const k of listed) {
+        const h = await k2.loadKey(DAEMON_CALLER, { id: k.id });
+        const alg = k.type === 'ec-p256' ? 'ecdsa-sha256' : 'rsa-pkcs1-sha256';
+        const pub = createPublicKey({ key: await k2.getPublicKey(DAEMON_CALLER, h), format: 'der', type: 'spki' });
+        expect(cryptoVerify('sha256', MSG, pub, await k2.sign(DAEMON_CALLER, h, alg, MSG))).toBe(true);
+      }
+      const labels = await labelsOnToken();
+      expect(labels.filter((l) => l.startsWith('edgeward-pending/'))).toEqual([]);
+      // Every remaining label is one complete pair: exactly two objects.
+      for (const l of new Set(labels)) expect(labels.filter((x) => x === l)).toHaveLength(2);
+      expect(new Set(labels).size).toBe(listed.length);
+    } finally {
+      await k2.close();
+      await fs.rm(crashState, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
