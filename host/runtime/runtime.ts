@@ -355,7 +355,7 @@ export class ComponentRuntime implements ModuleRuntime {
     }
     s.nextRestartAt = new Date(Date.now() + d.delayMs);
     s.description = `backoff: ${s.description ?? 'ended'}; restarting after ${formatDelay(d.delayMs)}`;
-    this.event(name, 'restart-scheduled', `Module '${name}' scheduled to restart after ${formatDelay(d.delayMs)} (restart ${s.restartCount + 1})`);
+    this.event(name, 'restart-scheduled', `Module '${name}' scheduled to restart after ${formatDelay(d.delayMs)} (restart ${s.restartCount + 1}, cool-off ${d.delayMs} ms)`);
     this.cancelRestart(name);
     const timer = setTimeout(() => {
       this.timers.delete(name);

@@ -1,0 +1,6 @@
+/// <reference path="./interfaces/edgeward-module-lifecycle.d.ts" />
+/// <reference path="./interfaces/edgeward-module-logging.d.ts" />
+declare module 'edgeward:module/module@0.1.0' {
+  export type * as EdgewardModuleLogging010 from 'edgeward:module/logging@0.1.0'; // import edgeward:module/logging@0.1.0
+  export * as lifecycle from 'edgeward:module/lifecycle@0.1.0'; // export edgeward:module/lifecycle@0.1.0
+}

@@ -1,0 +1,336 @@
+/**
+ * Component runtime: deploy/invoke/lifecycle, measurement and digest pins, deny-by-default linking,
+ * limits (call deadline, memory ceiling, value size), supervisor restart policies, persistence, logs.
+ * Every guest is a real component run in a real worker (guests/adversarial).
+ */
+import { promises as fs, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RuntimeError } from '../host/runtime/types.js';
+import { measure } from '../host/runtime/loader.js';
+import { Fixture, spec, waitFor } from './runtime-helpers.js';
+
+let fx: Fixture;
+beforeEach(() => { fx = new Fixture(); });
+afterEach(async () => { await fx.cleanup(); });
+
+async function rejection(p: Promise<unknown>): Promise<RuntimeError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(RuntimeError);
+  return err as RuntimeError;
+}
+
+describe('lifecycle', () => {
+  it('creates, invokes, stops, starts and removes a module', async () => {
+    const rt = await fx.runtime();
+    const d = await rt.create(spec('echo', await fx.guest('echo')));
+    expect(d.status.runtimeStatus.status).toBe('running');
+    expect(d.config.settings.imageHash).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(await rt.invoke('echo', 'say', { n: 1 })).toEqual({ status: 200, payload: { n: 1 } });
+    expect(await rt.invoke('echo', 'fail', null)).toEqual({ status: 500, payload: { message: 'bad method' } });
+    await rt.stop('echo');
+    expect((await rt.get('echo')).status.runtimeStatus.status).toBe('stopped');
+    expect((await rejection(rt.invoke('echo', 'say', 1))).code).toBe('conflict');
+    await rt.start('echo');
+    expect(await rt.invoke('echo', 'say', 'again')).toEqual({ status: 200, payload: 'again' });
+    await rt.remove('echo');
+    expect((await rejection(rt.get('echo'))).code).toBe('not-found');
+    expect(await rt.list()).toEqual([]);
+  });
+
+  it('refuses a second module with the same name', async () => {
+    const rt = await fx.runtime();
+    const file = await fx.guest('echo');
+    await rt.create(spec('a', file));
+    expect((await rejection(rt.create(spec('a', file)))).code).toBe('conflict');
+  });
+
+  it('keeps registrations across a restart of the runtime and starts desired-running modules', async () => {
+    const rt = await fx.runtime();
+    const file = await fx.guest('echo');
+    const gen = (await rt.create(spec('a', file))).edgeward?.generationId;
+    await rt.create(spec('b', file, { desiredStatus: 'stopped' }));
+    await rt.close();
+    const rt2 = await fx.runtime();
+    await rt2.startAll();
+    const list = await rt2.list();
+    expect(list.map((m) => [m.name, m.status.runtimeStatus.status, m.edgeward?.generationId === gen || m.name === 'b'])).toEqual([
+      ['a', 'running', true],
+      ['b', 'stopped', true],
+    ]);
+    const text = await fs.readFile(path.join(fx.dir, 'state', 'runtime', 'registry.json'), 'utf8');
+    expect(JSON.parse(text).modules).toHaveLength(2);
+  });
+});
+
+describe('measurement and integrity', () => {
+  it('refuses a deployment whose pinned digest differs, naming both digests', async () => {
+    const rt = await fx.runtime();
+    const file = await fx.guest('echo');
+    const wrong = `sha256:${'0'.repeat(64)}`;
+    const err = await rejection(rt.create(spec('echo', file, { digest: wrong })));
+    expect(err.code).toBe('integrity-mismatch');
+    const measured = measure(await fs.readFile(file));
+    expect(err.message).toContain(measured);
+    expect(err.message).toContain(wrong);
+    const ev = rt.events('echo').find((e) => e.kind === 'integrity-violation');
+    expect(ev).toMatchObject({ measured, expected: wrong });
+    expect(await rt.list()).toEqual([]);
+  });
+
+  it('does not start a component whose stored bytes changed after registration', async () => {
+    const rt = await fx.runtime();
+    const file = await fx.guest('echo');
+    const d = await rt.create(spec('echo', file, { desiredStatus: 'stopped' }));
+    const digest = d.config.settings.imageHash as `sha256:${string}`;
+    const stored = rt.loader.componentPath(digest);
+    const bytes = await fs.readFile(stored);
+    bytes[bytes.length - 1] ^= 0xff;
+    await fs.writeFile(stored, bytes);
+    const err = await rejection(rt.start('echo'));
+    expect(err.code).toBe('integrity-mismatch');
+    expect(err.message).toContain(digest);
+    expect(err.message).toContain(measure(bytes));
+    expect(rt.events('echo').find((e) => e.kind === 'integrity-violation')).toMatchObject({ measured: measure(bytes), expected: digest });
+    const after = await rt.get('echo');
+    expect(after.status.runtimeStatus.status).toBe('dead');
+  });
+
+  it('refuses a modified cached core module instead of running it', async () => {
+    const file = await fx.guest('echo');
+    const rt = await fx.runtime();
+    const d = await rt.create(spec('echo', file, { desiredStatus: 'stopped' }));
+    const cacheDir = path.join(fx.dir, 'state', 'cache', String(d.config.settings.imageHash).slice(7));
+    const core = readdirSync(cacheDir).find((f) => f.endsWith('.core.wasm'))!;
+    const bytes = await fs.readFile(path.join(cacheDir, core));
+    bytes[bytes.length - 1] ^= 0xff;
+    await fs.writeFile(path.join(cacheDir, core), bytes);
+    const rt2 = await fx.runtime();
+    const err = await rejection(rt2.start('echo'));
+    expect(err.code).toBe('integrity-mismatch');
+    expect(err.message).toContain(`cached ${core}`);
+  });
+
+  it('reuses the transpiled output from disk on the next start of the same component', async () => {
+    const file = await fx.guest('echo');
+    const rt = await fx.runtime();
+    await rt.create(spec('echo', file));
+    expect(rt.loader.stats).toMatchObject({ transpiles: 1, diskHits: 0 });
+    await rt.restart('echo');
+    expect(rt.loader.stats.transpiles).toBe(1);
+    await rt.close();
+    const rt2 = await fx.runtime();
+    await rt2.startAll();
+    expect(rt2.loader.stats).toMatchObject({ transpiles: 0, diskHits: 1 });
+    expect(await rt2.invoke('echo', 'x', 'cached')).toEqual({ status: 200, payload: 'cached' });
+  });
+
+  it.each([
+    ['random bytes', () => Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) & 0xff)), /not a WebAssembly component: bad magic/],
+    ['a truncated component', async () => (await fs.readFile(await fx.guest('echo'))).subarray(0, 700), /malformed or truncated/],
+    ['a core module', () => Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]), /a core WebAssembly module, not a component/],
+  ])('refuses %s at deploy with a clear error', async (_label, make, message) => {
+    const rt = await fx.runtime();
+    const file = path.join(fx.dir, 'bad.wasm');
+    await fs.writeFile(file, await make());
+    const err = await rejection(rt.create(spec('bad', file)));
+    expect(err.code).toBe('invalid');
+    expect(err.message).toMatch(message);
+    expect(await rt.list()).toEqual([]);
+  });
+});
+
+describe('deny by default', () => {
+  it('fails the deploy of a guest importing an ungranted interface, naming it', async () => {
+    const rt = await fx.runtime();
+    const err = await rejection(rt.create(spec('net', await fx.guest('sockets'))));
+    expect(err.code).toBe('denied');
+    expect(err.message).toBe('module "net" imports "wasi:sockets/instance-network", which is not granted: no Edgeward capability provides it');
+    expect(rt.events('net').map((e) => e.kind)).toEqual(['denied']);
+  });
+
+  it('names the missing grant when a known capability was not granted, and links it once granted', async () => {
+    const rt = await fx.runtime();
+    const file = await fx.guest('random');
+    const err = await rejection(rt.create(spec('rnd', file)));
+    expect(err.message).toBe('module "rnd" imports "wasi:random/random", which is not granted: grant "wasi:random" is missing');
+    await rt.create(spec('rnd', file, { capabilities: ['wasi:random'] }));
+    expect(await rt.invoke('rnd', 'x', null)).toEqual({ status: 200, payload: 'started' });
+  });
+
+  it('refuses an unknown capability name instead of ignoring it', async () => {
+    const rt = await fx.runtime();
+    const err = await rejection(rt.create(spec('e', await fx.guest('echo'), { capabilities: ['wasi:clock'] })));
+    expect(err.message).toMatch(/unknown capability "wasi:clock"/);
+  });
+
+  it('gives a host capability the calling instance without asking the guest', async () => {
+    const seen: string[] = [];
+    const rt = await fx.runtime({
+      capabilities: [{
+        name: 'edgeward:test/echo',
+        interfaces: ['edgeward:test/echo'],
+        prepare: (inst) => ({ 'edgeward:test/echo': { echo: (x: unknown) => { seen.push(inst.module); return (x as number) + 1; } } }),
+      }],
+    });
+    const file = await fx.guest('hostcall');
+    await rt.create(spec('one', file, { capabilities: ['edgeward:test/echo'] }));
+    await rt.create(spec('two', file, { capabilities: ['edgeward:test/echo'] }));
+    // The guest passes its payload length (5 for "\"abc\"") and answers the host's x+1.
+    expect(await rt.invoke('one', 'x', 'abc')).toEqual({ status: 200, payload: 6 });
+    expect(await rt.invoke('two', 'x', 'abcd')).toEqual({ status: 200, payload: 7 });
+    expect(seen).toEqual(['one', 'two']);
+  });
+});
+
+describe('limits', () => {
+  it('terminates a spinning guest at its deadline while another module keeps answering', async () => {
+    const rt = await fx.runtime();
+    await rt.create(spec('echo', await fx.guest('echo')));
+    await rt.create(spec('spin', await fx.guest('spin'), { limits: { call_timeout_ms: 300 } }));
+    const h = monitorEventLoopDelay({ resolution: 5 });
+    h.enable();
+    const t0 = performance.now();
+    const spinning = rejection(rt.invoke('spin', 'loop', null));
+    let answered = 0;
+    while (performance.now() - t0 < 250) {
+      expect(await rt.invoke('echo', 'x', answered)).toEqual({ status: 200, payload: answered });
+      answered++;
+    }
+    const err = await spinning;
+    const elapsed = performance.now() - t0;
+    h.disable();
+    expect(err.code).toBe('timeout');
+    expect(err.message).toContain('exceeded the 300 ms limit');
+    expect(elapsed).toBeLessThan(300 + 200);
+    expect(answered).toBeGreaterThan(10);
+    expect(h.max / 1e6).toBeLessThan(100);
+    expect((await rt.get('spin')).status.runtimeStatus.status).toBe('failed');
+    expect(rt.events('spin').map((e) => e.kind)).toContain('timeout');
+    console.log(`[G1] deadline→rejection ${(elapsed - 300).toFixed(1)} ms; echo answered ${answered} calls during the spin; max event-loop delay ${(h.max / 1e6).toFixed(1)} ms`);
+  });
+
+  it('stops a memory bomb at the ceiling and keeps the host bounded', async () => {
+    const rt = await fx.runtime();
+    await rt.create(spec('echo', await fx.guest('echo')));
+    await rt.create(spec('bomb', await fx.guest('membomb'), { limits: { memory_mib: 8 } }));
+    const rss0 = process.memoryUsage().rss;
+    const pages = await rt.invoke('bomb', 'grow', null);
+    expect(pages).toEqual({ status: 200, payload: (8 * 1024 * 1024) / 65536 });
+    expect(await rt.invoke('echo', 'x', 'alive')).toEqual({ status: 200, payload: 'alive' });
+    expect(process.memoryUsage().rss - rss0).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('refuses at load a component whose memory needs more than the ceiling', async () => {
+    const rt = await fx.runtime();
+    const err = await rejection(rt.create(spec('big', await fx.guest('bigmin'))));
+    expect(err.code).toBe('invalid');
+    expect(err.message).toMatch(/needs 2000 pages at start, above the ceiling of 256 pages \(16 MiB\)/);
+  });
+
+  it('rejects a payload above max_value_bytes before it reaches the guest', async () => {
+    const rt = await fx.runtime();
+    await rt.create(spec('echo', await fx.guest('echo'), { limits: { max_value_bytes: 1024 } }));
+    const err = await rejection(rt.invoke('echo', 'x', 'y'.repeat(2000)));
+    expect(err.code).toBe('invalid');
+    expect(err.message).toContain('larger than the module\'s limit of 1024 bytes');
+    expect(await rt.invoke('echo', 'x', 'small')).toEqual({ status: 200, payload: 'small' });
+  });
+
+  it('ends only the calling instance when a guest calls wasi:cli/exit', async () => {
+    const rt = await fx.runtime();
+    await rt.create(spec('echo', await fx.guest('echo')));
+    await rt.create(spec('quit', await fx.guest('exit')));
+    const err = await rejection(rt.invoke('quit', 'x', null));
+    expect(err.message).toBe('module "quit" exited with code 1');
+    const d = await rt.get('quit');
+    expect(d.status.runtimeStatus.status).toBe('failed');
+    expect(d.status.exitStatus?.statusCode).toBe('1');
+    expect(await rt.invoke('echo', 'x', 'still here')).toEqual({ status: 200, payload: 'still here' });
+  });
+});
+
+describe('supervisor', () => {
+  it('restarts a crashing guest under on-failure with growing back-off', async () => {
+    const rt = await fx.runtime({ backoff: { coolOffUnitMs: 40, maxRestartCount: 3 } });
+    await rt.create(spec('crash', await fx.guest('crash'), { restartPolicy: 'on-failure' }));
+    for (let i = 0; i < 4; i++) {
+      await waitFor(async () => (await rt.get('crash')).status.runtimeStatus.status === 'running');
+      expect((await rejection(rt.invoke('crash', 'x', null))).message).toMatch(/trapped: RuntimeError: wasm trap: wasm `unreachable` instruction executed/);
+    }
+    const scheduled = rt.events('crash').filter((e) => e.kind === 'restart-scheduled').map((e) => e.message);
+    expect(scheduled).toEqual([
+      "Module 'crash' scheduled to restart after 00m:01s (restart 1, cool-off 40 ms)",
+      "Module 'crash' scheduled to restart after 00m:01s (restart 2, cool-off 80 ms)",
+      "Module 'crash' scheduled to restart after 00m:01s (restart 3, cool-off 160 ms)",
+    ]);
+    const d = await waitFor(async () => {
+      const m = await rt.get('crash');
+      return m.status.runtimeStatus.status === 'failed' && rt.events('crash').some((e) => e.kind === 'restart-abandoned') ? m : undefined;
+    });
+    expect(d.edgeward).toMatchObject({ restartCount: 3, crashCount: 4 });
+    const started = rt.events('crash').filter((e) => e.kind === 'started').map((e) => Date.parse(e.time));
+    const crashed = rt.events('crash').filter((e) => e.kind === 'crashed').map((e) => Date.parse(e.time));
+    const gaps = started.slice(1).map((t, i) => t - crashed[i]!);
+    expect(gaps[0]).toBeGreaterThanOrEqual(40 - 5);
+    expect(gaps[1]).toBeGreaterThanOrEqual(80 - 5);
+    expect(gaps[2]).toBeGreaterThanOrEqual(160 - 5);
+  });
+
+  it('leaves a crashed guest stopped under never', async () => {
+    const rt = await fx.runtime({ backoff: { coolOffUnitMs: 10 } });
+    await rt.create(spec('crash', await fx.guest('crash'), { restartPolicy: 'never' }));
+    await rejection(rt.invoke('crash', 'x', null));
+    await new Promise((r) => setTimeout(r, 100));
+    const d = await rt.get('crash');
+    expect(d.status.runtimeStatus.status).toBe('failed');
+    expect(d.edgeward).toMatchObject({ restartCount: 0, crashCount: 1 });
+    expect(rt.events('crash').map((e) => e.kind)).not.toContain('restart-scheduled');
+  });
+
+  it('restarts a module that exited cleanly only under always', async () => {
+    const rt = await fx.runtime({ backoff: { coolOffUnitMs: 10 } });
+    const file = await fx.guest('exit');
+    await rt.create(spec('always', file, { restartPolicy: 'always' }));
+    await rejection(rt.invoke('always', 'x', null));
+    await waitFor(async () => (await rt.get('always')).status.runtimeStatus.status === 'running');
+    expect((await rt.get('always')).edgeward).toMatchObject({ restartCount: 1, crashCount: 1 });
+  });
+});
+
+describe('logs', () => {
+  it('keeps each module its own log and rotates it by size', async () => {
+    const rt = await fx.runtime({ logs: { maxBytes: 600, files: 2 } });
+    const file = await fx.guest('echo');
+    await rt.create(spec('a', file));
+    await rt.create(spec('b', file));
+    for (let i = 0; i < 10; i++) await rt.restart('a');
+    const lines: string[] = [];
+    for await (const l of rt.logs('a', { tail: 3 })) lines.push(l);
+    expect(lines).toHaveLength(3);
+    expect(lines.at(-1)).toMatch(/INFO  \[edgeward\] started: instance \d+ of sha256:/);
+    const dir = path.join(fx.dir, 'state', 'logs', 'modules', 'a');
+    expect(readdirSync(dir).sort()).toEqual(['module.log', 'module.log.1']);
+    for (const f of readdirSync(dir)) expect((await fs.stat(path.join(dir, f))).size).toBeLessThanOrEqual(600);
+    const b: string[] = [];
+    for await (const l of rt.logs('b', {})) b.push(l);
+    expect(b.some((l) => l.includes('instance 1 ') || l.includes('restarting'))).toBe(false);
+  });
+
+  it('follows new lines until the reader aborts', async () => {
+    const rt = await fx.runtime();
+    await rt.create(spec('a', await fx.guest('echo')));
+    const ac = new AbortController();
+    const got: string[] = [];
+    const reading = (async () => {
+      for await (const l of rt.logs('a', { tail: 0, follow: true, signal: ac.signal } as never)) {
+        got.push(l);
+        if (got.length === 2) ac.abort();
+      }
+    })();
+    await rt.restart('a');
+    await reading;
+    expect(got[0]).toMatch(/stopped: restarting/);
+  });
+});
