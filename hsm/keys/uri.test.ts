@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { rawEcdsaToDer } from './ecdsa.js';
+import { parsePkcs11Uri } from './uri.js';
+
+describe('RFC 7512 PKCS#11 URIs', () => {
+  it('parses token, object, id, type and slot-id with percent-decoding', () => {
+    expect(parsePkcs11Uri('pkcs11:token=My%20Token;object=device%2Did;type=private;id=%01%ff;slot-id=3')).toEqual({
+      token: 'My Token', object: 'device-id', type: 'private', id: Buffer.from([1, 255]), slotId: 3,
+    });
+    expect(parsePkcs11Uri('pkcs11:object=a?module-path=/x.so')).toEqual({ object: 'a' });
+  });
+
+  it('refuses pin-value, unknown attributes and bad encodings', () => {
+    expect(() => parsePkcs11Uri('pkcs11:object=a?pin-value=1234')).toThrow(/pin-value is not accepted/);
+    expect(() => parsePkcs11Uri('pkcs11:object=a?pin-value=1234')).not.toThrow(/1234/);
+    expect(() => parsePkcs11Uri('pkcs11:colour=red')).toThrow(/unknown attribute/);
+    expect(() => parsePkcs11Uri('pkcs11:object=%zz')).toThrow(/percent/);
+    expect(() => parsePkcs11Uri('file:///x')).toThrow(/not a pkcs11: URI/);
+  });
+});
+
+describe('raw ECDSA → DER', () => {
+  it('encodes r and s as minimal positive INTEGERs', () => {
+    const r = Buffer.alloc(32, 0); r[31] = 1;
+    const s = Buffer.alloc(32, 0xff);
+    expect(rawEcdsaToDer(Buffer.concat([r, s])).toString('hex')).toBe(`3026020101022100${'ff'.repeat(32)}`);
+  });
+});
