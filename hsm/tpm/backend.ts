@@ -1,0 +1,271 @@
+/**
+ * The TPM key backend: keys created under the SRK (0x81000001), kept as TPM-wrapped blobs (TPM2B_PRIVATE,
+ * encrypted and integrity-protected by the SRK, useless off this TPM) in `<dir>/<sha256(label)>.json`,
+ * loaded on demand into a small LRU of transient handles, and used through the TPM: ECDSA/RSA sign,
+ * HMAC-SHA256, RSA-OAEP decrypt; plus data sealed to PCR values. Label-addressed like the key service's
+ * `KeyStore`, so it adapts to that interface without knowing callers or namespaces.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic, removeFileDurable } from '../../host/state/atomic.js';
+import { ALG, OBJ, RH } from './constants.js';
+import { SRK_HANDLE, ensurePersistedPrimary } from './identity.js';
+import { ecdsaP1363, publicKeyOf } from './pubkey.js';
+import { sealToPcrs, unsealWithPcrs } from './seal.js';
+import { eccSigningTemplate, hmacTemplate, srkRsaTemplate } from './templates.js';
+import type { LoadedObject, Tpm } from './tpm.js';
+import { parseTpm2bPublic, type PcrSelection, type TpmtPublic } from './types.js';
+
+export type TpmKeyType = 'ec-p256' | 'rsa-2048' | 'hmac-sha256';
+export type TpmSignScheme = 'ecdsa-sha256' | 'rsassa-sha256' | 'rsapss-sha256';
+
+/** Labels are short printable strings (`edgeward/<namespace>/<id>`). */
+export const MAX_LABEL_LENGTH = 256;
+/** Transient handles kept loaded; swtpm and most TPMs without a resource manager have 3 object slots. */
+export const DEFAULT_LOADED_KEYS = 2;
+
+interface KeyFile {
+  version: 1;
+  label: string;
+  kind: TpmKeyType | 'sealed';
+  public: string;
+  private: string;
+  selection?: PcrSelection[];
+  policy?: string;
+}
+
+export class TpmKeyError extends Error {
+  constructor(
+    readonly kind: 'not-found' | 'already-exists' | 'invalid-argument' | 'wrong-type',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TpmKeyError';
+  }
+}
+
+function rsaKeyTemplate(): TpmtPublic {
+  // Unrestricted sign + decrypt with scheme NULL: the scheme (RSASSA/PSS, OAEP) is chosen per operation.
+  return {
+    type: ALG.RSA, nameAlg: ALG.SHA256,
+    objectAttributes: OBJ.fixedTPM | OBJ.fixedParent | OBJ.sensitiveDataOrigin | OBJ.userWithAuth | OBJ.sign | OBJ.decrypt,
+    authPolicy: Buffer.alloc(0), symmetric: null, scheme: null, keyBits: 2048, exponent: 0, unique: Buffer.alloc(0),
+  };
+}
+
+/** DER ECDSA-Sig-Value from r||s. */
+export function p1363ToDer(sig: Buffer): Buffer {
+  const half = sig.length / 2;
+  const int = (b: Buffer): Buffer => {
+    let i = 0;
+    while (i < b.length - 1 && b[i] === 0) i++;
+    let v = b.subarray(i);
+    if (v[0]! & 0x80) v = Buffer.concat([Buffer.from([0]), v]);
+    return Buffer.concat([Buffer.from([0x02, v.length]), v]);
+  };
+  const body = Buffer.concat([int(sig.subarray(0, half)), int(sig.subarray(half))]);
+  return Buffer.concat([Buffer.from([0x30, body.length]), body]);
+}
+
+export class TpmKeyBackend {
+  private readonly loaded = new Map<string, LoadedObject>();
+  private lock: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly tpm: Tpm,
+    readonly dir: string,
+    private readonly maxLoaded: number,
+  ) {}
+
+  /** Open the backend on `tpm`, storing blobs in `dir` (created 0700); ensures the SRK exists. */
+  static async open(tpm: Tpm, dir: string, opts: { maxLoaded?: number } = {}): Promise<TpmKeyBackend> {
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    await ensurePersistedPrimary(tpm, SRK_HANDLE, RH.OWNER, srkRsaTemplate());
+    return new TpmKeyBackend(tpm, dir, opts.maxLoaded ?? DEFAULT_LOADED_KEYS);
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  private fileOf(label: string): string {
+    if (label.length === 0 || label.length > MAX_LABEL_LENGTH || /[\x00-\x1f]/.test(label)) {
+      throw new TpmKeyError('invalid-argument', `key label must be 1..${MAX_LABEL_LENGTH} printable characters`);
+    }
+    return path.join(this.dir, `${createHash('sha256').update(label).digest('hex')}.json`);
+  }
+
+  private async read(label: string): Promise<KeyFile | undefined> {
+    try {
+      const f = JSON.parse(await fs.readFile(this.fileOf(label), 'utf8')) as KeyFile;
+      return f.label === label ? f : undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  private async must(label: string, kinds: KeyFile['kind'][]): Promise<KeyFile> {
+    const f = await this.read(label);
+    if (!f) throw new TpmKeyError('not-found', `no TPM key "${label}"`);
+    if (!kinds.includes(f.kind)) throw new TpmKeyError('wrong-type', `TPM key "${label}" is ${f.kind}, not ${kinds.join(' or ')}`);
+    return f;
+  }
+
+  private async write(f: KeyFile): Promise<void> {
+    if (await this.read(f.label)) throw new TpmKeyError('already-exists', `TPM key "${f.label}" already exists`);
+    await writeFileAtomic(this.fileOf(f.label), JSON.stringify(f));
+  }
+
+  /** The key's type and public area, or undefined. */
+  async describe(label: string): Promise<{ type: TpmKeyType | 'sealed'; public: TpmtPublic } | undefined> {
+    const f = await this.read(label);
+    return f && { type: f.kind, public: parseTpm2bPublic(Buffer.from(f.public, 'base64')) };
+  }
+
+  /** Create a key in the TPM under the SRK and store its wrapped blob. */
+  createKey(label: string, type: TpmKeyType): Promise<void> {
+    return this.serial(async () => {
+      if (await this.read(label)) throw new TpmKeyError('already-exists', `TPM key "${label}" already exists`);
+      const template = type === 'ec-p256' ? eccSigningTemplate() : type === 'rsa-2048' ? rsaKeyTemplate() : hmacTemplate();
+      const obj = await this.tpm.create(SRK_HANDLE, template);
+      await this.write({ version: 1, label, kind: type, public: obj.publicBytes.toString('base64'), private: obj.privateBytes.toString('base64') });
+    });
+  }
+
+  /** Import HMAC key bytes (e.g. a SAS key); inside the TPM from then on, not extractable. */
+  importHmacKey(label: string, bytes: Buffer): Promise<void> {
+    if (bytes.length === 0 || bytes.length > 128) throw new TpmKeyError('invalid-argument', 'HMAC key must be 1..128 bytes');
+    return this.serial(async () => {
+      if (await this.read(label)) throw new TpmKeyError('already-exists', `TPM key "${label}" already exists`);
+      const obj = await this.tpm.create(SRK_HANDLE, hmacTemplate({ external: true }), { data: bytes });
+      await this.write({ version: 1, label, kind: 'hmac-sha256', public: obj.publicBytes.toString('base64'), private: obj.privateBytes.toString('base64') });
+    });
+  }
+
+  /** Load (or reuse) the key's transient handle; the least recently used one is flushed past `maxLoaded`. */
+  private async load(f: KeyFile): Promise<LoadedObject> {
+    const hit = this.loaded.get(f.label);
+    if (hit) {
+      this.loaded.delete(f.label);
+      this.loaded.set(f.label, hit);
+      return hit;
+    }
+    while (this.loaded.size >= this.maxLoaded) {
+      const [oldest, obj] = this.loaded.entries().next().value as [string, LoadedObject];
+      this.loaded.delete(oldest);
+      await this.tpm.flushContext(obj.handle);
+    }
+    const obj = await this.tpm.load(SRK_HANDLE, Buffer.from(f.private, 'base64'), Buffer.from(f.public, 'base64'));
+    this.loaded.set(f.label, obj);
+    return obj;
+  }
+
+  /** SPKI DER of an EC or RSA key. */
+  async publicKeyDer(label: string): Promise<Buffer> {
+    const f = await this.must(label, ['ec-p256', 'rsa-2048']);
+    return publicKeyOf(parseTpm2bPublic(Buffer.from(f.public, 'base64'))).export({ type: 'spki', format: 'der' });
+  }
+
+  /** Sign a SHA-256 digest. ECDSA results are DER (as X.509 and JWS-to-DER callers expect). */
+  sign(label: string, digest: Buffer, scheme?: TpmSignScheme): Promise<Buffer> {
+    if (digest.length !== 32) return Promise.reject(new TpmKeyError('invalid-argument', 'digest must be SHA-256 (32 bytes)'));
+    return this.serial(async () => {
+      const f = await this.must(label, ['ec-p256', 'rsa-2048']);
+      const s = scheme ?? (f.kind === 'ec-p256' ? 'ecdsa-sha256' : 'rsassa-sha256');
+      if ((f.kind === 'ec-p256') !== (s === 'ecdsa-sha256')) throw new TpmKeyError('invalid-argument', `scheme ${s} does not fit a ${f.kind} key`);
+      const alg = s === 'ecdsa-sha256' ? ALG.ECDSA : s === 'rsassa-sha256' ? ALG.RSASSA : ALG.RSAPSS;
+      const sig = await this.tpm.sign(await this.load(f), digest, { scheme: alg, hashAlg: ALG.SHA256 });
+      if (sig.sigAlg === ALG.ECDSA) return p1363ToDer(ecdsaP1363(sig));
+      if (sig.sigAlg === ALG.RSASSA || sig.sigAlg === ALG.RSAPSS) return sig.sig;
+      throw new Error('unexpected signature type from the TPM');
+    });
+  }
+
+  /** HMAC-SHA256 of at most 1024 bytes. */
+  hmac(label: string, data: Buffer): Promise<Buffer> {
+    return this.serial(async () => {
+      const f = await this.must(label, ['hmac-sha256']);
+      return this.tpm.hmac(await this.load(f), data, ALG.SHA256);
+    });
+  }
+
+  /** RSA-OAEP (SHA-256) decrypt with an rsa-2048 key. */
+  decrypt(label: string, ciphertext: Buffer, oaepLabel?: Buffer): Promise<Buffer> {
+    return this.serial(async () => {
+      const f = await this.must(label, ['rsa-2048']);
+      return this.tpm.rsaDecrypt(await this.load(f), ciphertext, ALG.SHA256, oaepLabel);
+    });
+  }
+
+  /** Seal up to 128 bytes to the given PCR values (default: their current values). */
+  seal(label: string, secret: Buffer, selection: PcrSelection[], pcrValues?: Buffer[]): Promise<void> {
+    return this.serial(async () => {
+      if (await this.read(label)) throw new TpmKeyError('already-exists', `TPM key "${label}" already exists`);
+      await this.makeRoom(1);
+      const b = await sealToPcrs(this.tpm, SRK_HANDLE, secret, selection, pcrValues);
+      await this.write({
+        version: 1, label, kind: 'sealed', public: b.publicBytes.toString('base64'), private: b.privateBytes.toString('base64'),
+        selection, policy: b.policy.toString('hex'),
+      });
+    });
+  }
+
+  /** Unseal; the TPM refuses (TpmError TPM_RC_POLICY_FAIL) unless the PCRs hold the sealed values. */
+  unseal(label: string): Promise<Buffer> {
+    return this.serial(async () => {
+      const f = await this.must(label, ['sealed']);
+      await this.makeRoom(1);
+      return unsealWithPcrs(this.tpm, SRK_HANDLE, {
+        privateBytes: Buffer.from(f.private, 'base64'), publicBytes: Buffer.from(f.public, 'base64'),
+        selection: f.selection ?? [], policy: Buffer.from(f.policy ?? '', 'hex'),
+      });
+    });
+  }
+
+  /** Flush cached handles until at most `maxLoaded - n` remain (room for temporary objects). */
+  private async makeRoom(n: number): Promise<void> {
+    while (this.loaded.size > Math.max(0, this.maxLoaded - n)) {
+      const [oldest, obj] = this.loaded.entries().next().value as [string, LoadedObject];
+      this.loaded.delete(oldest);
+      await this.tpm.flushContext(obj.handle);
+    }
+  }
+
+  /** Delete a key's blob (the TPM holds nothing else of it). True when something was deleted. */
+  delete(label: string): Promise<boolean> {
+    return this.serial(async () => {
+      const f = await this.read(label);
+      if (!f) return false;
+      const obj = this.loaded.get(label);
+      if (obj) {
+        this.loaded.delete(label);
+        await this.tpm.flushContext(obj.handle);
+      }
+      await removeFileDurable(this.fileOf(label));
+      return true;
+    });
+  }
+
+  /** Labels starting with `prefix`. */
+  async list(prefix = ''): Promise<{ label: string; type: TpmKeyType | 'sealed' }[]> {
+    const out: { label: string; type: TpmKeyType | 'sealed' }[] = [];
+    for (const name of await fs.readdir(this.dir)) {
+      if (!/^[0-9a-f]{64}\.json$/.test(name)) continue;
+      const f = JSON.parse(await fs.readFile(path.join(this.dir, name), 'utf8')) as KeyFile;
+      if (f.label.startsWith(prefix)) out.push({ label: f.label, type: f.kind });
+    }
+    return out.sort((a, b) => a.label.localeCompare(b.label));
+  }
+
+  /** Flush loaded handles (the TPM itself is closed by its owner). */
+  close(): Promise<void> {
+    return this.serial(async () => {
+      for (const obj of this.loaded.values()) await this.tpm.flushContext(obj.handle).catch(() => undefined);
+      this.loaded.clear();
+    });
+  }
+}
