@@ -39,6 +39,13 @@ describe('HandleCodec', () => {
     ]) invalid(bad);
   });
 
+  it('refuses a non-canonical spelling of a genuine MAC (unused low bits of the last base64 character)', () => {
+    const h = codec.issue({ t: 'key', ns: 'module.a', id: 'k' });
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(h.at(-1)!);
+    for (const bits of [1, 2, 3]) invalid(h.slice(0, -1) + alphabet[last ^ bits]);
+  });
+
   it('a correctly MAC\'d body with an unknown kind or missing field is still invalid', () => {
     const secret = randomBytes(32);
     const c = new HandleCodec(secret);

@@ -58,6 +58,9 @@ export class HandleCodec {
     if (!/^[A-Za-z0-9_-]+$/.test(body) || !/^[A-Za-z0-9_-]{43}$/.test(sig)) throw invalidHandle();
     const expected = this.mac(body);
     const given = Buffer.from(sig, 'base64url');
+    // Canonical encoding only: the 43rd character carries 2 unused bits, so without this check four
+    // spellings of one MAC would all pass (a tampered handle must be refused, not tolerated).
+    if (given.toString('base64url') !== sig) throw invalidHandle();
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalidHandle();
     return parsePayload(Buffer.from(body, 'base64url').toString('utf8'));
   }
