@@ -324,7 +324,7 @@ describe('logs', () => {
     const ac = new AbortController();
     const got: string[] = [];
     const reading = (async () => {
-      for await (const l of rt.logs('a', { tail: 0, follow: true, signal: ac.signal } as never)) {
+      for await (const l of rt.logs('a', { tail: 0, follow: true, signal: ac.signal })) {
         got.push(l);
         if (got.length === 2) ac.abort();
       }

@@ -16,7 +16,8 @@ import { ComponentRuntime, type RuntimeOptions } from './runtime.js';
 import { builtinDefaultManifest, parseManifest, type ModuleSpec } from './manifest.js';
 import { RuntimeError } from './types.js';
 
-export { ComponentRuntime, type RuntimeOptions, type InvokeResult, type DeployResult } from './runtime.js';
+export { ComponentRuntime, type RuntimeOptions, type DeployResult } from './runtime.js';
+export type { InvokeResult } from './types.js';
 export { BUILTIN_CAPABILITIES, type Capability, type InstanceContext, type HostFunction } from './capabilities.js';
 export { parseManifest, parseApiSpec, builtinDefaultManifest, type ModuleSpec } from './manifest.js';
 export type { RuntimeEvent } from './events.js';

@@ -16,7 +16,7 @@ import type { ModuleSpec } from './manifest.js';
 import { decideRestart, formatDelay, IOT_EDGE_BACKOFF, type BackoffSettings } from './policy.js';
 import { Registry, type Registration } from './registry.js';
 import { Instance, type ExitReason, type InvokeOutcome } from './sandbox.js';
-import { RuntimeError, type LogQuery, type ModuleDetails, type ModuleRuntime } from './types.js';
+import { RuntimeError, type InvokeResult, type LogQuery, type ModuleDetails, type ModuleRuntime } from './types.js';
 
 export interface RuntimeOptions {
   stateDir: string;
@@ -28,11 +28,6 @@ export interface RuntimeOptions {
   logs?: LogStoreOptions;
 }
 
-/** Direct-method answer, shaped like IoT Hub's: `{"status", "payload"}`. */
-export interface InvokeResult {
-  status: number;
-  payload: unknown;
-}
 
 export interface DeployResult {
   created: string[];
@@ -121,7 +116,7 @@ export class ComponentRuntime implements ModuleRuntime {
     });
   }
 
-  async *logs(name: string, query: LogQuery & { signal?: AbortSignal }): AsyncIterable<string> {
+  async *logs(name: string, query: LogQuery): AsyncIterable<string> {
     this.reg(name);
     yield* this.logStore.for(name).read(query);
   }

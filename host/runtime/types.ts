@@ -3,6 +3,9 @@
  * (host/runtime/) implements it; the daemon composes it.
  */
 
+import type { ModuleSpec } from './manifest.js';
+import type { DeployResult } from './runtime.js';
+
 /** Runtime status as IoT Edge reports it in ModuleDetails.status.runtimeStatus.status. */
 export type RuntimeStatus = 'running' | 'stopped' | 'failed' | 'dead' | 'unknown';
 
@@ -25,6 +28,14 @@ export interface LogQuery {
   follow?: boolean;
   since?: Date;
   until?: Date;
+  /** Ends a `follow` read when the client goes away. */
+  signal?: AbortSignal;
+}
+
+/** A direct method's answer, shaped like IoT Hub's: `{"status", "payload"}`. */
+export interface InvokeResult {
+  status: number;
+  payload: unknown;
 }
 
 /** A typed runtime failure; the API maps `code` onto an HTTP status. */
@@ -48,4 +59,17 @@ export interface ModuleRuntime {
   logs(name: string, query: LogQuery): AsyncIterable<string>;
   /** Stop every module and release resources (daemon shutdown). */
   close(): Promise<void>;
+  /*
+   * Management beyond IoT Edge's read/start/stop. The component runtime (host/runtime) implements all of
+   * them; they are optional so a read-only runtime still satisfies the interface.
+   */
+  /** Register, measure and (if desired) start a module. */
+  create?(spec: ModuleSpec): Promise<ModuleDetails>;
+  /** Replace a module (stop → re-register → optional start); creates it if missing. */
+  update?(spec: ModuleSpec, start?: boolean): Promise<ModuleDetails>;
+  remove?(name: string): Promise<void>;
+  /** Call the module's `invoke` export (a direct method). */
+  invoke?(name: string, method: string, payload: unknown): Promise<InvokeResult>;
+  /** Reconcile the running modules to a deployment. */
+  deploy?(specs: ModuleSpec[]): Promise<DeployResult>;
 }

@@ -1,16 +1,24 @@
 /**
- * Module routes of the management API, as IoT Edge has them (edgelet-http-mgmt): GET /modules,
- * GET /modules/{name}, POST /modules/{name}/start|stop|restart, GET /modules/{name}/logs.
+ * Module routes of the management API, as IoT Edge has them (edgelet-http-mgmt, reference §2):
+ * GET/POST /modules, GET/PUT/DELETE /modules/{name}, POST /modules/{name}/start|stop|restart,
+ * GET /modules/{name}/logs; plus Edgeward's POST /modules/{name}/invoke (a direct method, answered like
+ * IoT Hub's `{"status","payload"}`) and PUT /modules (apply a deployment manifest: reconcile).
  * Mounted at `/modules` by the management app, behind the api-version middleware.
  */
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
 import { stream } from 'hono/streaming';
 import { badRequest } from '../errors.js';
-import type { ModuleRuntime, LogQuery } from '../../runtime/types.js';
+import { RuntimeError, type ModuleRuntime, type LogQuery } from '../../runtime/types.js';
+import { parseApiSpec, parseManifest } from '../../runtime/manifest.js';
 
 /** Module names: IoT Edge module ids (letters, digits, `-`, `_`, `.`, `$` prefix for system ones). */
 export const MODULE_NAME_RE = /^\$?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const MAX_TAIL = 100_000;
+/** Largest request body (a manifest or a direct-method payload); larger is 413 before parsing. */
+export const MAX_BODY_BYTES = 8 * 1024 * 1024;
+const METHOD_NAME_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 function moduleName(raw: string): string {
   if (!MODULE_NAME_RE.test(raw)) badRequest(`invalid module name "${raw.slice(0, 80)}"`);
@@ -23,24 +31,97 @@ function parseTail(raw: string | undefined): number | undefined {
   return Math.min(Number(raw), MAX_TAIL);
 }
 
+const UNITS: Record<string, number> = { s: 1, sec: 1, second: 1, seconds: 1, m: 60, min: 60, minute: 60, minutes: 60, h: 3600, hour: 3600, hours: 3600, d: 86400, day: 86400, days: 86400 };
+
+/** IoT Edge `since`/`until`: a duration back from now ("1 day", "90m", "2h30m"), RFC 3339, or unix seconds. */
+export function parseTime(raw: string | undefined, now = Date.now()): Date | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.length > 64) badRequest('invalid time: too long');
+  if (/^\d{1,12}$/.test(raw)) return new Date(Number(raw) * 1000);
+  const parts = [...raw.matchAll(/(\d+)\s*([a-z]+)/gi)];
+  if (parts.length > 0 && parts.map((p) => p[0]).join('').replace(/\s/g, '') === raw.replace(/\s/g, '')) {
+    let secs = 0;
+    for (const [, n, unit] of parts) {
+      const mult = UNITS[unit!.toLowerCase()];
+      if (!mult) badRequest(`invalid time "${raw}": unknown unit "${unit}"`);
+      secs += Number(n) * mult;
+    }
+    return new Date(now - secs * 1000);
+  }
+  const t = Date.parse(raw);
+  if (Number.isNaN(t)) badRequest(`invalid time "${raw}": expected a duration ("1 day", "90m"), RFC 3339 or unix seconds`);
+  return new Date(t);
+}
+
+/** JSON body as edged reads it: absent or application/json content type; unparseable → 422. */
+async function jsonBody(c: Context, required: boolean): Promise<unknown> {
+  const type = c.req.header('content-type');
+  if (type && !type.toLowerCase().startsWith('application/json')) {
+    if (required) throw new HTTPException(415, { message: 'request body must be application/json' });
+    return undefined;
+  }
+  const text = await c.req.text();
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new HTTPException(422, { message: `invalid JSON body: ${(err as Error).message}` });
+  }
+}
+
+function need<K extends 'create' | 'update' | 'remove' | 'invoke' | 'deploy'>(runtime: ModuleRuntime, op: K): NonNullable<ModuleRuntime[K]> {
+  const fn = runtime[op];
+  if (!fn) throw new RuntimeError('invalid', `this runtime does not support ${op}`);
+  return fn.bind(runtime) as NonNullable<ModuleRuntime[K]>;
+}
+
 export function modulesRoutes(runtime: ModuleRuntime): Hono {
   const app = new Hono();
+  app.use('*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => { throw new HTTPException(413, { message: `request body larger than ${MAX_BODY_BYTES} bytes` }); } }));
   app.get('/', async (c) => c.json({ modules: await runtime.list() }));
+  app.post('/', async (c) => c.json(await need(runtime, 'create')(parseApiSpec(await jsonBody(c, false))), 201));
+  app.put('/', async (c) => {
+    const doc = await jsonBody(c, true);
+    return c.json(await need(runtime, 'deploy')(parseManifest(doc)), 200);
+  });
   app.get('/:name', async (c) => c.json(await runtime.get(moduleName(c.req.param('name')))));
+  app.put('/:name', async (c) => {
+    const name = moduleName(c.req.param('name'));
+    const start = c.req.query('start');
+    if (start !== undefined && start !== 'true' && start !== 'false') badRequest('start must be true or false');
+    const spec = parseApiSpec(await jsonBody(c, true), name);
+    return c.json(await need(runtime, 'update')(spec, start === undefined ? undefined : start === 'true'), 201);
+  });
+  app.delete('/:name', async (c) => {
+    await need(runtime, 'remove')(moduleName(c.req.param('name')));
+    return c.body(null, 204);
+  });
   for (const action of ['start', 'stop', 'restart'] as const) {
     app.post(`/:name/${action}`, async (c) => {
       await runtime[action](moduleName(c.req.param('name')));
       return c.body(null, 204);
     });
   }
+  app.post('/:name/invoke', async (c) => {
+    const name = moduleName(c.req.param('name'));
+    const body = (await jsonBody(c, false)) as { methodName?: unknown; payload?: unknown } | undefined;
+    const method = body?.methodName;
+    if (typeof method !== 'string' || !METHOD_NAME_RE.test(method)) badRequest('methodName: 1-128 letters, digits, "_", ".", ":", "-"');
+    return c.json(await need(runtime, 'invoke')(name, method, body?.payload ?? null));
+  });
   app.get('/:name/logs', async (c) => {
     const name = moduleName(c.req.param('name'));
-    const query: LogQuery = { tail: parseTail(c.req.query('tail')), follow: c.req.query('follow') === 'true' };
+    const since = parseTime(c.req.query('since'));
+    const until = parseTime(c.req.query('until'));
+    const tail = parseTail(c.req.query('tail'));
     await runtime.get(name); // 404 before streaming starts
     c.header('content-type', 'text/plain; charset=utf-8');
     return stream(c, async (s) => {
       const aborted = new AbortController();
       s.onAbort(() => aborted.abort());
+      const query: LogQuery = { tail, follow: c.req.query('follow') === 'true', signal: aborted.signal };
+      if (since) query.since = since;
+      if (until) query.until = until;
       for await (const line of runtime.logs(name, query)) {
         if (aborted.signal.aborted) break;
         await s.write(line.endsWith('\n') ? line : line + '\n');

@@ -67,7 +67,7 @@ export class ModuleLog {
   }
 
   /** Stored lines matching the query, then (with `follow`) new lines until `signal` aborts. */
-  async *read(query: LogQuery & { signal?: AbortSignal }): AsyncGenerator<string> {
+  async *read(query: LogQuery): AsyncGenerator<string> {
     // Subscribe before reading the files so no line falls between the two.
     const live = query.follow ? on(this.events, 'line', { signal: query.signal }) : undefined;
     const lines: string[] = [];

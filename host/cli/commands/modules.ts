@@ -1,0 +1,174 @@
+/**
+ * Module commands, as `iotedge` has them (reference §5): `edgeward deploy FILE`, `list [--json]`,
+ * `logs MODULE [-f] [--tail N] [--since] [--until]`, `restart MODULE`, `start|stop|remove MODULE`,
+ * `invoke MODULE METHOD [PAYLOAD]`. The daemon does the work through the management API.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import type { MgmtClient } from '../client.js';
+import { action, table } from '../output.js';
+import type { InvokeResult, ModuleDetails } from '../../runtime/types.js';
+import type { DeployResult } from '../../runtime/runtime.js';
+
+type GetClient = () => Promise<MgmtClient>;
+
+const seg = (name: string) => encodeURIComponent(name);
+
+/** Docker-style age: "Less than a second", "5 seconds", "About a minute", "3 hours", "2 days". */
+export function humanAge(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 1) return 'Less than a second';
+  if (s < 60) return s === 1 ? '1 second' : `${s} seconds`;
+  const m = Math.floor(s / 60);
+  if (m === 1) return 'About a minute';
+  if (m < 60) return `${m} minutes`;
+  const h = Math.floor(m / 60);
+  if (h === 1) return 'About an hour';
+  if (h < 48) return `${h} hours`;
+  return `${Math.floor(h / 24)} days`;
+}
+
+/** DESCRIPTION column of `iotedge list`: "Up 3 hours", "Stopped 2 minutes ago", "Failed (1) 5 minutes ago". */
+export function describeModule(m: ModuleDetails, now = Date.now()): string {
+  const st = m.status;
+  const since = (iso?: string) => (iso ? humanAge(now - Date.parse(iso)) : '');
+  switch (st.runtimeStatus.status) {
+    case 'running':
+      return `Up ${since(st.startTime)}`.trimEnd();
+    case 'stopped':
+      return st.exitStatus ? `Stopped ${since(st.exitStatus.exitTime)} ago` : 'Stopped';
+    case 'failed':
+    case 'dead': {
+      const word = st.runtimeStatus.status === 'dead' ? 'Dead' : st.runtimeStatus.description?.startsWith('backoff') ? 'Backoff' : 'Failed';
+      return st.exitStatus ? `${word} (${st.exitStatus.statusCode}) ${since(st.exitStatus.exitTime)} ago` : word;
+    }
+    default:
+      return 'Unknown';
+  }
+}
+
+export function formatList(modules: ModuleDetails[], now = Date.now()): string {
+  const rows = [['NAME', 'STATUS', 'DESCRIPTION', 'RESTARTS', 'CRASHES', 'Config']];
+  for (const m of [...modules].sort((a, b) => a.name.localeCompare(b.name))) {
+    const e = (m.edgeward ?? {}) as { restartCount?: number; crashCount?: number };
+    rows.push([m.name, m.status.runtimeStatus.status, describeModule(m, now), String(e.restartCount ?? 0), String(e.crashCount ?? 0), m.config.settings.image]);
+  }
+  return table(rows);
+}
+
+/** Resolve relative `settings.image` paths against the manifest's directory (the daemon's cwd differs). */
+export function resolveManifestImages(doc: unknown, baseDir: string): unknown {
+  const d = doc as Record<string, any>;
+  const desired = d?.modulesContent?.['$edgeAgent']?.['properties.desired'] ?? d?.['properties.desired'] ?? d;
+  const modules = desired?.modules;
+  if (modules && typeof modules === 'object') {
+    for (const m of Object.values(modules as Record<string, { settings?: { image?: unknown } }>)) {
+      const image = m?.settings?.image;
+      if (typeof image === 'string' && !/^[a-z]+:/.test(image) && !path.isAbsolute(image)) m.settings!.image = path.resolve(baseDir, image);
+    }
+  }
+  return doc;
+}
+
+/** A CLI payload: JSON if it parses, else the text as a JSON string. */
+export function parsePayload(raw: string | undefined): unknown {
+  if (raw === undefined) return null;
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return raw;
+  }
+}
+
+export function registerModuleCommands(program: Command, getClient: GetClient): void {
+  program
+    .command('deploy')
+    .description('apply a deployment manifest (IoT Edge $edgeAgent shape): create, update and remove modules to match it')
+    .argument('<file>', 'manifest JSON')
+    .action(
+      action(async (file: string) => {
+        let doc: unknown;
+        try {
+          doc = JSON.parse(await readFile(file, 'utf8'));
+        } catch (err) {
+          throw new Error(`cannot read manifest ${file}: ${(err as Error).message}`);
+        }
+        const client = await getClient();
+        const r = await client.request<DeployResult>('PUT', '/modules', resolveManifestImages(doc, path.dirname(path.resolve(file))));
+        for (const [label, names] of [['created', r.created], ['updated', r.updated], ['removed', r.removed], ['unchanged', r.unchanged]] as const) {
+          if (names.length) process.stdout.write(`${label}: ${names.join(', ')}\n`);
+        }
+        for (const f of r.failed) process.stderr.write(`failed: ${f.module}: ${f.message}\n`);
+        return r.failed.length ? 1 : 0;
+      }),
+    );
+
+  program
+    .command('list')
+    .description('list modules: NAME STATUS DESCRIPTION RESTARTS CRASHES Config')
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (opts: { json?: boolean }) => {
+        const { modules } = await (await getClient()).request<{ modules: ModuleDetails[] }>('GET', '/modules');
+        process.stdout.write((opts.json ? JSON.stringify(modules, null, 2) : formatList(modules)) + '\n');
+      }),
+    );
+
+  program
+    .command('logs')
+    .description("print a module's log")
+    .argument('<module>')
+    .option('-f, --follow', 'keep printing new lines')
+    .option('--tail <n>', 'lines from the end, or "all"', 'all')
+    .option('--since <time>', 'only lines since: duration ("1 day", "90m"), RFC 3339 or unix seconds')
+    .option('--until <time>', 'only lines until')
+    .action(
+      action(async (name: string, opts: { follow?: boolean; tail: string; since?: string; until?: string }) => {
+        const q = new URLSearchParams({ tail: opts.tail });
+        if (opts.follow) q.set('follow', 'true');
+        if (opts.since) q.set('since', opts.since);
+        if (opts.until) q.set('until', opts.until);
+        await (await getClient()).stream(`/modules/${seg(name)}/logs?${q}`, (c) => process.stdout.write(c));
+      }),
+    );
+
+  for (const [verb, past, what] of [['start', 'Started', 'start a stopped module'], ['stop', 'Stopped', 'stop a module (desired status stopped)'], ['restart', 'Restarted', 'stop then start a module']] as const) {
+    program
+      .command(verb)
+      .description(what)
+      .argument('<module>')
+      .action(
+        action(async (name: string) => {
+          await (await getClient()).request('POST', `/modules/${seg(name)}/${verb}`);
+          process.stdout.write(`${past} ${name}\n`);
+        }),
+      );
+  }
+
+  program
+    .command('remove')
+    .description('stop and unregister a module')
+    .argument('<module>')
+    .action(
+      action(async (name: string) => {
+        await (await getClient()).request('DELETE', `/modules/${seg(name)}`);
+        process.stdout.write(`Removed ${name}\n`);
+      }),
+    );
+
+  program
+    .command('invoke')
+    .description("call a module's direct method; PAYLOAD is JSON (or text)")
+    .argument('<module>')
+    .argument('<method>')
+    .argument('[payload]')
+    .option('--json', 'print the whole {"status","payload"} answer')
+    .action(
+      action(async (name: string, method: string, payload: string | undefined, opts: { json?: boolean }) => {
+        const r = await (await getClient()).request<InvokeResult>('POST', `/modules/${seg(name)}/invoke`, { methodName: method, payload: parsePayload(payload) });
+        process.stdout.write((opts.json ? JSON.stringify(r) : typeof r.payload === 'string' ? r.payload : JSON.stringify(r.payload)) + '\n');
+        return r.status >= 400 ? 1 : 0;
+      }),
+    );
+}
