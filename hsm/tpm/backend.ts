@@ -70,6 +70,8 @@ export function p1363ToDer(sig: Buffer): Buffer {
 
 export class TpmKeyBackend {
   private readonly loaded = new Map<string, LoadedObject>();
+  /** Key files already read (this backend is their only writer). */
+  private readonly files = new Map<string, KeyFile>();
   private lock: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -99,9 +101,13 @@ export class TpmKeyBackend {
   }
 
   private async read(label: string): Promise<KeyFile | undefined> {
+    const cached = this.files.get(label);
+    if (cached) return cached;
     try {
       const f = JSON.parse(await fs.readFile(this.fileOf(label), 'utf8')) as KeyFile;
-      return f.label === label ? f : undefined;
+      if (f.label !== label) return undefined;
+      this.files.set(label, f);
+      return f;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
@@ -118,6 +124,7 @@ export class TpmKeyBackend {
   private async write(f: KeyFile): Promise<void> {
     if (await this.read(f.label)) throw new TpmKeyError('already-exists', `TPM key "${f.label}" already exists`);
     await writeFileAtomic(this.fileOf(f.label), JSON.stringify(f));
+    this.files.set(f.label, f);
   }
 
   /** The key's type and public area, or undefined. */
@@ -245,6 +252,7 @@ export class TpmKeyBackend {
         this.loaded.delete(label);
         await this.tpm.flushContext(obj.handle);
       }
+      this.files.delete(label);
       await removeFileDurable(this.fileOf(label));
       return true;
     });
