@@ -1,0 +1,101 @@
+/**
+ * Building certificates whose issuer key stays in the key service: the Edge CA (self-signed root and Edge CA
+ * for quickstart) and module server and identity certificates, with the extensions IoT Edge sets.
+ */
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import * as x509 from '@peculiar/x509';
+import type { KeyService } from '../keys/index.js';
+import { hsmCrypto, type HsmSigningKey } from './hsm-crypto.js';
+
+/** An issuer: its certificate and a signing key that lives in the key service. */
+export interface Issuer {
+  cert: x509.X509Certificate;
+  key: HsmSigningKey;
+}
+
+export interface CertRequest {
+  subject: string;
+  /** Subject public key, SPKI DER. */
+  publicKey: Uint8Array;
+  notBefore: Date;
+  notAfter: Date;
+  kind: 'root-ca' | 'intermediate-ca' | 'server' | 'client';
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  uris?: string[];
+}
+
+/** Positive 127-bit serial (RFC 5280 §4.1.2.2: at most 20 octets, non-negative). */
+function serial(): string {
+  const b = randomBytes(16);
+  b[0] = (b[0]! & 0x7f) | 0x01;
+  return b.toString('hex');
+}
+
+/** Issue `req`, signed by `issuer` (or self-signed by `selfKey` for a root). */
+export async function issueCertificate(keys: KeyService, req: CertRequest, issuer: Issuer | { selfKey: HsmSigningKey }): Promise<x509.X509Certificate> {
+  const crypto = hsmCrypto(keys);
+  const publicKey = new x509.PublicKey(toArrayBuffer(req.publicKey));
+  const extensions: x509.Extension[] = [await x509.SubjectKeyIdentifierExtension.create(publicKey, false, crypto)];
+  const isCa = req.kind === 'root-ca' || req.kind === 'intermediate-ca';
+  if (isCa) {
+    // Edge CA as IoT Edge makes it: basicConstraints critical CA:TRUE pathlen:0, keyUsage keyCertSign.
+    extensions.push(new x509.BasicConstraintsExtension(true, req.kind === 'intermediate-ca' ? 0 : undefined, true));
+    extensions.push(new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true));
+  } else {
+    extensions.push(new x509.BasicConstraintsExtension(false, undefined, true));
+    extensions.push(new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true));
+    extensions.push(new x509.ExtendedKeyUsageExtension([req.kind === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth], false));
+  }
+  const names: x509.JsonGeneralName[] = [
+    ...(req.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
+    ...(req.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
+    ...(req.uris ?? []).map((value) => ({ type: 'url' as const, value })),
+  ];
+  if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));
+  if ('cert' in issuer) extensions.push(await x509.AuthorityKeyIdentifierExtension.create(issuer.cert.publicKey, false, crypto));
+  const signingKey = 'cert' in issuer ? issuer.key : issuer.selfKey;
+  return x509.X509CertificateGenerator.create(
+    {
+      serialNumber: serial(),
+      subject: req.subject,
+      issuer: 'cert' in issuer ? issuer.cert.subject : req.subject,
+      notBefore: req.notBefore,
+      notAfter: req.notAfter,
+      publicKey,
+      signingKey: signingKey as unknown as x509.X509CertificateCreateWithKeyParams['signingKey'],
+      signingAlgorithm: signingKey.algorithm,
+      extensions,
+    },
+    crypto,
+  );
+}
+
+/** Split a subject alternative name list into DNS names and IP addresses. */
+export function splitSans(names: string[]): { dnsNames: string[]; ipAddresses: string[] } {
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  for (const n of names) (isIP(n) ? ipAddresses : dnsNames).push(n);
+  return { dnsNames, ipAddresses };
+}
+
+/** Escape a value for an RFC 4514 distinguished name string. */
+export function dnValue(v: string): string {
+  return v.replace(/[\\,+"<>;=]/g, (c) => `\\${c}`).replace(/^[ #]|[ ]$/g, (c) => `\\${c}`);
+}
+
+export function toArrayBuffer(b: Uint8Array): ArrayBuffer {
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+}
+
+export function pemChain(certs: x509.X509Certificate[]): string {
+  return certs.map((c) => c.toString('pem')).join('\n') + '\n';
+}
+
+const PEM_CERT_RE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** Every certificate in a PEM text, in order. Throws if one does not parse. */
+export function parsePemCerts(text: string): x509.X509Certificate[] {
+  return (text.match(PEM_CERT_RE) ?? []).map((pem) => new x509.X509Certificate(pem));
+}
