@@ -1,0 +1,98 @@
+/**
+ * The sample guests built by `npm run build:guests` (componentize-js, TypeScript sources): `hello`
+ * through the daemon's `builtin:default` deployment, and `runaway` against the limits.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createModuleRuntime } from '../host/runtime/index.js';
+import { assetPath } from '../host/runtime/assets.js';
+import type { ComponentRuntime } from '../host/runtime/runtime.js';
+import { RuntimeError } from '../host/runtime/types.js';
+
+const dirs: string[] = [];
+const runtimes: ComponentRuntime[] = [];
+const limits = { memory_mib: 64, call_timeout_ms: 1_000, max_value_bytes: 64 * 1024 };
+
+function stateDir(): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'edgeward-guests-'));
+  dirs.push(d);
+  return d;
+}
+
+function capture() {
+  const lines: { level: number; msg: string }[] = [];
+  const logger = pino({ level: 'info' }, { write: (s: string) => { lines.push(JSON.parse(s) as { level: number; msg: string }); } });
+  return { logger, lines };
+}
+
+beforeAll(() => {
+  // Cached by source hash: a no-op when the guests are up to date.
+  const r = spawnSync(process.execPath, [assetPath('guests/build.mjs')], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`npm run build:guests failed:\n${r.stderr}`);
+}, 240_000);
+
+afterAll(async () => {
+  await Promise.all(runtimes.map((r) => r.close()));
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('hello (componentize-js guest)', () => {
+  it('is deployed by builtin:default, logs, counts and answers invoke', async () => {
+    const rt = await createModuleRuntime({ stateDir: stateDir(), logger: capture().logger, limits, deployment: 'builtin:default' });
+    runtimes.push(rt);
+    const [hello] = await rt.list();
+    expect(hello).toMatchObject({ name: 'hello', status: { runtimeStatus: { status: 'running' } } });
+    expect(await rt.invoke('hello', 'hello', { name: 'Ada' })).toEqual({ status: 200, payload: { message: 'Hello from Edgeward, Ada!', count: 1 } });
+    expect(await rt.invoke('hello', 'count', null)).toEqual({ status: 200, payload: { count: 2 } });
+    expect(await rt.invoke('hello', 'nope', null)).toEqual({ status: 500, payload: { message: 'unknown method "nope"' } });
+    await rt.restart('hello');
+    expect(await rt.invoke('hello', 'count', null)).toEqual({ status: 200, payload: { count: 1 } });
+    const lines: string[] = [];
+    for await (const l of rt.logs('hello', {})) lines.push(l);
+    expect(lines.some((l) => /INFO  hello #1 for Ada$/.test(l))).toBe(true);
+    expect(lines.some((l) => /INFO  hello stopping after 3 invocations$/.test(l))).toBe(true);
+  });
+
+  it('keeps the daemon running with no modules when the deployment component is missing', async () => {
+    const { logger, lines } = capture();
+    const manifest = path.join(stateDir(), 'm.json');
+    writeFileSync(manifest, JSON.stringify({ modules: { ghost: { settings: { image: './missing.wasm' } } } }));
+    const rt = await createModuleRuntime({ stateDir: stateDir(), logger, limits, deployment: manifest });
+    runtimes.push(rt);
+    expect(await rt.list()).toEqual([]);
+    expect(lines.find((l) => l.level === 50)?.msg).toMatch(/^deployment .*m\.json not applied; running with the registered modules$/);
+  });
+});
+
+describe('runaway (componentize-js guest)', () => {
+  it('is terminated at the deadline when it spins, and stops at the memory ceiling when it grows', async () => {
+    const dir = stateDir();
+    const manifest = path.join(dir, 'm.json');
+    writeFileSync(manifest, JSON.stringify({ modules: {
+      hello: { settings: { image: 'builtin:hello' }, startupOrder: 0 },
+      runaway: { settings: { image: 'builtin:runaway' }, restartPolicy: 'never', limits: { memory_mib: 48, call_timeout_ms: 500 }, startupOrder: 1 },
+    } }));
+    expect(existsSync(assetPath('guests/runaway/dist/runaway.wasm'))).toBe(true);
+    const rt = await createModuleRuntime({ stateDir: dir, logger: capture().logger, limits, deployment: manifest });
+    runtimes.push(rt);
+    expect(await rt.invoke('runaway', 'ping', null)).toEqual({ status: 200, payload: 'pong' });
+    const rss0 = process.memoryUsage().rss;
+    const grow = await rt.invoke('runaway', 'grow', null);
+    expect(grow).toEqual({ status: 500, payload: { message: 'out of memory' } });
+    expect(process.memoryUsage().rss - rss0).toBeLessThan(96 * 1024 * 1024);
+    await rt.restart('runaway');
+    const t0 = performance.now();
+    const spin = rt.invoke('runaway', 'spin', null).then(() => undefined, (e: unknown) => e);
+    // hello keeps answering while runaway spins.
+    expect(await rt.invoke('hello', 'count', null)).toMatchObject({ status: 200 });
+    const err = (await spin) as RuntimeError;
+    expect(err).toBeInstanceOf(RuntimeError);
+    expect(err.code).toBe('timeout');
+    expect(performance.now() - t0).toBeLessThan(500 + 250);
+    expect((await rt.get('runaway')).status.runtimeStatus.status).toBe('failed');
+  });
+});
