@@ -63,6 +63,29 @@ interface Call {
   rspHandles?: number;
 }
 
+/** Parameters of TPM2_Create and TPM2_CreatePrimary: inSensitive, inPublic, outsideInfo (empty), creationPCR (none). */
+export function createParams(template: TpmtPublic, opts: { userAuth?: Uint8Array; data?: Uint8Array } = {}): Buffer {
+  return new Writer()
+    .bytes(marshalSensitiveCreate(opts.userAuth ?? Buffer.alloc(0), opts.data))
+    .sized((w) => marshalPublic(template, w))
+    .b2(Buffer.alloc(0))
+    .u32(0)
+    .finish();
+}
+
+/** Parameters of TPM2_Sign: digest, inScheme, and a NULL TPMT_TK_HASHCHECK (allowed for unrestricted keys). */
+export function signParams(digest: Buffer, scheme: HashScheme): Buffer {
+  const w = new Writer().b2(digest);
+  if (scheme === null) w.u16(ALG.NULL);
+  else w.u16(scheme.scheme).u16(scheme.hashAlg);
+  return w.u16(ST.HASHCHECK).u32(RH.NULL).b2(Buffer.alloc(0)).finish();
+}
+
+/** Parameters of TPM2_HMAC: buffer, hashAlg. */
+export function hmacParams(data: Uint8Array, hashAlg: number): Buffer {
+  return new Writer().b2(data).u16(hashAlg).finish();
+}
+
 export class Tpm {
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -206,12 +229,7 @@ export class Tpm {
 
   /** TPM2_CreatePrimary. `sensitive` is the new object's auth value and data. */
   async createPrimary(hierarchy: number, template: TpmtPublic, opts: { hierarchyAuth?: Authorization; userAuth?: Uint8Array; data?: Uint8Array } = {}): Promise<LoadedObject & PublicInfo> {
-    const params = new Writer()
-      .bytes(marshalSensitiveCreate(opts.userAuth ?? Buffer.alloc(0), opts.data))
-      .sized((w) => marshalPublic(template, w))
-      .b2(Buffer.alloc(0)) // outsideInfo
-      .u32(0) // creationPCR: empty TPML_PCR_SELECTION
-      .finish();
+    const params = createParams(template, opts);
     const { handles, r } = await this.cmd(CC.CreatePrimary, { handles: [hierarchy], auths: [opts.hierarchyAuth ?? passwordAuth()], params, rspHandles: 1 });
     const pubInner = r.b2();
     const publicBytes = new Writer().b2(pubInner).finish();
@@ -220,12 +238,7 @@ export class Tpm {
 
   /** TPM2_Create: a new object under `parent`, returned wrapped (not loaded). */
   async create(parent: Entity, template: TpmtPublic, opts: { parentAuth?: Authorization; userAuth?: Uint8Array; data?: Uint8Array } = {}): Promise<CreatedObject> {
-    const params = new Writer()
-      .bytes(marshalSensitiveCreate(opts.userAuth ?? Buffer.alloc(0), opts.data))
-      .sized((w) => marshalPublic(template, w))
-      .b2(Buffer.alloc(0))
-      .u32(0)
-      .finish();
+    const params = createParams(template, opts);
     const { r } = await this.cmd(CC.Create, { handles: [parent], auths: [opts.parentAuth ?? passwordAuth()], params });
     const privateBytes = new Writer().b2(r.b2()).finish();
     const pubInner = r.b2();
@@ -250,18 +263,14 @@ export class Tpm {
 
   /** TPM2_Sign of a digest with a non-restricted key (NULL hash-check ticket). */
   async sign(key: Entity, digest: Buffer, scheme: HashScheme, auth: Authorization = passwordAuth()): Promise<Signature> {
-    const w = new Writer().b2(digest);
-    if (scheme === null) w.u16(ALG.NULL);
-    else w.u16(scheme.scheme).u16(scheme.hashAlg);
-    w.u16(ST.HASHCHECK).u32(RH.NULL).b2(Buffer.alloc(0));
-    const { r } = await this.cmd(CC.Sign, { handles: [key], auths: [auth], params: w.finish() });
+    const { r } = await this.cmd(CC.Sign, { handles: [key], auths: [auth], params: signParams(digest, scheme) });
     return readSignature(r, digestSize);
   }
 
   /** TPM2_HMAC over at most MAX_HMAC_INPUT bytes. */
   async hmac(key: Entity, data: Uint8Array, hashAlg: number = ALG.SHA256, auth: Authorization = passwordAuth()): Promise<Buffer> {
     if (data.length > MAX_HMAC_INPUT) throw new RangeError(`TPM2_HMAC input is limited to ${MAX_HMAC_INPUT} bytes (got ${data.length})`);
-    const { r } = await this.cmd(CC.HMAC, { handles: [key], auths: [auth], params: new Writer().b2(data).u16(hashAlg).finish() });
+    const { r } = await this.cmd(CC.HMAC, { handles: [key], auths: [auth], params: hmacParams(data, hashAlg) });
     return r.b2();
   }
 
