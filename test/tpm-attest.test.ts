@@ -5,9 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
-import { Swtpm, tpm2 } from '../hsm/tpm/testing/swtpm.js';
+import { tpm2, type Swtpm } from '../hsm/tpm/testing/swtpm.js';
+import { startTpm, stopTpm } from '../hsm/tpm/testing/fixture.js';
 import { Tpm } from '../hsm/tpm/tpm.js';
-import { SRK_HANDLE, ensureIdentity } from '../hsm/tpm/identity.js';
+import { SRK_HANDLE } from '../hsm/tpm/identity.js';
 import { eccSigningTemplate } from '../hsm/tpm/templates.js';
 import { ALG, RH } from '../hsm/tpm/constants.js';
 import { TpmError } from '../hsm/tpm/rc.js';
@@ -22,14 +23,9 @@ describe('TPM PCRs, quote, sealing, NV (swtpm)', () => {
   let sim: Swtpm;
   let tpm: Tpm;
   beforeAll(async () => {
-    sim = await Swtpm.start();
-    tpm = await Tpm.open(sim.tcti);
-    await ensureIdentity(tpm);
+    ({ sim, tpm } = await startTpm());
   });
-  afterAll(async () => {
-    await tpm?.close();
-    await sim?.stop();
-  });
+  afterAll(() => stopTpm({ sim, tpm }));
 
   it('extends a PCR to the replayed value (as tpm2_pcrread sees it) and quotes it; the quote verifies', async () => {
     const events = [sha256('boot loader'), sha256('edgeward runtime')];

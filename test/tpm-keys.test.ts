@@ -6,9 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Swtpm, tpm2 } from '../hsm/tpm/testing/swtpm.js';
+import { tpm2, type Swtpm } from '../hsm/tpm/testing/swtpm.js';
+import { startTpm, stopTpm } from '../hsm/tpm/testing/fixture.js';
 import { Tpm } from '../hsm/tpm/tpm.js';
-import { SRK_HANDLE, ensureIdentity } from '../hsm/tpm/identity.js';
+import { SRK_HANDLE } from '../hsm/tpm/identity.js';
 import { eccSigningTemplate, hmacTemplate, rsaSigningTemplate } from '../hsm/tpm/templates.js';
 import { ALG, SE } from '../hsm/tpm/constants.js';
 import { passwordAuth, TpmSessionError } from '../hsm/tpm/session.js';
@@ -20,14 +21,9 @@ describe('TPM keys (swtpm)', () => {
   let sim: Swtpm;
   let tpm: Tpm;
   beforeAll(async () => {
-    sim = await Swtpm.start();
-    tpm = await Tpm.open(sim.tcti);
-    await ensureIdentity(tpm);
+    ({ sim, tpm } = await startTpm());
   });
-  afterAll(async () => {
-    await tpm?.close();
-    await sim?.stop();
-  });
+  afterAll(() => stopTpm({ sim, tpm }));
 
   it('signs with an ECDSA P-256 key under the SRK (password and HMAC session); node:crypto verifies', async () => {
     const auth = Buffer.from('key-password');

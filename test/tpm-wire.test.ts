@@ -10,7 +10,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { Swtpm, tpm2 } from '../hsm/tpm/testing/swtpm.js';
 import { Tpm, createParams, hmacParams, signParams } from '../hsm/tpm/tpm.js';
-import { SRK_HANDLE, ensureIdentity } from '../hsm/tpm/identity.js';
+import { SRK_HANDLE } from '../hsm/tpm/identity.js';
+import { startTpm, stopTpm } from '../hsm/tpm/testing/fixture.js';
 import { eccSigningTemplate, hmacTemplate, srkRsaTemplate } from '../hsm/tpm/templates.js';
 import { ALG, CC, RH } from '../hsm/tpm/constants.js';
 import { cpHash, passwordAuth } from '../hsm/tpm/session.js';
@@ -27,9 +28,7 @@ describe('TPM wire format (swtpm + tpm2-tools)', () => {
   let tpm: Tpm;
   let hmacKey: Buffer;
   beforeAll(async () => {
-    sim = await Swtpm.start();
-    tpm = await Tpm.open(sim.tcti);
-    await ensureIdentity(tpm);
+    ({ sim, tpm } = await startTpm());
     hmacKey = randomBytes(32);
     for (const [h, t, data] of [[HMAC_KEY, hmacTemplate({ external: true }), hmacKey], [ECC_KEY, eccSigningTemplate(), undefined]] as const) {
       const k = await tpm.create(SRK_HANDLE, t, { data });
@@ -38,10 +37,7 @@ describe('TPM wire format (swtpm + tpm2-tools)', () => {
       await tpm.flushContext(l.handle);
     }
   });
-  afterAll(async () => {
-    await tpm?.close();
-    await sim?.stop();
-  });
+  afterAll(() => stopTpm({ sim, tpm }));
 
   async function toolsCpHash(tool: string, args: string[]): Promise<string> {
     await tpm.close();
@@ -113,6 +109,22 @@ describe('TPM wire format (swtpm + tpm2-tools)', () => {
     }
     expect(frames.slice(0, 2)).toEqual([8, 8]);
     expect(frames.at(-1)).toBe(20);
+  });
+
+  it('starts a simulator that was powered on but not started (TPM_RC_INITIALIZE → TPM2_Startup)', async () => {
+    const cold = await Swtpm.start({ startup: false });
+    const raw = new TcpTransport('127.0.0.1', cold.port, 'swtpm');
+    const cmd = Buffer.from('80010000000c0000017b0008', 'hex'); // TPM2_GetRandom(8)
+    try {
+      expect((await raw.transmit(cmd)).readUInt32BE(6)).toBe(0x100);
+      await raw.close();
+      const t = await Tpm.open(cold.tcti);
+      expect((await t.getRandom(8)).length).toBe(8);
+      await t.close();
+    } finally {
+      await raw.close();
+      await cold.stop();
+    }
   });
 
   it('reports a real dictionary-attack lockout as TPM_RC_LOCKOUT with the hint', async () => {

@@ -161,11 +161,7 @@ export class TpmKeyBackend {
       this.loaded.set(f.label, hit);
       return hit;
     }
-    while (this.loaded.size >= this.maxLoaded) {
-      const [oldest, obj] = this.loaded.entries().next().value as [string, LoadedObject];
-      this.loaded.delete(oldest);
-      await this.tpm.flushContext(obj.handle);
-    }
+    await this.makeRoom(1);
     const obj = await this.tpm.load(SRK_HANDLE, Buffer.from(f.private, 'base64'), Buffer.from(f.public, 'base64'));
     this.loaded.set(f.label, obj);
     return obj;

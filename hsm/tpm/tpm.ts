@@ -18,6 +18,7 @@ import {
 /** TPM2_HMAC takes one TPM2B_MAX_BUFFER; 1024 is the TPM_PT_INPUT_BUFFER of every TPM we know of. */
 export const MAX_HMAC_INPUT = 1024;
 const MAX_RETRIES = 20;
+const RC_INITIALIZE = 0x100;
 
 /** A handle with, when known, its Name (needed for HMAC-session cpHash). */
 export type Entity = number | { handle: number; name: Buffer };
@@ -130,10 +131,17 @@ export class Tpm {
     const cmd = w.bytes(params).finish();
     cmd.writeUInt32BE(cmd.length, 2);
     let rsp: Buffer;
+    let started = false;
     for (let attempt = 0; ; attempt++) {
       rsp = await this.transport.transmit(cmd);
       const rc = rsp.readUInt32BE(6);
       if (rc === 0) break;
+      if (rc === RC_INITIALIZE && cc !== CC.Startup && !started) {
+        // A simulator that was powered on but never started (platform firmware does this on real devices).
+        await this.transport.transmit(new Writer().u16(ST.NO_SESSIONS).u32(12).u32(CC.Startup).u16(0).finish());
+        started = true;
+        continue;
+      }
       if (isRetryable(rc) && attempt < MAX_RETRIES) {
         await sleep(Math.min(10 * 2 ** attempt, 500));
         continue;

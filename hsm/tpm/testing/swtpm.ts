@@ -21,6 +21,8 @@ export class Swtpm {
     readonly stateDir: string,
     readonly port: number,
     private readonly ownsDir: boolean,
+    /** Send TPM2_Startup at launch (swtpm --flags startup-clear); false leaves that to the client. */
+    private readonly startup: boolean,
   ) {}
 
   /** TCTI string for Edgeward and for tpm2-tools (TPM2TOOLS_TCTI). */
@@ -34,10 +36,10 @@ export class Swtpm {
   }
 
   /** Start a fresh simulator (new temp state dir unless `stateDir` is given). */
-  static async start(opts: { stateDir?: string } = {}): Promise<Swtpm> {
+  static async start(opts: { stateDir?: string; startup?: boolean } = {}): Promise<Swtpm> {
     const dir = opts.stateDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'edgeward-swtpm-')));
     const port = await freePortPair();
-    const sim = new Swtpm(dir, port, opts.stateDir === undefined);
+    const sim = new Swtpm(dir, port, opts.stateDir === undefined, opts.startup ?? true);
     await sim.launch();
     return sim;
   }
@@ -48,7 +50,7 @@ export class Swtpm {
       '--server', `type=tcp,port=${this.port},bindaddr=127.0.0.1`,
       '--ctrl', `type=tcp,port=${this.port + 1},bindaddr=127.0.0.1`,
       '--tpmstate', `dir=${this.stateDir}`,
-      '--flags', 'not-need-init,startup-clear',
+      '--flags', this.startup ? 'not-need-init,startup-clear' : 'not-need-init',
     ];
     const child = spawn('swtpm', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.stderr = '';
