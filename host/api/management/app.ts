@@ -4,7 +4,7 @@
  */
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { apiVersion } from '../middleware/api-version.js';
+import { apiVersion, type ApiVersionOptions } from '../middleware/api-version.js';
 import { errorHandler } from '../errors.js';
 import { systemRoutes } from './system.js';
 import { modulesRoutes } from './modules.js';
@@ -20,7 +20,7 @@ export interface ManagementDeps {
   runtime: ModuleRuntime;
   logger: Logger;
   /** Further sub-apps, mounted at their prefix behind the api-version check (e.g. `/keys`). */
-  extra?: { prefix: string; app: Hono; minimum?: Parameters<typeof apiVersion>[0] }[];
+  extra?: { prefix: string; app: Hono; minimum?: ApiVersionOptions['minimum'] }[];
 }
 
 export function managementApp(deps: ManagementDeps): Hono {
@@ -33,8 +33,8 @@ export function managementApp(deps: ManagementDeps): Hono {
   app.use('/modules', apiVersion());
   app.route('/modules', modulesRoutes(deps.runtime));
   for (const { prefix, app: sub, minimum } of deps.extra ?? []) {
-    app.use(`${prefix}/*`, apiVersion(minimum));
-    app.use(prefix, apiVersion(minimum));
+    app.use(`${prefix}/*`, apiVersion({ minimum }));
+    app.use(prefix, apiVersion({ minimum }));
     app.route(prefix, sub);
   }
   return app;

@@ -4,21 +4,25 @@
  * "not found" (the route does not exist at that version).
  */
 import type { MiddlewareHandler } from 'hono';
-import { MGMT_API_VERSIONS, versionIndex } from '../versions.js';
+import { MGMT_API_VERSIONS } from '../versions.js';
 
 const MAX_VERSION_LEN = 32;
 
 export interface ApiVersionOptions {
+  /** The versions this API knows, oldest first. Default: the management API's. */
+  versions?: readonly string[];
   /** The oldest version that has this route. Default: the oldest known. */
-  minimum?: (typeof MGMT_API_VERSIONS)[number];
+  minimum?: string;
 }
 
 export function apiVersion(options: ApiVersionOptions = {}): MiddlewareHandler {
-  const min = versionIndex(options.minimum ?? MGMT_API_VERSIONS[0]);
+  const versions = options.versions ?? MGMT_API_VERSIONS;
+  const min = options.minimum === undefined ? 0 : versions.indexOf(options.minimum);
+  if (min < 0) throw new Error(`unknown minimum api-version ${options.minimum}`);
   return async function apiVersionMiddleware(c, next) {
     const v = c.req.query('api-version');
     if (v === undefined || v === '') return c.json({ message: 'api-version not specified' }, 400);
-    const idx = v.length <= MAX_VERSION_LEN ? versionIndex(v) : -1;
+    const idx = v.length <= MAX_VERSION_LEN ? versions.indexOf(v) : -1;
     if (idx < 0) return c.json({ message: `invalid api-version ${JSON.stringify(v.slice(0, MAX_VERSION_LEN))}` }, 400);
     if (idx < min) return c.json({ message: 'not found' }, 404);
     await next();

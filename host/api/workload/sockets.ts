@@ -1,0 +1,59 @@
+/**
+ * Workload sockets: one per native module (`<run>/mnt/<module>.sock`, mode 0600), so the socket that
+ * accepted a connection is the caller's identity, plus the shared `[listen] workload_uri` socket that
+ * serves only the public routes (trust bundles). Node cannot read SO_PEERCRED, so per-module sockets are
+ * the only sound way to tell native callers apart here.
+ */
+import path from 'node:path';
+import { serveOnUnixSocket, type UdsServer } from '../serve.js';
+import { workloadApp, type WorkloadDeps } from './app.js';
+
+/** Module socket mode: only the daemon's user (and root). A module under another uid gets it by chown. */
+const MODULE_SOCKET_MODE = 0o600;
+/** Shared socket: public routes only, so group access is harmless. */
+const SHARED_SOCKET_MODE = 0o660;
+
+export class WorkloadSockets {
+  private readonly servers = new Map<string, UdsServer>();
+  private shared?: UdsServer;
+
+  constructor(
+    private readonly deps: WorkloadDeps,
+    private readonly runDir: string,
+    private readonly sharedSocketPath: string,
+  ) {}
+
+  async start(): Promise<void> {
+    this.shared = await serveOnUnixSocket(workloadApp(this.deps, undefined), this.sharedSocketPath, SHARED_SOCKET_MODE);
+  }
+
+  socketPathFor(module: string): string {
+    return path.join(this.runDir, 'mnt', `${module}.sock`);
+  }
+
+  /** Serve the module's own socket (idempotent). Returns its `unix://` URI. */
+  async add(module: string, uid?: number): Promise<string> {
+    const p = this.socketPathFor(module);
+    if (!this.servers.has(module)) {
+      const server = await serveOnUnixSocket(workloadApp(this.deps, module), p, MODULE_SOCKET_MODE);
+      if (uid !== undefined && typeof process.getuid === 'function' && process.getuid() === 0) {
+        const { chown } = await import('node:fs/promises');
+        await chown(p, uid, -1);
+      }
+      this.servers.set(module, server);
+    }
+    return `unix://${p}`;
+  }
+
+  async remove(module: string): Promise<void> {
+    const s = this.servers.get(module);
+    this.servers.delete(module);
+    await s?.close();
+  }
+
+  async close(): Promise<void> {
+    for (const m of [...this.servers.keys()]) await this.remove(m);
+    await this.shared?.close();
+    this.shared = undefined;
+  }
+}
