@@ -116,6 +116,23 @@ world hostcall-guest { import edgeward:module/logging@0.1.0; export edgeward:mod
       invokeBody: '(call $itoa (call $echo (local.get $pl)))',
     }),
   },
+  /** Calls the host capability `edgeward:test/echo` once per payload byte (broker cost per call). */
+  hostloop: {
+    wit: `package edgeward:test;
+interface echo { echo: func(x: u32) -> u32; }
+world hostloop-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; import echo; }`,
+    wat: core({
+      imports: '(import "edgeward:test/echo" "echo" (func $echo (param i32) (result i32)))',
+      extra: ITOA,
+      invokeBody: `(local $i i32) (local $acc i32)
+    (block $done (loop $calls
+      (br_if $done (i32.ge_u (local.get $i) (local.get $pl)))
+      (local.set $acc (i32.add (local.get $acc) (call $echo (local.get $i))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $calls)))
+    (call $itoa (local.get $i))`,
+    }),
+  },
   /** Imports wasi:random/random.get-random-u64 and answers "ok" (granted-capability path). */
   random: {
     wit: `package edgeward:adversarial;
@@ -128,7 +145,7 @@ package wasi:random@0.2.3 { interface random { get-random-u64: func() -> u64; } 
   },
 };
 
-export type ExtraGuest = 'exit' | 'sockets' | 'hostcall' | 'random';
+export type ExtraGuest = 'exit' | 'sockets' | 'hostcall' | 'hostloop' | 'random';
 
 /** module.wit as a nested package block, so a test world can sit next to it in one WIT source. */
 const NESTED_MODULE = `package edgeward:module@0.1.0 {\n${MODULE_WIT.replace(/^package [^;]+;$/m, '')}\n}`;

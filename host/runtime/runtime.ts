@@ -15,7 +15,7 @@ import { Loader, measure, readSource, type Digest } from './loader.js';
 import type { ModuleSpec } from './manifest.js';
 import { decideRestart, formatDelay, IOT_EDGE_BACKOFF, type BackoffSettings } from './policy.js';
 import { Registry, type Registration } from './registry.js';
-import { Instance, type ExitReason, type InvokeOutcome } from './sandbox.js';
+import { Instance, warmWorkerPool, type ExitReason, type InvokeOutcome } from './sandbox.js';
 import { RuntimeError, type InvokeResult, type LogQuery, type ModuleDetails, type ModuleRuntime } from './types.js';
 
 export interface RuntimeOptions {
@@ -59,6 +59,7 @@ export class ComponentRuntime implements ModuleRuntime {
     const registry = await Registry.open(opts.stateDir);
     const logs = new LogStore(path.join(opts.stateDir, 'logs', 'modules'), opts.logs);
     const rt = new ComponentRuntime(opts, registry, logs);
+    warmWorkerPool();
     for (const r of registry.all()) rt.states.set(r.name, { status: 'stopped', restartCount: 0, crashCount: 0 });
     return rt;
   }

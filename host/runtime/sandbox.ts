@@ -5,6 +5,7 @@
  * loader's rewrite. A call that runs past its deadline terminates the worker (V8 stops a spinning
  * guest within milliseconds) while the daemon's thread keeps serving.
  */
+import { serialize } from 'node:v8';
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { LimitsConfig } from '../config/schema.js';
 import type { Capability, HostFunction, InstanceContext } from './capabilities.js';
@@ -44,7 +45,10 @@ export interface SandboxOptions {
   onExit(reason: ExitReason): void;
 }
 
-type Reply = { id?: number; t: string; value?: string; message?: string; code?: number; level?: string };
+type Reply = { id?: number; t: string; value?: string; message?: string; code?: number; level?: string; timings?: StartTimings };
+
+/** Where a start's time went, in ms (worker side). */
+export interface StartTimings { link: number; instantiate: number; start: number }
 
 /** Approximate size of a value crossing the boundary, for the `max_value_bytes` cap. */
 export function valueBytes(v: unknown): number {
@@ -55,30 +59,80 @@ export function valueBytes(v: unknown): number {
   return 8;
 }
 
+/**
+ * Workers spawned ahead of need: a thread takes tens of milliseconds to boot (more on a loaded
+ * device), which would otherwise sit on every start's critical path. A pooled worker has no instance,
+ * no guest and no capability until `init`; idle ones do not keep the process alive.
+ */
+const POOL_SIZE = 1;
+const pool: Worker[] = [];
+
+function spawnWorker(): Worker {
+  const w = new Worker(assetPath('host/runtime/worker.mjs'), {
+    env: {},
+    execArgv: [],
+    argv: [],
+    stdout: true,
+    stderr: true,
+    resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MIB, maxYoungGenerationSizeMb: 8 },
+  });
+  w.unref();
+  // A pooled worker that dies before use is dropped (its 'error' must not be unhandled).
+  const drop = () => { const i = pool.indexOf(w); if (i >= 0) pool.splice(i, 1); };
+  w.on('error', drop);
+  w.on('exit', drop);
+  return w;
+}
+
+function refillPool(): void {
+  while (pool.length < POOL_SIZE) pool.push(spawnWorker());
+}
+
+function takeWorker(): Worker {
+  const w = pool.shift() ?? spawnWorker();
+  w.removeAllListeners('error');
+  w.removeAllListeners('exit');
+  w.ref();
+  setImmediate(refillPool);
+  return w;
+}
+
+/** Spawn the pooled workers now (the daemon calls this at start so the first module start is fast). */
+export function warmWorkerPool(): void {
+  refillPool();
+}
+
+/** Terminate idle pooled workers (tests, shutdown). */
+export async function drainWorkerPool(): Promise<void> {
+  const idle = pool.splice(0);
+  await Promise.all(idle.map((w) => w.terminate()));
+}
+
 export class Instance {
   private readonly worker: Worker;
   private readonly broker: MessagePort;
-  private readonly flag = new Int32Array(new SharedArrayBuffer(4));
+  private readonly flag = new Int32Array(new SharedArrayBuffer(8));
+  private readonly answer: Uint8Array;
+  private readonly brokerInit: Record<string, unknown>;
+  private readonly brokerTransfer: MessagePort;
   private readonly pending = new Map<number, (r: Reply) => void>();
   private nextId = 1;
   private chain: Promise<unknown> = Promise.resolve();
   private ended = false;
   private hostStopping = false;
   readonly startedAt = new Date();
+  /** Worker-side timings of this instance's start (link imports + load glue, instantiate, start()). */
+  timings?: StartTimings;
 
   private constructor(private readonly opts: SandboxOptions, private readonly host: Record<string, Record<string, HostFunction>>) {
     const { port1, port2 } = new MessageChannel();
     this.broker = port1;
-    this.worker = new Worker(assetPath('host/runtime/worker.mjs'), {
-      env: {},
-      execArgv: [],
-      argv: [],
-      stdout: true,
-      stderr: true,
-      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MIB, maxYoungGenerationSizeMb: 8 },
-      workerData: { brokerPort: port2, brokerFlag: this.flag.buffer, maxValueBytes: opts.limits.max_value_bytes, brokerTimeoutMs: BROKER_TIMEOUT_MS },
-      transferList: [port2],
-    });
+    // Answers to capability calls: the value cap plus room for the serialisation envelope.
+    this.answer = new Uint8Array(new SharedArrayBuffer(opts.limits.max_value_bytes + 4096));
+    this.worker = takeWorker();
+    this.broker.start();
+    this.brokerInit = { brokerPort: port2, brokerFlag: this.flag.buffer, brokerData: this.answer.buffer, maxValueBytes: opts.limits.max_value_bytes, brokerTimeoutMs: BROKER_TIMEOUT_MS };
+    this.brokerTransfer = port2;
     this.worker.stdout.on('data', (d: Buffer) => opts.onLog('info', d.toString('utf8').trimEnd()));
     this.worker.stderr.on('data', (d: Buffer) => opts.onLog('error', d.toString('utf8').trimEnd()));
     this.worker.on('message', (m: Reply) => this.onMessage(m));
@@ -101,19 +155,21 @@ export class Instance {
     const inst = new Instance(opts, host);
     const init = {
       t: 'init',
+      ...inst.brokerInit,
       glueUrl: opts.glueUrl,
       modules: opts.coreModules,
       config: opts.config,
       workerModules: opts.capabilities.filter((c) => c.workerModule).map((c) => assetUrl(c.workerModule!)),
       hostInterfaces: Object.fromEntries(Object.entries(host).map(([iface, fns]) => [iface, Object.keys(fns)])),
     };
-    const reply = await inst.exchange(init, Math.max(opts.limits.call_timeout_ms, MIN_START_TIMEOUT_MS), 'start');
+    const reply = await inst.exchange(init, Math.max(opts.limits.call_timeout_ms, MIN_START_TIMEOUT_MS), 'start', [inst.brokerTransfer]);
     if (reply.t !== 'started') {
       inst.hostStopping = true;
       await inst.worker.terminate();
       const why = reply.t === 'exit' ? `exited with code ${reply.code} during start` : (reply.message ?? reply.t);
       throw new RuntimeError('failed', `module "${opts.module}" failed to start: ${why}`);
     }
+    inst.timings = reply.timings;
     return inst;
   }
 
@@ -149,7 +205,7 @@ export class Instance {
     this.broker.close();
   }
 
-  private exchange(msg: Record<string, unknown>, timeoutMs: number, what: string): Promise<Reply> {
+  private exchange(msg: Record<string, unknown>, timeoutMs: number, what: string, transfer: MessagePort[] = []): Promise<Reply> {
     if (this.ended) return Promise.reject(new RuntimeError('failed', `module "${this.opts.module}" is not running`));
     const id = this.nextId++;
     return new Promise<Reply>((resolve, reject) => {
@@ -165,7 +221,7 @@ export class Instance {
         if (r.t === 'ended') reject(new RuntimeError('failed', `module "${this.opts.module}" ended during ${what}: ${r.message}`));
         else resolve(r);
       });
-      this.worker.postMessage({ ...msg, id });
+      this.worker.postMessage({ ...msg, id }, transfer);
     });
   }
 
@@ -188,7 +244,10 @@ export class Instance {
       reply = { err: { message: e.message ?? String(err), payload: e.payload } };
     }
     if (this.ended) return;
-    this.broker.postMessage(reply);
+    let bytes = serialize(reply);
+    if (bytes.length > this.answer.length) bytes = serialize({ err: { message: `answer larger than ${this.opts.limits.max_value_bytes} bytes` } });
+    this.answer.set(bytes);
+    Atomics.store(this.flag, 1, bytes.length);
     Atomics.store(this.flag, 0, 1);
     Atomics.notify(this.flag, 0);
   }

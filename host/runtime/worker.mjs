@@ -3,10 +3,12 @@
 // the worker-side capability modules the registration grants, and proxies for host-side capabilities
 // that go through the broker. Nothing from preview2-shim is linked: a guest never sees the host's
 // filesystem, sockets, env or process.
-import { parentPort, workerData, receiveMessageOnPort } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
+import { deserialize } from 'node:v8';
 
-const { brokerPort, brokerFlag, maxValueBytes, brokerTimeoutMs } = workerData;
-const flag = new Int32Array(brokerFlag);
+// Set by `init` (workers are spawned ahead of need, before they know their instance).
+// flag[0]: 0 = request pending, 1 = answer ready; flag[1]: answer length in `answer`.
+let brokerPort, flag, answer, maxValueBytes, brokerTimeoutMs;
 
 /** Thrown through the guest's frames by wasi:cli/exit; ends this instance only. */
 class ExitSignal {
@@ -15,14 +17,16 @@ class ExitSignal {
 
 const post = (msg) => parentPort.postMessage(msg);
 
-/** A synchronous call to a host capability: post, block on the shared flag, read the answer. */
+/**
+ * A synchronous call to a host capability: post the request, block on the shared flag, and read the
+ * answer the host serialised into shared memory (no second message, so no port-ordering questions).
+ */
 function brokerCall(iface, fn, args) {
   Atomics.store(flag, 0, 0);
   brokerPort.postMessage({ iface, fn, args });
   const woke = Atomics.wait(flag, 0, 0, brokerTimeoutMs);
-  const reply = receiveMessageOnPort(brokerPort);
-  if (woke === 'timed-out' || !reply) throw new Error(`host capability ${iface}.${fn} did not answer within ${brokerTimeoutMs} ms`);
-  const { ok, err } = reply.message;
+  if (woke === 'timed-out') throw new Error(`host capability ${iface}.${fn} did not answer within ${brokerTimeoutMs} ms`);
+  const { ok, err } = deserialize(answer.subarray(0, Atomics.load(flag, 1)));
   if (err) throw Object.assign(new Error(err.message), err.payload === undefined ? {} : { payload: err.payload });
   return ok;
 }
@@ -59,8 +63,13 @@ function classify(err) {
 }
 
 async function init(msg) {
+  ({ brokerPort, maxValueBytes, brokerTimeoutMs } = msg);
+  flag = new Int32Array(msg.brokerFlag);
+  answer = Buffer.from(msg.brokerData);
+  const t0 = performance.now();
   const imports = await buildImports(msg);
   const { instantiate } = await import(msg.glueUrl);
+  const t1 = performance.now();
   const modules = msg.modules;
   const getCoreModule = (name) => {
     const m = modules[name];
@@ -68,8 +77,10 @@ async function init(msg) {
     return m;
   };
   const exports = await instantiate(getCoreModule, imports);
+  const t2 = performance.now();
   lifecycle = exports['edgeward:module/lifecycle@0.1.0'] ?? exports.lifecycle;
   lifecycle.start(msg.config);
+  return { link: t1 - t0, instantiate: t2 - t1, start: performance.now() - t2 };
 }
 
 function invoke(msg) {
@@ -83,8 +94,7 @@ parentPort.on('message', async (msg) => {
   try {
     switch (msg.t) {
       case 'init':
-        await init(msg);
-        post({ id: msg.id, t: 'started' });
+        post({ id: msg.id, t: 'started', timings: await init(msg) });
         break;
       case 'invoke':
         post({ id: msg.id, ...invoke(msg) });
