@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Swtpm, tpm2 } from '../hsm/tpm/testing/swtpm.js';
 import { Tpm } from '../hsm/tpm/tpm.js';
 import { ensureIdentity } from '../hsm/tpm/identity.js';
-import { DEFAULT_AUTH_KEY_HANDLE, DpsImportError, importDpsAuthKey, marshalAuthKeyBlob, parseAuthKeyBlob, signWithAuthKey } from '../hsm/tpm/dps.js';
+import { DEFAULT_AUTH_KEY_HANDLE, DpsImportError, authKeyHandle, importDpsAuthKey, marshalAuthKeyBlob, parseAuthKeyBlob, signWithAuthKey } from '../hsm/tpm/dps.js';
 import { Reader } from '../hsm/tpm/marshal.js';
 import { TpmError } from '../hsm/tpm/rc.js';
 
@@ -117,6 +117,14 @@ describe('DPS authentication key import (swtpm + tpm2-tools vectors)', () => {
     const err = await importDpsAuthKey(tpm, await makeBlob(randomBytes(32), { nameFile: 'ek.name' })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DpsImportError);
     expect(((err as Error).cause as TpmError).code).toBe('TPM_RC_INTEGRITY');
+  });
+
+  it('maps [tpm] auth_key_index to a persistent handle as aziot-tpmd does', () => {
+    expect(authKeyHandle()).toBe(0x81000100);
+    expect(authKeyHandle('0x00_01_00')).toBe(0x81000100);
+    expect(authKeyHandle('0x01_00_05')).toBe(0x81010005);
+    expect(authKeyHandle('7')).toBe(0x81000007);
+    expect(() => authKeyHandle('0x1_00_00_00')).toThrow(/bad \[tpm\] auth_key_index "0x1_00_00_00"/);
   });
 
   it('rejects malformed and oversized blobs before touching the TPM', () => {

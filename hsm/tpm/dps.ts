@@ -21,6 +21,18 @@ import { parseTpm2bPublic } from './types.js';
 
 /** aziot's default `auth_key_index` 0x00_01_00 → persistent handle 0x81000100. */
 export const DEFAULT_AUTH_KEY_HANDLE = 0x81000100;
+/**
+ * Persistent handle for `[tpm] auth_key_index` as aziot-tpmd spells it ("0x00_01_00", "0x100", "256"):
+ * 0x81000000 + index, within the owner persistent range.
+ */
+export function authKeyHandle(index?: string): number {
+  if (index === undefined) return DEFAULT_AUTH_KEY_HANDLE;
+  const clean = index.replace(/_/g, '');
+  const n = /^0x[0-9a-f]+$/i.test(clean) ? Number.parseInt(clean.slice(2), 16) : /^\d+$/.test(clean) ? Number(clean) : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 0x7fffff) throw new DpsImportError(`bad [tpm] auth_key_index "${index}" (expected e.g. "0x00_01_00")`);
+  return 0x81000000 + n;
+}
+
 /** The largest authenticationKey we accept (the five structures are < 1.5 KiB for RSA 2048). */
 export const MAX_AUTH_KEY_BLOB_BYTES = 4096;
 

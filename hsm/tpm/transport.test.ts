@@ -34,6 +34,16 @@ describe('transport errors', () => {
     expect(err.message).toContain('usermod -aG tss');
   });
 
+  it('checks the framing of what a device returns (here /dev/null and /dev/zero)', async () => {
+    const cmd = Buffer.from('80010000000c0000017b0008', 'hex');
+    const devNull = await openTransport('device:/dev/null');
+    await expect(devNull.transmit(cmd)).rejects.toThrow(/^short TPM response from device \/dev\/null \(0 bytes\)$/);
+    await devNull.close();
+    const devZero = await openTransport('device:/dev/zero');
+    await expect(devZero.transmit(cmd)).rejects.toThrow(/^TPM response from device \/dev\/zero says 0 bytes, got 16384$/);
+    await devZero.close();
+  });
+
   it('reports a simulator that is not listening', async () => {
     const srv = net.createServer();
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));

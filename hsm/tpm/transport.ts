@@ -97,8 +97,15 @@ export class DeviceTransport implements TpmTransport {
   }
 
   async transmit(command: Buffer): Promise<Buffer> {
-    const fh = this.fh;
-    if (!fh) throw new TpmTransportError(`${this.description} is closed`, 'protocol');
+    // Reopened after a timeout closed it: a late response must not be read as the next command's.
+    if (!this.fh) {
+      try {
+        this.fh = await fs.open(this.path, fsc.O_RDWR);
+      } catch (err) {
+        throw deviceOpenError(this.path, err as NodeJS.ErrnoException);
+      }
+    }
+    const fh: fs.FileHandle = this.fh;
     const io = (async () => {
       const { bytesWritten } = await fh.write(command, 0, command.length, null);
       if (bytesWritten !== command.length) throw new TpmTransportError(`short write to ${this.path} (${bytesWritten}/${command.length})`, 'protocol');
@@ -106,7 +113,15 @@ export class DeviceTransport implements TpmTransport {
       const { bytesRead } = await fh.read(buf, 0, buf.length, null);
       return checkFraming(buf.subarray(0, bytesRead), this.description);
     })();
-    return withTimeout(io, this.timeoutMs, this.description);
+    try {
+      return await withTimeout(io, this.timeoutMs, this.description);
+    } catch (err) {
+      if (err instanceof TpmTransportError && err.reason === 'not-answering') {
+        this.fh = undefined;
+        void fh.close().catch(() => undefined);
+      }
+      throw err;
+    }
   }
 
   async close(): Promise<void> {
