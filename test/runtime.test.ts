@@ -64,6 +64,27 @@ describe('lifecycle', () => {
   });
 });
 
+describe('state files', () => {
+  it('writes every file under the state directory owner-only (the daemon refuses group/other-readable state)', async () => {
+    const rt = await fx.runtime();
+    await rt.create(spec('echo', await fx.guest('echo')));
+    await rt.restart('echo');
+    const bad: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        const mode = (await fs.stat(p)).mode;
+        if (e.isDirectory()) {
+          if (mode & 0o022) bad.push(`${p} ${(mode & 0o777).toString(8)}`);
+          await walk(p);
+        } else if (mode & 0o077) bad.push(`${p} ${(mode & 0o777).toString(8)}`);
+      }
+    };
+    await walk(path.join(fx.dir, 'state'));
+    expect(bad).toEqual([]);
+  });
+});
+
 describe('measurement and integrity', () => {
   it('refuses a deployment whose pinned digest differs, naming both digests', async () => {
     const rt = await fx.runtime();

@@ -111,10 +111,10 @@ export class Loader {
   /** Keep a content-addressed copy of the bytes; returns their measurement. */
   async store(bytes: Uint8Array): Promise<Digest> {
     const digest = measure(bytes);
-    await fs.mkdir(this.componentsDir, { recursive: true });
+    await fs.mkdir(this.componentsDir, { recursive: true, mode: 0o700 });
     const file = this.componentPath(digest);
     const have = await fs.stat(file).catch(() => undefined);
-    if (!have || have.size !== bytes.length) await writeFileAtomic(file, bytes, 0o644);
+    if (!have || have.size !== bytes.length) await writeFileAtomic(file, bytes, 0o600);
     return digest;
   }
 
@@ -163,18 +163,18 @@ export class Loader {
     this.stats.transpiles++;
     const files: Record<string, string> = {};
     const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
-    await fs.mkdir(tmp, { recursive: true });
+    await fs.mkdir(tmp, { recursive: true, mode: 0o700 });
     const coreModules = new Map<string, Uint8Array>();
     for (const [name, data] of Object.entries(out.files)) {
       if (name.endsWith('.d.ts')) continue;
       const target = name === 'component.js' ? GLUE : name;
       if (target.includes('/')) continue;
-      await fs.writeFile(path.join(tmp, target), data);
+      await fs.writeFile(path.join(tmp, target), data, { mode: 0o600 });
       files[target] = measure(data);
       if (target.endsWith('.wasm')) coreModules.set(target, data);
     }
     const index: CacheIndex = { format: CACHE_FORMAT, digest, files, imports: out.imports, exports: out.exports.map(([n]) => n) };
-    await fs.writeFile(path.join(tmp, 'index.json'), JSON.stringify(index));
+    await fs.writeFile(path.join(tmp, 'index.json'), JSON.stringify(index), { mode: 0o600 });
     await fs.rm(dir, { recursive: true, force: true });
     await fs.rename(tmp, dir);
     await fsyncDir(this.cacheDir);

@@ -108,11 +108,16 @@ export async function drainWorkerPool(): Promise<void> {
   await Promise.all(idle.map((w) => w.terminate()));
 }
 
+function errorReply(err: unknown): { err: { message: string; payload?: unknown } } {
+  const e = err as { message?: string; payload?: unknown };
+  return { err: { message: e?.message ?? String(err), ...(e?.payload === undefined ? {} : { payload: e.payload }) } };
+}
+
 export class Instance {
   private readonly worker: Worker;
   private readonly broker: MessagePort;
   private readonly flag = new Int32Array(new SharedArrayBuffer(8));
-  private readonly answer: Uint8Array;
+  private readonly answerBuf: Uint8Array;
   private readonly brokerInit: Record<string, unknown>;
   private readonly brokerTransfer: MessagePort;
   private readonly pending = new Map<number, (r: Reply) => void>();
@@ -128,17 +133,17 @@ export class Instance {
     const { port1, port2 } = new MessageChannel();
     this.broker = port1;
     // Answers to capability calls: the value cap plus room for the serialisation envelope.
-    this.answer = new Uint8Array(new SharedArrayBuffer(opts.limits.max_value_bytes + 4096));
+    this.answerBuf = new Uint8Array(new SharedArrayBuffer(opts.limits.max_value_bytes + 4096));
     this.worker = takeWorker();
     this.broker.start();
-    this.brokerInit = { brokerPort: port2, brokerFlag: this.flag.buffer, brokerData: this.answer.buffer, maxValueBytes: opts.limits.max_value_bytes, brokerTimeoutMs: BROKER_TIMEOUT_MS };
+    this.brokerInit = { brokerPort: port2, brokerFlag: this.flag.buffer, brokerData: this.answerBuf.buffer, maxValueBytes: opts.limits.max_value_bytes, brokerTimeoutMs: BROKER_TIMEOUT_MS };
     this.brokerTransfer = port2;
     this.worker.stdout.on('data', (d: Buffer) => opts.onLog('info', d.toString('utf8').trimEnd()));
     this.worker.stderr.on('data', (d: Buffer) => opts.onLog('error', d.toString('utf8').trimEnd()));
     this.worker.on('message', (m: Reply) => this.onMessage(m));
     this.worker.on('error', (err: Error) => this.end({ kind: 'error', message: `${err.name}: ${err.message}` }));
     this.worker.on('exit', (code) => this.end({ kind: 'error', message: `sandbox worker exited (${code})` }));
-    this.broker.on('message', (req: { iface: string; fn: string; args: unknown[] }) => void this.serve(req));
+    this.broker.on('message', (req: { iface: string; fn: string; args: unknown[] }) => this.serve(req));
   }
 
   /** Spawn the worker, instantiate the component with its granted imports, and call `start(config)`. */
@@ -232,21 +237,28 @@ export class Instance {
     this.kill({ kind: 'trap', message: m.message ?? 'unexpected message' });
   }
 
-  private async serve(req: { iface: string; fn: string; args: unknown[] }): Promise<void> {
-    let reply: { ok?: unknown; err?: { message: string; payload?: unknown } };
+  /**
+   * One capability call from the guest. Synchronous results are answered at once (no promise tick on
+   * the hot path); a promise is awaited while the guest stays blocked on the flag.
+   */
+  private serve(req: { iface: string; fn: string; args: unknown[] }): void {
     try {
       const fn = this.host[req.iface]?.[req.fn];
       if (!fn) throw new Error(`${req.iface}.${req.fn} is not linked for this instance`);
       if (valueBytes(req.args) > this.opts.limits.max_value_bytes) throw new Error(`arguments larger than ${this.opts.limits.max_value_bytes} bytes`);
-      reply = { ok: await fn(...req.args) };
+      const out = fn(...req.args);
+      if (out instanceof Promise) out.then((ok: unknown) => this.answer({ ok }), (err: unknown) => this.answer(errorReply(err)));
+      else this.answer({ ok: out });
     } catch (err) {
-      const e = err as { message?: string; payload?: unknown };
-      reply = { err: { message: e.message ?? String(err), payload: e.payload } };
+      this.answer(errorReply(err));
     }
+  }
+
+  private answer(reply: { ok?: unknown; err?: { message: string; payload?: unknown } }): void {
     if (this.ended) return;
     let bytes = serialize(reply);
-    if (bytes.length > this.answer.length) bytes = serialize({ err: { message: `answer larger than ${this.opts.limits.max_value_bytes} bytes` } });
-    this.answer.set(bytes);
+    if (bytes.length > this.answerBuf.length) bytes = serialize({ err: { message: `answer larger than ${this.opts.limits.max_value_bytes} bytes` } });
+    this.answerBuf.set(bytes);
     Atomics.store(this.flag, 1, bytes.length);
     Atomics.store(this.flag, 0, 1);
     Atomics.notify(this.flag, 0);
