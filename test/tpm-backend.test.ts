@@ -8,6 +8,8 @@ import { Tpm } from '../hsm/tpm/tpm.js';
 import { TpmKeyBackend, TpmKeyError } from '../hsm/tpm/backend.js';
 import { ALG } from '../hsm/tpm/constants.js';
 import { TpmError } from '../hsm/tpm/rc.js';
+import { openTransport } from '../hsm/tpm/transport.js';
+import { Tap } from '../hsm/tpm/testing/tap.js';
 
 const digest = (m: string | Buffer): Buffer => createHash('sha256').update(m).digest();
 
@@ -16,10 +18,12 @@ describe('TpmKeyBackend (swtpm)', () => {
   let tpm: Tpm;
   let backend: TpmKeyBackend;
   let dir: string;
+  let tap: Tap;
   beforeAll(async () => {
     sim = await Swtpm.start();
     dir = path.join(sim.stateDir, 'keys');
-    tpm = await Tpm.open(sim.tcti);
+    tap = new Tap(await openTransport(sim.tcti));
+    tpm = new Tpm(tap);
     backend = await TpmKeyBackend.open(tpm, dir);
   });
   afterAll(async () => {
@@ -31,7 +35,9 @@ describe('TpmKeyBackend (swtpm)', () => {
   it('creates EC, RSA and HMAC keys whose results node:crypto verifies, cycling more keys than loaded slots', async () => {
     await backend.createKey('edgeward/m1/ec', 'ec-p256');
     await backend.createKey('edgeward/m1/rsa', 'rsa-2048');
+    tap.wire = [];
     await backend.importHmacKey('edgeward/m1/sas', Buffer.alloc(32, 7));
+    expect(tap.saw(Buffer.alloc(32, 7))).toBe(false); // went in through an SRK-salted, encrypted session
     const ecPub = createPublicKey({ key: await backend.publicKeyDer('edgeward/m1/ec'), format: 'der', type: 'spki' });
     const rsaPub = createPublicKey({ key: await backend.publicKeyDer('edgeward/m1/rsa'), format: 'der', type: 'spki' });
     for (let round = 0; round < 2; round++) {
@@ -68,8 +74,10 @@ describe('TpmKeyBackend (swtpm)', () => {
   it('seals to PCRs: released while they hold, refused after an extend', async () => {
     const sel = [{ hashAlg: ALG.SHA256, pcrs: [23] }];
     const content = randomBytes(32);
+    tap.wire = [];
     await backend.seal('edgeward/confidential/content-key', content, sel);
     expect((await backend.unseal('edgeward/confidential/content-key')).equals(content)).toBe(true);
+    expect(tap.saw(content)).toBe(false);
     await tpm.pcrExtend(23, [{ hashAlg: ALG.SHA256, digest: digest('unexpected code') }]);
     const err = await backend.unseal('edgeward/confidential/content-key').catch((e: unknown) => e);
     expect((err as TpmError).code).toBe('TPM_RC_POLICY_FAIL');

@@ -2,17 +2,18 @@
  * The TPM key backend: keys created under the SRK (0x81000001), kept as TPM-wrapped blobs (TPM2B_PRIVATE,
  * encrypted and integrity-protected by the SRK, useless off this TPM) in `<dir>/<sha256(label)>.json`,
  * loaded on demand into a small LRU of transient handles, and used through the TPM: ECDSA/RSA sign,
- * HMAC-SHA256, RSA-OAEP decrypt; plus data sealed to PCR values. Label-addressed like the key service's
+ * HMAC-SHA256, RSA-OAEP decrypt; plus data sealed to PCR values. Imported key bytes and sealed/unsealed
+ * data cross the TPM bus only inside SRK-salted, parameter-encrypted sessions. Label-addressed like the key service's
  * `KeyStore`, so it adapts to that interface without knowing callers or namespaces.
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic, removeFileDurable } from '../../host/state/atomic.js';
-import { ALG, OBJ, RH } from './constants.js';
+import { ALG, OBJ, RH, SE } from './constants.js';
 import { SRK_HANDLE, ensurePersistedPrimary } from './identity.js';
 import { ecdsaP1363, publicKeyOf } from './pubkey.js';
-import { sealToPcrs, unsealWithPcrs } from './seal.js';
+import { sealToPcrs, unsealWithPcrs, type SaltKey } from './seal.js';
 import { eccSigningTemplate, hmacTemplate, srkRsaTemplate } from './templates.js';
 import type { LoadedObject, Tpm } from './tpm.js';
 import { parseTpm2bPublic, type PcrSelection, type TpmtPublic } from './types.js';
@@ -78,13 +79,15 @@ export class TpmKeyBackend {
     readonly tpm: Tpm,
     readonly dir: string,
     private readonly maxLoaded: number,
+    /** Salts the sessions that carry secrets (imported key bytes, sealed data) so they cross the bus encrypted. */
+    private readonly saltKey: SaltKey,
   ) {}
 
   /** Open the backend on `tpm`, storing blobs in `dir` (created 0700); ensures the SRK exists. */
   static async open(tpm: Tpm, dir: string, opts: { maxLoaded?: number } = {}): Promise<TpmKeyBackend> {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    await ensurePersistedPrimary(tpm, SRK_HANDLE, RH.OWNER, srkRsaTemplate());
-    return new TpmKeyBackend(tpm, dir, opts.maxLoaded ?? DEFAULT_LOADED_KEYS);
+    const srk = await ensurePersistedPrimary(tpm, SRK_HANDLE, RH.OWNER, srkRsaTemplate());
+    return new TpmKeyBackend(tpm, dir, opts.maxLoaded ?? DEFAULT_LOADED_KEYS, { handle: SRK_HANDLE, public: srk.info.public });
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -148,7 +151,11 @@ export class TpmKeyBackend {
     if (bytes.length === 0 || bytes.length > 128) throw new TpmKeyError('invalid-argument', 'HMAC key must be 1..128 bytes');
     return this.serial(async () => {
       if (await this.read(label)) throw new TpmKeyError('already-exists', `TPM key "${label}" already exists`);
-      const obj = await this.tpm.create(SRK_HANDLE, hmacTemplate({ external: true }), { data: bytes });
+      await this.makeRoom(1);
+      const s = await this.tpm.startAuthSession(SE.HMAC, ALG.SHA256, { saltKey: this.saltKey });
+      const obj = await this.tpm
+        .create(SRK_HANDLE, hmacTemplate({ external: true }), { data: bytes, parentAuth: s.authorize(Buffer.alloc(0), { decrypt: true }) })
+        .finally(() => this.tpm.flushContext(s.handle));
       await this.write({ version: 1, label, kind: 'hmac-sha256', public: obj.publicBytes.toString('base64'), private: obj.privateBytes.toString('base64') });
     });
   }
@@ -209,7 +216,7 @@ export class TpmKeyBackend {
     return this.serial(async () => {
       if (await this.read(label)) throw new TpmKeyError('already-exists', `TPM key "${label}" already exists`);
       await this.makeRoom(1);
-      const b = await sealToPcrs(this.tpm, SRK_HANDLE, secret, selection, pcrValues);
+      const b = await sealToPcrs(this.tpm, SRK_HANDLE, secret, selection, pcrValues, { saltKey: this.saltKey });
       await this.write({
         version: 1, label, kind: 'sealed', public: b.publicBytes.toString('base64'), private: b.privateBytes.toString('base64'),
         selection, policy: b.policy.toString('hex'),
@@ -225,7 +232,7 @@ export class TpmKeyBackend {
       return unsealWithPcrs(this.tpm, SRK_HANDLE, {
         privateBytes: Buffer.from(f.private, 'base64'), publicBytes: Buffer.from(f.public, 'base64'),
         selection: f.selection ?? [], policy: Buffer.from(f.policy ?? '', 'hex'),
-      });
+      }, { saltKey: this.saltKey });
     });
   }
 

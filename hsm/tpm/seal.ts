@@ -8,7 +8,7 @@ import { ALG, SE } from './constants.js';
 import { PolicyDigest } from './session.js';
 import { sealedTemplate } from './templates.js';
 import type { Entity, Tpm } from './tpm.js';
-import type { PcrSelection } from './types.js';
+import type { PcrSelection, TpmtPublic } from './types.js';
 
 /** TPM2B_SENSITIVE_DATA holds at most 128 bytes (MAX_SYM_DATA). */
 export const MAX_SEALED_BYTES = 128;
@@ -34,23 +34,35 @@ export async function readPcrValues(tpm: Tpm, selection: PcrSelection[]): Promis
   return out;
 }
 
+/** An RSA key in the TPM (the SRK) to salt sessions with, so the secret crosses the bus encrypted. */
+export type SaltKey = { handle: number; public: TpmtPublic };
+
 /** Seal `secret` under `parent` to the PCR values given, or to the current ones. */
-export async function sealToPcrs(tpm: Tpm, parent: Entity, secret: Buffer, selection: PcrSelection[], pcrValues?: Buffer[]): Promise<SealedBlob> {
+export async function sealToPcrs(tpm: Tpm, parent: Entity, secret: Buffer, selection: PcrSelection[], pcrValues?: Buffer[], opts: { saltKey?: SaltKey } = {}): Promise<SealedBlob> {
   if (secret.length === 0 || secret.length > MAX_SEALED_BYTES) throw new RangeError(`sealed data must be 1..${MAX_SEALED_BYTES} bytes`);
   const values = pcrValues ?? (await readPcrValues(tpm, selection));
   const policy = new PolicyDigest(ALG.SHA256).policyPcr(selection, values).digest;
-  const obj = await tpm.create(parent, sealedTemplate(policy), { data: secret });
-  return { privateBytes: obj.privateBytes, publicBytes: obj.publicBytes, selection, policy };
+  if (!opts.saltKey) {
+    const obj = await tpm.create(parent, sealedTemplate(policy), { data: secret });
+    return { privateBytes: obj.privateBytes, publicBytes: obj.publicBytes, selection, policy };
+  }
+  const s = await tpm.startAuthSession(SE.HMAC, ALG.SHA256, { saltKey: opts.saltKey });
+  try {
+    const obj = await tpm.create(parent, sealedTemplate(policy), { data: secret, parentAuth: s.authorize(Buffer.alloc(0), { decrypt: true }) });
+    return { privateBytes: obj.privateBytes, publicBytes: obj.publicBytes, selection, policy };
+  } finally {
+    await tpm.flushContext(s.handle);
+  }
 }
 
 /** Load and unseal; the TPM refuses (TPM_RC_POLICY_FAIL) when the PCRs no longer match. */
-export async function unsealWithPcrs(tpm: Tpm, parent: Entity, blob: SealedBlob): Promise<Buffer> {
+export async function unsealWithPcrs(tpm: Tpm, parent: Entity, blob: SealedBlob, opts: { saltKey?: SaltKey } = {}): Promise<Buffer> {
   const obj = await tpm.load(parent, blob.privateBytes, blob.publicBytes);
   try {
-    const session = await tpm.startAuthSession(SE.POLICY);
+    const session = await tpm.startAuthSession(SE.POLICY, ALG.SHA256, { saltKey: opts.saltKey });
     try {
       await tpm.policyPcr(session, blob.selection);
-      return await tpm.unseal(obj, session.authorize());
+      return await tpm.unseal(obj, session.authorize(Buffer.alloc(0), { encrypt: opts.saltKey !== undefined }));
     } finally {
       await tpm.flushContext(session.handle);
     }

@@ -1,11 +1,12 @@
 /**
  * Authorization of TPM commands (Part 1 §19, Part 3 §5–§6): the password session TPM_RS_PW, and HMAC and
- * policy sessions started with TPM2_StartAuthSession. Sessions here are unbound and unsalted, so the
- * session key is empty and the HMAC key is just the entity's authValue (Part 1 §19.6.8); the HMAC still
- * proves the command and response were not altered and binds each to fresh nonces, and the response HMAC
- * is checked, so a forged "success" from a man in the middle with no auth value is rejected.
+ * policy sessions started with TPM2_StartAuthSession, unbound, either unsalted (session key empty, so the
+ * HMAC key is the entity's authValue alone) or salted with a secret encrypted to a TPM key (the SRK), which
+ * gives a session key no bus observer knows and enables parameter encryption (AES-128-CFB, Part 1 §21) —
+ * the protection against sniffing secrets such as unsealed data off the TPM bus. Response HMACs are
+ * checked, so a forged "success" from a man in the middle is rejected.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ALG, CC, SE, SESSION_ATTR, digestSize, hashName } from './constants.js';
 import { Writer } from './marshal.js';
 import { handleName, marshalPcrSelection, type PcrSelection } from './types.js';
@@ -27,6 +28,10 @@ export interface Authorization {
   commandAuth(cpHash: Buffer): Buffer;
   /** Check TPMS_AUTH_RESPONSE given the rpHash; update session nonces. */
   checkResponse(rpHash: Buffer, nonceTpm: Buffer, attrs: number, hmac: Buffer): void;
+  /** When set, the content of the command's first TPM2B parameter goes through this (encrypted) before cpHash. */
+  encryptCommand?: ((first: Buffer) => Buffer) | undefined;
+  /** When set, the content of the response's first TPM2B parameter is decrypted with this after the HMAC check. */
+  decryptResponse?: ((first: Buffer) => Buffer) | undefined;
 }
 
 export const RS_PW = 0x40000009;
@@ -50,6 +55,26 @@ function trimAuth(a: Uint8Array): Buffer {
   return Buffer.from(a.subarray(0, n));
 }
 
+/**
+ * KDFa (Part 1 §11.4.10.2): SP 800-108 counter-mode KDF with HMAC;
+ * K(i) = HMAC(key, i || label || 0x00 || contextU || contextV || bits), concatenated and truncated.
+ */
+export function kdfa(hashAlg: number, key: Buffer, label: string, contextU: Buffer, contextV: Buffer, bits: number): Buffer {
+  const h = hashName(hashAlg);
+  const out: Buffer[] = [];
+  const bitsBuf = handleName(bits);
+  const lbl = Buffer.from(label + '\0', 'latin1');
+  for (let i = 1, got = 0; got < bits / 8; i++) {
+    const k = createHmac(h, key).update(handleName(i)).update(lbl).update(contextU).update(contextV).update(bitsBuf).digest();
+    out.push(k);
+    got += k.length;
+  }
+  return Buffer.concat(out).subarray(0, Math.ceil(bits / 8));
+}
+
+/** Parameter encryption a session may apply (Part 1 §21): AES-128-CFB with keys from KDFa("CFB"). */
+export const AES128_CFB = { algorithm: ALG.AES, keyBits: 128, mode: ALG.CFB } as const;
+
 /** A session started with TPM2_StartAuthSession. */
 export class Session {
   /** The TPM's most recent nonce. */
@@ -62,6 +87,10 @@ export class Session {
     readonly type: number,
     readonly hashAlg: number,
     nonceTpm: Buffer,
+    /** Empty for unsalted, unbound sessions; KDFa(salt, "ATH", …) for salted ones (Part 1 §19.6.8). */
+    readonly sessionKey: Buffer = Buffer.alloc(0),
+    /** The session's parameter-encryption algorithm, if any. */
+    readonly symmetric: typeof AES128_CFB | null = null,
   ) {
     this.nonceTpm = nonceTpm;
   }
@@ -71,30 +100,50 @@ export class Session {
   }
 
   /**
-   * Authorize one command with this session. For HMAC sessions the HMAC is keyed with `authValue`;
-   * for policy sessions `mode` says whether the policy included PolicyAuthValue ('hmac'), PolicyPassword
-   * ('password') or neither ('none').
+   * Authorize one command with this session. For HMAC sessions the HMAC is keyed with sessionKey ||
+   * authValue; for policy sessions `mode` says whether the policy included PolicyAuthValue ('hmac'),
+   * PolicyPassword ('password') or neither ('none'). `decrypt` encrypts the command's first parameter
+   * (the TPM decrypts it), `encrypt` has the TPM encrypt the response's first parameter; both need a salted
+   * session, since an unsalted one's key is known to anyone who knows the (often empty) authValue.
    */
-  authorize(authValue: Uint8Array = Buffer.alloc(0), opts: { mode?: 'hmac' | 'password' | 'none'; continueSession?: boolean } = {}): Authorization {
+  authorize(
+    authValue: Uint8Array = Buffer.alloc(0),
+    opts: { mode?: 'hmac' | 'password' | 'none'; continueSession?: boolean; encrypt?: boolean; decrypt?: boolean } = {},
+  ): Authorization {
     const mode = opts.mode ?? (this.isPolicy ? 'none' : 'hmac');
-    const attrs = opts.continueSession === false ? 0 : SESSION_ATTR.continueSession;
-    const key = trimAuth(authValue);
+    if ((opts.encrypt || opts.decrypt) && (this.symmetric === null || this.sessionKey.length === 0)) {
+      throw new TpmSessionError('parameter encryption needs a salted session with a symmetric algorithm');
+    }
+    const attrs =
+      (opts.continueSession === false ? 0 : SESSION_ATTR.continueSession) | (opts.encrypt ? SESSION_ATTR.encrypt : 0) | (opts.decrypt ? SESSION_ATTR.decrypt : 0);
+    const auth = mode === 'none' ? Buffer.alloc(0) : trimAuth(authValue);
+    const key = Buffer.concat([this.sessionKey, auth]);
     const h = hashName(this.hashAlg);
     const nonceCaller = randomBytes(digestSize(this.hashAlg));
     const attrByte = Buffer.from([attrs]);
+    // A policy session with neither PolicyAuthValue nor PolicyPassword still carries an HMAC keyed with the
+    // sessionKey alone when it is salted (Part 1 §19.6, session HMAC); unsalted, the key and the HMAC are empty.
+    const withHmac = mode === 'hmac' || (mode === 'none' && this.sessionKey.length > 0);
+    const cfb = (newer: Buffer, older: Buffer, data: Buffer, dir: 'enc' | 'dec'): Buffer => {
+      const k = kdfa(this.hashAlg, key, 'CFB', newer, older, 256);
+      const c = dir === 'enc' ? createCipheriv('aes-128-cfb', k.subarray(0, 16), k.subarray(16)) : createDecipheriv('aes-128-cfb', k.subarray(0, 16), k.subarray(16));
+      return Buffer.concat([c.update(data), c.final()]);
+    };
     return {
       sessionHandle: this.handle,
-      hashAlg: mode === 'hmac' ? this.hashAlg : undefined,
+      hashAlg: withHmac ? this.hashAlg : undefined,
+      encryptCommand: opts.decrypt ? (first) => cfb(nonceCaller, this.nonceTpm, first, 'enc') : undefined,
+      decryptResponse: opts.encrypt ? (first) => cfb(this.nonceTpm, nonceCaller, first, 'dec') : undefined,
       commandAuth: (cpHash) => {
         let hmac: Buffer = Buffer.alloc(0);
-        if (mode === 'hmac') hmac = createHmac(h, key).update(cpHash).update(nonceCaller).update(this.nonceTpm).update(attrByte).digest();
+        if (withHmac) hmac = createHmac(h, key).update(cpHash).update(nonceCaller).update(this.nonceTpm).update(attrByte).digest();
         else if (mode === 'password') hmac = Buffer.from(authValue);
         return new Writer().u32(this.handle).b2(nonceCaller).u8(attrs).b2(hmac).finish();
       },
       checkResponse: (rpHash, nonceTpm, rspAttrs, hmac) => {
         this.nonceTpm = nonceTpm;
         if ((rspAttrs & SESSION_ATTR.continueSession) === 0) this.open = false;
-        if (mode !== 'hmac') return;
+        if (!withHmac) return;
         const expect = createHmac(h, key).update(rpHash).update(nonceTpm).update(nonceCaller).update(Buffer.from([rspAttrs])).digest();
         if (hmac.length !== expect.length || !timingSafeEqual(hmac, expect)) throw new TpmSessionError(`response HMAC mismatch on session 0x${this.handle.toString(16)}`);
       },

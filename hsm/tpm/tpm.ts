@@ -4,11 +4,13 @@
  * warnings the spec allows to retry, decodes response codes into `TpmError`, and checks response HMACs.
  * Each method is one TPM command with typed arguments and results.
  */
+import { constants, publicEncrypt, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ALG, CAP, CC, HT, PT, RH, SE, ST, digestSize } from './constants.js';
+import { ALG, CAP, CC, HT, PT, RH, SE, ST, digestSize, hashName } from './constants.js';
 import { Reader, Writer } from './marshal.js';
 import { TpmError, isRetryable } from './rc.js';
-import { Session, cpHash, passwordAuth, rpHash, type Authorization } from './session.js';
+import { AES128_CFB, Session, cpHash, kdfa, passwordAuth, rpHash, type Authorization } from './session.js';
+import { publicKeyOf } from './pubkey.js';
 import { openTransport, type TpmTransport } from './transport.js';
 import {
   handleName, marshalPcrSelection, marshalPublic, marshalSensitiveCreate, marshalSignature, objectName,
@@ -62,6 +64,15 @@ interface Call {
   auths?: Authorization[];
   params?: Buffer;
   rspHandles?: number;
+}
+
+/** Replace the content of the first TPM2B parameter with `fn(content)` (parameter encryption, Part 1 §21.1). */
+function withFirstParam(params: Buffer, fn: ((b: Buffer) => Buffer) | undefined): Buffer {
+  if (!fn) return params;
+  if (params.length < 2) throw new RangeError('parameter encryption needs a command or response whose first parameter is a TPM2B');
+  const size = params.readUInt16BE(0);
+  if (2 + size > params.length) throw new RangeError('first parameter overruns the parameter area');
+  return Buffer.concat([params.subarray(0, 2), fn(params.subarray(2, 2 + size)), params.subarray(2 + size)]);
 }
 
 /** Parameters of TPM2_Create and TPM2_CreatePrimary: inSensitive, inPublic, outsideInfo (empty), creationPCR (none). */
@@ -118,7 +129,7 @@ export class Tpm {
   private async call(cc: number, c: Call = {}): Promise<{ handles: number[]; r: Reader }> {
     const handles = c.handles ?? [];
     const auths = c.auths ?? [];
-    const params = c.params ?? Buffer.alloc(0);
+    const params = withFirstParam(c.params ?? Buffer.alloc(0), auths.find((a) => a.encryptCommand)?.encryptCommand);
     const w = new Writer().u16(auths.length > 0 ? ST.SESSIONS : ST.NO_SESSIONS).u32(0).u32(cc);
     for (const h of handles) w.u32(typeof h === 'number' ? h : h.handle);
     if (auths.length > 0) {
@@ -163,7 +174,7 @@ export class Tpm {
       a.checkResponse(a.hashAlg === undefined ? Buffer.alloc(0) : rpHash(a.hashAlg, cc, rpParams), nonce, attrs, hmac);
     }
     r.end();
-    return { handles: outHandles, r: new Reader(rpParams) };
+    return { handles: outHandles, r: new Reader(withFirstParam(rpParams, auths.find((a) => a.decryptResponse)?.decryptResponse)) };
   }
 
   /** Serialised command. */
@@ -298,12 +309,35 @@ export class Tpm {
     return r.b2();
   }
 
-  /** TPM2_StartAuthSession, unbound and unsalted, no parameter encryption. */
-  async startAuthSession(type: number = SE.HMAC, hashAlg: number = ALG.SHA256): Promise<Session> {
-    const nonceCaller = (await import('node:crypto')).randomBytes(digestSize(hashAlg));
-    const params = new Writer().b2(nonceCaller).b2(Buffer.alloc(0)).u8(type).u16(ALG.NULL).u16(hashAlg).finish();
-    const { handles, r } = await this.cmd(CC.StartAuthSession, { handles: [RH.NULL, RH.NULL], params, rspHandles: 1 });
-    return new Session(handles[0]!, type, hashAlg, r.b2());
+  /**
+   * TPM2_StartAuthSession, unbound. With `saltKey` (an RSA key loaded in the TPM, normally the SRK) the
+   * session is salted: a random salt goes to the TPM OAEP-encrypted to that key (label "SECRET", Part 1
+   * §B.10.3), and both sides derive sessionKey = KDFa(salt, "ATH", nonceTPM, nonceCaller); such a session can
+   * encrypt parameters with AES-128-CFB.
+   */
+  async startAuthSession(type: number = SE.HMAC, hashAlg: number = ALG.SHA256, opts: { saltKey?: { handle: number; public: TpmtPublic } } = {}): Promise<Session> {
+    const nonceCaller = randomBytes(digestSize(hashAlg));
+    let salt = Buffer.alloc(0);
+    let encryptedSalt = Buffer.alloc(0);
+    const w = new Writer();
+    if (opts.saltKey) {
+      const pub = opts.saltKey.public;
+      if (pub.type !== ALG.RSA) throw new RangeError('only RSA salt keys are supported');
+      salt = randomBytes(digestSize(hashAlg));
+      encryptedSalt = publicEncrypt(
+        { key: publicKeyOf(pub), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hashName(pub.nameAlg), oaepLabel: Buffer.from('SECRET\0', 'latin1') },
+        salt,
+      );
+    }
+    w.b2(nonceCaller).b2(encryptedSalt).u8(type);
+    if (opts.saltKey) w.u16(AES128_CFB.algorithm).u16(AES128_CFB.keyBits).u16(AES128_CFB.mode);
+    else w.u16(ALG.NULL);
+    w.u16(hashAlg);
+    const { handles, r } = await this.cmd(CC.StartAuthSession, { handles: [opts.saltKey?.handle ?? RH.NULL, RH.NULL], params: w.finish(), rspHandles: 1 });
+    const nonceTpm = r.b2();
+    if (!opts.saltKey) return new Session(handles[0]!, type, hashAlg, nonceTpm);
+    const sessionKey = kdfa(hashAlg, salt, 'ATH', nonceTpm, nonceCaller, digestSize(hashAlg) * 8);
+    return new Session(handles[0]!, type, hashAlg, nonceTpm, sessionKey, AES128_CFB);
   }
 
   /** TPM2_PolicySecret: `authEntity` (e.g. TPM_RH_ENDORSEMENT) authorizes the policy session. */
