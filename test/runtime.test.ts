@@ -203,6 +203,22 @@ describe('deny by default', () => {
     expect(await rt.invoke('two', 'x', 'abcd')).toEqual({ status: 200, payload: 7 });
     expect(seen).toEqual(['one', 'two']);
   });
+
+  it('turns a host capability that throws into a trap of that instance only', async () => {
+    const rt = await fx.runtime({
+      capabilities: [{
+        name: 'edgeward:test/echo',
+        interfaces: ['edgeward:test/echo'],
+        prepare: (inst) => ({ 'edgeward:test/echo': { echo: () => { if (inst.module === 'bad') throw new Error('backend-unavailable'); return 1; } } }),
+      }],
+    });
+    const file = await fx.guest('hostcall');
+    await rt.create(spec('bad', file, { capabilities: ['edgeward:test/echo'] }));
+    await rt.create(spec('good', file, { capabilities: ['edgeward:test/echo'] }));
+    expect((await rejection(rt.invoke('bad', 'x', null))).message).toBe('module "bad" trapped: Error: backend-unavailable');
+    expect((await rt.get('bad')).status.runtimeStatus.status).toBe('failed');
+    expect(await rt.invoke('good', 'x', null)).toEqual({ status: 200, payload: 1 });
+  });
 });
 
 describe('limits', () => {

@@ -15,6 +15,11 @@ import { RuntimeError } from './types.js';
 
 /** How long a guest may block on one host-capability call before the worker gives up on it. */
 const BROKER_TIMEOUT_MS = 30_000;
+/** Answer codes in flag[1] besides a serialised length (must match worker.mjs). */
+const ANSWER_NUMBER = -1;
+const ANSWER_UNDEFINED = -2;
+const ANSWER_TRUE = -3;
+const ANSWER_FALSE = -4;
 /** JS heap of a sandbox worker (the glue and its tables; guest data lives in linear memory). */
 const WORKER_HEAP_MIB = 64;
 /** A start gets at least this long: instantiation of a 12 MB guest is ~100 ms, on a slow device more. */
@@ -118,6 +123,7 @@ export class Instance {
   private readonly broker: MessagePort;
   private readonly flag = new Int32Array(new SharedArrayBuffer(8));
   private readonly answerBuf: Uint8Array;
+  private readonly answerNumber: Float64Array;
   private readonly brokerInit: Record<string, unknown>;
   private readonly brokerTransfer: MessagePort;
   private readonly pending = new Map<number, (r: Reply) => void>();
@@ -129,11 +135,16 @@ export class Instance {
   /** Worker-side timings of this instance's start (link imports + load glue, instantiate, start()). */
   timings?: StartTimings;
 
-  private constructor(private readonly opts: SandboxOptions, private readonly host: Record<string, Record<string, HostFunction>>) {
+  /** Host functions by call index: [interface, function name, implementation]. */
+  private readonly table: [string, string, HostFunction][];
+
+  private constructor(private readonly opts: SandboxOptions, host: Record<string, Record<string, HostFunction>>) {
+    this.table = Object.entries(host).flatMap(([iface, fns]) => Object.entries(fns).map(([fn, impl]) => [iface, fn, impl] as [string, string, HostFunction]));
     const { port1, port2 } = new MessageChannel();
     this.broker = port1;
     // Answers to capability calls: the value cap plus room for the serialisation envelope.
     this.answerBuf = new Uint8Array(new SharedArrayBuffer(opts.limits.max_value_bytes + 4096));
+    this.answerNumber = new Float64Array(this.answerBuf.buffer, 0, 1);
     this.worker = takeWorker();
     this.broker.start();
     this.brokerInit = { brokerPort: port2, brokerFlag: this.flag.buffer, brokerData: this.answerBuf.buffer, maxValueBytes: opts.limits.max_value_bytes, brokerTimeoutMs: BROKER_TIMEOUT_MS };
@@ -143,7 +154,7 @@ export class Instance {
     this.worker.on('message', (m: Reply) => this.onMessage(m));
     this.worker.on('error', (err: Error) => this.end({ kind: 'error', message: `${err.name}: ${err.message}` }));
     this.worker.on('exit', (code) => this.end({ kind: 'error', message: `sandbox worker exited (${code})` }));
-    this.broker.on('message', (req: { iface: string; fn: string; args: unknown[] }) => this.serve(req));
+    this.broker.on('message', (req: unknown[]) => this.serve(req));
   }
 
   /** Spawn the worker, instantiate the component with its granted imports, and call `start(config)`. */
@@ -165,7 +176,7 @@ export class Instance {
       modules: opts.coreModules,
       config: opts.config,
       workerModules: opts.capabilities.filter((c) => c.workerModule).map((c) => assetUrl(c.workerModule!)),
-      hostInterfaces: Object.fromEntries(Object.entries(host).map(([iface, fns]) => [iface, Object.keys(fns)])),
+      hostFunctions: inst.table.map(([iface, fn]) => [iface, fn]),
     };
     const reply = await inst.exchange(init, Math.max(opts.limits.call_timeout_ms, MIN_START_TIMEOUT_MS), 'start', [inst.brokerTransfer]);
     if (reply.t !== 'started') {
@@ -241,12 +252,13 @@ export class Instance {
    * One capability call from the guest. Synchronous results are answered at once (no promise tick on
    * the hot path); a promise is awaited while the guest stays blocked on the flag.
    */
-  private serve(req: { iface: string; fn: string; args: unknown[] }): void {
+  private serve(req: unknown[]): void {
     try {
-      const fn = this.host[req.iface]?.[req.fn];
-      if (!fn) throw new Error(`${req.iface}.${req.fn} is not linked for this instance`);
-      if (valueBytes(req.args) > this.opts.limits.max_value_bytes) throw new Error(`arguments larger than ${this.opts.limits.max_value_bytes} bytes`);
-      const out = fn(...req.args);
+      const entry = typeof req[0] === 'number' ? this.table[req[0]] : undefined;
+      if (!entry) throw new Error('call to a host function that is not linked for this instance');
+      const args = req.slice(1);
+      if (valueBytes(args) > this.opts.limits.max_value_bytes) throw new Error(`arguments larger than ${this.opts.limits.max_value_bytes} bytes`);
+      const out = entry[2](...args);
       if (out instanceof Promise) out.then((ok: unknown) => this.answer({ ok }), (err: unknown) => this.answer(errorReply(err)));
       else this.answer({ ok: out });
     } catch (err) {
@@ -254,12 +266,23 @@ export class Instance {
     }
   }
 
+  /** Write the answer into shared memory (scalars by fast path, see worker.mjs) and wake the guest. */
   private answer(reply: { ok?: unknown; err?: { message: string; payload?: unknown } }): void {
     if (this.ended) return;
-    let bytes = serialize(reply);
-    if (bytes.length > this.answerBuf.length) bytes = serialize({ err: { message: `answer larger than ${this.opts.limits.max_value_bytes} bytes` } });
-    this.answerBuf.set(bytes);
-    Atomics.store(this.flag, 1, bytes.length);
+    let code: number;
+    const v = reply.ok;
+    if (!reply.err && typeof v === 'number') {
+      this.answerNumber[0] = v;
+      code = ANSWER_NUMBER;
+    } else if (!reply.err && (v === undefined || typeof v === 'boolean')) {
+      code = v === undefined ? ANSWER_UNDEFINED : v ? ANSWER_TRUE : ANSWER_FALSE;
+    } else {
+      let bytes = serialize(reply);
+      if (bytes.length > this.answerBuf.length) bytes = serialize({ err: { message: `answer larger than ${this.opts.limits.max_value_bytes} bytes` } });
+      this.answerBuf.set(bytes);
+      code = bytes.length;
+    }
+    Atomics.store(this.flag, 1, code);
     Atomics.store(this.flag, 0, 1);
     Atomics.notify(this.flag, 0);
   }

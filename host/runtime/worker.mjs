@@ -17,16 +17,30 @@ class ExitSignal {
 
 const post = (msg) => parentPort.postMessage(msg);
 
+// Answer encodings in flag[1] (sandbox.ts writes them): >= 0 serialised length; fast paths for the
+// common scalar answers, which skip v8 (de)serialisation on the hot path.
+const ANSWER_NUMBER = -1;
+const ANSWER_UNDEFINED = -2;
+const ANSWER_TRUE = -3;
+const ANSWER_FALSE = -4;
+let answerNumber;
+
 /**
- * A synchronous call to a host capability: post the request, block on the shared flag, and read the
- * answer the host serialised into shared memory (no second message, so no port-ordering questions).
+ * A synchronous call to host function number `index` (the table sent at init): post `[index, ...args]`,
+ * block on the shared flag, read the answer the host wrote into shared memory (no second message, so no
+ * port-ordering questions).
  */
-function brokerCall(iface, fn, args) {
+function brokerCall(index, name, args) {
   Atomics.store(flag, 0, 0);
-  brokerPort.postMessage({ iface, fn, args });
+  brokerPort.postMessage([index, ...args]);
   const woke = Atomics.wait(flag, 0, 0, brokerTimeoutMs);
-  if (woke === 'timed-out') throw new Error(`host capability ${iface}.${fn} did not answer within ${brokerTimeoutMs} ms`);
-  const { ok, err } = deserialize(answer.subarray(0, Atomics.load(flag, 1)));
+  if (woke === 'timed-out') throw new Error(`host capability ${name} did not answer within ${brokerTimeoutMs} ms`);
+  const len = Atomics.load(flag, 1);
+  if (len === ANSWER_NUMBER) return answerNumber[0];
+  if (len === ANSWER_UNDEFINED) return undefined;
+  if (len === ANSWER_TRUE) return true;
+  if (len === ANSWER_FALSE) return false;
+  const { ok, err } = deserialize(answer.subarray(0, len));
   if (err) throw Object.assign(new Error(err.message), err.payload === undefined ? {} : { payload: err.payload });
   return ok;
 }
@@ -45,11 +59,11 @@ async function buildImports(init) {
     const mod = await import(modPath);
     Object.assign(imports, mod.imports(ctx));
   }
-  for (const [iface, fns] of Object.entries(init.hostInterfaces)) {
-    const obj = {};
-    for (const fn of fns) obj[fn] = (...args) => brokerCall(iface, fn, args);
-    imports[iface] = obj;
-  }
+  // hostFunctions: [[iface, fn], …] in the host's table order; the index is the call's address.
+  init.hostFunctions.forEach(([iface, fn], index) => {
+    const name = `${iface}.${fn}`;
+    (imports[iface] ??= {})[fn] = (...args) => brokerCall(index, name, args);
+  });
   return imports;
 }
 
@@ -66,6 +80,7 @@ async function init(msg) {
   ({ brokerPort, maxValueBytes, brokerTimeoutMs } = msg);
   flag = new Int32Array(msg.brokerFlag);
   answer = Buffer.from(msg.brokerData);
+  answerNumber = new Float64Array(msg.brokerData, 0, 1);
   const t0 = performance.now();
   const imports = await buildImports(msg);
   const { instantiate } = await import(msg.glueUrl);
