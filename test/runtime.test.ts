@@ -288,7 +288,36 @@ describe('limits', () => {
   });
 });
 
+describe('resources', () => {
+  const threads = () => readdirSync('/proc/self/task').length;
+
+  it('does not grow threads or memory over 100 start/stop cycles (G9)', async () => {
+    const rt = await fx.runtime();
+    await rt.create(spec('echo', await fx.guest('echo')));
+    await rt.restart('echo');
+    const t0 = threads();
+    const rss0 = process.memoryUsage().rss;
+    for (let i = 0; i < 100; i++) {
+      await rt.restart('echo');
+      expect(await rt.invoke('echo', 'x', i)).toEqual({ status: 200, payload: i });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const grown = threads() - t0;
+    const rssMiB = (process.memoryUsage().rss - rss0) / 1048576;
+    console.log(`[G9] after 100 cycles: threads ${grown >= 0 ? '+' : ''}${grown}, RSS ${rssMiB.toFixed(1)} MiB`);
+    expect(grown).toBeLessThanOrEqual(2);
+    expect(rssMiB).toBeLessThan(96);
+  }, 60_000);
+});
+
 describe('supervisor', () => {
+  it('starts modules in startupOrder groups', async () => {
+    const rt = await fx.runtime();
+    const file = await fx.guest('echo');
+    await rt.deploy([spec('c', file, { startupOrder: 2 }), spec('a', file, { startupOrder: 1 }), spec('b', file, { startupOrder: 0 })]);
+    expect(rt.events().filter((e) => e.kind === 'started').map((e) => e.module)).toEqual(['b', 'a', 'c']);
+  });
+
   it('restarts a crashing guest under on-failure with growing back-off', async () => {
     const rt = await fx.runtime({ backoff: { coolOffUnitMs: 40, maxRestartCount: 3 } });
     await rt.create(spec('crash', await fx.guest('crash'), { restartPolicy: 'on-failure' }));
