@@ -264,12 +264,15 @@ export class ComponentRuntime implements ModuleRuntime {
     const limits = this.limitsOf(r);
     let inst: Instance;
     try {
-      const bytes = await this.loader.loadStored(name, r.digest as Digest).catch((err: RuntimeError) => {
+      // Measure the stored bytes on every start, concurrently with reading the cache and the worker's
+      // linking; the guest is instantiated only once the measurement matched (sandbox `gate`).
+      const measuring = this.loader.loadStored(name, r.digest as Digest).catch((err: RuntimeError) => {
         const measured = /measured (sha256:[0-9a-f]{64})/.exec(err.message)?.[1];
         this.event(name, 'integrity-violation', err.message, { ...(measured ? { measured } : {}), expected: r.digest });
         throw err;
       });
-      const prepared = await this.loader.prepare(r.digest as Digest, async () => bytes);
+      measuring.catch(() => undefined);
+      const prepared = await this.loader.prepare(r.digest as Digest, () => measuring);
       const plan = planLinks(name, prepared.imports, r.capabilities, this.capabilities);
       if (!plan.ok) throw new RuntimeError('denied', plan.message);
       const coreModules = await this.loader.compile(prepared, limits.memory_mib);
@@ -287,6 +290,7 @@ export class ComponentRuntime implements ModuleRuntime {
         limits,
         onLog: (level, message) => log.append(level, message),
         onExit: (reason) => this.onInstanceEnded(name, instanceId, reason),
+        gate: measuring,
       });
       s.instanceId = instanceId;
     } catch (err) {

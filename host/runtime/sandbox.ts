@@ -46,6 +46,8 @@ export interface SandboxOptions {
   config: string;
   limits: LimitsConfig;
   onLog(level: string, message: string): void;
+  /** Resolves when the component's measurement matched; the guest is not instantiated before. */
+  gate?: Promise<unknown>;
   /** Called once, when the instance ends on its own (trap, exit, timeout, worker error). */
   onExit(reason: ExitReason): void;
 }
@@ -169,22 +171,34 @@ export class Instance {
     const host: Record<string, Record<string, HostFunction>> = {};
     for (const cap of opts.capabilities) if (cap.prepare) Object.assign(host, cap.prepare(ctx));
     const inst = new Instance(opts, host);
-    const init = {
-      t: 'init',
+    const timeoutMs = Math.max(opts.limits.call_timeout_ms, MIN_START_TIMEOUT_MS);
+    const fail = async (why: string): Promise<never> => {
+      inst.hostStopping = true;
+      await inst.worker.terminate();
+      throw new RuntimeError('failed', `module "${opts.module}" failed to start: ${why}`);
+    };
+    const load = {
+      t: 'load',
       ...inst.brokerInit,
       glueUrl: opts.glueUrl,
-      modules: opts.coreModules,
-      config: opts.config,
       workerModules: opts.capabilities.filter((c) => c.workerModule).map((c) => assetUrl(c.workerModule!)),
       hostFunctions: inst.table.map(([iface, fn]) => [iface, fn]),
     };
-    const reply = await inst.exchange(init, Math.max(opts.limits.call_timeout_ms, MIN_START_TIMEOUT_MS), 'start', [inst.brokerTransfer]);
-    if (reply.t !== 'started') {
+    // The worker links and loads the glue while the host finishes measuring; nothing of the guest runs
+    // until the measurement matched (`gate`).
+    const loading = inst.exchange(load, timeoutMs, 'load', [inst.brokerTransfer]);
+    loading.catch(() => undefined);
+    try {
+      await opts.gate;
+    } catch (err) {
       inst.hostStopping = true;
       await inst.worker.terminate();
-      const why = reply.t === 'exit' ? `exited with code ${reply.code} during start` : (reply.message ?? reply.t);
-      throw new RuntimeError('failed', `module "${opts.module}" failed to start: ${why}`);
+      throw err;
     }
+    const loaded = await loading.catch((e: Error) => fail(e.message));
+    if (loaded.t !== 'loaded') await fail(loaded.message ?? loaded.t);
+    const reply = await inst.exchange({ t: 'init', modules: opts.coreModules, config: opts.config }, timeoutMs, 'start');
+    if (reply.t !== 'started') await fail(reply.t === 'exit' ? `exited with code ${reply.code} during start` : (reply.message ?? reply.t));
     inst.timings = reply.timings;
     return inst;
   }

@@ -76,7 +76,10 @@ function classify(err) {
   return { t: 'trap', message: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
 }
 
-async function init(msg) {
+let loaded;
+
+/** Phase 1 (may run while the host is still measuring the component): link imports, load the glue. */
+async function load(msg) {
   ({ brokerPort, maxValueBytes, brokerTimeoutMs } = msg);
   flag = new Int32Array(msg.brokerFlag);
   answer = Buffer.from(msg.brokerData);
@@ -84,18 +87,23 @@ async function init(msg) {
   const t0 = performance.now();
   const imports = await buildImports(msg);
   const { instantiate } = await import(msg.glueUrl);
-  const t1 = performance.now();
+  loaded = { imports, instantiate, link: performance.now() - t0 };
+}
+
+/** Phase 2 (only after the measurement matched): instantiate the core modules and call start(config). */
+async function init(msg) {
   const modules = msg.modules;
   const getCoreModule = (name) => {
     const m = modules[name];
     if (!m) throw new Error(`core module ${name} was not measured by the host`);
     return m;
   };
-  const exports = await instantiate(getCoreModule, imports);
+  const t1 = performance.now();
+  const exports = await loaded.instantiate(getCoreModule, loaded.imports);
   const t2 = performance.now();
   lifecycle = exports['edgeward:module/lifecycle@0.1.0'] ?? exports.lifecycle;
   lifecycle.start(msg.config);
-  return { link: t1 - t0, instantiate: t2 - t1, start: performance.now() - t2 };
+  return { link: loaded.link, instantiate: t2 - t1, start: performance.now() - t2 };
 }
 
 function invoke(msg) {
@@ -108,6 +116,10 @@ function invoke(msg) {
 parentPort.on('message', async (msg) => {
   try {
     switch (msg.t) {
+      case 'load':
+        await load(msg);
+        post({ id: msg.id, t: 'loaded' });
+        break;
       case 'init':
         post({ id: msg.id, t: 'started', timings: await init(msg) });
         break;
@@ -123,7 +135,7 @@ parentPort.on('message', async (msg) => {
     }
   } catch (err) {
     const c = classify(err);
-    if (msg.t === 'init' && c.t !== 'exit') post({ id: msg.id, t: 'start-failed', message: c.message });
+    if ((msg.t === 'init' || msg.t === 'load') && c.t !== 'exit') post({ id: msg.id, t: 'start-failed', message: c.message });
     else post({ id: msg.id, ...c });
   }
 });
