@@ -20,7 +20,7 @@ export function makeConfig(stateDir: string, keys: unknown, principal: unknown[]
 }
 
 export interface Backend {
-  readonly name: 'file' | 'pkcs11';
+  readonly name: 'file' | 'pkcs11' | 'pkcs11-threads';
   readonly stateDir: string;
   readonly hsm?: SoftHsm;
   readonly token?: SoftHsmToken;
@@ -43,15 +43,15 @@ export async function fileBackend(): Promise<Backend> {
 }
 
 /** A SoftHSM2 backend on a fresh token in a fresh token dir (activates SOFTHSM2_CONF for this process). */
-export async function pkcs11Backend(hsm?: SoftHsm, label = 'edgeward-test'): Promise<Backend> {
+export async function pkcs11Backend(hsm?: SoftHsm, label = 'edgeward-test', workerThreads = 0): Promise<Backend> {
   const own = hsm === undefined;
   const h = hsm ?? (await startSoftHsm());
   h.activate();
   const token = await h.initToken(label);
   const stateDir = await tempDir('edgeward-keys-p11-');
-  const keys = { backend: 'pkcs11', pkcs11: { library: h.library, token_label: token.label, pin: token.pin, sessions: 4 } };
+  const keys = { backend: 'pkcs11', pkcs11: { library: h.library, token_label: token.label, pin: token.pin, sessions: 4, worker_threads: workerThreads } };
   return {
-    name: 'pkcs11',
+    name: workerThreads > 0 ? 'pkcs11-threads' : 'pkcs11',
     stateDir,
     hsm: h,
     token,

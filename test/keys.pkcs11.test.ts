@@ -213,6 +213,10 @@ describe('crash safety (H1)', () => {
       pair('edgeward/edgeward/half', 'edgeward-pending/edgeward/edgeward/half/00');
       // Killed right after generation.
       pair('edgeward-pending/edgeward/edgeward/fresh/01', 'edgeward-pending/edgeward/edgeward/fresh/01');
+      // Another application's complete key with neither label nor ID: not a fragment, must survive.
+      m.C_GenerateKeyPair(s, { mechanism: p.CKM_EC_KEY_PAIR_GEN },
+        [{ type: p.CKA_TOKEN, value: true }, { type: p.CKA_EC_PARAMS, value: ec }],
+        [{ type: p.CKA_TOKEN, value: true }, { type: p.CKA_PRIVATE, value: true }]);
       m.C_CloseSession(s);
     } finally {
       releaseLibrary(hsm.library);
@@ -222,6 +226,8 @@ describe('crash safety (H1)', () => {
       const out = await pkcs11Tool(hsm, ['--token-label', token.label, '--list-objects', '--login', '--pin', PIN]);
       expect(out).not.toContain('edgeward-pending/');
       expect(out).not.toContain('edgeward/edgeward/half');
+      const unlabelled = out.split(/\n(?=\S)/).filter((b) => /^\s*label:\s*$/m.test(b));
+      expect(unlabelled.map((b) => b.split(';')[0]).sort()).toEqual(['Private Key Object', 'Public Key Object']);
       expect((await k2.loadKey(DAEMON_CALLER, { id: 'half' }).catch((e: KeyError) => e) as KeyError).tag).toBe('not-found');
       const h = await k2.createKeyPair(DAEMON_CALLER, { id: 'half' }, 'ec-p256');
       expect(await k2.sign(DAEMON_CALLER, h, 'ecdsa-sha256', MSG)).toBeInstanceOf(Buffer);
@@ -245,10 +251,12 @@ describe('crash safety (H1)', () => {
     const ITERATIONS = 6;
     const labelsOnToken = async () => {
       const out = await pkcs11Tool(hsm, ['--token-label', crashToken.label, '--list-objects', '--login', '--pin', crashToken.pin]);
-      return [...out.matchAll(/label:\s+(\S+)/g)].map((x) => x[1]!);
+      lastListing = out;
+      return [...out.matchAll(/^\s*label:[ \t]*(.*)$/gm)].map((x) => x[1]!.trim());
     };
     const orphanLabels = (labels: string[]) => [...new Set(labels)].filter((l) => l.startsWith('edgeward-pending/') || labels.filter((x) => x === l).length !== 2);
     let orphansSeen = 0;
+    let lastListing = '';
     for (let i = 0; i < ITERATIONS; i++) {
       const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], { cwd: root, env: hsm.env, stdio: ['ignore', 'pipe', 'inherit'] });
       await new Promise<void>((resolve, reject) => {
@@ -274,7 +282,7 @@ describe('crash safety (H1)', () => {
       const labels = await labelsOnToken();
       expect(labels.filter((l) => l.startsWith('edgeward-pending/'))).toEqual([]);
       // Every remaining label is one complete pair: exactly two objects.
-      for (const l of new Set(labels)) expect(labels.filter((x) => x === l)).toHaveLength(2);
+      for (const l of new Set(labels)) expect(labels.filter((x) => x === l), lastListing).toHaveLength(2);
       expect(new Set(labels).size).toBe(listed.length);
     } finally {
       await k2.close();

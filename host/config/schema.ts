@@ -127,6 +127,12 @@ const pkcs11Schema = z
     pin: z.string().min(1).optional(),
     pin_file: z.string().min(1).optional(),
     sessions: z.number().int().min(1).max(256).default(8),
+    /**
+     * 0 or absent (default): each sign/encrypt/decrypt runs synchronously on the daemon's thread — fastest for a
+     * local token (SoftHSM2, a USB HSM), whose calls take well under a millisecond. N > 0: N worker threads
+     * run them, so a network HSM's latency never stalls the event loop.
+     */
+    worker_threads: z.number().int().min(0).max(64).optional(),
   })
   .strict()
   .refine((p) => p.token_label !== undefined || p.token_serial !== undefined || p.slot !== undefined, {

@@ -13,6 +13,8 @@ import { writeFileAtomic } from '../../host/state/atomic.js';
 import { invalidHandle, MAX_HANDLE_LENGTH, type Namespace } from './types.js';
 
 const PREFIX = 'ew1';
+/** Verified handles remembered, so hot paths skip the MAC and JSON work (a handle's validity never changes). */
+export const VERIFIED_HANDLE_CACHE = 4096;
 const SECRET_BYTES = 32;
 const NONCE_BYTES = 12;
 
@@ -24,6 +26,8 @@ export type HandlePayload =
 
 /** Issues and checks handles with one secret. */
 export class HandleCodec {
+  private readonly verified = new Map<string, HandlePayload>();
+
   constructor(private readonly secret: Buffer) {
     if (secret.length !== SECRET_BYTES) throw new Error('handle secret must be 32 bytes');
   }
@@ -52,6 +56,15 @@ export class HandleCodec {
   /** The payload of a genuine handle; throws `invalid-handle` for anything else. */
   verify(handle: unknown): HandlePayload {
     if (typeof handle !== 'string' || handle.length > MAX_HANDLE_LENGTH) throw invalidHandle();
+    const known = this.verified.get(handle);
+    if (known) return known;
+    const payload = this.check(handle);
+    if (this.verified.size >= VERIFIED_HANDLE_CACHE) this.verified.delete(this.verified.keys().next().value as string);
+    this.verified.set(handle, payload);
+    return payload;
+  }
+
+  private check(handle: string): HandlePayload {
     const parts = handle.split('.');
     if (parts.length !== 3 || parts[0] !== PREFIX) throw invalidHandle();
     const [, body, sig] = parts as [string, string, string];
@@ -62,7 +75,7 @@ export class HandleCodec {
     // spellings of one MAC would all pass (a tampered handle must be refused, not tolerated).
     if (given.toString('base64url') !== sig) throw invalidHandle();
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalidHandle();
-    return parsePayload(Buffer.from(body, 'base64url').toString('utf8'));
+    return Object.freeze(parsePayload(Buffer.from(body, 'base64url').toString('utf8')));
   }
 
   private mac(body: string): Buffer {

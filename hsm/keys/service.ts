@@ -126,7 +126,7 @@ class StoreKeyService implements KeyService {
     checkFits(algorithm, keyType);
     if (r.derived) return createHmac('sha256', r.derived).update(message).digest();
     const digest = algorithm === 'hmac-sha256' ? undefined : digestFor(algorithm, message);
-    return this.guard(() => this.store.sign(r.key, algorithm, Buffer.from(message), digest));
+    return this.guard(() => this.store.sign(r.key, algorithm, asBuffer(message), digest));
   }
 
   async verify(caller: Caller, handle: string, algorithm: SignAlgorithm, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
@@ -257,7 +257,8 @@ class StoreKeyService implements KeyService {
       this.known.set(`uri:${payload.uri}`, key);
       return { payload, key };
     }
-    const key = await this.guard(() => this.describe(keyLabel(payload.ns, payload.id)));
+    const label = keyLabel(payload.ns, payload.id);
+    const key = this.known.get(label) ?? (await this.guard(() => this.describe(label)));
     if (!key) throw new KeyError('not-found', 'the key of this handle no longer exists');
     if (payload.t === 'derived') {
       const derived = await this.guard(() => this.store.sign(key, 'hmac-sha256', Buffer.from(payload.d, 'base64')));
@@ -334,6 +335,11 @@ function checkFits(algorithm: SignAlgorithm | EncryptAlgorithm, type: KeyType): 
     : algorithm === 'aes-256-gcm' ? type === 'aes-256-gcm'
     : false;
   if (!ok) throw new KeyError('invalid-argument', `algorithm ${String(algorithm)} does not fit a ${type} key`);
+}
+
+/** A Buffer view of the caller's bytes, without a copy. */
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 /** The OAEP hash (and MGF1 hash) of an RSA-OAEP algorithm. */

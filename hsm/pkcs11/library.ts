@@ -116,9 +116,11 @@ export function login(module: P.PKCS11, session: Handle, pin: string, tokenLabel
   }
 }
 
-/** The CKR_* code of a pkcs11js error, if it is one. */
+/** The CKR_* code of a pkcs11js error (also one a worker reported, wrapped as `cause`), if it is one. */
 export function codeOf(err: unknown): number | undefined {
-  return err instanceof pkcs11js.Pkcs11Error ? err.code : undefined;
+  if (err instanceof pkcs11js.Pkcs11Error) return err.code;
+  const cause = (err as { cause?: unknown } | undefined)?.cause;
+  return cause instanceof pkcs11js.Pkcs11Error ? cause.code : undefined;
 }
 
 function ckrName(err: unknown): string {

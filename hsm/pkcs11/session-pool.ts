@@ -31,11 +31,11 @@ export class SessionPool {
     this.idle = [...sessions];
   }
 
-  /** Run `fn` with a session of its own. */
-  async use<T>(fn: (session: Handle) => T | Promise<T>): Promise<T> {
+  /** Run `fn` with a session of its own; `lane` is the session's index in the pool (stable per session). */
+  async use<T>(fn: (session: Handle, lane: number) => T | Promise<T>): Promise<T> {
     const session = await this.acquire();
     try {
-      return await fn(session);
+      return await fn(session, this.sessions.indexOf(session));
     } finally {
       this.release(session);
     }

@@ -1,8 +1,9 @@
 /**
  * The PKCS#11 key store (pkcs11js): keys live on the token as sensitive, non-extractable objects labelled
  * `edgeward/<namespace>/<id>`. Object handles are cached per label; every operation borrows a session from
- * the pool and runs its Init + call on it, using pkcs11js' *Async calls so the token works on libuv's thread
- * pool instead of blocking the event loop.
+ * the pool for its whole Init + call. Sign/encrypt/decrypt go through the `OperationExecutor` (inline, or on
+ * worker threads with `worker_threads > 0`); key generation uses pkcs11js' *Async calls (libuv's pool),
+ * since RSA generation takes long enough to matter.
  *
  * Crash safety (reliability scenario H1): a key pair is generated under a pending label and then relabelled,
  * public half first, private half last. A key counts as present only when both halves carry the final label,
@@ -21,6 +22,7 @@ import {
 } from '../keys/types.js';
 import { parsePkcs11Uri } from '../keys/uri.js';
 import { acquireLibrary, findTokenSlot, login, readPin, releaseLibrary, toKeyError, type Handle } from './library.js';
+import { OperationExecutor, OperationError } from './executor.js';
 import { SessionPool, type PoolStats } from './session-pool.js';
 import { keyPairTemplates, keyTypeOf, publicKeySpki, secretKeyTemplate, SHA256_DIGEST_INFO } from './templates.js';
 
@@ -58,7 +60,9 @@ export async function openPkcs11KeyStore(cfg: Pkcs11Config, logger: Logger): Pro
     for (let i = 0; i < cfg.sessions; i++) opened.push(module.C_OpenSession(token.slot, flags));
     login(module, opened[0]!, pin, token.label);
     const mechanisms = new Set(module.C_GetMechanismList(token.slot));
-    const store = new Pkcs11Store(module, cfg.library, new SessionPool(module, opened), mechanisms, token.label, token.serial);
+    // worker_threads = 0: operations run inline on this thread (see [keys.pkcs11] worker_threads).
+    const executor = new OperationExecutor(cfg.library, Math.min(cfg.worker_threads ?? 0, cfg.sessions), module);
+    const store = new Pkcs11Store(module, cfg.library, new SessionPool(module, opened), executor, mechanisms, token.label, token.serial);
     const reconciled = await store.reconcile();
     logger.info({ library: cfg.library, token: token.label, sessions: cfg.sessions, reconciled }, 'PKCS#11 key store open');
     return store;
@@ -84,6 +88,7 @@ class Pkcs11Store implements Pkcs11KeyStore {
     private readonly m: P.PKCS11,
     private readonly library: string,
     private readonly pool: SessionPool,
+    private readonly executor: OperationExecutor,
     private readonly mechanisms: ReadonlySet<number>,
     private readonly tokenLabel: string,
     private readonly tokenSerial: string,
@@ -93,13 +98,20 @@ class Pkcs11Store implements Pkcs11KeyStore {
     return this.pool.stats();
   }
 
-  /** Destroy pending objects and lone halves of pairs under our prefix. Returns the labels removed. */
+  /**
+   * Destroy pending objects, lone halves of pairs under our prefix, and fragments: key objects with neither
+   * CKA_LABEL nor CKA_ID whose key-defining attribute is missing too. SoftHSM2 killed inside
+   * C_GenerateKeyPair leaves such an object (observed: a public key with no label, ID or EC point); Edgeward
+   * always sets label and ID, and a complete key of another application is never touched.
+   * Returns what was removed.
+   */
   async reconcile(): Promise<string[]> {
     return this.pool.use((s) => {
       const byLabel = new Map<string, Found[]>();
+      const fragments: Found[] = [];
       for (const o of this.findAll(s, [])) {
-        const [lab] = this.m.C_GetAttributeValue(s, o.handle, [{ type: p.CKA_LABEL }]);
-        const label = (lab?.value as Buffer | undefined)?.toString('utf8') ?? '';
+        const label = this.attrText(s, o.handle, p.CKA_LABEL);
+        if (label === '' && this.isFragment(s, o)) fragments.push(o);
         if (!label.startsWith(OWN_PREFIX) && !label.startsWith(PENDING_PREFIX)) continue;
         byLabel.set(label, [...(byLabel.get(label) ?? []), o]);
       }
@@ -110,8 +122,34 @@ class Pkcs11Store implements Pkcs11KeyStore {
           removed.push(label);
         }
       }
+      for (const o of fragments) this.m.C_DestroyObject(s, o.handle);
+      if (fragments.length > 0) removed.push(`${fragments.length} unlabelled fragment(s)`);
       return removed;
     });
+  }
+
+  /** No ID, and the attribute that carries the key itself is absent: a half-written object. */
+  private isFragment(s: Handle, o: Found): boolean {
+    if (this.attrBytes(s, o.handle, p.CKA_ID).length > 0) return false;
+    const keyType = this.attrBytes(s, o.handle, p.CKA_KEY_TYPE);
+    if (keyType.length === 0) return true;
+    const kt = keyType.readUIntLE(0, Math.min(4, keyType.length));
+    if (kt === p.CKK_EC) return this.attrBytes(s, o.handle, o.cls === p.CKO_PUBLIC_KEY ? p.CKA_EC_POINT : p.CKA_EC_PARAMS).length === 0;
+    if (kt === p.CKK_RSA) return this.attrBytes(s, o.handle, p.CKA_MODULUS).length === 0;
+    return false;
+  }
+
+  private attrBytes(s: Handle, obj: Handle, type: number): Buffer {
+    try {
+      const [a] = this.m.C_GetAttributeValue(s, obj, [{ type }]);
+      return (a?.value as Buffer | undefined) ?? Buffer.alloc(0);
+    } catch {
+      return Buffer.alloc(0); // CKR_ATTRIBUTE_TYPE_INVALID: the object has no such attribute
+    }
+  }
+
+  private attrText(s: Handle, obj: Handle, type: number): string {
+    return this.attrBytes(s, obj, type).toString('utf8');
   }
 
   async describe(label: string): Promise<StoredKey | undefined> {
@@ -182,16 +220,13 @@ class Pkcs11Store implements Pkcs11KeyStore {
   }
 
   async sign(key: StoredKey, algorithm: SignAlgorithm, message: Buffer, digest?: Buffer): Promise<Buffer> {
-    const e = await this.require(key.label);
+    const e = this.entries.get(key.label) ?? (await this.require(key.label));
     const { mechanism, input, out } = signSpec(algorithm, message, digest);
     this.requireMechanism(mechanism.mechanism, algorithm);
     const handle = algorithm === 'hmac-sha256' ? e.secret : e.priv;
     if (!handle) throw new KeyError('invalid-argument', `a ${e.type} key cannot ${algorithm}`);
     try {
-      const sig = await this.pool.use((s) => {
-        this.m.C_SignInit(s, mechanism, handle);
-        return this.m.C_SignAsync(s, input, Buffer.alloc(out));
-      });
+      const sig = await this.pool.use((s, lane) => this.executor.run(lane, 'sign', s, mechanism, handle, input, out));
       return algorithm === 'ecdsa-sha256' || algorithm === 'ecdsa-sha384' ? rawEcdsaToDer(sig) : sig;
     } catch (err) {
       throw toKeyError(err, algorithm);
@@ -203,10 +238,7 @@ class Pkcs11Store implements Pkcs11KeyStore {
     this.requireMechanism(p.CKM_AES_GCM, 'AES-GCM');
     const mech = gcm(iv, aad);
     try {
-      return await this.pool.use((s) => {
-        this.m.C_EncryptInit(s, mech, e.secret!);
-        return this.m.C_EncryptAsync(s, plaintext, Buffer.alloc(plaintext.length + 16));
-      });
+      return await this.pool.use((s, lane) => this.executor.run(lane, 'encrypt', s, mech, e.secret!, plaintext, plaintext.length + 16));
     } catch (err) {
       throw toKeyError(err, 'AES-GCM encryption');
     }
@@ -219,20 +251,16 @@ class Pkcs11Store implements Pkcs11KeyStore {
     this.requireMechanism(mech.mechanism, algorithm);
     const handle = aes ? e.secret : e.priv;
     if (!handle) throw new KeyError('invalid-argument', `a ${e.type} key cannot ${algorithm}`);
-    return this.pool.use((s) => {
-      try {
-        this.m.C_DecryptInit(s, mech, handle);
-      } catch (err) {
-        // Refused parameters at Init mean the token lacks this variant (SoftHSM2 2.6: OAEP with SHA-1 only).
-        const k = toKeyError(err, algorithm);
-        throw k.tag === 'internal' ? new KeyError('unsupported', `the token does not support ${algorithm}`, { cause: err }) : k;
-      }
-      return this.m.C_DecryptAsync(s, ciphertext, Buffer.alloc(ciphertext.length + 16)).catch((err: unknown) => {
-        const k = toKeyError(err, algorithm);
-        // A bad tag or padding is the caller's data, not the HSM: one coarse answer.
-        throw k.tag === 'internal' ? new KeyError('decrypt-failed', 'decryption failed', { cause: err }) : k;
-      });
-    });
+    try {
+      return await this.pool.use((s, lane) => this.executor.run(lane, 'decrypt', s, mech, handle, ciphertext, ciphertext.length + 16));
+    } catch (err) {
+      const k = toKeyError(err, algorithm);
+      if (k.tag !== 'internal') throw k;
+      // Refused parameters at Init mean the token lacks this variant (SoftHSM2 2.6: OAEP with SHA-1 only);
+      // a failure of the call itself is a bad tag or padding — the caller's data: one coarse answer.
+      if (err instanceof OperationError && err.stage === 'init') throw new KeyError('unsupported', `the token does not support ${algorithm}`, { cause: err });
+      throw new KeyError('decrypt-failed', 'decryption failed', { cause: err });
+    }
   }
 
   async randomBytes(n: number): Promise<Buffer> {
@@ -259,8 +287,7 @@ class Pkcs11Store implements Pkcs11KeyStore {
     return this.pool.use((s) => {
       const labels = new Set<string>();
       for (const o of this.findAll(s, [])) {
-        const [lab] = this.m.C_GetAttributeValue(s, o.handle, [{ type: p.CKA_LABEL }]);
-        const label = (lab?.value as Buffer | undefined)?.toString('utf8') ?? '';
+        const label = this.attrText(s, o.handle, p.CKA_LABEL);
         if (label.startsWith(prefix)) labels.add(label);
       }
       const out: StoredKey[] = [];
@@ -274,6 +301,7 @@ class Pkcs11Store implements Pkcs11KeyStore {
 
   async close(): Promise<void> {
     this.entries.clear();
+    await this.executor.close();
     this.pool.close();
     releaseLibrary(this.library);
   }
