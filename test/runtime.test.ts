@@ -147,6 +147,13 @@ describe('measurement and integrity', () => {
     expect(await rt2.invoke('echo', 'x', 'cached')).toEqual({ status: 200, payload: 'cached' });
   });
 
+  it('requires a digest for an https source before fetching anything', async () => {
+    const rt = await fx.runtime();
+    const err = await rejection(rt.create(spec('remote', 'https://example.invalid/m.wasm')));
+    expect(err.message).toBe('source https://example.invalid/m.wasm: an https source needs "digest": "sha256:…"');
+    expect((await rejection(rt.create(spec('ftp', 'ftp://example.invalid/m.wasm')))).message).toMatch(/only file paths, file:\/\/ and https:\/\/ are supported/);
+  });
+
   it.each([
     ['random bytes', () => Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) & 0xff)), /not a WebAssembly component: bad magic/],
     ['a truncated component', async () => (await fs.readFile(await fx.guest('echo'))).subarray(0, 700), /malformed or truncated/],

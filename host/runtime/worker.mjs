@@ -31,6 +31,9 @@ let answerNumber;
  * port-ordering questions).
  */
 function brokerCall(index, name, args) {
+  // Checked here, before the arguments are copied again to the host's thread (G4); the copy out of
+  // linear memory that jco already made is bounded by the module's memory ceiling.
+  if (argBytes(args) > maxValueBytes) throw new Error(`${name}: arguments larger than ${maxValueBytes} bytes`);
   Atomics.store(flag, 0, 0);
   brokerPort.postMessage([index, ...args]);
   const woke = Atomics.wait(flag, 0, 0, brokerTimeoutMs);
@@ -43,6 +46,14 @@ function brokerCall(index, name, args) {
   const { ok, err } = deserialize(answer.subarray(0, len));
   if (err) throw Object.assign(new Error(err.message), err.payload === undefined ? {} : { payload: err.payload });
   return ok;
+}
+
+function argBytes(v) {
+  if (typeof v === 'string') return v.length * 3; // upper bound of its UTF-8 size, without encoding it
+  if (ArrayBuffer.isView(v)) return v.byteLength;
+  if (Array.isArray(v)) { let n = 0; for (const x of v) n += argBytes(x); return n; }
+  if (v && typeof v === 'object') { let n = 0; for (const k in v) n += argBytes(v[k]); return n; }
+  return 8;
 }
 
 function textBytes(s) {
