@@ -10,6 +10,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { buildTestGuest } from '../guests/adversarial/components.js';
 import { assetPath } from '../host/runtime/assets.js';
@@ -141,6 +142,33 @@ async function main(): Promise<void> {
   const rssPer = (process.memoryUsage().rss - rss0) / M / 1048576;
   await mrt.close();
 
+  // G1: a spinning guest is terminated at its deadline while another module keeps answering.
+  const spinFile = path.join(newDir(), 'spin.wasm');
+  writeFileSync(spinFile, await buildTestGuest('spin'));
+  const grt = await open(newDir());
+  await grt.create({ ...echo, name: 'echo', source: echoFile });
+  await grt.create({ ...echo, name: 'spin', source: spinFile, restartPolicy: 'never', limits: { call_timeout_ms: 50 } });
+  const over: number[] = [];
+  let served = 0;
+  const eld = monitorEventLoopDelay({ resolution: 1 });
+  eld.enable();
+  const G1_RUNS = Number(process.env.BENCH_G1_RUNS ?? 100);
+  for (let i = 0; i < G1_RUNS; i++) {
+    const t0 = performance.now();
+    const spin = grt.invoke('spin', 'loop', null).then(() => undefined, () => undefined);
+    let done = false;
+    void spin.then(() => { done = true; });
+    while (!done) {
+      await grt.invoke('echo', 'x', i);
+      served++;
+    }
+    over.push(performance.now() - t0 - 50);
+    await grt.start('spin');
+  }
+  eld.disable();
+  await grt.close();
+  over.sort((a, b) => a - b);
+
   const c = median(child);
   console.log(`hello component: ${(await import('node:fs')).statSync(hello.source).size} bytes; runs per figure: ${RUNS}`);
   console.log(`(a) child process (spawn node, answer one message): median ${fmt(c)}`);
@@ -150,6 +178,7 @@ async function main(): Promise<void> {
   console.log(`    tiny WAT echo: cold ${fmt(median(tinyCold))}, warm ${fmt(median(tinyWarm))}; hello invoke round trip median ${median(invokeLat).toFixed(0)} µs`);
   console.log(`(c) brokered host call: median ${median(perCall).toFixed(2)} µs/call; direct JS call: ${median(direct).toFixed(3)} ns/call (sink ${sink % 7})`);
   console.log(`(d) RSS per idle hello module: ${rssPer.toFixed(1)} MiB (${M} instances)`);
+  console.log(`(G1) spin terminated: deadline→rejection p50 ${median(over).toFixed(1)} ms, max ${over[over.length - 1]!.toFixed(1)} ms over ${G1_RUNS} runs; echo served ${served} calls meanwhile; max event-loop delay ${(eld.max / 1e6).toFixed(1)} ms`);
   console.log(`ratio cold/child = ${(median(cold) / c).toFixed(2)} (target ≤ 0.2)`);
   console.log(`ratio warm-disk/child = ${(median(warmDisk) / c).toFixed(2)}, warm-restart/child = ${(median(restart) / c).toFixed(2)}`);
   console.log(`broker median = ${median(perCall).toFixed(2)} µs (target ≤ 20 µs)`);

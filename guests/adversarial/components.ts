@@ -22,9 +22,12 @@ function core(opts: { imports?: string; invokeBody: string; extra?: string; memo
   (global $bump (mut i32) (i32.const 4096))
   (data (i32.const 64) "started")
   (data (i32.const 80) "bad method")
+  ;; Bump allocator that rewinds when it reaches the end of the first page: values live for one call.
   (func $alloc (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
     (local $p i32)
     (local.set $p (i32.and (i32.add (global.get $bump) (i32.const 7)) (i32.const -8)))
+    (if (i32.gt_u (i32.add (local.get $p) (local.get 3)) (i32.const 65536)) (then (local.set $p (i32.const 4096))))
+    (if (i32.gt_u (i32.add (local.get $p) (local.get 3)) (i32.const 65536)) (then (unreachable)))
     (global.set $bump (i32.add (local.get $p) (local.get 3)))
     (local.get $p))
   (func (export "${LIFECYCLE}#start") (param i32 i32) (result i32)
