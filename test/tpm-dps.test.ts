@@ -14,6 +14,8 @@ import { ensureIdentity } from '../hsm/tpm/identity.js';
 import { DEFAULT_AUTH_KEY_HANDLE, DpsImportError, authKeyHandle, importDpsAuthKey, marshalAuthKeyBlob, parseAuthKeyBlob, signWithAuthKey } from '../hsm/tpm/dps.js';
 import { Reader } from '../hsm/tpm/marshal.js';
 import { TpmError } from '../hsm/tpm/rc.js';
+import { openTransport } from '../hsm/tpm/transport.js';
+import { Tap } from '../hsm/tpm/testing/tap.js';
 
 /** Read tpm2_makecredential's output file: magic 0xBADCC0DE, version 1, TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET. */
 function readCredFile(b: Buffer): { credentialBlob: Buffer; secret: Buffer } {
@@ -30,11 +32,14 @@ describe('DPS authentication key import (swtpm + tpm2-tools vectors)', () => {
   let device: Swtpm;
   let service: Swtpm;
   let tpm: Tpm;
+  let tap: Tap;
   let work: string;
 
   /** Make a DPS-style blob for `hmacKey` aimed at the device's EK (or `ekPubFile`) and SRK. */
+  let lastInner = Buffer.alloc(0);
   async function makeBlob(hmacKey: Buffer, opts: { ekPubFile?: string; nameFile?: string } = {}): Promise<string> {
     const inner = randomBytes(16);
+    lastInner = inner;
     await fs.writeFile(path.join(work, 'hk.bin'), hmacKey);
     await fs.writeFile(path.join(work, 'inner.bin'), inner);
     const name = (await fs.readFile(path.join(work, opts.nameFile ?? 'srk.name'))).toString('hex');
@@ -67,7 +72,8 @@ describe('DPS authentication key import (swtpm + tpm2-tools vectors)', () => {
   beforeAll(async () => {
     [device, service] = await Promise.all([Swtpm.start(), Swtpm.start()]);
     work = device.stateDir;
-    tpm = await Tpm.open(device.tcti);
+    tap = new Tap(await openTransport(device.tcti));
+    tpm = new Tpm(tap);
     await ensureIdentity(tpm);
     await tpm.close();
     await tpm2(device, 'tpm2_readpublic', ['-c', '0x81000001', '-o', 'srk.pub', '-n', 'srk.name'], { cwd: work });
@@ -88,7 +94,10 @@ describe('DPS authentication key import (swtpm + tpm2-tools vectors)', () => {
   it('activates, imports and persists the HMAC key; TPM2_HMAC then equals node:crypto HMAC with that key', async () => {
     const key = randomBytes(32);
     const blob = await makeBlob(key);
+    tap.wire = [];
     expect(await importDpsAuthKey(tpm, blob)).toBe(DEFAULT_AUTH_KEY_HANDLE);
+    // The inner wrapping key came out of ActivateCredential and went into Import only encrypted.
+    expect(tap.saw(lastInner)).toBe(false);
     const sr = 'myscope/registrations/8ab8210e\n1700000000';
     const sig = await signWithAuthKey(tpm, Buffer.from(sr));
     expect(sig.toString('hex')).toBe(createHmac('sha256', key).update(sr).digest('hex'));

@@ -72,6 +72,18 @@ describe('TPM wire format (swtpm + tpm2-tools)', () => {
     results.forEach((r, i) => expect(r.equals(createHmac('sha256', hmacKey).update(inputs[i]!).digest())).toBe(true));
   });
 
+  it('regression: concurrent transmits on one swtpm connection both get their own response (one used to hang)', async () => {
+    await tpm.close();
+    const t = new TcpTransport('127.0.0.1', sim.port, 'swtpm', 5000);
+    const getRandom = (n: number): Buffer => Buffer.from(`80010000000c0000017b00${n.toString(16).padStart(2, '0')}`, 'hex');
+    try {
+      const [a, b] = await Promise.all([t.transmit(getRandom(4)), t.transmit(getRandom(9))]);
+      expect([a.readUInt16BE(10), b.readUInt16BE(10)]).toEqual([4, 9]);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('speaks the mssim protocol (TPM_SEND_COMMAND framing), here through a relay to swtpm', async () => {
     await tpm.close();
     const upstream = new TcpTransport('127.0.0.1', sim.port, 'swtpm');

@@ -14,7 +14,7 @@
 import { ALG, RH, SE } from './constants.js';
 import { Reader, Writer } from './marshal.js';
 import { TpmError } from './rc.js';
-import { passwordAuth, type Authorization } from './session.js';
+import { passwordAuth, type Authorization, type Session } from './session.js';
 import { EK_HANDLE, SRK_HANDLE } from './identity.js';
 import type { Tpm } from './tpm.js';
 import { parseTpm2bPublic } from './types.js';
@@ -99,11 +99,27 @@ export async function importDpsAuthKey(tpm: Tpm, blob: Buffer | string, opts: Im
   const srk = opts.srkHandle ?? SRK_HANDLE;
   const handle = opts.handle ?? DEFAULT_AUTH_KEY_HANDLE;
 
+  // The inner wrapping key leaves ActivateCredential and enters Import encrypted, in an SRK-salted session.
+  const salted = await tpm.startAuthSession(SE.HMAC, ALG.SHA256, { saltKey: { handle: srk, public: (await tpm.readPublic(srk)).public } });
+  try {
+    return await activateAndImport(tpm, b, { ...opts, ek, srk, handle, salted });
+  } finally {
+    await tpm.flushContext(salted.handle).catch(() => undefined);
+  }
+}
+
+async function activateAndImport(
+  tpm: Tpm,
+  b: DpsAuthKeyBlob,
+  o: ImportOptions & { ek: number; srk: number; handle: number; salted: Session },
+): Promise<number> {
+  const { ek, srk, handle, salted } = o;
   const session = await tpm.startAuthSession(SE.POLICY);
   let innerKey: Buffer;
   try {
-    await tpm.policySecret(RH.ENDORSEMENT, session, opts.endorsementAuth ?? passwordAuth());
-    innerKey = await tpm.activateCredential(srk, ek, b.credentialBlob, b.secret, [passwordAuth(), session.authorize()]).catch((err: unknown) => {
+    await tpm.policySecret(RH.ENDORSEMENT, session, o.endorsementAuth ?? passwordAuth());
+    const auths: [Authorization, Authorization] = [salted.authorize(Buffer.alloc(0), { encrypt: true }), session.authorize()];
+    innerKey = await tpm.activateCredential(srk, ek, b.credentialBlob, b.secret, auths).catch((err: unknown) => {
       // Wrong EK: the seed does not decrypt (TPM_RC_VALUE/…); wrong SRK name: TPM_RC_INTEGRITY.
       if (err instanceof TpmError && !err.isAuthFailure) {
         throw new DpsImportError(`the TPM refused the DPS credential (${err.code}): it was not made for this device's EK and SRK`, err);
@@ -114,16 +130,20 @@ export async function importDpsAuthKey(tpm: Tpm, blob: Buffer | string, opts: Im
     await tpm.flushContext(session.handle).catch(() => undefined);
   }
 
-  const privateBytes = await tpm.import(srk, {
-    encryptionKey: innerKey,
-    publicBytes: b.publicBytes,
-    duplicate: b.duplicate,
-    inSymSeed: b.inSymSeed,
-    symmetricAlg: { algorithm: ALG.AES, keyBits: 128, mode: ALG.CFB },
-  });
+  const privateBytes = await tpm.import(
+    srk,
+    {
+      encryptionKey: innerKey,
+      publicBytes: b.publicBytes,
+      duplicate: b.duplicate,
+      inSymSeed: b.inSymSeed,
+      symmetricAlg: { algorithm: ALG.AES, keyBits: 128, mode: ALG.CFB },
+    },
+    salted.authorize(Buffer.alloc(0), { decrypt: true }),
+  );
   const loaded = await tpm.load(srk, privateBytes, b.publicBytes);
   try {
-    const ownerAuth = opts.ownerAuth ?? passwordAuth();
+    const ownerAuth = o.ownerAuth ?? passwordAuth();
     // Replace the previous auth key, as aziot-tpmd does on re-provisioning.
     await tpm.evictControl(handle, handle, ownerAuth).catch((err: unknown) => {
       if (!(err instanceof TpmError && err.code === 'TPM_RC_HANDLE')) throw err;

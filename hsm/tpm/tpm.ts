@@ -134,7 +134,9 @@ export class Tpm {
     for (const h of handles) w.u32(typeof h === 'number' ? h : h.handle);
     if (auths.length > 0) {
       const needNames = auths.some((a) => a.hashAlg !== undefined);
-      const names = needNames ? await Promise.all(handles.map((h) => this.nameOf(h))) : [];
+      const names: Buffer[] = [];
+      // One at a time: each may be a TPM2_ReadPublic, and the TPM takes one command at a time.
+      if (needNames) for (const h of handles) names.push(await this.nameOf(h));
       const area = new Writer();
       for (const a of auths) area.bytes(a.commandAuth(a.hashAlg === undefined ? Buffer.alloc(0) : cpHash(a.hashAlg, cc, names, params)));
       w.b2u32(area.finish());

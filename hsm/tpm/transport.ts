@@ -77,6 +77,8 @@ export const UDEV_RULE = 'KERNEL=="tpmrm[0-9]*", GROUP="tss", MODE="0660"';
 
 /** The kernel TPM character device. */
 export class DeviceTransport implements TpmTransport {
+  private inFlight: Promise<unknown> = Promise.resolve();
+
   private constructor(
     private fh: fs.FileHandle | undefined,
     readonly path: string,
@@ -96,7 +98,14 @@ export class DeviceTransport implements TpmTransport {
     }
   }
 
-  async transmit(command: Buffer): Promise<Buffer> {
+  /** One command in flight: the kernel answers a second write before the read with EBUSY. */
+  transmit(command: Buffer): Promise<Buffer> {
+    const run = this.inFlight.then(() => this.transmitOne(command));
+    this.inFlight = run.catch(() => undefined);
+    return run;
+  }
+
+  private async transmitOne(command: Buffer): Promise<Buffer> {
     // Reopened after a timeout closed it: a late response must not be read as the next command's.
     if (!this.fh) {
       try {
@@ -183,6 +192,7 @@ export class TcpTransport implements TpmTransport {
   private socket: net.Socket | undefined;
   private pending: { need: (b: Buffer) => number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
   private buffered: Buffer = Buffer.alloc(0);
+  private inFlight: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly host: string,
@@ -251,7 +261,14 @@ export class TcpTransport implements TpmTransport {
     p?.reject(err);
   }
 
-  async transmit(command: Buffer): Promise<Buffer> {
+  /** One command in flight per connection, whatever the caller does. */
+  transmit(command: Buffer): Promise<Buffer> {
+    const run = this.inFlight.then(() => this.transmitOne(command));
+    this.inFlight = run.catch(() => undefined);
+    return run;
+  }
+
+  private async transmitOne(command: Buffer): Promise<Buffer> {
     const s = await this.connect();
     this.buffered = Buffer.alloc(0);
     const mssim = this.protocol === 'mssim';
