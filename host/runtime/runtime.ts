@@ -135,11 +135,12 @@ export class ComponentRuntime implements ModuleRuntime {
   async create(spec: ModuleSpec): Promise<ModuleDetails> {
     return this.locked(spec.name, async () => {
       if (this.registry.get(spec.name)) throw new RuntimeError('conflict', `module "${spec.name}" already exists`);
-      const reg = await this.admit(spec);
+      const [reg, bytes] = await this.admit(spec);
       await this.registry.put(reg);
       this.states.set(reg.name, { status: 'stopped', restartCount: 0, crashCount: 0 });
       this.event(reg.name, 'created', `registered ${reg.digest} from ${reg.source}`);
-      if (reg.desiredStatus === 'running') await this.launch(reg.name);
+      // The bytes were measured moments ago by admit(); the first launch does not read them back.
+      if (reg.desiredStatus === 'running') await this.launch(reg.name, bytes);
       return this.details(reg);
     });
   }
@@ -148,13 +149,14 @@ export class ComponentRuntime implements ModuleRuntime {
   async update(spec: ModuleSpec, startNow?: boolean): Promise<ModuleDetails> {
     return this.locked(spec.name, async () => {
       const old = this.registry.get(spec.name);
-      const reg = await this.admit(spec, old);
+      const [reg, bytes] = await this.admit(spec, old);
       if (startNow !== undefined) reg.desiredStatus = startNow ? 'running' : 'stopped';
       if (old) await this.halt(spec.name, 'updating');
       await this.registry.put(reg);
       this.states.set(reg.name, { status: 'stopped', restartCount: 0, crashCount: old ? this.state(reg.name).crashCount : 0 });
       this.event(reg.name, old ? 'updated' : 'created', `registered ${reg.digest} from ${reg.source}`);
-      if (reg.desiredStatus === 'running') await this.launch(reg.name);
+      // The bytes were measured moments ago by admit(); the first launch does not read them back.
+      if (reg.desiredStatus === 'running') await this.launch(reg.name, bytes);
       return this.details(reg);
     });
   }
@@ -229,7 +231,7 @@ export class ComponentRuntime implements ModuleRuntime {
    * Measure and check a spec before anything is registered: digest pin, component validity,
    * grants against imports, memory ceiling. Throws with the reason; nothing is persisted on failure.
    */
-  private async admit(spec: ModuleSpec, old?: Registration): Promise<Registration> {
+  private async admit(spec: ModuleSpec, old?: Registration): Promise<[Registration, Uint8Array]> {
     const bytes = await readSource(spec.source, spec.digest);
     const measured = measure(bytes);
     if (spec.digest && spec.digest !== measured) {
@@ -237,6 +239,9 @@ export class ComponentRuntime implements ModuleRuntime {
       this.event(spec.name, 'integrity-violation', msg, { measured, expected: spec.digest });
       throw new RuntimeError('integrity-mismatch', msg);
     }
+    // Keeping the content-addressed copy (fsync'd) overlaps the transpile; both must succeed.
+    const storing = this.loader.store(bytes);
+    storing.catch(() => undefined);
     const prepared = await this.loader.prepare(measured, async () => bytes);
     if (!prepared.exports.some((e) => e.startsWith('edgeward:module/lifecycle'))) {
       throw new RuntimeError('invalid', `module "${spec.name}": component does not export edgeward:module/lifecycle (build it for the "module" world in wit/module)`);
@@ -247,10 +252,10 @@ export class ComponentRuntime implements ModuleRuntime {
       throw new RuntimeError('denied', plan.message);
     }
     await this.loader.compile(prepared, this.limitsOf(spec).memory_mib);
-    await this.loader.store(bytes);
+    await storing;
     const { digest: _pin, ...rest } = spec;
     const generationId = old && old.digest === measured ? old.generationId : randomUUID();
-    return { ...rest, digest: measured, generationId };
+    return [{ ...rest, digest: measured, generationId }, bytes];
   }
 
   private limitsOf(r: Pick<Registration, 'limits'>): LimitsConfig {
@@ -258,7 +263,7 @@ export class ComponentRuntime implements ModuleRuntime {
   }
 
   /** Start one instance of a registered module. Caller holds the module's lock. */
-  private async launch(name: string): Promise<void> {
+  private async launch(name: string, justMeasured?: Uint8Array): Promise<void> {
     const r = this.reg(name);
     const s = this.state(name);
     const limits = this.limitsOf(r);
@@ -266,7 +271,7 @@ export class ComponentRuntime implements ModuleRuntime {
     try {
       // Measure the stored bytes on every start, concurrently with reading the cache and the worker's
       // linking; the guest is instantiated only once the measurement matched (sandbox `gate`).
-      const measuring = this.loader.loadStored(name, r.digest as Digest).catch((err: RuntimeError) => {
+      const measuring = (justMeasured ? Promise.resolve(justMeasured) : this.loader.loadStored(name, r.digest as Digest)).catch((err: RuntimeError) => {
         const measured = /measured (sha256:[0-9a-f]{64})/.exec(err.message)?.[1];
         this.event(name, 'integrity-violation', err.message, { ...(measured ? { measured } : {}), expected: r.digest });
         throw err;
