@@ -45,6 +45,23 @@ describe('edgeward tpm registration-id', () => {
     expect(JSON.parse(again.out)).toMatchObject({ registrationId: sha, endorsementKey: m![2], created: { ek: false, srk: false } });
   });
 
+  it('tpm status shows vendor, lockout and hierarchy-auth state and which keys are persisted', async () => {
+    const r = await run(['tpm', 'status'], sim.tcti);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^TPM: +IBM firmware [0-9a-f]{8}\.[0-9a-f]{8}\n/);
+    expect(r.out).toContain('Lockout:         no (0 of ');
+    expect(r.out).toContain('Hierarchy auth:  owner not set, endorsement not set, lockout not set');
+    expect(r.out).toContain('EK  0x81010001: present'); // created by the test above
+    expect(r.out).toContain('Auth key 0x81000100: absent');
+    await tpm2(sim, 'tpm2_changeauth', ['-c', 'e', 'endorsementpw']);
+    const j = await run(['tpm', 'status', '--json'], sim.tcti);
+    expect(JSON.parse(j.out)).toMatchObject({ endorsementAuthSet: true, ownerAuthSet: false, persistent: ['0x81000001', '0x81010001'] });
+    expect(j.err).toBe('');
+    const t = await run(['tpm', 'status'], sim.tcti);
+    expect(t.err).toMatch(/a hierarchy auth value is set/);
+    await tpm2(sim, 'tpm2_changeauth', ['-c', 'e', '-p', 'endorsementpw']);
+  });
+
   it('fails with exit 2 and a hint when there is no TPM device', async () => {
     const r = await run(['tpm', 'registration-id', '--tcti', 'device:/nonexistent/tpmrm0'], sim.tcti);
     expect(r.code).toBe(2);

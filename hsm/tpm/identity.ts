@@ -6,7 +6,7 @@
  * the same bytes.
  */
 import { createHash } from 'node:crypto';
-import { PERMANENT, RH } from './constants.js';
+import { PERMANENT, PT, RH } from './constants.js';
 import { TpmError } from './rc.js';
 import { passwordAuth } from './session.js';
 import { ekEccTemplate, ekRsaTemplate, srkRsaTemplate } from './templates.js';
@@ -90,10 +90,40 @@ export async function ensureIdentity(tpm: Tpm, opts: { ekType?: 'rsa' | 'ecc' } 
   };
 }
 
-/** Lockout and hierarchy-auth state, for diagnostics (`edgeward check`, errors). */
-export async function tpmStatus(tpm: Tpm): Promise<{ inLockout: boolean; ownerAuthSet: boolean; endorsementAuthSet: boolean }> {
-  const p = await tpm.permanentFlags();
-  return { inLockout: (p & PERMANENT.inLockout) !== 0, ownerAuthSet: (p & PERMANENT.ownerAuthSet) !== 0, endorsementAuthSet: (p & PERMANENT.endorsementAuthSet) !== 0 };
+export interface TpmStatus {
+  /** Vendor id, e.g. "IBM", "IFX", "STM", "MSFT". */
+  manufacturer: string;
+  /** TPM_PT_FIRMWARE_VERSION_1/2 as hex. */
+  firmwareVersion: string;
+  inLockout: boolean;
+  lockoutCounter: number;
+  maxAuthFail: number;
+  ownerAuthSet: boolean;
+  endorsementAuthSet: boolean;
+  lockoutAuthSet: boolean;
+  /** Persistent handles present (0x81xxxxxx). */
+  persistent: number[];
+}
+
+/** Vendor, lockout and hierarchy-auth state, and persistent handles: for `edgeward tpm status` and error hints. */
+export async function tpmStatus(tpm: Tpm): Promise<TpmStatus> {
+  const fixed = await tpm.getProperties(PT.MANUFACTURER, 8);
+  const vars = await tpm.getProperties(PT.PERMANENT, 16);
+  const p = vars.get(PT.PERMANENT) ?? 0;
+  const m = Buffer.alloc(4);
+  m.writeUInt32BE(fixed.get(PT.MANUFACTURER) ?? 0);
+  const fw = [PT.FIRMWARE_VERSION_1, PT.FIRMWARE_VERSION_1 + 1].map((k) => (fixed.get(k) ?? 0).toString(16).padStart(8, '0')).join('.');
+  return {
+    manufacturer: m.toString('latin1').replace(/[^\x20-\x7e]/g, '').trim(),
+    firmwareVersion: fw,
+    inLockout: (p & PERMANENT.inLockout) !== 0,
+    lockoutCounter: vars.get(PT.LOCKOUT_COUNTER) ?? 0,
+    maxAuthFail: vars.get(PT.MAX_AUTH_FAIL) ?? 0,
+    ownerAuthSet: (p & PERMANENT.ownerAuthSet) !== 0,
+    endorsementAuthSet: (p & PERMANENT.endorsementAuthSet) !== 0,
+    lockoutAuthSet: (p & PERMANENT.lockoutAuthSet) !== 0,
+    persistent: await tpm.getHandles(0x81000000),
+  };
 }
 
 export { passwordAuth };

@@ -3,12 +3,14 @@
  * directly (no daemon needed), so a user can create the DPS individual enrollment — the same two values the
  * tpm2-tools script in Microsoft's "provision devices at scale with TPM" guide prints. Creates and persists
  * the EK (0x81010001) and SRK (0x81000001) if they are not there yet, as that script does.
+ * `edgeward tpm status`: what is wrong with the TPM when provisioning fails (lockout, hierarchy auth).
  */
 import type { Command } from 'commander';
 import type { Config } from '../../config/schema.js';
 import { StartupError } from '../../errors.js';
 import { Tpm } from '../../../hsm/tpm/tpm.js';
-import { HierarchyAuthError, ensureIdentity, tpmStatus } from '../../../hsm/tpm/identity.js';
+import { EK_HANDLE, HierarchyAuthError, SRK_HANDLE, ensureIdentity, tpmStatus } from '../../../hsm/tpm/identity.js';
+import { DEFAULT_AUTH_KEY_HANDLE } from '../../../hsm/tpm/dps.js';
 import { TpmTransportError } from '../../../hsm/tpm/transport.js';
 import { TpmError } from '../../../hsm/tpm/rc.js';
 import { action } from '../output.js';
@@ -23,23 +25,37 @@ export function tpmCliError(err: unknown): unknown {
   return err;
 }
 
+/** Open the TPM the options/env/config name, run `fn`, close; TPM problems become CLI errors. */
+async function withTpm<T>(getConfig: () => Promise<Config>, tcti: string | undefined, fn: (tpm: Tpm) => Promise<T>): Promise<T> {
+  const t = tcti ?? process.env.EDGEWARD_TPM_TCTI ?? (await getConfig()).tpm?.tcti ?? DEFAULT_TCTI;
+  let dev: Tpm | undefined;
+  try {
+    dev = await Tpm.open(t);
+    return await fn(dev);
+  } catch (err) {
+    throw tpmCliError(err);
+  } finally {
+    await dev?.close();
+  }
+}
+
+const hex = (h: number): string => `0x${h.toString(16).padStart(8, '0')}`;
+
 export function registerTpmCommands(program: Command, getConfig: () => Promise<Config>): void {
   const tpm = program.command('tpm').description("the device's TPM 2.0");
+  const tctiOption = ['--tcti <tcti>', 'TPM to use, e.g. device:/dev/tpmrm0 or swtpm:host=127.0.0.1,port=2321 (default: [tpm] tcti)'] as const;
 
   tpm
     .command('registration-id')
     .description('print the DPS registration id and endorsement key (creates and persists EK/SRK if absent)')
-    .option('--tcti <tcti>', 'TPM to use, e.g. device:/dev/tpmrm0 or swtpm:host=127.0.0.1,port=2321 (default: [tpm] tcti)')
+    .option(...tctiOption)
     .option('--json', 'machine-readable output')
     .action(
       action(async (opts: { tcti?: string; json?: boolean }) => {
-        const tcti = opts.tcti ?? process.env.EDGEWARD_TPM_TCTI ?? (await getConfig()).tpm?.tcti ?? DEFAULT_TCTI;
-        let dev: Tpm | undefined;
-        try {
-          dev = await Tpm.open(tcti);
+        await withTpm(getConfig, opts.tcti, async (dev) => {
           const id = await ensureIdentity(dev).catch(async (err: unknown) => {
             // Say "lockout" rather than a bare auth failure when that is the reason.
-            if (err instanceof TpmError && err.isAuthFailure && dev && (await tpmStatus(dev).catch(() => undefined))?.inLockout) {
+            if (err instanceof TpmError && err.isAuthFailure && (await tpmStatus(dev).catch(() => undefined))?.inLockout) {
               throw new TpmError(err.command, 0x921);
             }
             throw err;
@@ -48,17 +64,45 @@ export function registerTpmCommands(program: Command, getConfig: () => Promise<C
             process.stdout.write(
               JSON.stringify({ registrationId: id.registrationId, endorsementKey: id.endorsementKey, storageRootKey: id.storageRootKey, created: id.created }, null, 2) + '\n',
             );
-          } else {
-            process.stdout.write(`Registration Id:\n${id.registrationId}\n\nEndorsement Key:\n${id.endorsementKey}\n`);
-            if (id.created.ek || id.created.srk) {
-              process.stderr.write(`note: created and persisted ${[id.created.ek ? 'the EK at 0x81010001' : '', id.created.srk ? 'the SRK at 0x81000001' : ''].filter(Boolean).join(' and ')}\n`);
-            }
+            return;
           }
-        } catch (err) {
-          throw tpmCliError(err);
-        } finally {
-          await dev?.close();
-        }
+          process.stdout.write(`Registration Id:\n${id.registrationId}\n\nEndorsement Key:\n${id.endorsementKey}\n`);
+          if (id.created.ek || id.created.srk) {
+            process.stderr.write(`note: created and persisted ${[id.created.ek ? 'the EK at 0x81010001' : '', id.created.srk ? 'the SRK at 0x81000001' : ''].filter(Boolean).join(' and ')}\n`);
+          }
+        });
+      }),
+    );
+
+  tpm
+    .command('status')
+    .description('vendor, lockout and hierarchy-auth state, and the persistent keys Edgeward uses (changes nothing)')
+    .option(...tctiOption)
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (opts: { tcti?: string; json?: boolean }) => {
+        await withTpm(getConfig, opts.tcti, async (dev) => {
+          const st = await tpmStatus(dev);
+          if (opts.json) {
+            process.stdout.write(JSON.stringify({ ...st, persistent: st.persistent.map(hex) }, null, 2) + '\n');
+            return;
+          }
+          const has = (h: number): string => (st.persistent.includes(h) ? 'present' : 'absent');
+          const yes = (b: boolean): string => (b ? 'set' : 'not set');
+          process.stdout.write(
+            [
+              `TPM:             ${st.manufacturer || 'unknown'} firmware ${st.firmwareVersion}`,
+              `Lockout:         ${st.inLockout ? 'IN LOCKOUT' : 'no'} (${st.lockoutCounter} of ${st.maxAuthFail} failed authorizations)`,
+              `Hierarchy auth:  owner ${yes(st.ownerAuthSet)}, endorsement ${yes(st.endorsementAuthSet)}, lockout ${yes(st.lockoutAuthSet)}`,
+              `EK  ${hex(EK_HANDLE)}: ${has(EK_HANDLE)}`,
+              `SRK ${hex(SRK_HANDLE)}: ${has(SRK_HANDLE)}`,
+              `Auth key ${hex(DEFAULT_AUTH_KEY_HANDLE)}: ${has(DEFAULT_AUTH_KEY_HANDLE)}`,
+            ].join('\n') + '\n',
+          );
+          if (st.ownerAuthSet || st.endorsementAuthSet) {
+            process.stderr.write('note: a hierarchy auth value is set; Edgeward can read persisted EK/SRK but cannot create them\n');
+          }
+        });
       }),
     );
 }
