@@ -12,7 +12,9 @@ import { registerConfigCommands } from './commands/config.js';
 import { registerSystemCommands } from './commands/system.js';
 import { registerCheckCommand } from './commands/check.js';
 import { registerTpmCommands } from './commands/tpm.js';
-import { loadCliConfig } from './context.js';
+import { registerKeysCommands } from './commands/keys.js';
+import { registerModuleCommands } from './commands/modules.js';
+import { cliClient, loadCliConfig } from './context.js';
 
 const program = new Command();
 program
@@ -36,7 +38,9 @@ const ctx = (): CliContext => {
 registerDaemonCommand(program, ctx);
 registerConfigCommands(program, ctx);
 registerSystemCommands(program, ctx);
+registerModuleCommands(program, () => cliClient(ctx()));
 registerCheckCommand(program, ctx);
+registerKeysCommands(program, () => cliClient(ctx()));
 registerTpmCommands(program, async () => (await loadCliConfig(ctx())).config);
 
 await program.parseAsync(process.argv);

@@ -1,47 +1,98 @@
 /**
- * The daemon's services, composed explicitly (no container, no discovery): the order here is the
- * start order, and `close()` stops them in reverse.
+ * The daemon's services, composed explicitly (no container, no discovery): the order here is the start
+ * order, and `close()` stops them in reverse. Each service is the only owner of its store.
  */
+import path from 'node:path';
 import type { Hono } from 'hono';
 import type { Config } from '../config/schema.js';
+import { socketPathOf } from '../config/paths.js';
 import type { Logger } from '../log.js';
-import { RuntimeError, type ModuleRuntime } from '../runtime/types.js';
+import { openKeyService, type KeyService } from '../../hsm/keys/index.js';
+import { CertService } from '../../hsm/certs/service.js';
+import { IdentityService } from '../identity/identity.js';
+import { createModuleRuntime, type Capability, type ComponentRuntime } from '../runtime/index.js';
+import { hostFunctions as hsmKeysFunctions } from '../capabilities/hsm-keys/host.js';
+import { keysRoutes } from '../api/management/keys.js';
+import { WorkloadSockets } from '../api/workload/sockets.js';
+import { MGMT_API_VERSION } from '../api/versions.js';
 import type { ServiceStatus } from './control.js';
 
 export interface Services {
-  runtime: ModuleRuntime;
-  managementRoutes: { prefix: string; app: Hono }[];
+  keys: KeyService;
+  identity: IdentityService;
+  certs: CertService;
+  runtime: ComponentRuntime;
+  workload: WorkloadSockets;
+  managementRoutes: { prefix: string; app: Hono; minimum?: string }[];
   status(): Promise<ServiceStatus[]>;
   close(): Promise<void>;
 }
 
-export async function composeServices(opts: { config: Config; logger: Logger }): Promise<Services> {
-  const runtime = noModulesRuntime();
-  return {
-    runtime,
-    managementRoutes: [],
-    async status() {
-      return [{ name: 'runtime', status: 'running', detail: 'no component runtime yet' }];
+/** Host-side capabilities the daemon adds to the runtime's built-in ones. */
+function daemonCapabilities(keys: KeyService): Capability[] {
+  return [
+    {
+      name: 'edgeward:hsm/keys',
+      interfaces: ['edgeward:hsm/keys'],
+      // Bound to the instance's module: the key service enforces that namespace, not the guest.
+      prepare: (instance) => ({ 'edgeward:hsm/keys': hsmKeysFunctions(keys, { kind: 'module', module: instance.module }) as unknown as Record<string, (...a: unknown[]) => unknown> }),
     },
-    async close() {
-      await runtime.close();
-      void opts;
-    },
-  };
+  ];
 }
 
-/** Placeholder until the component runtime is composed here: a runtime with no modules. */
-function noModulesRuntime(): ModuleRuntime {
-  const missing = (name: string): never => {
-    throw new RuntimeError('not-found', `module "${name}" not found`);
+export async function composeServices(opts: { config: Config; logger: Logger }): Promise<Services> {
+  const { config, logger } = opts;
+  const stateDir = config.state_dir;
+  const closers: (() => Promise<void> | void)[] = [];
+  const close = async () => {
+    for (const fn of closers.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        logger.warn({ err }, 'error while stopping a service');
+      }
+    }
   };
-  return {
-    list: async () => [],
-    get: async (n) => missing(n),
-    start: async (n) => missing(n),
-    stop: async (n) => missing(n),
-    restart: async (n) => missing(n),
-    logs: (n) => missing(n),
-    close: async () => undefined,
-  };
+  try {
+    const keys = await openKeyService({ config, stateDir, logger });
+    closers.push(() => keys.close());
+    const identity = await IdentityService.open({ config, keys, logger });
+    const certs = await CertService.open({ config, stateDir, keys, logger: logger.child({ component: 'certs' }), deviceId: identity.device.deviceId, hubHostname: identity.device.hubHostname });
+    certs.startRenewal();
+    closers.push(() => certs.close());
+    const runtime = await createModuleRuntime({
+      stateDir,
+      logger: logger.child({ component: 'runtime' }),
+      limits: config.runtime.default_limits,
+      deployment: config.runtime.deployment,
+      capabilities: daemonCapabilities(keys),
+    });
+    closers.push(() => runtime.close());
+    const runDir = path.dirname(socketPathOf(config.listen.workload_uri));
+    const workload = new WorkloadSockets({ identity, certs, keys, logger: logger.child({ component: 'workload' }), generationOf: () => undefined }, runDir, socketPathOf(config.listen.workload_uri));
+    await workload.start();
+    closers.push(() => workload.close());
+    return {
+      keys,
+      identity,
+      certs,
+      runtime,
+      workload,
+      managementRoutes: [{ prefix: '/keys', app: keysRoutes(keys), minimum: MGMT_API_VERSION }],
+      async status() {
+        const modules = await runtime.list();
+        const due = certs.renewalDue();
+        return [
+          { name: 'keys', status: 'running', detail: keys.backend === 'file' ? 'file backend (development only: not a hardware root of trust)' : `${keys.backend} backend` },
+          { name: 'identity', status: 'running', detail: `device ${identity.device.deviceId} on ${identity.device.hubHostname} (${identity.device.authType})` },
+          { name: 'certs', status: 'running', detail: `Edge CA valid until ${certs.edgeCa.notAfter.toISOString()}${due ? `, renewal due ${due.toISOString()}` : ''}` },
+          { name: 'runtime', status: 'running', detail: `${modules.length} module(s), ${modules.filter((m) => m.status.runtimeStatus.status === 'running').length} running` },
+        ];
+      },
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }
