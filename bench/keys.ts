@@ -22,8 +22,7 @@ import pkcs11js from 'pkcs11js';
 import pino from 'pino';
 import { configSchema } from '../host/config/schema.js';
 import { DAEMON_CALLER, openKeyService, type KeyService } from '../hsm/keys/index.js';
-import { acquireLibrary, releaseLibrary } from '../hsm/pkcs11/library.js';
-import { startSoftHsm, type SoftHsm, type SoftHsmToken } from '../hsm/testing/softhsm.js';
+import { startSoftHsm, withRawSession, type SoftHsm, type SoftHsmToken } from '../hsm/testing/softhsm.js';
 
 const p = pkcs11js;
 const SECONDS = Number(process.argv[2] ?? 4);
@@ -32,31 +31,22 @@ const CONCURRENCY = Number(process.argv[3] ?? 64);
 const MSG = Buffer.from('edgeward benchmark message: sign me');
 
 async function rawLoop(hsm: SoftHsm, token: SoftHsmToken, label: string, ms: number): Promise<number> {
-  const m = acquireLibrary(hsm.library);
-  try {
-    const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trimEnd() === token.label)!;
-    const s = m.C_OpenSession(slot, p.CKF_SERIAL_SESSION);
-    try {
-      m.C_FindObjectsInit(s, [{ type: p.CKA_LABEL, value: label }, { type: p.CKA_CLASS, value: p.CKO_PRIVATE_KEY }]);
-      const key = m.C_FindObjects(s);
-      m.C_FindObjectsFinal(s);
-      if (!key) throw new Error('benchmark key not found on the token');
-      const out = Buffer.alloc(64);
-      let n = 0;
-      const end = performance.now() + ms;
-      while (performance.now() < end) {
-        const digest = createHash('sha256').update(MSG).digest();
-        m.C_SignInit(s, { mechanism: p.CKM_ECDSA }, key);
-        m.C_Sign(s, digest, out);
-        n++;
-      }
-      return n;
-    } finally {
-      m.C_CloseSession(s);
+  return withRawSession(hsm.library, token.label, false, (m, s) => {
+    m.C_FindObjectsInit(s, [{ type: p.CKA_LABEL, value: label }, { type: p.CKA_CLASS, value: p.CKO_PRIVATE_KEY }]);
+    const key = m.C_FindObjects(s);
+    m.C_FindObjectsFinal(s);
+    if (!key) throw new Error('benchmark key not found on the token');
+    const out = Buffer.alloc(64);
+    let n = 0;
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+      const digest = createHash('sha256').update(MSG).digest();
+      m.C_SignInit(s, { mechanism: p.CKM_ECDSA }, key);
+      m.C_Sign(s, digest, out);
+      n++;
     }
-  } finally {
-    releaseLibrary(hsm.library);
-  }
+    return n;
+  });
 }
 
 async function serviceLoop(keys: KeyService, handle: string, ms: number, concurrency: number): Promise<number> {

@@ -29,6 +29,16 @@ export function keysStateDir(stateDir: string): string {
   return path.join(stateDir, 'keys');
 }
 
+/**
+ * A key service over a store opened elsewhere — the TPM backend (hsm/tpm) adapts to `KeyStore` and comes
+ * in here, so handles, namespaces and `[[principal]]` grants work the same on every backend.
+ */
+export async function keyServiceOverStore(store: KeyStore, opts: OpenKeyServiceOptions): Promise<KeyService> {
+  const dir = keysStateDir(opts.stateDir);
+  const handles = await HandleCodec.open(path.join(dir, 'handle-secret.bin'));
+  return createKeyService({ store, handles, authorize: createAuthorizer(opts.config.principal), logger: opts.logger.child({ component: 'keys' }) });
+}
+
 /** Open the configured key service. Call `close()` on shutdown. */
 export async function openKeyService(opts: OpenKeyServiceOptions): Promise<KeyService> {
   const { config, stateDir, logger } = opts;
@@ -36,8 +46,7 @@ export async function openKeyService(opts: OpenKeyServiceOptions): Promise<KeySe
   const dir = keysStateDir(stateDir);
   const store = await openStore(config, dir, log);
   try {
-    const handles = await HandleCodec.open(path.join(dir, 'handle-secret.bin'));
-    return createKeyService({ store, handles, authorize: createAuthorizer(config.principal), logger: log });
+    return await keyServiceOverStore(store, opts);
   } catch (err) {
     await store.close();
     throw err;

@@ -309,8 +309,12 @@ class StoreKeyService implements KeyService {
   }
 
   private coarsen(err: unknown): KeyError {
-    if (err instanceof KeyError) return err;
-    this.log.error({ err }, 'key backend error');
+    if (err instanceof KeyError) {
+      // Faults of the backend (not of the caller's request) go to the log with their cause.
+      if (err.tag === 'internal' || err.tag === 'backend-unavailable') this.log.error({ err, cause: err.cause, backend: this.backend }, 'key backend error');
+      return err;
+    }
+    this.log.error({ err, backend: this.backend }, 'key backend error');
     return new KeyError('internal', 'internal error', { cause: err });
   }
 }

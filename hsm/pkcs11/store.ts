@@ -32,6 +32,7 @@ const p = pkcs11js;
 /** Labels of keys being created; never a complete key. */
 export const PENDING_PREFIX = 'edgeward-pending/';
 const OWN_PREFIX = 'edgeward/';
+const KEY_CLASSES: ReadonlySet<number> = new Set([p.CKO_PRIVATE_KEY, p.CKO_PUBLIC_KEY, p.CKO_SECRET_KEY]);
 
 interface Entry extends StoredKey {
   readonly priv?: Handle;
@@ -109,23 +110,32 @@ class Pkcs11Store implements Pkcs11KeyStore {
     return this.pool.use((s) => {
       const byLabel = new Map<string, Found[]>();
       const fragments: Found[] = [];
-      for (const o of this.findAll(s, [])) {
+      for (const o of this.findObjects(s, [])) {
         const label = this.attrText(s, o.handle, p.CKA_LABEL);
-        if (label === '' && this.isFragment(s, o)) fragments.push(o);
-        if (!label.startsWith(OWN_PREFIX) && !label.startsWith(PENDING_PREFIX)) continue;
+        if (label === '' && (o.cls === -1 || (KEY_CLASSES.has(o.cls) && this.isFragment(s, o)))) fragments.push(o);
+        if (!KEY_CLASSES.has(o.cls) || (!label.startsWith(OWN_PREFIX) && !label.startsWith(PENDING_PREFIX))) continue;
         byLabel.set(label, [...(byLabel.get(label) ?? []), o]);
       }
       const removed: string[] = [];
       for (const [label, objs] of byLabel) {
         if (label.startsWith(PENDING_PREFIX) || isLoneHalf(objs)) {
-          for (const o of objs) this.m.C_DestroyObject(s, o.handle);
+          objs.forEach((o) => this.destroyQuietly(s, o.handle));
           removed.push(label);
         }
       }
-      for (const o of fragments) this.m.C_DestroyObject(s, o.handle);
+      fragments.forEach((o) => this.destroyQuietly(s, o.handle));
       if (fragments.length > 0) removed.push(`${fragments.length} unlabelled fragment(s)`);
       return removed;
     });
+  }
+
+  /** Reconcile must not stop the daemon over one object the token refuses to destroy; it is retried next open. */
+  private destroyQuietly(s: Handle, obj: Handle): void {
+    try {
+      this.m.C_DestroyObject(s, obj);
+    } catch {
+      // left for the next open
+    }
   }
 
   /** No ID, and the attribute that carries the key itself is absent: a half-written object. */
@@ -343,7 +353,11 @@ class Pkcs11Store implements Pkcs11KeyStore {
   }
 
   private find(s: Handle, template: P.Template): Found[] {
-    const keyClasses = new Set([p.CKO_PRIVATE_KEY, p.CKO_PUBLIC_KEY, p.CKO_SECRET_KEY]);
+    return this.findObjects(s, template).filter((o) => KEY_CLASSES.has(o.cls));
+  }
+
+  /** Every matching object with its class; a class that cannot be read (a half-written object) is -1. */
+  private findObjects(s: Handle, template: P.Template): Found[] {
     this.m.C_FindObjectsInit(s, template);
     const handles: Handle[] = [];
     try {
@@ -351,13 +365,10 @@ class Pkcs11Store implements Pkcs11KeyStore {
     } finally {
       this.m.C_FindObjectsFinal(s);
     }
-    const out: Found[] = [];
-    for (const handle of handles) {
-      const [c] = this.m.C_GetAttributeValue(s, handle, [{ type: p.CKA_CLASS }]);
-      const cls = (c?.value as Buffer).readUIntLE(0, 4);
-      if (keyClasses.has(cls)) out.push({ handle, cls });
-    }
-    return out;
+    return handles.map((handle) => {
+      const c = this.attrBytes(s, handle, p.CKA_CLASS);
+      return { handle, cls: c.length > 0 ? c.readUIntLE(0, Math.min(4, c.length)) : -1 };
+    });
   }
 
   private requireMechanism(mechanism: number, what: string): void {

@@ -10,6 +10,9 @@ import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import pkcs11js from 'pkcs11js';
+import type * as P from 'pkcs11js';
+import { acquireLibrary, releaseLibrary } from '../pkcs11/library.js';
 
 const run = promisify(execFile);
 
@@ -101,4 +104,24 @@ function serialOf(showSlots: string, label: string): string | undefined {
 export async function pkcs11Tool(hsm: SoftHsm, args: string[]): Promise<string> {
   const { stdout } = await run('pkcs11-tool', ['--module', hsm.library, ...args], { env: hsm.env, timeout: TOOL_TIMEOUT_MS });
   return stdout;
+}
+
+/**
+ * Run `fn` on a raw pkcs11js session of the token labelled `tokenLabel` (logged in through the process's
+ * shared login state, if any), for tests and benchmarks that check the token behind the service's back.
+ */
+export function withRawSession<T>(library: string, tokenLabel: string, rw: boolean, fn: (m: P.PKCS11, session: Buffer) => T): T {
+  const m = acquireLibrary(library);
+  try {
+    const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trimEnd() === tokenLabel);
+    if (!slot) throw new Error(`token "${tokenLabel}" not present`);
+    const s = m.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | (rw ? pkcs11js.CKF_RW_SESSION : 0));
+    try {
+      return fn(m, s);
+    } finally {
+      m.C_CloseSession(s);
+    }
+  } finally {
+    releaseLibrary(library);
+  }
 }
