@@ -112,5 +112,8 @@ describe('TPM identity (swtpm + tpm2-tools)', () => {
     const id = await ensureIdentity(tpm).catch((e: unknown) => e);
     expect((id as Error).name).toBe('HierarchyAuthError');
     expect((id as Error).message).toMatch(/owner hierarchy has an authorization value set \(TPM_RC_BAD_AUTH\)/);
+    // With the hierarchy auth configured, provisioning goes through.
+    const ok = await ensureIdentity(tpm, { hierarchyAuth: { owner: 'ownerpw' } });
+    expect(ok.created.srk).toBe(true);
   });
 });

@@ -54,19 +54,25 @@ async function readIfPersisted(tpm: Tpm, handle: number): Promise<PublicInfo | u
 }
 
 /** Read the persisted key at `handle`, or create it from `template` in `hierarchy` and persist it. */
-export async function ensurePersistedPrimary(tpm: Tpm, handle: number, hierarchy: number, template: TpmtPublic): Promise<{ info: PublicInfo; created: boolean }> {
+export async function ensurePersistedPrimary(
+  tpm: Tpm,
+  handle: number,
+  hierarchy: number,
+  template: TpmtPublic,
+  auths: HierarchyAuths = {},
+): Promise<{ info: PublicInfo; created: boolean }> {
   const existing = await readIfPersisted(tpm, handle);
   if (existing) return { info: existing, created: false };
   const which = hierarchy === RH.ENDORSEMENT ? 'endorsement' : 'owner';
   let obj;
   try {
-    obj = await tpm.createPrimary(hierarchy, template);
+    obj = await tpm.createPrimary(hierarchy, template, { hierarchyAuth: passwordAuth(Buffer.from((which === 'owner' ? auths.owner : auths.endorsement) ?? '')) });
   } catch (err) {
     if (err instanceof TpmError && err.isAuthFailure) throw new HierarchyAuthError(which, err);
     throw err;
   }
   try {
-    await tpm.evictControl(obj.handle, handle);
+    await tpm.evictControl(obj.handle, handle, passwordAuth(Buffer.from(auths.owner ?? '')));
   } catch (err) {
     if (err instanceof TpmError && err.isAuthFailure) throw new HierarchyAuthError('owner', err);
     throw err;
@@ -76,10 +82,17 @@ export async function ensurePersistedPrimary(tpm: Tpm, handle: number, hierarchy
   return { info: await tpm.readPublic(handle), created: true };
 }
 
+/** Hierarchy auth values (aziot's `[tpm.hierarchy_authorization]`), only needed to create the EK/SRK. */
+export interface HierarchyAuths {
+  owner?: string;
+  endorsement?: string;
+}
+
 /** Read or create-and-persist the EK and SRK; compute the registration id. */
-export async function ensureIdentity(tpm: Tpm, opts: { ekType?: 'rsa' | 'ecc' } = {}): Promise<TpmIdentity> {
-  const ek = await ensurePersistedPrimary(tpm, EK_HANDLE, RH.ENDORSEMENT, opts.ekType === 'ecc' ? ekEccTemplate() : ekRsaTemplate());
-  const srk = await ensurePersistedPrimary(tpm, SRK_HANDLE, RH.OWNER, srkRsaTemplate());
+export async function ensureIdentity(tpm: Tpm, opts: { ekType?: 'rsa' | 'ecc'; hierarchyAuth?: HierarchyAuths } = {}): Promise<TpmIdentity> {
+  const auths = opts.hierarchyAuth ?? {};
+  const ek = await ensurePersistedPrimary(tpm, EK_HANDLE, RH.ENDORSEMENT, opts.ekType === 'ecc' ? ekEccTemplate() : ekRsaTemplate(), auths);
+  const srk = await ensurePersistedPrimary(tpm, SRK_HANDLE, RH.OWNER, srkRsaTemplate(), auths);
   return {
     ek: ek.info,
     srk: srk.info,
