@@ -142,22 +142,39 @@ export const CHECKS: Check[] = [
       const dir = path.join(s.loaded.config.state_dir, 'certs');
       const names = (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.pem'));
       if (names.length === 0) return ok('no certificates issued yet');
-      const { X509Certificate } = await import('@peculiar/x509'); // heavy: load only when there are certificates
+      const { parsePemCerts } = await import('../../../hsm/certs/issue.js'); // heavy: x509 only when there are certificates
+      const { renewalDue, DEFAULT_RENEW_POLICY } = await import('../../../hsm/certs/renewal.js');
       const problems: string[] = [];
+      const notes: string[] = [];
       let worst: 'ok' | 'warning' | 'error' = 'ok';
+      const raise = (level: 'warning' | 'error', msg: string) => {
+        problems.push(msg);
+        if (level === 'error' || worst === 'ok') worst = level;
+      };
       for (const name of names) {
+        let certs;
         try {
-          const cert = new X509Certificate(await fs.readFile(path.join(dir, name), 'utf8'));
-          const left = cert.notAfter.getTime() - Date.now();
-          if (left <= 0) (worst = 'error'), problems.push(`${name} expired ${cert.notAfter.toISOString()}`);
-          else if (left < CERT_WARN_MS) (worst = worst === 'error' ? worst : 'warning'), problems.push(`${name} expires ${cert.notAfter.toISOString()}`);
+          certs = parsePemCerts(await fs.readFile(path.join(dir, name), 'utf8'));
         } catch (err) {
-          worst = 'error';
-          problems.push(`${name} cannot be parsed (${(err as Error).message})`);
+          raise('error', `${name} cannot be parsed (${(err as Error).message})`);
+          continue;
+        }
+        for (const cert of certs) {
+          const left = cert.notAfter.getTime() - Date.now();
+          const what = `${name} (${cert.subject})`;
+          if (left <= 0) raise('error', `${what} expired ${cert.notAfter.toISOString()}`);
+          else if (left < CERT_WARN_MS) raise('warning', `${what} expires ${cert.notAfter.toISOString()}`);
+        }
+        const ca = s.loaded.config.edge_ca;
+        if (name === 'edge-ca.pem' && certs[0] && !('cert' in ca)) {
+          const r = ca.auto_renew;
+          const due = renewalDue(certs[0].notBefore, certs[0].notAfter, r ? { rotateKey: r.rotate_key, threshold: r.threshold, retry: r.retry } : DEFAULT_RENEW_POLICY);
+          notes.push(`Edge CA valid until ${certs[0].notAfter.toISOString()}, renewal due ${due.toISOString()}`);
+          if (due.getTime() < Date.now()) raise('warning', `Edge CA renewal was due ${due.toISOString()} and has not happened`);
         }
       }
-      if (worst === 'ok') return ok(`${names.length} certificate(s) valid`);
-      const fix = 'restart the daemon to renew, or replace the file-based certificates';
+      if (worst === 'ok') return ok([`${names.length} file(s) valid`, ...notes].join('; '));
+      const fix = 'start the daemon so it renews the Edge CA, or replace the file-based certificates';
       return worst === 'error' ? fail(problems.join('; '), fix) : warn(problems.join('; '), fix);
     },
   },
