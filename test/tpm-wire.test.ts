@@ -17,7 +17,7 @@ import { ALG, CC, RH } from '../hsm/tpm/constants.js';
 import { cpHash, passwordAuth } from '../hsm/tpm/session.js';
 import { Reader } from '../hsm/tpm/marshal.js';
 import { TpmError } from '../hsm/tpm/rc.js';
-import { TcpTransport } from '../hsm/tpm/transport.js';
+import { TcpTransport, TpmTransportError } from '../hsm/tpm/transport.js';
 import { handleName } from '../hsm/tpm/types.js';
 
 const HMAC_KEY = 0x81000020;
@@ -156,5 +156,16 @@ describe('TPM wire format (swtpm + tpm2-tools)', () => {
     expect(codes.slice(0, 2)).toEqual(['TPM_RC_AUTH_FAIL', 'TPM_RC_AUTH_FAIL']);
     expect((locked as TpmError).code).toBe('TPM_RC_LOCKOUT');
     expect((locked as Error).message).toMatch(/^TPM2_Sign failed: TPM_RC_LOCKOUT \[rc 0x921\]: the TPM is in dictionary-attack lockout/);
+  });
+
+  it('says "not answering" when the simulator goes away, and reconnects once it is back', async () => {
+    expect((await tpm.getRandom(4)).length).toBe(4); // connection open
+    await sim.stopProcess();
+    const err = await tpm.getRandom(4).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TpmTransportError);
+    expect((err as TpmTransportError).reason).toBe('not-answering');
+    expect((err as Error).message).toMatch(new RegExp(`^TPM simulator not answering at 127\\.0\\.0\\.1:${sim.port} \\((connection closed by the simulator|ECONNREFUSED|ECONNRESET|EPIPE)`));
+    await sim.restart();
+    expect((await tpm.getRandom(4)).length).toBe(4);
   });
 });

@@ -224,9 +224,12 @@ export class TcpTransport implements TpmTransport {
         clearTimeout(timer);
         s.removeAllListeners('error');
         s.on('data', (d: Buffer) => this.onData(d));
-        s.on('error', (err) => this.fail(this.notAnswering(err.message)));
+        // Events of a socket that has since been replaced must not fail the new socket's command.
+        const current = (): boolean => this.socket === s;
+        s.on('error', (err) => current() && this.fail(this.notAnswering(err.message)));
         s.on('close', () => {
-          if (this.socket === s) this.socket = undefined;
+          if (!current()) return;
+          this.socket = undefined;
           this.fail(this.notAnswering('connection closed by the simulator'));
         });
         this.socket = s;

@@ -73,6 +73,11 @@ export class Swtpm {
     throw new Error(`swtpm did not listen on 127.0.0.1:${this.port} within ${START_TIMEOUT_MS} ms: ${this.stderr.trim()}`);
   }
 
+  /** Stop the simulator process, keeping its state (for `restart()` later). */
+  async stopProcess(): Promise<void> {
+    await this.kill();
+  }
+
   /** Stop and start again on the same state (a power cycle; NV contents survive). */
   async restart(): Promise<void> {
     await this.kill();
