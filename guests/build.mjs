@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Build the sample guests (npm run build:guests): WIT → guest types (guests/types), TypeScript →
 // JavaScript → WASI component with componentize-js for the `module` world, every WASI feature disabled
-// (so the component's only import is edgeward:module/logging). Output guests/<name>/dist/<name>.wasm.
+// but those the guest lists (hello: none, so its only import is edgeward:module/logging). Output guests/<name>/dist/<name>.wasm.
 // A guest is rebuilt only when its source, the WIT, this script or componentize-js changed (hash file
 // next to the output), because componentize takes seconds per guest.
 import { createHash } from 'node:crypto';
@@ -12,8 +12,9 @@ import ts from 'typescript';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const witDir = path.join(root, 'wit', 'module');
-const GUESTS = ['hello', 'runaway'];
-const DISABLED = ['stdio', 'random', 'clocks', 'http', 'fetch-event'];
+/** Guests and the WASI features each is built with (everything else disabled: deny by default). */
+const GUESTS = { hello: [], runaway: [], console: ['stdio'] };
+const FEATURES = ['stdio', 'random', 'clocks', 'http', 'fetch-event'];
 
 // preview2-shim starts with no preopens; the BUILD process (never the daemon) needs the real filesystem
 // for componentize-js and jco's WIT reader.
@@ -43,6 +44,8 @@ async function guestTypes() {
 async function build(name) {
   const srcFile = path.join(root, 'guests', name, 'src', 'index.ts');
   const source = readFileSync(srcFile, 'utf8');
+  const enabled = GUESTS[name];
+  if (!enabled) throw new Error(`unknown guest "${name}" (known: ${Object.keys(GUESTS).join(', ')})`);
   const hash = createHash('sha256').update(source).update(witText).update(czVersion).update(self).digest('hex');
   const dist = path.join(root, 'guests', name, 'dist');
   const out = path.join(dist, `${name}.wasm`);
@@ -57,7 +60,7 @@ async function build(name) {
   writeAtomic(jsFile, js);
   const t = Date.now();
   const { componentize } = await import('@bytecodealliance/componentize-js');
-  const { component } = await componentize({ sourcePath: jsFile, witPath: witDir, worldName: 'module', disableFeatures: DISABLED });
+  const { component } = await componentize({ sourcePath: jsFile, witPath: witDir, worldName: 'module', disableFeatures: FEATURES.filter((f) => !enabled.includes(f)) });
   writeAtomic(out, component);
   writeAtomic(hashFile, hash);
   const digest = createHash('sha256').update(component).digest('hex');
@@ -65,4 +68,4 @@ async function build(name) {
 }
 
 await guestTypes();
-for (const g of process.argv.slice(2).length ? process.argv.slice(2) : GUESTS) await build(g);
+for (const g of process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(GUESTS)) await build(g);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createModuleRuntime } from '../host/runtime/index.js';
+import { createModuleRuntime, parseManifest } from '../host/runtime/index.js';
 import { assetPath } from '../host/runtime/assets.js';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
 import { RuntimeError } from '../host/runtime/types.js';
@@ -65,6 +65,30 @@ describe('hello (componentize-js guest)', () => {
     runtimes.push(rt);
     expect(await rt.list()).toEqual([]);
     expect(lines.find((l) => l.level === 50)?.msg).toMatch(/^deployment .*m\.json not applied; running with the registered modules$/);
+  });
+});
+
+describe('console (componentize-js guest with the stdio feature)', () => {
+  it('is refused without wasi:cli/stdio, and writes stdout/stderr to its own log with it', async () => {
+    const dir = stateDir();
+    const rt = await createModuleRuntime({ stateDir: dir, logger: capture().logger, limits });
+    runtimes.push(rt);
+    const spec = parseManifest({ modules: { console: { settings: { image: 'builtin:console' }, restartPolicy: 'never' } } })[0]!;
+    const err = await rt.create(spec).then(() => undefined, (e: unknown) => e as RuntimeError);
+    expect(err?.code).toBe('denied');
+    expect(err?.message).toMatch(/^module "console" imports "wasi:cli\/std(err|out|in)", which is not granted: grant "wasi:cli\/stdio" is missing$/);
+    await rt.create({ ...spec, capabilities: ['wasi:cli/stdio'] });
+    expect(await rt.invoke('console', 'note', 'a')).toEqual({ status: 200, payload: { calls: 1 } });
+    expect(await rt.invoke('console', 'warn', 'b')).toEqual({ status: 200, payload: { calls: 2 } });
+    await rt.stop('console');
+    const lines: string[] = [];
+    for await (const l of rt.logs('console', {})) lines.push(l.slice(25));
+    expect(lines.filter((l) => !l.includes('[edgeward]'))).toEqual([
+      'INFO  console started: console',
+      'INFO  note "a"',
+      'ERROR warning: "b"',
+      'INFO  console stopping after 2 calls',
+    ]);
   });
 });
 

@@ -44,6 +44,17 @@ export const BUILTIN_CAPABILITIES: readonly Capability[] = [
   { name: 'edgeward:module/logging', interfaces: ['edgeward:module/logging'], implicit: true, workerModule: 'host/capabilities/logging/worker.mjs' },
   { name: 'wasi:cli/exit', interfaces: ['wasi:cli/exit'], implicit: true, workerModule: 'host/runtime/cli-exit.worker.mjs' },
   { name: 'wasi:clocks', interfaces: ['wasi:clocks/wall-clock', 'wasi:clocks/monotonic-clock'], workerModule: 'host/capabilities/clocks/worker.mjs' },
+  {
+    name: 'wasi:cli/stdio',
+    interfaces: [
+      'wasi:cli/stdout', 'wasi:cli/stderr', 'wasi:cli/stdin', 'wasi:cli/terminal-input', 'wasi:cli/terminal-output',
+      'wasi:cli/terminal-stdin', 'wasi:cli/terminal-stdout', 'wasi:cli/terminal-stderr',
+      'wasi:io/error', 'wasi:io/poll', 'wasi:io/streams',
+      // Linked empty: no preopened directory, so no descriptor can ever be obtained.
+      'wasi:filesystem/preopens', 'wasi:filesystem/types',
+    ],
+    workerModule: 'host/capabilities/stdio/worker.mjs',
+  },
   { name: 'wasi:random', interfaces: ['wasi:random/random', 'wasi:random/insecure', 'wasi:random/insecure-seed'], workerModule: 'host/capabilities/random/worker.mjs' },
 ];
 

@@ -12,11 +12,14 @@ import { BUILTIN_CAPABILITIES, planLinks, type Capability } from './capabilities
 import { renderDetails, type ModuleState } from './details.js';
 import { EventRing, type RuntimeEvent, type RuntimeEventKind } from './events.js';
 import { Loader, measure, readSource, type Digest } from './loader.js';
+import { reconcile, type DeployResult } from './deployer.js';
 import type { ModuleSpec } from './manifest.js';
 import { decideRestart, formatDelay, IOT_EDGE_BACKOFF, type BackoffSettings } from './policy.js';
 import { Registry, type Registration } from './registry.js';
 import { Instance, warmWorkerPool, type ExitReason, type InvokeOutcome } from './sandbox.js';
 import { RuntimeError, type InvokeResult, type LogQuery, type ModuleDetails, type ModuleRuntime } from './types.js';
+
+export type { DeployResult } from './deployer.js';
 
 export interface RuntimeOptions {
   stateDir: string;
@@ -29,13 +32,6 @@ export interface RuntimeOptions {
 }
 
 
-export interface DeployResult {
-  created: string[];
-  updated: string[];
-  removed: string[];
-  unchanged: string[];
-  failed: { module: string; message: string }[];
-}
 
 export class ComponentRuntime implements ModuleRuntime {
   readonly loader: Loader;
@@ -184,48 +180,26 @@ export class ComponentRuntime implements ModuleRuntime {
     return { status: 200, payload: value };
   }
 
-  /** Reconcile to a manifest: create what is new, update what changed, remove what is gone. */
-  async deploy(specs: ModuleSpec[]): Promise<DeployResult> {
-    const result: DeployResult = { created: [], updated: [], removed: [], unchanged: [], failed: [] };
-    const wanted = new Set(specs.map((s) => s.name));
-    for (const r of this.registry.all()) {
-      if (!wanted.has(r.name)) {
-        await this.remove(r.name);
-        result.removed.push(r.name);
-      }
-    }
-    const order = [...new Set(specs.map((s) => s.startupOrder))].sort((a, b) => a - b);
-    for (const o of order) {
-      await Promise.all(specs.filter((s) => s.startupOrder === o).map(async (spec) => {
-        try {
-          const old = this.registry.get(spec.name);
-          if (!old) {
-            await this.create(spec);
-            result.created.push(spec.name);
-          } else if (await this.changed(old, spec)) {
-            await this.update(spec);
-            result.updated.push(spec.name);
-          } else {
-            if (spec.desiredStatus === 'running' && !this.instances.get(spec.name)?.alive && !this.timers.has(spec.name)) await this.start(spec.name);
-            if (spec.desiredStatus === 'stopped' && old.desiredStatus !== 'stopped') await this.stop(spec.name);
-            result.unchanged.push(spec.name);
-          }
-        } catch (err) {
-          result.failed.push({ module: spec.name, message: (err as Error).message });
-        }
-      }));
-    }
-    return result;
+  /** Reconcile to a manifest (deployer.ts): create what is new, update what changed, remove what is gone. */
+  deploy(specs: ModuleSpec[]): Promise<DeployResult> {
+    return reconcile(this, specs);
+  }
+
+  /** The registration of `name`, if any (deployer, workload API). */
+  registration(name: string): Registration | undefined {
+    return this.registry.get(name);
+  }
+
+  registrations(): Registration[] {
+    return this.registry.all();
+  }
+
+  /** Running, or waiting out a back-off before its next start. */
+  isActive(name: string): boolean {
+    return Boolean(this.instances.get(name)?.alive) || this.timers.has(name);
   }
 
   // ---- internals -----------------------------------------------------------------------------------
-
-  private async changed(old: Registration, spec: ModuleSpec): Promise<boolean> {
-    const bytes = await readSource(spec.source, spec.digest);
-    const { generationId: _g, digest, ...rest } = old;
-    const next = { ...spec, digest: measure(bytes) };
-    return digest !== next.digest || JSON.stringify(sortKeys(rest)) !== JSON.stringify(sortKeys({ ...next, digest: undefined }));
-  }
 
   /**
    * Measure and check a spec before anything is registered: digest pin, component validity,
@@ -425,10 +399,4 @@ export class ComponentRuntime implements ModuleRuntime {
     void tail.then(() => { if (this.locks.get(name) === tail) this.locks.delete(name); });
     return next;
   }
-}
-
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, sortKeys(x)]));
-  return v;
 }

@@ -1,0 +1,73 @@
+/**
+ * Deployer: reconcile the registered modules to a deployment (IoT Edge agent's plan, reference §7):
+ * remove what the manifest no longer has, then per startupOrder group (equal values concurrently)
+ * create what is new, update what changed (digest or any setting), and bring the rest to its desired
+ * status. One module's failure is reported and does not stop the others.
+ */
+import type { ComponentRuntime } from './runtime.js';
+import { measure, readSource } from './loader.js';
+import type { ModuleSpec } from './manifest.js';
+import type { Registration } from './registry.js';
+
+export interface DeployResult {
+  created: string[];
+  updated: string[];
+  removed: string[];
+  unchanged: string[];
+  failed: { module: string; message: string }[];
+}
+
+export async function reconcile(rt: ComponentRuntime, specs: ModuleSpec[]): Promise<DeployResult> {
+  const result: DeployResult = { created: [], updated: [], removed: [], unchanged: [], failed: [] };
+  const wanted = new Set(specs.map((s) => s.name));
+  for (const r of rt.registrations()) {
+    if (wanted.has(r.name)) continue;
+    try {
+      await rt.remove(r.name);
+      result.removed.push(r.name);
+    } catch (err) {
+      result.failed.push({ module: r.name, message: (err as Error).message });
+    }
+  }
+  const order = [...new Set(specs.map((s) => s.startupOrder))].sort((a, b) => a - b);
+  for (const o of order) {
+    await Promise.all(specs.filter((s) => s.startupOrder === o).map((spec) => apply(rt, spec, result)));
+  }
+  return result;
+}
+
+async function apply(rt: ComponentRuntime, spec: ModuleSpec, result: DeployResult): Promise<void> {
+  try {
+    const old = rt.registration(spec.name);
+    if (!old) {
+      await rt.create(spec);
+      result.created.push(spec.name);
+    } else if (await changed(old, spec)) {
+      await rt.update(spec);
+      result.updated.push(spec.name);
+    } else {
+      if (spec.desiredStatus === 'running' && !rt.isActive(spec.name)) await rt.start(spec.name);
+      if (spec.desiredStatus === 'stopped' && old.desiredStatus !== 'stopped') await rt.stop(spec.name);
+      result.unchanged.push(spec.name);
+    }
+  } catch (err) {
+    result.failed.push({ module: spec.name, message: (err as Error).message });
+  }
+}
+
+/** A module changed when its bytes (measured now) or any of its settings differ from the registration. */
+async function changed(old: Registration, spec: ModuleSpec): Promise<boolean> {
+  const digest = measure(await readSource(spec.source, spec.digest));
+  if (digest !== old.digest) return true;
+  const { generationId: _g, digest: _d, ...was } = old;
+  const { digest: _pin, ...now } = spec;
+  return JSON.stringify(sortKeys(was)) !== JSON.stringify(sortKeys(now));
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, sortKeys(x)]));
+  }
+  return v;
+}
