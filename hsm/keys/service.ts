@@ -3,15 +3,16 @@
  * operation that need no secret (hashing, verification and RSA-OAEP encryption with the public key).
  * Backends only ever see labels; callers only ever see handles.
  */
-import { createHash, createHmac, createPublicKey, publicEncrypt, randomBytes, timingSafeEqual, verify as cryptoVerify, constants } from 'node:crypto';
+import { createHmac, createPublicKey, publicEncrypt, randomBytes, timingSafeEqual, verify as cryptoVerify, constants } from 'node:crypto';
 import type { Logger } from '../../host/log.js';
 import type { Authorizer } from './authz.js';
 import type { HandleCodec, HandlePayload } from './handles.js';
+import { asBuffer, checkFits, checkNamespace, digestFor, oaepHash, ownNamespace } from './algorithms.js';
 import { KeyedMutex } from './mutex.js';
 import {
   accessDenied, DAEMON_NAMESPACE, isKeyPairType, KeyError, KEY_ID_PATTERN, MAX_AAD_BYTES, MAX_DERIVATION_DATA_BYTES,
   MAX_ENCRYPT_INPUT_BYTES, MAX_IMPORT_KEY_BYTES, MAX_KEY_ID_LENGTH, MAX_KEY_URI_LENGTH, MAX_KEYS_PER_MODULE, MAX_RANDOM_BYTES, MAX_SIGN_INPUT_BYTES,
-  MAX_SIGNATURE_BYTES, MODULE_NAME_PATTERN, moduleNamespace, type Caller, type EncryptAlgorithm, type EncryptResult, type KeyInfo,
+  MAX_SIGNATURE_BYTES, type Caller, type EncryptAlgorithm, type EncryptResult, type KeyInfo,
   type KeyOperation, type KeyPairType, type KeyRef, type KeyService, type KeyStore, type KeyType, type Namespace,
   type SecretKeyType, type SignAlgorithm, type StoredKey,
 } from './types.js';
@@ -317,40 +318,4 @@ class StoreKeyService implements KeyService {
     this.log.error({ err, backend: this.backend }, 'key backend error');
     return new KeyError('internal', 'internal error', { cause: err });
   }
-}
-
-function ownNamespace(caller: Caller): Namespace {
-  return caller.kind === 'module' ? moduleNamespace(caller.module) : DAEMON_NAMESPACE;
-}
-
-function checkNamespace(ns: Namespace): void {
-  if (ns === DAEMON_NAMESPACE) return;
-  if (ns.startsWith('module.') && MODULE_NAME_PATTERN.test(ns.slice('module.'.length))) return;
-  throw new KeyError('invalid-argument', 'a namespace is "edgeward" or "module.<name>"');
-}
-
-/** Which algorithm fits which key type; anything else is `invalid-argument`. */
-function checkFits(algorithm: SignAlgorithm | EncryptAlgorithm, type: KeyType): void {
-  const ok =
-    algorithm === 'ecdsa-sha256' || algorithm === 'ecdsa-sha384' ? type === 'ec-p256' || type === 'ec-p384'
-    : algorithm === 'rsa-pss-sha256' || algorithm === 'rsa-pkcs1-sha256' || algorithm === 'rsa-oaep-sha256' || algorithm === 'rsa-oaep-sha1'
-      ? type === 'rsa-2048' || type === 'rsa-3072'
-    : algorithm === 'hmac-sha256' ? type === 'hmac-sha256'
-    : algorithm === 'aes-256-gcm' ? type === 'aes-256-gcm'
-    : false;
-  if (!ok) throw new KeyError('invalid-argument', `algorithm ${String(algorithm)} does not fit a ${type} key`);
-}
-
-/** A Buffer view of the caller's bytes, without a copy. */
-function asBuffer(b: Uint8Array): Buffer {
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-}
-
-/** The OAEP hash (and MGF1 hash) of an RSA-OAEP algorithm. */
-export function oaepHash(algorithm: 'rsa-oaep-sha256' | 'rsa-oaep-sha1'): 'sha256' | 'sha1' {
-  return algorithm === 'rsa-oaep-sha1' ? 'sha1' : 'sha256';
-}
-
-function digestFor(algorithm: SignAlgorithm, message: Uint8Array): Buffer {
-  return createHash(algorithm === 'ecdsa-sha384' ? 'sha384' : 'sha256').update(message).digest();
 }

@@ -24,26 +24,14 @@ import { parsePkcs11Uri } from '../keys/uri.js';
 import { acquireLibrary, findTokenSlot, login, readPin, releaseLibrary, toKeyError, type Handle } from './library.js';
 import { OperationExecutor, OperationError } from './executor.js';
 import { SessionPool, type PoolStats } from './session-pool.js';
-import { keyPairTemplates, keyTypeOf, publicKeySpki, secretKeyTemplate, SHA256_DIGEST_INFO } from './templates.js';
+import { gcm, oaep, signSpec } from './mechanisms.js';
+import { attrText, destroyQuietly, entryOf, findByLabel, findKeyObjects, PENDING_PREFIX, reconcileObjects, type Entry } from './objects.js';
+import { keyPairTemplates, publicKeySpki, secretKeyTemplate } from './templates.js';
 
 // Node's ESM loader sees only `default` of this CommonJS module; the CK* constants hang off it.
 const p = pkcs11js;
 
-/** Labels of keys being created; never a complete key. */
-export const PENDING_PREFIX = 'edgeward-pending/';
-const OWN_PREFIX = 'edgeward/';
-const KEY_CLASSES: ReadonlySet<number> = new Set([p.CKO_PRIVATE_KEY, p.CKO_PUBLIC_KEY, p.CKO_SECRET_KEY]);
-
-interface Entry extends StoredKey {
-  readonly priv?: Handle;
-  readonly pub?: Handle;
-  readonly secret?: Handle;
-}
-
-interface Found {
-  readonly handle: Handle;
-  readonly cls: number;
-}
+export { PENDING_PREFIX } from './objects.js';
 
 export interface Pkcs11KeyStore extends KeyStore {
   readonly kind: 'pkcs11';
@@ -99,67 +87,9 @@ class Pkcs11Store implements Pkcs11KeyStore {
     return this.pool.stats();
   }
 
-  /**
-   * Destroy pending objects, lone halves of pairs under our prefix, and fragments: key objects with neither
-   * CKA_LABEL nor CKA_ID whose key-defining attribute is missing too. SoftHSM2 killed inside
-   * C_GenerateKeyPair leaves such an object (observed: a public key with no label, ID or EC point); Edgeward
-   * always sets label and ID, and a complete key of another application is never touched.
-   * Returns what was removed.
-   */
+  /** Remove what a crash left behind (see `reconcileObjects`). Returns what was removed. */
   async reconcile(): Promise<string[]> {
-    return this.pool.use((s) => {
-      const byLabel = new Map<string, Found[]>();
-      const fragments: Found[] = [];
-      for (const o of this.findObjects(s, [])) {
-        const label = this.attrText(s, o.handle, p.CKA_LABEL);
-        if (label === '' && (o.cls === -1 || (KEY_CLASSES.has(o.cls) && this.isFragment(s, o)))) fragments.push(o);
-        if (!KEY_CLASSES.has(o.cls) || (!label.startsWith(OWN_PREFIX) && !label.startsWith(PENDING_PREFIX))) continue;
-        byLabel.set(label, [...(byLabel.get(label) ?? []), o]);
-      }
-      const removed: string[] = [];
-      for (const [label, objs] of byLabel) {
-        if (label.startsWith(PENDING_PREFIX) || isLoneHalf(objs)) {
-          objs.forEach((o) => this.destroyQuietly(s, o.handle));
-          removed.push(label);
-        }
-      }
-      fragments.forEach((o) => this.destroyQuietly(s, o.handle));
-      if (fragments.length > 0) removed.push(`${fragments.length} unlabelled fragment(s)`);
-      return removed;
-    });
-  }
-
-  /** Reconcile must not stop the daemon over one object the token refuses to destroy; it is retried next open. */
-  private destroyQuietly(s: Handle, obj: Handle): void {
-    try {
-      this.m.C_DestroyObject(s, obj);
-    } catch {
-      // left for the next open
-    }
-  }
-
-  /** No ID, and the attribute that carries the key itself is absent: a half-written object. */
-  private isFragment(s: Handle, o: Found): boolean {
-    if (this.attrBytes(s, o.handle, p.CKA_ID).length > 0) return false;
-    const keyType = this.attrBytes(s, o.handle, p.CKA_KEY_TYPE);
-    if (keyType.length === 0) return true;
-    const kt = keyType.readUIntLE(0, Math.min(4, keyType.length));
-    if (kt === p.CKK_EC) return this.attrBytes(s, o.handle, o.cls === p.CKO_PUBLIC_KEY ? p.CKA_EC_POINT : p.CKA_EC_PARAMS).length === 0;
-    if (kt === p.CKK_RSA) return this.attrBytes(s, o.handle, p.CKA_MODULUS).length === 0;
-    return false;
-  }
-
-  private attrBytes(s: Handle, obj: Handle, type: number): Buffer {
-    try {
-      const [a] = this.m.C_GetAttributeValue(s, obj, [{ type }]);
-      return (a?.value as Buffer | undefined) ?? Buffer.alloc(0);
-    } catch {
-      return Buffer.alloc(0); // CKR_ATTRIBUTE_TYPE_INVALID: the object has no such attribute
-    }
-  }
-
-  private attrText(s: Handle, obj: Handle, type: number): string {
-    return this.attrBytes(s, obj, type).toString('utf8');
+    return this.pool.use((s) => reconcileObjects(this.m, s));
   }
 
   async describe(label: string): Promise<StoredKey | undefined> {
@@ -170,7 +100,7 @@ class Pkcs11Store implements Pkcs11KeyStore {
   async generate(label: string, type: KeyType): Promise<StoredKey> {
     if (await this.lookup(label)) throw new KeyError('already-exists', 'key already exists');
     await this.pool.use((s) => {
-      for (const o of this.findByLabel(s, label)) this.m.C_DestroyObject(s, o.handle); // an earlier crash's lone half
+      for (const o of findByLabel(this.m, s, label)) this.m.C_DestroyObject(s, o.handle); // an earlier crash's lone half
     });
     const id = randomBytes(16);
     try {
@@ -180,8 +110,15 @@ class Pkcs11Store implements Pkcs11KeyStore {
         this.requireMechanism(t.mechanism.mechanism, `${type} key generation`);
         await this.pool.use(async (s) => {
           const kp = await this.m.C_GenerateKeyPairAsync(s, t.mechanism, t.publicKey, t.privateKey);
-          this.m.C_SetAttributeValue(s, kp.publicKey, [{ type: p.CKA_LABEL, value: label }]);
-          this.m.C_SetAttributeValue(s, kp.privateKey, [{ type: p.CKA_LABEL, value: label }]);
+          try {
+            this.m.C_SetAttributeValue(s, kp.publicKey, [{ type: p.CKA_LABEL, value: label }]);
+            this.m.C_SetAttributeValue(s, kp.privateKey, [{ type: p.CKA_LABEL, value: label }]);
+          } catch (err) {
+            // Leave nothing half-made behind: the key is absent, as it would be after a crash here.
+            destroyQuietly(this.m, s, kp.privateKey);
+            destroyQuietly(this.m, s, kp.publicKey);
+            throw err;
+          }
         });
       } else {
         const t = secretKeyTemplate(type as SecretKeyType, label, id);
@@ -217,7 +154,7 @@ class Pkcs11Store implements Pkcs11KeyStore {
       ...(u.object !== undefined ? [{ type: p.CKA_LABEL, value: u.object }] : []),
       ...(u.id !== undefined ? [{ type: p.CKA_ID, value: u.id }] : []),
     ];
-    const entry = await this.pool.use((s) => this.entryOf(s, uri, this.find(s, template)));
+    const entry = await this.pool.use((s) => entryOf(this.m, s, uri, findKeyObjects(this.m, s, template)));
     if (!entry) throw new KeyError('not-found', 'no usable key at that URI');
     this.entries.set(uri, entry);
     return entry;
@@ -285,7 +222,7 @@ class Pkcs11Store implements Pkcs11KeyStore {
   async delete(label: string): Promise<boolean> {
     this.entries.delete(label);
     return this.pool.use((s) => {
-      const objs = this.findByLabel(s, label);
+      const objs = findByLabel(this.m, s, label);
       // Private half first: a crash in between leaves a lone public half, which reconcile removes.
       objs.sort((a, b) => Number(b.cls === p.CKO_PRIVATE_KEY) - Number(a.cls === p.CKO_PRIVATE_KEY));
       for (const o of objs) this.m.C_DestroyObject(s, o.handle);
@@ -296,13 +233,13 @@ class Pkcs11Store implements Pkcs11KeyStore {
   async list(prefix: string): Promise<StoredKey[]> {
     return this.pool.use((s) => {
       const labels = new Set<string>();
-      for (const o of this.findAll(s, [])) {
-        const label = this.attrText(s, o.handle, p.CKA_LABEL);
+      for (const o of findKeyObjects(this.m, s, [])) {
+        const label = attrText(this.m, s, o.handle, p.CKA_LABEL);
         if (label.startsWith(prefix)) labels.add(label);
       }
       const out: StoredKey[] = [];
       for (const label of labels) {
-        const e = this.entryOf(s, label, this.findByLabel(s, label));
+        const e = entryOf(this.m, s, label, findByLabel(this.m, s, label));
         if (e) out.push({ label, type: e.type });
       }
       return out;
@@ -319,7 +256,7 @@ class Pkcs11Store implements Pkcs11KeyStore {
   private async lookup(label: string): Promise<Entry | undefined> {
     const cached = this.entries.get(label);
     if (cached) return cached;
-    const e = await this.pool.use((s) => this.entryOf(s, label, this.findByLabel(s, label)));
+    const e = await this.pool.use((s) => entryOf(this.m, s, label, findByLabel(this.m, s, label)));
     if (e) this.entries.set(label, e);
     return e;
   }
@@ -330,93 +267,7 @@ class Pkcs11Store implements Pkcs11KeyStore {
     return e;
   }
 
-  /** A complete key from the objects under one name: a private+public pair, or one secret key. */
-  private entryOf(s: Handle, label: string, objs: Found[]): Entry | undefined {
-    const secret = objs.find((o) => o.cls === p.CKO_SECRET_KEY)?.handle;
-    if (secret) {
-      const type = keyTypeOf(this.m, s, secret);
-      return type && { label, type, secret };
-    }
-    const priv = objs.find((o) => o.cls === p.CKO_PRIVATE_KEY)?.handle;
-    const pub = objs.find((o) => o.cls === p.CKO_PUBLIC_KEY)?.handle;
-    if (!priv || !pub) return undefined;
-    const type = keyTypeOf(this.m, s, priv, pub);
-    return type && { label, type, priv, pub };
-  }
-
-  private findByLabel(s: Handle, label: string): Found[] {
-    return this.find(s, [{ type: p.CKA_LABEL, value: label }]);
-  }
-
-  private findAll(s: Handle, template: P.Template): Found[] {
-    return this.find(s, template);
-  }
-
-  private find(s: Handle, template: P.Template): Found[] {
-    return this.findObjects(s, template).filter((o) => KEY_CLASSES.has(o.cls));
-  }
-
-  /** Every matching object with its class; a class that cannot be read (a half-written object) is -1. */
-  private findObjects(s: Handle, template: P.Template): Found[] {
-    this.m.C_FindObjectsInit(s, template);
-    const handles: Handle[] = [];
-    try {
-      for (let batch = this.m.C_FindObjects(s, 64); batch.length > 0; batch = this.m.C_FindObjects(s, 64)) handles.push(...batch);
-    } finally {
-      this.m.C_FindObjectsFinal(s);
-    }
-    return handles.map((handle) => {
-      const c = this.attrBytes(s, handle, p.CKA_CLASS);
-      return { handle, cls: c.length > 0 ? c.readUIntLE(0, Math.min(4, c.length)) : -1 };
-    });
-  }
-
   private requireMechanism(mechanism: number, what: string): void {
     if (!this.mechanisms.has(mechanism)) throw new KeyError('unsupported', `the token does not support ${what} (mechanism 0x${mechanism.toString(16)})`);
   }
-}
-
-/** A pair half without its other half (a crash between the two relabels, or between two destroys). */
-function isLoneHalf(objs: Found[]): boolean {
-  if (objs.some((o) => o.cls === p.CKO_SECRET_KEY)) return false;
-  const priv = objs.some((o) => o.cls === p.CKO_PRIVATE_KEY);
-  const pub = objs.some((o) => o.cls === p.CKO_PUBLIC_KEY);
-  return priv !== pub;
-}
-
-function signSpec(algorithm: SignAlgorithm, message: Buffer, digest?: Buffer): { mechanism: P.Mechanism; input: Buffer; out: number } {
-  const d = (): Buffer => {
-    if (!digest) throw new KeyError('internal', 'internal error');
-    return digest;
-  };
-  switch (algorithm) {
-    case 'ecdsa-sha256':
-    case 'ecdsa-sha384':
-      return { mechanism: { mechanism: p.CKM_ECDSA }, input: d(), out: 132 };
-    case 'rsa-pkcs1-sha256':
-      return { mechanism: { mechanism: p.CKM_RSA_PKCS }, input: Buffer.concat([SHA256_DIGEST_INFO, d()]), out: 512 };
-    case 'rsa-pss-sha256':
-      return {
-        mechanism: { mechanism: p.CKM_RSA_PKCS_PSS, parameter: { type: p.CK_PARAMS_RSA_PSS, hashAlg: p.CKM_SHA256, mgf: p.CKG_MGF1_SHA256, saltLen: 32 } as P.RsaPSS },
-        input: d(),
-        out: 512,
-      };
-    case 'hmac-sha256':
-      return { mechanism: { mechanism: p.CKM_SHA256_HMAC }, input: message, out: 32 };
-    default: {
-      const never: never = algorithm;
-      throw new KeyError('unsupported', `unknown algorithm ${String(never)}`);
-    }
-  }
-}
-
-function gcm(iv: Buffer, aad: Buffer): P.Mechanism {
-  return { mechanism: p.CKM_AES_GCM, parameter: { type: p.CK_PARAMS_AES_GCM, iv, ivBits: iv.length * 8, aad, tagBits: 128 } as P.GcmParams };
-}
-
-function oaep(algorithm: 'rsa-oaep-sha256' | 'rsa-oaep-sha1'): P.Mechanism {
-  const sha1 = algorithm === 'rsa-oaep-sha1';
-  // CKZ_DATA_SPECIFIED = 1 (PKCS#11 v2.40 §2.1.8) with an empty label.
-  const parameter = { type: p.CK_PARAMS_RSA_OAEP, hashAlg: sha1 ? p.CKM_SHA_1 : p.CKM_SHA256, mgf: sha1 ? p.CKG_MGF1_SHA1 : p.CKG_MGF1_SHA256, source: 1 };
-  return { mechanism: p.CKM_RSA_PKCS_OAEP, parameter: parameter as P.RsaOAEP };
 }
