@@ -86,6 +86,12 @@ export const WAT_GUESTS = {
 
 export type WatGuest = keyof typeof WAT_GUESTS;
 
+/** A world importing the test capability `edgeward:test/echo`, which tests register as host-side. */
+const echoWit = (guest: string) => `package edgeward:test;
+interface echo { echo: func(x: u32) -> u32; }
+world ${guest}-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; import echo; }`;
+const ECHO_IMPORT = '(import "edgeward:test/echo" "echo" (func $echo (param i32) (result i32)))';
+
 /** Guests whose world imports more than `module`: WIT with extra packages, and their core text. */
 const EXTRA: Record<string, { wit: string; wat: string }> = {
   /** G5: calls wasi:cli/exit(err) from invoke. */
@@ -110,22 +116,18 @@ package wasi:sockets@0.2.3 { interface instance-network { get-answer: func() -> 
   },
   /** Calls a host-side capability (`edgeward:test/echo.echo(u32) -> u32`) once per invoke (broker round trip). */
   hostcall: {
-    wit: `package edgeward:test;
-interface echo { echo: func(x: u32) -> u32; }
-world hostcall-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; import echo; }`,
+    wit: echoWit('hostcall'),
     wat: core({
-      imports: '(import "edgeward:test/echo" "echo" (func $echo (param i32) (result i32)))',
+      imports: ECHO_IMPORT,
       extra: ITOA,
       invokeBody: '(call $itoa (call $echo (local.get $pl)))',
     }),
   },
   /** Calls the host capability `edgeward:test/echo` once per payload byte (broker cost per call). */
   hostloop: {
-    wit: `package edgeward:test;
-interface echo { echo: func(x: u32) -> u32; }
-world hostloop-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; import echo; }`,
+    wit: echoWit('hostloop'),
     wat: core({
-      imports: '(import "edgeward:test/echo" "echo" (func $echo (param i32) (result i32)))',
+      imports: ECHO_IMPORT,
       extra: ITOA,
       invokeBody: `(local $i i32) (local $acc i32)
     (block $done (loop $calls

@@ -28,6 +28,17 @@ const GLUE = 'component.mjs';
 
 export type Digest = `sha256:${string}`;
 
+/** One in-flight or finished computation per key; a failure is forgotten so the next call retries. */
+function memo<T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+  let p = map.get(key);
+  if (!p) {
+    p = make();
+    map.set(key, p);
+    p.catch(() => map.delete(key));
+  }
+  return p;
+}
+
 export function measure(bytes: Uint8Array): Digest {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
@@ -136,13 +147,7 @@ export class Loader {
 
   /** Transpile (or take from the verified disk cache) the component measured as `digest`. */
   prepare(digest: Digest, bytes: () => Promise<Uint8Array>): Promise<Prepared> {
-    let p = this.prepared.get(digest);
-    if (!p) {
-      p = this.prepareUncached(digest, bytes);
-      this.prepared.set(digest, p);
-      p.catch(() => this.prepared.delete(digest));
-    }
-    return p;
+    return memo(this.prepared, digest, () => this.prepareUncached(digest, bytes));
   }
 
   private async prepareUncached(digest: Digest, bytes: () => Promise<Uint8Array>): Promise<Prepared> {
@@ -203,14 +208,7 @@ export class Loader {
 
   /** Compile every core module with its memories capped at `memoryMib`. */
   compile(p: Prepared, memoryMib: number): Promise<Record<string, CoreModule>> {
-    const key = `${p.digest}/${memoryMib}`;
-    let c = this.compiled.get(key);
-    if (!c) {
-      c = this.compileUncached(p, memoryMib);
-      this.compiled.set(key, c);
-      c.catch(() => this.compiled.delete(key));
-    }
-    return c;
+    return memo(this.compiled, `${p.digest}/${memoryMib}`, () => this.compileUncached(p, memoryMib));
   }
 
   private async compileUncached(p: Prepared, memoryMib: number): Promise<Record<string, CoreModule>> {
