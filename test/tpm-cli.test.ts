@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Command } from 'commander';
 import { registerTpmCommands } from '../host/cli/commands/tpm.js';
 import { Swtpm, tpm2 } from '../hsm/tpm/testing/swtpm.js';
-import type { Config } from '../host/config/schema.js';
+import { tpmSchema, type Config } from '../host/config/schema.js';
 
-async function run(args: string[], tcti: string): Promise<{ out: string; err: string; code: number }> {
+async function run(args: string[], tcti: string, tpmConfig: Record<string, unknown> = {}): Promise<{ out: string; err: string; code: number }> {
   const program = new Command().exitOverride();
-  registerTpmCommands(program, async () => ({ tpm: { tcti } }) as unknown as Config);
+  registerTpmCommands(program, async () => ({ tpm: tpmSchema.parse({ tcti, ...tpmConfig }) }) as unknown as Config);
   let out = '';
   let err = '';
   const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
@@ -60,6 +60,22 @@ describe('edgeward tpm registration-id', () => {
     const t = await run(['tpm', 'status'], sim.tcti);
     expect(t.err).toMatch(/a hierarchy auth value is set/);
     await tpm2(sim, 'tpm2_changeauth', ['-c', 'e', '-p', 'endorsementpw']);
+  });
+
+  it('uses [tpm.hierarchy_authorization] when the owner hierarchy has a password, and explains when it is missing', async () => {
+    const fresh = await Swtpm.start();
+    try {
+      await tpm2(fresh, 'tpm2_changeauth', ['-c', 'o', 'ownerpw']);
+      const denied = await run(['tpm', 'registration-id'], fresh.tcti);
+      expect(denied.code).toBe(2);
+      expect(denied.err).toMatch(/^error: the TPM owner hierarchy has an authorization value set \(TPM_RC_BAD_AUTH\)/);
+      const ok = await run(['tpm', 'registration-id', '--json'], fresh.tcti, { hierarchy_authorization: { owner: 'ownerpw' } });
+      expect(ok.code).toBe(0);
+      expect(JSON.parse(ok.out).created).toEqual({ ek: true, srk: true });
+      expect(() => tpmSchema.parse({ hierarchy_authorization: { owner: 'x', platform: 'y' } })).toThrow();
+    } finally {
+      await fresh.stop();
+    }
   });
 
   it('fails with exit 2 and a hint when there is no TPM device', async () => {

@@ -164,6 +164,11 @@ export const tpmSchema = z
       .regex(/^(device(:.+)?|swtpm(:.*)?|mssim(:.*)?)$/, 'a TCTI string such as "device:/dev/tpmrm0" or "swtpm:host=127.0.0.1,port=2321"')
       .default('device:/dev/tpmrm0'),
     auth_key_index: z.string().optional(),
+    /** As in aziot's config: auth values of the hierarchies, needed only to create the EK/SRK. */
+    hierarchy_authorization: z
+      .object({ endorsement: z.string().optional(), owner: z.string().optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 

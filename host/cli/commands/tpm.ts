@@ -6,7 +6,7 @@
  * `edgeward tpm status`: what is wrong with the TPM when provisioning fails (lockout, hierarchy auth).
  */
 import type { Command } from 'commander';
-import type { Config } from '../../config/schema.js';
+import type { Config, TpmConfig } from '../../config/schema.js';
 import { StartupError } from '../../errors.js';
 import { Tpm } from '../../../hsm/tpm/tpm.js';
 import { EK_HANDLE, HierarchyAuthError, SRK_HANDLE, ensureIdentity, tpmStatus } from '../../../hsm/tpm/identity.js';
@@ -25,13 +25,17 @@ export function tpmCliError(err: unknown): unknown {
   return err;
 }
 
-/** Open the TPM the options/env/config name, run `fn`, close; TPM problems become CLI errors. */
-async function withTpm<T>(getConfig: () => Promise<Config>, tcti: string | undefined, fn: (tpm: Tpm) => Promise<T>): Promise<T> {
-  const t = tcti ?? process.env.EDGEWARD_TPM_TCTI ?? (await getConfig()).tpm?.tcti ?? DEFAULT_TCTI;
+/**
+ * Open the TPM that --tcti, $EDGEWARD_TPM_TCTI or [tpm] tcti names, run `fn`, close; TPM problems become CLI
+ * errors. With an explicit TCTI the config is optional (it may still give [tpm.hierarchy_authorization]).
+ */
+async function withTpm<T>(getConfig: () => Promise<Config>, tcti: string | undefined, fn: (tpm: Tpm, cfg: TpmConfig | undefined) => Promise<T>): Promise<T> {
+  const explicit = tcti ?? process.env.EDGEWARD_TPM_TCTI;
+  const cfg = explicit !== undefined ? await getConfig().then((c) => c.tpm, () => undefined) : (await getConfig()).tpm;
   let dev: Tpm | undefined;
   try {
-    dev = await Tpm.open(t);
-    return await fn(dev);
+    dev = await Tpm.open(explicit ?? cfg?.tcti ?? DEFAULT_TCTI);
+    return await fn(dev, cfg);
   } catch (err) {
     throw tpmCliError(err);
   } finally {
@@ -52,8 +56,8 @@ export function registerTpmCommands(program: Command, getConfig: () => Promise<C
     .option('--json', 'machine-readable output')
     .action(
       action(async (opts: { tcti?: string; json?: boolean }) => {
-        await withTpm(getConfig, opts.tcti, async (dev) => {
-          const id = await ensureIdentity(dev).catch(async (err: unknown) => {
+        await withTpm(getConfig, opts.tcti, async (dev, cfg) => {
+          const id = await ensureIdentity(dev, { hierarchyAuth: cfg?.hierarchy_authorization }).catch(async (err: unknown) => {
             // Say "lockout" rather than a bare auth failure when that is the reason.
             if (err instanceof TpmError && err.isAuthFailure && (await tpmStatus(dev).catch(() => undefined))?.inLockout) {
               throw new TpmError(err.command, 0x921);
