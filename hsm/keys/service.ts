@@ -122,12 +122,17 @@ class StoreKeyService implements KeyService {
 
   async sign(caller: Caller, handle: string, algorithm: SignAlgorithm, message: Uint8Array): Promise<Buffer> {
     if (message.byteLength > MAX_SIGN_INPUT_BYTES) throw new KeyError('limit-exceeded', `sign input over ${MAX_SIGN_INPUT_BYTES} bytes`);
-    const r = await this.resolve(caller, handle, 'use');
+    // The hot path: a handle seen before, to a key already known, resolves without awaiting anything.
+    const r = this.resolveKnown(caller, handle) ?? (await this.resolve(caller, handle, 'use'));
     const keyType = r.derived ? 'hmac-sha256' : r.key.type;
     checkFits(algorithm, keyType);
     if (r.derived) return createHmac('sha256', r.derived).update(message).digest();
     const digest = algorithm === 'hmac-sha256' ? undefined : digestFor(algorithm, message);
-    return this.guard(() => this.store.sign(r.key, algorithm, asBuffer(message), digest));
+    try {
+      return await this.store.sign(r.key, algorithm, asBuffer(message), digest);
+    } catch (err) {
+      throw this.coarsen(err);
+    }
   }
 
   async verify(caller: Caller, handle: string, algorithm: SignAlgorithm, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
@@ -243,6 +248,16 @@ class StoreKeyService implements KeyService {
     checkNamespace(namespace);
     if (!this.authorize(caller, op, { namespace, id })) throw accessDenied();
     return { namespace, id };
+  }
+
+  /** `resolve` for a plain stored key already in the cache, synchronously; undefined when it must look. */
+  private resolveKnown(caller: Caller, handle: string): Resolved | undefined {
+    this.ensureOpen();
+    const payload = this.handles.verify(handle);
+    if (payload.t !== 'key') return undefined;
+    if (!this.authorize(caller, 'use', { namespace: payload.ns, id: payload.id })) throw accessDenied();
+    const key = this.known.get(keyLabel(payload.ns, payload.id));
+    return key && { payload, key };
   }
 
   /** Verify the handle, authorize, and find the key. */
