@@ -118,19 +118,17 @@ describe('measurement and integrity', () => {
     expect(after.status.runtimeStatus.status).toBe('dead');
   });
 
-  it('refuses a modified cached core module instead of running it', async () => {
-    const file = await fx.guest('echo');
+  it.each([['core module', 'component.core.wasm'], ['JS glue', 'component.mjs']])('refuses a modified cached %s instead of running it', async (_what, file) => {
     const rt = await fx.runtime();
-    const d = await rt.create(spec('echo', file, { desiredStatus: 'stopped' }));
+    const d = await rt.create(spec('echo', await fx.guest('echo'), { desiredStatus: 'stopped' }));
     const cacheDir = path.join(fx.dir, 'state', 'cache', String(d.config.settings.imageHash).slice(7));
-    const core = readdirSync(cacheDir).find((f) => f.endsWith('.core.wasm'))!;
-    const bytes = await fs.readFile(path.join(cacheDir, core));
-    bytes[bytes.length - 1] ^= 0xff;
-    await fs.writeFile(path.join(cacheDir, core), bytes);
+    const bytes = await fs.readFile(path.join(cacheDir, file));
+    bytes[bytes.length - 2] ^= 0x01;
+    await fs.writeFile(path.join(cacheDir, file), bytes);
     const rt2 = await fx.runtime();
     const err = await rejection(rt2.start('echo'));
     expect(err.code).toBe('integrity-mismatch');
-    expect(err.message).toContain(`cached ${core}`);
+    expect(err.message).toContain(`cached ${file} of component ${String(d.config.settings.imageHash)} measured sha256:`);
   });
 
   it('reuses the transpiled output from disk on the next start of the same component', async () => {

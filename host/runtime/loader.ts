@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL, fileURLToPath } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { transpile } from '@bytecodealliance/jco';
 import { writeFileAtomic, fsyncDir } from '../state/atomic.js';
 import { RuntimeError } from './types.js';
@@ -27,6 +27,11 @@ const CACHE_FORMAT = 'jco-async-v1';
 const GLUE = 'component.mjs';
 
 export type Digest = `sha256:${string}`;
+
+function glueOf(bytes: Uint8Array | undefined): string {
+  if (!bytes) throw new RuntimeError('integrity-mismatch', 'transpiled component has no JS glue');
+  return Buffer.from(bytes).toString('utf8');
+}
 
 /** One in-flight or finished computation per key; a failure is forgotten so the next call retries. */
 function memo<T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
@@ -87,7 +92,11 @@ export async function readSource(source: string, pin?: string): Promise<Uint8Arr
 /** Transpiled, verified form of one component. */
 export interface Prepared {
   digest: Digest;
-  glueUrl: string;
+  /**
+   * The verified JS glue, as text. The worker imports it from a `data:` URL made of these bytes, never
+   * from the cache file, so nothing can swap the file between the hash check and the import.
+   */
+  glueSource: string;
   /** Core module file name → bytes (verified against the cache index). */
   coreModules: Map<string, Uint8Array>;
   /** Component imports as jco names them (`edgeward:module/logging`, `wasi:clocks/wall-clock@0.2.3`). */
@@ -183,7 +192,7 @@ export class Loader {
     await fs.rm(dir, { recursive: true, force: true });
     await fs.rename(tmp, dir);
     await fsyncDir(this.cacheDir);
-    return { digest, glueUrl: pathToFileURL(path.join(dir, GLUE)).href, coreModules, imports: index.imports, exports: index.exports };
+    return { digest, glueSource: glueOf(out.files['component.js']), coreModules, imports: index.imports, exports: index.exports };
   }
 
   private async readCache(dir: string, digest: Digest): Promise<Prepared | undefined> {
@@ -195,6 +204,7 @@ export class Loader {
     }
     if (index.format !== CACHE_FORMAT || index.digest !== digest) return undefined;
     const coreModules = new Map<string, Uint8Array>();
+    let glue: Uint8Array | undefined;
     for (const [name, want] of Object.entries(index.files)) {
       const data = new Uint8Array(await fs.readFile(path.join(dir, name)));
       const got = measure(data);
@@ -202,8 +212,9 @@ export class Loader {
         throw new RuntimeError('integrity-mismatch', `cached ${name} of component ${digest} measured ${got}, expected ${want}; refusing to run it (remove ${dir} to rebuild)`);
       }
       if (name.endsWith('.wasm')) coreModules.set(name, data);
+      if (name === GLUE) glue = data;
     }
-    return { digest, glueUrl: pathToFileURL(path.join(dir, GLUE)).href, coreModules, imports: index.imports, exports: index.exports };
+    return { digest, glueSource: glueOf(glue), coreModules, imports: index.imports, exports: index.exports };
   }
 
   /** Compile every core module with its memories capped at `memoryMib`. */

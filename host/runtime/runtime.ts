@@ -262,7 +262,7 @@ export class ComponentRuntime implements ModuleRuntime {
         generationId: r.generationId,
         digest: r.digest as Digest,
         instanceId,
-        glueUrl: prepared.glueUrl,
+        glueSource: prepared.glueSource,
         coreModules,
         capabilities: plan.capabilities,
         config: JSON.stringify({ name, generationId: r.generationId, env: r.env, settings: r.settings }),

@@ -39,7 +39,8 @@ export interface SandboxOptions {
   generationId: string;
   digest: Digest;
   instanceId: number;
-  glueUrl: string;
+  /** The component's verified JS glue (imported by the worker from a data: URL). */
+  glueSource: string;
   coreModules: Record<string, CoreModule>;
   capabilities: readonly Capability[];
   /** JSON handed to the guest's `start`. */
@@ -180,7 +181,7 @@ export class Instance {
     const load = {
       t: 'load',
       ...inst.brokerInit,
-      glueUrl: opts.glueUrl,
+      glueSource: opts.glueSource,
       workerModules: opts.capabilities.filter((c) => c.workerModule).map((c) => assetUrl(c.workerModule!)),
       hostFunctions: inst.table.map(([iface, fn]) => [iface, fn]),
     };
