@@ -31,13 +31,20 @@ const witText = readdirSync(witDir).sort().map((f) => readFileSync(path.join(wit
 const czVersion = JSON.parse(readFileSync(path.join(root, 'node_modules/@bytecodealliance/componentize-js/package.json'), 'utf8')).version;
 const self = readFileSync(fileURLToPath(import.meta.url), 'utf8');
 
-async function guestTypes() {
+/** TypeScript types from the WIT, for guests (guests/types) and for the host (host/runtime/generated). */
+async function witTypes() {
   const { typesComponent } = await import('@bytecodealliance/jco/dist/cmd/types.js').catch(() => import(path.join(root, 'node_modules/@bytecodealliance/jco/dist/cmd/types.js')));
-  const files = await typesComponent(witDir, { worldName: 'module', guest: true, quiet: true });
-  for (const [name, data] of Object.entries(files)) {
-    const out = path.join(root, 'guests', 'types', name);
-    mkdirSync(path.dirname(out), { recursive: true });
-    writeAtomic(out, data);
+  const targets = [
+    [path.join(root, 'guests', 'types'), { worldName: 'module', guest: true, quiet: true }],
+    [path.join(root, 'host', 'runtime', 'generated'), { worldName: 'module', instantiation: 'async', quiet: true }],
+  ];
+  for (const [dir, opts] of targets) {
+    const files = await typesComponent(witDir, opts);
+    for (const [name, data] of Object.entries(files)) {
+      const out = path.join(dir, name);
+      mkdirSync(path.dirname(out), { recursive: true });
+      writeAtomic(out, data);
+    }
   }
 }
 
@@ -67,5 +74,5 @@ async function build(name) {
   console.log(`guests: ${name} built in ${Date.now() - t} ms, ${component.length} bytes, sha256:${digest}`);
 }
 
-await guestTypes();
+await witTypes();
 for (const g of process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(GUESTS)) await build(g);

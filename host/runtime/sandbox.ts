@@ -8,7 +8,7 @@
 import { serialize } from 'node:v8';
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { LimitsConfig } from '../config/schema.js';
-import type { Capability, HostFunction, InstanceContext } from './capabilities.js';
+import type { Capability, HostFunction, InstanceContext, LogLevel } from './capabilities.js';
 import type { CoreModule, Digest } from './loader.js';
 import { assetPath, assetUrl } from './assets.js';
 import { RuntimeError } from './types.js';
@@ -46,14 +46,14 @@ export interface SandboxOptions {
   /** JSON handed to the guest's `start`. */
   config: string;
   limits: LimitsConfig;
-  onLog(level: string, message: string): void;
+  onLog(level: LogLevel, message: string): void;
   /** Resolves when the component's measurement matched; the guest is not instantiated before. */
   gate?: Promise<unknown>;
   /** Called once, when the instance ends on its own (trap, exit, timeout, worker error). */
   onExit(reason: ExitReason): void;
 }
 
-type Reply = { id?: number; t: string; value?: string; message?: string; code?: number; level?: string; timings?: StartTimings };
+type Reply = { id?: number; t: string; value?: string; message?: string; code?: number; level?: LogLevel; timings?: StartTimings };
 
 /** Where a start's time went, in ms (worker side). */
 export interface StartTimings { link: number; instantiate: number; start: number }

@@ -8,6 +8,7 @@ import { appendFileSync, mkdirSync, promises as fs, renameSync, statSync, rmSync
 import { EventEmitter, on } from 'node:events';
 import path from 'node:path';
 import type { LogQuery } from '../../runtime/types.js';
+import type { LogLevel } from '../../runtime/capabilities.js';
 
 export const DEFAULT_MAX_LOG_BYTES = 1024 * 1024;
 export const DEFAULT_LOG_FILES = 3;
@@ -34,7 +35,7 @@ export class ModuleLog {
   }
 
   /** Append one message (split on newlines) at `level`. */
-  append(level: string, message: string): void {
+  append(level: LogLevel, message: string): void {
     const ts = new Date().toISOString();
     const lvl = level.toUpperCase().slice(0, 5).padEnd(5);
     const lines = message.split(/\r?\n/).map((l) => `${ts} ${lvl} ${l.replace(CONTROL, '\uFFFD')}`);
