@@ -81,6 +81,9 @@ describe('management routes', () => {
     const echo = await fx.guest('echo');
     res = await app.request('/modules', json('POST', moduleSpec('pinned', echo, { config: { settings: { image: echo, digest: `sha256:${'a'.repeat(64)}` } } })));
     expect(res.status).toBe(409);
+    res = await app.request('/modules', json('POST', moduleSpec('rel', './echo.wasm')));
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ message: 'image "./echo.wasm": use an absolute path, file://, https:// or builtin:<guest>' });
     res = await app.request('/modules', json('POST', '{"name":'));
     expect(res.status).toBe(422);
     res = await app.request('/modules/bad%20name');

@@ -66,7 +66,9 @@ function resolveImage(image: string, baseDir: string | undefined): string {
     if (!/^[a-z][a-z0-9-]{0,31}$/.test(guest)) throw new RuntimeError('invalid', `unknown builtin image "${image}"`);
     return assetPath(`guests/${guest}/dist/${guest}.wasm`);
   }
-  if (/^[a-z]+:\/\//.test(image) || path.isAbsolute(image) || !baseDir) return image;
+  if (/^[a-z]+:\/\//.test(image) || path.isAbsolute(image)) return image;
+  // A relative path means nothing to the daemon (its cwd is not the caller's): the CLI resolves it.
+  if (!baseDir) throw new RuntimeError('invalid', `image "${image}": use an absolute path, file://, https:// or builtin:<guest>`);
   return path.resolve(baseDir, image);
 }
 
