@@ -17,12 +17,20 @@ export interface PoolStats {
 
 /** Callers waiting for a session beyond this are refused with `limit-exceeded` rather than queued forever. */
 export const MAX_SESSION_WAITERS = 100_000;
+/**
+ * Longest run of back-to-back session handoffs before the pool yields to the event loop. Inline operations
+ * are synchronous, and handing a released session to the next waiter is a microtask, so a burst of queued
+ * calls would otherwise run to the end without letting I/O in (reliability H2 reports the event-loop delay).
+ */
+export const MAX_HANDOFF_RUN_MS = 2;
 
 export class SessionPool {
   private readonly idle: Handle[];
   private readonly waiters: Array<(s: Handle) => void> = [];
   private highWater = 0;
   private closed = false;
+  private runStarted = 0;
+  private yielding = false;
 
   constructor(
     private readonly module: P.PKCS11,
@@ -81,7 +89,21 @@ export class SessionPool {
   private release(session: Handle): void {
     if (this.closed) return;
     const next = this.waiters.shift();
-    if (next) next(session);
-    else this.idle.push(session);
+    if (!next) {
+      this.idle.push(session);
+      return;
+    }
+    if (!this.yielding) {
+      const now = performance.now();
+      if (this.runStarted === 0) this.runStarted = now;
+      if (now - this.runStarted < MAX_HANDOFF_RUN_MS) return next(session);
+      // Over the budget: every handoff until the loop has turned goes through setImmediate.
+      this.yielding = true;
+      setImmediate(() => {
+        this.yielding = false;
+        this.runStarted = 0;
+      });
+    }
+    setImmediate(() => next(session));
   }
 }
