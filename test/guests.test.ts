@@ -8,6 +8,14 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAdaptorServer } from '@hono/node-server';
+import { Command } from 'commander';
+import { Hono } from 'hono';
+import { errorHandler } from '../host/api/errors.js';
+import { modulesRoutes } from '../host/api/management/modules.js';
+import { createMgmtClient } from '../host/cli/client.js';
+import { registerModuleCommands } from '../host/cli/commands/modules.js';
+import { silentLogger } from '../host/log.js';
 import { createModuleRuntime, parseManifest } from '../host/runtime/index.js';
 import { assetPath } from '../host/runtime/assets.js';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
@@ -55,6 +63,45 @@ describe('hello (componentize-js guest)', () => {
     for await (const l of rt.logs('hello', {})) lines.push(l);
     expect(lines.some((l) => /INFO  hello #1 for Ada$/.test(l))).toBe(true);
     expect(lines.some((l) => /INFO  hello stopping after 3 invocations$/.test(l))).toBe(true);
+  });
+
+  it('is deployed, invoked, stopped, started and removed through the management API and the CLI', async () => {
+    const rt = await createModuleRuntime({ stateDir: stateDir(), logger: capture().logger, limits });
+    runtimes.push(rt);
+    const app = new Hono();
+    app.route('/modules', modulesRoutes(rt));
+    app.onError(errorHandler(silentLogger()));
+    const post = (p: string, body?: unknown) => app.request(p, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body === undefined ? '' : JSON.stringify(body) });
+    let res = await post('/modules', { name: 'hello', type: 'wasm', config: { settings: { image: 'builtin:hello' }, env: [{ key: 'GREETING', value: 'Hi' }] } });
+    expect(res.status).toBe(201);
+    res = await post('/modules/hello/invoke', { methodName: 'hello', payload: { name: 'API' } });
+    expect(await res.json()).toEqual({ status: 200, payload: { message: 'Hi, API!', count: 1 } });
+    expect((await post('/modules/hello/stop')).status).toBe(204);
+    expect((await post('/modules/hello/invoke', { methodName: 'count' })).status).toBe(409);
+    expect((await post('/modules/hello/start')).status).toBe(204);
+
+    const sock = path.join(stateDir(), 'mgmt.sock');
+    const server = createAdaptorServer({ fetch: app.fetch });
+    await new Promise<void>((r) => server.listen(sock, r));
+    try {
+      const out: string[] = [];
+      const program = new Command().exitOverride();
+      registerModuleCommands(program, async () => createMgmtClient(sock));
+      const write = process.stdout.write.bind(process.stdout);
+      process.stdout.write = ((c: string) => { out.push(c); return true; }) as typeof process.stdout.write;
+      try {
+        await program.parseAsync(['node', 'edgeward', 'invoke', 'hello', 'hello', '{"name":"CLI"}']);
+        await program.parseAsync(['node', 'edgeward', 'restart', 'hello']);
+        await program.parseAsync(['node', 'edgeward', 'invoke', 'hello', 'count']);
+        await program.parseAsync(['node', 'edgeward', 'remove', 'hello']);
+      } finally {
+        process.stdout.write = write;
+      }
+      expect(out).toEqual(['{"message":"Hi, CLI!","count":1}\n', 'Restarted hello\n', '{"count":1}\n', 'Removed hello\n']);
+      expect(await rt.list()).toEqual([]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('keeps the daemon running with no modules when the deployment component is missing', async () => {
