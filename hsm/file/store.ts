@@ -4,15 +4,16 @@
  * disk in the clear: this is NOT a hardware root of trust, and `openFileKeyStore` says so at every open.
  */
 import {
-  createCipheriv, createDecipheriv, createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt,
+  createCipheriv, createDecipheriv, createHmac, createPrivateKey, createPublicKey, generateKeyPair, privateDecrypt,
   randomBytes, sign as cryptoSign, constants, type KeyObject,
 } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { Logger } from '../../host/log.js';
 import { removeFileDurable, sweepTempFiles, writeFileAtomic } from '../../host/state/atomic.js';
-import { oaepHash } from '../keys/service.js';
+import { oaepHash } from '../keys/algorithms.js';
 import {
   isKeyPairType, isSecretKeyType, KeyError, type EncryptAlgorithm, type KeyPairType, type KeyStore, type KeyType,
   type SecretKeyType, type SignAlgorithm, type StoredKey,
@@ -61,7 +62,7 @@ class FileKeyStore implements KeyStore {
   async generate(label: string, type: KeyType): Promise<StoredKey> {
     if (await this.load(label)) throw new KeyError('already-exists', 'key already exists');
     const file: KeyFile = isKeyPairType(type)
-      ? { v: 1, label, type, pkcs8: generatePair(type).export({ type: 'pkcs8', format: 'pem' }).toString() }
+      ? { v: 1, label, type, pkcs8: (await generatePair(type)).export({ type: 'pkcs8', format: 'pem' }).toString() }
       : { v: 1, label, type, secret: randomBytes(32).toString('base64') };
     await writeFileAtomic(this.fileOf(label), JSON.stringify(file), 0o600);
     return { label, type };
@@ -198,16 +199,19 @@ class FileKeyStore implements KeyStore {
   }
 }
 
-function generatePair(type: KeyPairType): KeyObject {
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/** Off the event loop (libuv's pool): RSA-3072 generation takes around a second. */
+async function generatePair(type: KeyPairType): Promise<KeyObject> {
   switch (type) {
     case 'ec-p256':
-      return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+      return (await generateKeyPairAsync('ec', { namedCurve: 'P-256' })).privateKey;
     case 'ec-p384':
-      return generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
+      return (await generateKeyPairAsync('ec', { namedCurve: 'P-384' })).privateKey;
     case 'rsa-2048':
-      return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+      return (await generateKeyPairAsync('rsa', { modulusLength: 2048 })).privateKey;
     case 'rsa-3072':
-      return generateKeyPairSync('rsa', { modulusLength: 3072 }).privateKey;
+      return (await generateKeyPairAsync('rsa', { modulusLength: 3072 })).privateKey;
     default:
       return assertNever(type);
   }
