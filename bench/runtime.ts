@@ -15,6 +15,7 @@ import path from 'node:path';
 import { buildTestGuest } from '../guests/adversarial/components.js';
 import { assetPath } from '../host/runtime/assets.js';
 import { ComponentRuntime } from '../host/runtime/runtime.js';
+import { warmWorkerPool } from '../host/runtime/sandbox.js';
 import { builtinDefaultManifest, type ModuleSpec } from '../host/runtime/manifest.js';
 import { silentLogger } from '../host/log.js';
 
@@ -31,8 +32,11 @@ if (!existsSync(hello.source)) {
   process.exit(2);
 }
 
-async function open(stateDir: string, extra: Partial<ConstructorParameters<typeof Object>[0]> = {}): Promise<ComponentRuntime> {
-  return ComponentRuntime.open({ stateDir, logger: silentLogger(), limits: LIMITS, ...extra });
+/** A runtime as a running daemon has it: opened, its worker pool booted (daemon start-up, not module start). */
+async function open(stateDir: string): Promise<ComponentRuntime> {
+  const rt = await ComponentRuntime.open({ stateDir, logger: silentLogger(), limits: LIMITS });
+  await warmWorkerPool();
+  return rt;
 }
 
 /** deploy → first invoke answered, in a fresh runtime over `stateDir`. */

@@ -22,6 +22,7 @@ export { BUILTIN_CAPABILITIES, type Capability, type InstanceContext, type HostF
 export { parseManifest, parseApiSpec, builtinDefaultManifest, type ModuleSpec } from './manifest.js';
 export type { RuntimeEvent } from './events.js';
 export { IOT_EDGE_BACKOFF, type BackoffSettings } from './policy.js';
+export { warmWorkerPool, drainWorkerPool } from './sandbox.js';
 
 export interface CreateModuleRuntimeOptions {
   stateDir: string;

@@ -55,7 +55,7 @@ export class ComponentRuntime implements ModuleRuntime {
     const registry = await Registry.open(opts.stateDir);
     const logs = new LogStore(path.join(opts.stateDir, 'logs', 'modules'), opts.logs);
     const rt = new ComponentRuntime(opts, registry, logs);
-    warmWorkerPool();
+    void warmWorkerPool();
     for (const r of registry.all()) rt.states.set(r.name, { status: 'stopped', restartCount: 0, crashCount: 0 });
     return rt;
   }

@@ -74,6 +74,7 @@ export function valueBytes(v: unknown): number {
  */
 const POOL_SIZE = 1;
 const pool: Worker[] = [];
+const online = new WeakMap<Worker, Promise<void>>();
 
 function spawnWorker(): Worker {
   const w = new Worker(assetPath('host/runtime/worker.mjs'), {
@@ -84,7 +85,11 @@ function spawnWorker(): Worker {
     stderr: true,
     resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MIB, maxYoungGenerationSizeMb: 8 },
   });
-  w.unref();
+  // Referenced while it boots (so awaiting warmWorkerPool keeps a process alive), then idle and unref'd.
+  online.set(w, new Promise<void>((resolve) => {
+    w.once('online', () => { if (pool.includes(w)) w.unref(); resolve(); });
+    w.once('exit', () => resolve());
+  }));
   // A pooled worker that dies before use is dropped (its 'error' must not be unhandled).
   const drop = () => { const i = pool.indexOf(w); if (i >= 0) pool.splice(i, 1); };
   w.on('error', drop);
@@ -105,9 +110,13 @@ function takeWorker(): Worker {
   return w;
 }
 
-/** Spawn the pooled workers now (the daemon calls this at start so the first module start is fast). */
-export function warmWorkerPool(): void {
+/**
+ * Spawn the pooled workers now (the runtime does at open, so a daemon's first module start does not
+ * wait for a thread to boot). Resolves when they are running.
+ */
+export async function warmWorkerPool(): Promise<void> {
   refillPool();
+  await Promise.all(pool.map((w) => online.get(w)));
 }
 
 /** Terminate idle pooled workers (tests, shutdown). */
