@@ -39,6 +39,17 @@ describe('lifecycle', () => {
     expect(await rt.list()).toEqual([]);
   });
 
+  it('close() also stops an instance whose start was still in progress', async () => {
+    const rt = await fx.runtime();
+    const file = await fx.guest('echo');
+    await rt.create(spec('a', file, { desiredStatus: 'stopped' }));
+    const starting = rt.start('a');
+    await rt.close();
+    await starting;
+    expect((await rt.get('a')).status.runtimeStatus.status).toBe('stopped');
+    expect(rt.events('a').map((e) => e.kind).slice(-2)).toEqual(['started', 'stopped']);
+  });
+
   it('refuses a second module with the same name', async () => {
     const rt = await fx.runtime();
     const file = await fx.guest('echo');

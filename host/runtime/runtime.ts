@@ -122,7 +122,9 @@ export class ComponentRuntime implements ModuleRuntime {
     this.closed = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
-    await Promise.all([...this.instances.keys()].map((n) => this.locked(n, () => this.halt(n, 'daemon shutting down'))));
+    // Every module, not only the running ones: a start in progress holds the lock and is halted after it.
+    const names = new Set([...this.instances.keys(), ...this.registry.all().map((r) => r.name)]);
+    await Promise.all([...names].map((n) => this.locked(n, () => this.halt(n, 'daemon shutting down'))));
   }
 
   // ---- create / update / remove / invoke / deploy --------------------------------------------------
