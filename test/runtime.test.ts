@@ -50,6 +50,13 @@ describe('lifecycle', () => {
     expect(rt.events('a').map((e) => e.kind).slice(-2)).toEqual(['started', 'stopped']);
   });
 
+  it('answers concurrent invokes one at a time, each with its own payload', async () => {
+    const rt = await fx.runtime();
+    await rt.create(spec('echo', await fx.guest('echo')));
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => rt.invoke('echo', 'x', { i })));
+    expect(answers).toEqual(Array.from({ length: 50 }, (_, i) => ({ status: 200, payload: { i } })));
+  });
+
   it('refuses a second module with the same name', async () => {
     const rt = await fx.runtime();
     const file = await fx.guest('echo');
