@@ -26,3 +26,19 @@ describe('raw ECDSA → DER', () => {
     expect(rawEcdsaToDer(Buffer.concat([r, s])).toString('hex')).toBe(`3026020101022100${'ff'.repeat(32)}`);
   });
 });
+
+describe('raw ECDSA → DER against node:crypto', () => {
+  it('every P-256/P-384 signature node makes in ieee-p1363 converts to the DER node makes', async () => {
+    const { generateKeyPairSync, sign, verify } = await import('node:crypto');
+    for (const namedCurve of ['P-256', 'P-384']) {
+      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve });
+      for (let i = 0; i < 200; i++) {
+        const m = Buffer.from(`m${i}`);
+        const raw = sign('sha256', m, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+        const der = rawEcdsaToDer(raw);
+        expect(verify('sha256', m, publicKey, der)).toBe(true);
+        expect(verify('sha256', m, { key: publicKey, dsaEncoding: 'ieee-p1363' }, raw)).toBe(true);
+      }
+    }
+  });
+});
