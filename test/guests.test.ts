@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +17,7 @@ import { modulesRoutes } from '../host/api/management/modules.js';
 import { createMgmtClient } from '../host/cli/client.js';
 import { registerModuleCommands } from '../host/cli/commands/modules.js';
 import { silentLogger } from '../host/log.js';
-import { createModuleRuntime, parseManifest } from '../host/runtime/index.js';
+import { builtinDefaultManifest, createModuleRuntime, parseManifest } from '../host/runtime/index.js';
 import { assetPath } from '../host/runtime/assets.js';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
 import { RuntimeError } from '../host/runtime/types.js';
@@ -102,6 +103,18 @@ describe('hello (componentize-js guest)', () => {
     } finally {
       await new Promise((r) => server.close(r));
     }
+  });
+
+  it('does not stall the daemon while a 12 MB component is transpiled (cold deploy)', async () => {
+    const rt = await createModuleRuntime({ stateDir: stateDir(), logger: capture().logger, limits });
+    runtimes.push(rt);
+    const h = monitorEventLoopDelay({ resolution: 10 });
+    h.enable();
+    await rt.deploy(builtinDefaultManifest());
+    h.disable();
+    expect(rt.loader.stats.transpiles).toBe(1);
+    // jco's transpiler runs on its own thread; before it did, this was ~2 s.
+    expect(h.max / 1e6).toBeLessThan(500);
   });
 
   it('keeps the daemon running with no modules when the deployment component is missing', async () => {

@@ -11,9 +11,9 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { transpile } from '@bytecodealliance/jco';
 import { writeFileAtomic, fsyncDir } from '../state/atomic.js';
 import { RuntimeError } from './types.js';
+import { transpileComponent, type Transpiled } from './transpiler.js';
 import { capCoreModuleMemory, MemoryLimitError, WASM_PAGE_BYTES } from './wasm-memory.js';
 
 /** A compiled core module (`WebAssembly.Module`; tsconfig's lib has no WebAssembly types). */
@@ -168,9 +168,9 @@ export class Loader {
     }
     const component = await bytes();
     checkComponentHeader(component);
-    let out: Awaited<ReturnType<typeof transpile>>;
+    let out: Transpiled;
     try {
-      out = await transpile(component, { name: 'component', instantiation: 'async', base64Cutoff: 0, noTypescript: true, quiet: true });
+      out = await transpileComponent(component);
     } catch (err) {
       throw new RuntimeError('invalid', `component ${digest.slice(0, 19)}… is malformed or truncated: ${(err as Error).message.split('\n')[0]}`);
     }
@@ -187,7 +187,7 @@ export class Loader {
       files[target] = measure(data);
       if (target.endsWith('.wasm')) coreModules.set(target, data);
     }
-    const index: CacheIndex = { format: CACHE_FORMAT, digest, files, imports: out.imports, exports: out.exports.map(([n]) => n) };
+    const index: CacheIndex = { format: CACHE_FORMAT, digest, files, imports: out.imports, exports: out.exports };
     await fs.writeFile(path.join(tmp, 'index.json'), JSON.stringify(index), { mode: 0o600 });
     await fs.rm(dir, { recursive: true, force: true });
     await fs.rename(tmp, dir);
