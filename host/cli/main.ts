@@ -14,6 +14,7 @@ import { registerCheckCommand } from './commands/check.js';
 import { registerTpmCommands } from './commands/tpm.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerModuleCommands } from './commands/modules.js';
+import { registerNativeModuleCommands } from './commands/module.js';
 import { cliClient, loadCliConfig } from './context.js';
 
 const program = new Command();
@@ -41,6 +42,7 @@ registerSystemCommands(program, ctx);
 registerModuleCommands(program, () => cliClient(ctx()));
 registerCheckCommand(program, ctx);
 registerKeysCommands(program, () => cliClient(ctx()));
+registerNativeModuleCommands(program, () => cliClient(ctx()));
 registerTpmCommands(program, async () => (await loadCliConfig(ctx())).config);
 
 await program.parseAsync(process.argv);

@@ -11,8 +11,12 @@ import { openKeyService, type KeyService } from '../../hsm/keys/index.js';
 import { CertService } from '../../hsm/certs/service.js';
 import { IdentityService } from '../identity/identity.js';
 import { createModuleRuntime, type Capability, type ComponentRuntime } from '../runtime/index.js';
-import { hostFunctions as hsmKeysFunctions } from '../capabilities/hsm-keys/host.js';
+import { hsmKeysCapability } from '../capabilities/hsm-keys/index.js';
+import { workloadIdentityCapability } from '../capabilities/workload-identity/index.js';
 import { keysRoutes } from '../api/management/keys.js';
+import { identitiesRoutes } from '../api/management/identities.js';
+import { NativeModules } from '../identity/native.js';
+import { NativeModuleService } from '../identity/native-service.js';
 import { WorkloadSockets } from '../api/workload/sockets.js';
 import { MGMT_API_VERSION } from '../api/versions.js';
 import type { ServiceStatus } from './control.js';
@@ -23,22 +27,12 @@ export interface Services {
   certs: CertService;
   runtime: ComponentRuntime;
   workload: WorkloadSockets;
+  native: NativeModuleService;
   managementRoutes: { prefix: string; app: Hono; minimum?: string }[];
   status(): Promise<ServiceStatus[]>;
   close(): Promise<void>;
 }
 
-/** Host-side capabilities the daemon adds to the runtime's built-in ones. */
-function daemonCapabilities(keys: KeyService): Capability[] {
-  return [
-    {
-      name: 'edgeward:hsm/keys',
-      interfaces: ['edgeward:hsm/keys'],
-      // Bound to the instance's module: the key service enforces that namespace, not the guest.
-      prepare: (instance) => ({ 'edgeward:hsm/keys': hsmKeysFunctions(keys, { kind: 'module', module: instance.module }) as unknown as Record<string, (...a: unknown[]) => unknown> }),
-    },
-  ];
-}
 
 export async function composeServices(opts: { config: Config; logger: Logger }): Promise<Services> {
   const { config, logger } = opts;
@@ -60,25 +54,40 @@ export async function composeServices(opts: { config: Config; logger: Logger }):
     const certs = await CertService.open({ config, stateDir, keys, logger: logger.child({ component: 'certs' }), deviceId: identity.device.deviceId, hubHostname: identity.device.hubHostname });
     certs.startRenewal();
     closers.push(() => certs.close());
+    // The identity capability checks each call against the live registration: bound after the runtime opens.
+    let registrations: ComponentRuntime | undefined;
+    const capabilities: Capability[] = [
+      hsmKeysCapability(keys),
+      workloadIdentityCapability({ identity, certs, keys, registrationOf: (m) => registrations?.registration(m) }),
+    ];
     const runtime = await createModuleRuntime({
       stateDir,
       logger: logger.child({ component: 'runtime' }),
       limits: config.runtime.default_limits,
       deployment: config.runtime.deployment,
-      capabilities: daemonCapabilities(keys),
+      capabilities,
     });
+    registrations = runtime;
     closers.push(() => runtime.close());
+    const nativeRegistry = await NativeModules.open(stateDir);
     const runDir = path.dirname(socketPathOf(config.listen.workload_uri));
-    const workload = new WorkloadSockets({ identity, certs, keys, logger: logger.child({ component: 'workload' }), generationOf: () => undefined }, runDir, socketPathOf(config.listen.workload_uri));
+    const workloadLogger = logger.child({ component: 'workload' });
+    const workload = new WorkloadSockets({ identity, certs, keys, logger: workloadLogger, generationOf: (m) => nativeRegistry.get(m)?.generationId }, runDir, socketPathOf(config.listen.workload_uri));
     await workload.start();
     closers.push(() => workload.close());
+    const native = new NativeModuleService(nativeRegistry, workload, identity, workloadLogger, () => runtime.registrations().map((r) => ({ name: r.name, generationId: r.generationId })));
+    await native.start();
     return {
       keys,
       identity,
       certs,
       runtime,
       workload,
-      managementRoutes: [{ prefix: '/keys', app: keysRoutes(keys), minimum: MGMT_API_VERSION }],
+      native,
+      managementRoutes: [
+        { prefix: '/keys', app: keysRoutes(keys), minimum: MGMT_API_VERSION },
+        { prefix: '/identities', app: identitiesRoutes(native) },
+      ],
       async status() {
         const modules = await runtime.list();
         const due = certs.renewalDue();

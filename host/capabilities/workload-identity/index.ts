@@ -1,0 +1,24 @@
+/**
+ * Capability `edgeward:workload/identity`: the calling module's own identity.
+ *
+ * configure — identity, certificate and key services are opened once by the daemon;
+ * prepare   — `identityFunctions(deps, instance)` binds the functions to one instance (module, digest,
+ *             generation), so the module served is the one the runtime measured and bound;
+ * call      — host.ts checks the measurement against the registration on every call, then serves.
+ */
+import type { Capability } from '../../runtime/capabilities.js';
+import { identityFunctions, type WorkloadIdentityDeps } from './host.js';
+
+export const WORKLOAD_IDENTITY_INTERFACE = 'edgeward:workload/identity';
+export { identityFunctions, type WorkloadIdentityDeps, type WorkloadIdentityImports, type WitCertificate } from './host.js';
+export { IdentityErrorPayload, type WitIdentityError } from './errors.js';
+
+export function workloadIdentityCapability(deps: WorkloadIdentityDeps): Capability {
+  return {
+    name: WORKLOAD_IDENTITY_INTERFACE,
+    interfaces: [WORKLOAD_IDENTITY_INTERFACE],
+    prepare(instance) {
+      return { [WORKLOAD_IDENTITY_INTERFACE]: identityFunctions(deps, instance) as unknown as Record<string, (...args: unknown[]) => unknown> };
+    },
+  };
+}
