@@ -407,6 +407,26 @@ describe('logs', () => {
     expect(b.some((l) => l.includes('instance 1 ') || l.includes('restarting'))).toBe(false);
   });
 
+  it('rate-limits a guest that logs in a loop, saying how many lines it dropped', async () => {
+    const rt = await fx.runtime();
+    await rt.create(spec('chatty', await fx.guest('chatty')));
+    const h = monitorEventLoopDelay({ resolution: 5 });
+    h.enable();
+    await rt.invoke('chatty', 'x', 'y'.repeat(20_000)); // JSON "yy…y": 20002 lines
+    await new Promise((r) => setTimeout(r, 20)); // tokens for the next call, whose first line reports the drops
+    await rt.invoke('chatty', 'x', 'y'); // 3 lines
+    h.disable();
+    const lines: string[] = [];
+    for await (const l of rt.logs('chatty', {})) lines.push(l);
+    const guestLines = lines.filter((l) => l.endsWith('INFO  started'));
+    expect(guestLines.length).toBeGreaterThanOrEqual(2000);
+    expect(guestLines.length).toBeLessThan(5000); // burst 2000 + 1000/s refill while the loop runs; 20001 were written
+    const dropped = lines.map((l) => Number(/WARN  \[edgeward\] (\d+) log lines dropped \(limit 1000\/s\)$/.exec(l)?.[1] ?? 0));
+    // Every line written (1 at start, 20002 + 3 by invoke) is either kept or counted as dropped.
+    expect(dropped.reduce((a, b) => a + b, 0) + guestLines.length).toBe(1 + 20_002 + 3);
+    expect(h.max / 1e6).toBeLessThan(200);
+  });
+
   it('follows new lines until the reader aborts', async () => {
     const rt = await fx.runtime();
     await rt.create(spec('a', await fx.guest('echo')));

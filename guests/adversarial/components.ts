@@ -80,6 +80,16 @@ export const WAT_GUESTS = {
   }),
   /** G2: declares a memory that needs 2000 pages (125 MiB) before it runs. */
   bigmin: core({ memory: '(memory (export "memory") 2000)', invokeBody: '(call $ok (i32.const 0) (i32.const 0))' }),
+  /** Logs one line per payload byte in a tight loop (log flood). */
+  chatty: core({
+    invokeBody: `(local $i i32)
+    (block $done (loop $lines
+      (br_if $done (i32.ge_u (local.get $i) (local.get $pl)))
+      (call $log (i32.const 2) (i32.const 64) (i32.const 7))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $lines)))
+    (call $ok (i32.const 0) (i32.const 0))`,
+  }),
   /** A trap mid-call (`unreachable`). */
   crash: core({ invokeBody: '(unreachable)' }),
 };

@@ -62,7 +62,7 @@ function textBytes(s) {
 
 async function buildImports(init) {
   const ctx = {
-    log: (level, message) => post({ t: 'log', level, message: String(message) }),
+    log: rateLimitedLog((level, message) => post({ t: 'log', level, message })),
     exit: (code) => { throw new ExitSignal(code); },
   };
   const imports = {};
@@ -79,6 +79,32 @@ async function buildImports(init) {
 }
 
 let lifecycle;
+
+// A guest logging in a loop must not flood the daemon's thread (every line is a message and a file
+// append there): a token bucket per instance, and one line saying how many were dropped.
+const LOG_LINES_PER_SECOND = 1000;
+const LOG_BURST = 2000;
+
+function rateLimitedLog(emit) {
+  let tokens = LOG_BURST;
+  let last = performance.now();
+  let dropped = 0;
+  return (level, message) => {
+    const now = performance.now();
+    tokens = Math.min(LOG_BURST, tokens + ((now - last) * LOG_LINES_PER_SECOND) / 1000);
+    last = now;
+    if (tokens < 1) {
+      dropped++;
+      return;
+    }
+    tokens--;
+    if (dropped > 0) {
+      emit('warn', `[edgeward] ${dropped} log lines dropped (limit ${LOG_LINES_PER_SECOND}/s)`);
+      dropped = 0;
+    }
+    emit(level, String(message));
+  };
+}
 
 function classify(err) {
   if (err instanceof ExitSignal) return { t: 'exit', code: err.code };
