@@ -367,6 +367,17 @@ describe('supervisor', () => {
     expect(gaps[2]).toBeGreaterThanOrEqual(160 - 5);
   });
 
+  it('clears the restart count after a run longer than the intensive-care time', async () => {
+    const rt = await fx.runtime({ backoff: { coolOffUnitMs: 20, intensiveCareMs: 300 } });
+    await rt.create(spec('crash', await fx.guest('crash'), { restartPolicy: 'on-failure' }));
+    await rejection(rt.invoke('crash', 'x', null));
+    await waitFor(async () => (await rt.get('crash')).edgeward?.restartCount === 1 && (await rt.get('crash')).status.runtimeStatus.status === 'running');
+    await new Promise((r) => setTimeout(r, 350)); // healthy for longer than intensive care
+    await rejection(rt.invoke('crash', 'x', null));
+    const last = rt.events('crash').filter((e) => e.kind === 'restart-scheduled').at(-1);
+    expect(last?.message).toContain('(restart 1, cool-off 20 ms)');
+  });
+
   it('leaves a crashed guest stopped under never', async () => {
     const rt = await fx.runtime({ backoff: { coolOffUnitMs: 10 } });
     await rt.create(spec('crash', await fx.guest('crash'), { restartPolicy: 'never' }));
