@@ -1,4 +1,4 @@
-/** Shared setup for the key service tests: configs for both backends over a temp state dir and SoftHSM2. */
+/** Shared setup for the key service tests: configs for every backend over a temp state dir, SoftHSM2 and swtpm. */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,9 +6,11 @@ import { configSchema, type Config } from '../host/config/schema.js';
 import { silentLogger } from '../host/log.js';
 import { openKeyService, type KeyService } from '../hsm/keys/index.js';
 import { startSoftHsm, type SoftHsm, type SoftHsmToken } from '../hsm/testing/softhsm.js';
+import { Swtpm } from '../hsm/tpm/testing/swtpm.js';
 
-export function makeConfig(stateDir: string, keys: unknown, principal: unknown[] = []): Config {
+export function makeConfig(stateDir: string, keys: unknown, principal: unknown[] = [], tpm?: unknown): Config {
   return configSchema.parse({
+    ...(tpm === undefined ? {} : { tpm }),
     hostname: 'test-device',
     state_dir: stateDir,
     provisioning: { source: 'none' },
@@ -20,10 +22,11 @@ export function makeConfig(stateDir: string, keys: unknown, principal: unknown[]
 }
 
 export interface Backend {
-  readonly name: 'file' | 'pkcs11' | 'pkcs11-threads';
+  readonly name: 'file' | 'pkcs11' | 'pkcs11-threads' | 'tpm';
   readonly stateDir: string;
   readonly hsm?: SoftHsm;
   readonly token?: SoftHsmToken;
+  readonly sim?: Swtpm;
   open(principal?: unknown[]): Promise<KeyService>;
   cleanup(): Promise<void>;
 }
@@ -59,6 +62,23 @@ export async function pkcs11Backend(hsm?: SoftHsm, label = 'edgeward-test', work
     cleanup: async () => {
       await fs.rm(stateDir, { recursive: true, force: true });
       if (own) await h.cleanup();
+    },
+  };
+}
+
+/** `[keys] backend = "tpm"` on a fresh swtpm (its own temp state), through `openKeyService` as the daemon opens it. */
+export async function tpmBackend(): Promise<Backend> {
+  const sim = await Swtpm.start();
+  const stateDir = await tempDir('edgeward-keys-tpm-');
+  return {
+    name: 'tpm',
+    stateDir,
+    sim,
+    open: (principal = []) =>
+      openKeyService({ config: makeConfig(stateDir, { backend: 'tpm' }, principal, { tcti: sim.tcti }), stateDir, logger: silentLogger() }),
+    cleanup: async () => {
+      await sim.stop();
+      await fs.rm(stateDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
- * Entry point of the key service: picks the backend from `[keys]`, opens the handle secret and builds the
- * authorizer from `[[principal]]`. Startup problems the user must fix (wrong PIN, missing library or token)
- * are `StartupError`s with exit code 2.
+ * Entry point of the key service: picks the backend from `[keys]` (file, pkcs11, or tpm over `[tpm] tcti`),
+ * opens the handle secret and builds the authorizer from `[[principal]]`. Startup problems the user must fix
+ * (wrong PIN, missing library or token, TPM unreachable or not permitted) are `StartupError`s with exit code 2.
  */
 import path from 'node:path';
 import type { Config } from '../../host/config/schema.js';
@@ -9,6 +9,7 @@ import { StartupError } from '../../host/errors.js';
 import type { Logger } from '../../host/log.js';
 import { openFileKeyStore } from '../file/store.js';
 import { openPkcs11KeyStore } from '../pkcs11/store.js';
+import { openTpmKeyStore } from '../tpm/keystore.js';
 import { createAuthorizer } from './authz.js';
 import { HandleCodec } from './handles.js';
 import { createKeyService } from './service.js';
@@ -29,6 +30,11 @@ export function keysStateDir(stateDir: string): string {
   return path.join(stateDir, 'keys');
 }
 
+/** The TPM backend's wrapped key blobs: a directory of their own, so no other backend's files are read as blobs. */
+export function tpmKeysDir(stateDir: string): string {
+  return path.join(keysStateDir(stateDir), 'tpm');
+}
+
 /**
  * A key service over a store opened elsewhere — the TPM backend (hsm/tpm) adapts to `KeyStore` and comes
  * in here, so handles, namespaces and `[[principal]]` grants work the same on every backend.
@@ -43,8 +49,7 @@ export async function keyServiceOverStore(store: KeyStore, opts: OpenKeyServiceO
 export async function openKeyService(opts: OpenKeyServiceOptions): Promise<KeyService> {
   const { config, stateDir, logger } = opts;
   const log = logger.child({ component: 'keys' });
-  const dir = keysStateDir(stateDir);
-  const store = await openStore(config, dir, log);
+  const store = await openStore(config, stateDir, log);
   try {
     return await keyServiceOverStore(store, opts);
   } catch (err) {
@@ -53,8 +58,9 @@ export async function openKeyService(opts: OpenKeyServiceOptions): Promise<KeySe
   }
 }
 
-async function openStore(config: Config, dir: string, log: Logger): Promise<KeyStore> {
+async function openStore(config: Config, stateDir: string, log: Logger): Promise<KeyStore> {
   const keys = config.keys;
+  const dir = keysStateDir(stateDir);
   switch (keys.backend) {
     case 'file':
       return openFileKeyStore(dir, log);
@@ -62,7 +68,8 @@ async function openStore(config: Config, dir: string, log: Logger): Promise<KeyS
       if (!keys.pkcs11) throw new StartupError('[keys] backend = "pkcs11" needs a [keys.pkcs11] table');
       return openPkcs11KeyStore(keys.pkcs11, log);
     case 'tpm':
-      throw new StartupError('[keys] backend = "tpm" is provided by the TPM key service (hsm/tpm), not by hsm/keys; open it from there');
+      // [tpm] is optional: its tcti defaults to the kernel resource manager, as in the schema.
+      return openTpmKeyStore({ tcti: config.tpm?.tcti ?? 'device:/dev/tpmrm0', dir: tpmKeysDir(stateDir), hierarchyAuth: config.tpm?.hierarchy_authorization });
     default: {
       const never: never = keys.backend;
       throw new StartupError(`unknown keys backend ${String(never)}`);

@@ -12,7 +12,7 @@ import { KeyedMutex } from './mutex.js';
 import {
   accessDenied, DAEMON_NAMESPACE, isKeyPairType, KeyError, KEY_ID_PATTERN, MAX_AAD_BYTES, MAX_DERIVATION_DATA_BYTES,
   MAX_ENCRYPT_INPUT_BYTES, MAX_IMPORT_KEY_BYTES, MAX_KEY_ID_LENGTH, MAX_KEY_URI_LENGTH, MAX_KEYS_PER_MODULE, MAX_RANDOM_BYTES, MAX_SIGN_INPUT_BYTES,
-  MAX_SIGNATURE_BYTES, type Caller, type EncryptAlgorithm, type EncryptResult, type KeyInfo,
+  MAX_SIGNATURE_BYTES, type Caller, type EncryptAlgorithm, type KeyBackendKind, type EncryptResult, type KeyInfo,
   type KeyOperation, type KeyPairType, type KeyRef, type KeyService, type KeyStore, type KeyType, type Namespace,
   type SecretKeyType, type SignAlgorithm, type StoredKey,
 } from './types.js';
@@ -41,7 +41,7 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
 }
 
 class StoreKeyService implements KeyService {
-  readonly backend: 'file' | 'pkcs11';
+  readonly backend: KeyBackendKind;
   private readonly store: KeyStore;
   private readonly handles: HandleCodec;
   private readonly authorize: Authorizer;

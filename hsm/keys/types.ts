@@ -57,6 +57,9 @@ export const DAEMON_CALLER: Caller = Object.freeze({ kind: 'daemon' });
 /** The closed set of operations the authorizer decides on. */
 export type KeyOperation = 'create' | 'load' | 'import' | 'use' | 'delete' | 'list' | 'load-uri';
 
+/** The `[keys] backend` a store implements. */
+export type KeyBackendKind = 'file' | 'pkcs11' | 'tpm';
+
 /** A key as a store knows it. */
 export interface StoredKey {
   readonly label: string;
@@ -127,7 +130,7 @@ export interface EncryptResult {
  * an RFC 7512 / file URI), with no notion of callers. Only `KeyService` calls it.
  */
 export interface KeyStore {
-  readonly kind: 'file' | 'pkcs11';
+  readonly kind: KeyBackendKind;
   /** The complete key under `label`, or undefined (an incomplete or half-created key counts as absent). */
   describe(label: string): Promise<StoredKey | undefined>;
   /** Create a new key; `already-exists` if present. Leaves the key fully usable or fully absent. */
@@ -175,7 +178,7 @@ export interface KeyRef {
  * daemon everything. Handles are opaque, HMAC-authenticated strings; any bad one gets `invalid-handle`.
  */
 export interface KeyService {
-  readonly backend: 'file' | 'pkcs11';
+  readonly backend: KeyBackendKind;
   /** Create the key pair if absent, else load it (an existing key of another type is `already-exists`). */
   createKeyPair(caller: Caller, ref: KeyRef, type: KeyPairType): Promise<string>;
   /** Create the symmetric key if absent, else load it. */

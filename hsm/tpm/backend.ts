@@ -9,9 +9,9 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic, removeFileDurable } from '../../host/state/atomic.js';
+import { writeFileAtomic, removeFileDurable, sweepTempFiles } from '../../host/state/atomic.js';
 import { ALG, OBJ, RH, SE } from './constants.js';
-import { SRK_HANDLE, ensurePersistedPrimary } from './identity.js';
+import { SRK_HANDLE, ensurePersistedPrimary, type HierarchyAuths } from './identity.js';
 import { ecdsaP1363, publicKeyOf } from './pubkey.js';
 import { sealToPcrs, unsealWithPcrs, type SaltKey } from './seal.js';
 import { eccSigningTemplate, hmacTemplate, srkRsaTemplate } from './templates.js';
@@ -83,10 +83,15 @@ export class TpmKeyBackend {
     private readonly saltKey: SaltKey,
   ) {}
 
-  /** Open the backend on `tpm`, storing blobs in `dir` (created 0700); ensures the SRK exists. */
-  static async open(tpm: Tpm, dir: string, opts: { maxLoaded?: number } = {}): Promise<TpmKeyBackend> {
+  /**
+   * Open the backend on `tpm`, storing blobs in `dir` (created 0700); ensures the SRK exists (created and
+   * persisted with `hierarchyAuth.owner` if absent). Temp files of writes killed before their rename are
+   * removed: a key whose blob never reached its final name was never created.
+   */
+  static async open(tpm: Tpm, dir: string, opts: { maxLoaded?: number; hierarchyAuth?: HierarchyAuths } = {}): Promise<TpmKeyBackend> {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    const srk = await ensurePersistedPrimary(tpm, SRK_HANDLE, RH.OWNER, srkRsaTemplate());
+    await sweepTempFiles(dir);
+    const srk = await ensurePersistedPrimary(tpm, SRK_HANDLE, RH.OWNER, srkRsaTemplate(), opts.hierarchyAuth);
     return new TpmKeyBackend(tpm, dir, opts.maxLoaded ?? DEFAULT_LOADED_KEYS, { handle: SRK_HANDLE, public: srk.info.public });
   }
 
@@ -141,6 +146,8 @@ export class TpmKeyBackend {
     return this.serial(async () => {
       if (await this.read(label)) throw new TpmKeyError('already-exists', `TPM key "${label}" already exists`);
       const template = type === 'ec-p256' ? eccSigningTemplate() : type === 'rsa-2048' ? rsaKeyTemplate() : hmacTemplate();
+      // TPM2_Create holds the new object in a transient slot while it wraps it (TPM_RC_OBJECT_MEMORY otherwise).
+      await this.makeRoom(1);
       const obj = await this.tpm.create(SRK_HANDLE, template);
       await this.write({ version: 1, label, kind: type, public: obj.publicBytes.toString('base64'), private: obj.privateBytes.toString('base64') });
     });
@@ -203,11 +210,11 @@ export class TpmKeyBackend {
     });
   }
 
-  /** RSA-OAEP (SHA-256) decrypt with an rsa-2048 key. */
-  decrypt(label: string, ciphertext: Buffer, oaepLabel?: Buffer): Promise<Buffer> {
+  /** RSA-OAEP decrypt with an rsa-2048 key; OAEP hash and MGF1 hash are both `hash` (default SHA-256). */
+  decrypt(label: string, ciphertext: Buffer, oaepLabel?: Buffer, hash: 'sha1' | 'sha256' = 'sha256'): Promise<Buffer> {
     return this.serial(async () => {
       const f = await this.must(label, ['rsa-2048']);
-      return this.tpm.rsaDecrypt(await this.load(f), ciphertext, ALG.SHA256, oaepLabel);
+      return this.tpm.rsaDecrypt(await this.load(f), ciphertext, hash === 'sha1' ? ALG.SHA1 : ALG.SHA256, oaepLabel);
     });
   }
 

@@ -7,6 +7,7 @@
  * - `importDpsAuthKey(tpm, authenticationKey, { handle: authKeyHandle(config.tpm.auth_key_index) })` and
  *   `signWithAuthKey(tpm, data, handle)` — DPS TPM attestation and SAS signing.
  * - `TpmKeyBackend.open(tpm, dir)` — keys under the SRK as wrapped blobs (sign/hmac/decrypt, PCR sealing).
+ * - `openTpmKeyStore({ tcti, dir })` — that backend as the key service's `KeyStore` (`[keys] backend = "tpm"`).
  * - `sealToPcrs` / `unsealWithPcrs`, `verifyQuote` / `replayPcr`, `NvCounter` — attestation building blocks.
  */
 export { Tpm, MAX_HMAC_INPUT, type Entity, type LoadedObject, type PublicInfo, type CreatedObject } from './tpm.js';
@@ -16,6 +17,7 @@ export { Session, passwordAuth, PolicyDigest, TpmSessionError, type Authorizatio
 export { EK_HANDLE, SRK_HANDLE, ensureIdentity, ensurePersistedPrimary, registrationIdOf, tpmStatus, HierarchyAuthError, type TpmIdentity } from './identity.js';
 export { DEFAULT_AUTH_KEY_HANDLE, authKeyHandle, importDpsAuthKey, signWithAuthKey, parseAuthKeyBlob, DpsImportError } from './dps.js';
 export { TpmKeyBackend, TpmKeyError, type TpmKeyType, type TpmSignScheme } from './backend.js';
+export { openTpmKeyStore, tpmStartupError, TPM_KEY_TYPES, type TpmKeyStoreOptions } from './keystore.js';
 export { sealToPcrs, unsealWithPcrs, readPcrValues, type SealedBlob } from './seal.js';
 export { verifyQuote, replayPcr, parseQuoteAttest, type QuoteVerdict } from './attest.js';
 export { NvCounter, NV_COUNTER_BASE } from './nv.js';

@@ -1,0 +1,186 @@
+/**
+ * `[keys] backend = "tpm"` through `openKeyService` on swtpm: where keys live, what is `unsupported`, the
+ * TPM's startup errors, and crash safety of key creation (a SIGKILLed creator leaves each key usable or absent).
+ * The shared operations are in keys.conformance.test.ts.
+ */
+import { spawn } from 'node:child_process';
+import { createHash, createHmac, createPublicKey, randomBytes, verify as cryptoVerify } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StartupError } from '../host/errors.js';
+import { silentLogger } from '../host/log.js';
+import { DAEMON_CALLER, KeyError, openKeyService, tpmKeysDir, type KeyService } from '../hsm/keys/index.js';
+import { SRK_HANDLE } from '../hsm/tpm/identity.js';
+import { Tpm } from '../hsm/tpm/tpm.js';
+import { makeConfig, tempDir, tpmBackend, type Backend } from './keys-fixture.js';
+import { ROOT } from './helpers/cli.js';
+
+const MSG = Buffer.from('tpm-backed message');
+
+async function rejects(p: Promise<unknown>, tag: string): Promise<KeyError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(KeyError);
+  expect((err as KeyError).tag).toBe(tag);
+  return err as KeyError;
+}
+
+async function blobNames(stateDir: string): Promise<string[]> {
+  return (await fs.readdir(tpmKeysDir(stateDir))).sort();
+}
+
+describe('[keys] backend = "tpm" on swtpm', () => {
+  let backend: Backend;
+  let keys: KeyService;
+  beforeAll(async () => {
+    backend = await tpmBackend();
+    keys = await backend.open();
+  });
+  afterAll(async () => {
+    await keys?.close();
+    await backend?.cleanup();
+  });
+
+  it('keys are SRK-wrapped blobs, one 0600 file each in <state>/keys/tpm (0700), that load under the persisted SRK', async () => {
+    expect(keys.backend).toBe('tpm');
+    const h = await keys.createKeyPair(DAEMON_CALLER, { id: 'blob' }, 'ec-p256');
+    const dir = tpmKeysDir(backend.stateDir);
+    expect((await fs.stat(dir)).mode & 0o777).toBe(0o700);
+    const names = await blobNames(backend.stateDir);
+    expect(names).toEqual([`${createHash('sha256').update('edgeward/edgeward/blob').digest('hex')}.json`]);
+    expect((await fs.stat(path.join(dir, names[0]!))).mode & 0o777).toBe(0o600);
+    const blob = JSON.parse(await fs.readFile(path.join(dir, names[0]!), 'utf8')) as { label: string; kind: string; public: string; private: string };
+    expect(blob).toMatchObject({ label: 'edgeward/edgeward/blob', kind: 'ec-p256' });
+    const spki = await keys.getPublicKey(DAEMON_CALLER, h);
+
+    // With the service closed, another client loads the blob under the SRK the store persisted.
+    await keys.close();
+    const tpm = await Tpm.open(backend.sim!.tcti);
+    try {
+      const loaded = await tpm.load(SRK_HANDLE, Buffer.from(blob.private, 'base64'), Buffer.from(blob.public, 'base64'));
+      await tpm.flushContext(loaded.handle);
+    } finally {
+      await tpm.close();
+    }
+    keys = await backend.open();
+    const sig = await keys.sign(DAEMON_CALLER, await keys.loadKey(DAEMON_CALLER, { id: 'blob' }), 'ecdsa-sha256', MSG);
+    expect(cryptoVerify('sha256', MSG, createPublicKey({ key: spki, format: 'der', type: 'spki' }), sig)).toBe(true);
+  });
+
+  it('what the TPM cannot do is `unsupported`, and leaves no blob behind', async () => {
+    const before = await blobNames(backend.stateDir);
+    await rejects(keys.createKeyPair(DAEMON_CALLER, { id: 'p384' }, 'ec-p384'), 'unsupported');
+    await rejects(keys.createKeyPair(DAEMON_CALLER, { id: 'r3072' }, 'rsa-3072'), 'unsupported');
+    await rejects(keys.createSecretKey(DAEMON_CALLER, { id: 'aes' }, 'aes-256-gcm'), 'unsupported');
+    await rejects(keys.importSecretKey(DAEMON_CALLER, { id: 'aes' }, 'aes-256-gcm', randomBytes(32)), 'unsupported');
+    await rejects(keys.loadKeyByUri(DAEMON_CALLER, 'pkcs11:token=x;object=y'), 'unsupported');
+    expect(await blobNames(backend.stateDir)).toEqual(before);
+  });
+
+  it('HMAC runs in the TPM up to one TPM2B_MAX_BUFFER (1024 bytes); longer input is limit-exceeded', async () => {
+    const secret = randomBytes(32);
+    const h = await keys.importSecretKey(DAEMON_CALLER, { id: 'sas' }, 'hmac-sha256', secret);
+    const max = randomBytes(1024);
+    expect(await keys.sign(DAEMON_CALLER, h, 'hmac-sha256', max)).toEqual(createHmac('sha256', secret).update(max).digest());
+    await rejects(keys.sign(DAEMON_CALLER, h, 'hmac-sha256', randomBytes(1025)), 'limit-exceeded');
+  });
+
+  it('an unreachable TPM is a StartupError (exit 2) naming the tcti, with hsm/tpm\'s hint', async () => {
+    const port = await closedPort();
+    const stateDir = await tempDir('edgeward-keys-tpm-down-');
+    try {
+      const tcti = `swtpm:host=127.0.0.1,port=${port}`;
+      const err = await openKeyService({ config: makeConfig(stateDir, { backend: 'tpm' }, [], { tcti }), stateDir, logger: silentLogger() }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StartupError);
+      expect((err as StartupError).exitCode).toBe(2);
+      expect((err as Error).message).toContain(`[keys] backend = "tpm": cannot use the TPM at "${tcti}": TPM simulator not answering at 127.0.0.1:${port}`);
+      expect((err as Error).message).toContain('hint: start it');
+    } finally {
+      await fs.rm(stateDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('[keys] backend = "tpm": key creation killed at any instant', () => {
+  let backend: Backend;
+  beforeAll(async () => {
+    backend = await tpmBackend();
+  });
+  afterAll(() => backend?.cleanup());
+
+  it('leaves every key fully usable or fully absent; the next open sweeps temp files and stale TPM objects', { timeout: 120_000 }, async () => {
+    const reported = new Set<string>();
+    for (let round = 0; round < 5; round++) {
+      // Created keys are reported on stdout; the kill lands at a random point of a later creation.
+      for (const id of await createUntilKilled(backend, round, 5 + Math.floor(Math.random() * 40))) reported.add(id);
+    }
+    // A temp file as a writer killed between create and rename leaves it.
+    const dir = tpmKeysDir(backend.stateDir);
+    await fs.writeFile(path.join(dir, `.${'0'.repeat(64)}.json.1.abc.tmp`), '{"half":');
+    const keys = await backend.open();
+    try {
+      expect((await fs.readdir(dir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+      const listed = (await keys.listKeys(DAEMON_CALLER)).map((k) => k.id);
+      for (const id of reported) expect(listed).toContain(id);
+      expect(listed.length).toBeGreaterThanOrEqual(reported.size);
+      expect(listed.length).toBeLessThanOrEqual(reported.size + 5); // at most the one in flight per round
+      for (const id of listed) {
+        const h = await keys.loadKey(DAEMON_CALLER, { id });
+        const spki = createPublicKey({ key: await keys.getPublicKey(DAEMON_CALLER, h), format: 'der', type: 'spki' });
+        expect(cryptoVerify('sha256', MSG, spki, await keys.sign(DAEMON_CALLER, h, 'ecdsa-sha256', MSG))).toBe(true);
+      }
+      // The TPM still has room: the slots the killed creators held were flushed at open.
+      await keys.createKeyPair(DAEMON_CALLER, { id: 'after' }, 'ec-p256');
+    } finally {
+      await keys.close();
+    }
+  });
+});
+
+/**
+ * Run a child process (the compiled service, as the daemon runs it) that creates and uses ec-p256 keys
+ * `r<round>-<i>` in a loop, printing each id once created; SIGKILL it `delayMs` after its first report.
+ */
+async function createUntilKilled(backend: Backend, round: number, delayMs: number): Promise<string[]> {
+  const dist = (p: string): string => pathToFileURL(path.join(ROOT, 'dist', p)).href;
+  const script = `
+    import { openKeyService, DAEMON_CALLER } from '${dist('hsm/keys/index.js')}';
+    import { configSchema } from '${dist('host/config/schema.js')}';
+    import { silentLogger } from '${dist('host/log.js')}';
+    const [stateDir, tcti] = process.argv.slice(1);
+    const config = configSchema.parse({ hostname: 'crash', state_dir: stateDir, provisioning: { source: 'none' }, keys: { backend: 'tpm' }, tpm: { tcti },
+      connect: { management_uri: 'unix:///tmp/x/m.sock', workload_uri: 'unix:///tmp/x/w.sock' }, listen: { management_uri: 'unix:///tmp/x/m.sock', workload_uri: 'unix:///tmp/x/w.sock' } });
+    const keys = await openKeyService({ config, stateDir, logger: silentLogger() });
+    for (let i = 0; ; i++) {
+      const h = await keys.createKeyPair(DAEMON_CALLER, { id: 'r${round}-' + i }, 'ec-p256');
+      await keys.sign(DAEMON_CALLER, h, 'ecdsa-sha256', Buffer.from('load it')); // keeps TPM objects loaded when killed
+      process.stdout.write('r${round}-' + i + '\\n');
+    }`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, backend.stateDir, backend.sim!.tcti], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('\n')) {
+    if (child.exitCode !== null) throw new Error(`key creator exited with ${child.exitCode}: ${err}`);
+    if (Date.now() > deadline) throw new Error(`key creator made no key in 30 s: ${err}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await new Promise((r) => setTimeout(r, delayMs));
+  child.kill('SIGKILL');
+  await exited;
+  return out.split('\n').filter((l) => l !== '');
+}
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
