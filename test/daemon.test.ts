@@ -45,9 +45,18 @@ describe('daemon on the embedded default', () => {
     expect(status.stdout).toMatch(/edgeward\s+Running - pid \d+/);
     const json = JSON.parse((await runCli(['system', 'status', '--json'], env)).stdout);
     expect(json).toMatchObject({ running: true, pid: daemon.child.pid, stateDir: path.join(home, 'state'), configSource: '<embedded default>' });
-    const modules = await rawGet(sock, '/modules?api-version=2020-07-07');
-    expect(modules.status).toBe(200);
-    expect(JSON.parse(modules.body).modules.map((m: { name: string }) => m.name)).toEqual(['hello']);
+    // Modules start once the API answers; the sample hello appears within the deployment time.
+    const deadline = Date.now() + 60_000;
+    let names: string[] = [];
+    while (Date.now() < deadline) {
+      const modules = await rawGet(sock, '/modules?api-version=2020-07-07');
+      expect(modules.status).toBe(200);
+      const list = JSON.parse(modules.body).modules as { name: string; status: { runtimeStatus: { status: string } } }[];
+      names = list.filter((m) => m.status.runtimeStatus.status === 'running').map((m) => m.name);
+      if (names.length > 0) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(names).toEqual(['hello']);
     const list = await runCli(['list'], env);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/^hello\s+running\s+Up /m);

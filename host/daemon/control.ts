@@ -16,7 +16,8 @@ export interface DaemonStatus {
   logLevel: LogLevel;
   managementUri: string;
   services: ServiceStatus[];
-  modules: { total: number; running: number };
+  /** `starting` while the configured deployment is being applied after a (re)start. */
+  modules: { total: number; running: number; starting: boolean };
 }
 
 export interface ReloadResult {

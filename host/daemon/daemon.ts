@@ -34,6 +34,7 @@ export class Daemon implements DaemonControl {
   private services?: Services;
   private startedAt = Date.now();
   private restartPending = false;
+  private modulesStarting?: Promise<void>;
   private done!: Promise<number>;
   private finish!: (code: number) => void;
 
@@ -85,9 +86,20 @@ export class Daemon implements DaemonControl {
     const app = managementApp({ daemon: this, runtime: this.services.runtime, logger: this.logger, extra: this.services.managementRoutes });
     this.mgmt = await serveOnUnixSocket(app, socketPathOf(config.listen.management_uri), 0o660);
     this.logger.info({ socket: this.mgmt.path }, 'management API listening');
+    // Modules start after the API answers: a first start transpiles components for seconds, and
+    // `edgeward system status` should say "running, modules starting" meanwhile, not "down".
+    const services = this.services;
+    this.modulesStarting = services
+      .startModules()
+      .then(() => this.logger.info('modules started'))
+      .catch((err: unknown) => this.logger.error({ err }, 'starting modules failed'))
+      .finally(() => {
+        if (this.services === services) this.modulesStarting = undefined;
+      });
   }
 
   private async teardown(): Promise<void> {
+    await this.modulesStarting; // never tear down under a deployment in progress
     await this.mgmt?.close().catch((err) => this.logger.warn({ err }, 'closing management socket'));
     this.mgmt = undefined;
     await this.services?.close().catch((err) => this.logger.warn({ err }, 'closing services'));
@@ -122,7 +134,7 @@ export class Daemon implements DaemonControl {
       logLevel: this.logger.level as LogLevel,
       managementUri: this.config.listen.management_uri,
       services,
-      modules: { total: modules.length, running: modules.filter((m) => m.status.runtimeStatus.status === 'running').length },
+      modules: { total: modules.length, running: modules.filter((m) => m.status.runtimeStatus.status === 'running').length, starting: this.modulesStarting !== undefined },
     };
   }
 

@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import { openKeyService, type KeyService } from '../../hsm/keys/index.js';
 import { CertService } from '../../hsm/certs/service.js';
 import { IdentityService } from '../identity/identity.js';
-import { createModuleRuntime, type Capability, type ComponentRuntime } from '../runtime/index.js';
+import { openModuleRuntime, startModules, type Capability, type ComponentRuntime } from '../runtime/index.js';
 import { hsmKeysCapability } from '../capabilities/hsm-keys/index.js';
 import { workloadIdentityCapability } from '../capabilities/workload-identity/index.js';
 import { keysRoutes } from '../api/management/keys.js';
@@ -29,6 +29,8 @@ export interface Services {
   workload: WorkloadSockets;
   native: NativeModuleService;
   managementRoutes: { prefix: string; app: Hono; minimum?: string }[];
+  /** Start modules (apply `[runtime] deployment`). Called once the management API answers. */
+  startModules(): Promise<void>;
   status(): Promise<ServiceStatus[]>;
   close(): Promise<void>;
 }
@@ -60,13 +62,8 @@ export async function composeServices(opts: { config: Config; logger: Logger }):
       hsmKeysCapability(keys),
       workloadIdentityCapability({ identity, certs, keys, registrationOf: (m) => registrations?.registration(m) }),
     ];
-    const runtime = await createModuleRuntime({
-      stateDir,
-      logger: logger.child({ component: 'runtime' }),
-      limits: config.runtime.default_limits,
-      deployment: config.runtime.deployment,
-      capabilities,
-    });
+    const runtimeLogger = logger.child({ component: 'runtime' });
+    const runtime = await openModuleRuntime({ stateDir, logger: runtimeLogger, limits: config.runtime.default_limits, capabilities });
     registrations = runtime;
     closers.push(() => runtime.close());
     const nativeRegistry = await NativeModules.open(stateDir);
@@ -84,6 +81,7 @@ export async function composeServices(opts: { config: Config; logger: Logger }):
       runtime,
       workload,
       native,
+      startModules: () => startModules(runtime, config.runtime.deployment, runtimeLogger),
       managementRoutes: [
         { prefix: '/keys', app: keysRoutes(keys), minimum: MGMT_API_VERSION },
         { prefix: '/identities', app: identitiesRoutes(native) },

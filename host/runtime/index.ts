@@ -52,36 +52,46 @@ export async function readManifestFile(file: string): Promise<ModuleSpec[]> {
   return parseManifest(doc, path.dirname(path.resolve(file)));
 }
 
-/**
- * Open the registry under `stateDir`, then apply `deployment` (or start the registered modules). A
- * deployment that cannot be applied is logged and the daemon keeps running with what it has: a missing
- * sample component must not take the security manager down.
- */
-export async function createModuleRuntime(opts: CreateModuleRuntimeOptions): Promise<ComponentRuntime> {
-  const runtime = await ComponentRuntime.open({
+/** Open the registry under `stateDir`; nothing starts yet (see `startModules`). */
+export async function openModuleRuntime(opts: CreateModuleRuntimeOptions): Promise<ComponentRuntime> {
+  return ComponentRuntime.open({
     stateDir: opts.stateDir,
     logger: opts.logger,
     limits: opts.limits,
     ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
   });
-  if (!opts.deployment) {
+}
+
+/**
+ * Apply `deployment` (or start the registered modules). A deployment that cannot be applied is logged and
+ * the daemon keeps running with what it has: a missing sample component must not take the security
+ * manager down.
+ */
+export async function startModules(runtime: ComponentRuntime, deployment: string | undefined, logger: Logger): Promise<void> {
+  if (!deployment) {
     await runtime.startAll();
-    return runtime;
+    return;
   }
   try {
-    const specs = opts.deployment === 'builtin:default' ? builtinDefaultManifest() : await readManifestFile(opts.deployment);
+    const specs = deployment === 'builtin:default' ? builtinDefaultManifest() : await readManifestFile(deployment);
     for (const s of specs) {
       if (!/^https:/.test(s.source) && !existsSync(s.source)) {
-        throw new RuntimeError('invalid', `component for module "${s.name}" not found at ${s.source}` + (opts.deployment === 'builtin:default' ? ' (run `npm run build:guests` at install)' : ''));
+        throw new RuntimeError('invalid', `component for module "${s.name}" not found at ${s.source}` + (deployment === 'builtin:default' ? ' (run `npm run build:guests` at install)' : ''));
       }
     }
     const result = await runtime.deploy(specs);
-    for (const f of result.failed) opts.logger.error({ module: f.module }, `deployment: ${f.message}`);
-    opts.logger.info({ ...result, failed: result.failed.length }, `deployment ${opts.deployment} applied`);
+    for (const f of result.failed) logger.error({ module: f.module }, `deployment: ${f.message}`);
+    logger.info({ ...result, failed: result.failed.length }, `deployment ${deployment} applied`);
   } catch (err) {
-    opts.logger.error({ err: (err as Error).message }, `deployment ${opts.deployment} not applied; running with the registered modules`);
+    logger.error({ err: (err as Error).message }, `deployment ${deployment} not applied; running with the registered modules`);
     await runtime.startAll();
   }
+}
+
+/** Open the runtime and start its modules (`openModuleRuntime` + `startModules`). */
+export async function createModuleRuntime(opts: CreateModuleRuntimeOptions): Promise<ComponentRuntime> {
+  const runtime = await openModuleRuntime(opts);
+  await startModules(runtime, opts.deployment, opts.logger);
   return runtime;
 }

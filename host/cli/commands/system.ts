@@ -34,7 +34,7 @@ export function registerSystemCommands(program: Command, ctx: () => CliContext):
         process.stdout.write(
           `System services:\n${table(rows, 20)}\n\n` +
             `Version ${status.version}, pid ${status.pid}, up ${status.uptimeSeconds} s, log level ${status.logLevel}\n` +
-            `State: ${status.stateDir}\nConfig: ${status.configSource}\nModules: ${status.modules.running} running of ${status.modules.total}\n\n` +
+            `State: ${status.stateDir}\nConfig: ${status.configSource}\nModules: ${status.modules.running} running of ${status.modules.total}${status.modules.starting ? ' (deployment being applied)' : ''}\n\n` +
             "Use 'edgeward system logs' to check for non-fatal errors.\nUse 'edgeward check' to diagnose configuration issues.\n",
         );
       }),
