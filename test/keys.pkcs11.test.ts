@@ -196,11 +196,6 @@ describe('startup failures are StartupError exit 2 and never show the PIN (H4)',
     expect(err.message).not.toContain(PIN);
     expect(lines.join('')).not.toContain(PIN);
   });
-
-  it('the TPM backend is not opened here', async () => {
-    const err = await startupError(openKeyService({ config: makeConfig(stateDir, { backend: 'tpm' }), stateDir, logger: pino({ level: 'silent' }) }));
-    expect(err.message).toMatch(/hsm\/tpm/);
-  });
 });
 
 describe('crash safety (H1)', () => {

@@ -12,9 +12,14 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StartupError } from '../host/errors.js';
 import { silentLogger } from '../host/log.js';
-import { DAEMON_CALLER, KeyError, openKeyService, tpmKeysDir, type KeyService } from '../hsm/keys/index.js';
+import { DAEMON_CALLER, KeyError, keyServiceOverStore, openKeyService, tpmKeysDir, type KeyService } from '../hsm/keys/index.js';
+import { TpmKeyBackend } from '../hsm/tpm/backend.js';
 import { SRK_HANDLE } from '../hsm/tpm/identity.js';
+import { tpmKeyStoreOver } from '../hsm/tpm/keystore.js';
+import { Swtpm } from '../hsm/tpm/testing/swtpm.js';
+import { Tap } from '../hsm/tpm/testing/tap.js';
 import { Tpm } from '../hsm/tpm/tpm.js';
+import { openTransport } from '../hsm/tpm/transport.js';
 import { makeConfig, tempDir, tpmBackend, type Backend } from './keys-fixture.js';
 import { ROOT } from './helpers/cli.js';
 
@@ -100,6 +105,55 @@ describe('[keys] backend = "tpm" on swtpm', () => {
     } finally {
       await fs.rm(stateDir, { recursive: true, force: true });
     }
+  });
+
+  it('a missing TPM device is a StartupError (exit 2) with the firmware/simulator hint', async () => {
+    const stateDir = await tempDir('edgeward-keys-tpm-nodev-');
+    try {
+      const tcti = 'device:/dev/edgeward-no-such-tpm';
+      const err = await openKeyService({ config: makeConfig(stateDir, { backend: 'tpm' }, [], { tcti }), stateDir, logger: silentLogger() }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StartupError);
+      expect((err as StartupError).exitCode).toBe(2);
+      expect((err as Error).message).toContain(`cannot use the TPM at "${tcti}": no TPM device at /dev/edgeward-no-such-tpm (ENOENT)`);
+    } finally {
+      await fs.rm(stateDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('[keys] backend = "tpm": secrets on the TPM bus (recording transport)', () => {
+  let sim: Swtpm;
+  let tap: Tap;
+  let keys: KeyService;
+  let stateDir: string;
+  beforeAll(async () => {
+    sim = await Swtpm.start();
+    stateDir = await tempDir('edgeward-keys-tpm-tap-');
+    tap = new Tap(await openTransport(sim.tcti));
+    const tpm = new Tpm(tap);
+    const store = tpmKeyStoreOver(tpm, await TpmKeyBackend.open(tpm, tpmKeysDir(stateDir)));
+    keys = await keyServiceOverStore(store, { config: makeConfig(stateDir, { backend: 'tpm' }, [], { tcti: sim.tcti }), stateDir, logger: silentLogger() });
+  });
+  afterAll(async () => {
+    await keys?.close();
+    await sim?.stop();
+    if (stateDir) await fs.rm(stateDir, { recursive: true, force: true });
+  });
+
+  it('derive: HMAC(base, data) by TPM2_HMAC on the base key; neither the base nor the derived key crosses the bus in clear', async () => {
+    const secret = randomBytes(32);
+    tap.wire = [];
+    const base = await keys.importSecretKey(DAEMON_CALLER, { id: 'master' }, 'hmac-sha256', secret);
+    const data = Buffer.from('module.alpha');
+    const derivedKey = createHmac('sha256', secret).update(data).digest();
+    const d = await keys.deriveKey(DAEMON_CALLER, base, data);
+    for (let i = 0; i < 3; i++) {
+      const msg = Buffer.from(`sas string ${i}`);
+      expect(await keys.sign(DAEMON_CALLER, d, 'hmac-sha256', msg)).toEqual(createHmac('sha256', derivedKey).update(msg).digest());
+    }
+    expect(tap.wire.some((b) => b.includes(data))).toBe(true); // the recording does see the HMAC commands
+    expect(tap.saw(secret)).toBe(false);
+    expect(tap.saw(derivedKey)).toBe(false);
   });
 });
 

@@ -277,7 +277,8 @@ class StoreKeyService implements KeyService {
     const key = this.known.get(label) ?? (await this.guard(() => this.describe(label)));
     if (!key) throw new KeyError('not-found', 'the key of this handle no longer exists');
     if (payload.t === 'derived') {
-      const derived = await this.guard(() => this.store.sign(key, 'hmac-sha256', Buffer.from(payload.d, 'base64')));
+      const data = Buffer.from(payload.d, 'base64');
+      const derived = await this.guard(() => (this.store.deriveSecret ? this.store.deriveSecret(key, data) : this.store.sign(key, 'hmac-sha256', data)));
       return { payload, key, derived };
     }
     return { payload, key };

@@ -147,6 +147,12 @@ export interface KeyStore {
    * ECDSA results are DER.
    */
   sign(key: StoredKey, algorithm: SignAlgorithm, message: Buffer, digest?: Buffer): Promise<Buffer>;
+  /**
+   * HMAC-SHA256(key, data) when the result is a derived key, not a MAC. Optional: a backend that can keep
+   * the result secret on its way out (the TPM: response parameter encryption) implements it; the service
+   * uses `sign` otherwise.
+   */
+  deriveSecret?(key: StoredKey, data: Buffer): Promise<Buffer>;
   /** AES-GCM encrypt with the given IV (tag appended). */
   encryptAesGcm(key: StoredKey, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer>;
   /** AES-GCM decrypt (input has tag appended) or RSA-OAEP decrypt; `decrypt-failed` on a bad tag or padding. */

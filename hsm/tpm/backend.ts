@@ -15,6 +15,7 @@ import { SRK_HANDLE, ensurePersistedPrimary, type HierarchyAuths } from './ident
 import { ecdsaP1363, publicKeyOf } from './pubkey.js';
 import { sealToPcrs, unsealWithPcrs, type SaltKey } from './seal.js';
 import { eccSigningTemplate, hmacTemplate, srkRsaTemplate } from './templates.js';
+import type { Session } from './session.js';
 import type { LoadedObject, Tpm } from './tpm.js';
 import { parseTpm2bPublic, type PcrSelection, type TpmtPublic } from './types.js';
 
@@ -74,6 +75,7 @@ export class TpmKeyBackend {
   /** Key files already read (this backend is their only writer). */
   private readonly files = new Map<string, KeyFile>();
   private lock: Promise<unknown> = Promise.resolve();
+  private secretSession: Session | undefined;
 
   private constructor(
     readonly tpm: Tpm,
@@ -210,6 +212,35 @@ export class TpmKeyBackend {
     });
   }
 
+  /**
+   * HMAC-SHA256 whose result is itself a secret (a derived key, as aziot-keyd derives module keys): the TPM
+   * encrypts the response parameter in the SRK-salted session, so the result never crosses the bus in clear.
+   */
+  hmacSecret(label: string, data: Buffer): Promise<Buffer> {
+    return this.serial(async () => {
+      const f = await this.must(label, ['hmac-sha256']);
+      const key = await this.load(f);
+      return this.withSecretSession((s) => this.tpm.hmac(key, data, ALG.SHA256, s.authorize(Buffer.alloc(0), { encrypt: true })));
+    });
+  }
+
+  /**
+   * Run `fn` in the backend's long-lived salted session: salting costs an RSA decryption in the TPM, too
+   * slow per operation on a discrete TPM. A failed command drops the session (the TPM may have lost it
+   * in a restart, or its nonces may be out of step); the next call salts a new one.
+   */
+  private async withSecretSession<T>(fn: (s: Session) => Promise<T>): Promise<T> {
+    this.secretSession ??= await this.tpm.startAuthSession(SE.HMAC, ALG.SHA256, { saltKey: this.saltKey });
+    const s = this.secretSession;
+    try {
+      return await fn(s);
+    } catch (err) {
+      this.secretSession = undefined;
+      await this.tpm.flushContext(s.handle).catch(() => undefined);
+      throw err;
+    }
+  }
+
   /** RSA-OAEP decrypt with an rsa-2048 key; OAEP hash and MGF1 hash are both `hash` (default SHA-256). */
   decrypt(label: string, ciphertext: Buffer, oaepLabel?: Buffer, hash: 'sha1' | 'sha256' = 'sha256'): Promise<Buffer> {
     return this.serial(async () => {
@@ -284,6 +315,8 @@ export class TpmKeyBackend {
     return this.serial(async () => {
       for (const obj of this.loaded.values()) await this.tpm.flushContext(obj.handle).catch(() => undefined);
       this.loaded.clear();
+      if (this.secretSession) await this.tpm.flushContext(this.secretSession.handle).catch(() => undefined);
+      this.secretSession = undefined;
     });
   }
 }

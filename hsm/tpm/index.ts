@@ -17,7 +17,7 @@ export { Session, passwordAuth, PolicyDigest, TpmSessionError, type Authorizatio
 export { EK_HANDLE, SRK_HANDLE, ensureIdentity, ensurePersistedPrimary, registrationIdOf, tpmStatus, HierarchyAuthError, type TpmIdentity } from './identity.js';
 export { DEFAULT_AUTH_KEY_HANDLE, authKeyHandle, importDpsAuthKey, signWithAuthKey, parseAuthKeyBlob, DpsImportError } from './dps.js';
 export { TpmKeyBackend, TpmKeyError, type TpmKeyType, type TpmSignScheme } from './backend.js';
-export { openTpmKeyStore, tpmStartupError, TPM_KEY_TYPES, type TpmKeyStoreOptions } from './keystore.js';
+export { openTpmKeyStore, tpmKeyStoreOver, tpmStartupError, TPM_KEY_TYPES, type TpmKeyStoreOptions } from './keystore.js';
 export { sealToPcrs, unsealWithPcrs, readPcrValues, type SealedBlob } from './seal.js';
 export { verifyQuote, replayPcr, parseQuoteAttest, type QuoteVerdict } from './attest.js';
 export { NvCounter, NV_COUNTER_BASE } from './nv.js';

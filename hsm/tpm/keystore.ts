@@ -43,11 +43,16 @@ export async function openTpmKeyStore(opts: TpmKeyStoreOptions): Promise<KeyStor
     tpm = await Tpm.open(opts.tcti);
     await flushStale(tpm);
     const backend = await TpmKeyBackend.open(tpm, opts.dir, { maxLoaded: opts.maxLoaded, hierarchyAuth: opts.hierarchyAuth });
-    return new TpmKeyStore(tpm, backend);
+    return tpmKeyStoreOver(tpm, backend);
   } catch (err) {
     await tpm?.close().catch(() => undefined);
     throw tpmStartupError(err, opts.tcti);
   }
+}
+
+/** The store over a TPM and backend opened elsewhere (tests wrap the transport); `close()` closes both. */
+export function tpmKeyStoreOver(tpm: Tpm, backend: TpmKeyBackend): KeyStore {
+  return new TpmKeyStore(tpm, backend);
 }
 
 /**
@@ -147,6 +152,11 @@ class TpmKeyStore implements KeyStore {
         throw new KeyError('invalid-argument', `unknown algorithm ${String(never)}`);
       }
     }
+  }
+
+  /** Derivation data is at most MAX_DERIVATION_DATA_BYTES (1024), one TPM2B_MAX_BUFFER. */
+  deriveSecret(key: StoredKey, data: Buffer): Promise<Buffer> {
+    return mapped(() => this.backend.hmacSecret(key.label, data));
   }
 
   async encryptAesGcm(): Promise<Buffer> {
