@@ -5,9 +5,13 @@
  * (b) warm start (transpile cache on disk, new runtime; and restart in a running runtime);
  * (c) brokered host-capability call from a guest vs a direct JS call — target median ≤ 20 µs;
  * (d) resident memory per idle module.
+ * hello is deployed as builtin:default has it, granted `edgeward:workload/identity` (real file-backend key,
+ * identity and certificate services per runtime), so its start includes a SAS token and a server certificate.
  * Needs the sample guests: `npm run build:guests`.
  */
+import 'reflect-metadata'; // @peculiar/x509 (tsyringe, via the certificate service) needs it before its first import
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -18,6 +22,11 @@ import { ComponentRuntime } from '../host/runtime/runtime.js';
 import { warmWorkerPool } from '../host/runtime/sandbox.js';
 import { builtinDefaultManifest, type ModuleSpec } from '../host/runtime/manifest.js';
 import { silentLogger } from '../host/log.js';
+import { parseConfigText } from '../host/config/load.js';
+import { IdentityService } from '../host/identity/identity.js';
+import { CertService } from '../hsm/certs/service.js';
+import { openKeyService } from '../hsm/keys/index.js';
+import { workloadIdentityCapability } from '../host/capabilities/workload-identity/index.js';
 
 const LIMITS = { memory_mib: 64, call_timeout_ms: 10_000, max_value_bytes: 1024 * 1024 };
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -33,10 +42,36 @@ if (!existsSync(hello.source)) {
 }
 
 /** A runtime as a running daemon has it: opened, its worker pool booted (daemon start-up, not module start). */
+/** Closes each runtime's identity services after the runtime itself. */
+const services = new Map<ComponentRuntime, () => Promise<void>>();
+
+/**
+ * A runtime as a running daemon has it: opened with `edgeward:workload/identity` over real key (file
+ * backend), identity and certificate services under `stateDir/identity` and bound to its registrations,
+ * its worker pool booted (daemon start-up, not module start).
+ */
 async function open(stateDir: string): Promise<ComponentRuntime> {
-  const rt = await ComponentRuntime.open({ stateDir, logger: silentLogger(), limits: LIMITS });
+  const dir = path.join(stateDir, 'identity');
+  const { config } = parseConfigText(`[provisioning]\nsource = "manual"\nconnection_string = "HostName=hub.example;DeviceId=bench;SharedAccessKey=${randomBytes(32).toString('base64')}"\n`, 'bench', { EDGEWARD_HOME: dir } as NodeJS.ProcessEnv);
+  const logger = silentLogger();
+  const keys = await openKeyService({ config, stateDir: dir, logger });
+  const identity = await IdentityService.open({ config, keys, logger });
+  const certs = await CertService.open({ config, stateDir: dir, keys, logger, deviceId: identity.device.deviceId, hubHostname: identity.device.hubHostname });
+  let bound: ComponentRuntime | undefined;
+  const rt = await ComponentRuntime.open({
+    stateDir, logger, limits: LIMITS,
+    capabilities: [workloadIdentityCapability({ identity, certs, keys, registrationOf: (m) => bound?.registration(m) })],
+  });
+  bound = rt;
+  services.set(rt, async () => { certs.close(); await keys.close(); });
   await warmWorkerPool();
   return rt;
+}
+
+async function close(rt: ComponentRuntime): Promise<void> {
+  await rt.close();
+  await services.get(rt)?.();
+  services.delete(rt);
 }
 
 /** deploy → first invoke answered, in a fresh runtime over `stateDir`. */
@@ -47,7 +82,7 @@ async function startOnce(stateDir: string, spec: ModuleSpec, method = 'hello'): 
   const r = await rt.invoke(spec.name, method, { name: 'bench' });
   const ms = performance.now() - t0;
   if (r.status !== 200) throw new Error(`invoke failed: ${JSON.stringify(r)}`);
-  await rt.close();
+  await close(rt);
   return ms;
 }
 
@@ -67,7 +102,7 @@ async function main(): Promise<void> {
   // Warm the host itself (jco's transpiler, module loading) so "cold" measures the module, not the daemon's own start.
   const echoFile = path.join(newDir(), 'echo.wasm');
   writeFileSync(echoFile, await buildTestGuest('echo'));
-  const echo: ModuleSpec = { ...hello, name: 'echo', source: echoFile, env: {} };
+  const echo: ModuleSpec = { ...hello, name: 'echo', source: echoFile, env: {}, capabilities: [] };
   await startOnce(newDir(), echo, 'x');
 
   const child: number[] = [];
@@ -102,7 +137,7 @@ async function main(): Promise<void> {
     tinyCold.push(await startOnce(d, echo, 'x'));
     tinyWarm.push(await startOnce(d, echo, 'x'));
   }
-  await rt.close();
+  await close(rt);
 
   // (c) broker: a guest calling a host capability N times per invoke.
   const loopFile = path.join(newDir(), 'hostloop.wasm');
@@ -144,7 +179,7 @@ async function main(): Promise<void> {
   await mrt.deploy(Array.from({ length: M + 1 }, (_, i) => ({ ...hello, name: i === 0 ? 'hello' : `hello${i}` })));
   await new Promise((r) => setTimeout(r, 500));
   const rssPer = (process.memoryUsage().rss - rss0) / M / 1048576;
-  await mrt.close();
+  await close(mrt);
 
   // G1: a spinning guest is terminated at its deadline while another module keeps answering.
   const spinFile = path.join(newDir(), 'spin.wasm');
@@ -170,7 +205,7 @@ async function main(): Promise<void> {
     await grt.start('spin');
   }
   eld.disable();
-  await grt.close();
+  await close(grt);
   over.sort((a, b) => a - b);
 
   const c = median(child);

@@ -1,8 +1,10 @@
 /**
  * The sample guests built by `npm run build:guests` (componentize-js, TypeScript sources): `hello`
- * through the daemon's `builtin:default` deployment, and `runaway` against the limits.
+ * through the daemon's `builtin:default` deployment (with its workload identity, served by real key,
+ * identity and certificate services), and `runaway` against the limits.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -16,14 +18,20 @@ import { errorHandler } from '../host/api/errors.js';
 import { modulesRoutes } from '../host/api/management/modules.js';
 import { createMgmtClient } from '../host/cli/client.js';
 import { registerModuleCommands } from '../host/cli/commands/modules.js';
-import { silentLogger } from '../host/log.js';
-import { builtinDefaultManifest, createModuleRuntime, parseManifest } from '../host/runtime/index.js';
+import { silentLogger, type Logger } from '../host/log.js';
+import { parseConfigText } from '../host/config/load.js';
+import { IdentityService } from '../host/identity/identity.js';
+import { CertService } from '../hsm/certs/service.js';
+import { openKeyService } from '../hsm/keys/index.js';
+import { workloadIdentityCapability, WORKLOAD_IDENTITY_INTERFACE } from '../host/capabilities/workload-identity/index.js';
+import { builtinDefaultManifest, createModuleRuntime, openModuleRuntime, parseManifest, startModules } from '../host/runtime/index.js';
 import { assetPath } from '../host/runtime/assets.js';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
 import { RuntimeError } from '../host/runtime/types.js';
 
 const dirs: string[] = [];
 const runtimes: ComponentRuntime[] = [];
+const closers: (() => Promise<void> | void)[] = [];
 const limits = { memory_mib: 64, call_timeout_ms: 1_000, max_value_bytes: 64 * 1024 };
 
 function stateDir(): string {
@@ -38,6 +46,37 @@ function capture() {
   return { logger, lines };
 }
 
+/**
+ * A runtime as the daemon composes it for `hello`: real key (file backend), identity and certificate
+ * services in a temp state dir, and `edgeward:workload/identity` bound to the runtime's registrations
+ * before any module starts (`bind: false` leaves it unbound: every identity call is a measurement
+ * mismatch). `deployment` is applied after the binding (startModules).
+ */
+async function identityRuntime(opts: { logger: Logger; deployment?: string; bind?: boolean }): Promise<{ rt: ComponentRuntime; certs: CertService }> {
+  const dir = stateDir();
+  const connection = `HostName=hub.example;DeviceId=dev1;SharedAccessKey=${randomBytes(32).toString('base64')}`;
+  const { config } = parseConfigText(`[provisioning]\nsource = "manual"\nconnection_string = "${connection}"\n`, 't', { EDGEWARD_HOME: dir } as NodeJS.ProcessEnv);
+  const logger = silentLogger();
+  const keys = await openKeyService({ config, stateDir: path.join(dir, 'state'), logger });
+  closers.push(() => keys.close());
+  const identity = await IdentityService.open({ config, keys, logger });
+  const certs = await CertService.open({ config, stateDir: path.join(dir, 'state'), keys, logger, deviceId: identity.device.deviceId, hubHostname: identity.device.hubHostname });
+  closers.push(() => certs.close());
+  let bound: ComponentRuntime | undefined;
+  const capability = workloadIdentityCapability({ identity, certs, keys, registrationOf: (m) => bound?.registration(m) });
+  const rt = await openModuleRuntime({ stateDir: path.join(dir, 'modules'), logger: opts.logger, limits, capabilities: [capability] });
+  if (opts.bind !== false) bound = rt;
+  runtimes.push(rt);
+  await startModules(rt, opts.deployment, opts.logger);
+  return { rt, certs };
+}
+
+async function logsOf(rt: ComponentRuntime, module: string): Promise<string[]> {
+  const lines: string[] = [];
+  for await (const l of rt.logs(module, {})) lines.push(l);
+  return lines;
+}
+
 beforeAll(() => {
   // Cached by source hash: a no-op when the guests are up to date.
   const r = spawnSync(process.execPath, [assetPath('guests/build.mjs')], { encoding: 'utf8' });
@@ -46,13 +85,13 @@ beforeAll(() => {
 
 afterAll(async () => {
   await Promise.all(runtimes.map((r) => r.close()));
+  for (const c of closers.reverse()) await c();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 describe('hello (componentize-js guest)', () => {
   it('is deployed by builtin:default, logs, counts and answers invoke', async () => {
-    const rt = await createModuleRuntime({ stateDir: stateDir(), logger: capture().logger, limits, deployment: 'builtin:default' });
-    runtimes.push(rt);
+    const { rt } = await identityRuntime({ logger: capture().logger, deployment: 'builtin:default' });
     const [hello] = await rt.list();
     expect(hello).toMatchObject({ name: 'hello', status: { runtimeStatus: { status: 'running' } } });
     expect(await rt.invoke('hello', 'hello', { name: 'Ada' })).toEqual({ status: 200, payload: { message: 'Hello from Edgeward, Ada!', count: 1 } });
@@ -60,20 +99,21 @@ describe('hello (componentize-js guest)', () => {
     expect(await rt.invoke('hello', 'nope', null)).toEqual({ status: 500, payload: { message: 'unknown method "nope"' } });
     await rt.restart('hello');
     expect(await rt.invoke('hello', 'count', null)).toEqual({ status: 200, payload: { count: 1 } });
-    const lines: string[] = [];
-    for await (const l of rt.logs('hello', {})) lines.push(l);
+    const lines = await logsOf(rt, 'hello');
     expect(lines.some((l) => /INFO  hello #1 for Ada$/.test(l))).toBe(true);
+    // builtin:default grants hello its workload identity: both start-up lines, no warning.
+    expect(lines.some((l) => /INFO  SAS token for hello, expires \d+ \(signature not logged\)$/.test(l))).toBe(true);
+    expect(lines.some((l) => /INFO  server certificate: \d+ certs in chain, expires \S+, key stays in the HSM$/.test(l))).toBe(true);
     expect(lines.some((l) => /INFO  hello stopping after 3 invocations$/.test(l))).toBe(true);
   });
 
   it('is deployed, invoked, stopped, started and removed through the management API and the CLI', async () => {
-    const rt = await createModuleRuntime({ stateDir: stateDir(), logger: capture().logger, limits });
-    runtimes.push(rt);
+    const { rt } = await identityRuntime({ logger: capture().logger });
     const app = new Hono();
     app.route('/modules', modulesRoutes(rt));
     app.onError(errorHandler(silentLogger()));
     const post = (p: string, body?: unknown) => app.request(p, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body === undefined ? '' : JSON.stringify(body) });
-    let res = await post('/modules', { name: 'hello', type: 'wasm', config: { settings: { image: 'builtin:hello' }, env: [{ key: 'GREETING', value: 'Hi' }] } });
+    let res = await post('/modules', { name: 'hello', type: 'wasm', capabilities: [WORKLOAD_IDENTITY_INTERFACE], config: { settings: { image: 'builtin:hello' }, env: [{ key: 'GREETING', value: 'Hi' }] } });
     expect(res.status).toBe(201);
     res = await post('/modules/hello/invoke', { methodName: 'hello', payload: { name: 'API' } });
     expect(await res.json()).toEqual({ status: 200, payload: { message: 'Hi, API!', count: 1 } });
@@ -106,8 +146,7 @@ describe('hello (componentize-js guest)', () => {
   });
 
   it('does not stall the daemon while a 12 MB component is transpiled (cold deploy)', async () => {
-    const rt = await createModuleRuntime({ stateDir: stateDir(), logger: capture().logger, limits });
-    runtimes.push(rt);
+    const { rt } = await identityRuntime({ logger: capture().logger });
     const h = monitorEventLoopDelay({ resolution: 10 });
     h.enable();
     await rt.deploy(builtinDefaultManifest());
@@ -125,6 +164,61 @@ describe('hello (componentize-js guest)', () => {
     runtimes.push(rt);
     expect(await rt.list()).toEqual([]);
     expect(lines.find((l) => l.level === 50)?.msg).toMatch(/^deployment .*m\.json not applied; running with the registered modules$/);
+  });
+});
+
+describe('hello with edgeward:workload/identity', () => {
+  const helloSpec = (grant: boolean) =>
+    parseManifest({ modules: { hello: { settings: { image: 'builtin:hello' }, restartPolicy: 'never', env: { IOTHUB_AUDIENCE: { value: 'hub.example/devices/dev1/modules/hello' } }, ...(grant ? { capabilities: [WORKLOAD_IDENTITY_INTERFACE] } : {}) } } })[0]!;
+
+  it('builds a SAS token and gets a server certificate that openssl verifies; logs both without secrets', async () => {
+    const { rt, certs } = await identityRuntime({ logger: capture().logger });
+    await rt.create(helloSpec(true));
+    const t0 = Math.floor(Date.now() / 1000);
+    const r = await rt.invoke('hello', 'identity', null);
+    expect(r.status).toBe(200);
+    const id = r.payload as { audience: string; expires: number; chain: string; notAfter: number };
+    expect(Object.keys(id).sort()).toEqual(['audience', 'chain', 'expires', 'notAfter']);
+    expect(id.audience).toBe('hub.example/devices/dev1/modules/hello');
+    expect(id.expires - t0).toBeGreaterThanOrEqual(3600 - 5);
+    expect(id.expires - t0).toBeLessThanOrEqual(3600 + 5);
+    expect(JSON.stringify(id)).not.toMatch(/sig=|PRIVATE KEY/);
+    const dir = stateDir();
+    const [leaf, ...issuers] = id.chain.split(/(?<=-----END CERTIFICATE-----\n)/);
+    expect(issuers.length).toBeGreaterThan(0);
+    writeFileSync(path.join(dir, 'leaf.pem'), leaf!);
+    writeFileSync(path.join(dir, 'chain.pem'), issuers.join(''));
+    writeFileSync(path.join(dir, 'bundle.pem'), certs.trustBundle());
+    const verify = ['verify', '-purpose', 'sslserver', '-verify_hostname', 'hello.local', '-CAfile', path.join(dir, 'bundle.pem'), '-untrusted', path.join(dir, 'chain.pem'), path.join(dir, 'leaf.pem')];
+    expect(execFileSync('openssl', verify, { encoding: 'utf8' })).toContain(': OK');
+    const notAfter = execFileSync('openssl', ['x509', '-noout', '-enddate', '-in', path.join(dir, 'leaf.pem')], { encoding: 'utf8' });
+    expect(Math.floor(Date.parse(notAfter.replace(/^notAfter=/, '').trim()) / 1000)).toBe(id.notAfter);
+
+    const lines = await logsOf(rt, 'hello');
+    const count = id.chain.match(/BEGIN CERTIFICATE/g)!.length;
+    expect(lines.some((l) => /INFO  SAS token for hub\.example\/devices\/dev1\/modules\/hello, expires \d+ \(signature not logged\)$/.test(l))).toBe(true);
+    expect(lines.some((l) => l.endsWith(`INFO  server certificate: ${count} certs in chain, expires ${new Date(id.notAfter * 1000).toISOString()}, key stays in the HSM`))).toBe(true);
+    expect(lines.join('\n')).not.toMatch(/sig=|PRIVATE KEY|WARN/);
+  });
+
+  it('is refused at deploy without the grant, naming edgeward:workload/identity', async () => {
+    const { rt } = await identityRuntime({ logger: capture().logger });
+    const err = await rt.create(helloSpec(false)).then(() => undefined, (e: unknown) => e as RuntimeError);
+    expect(err).toBeInstanceOf(RuntimeError);
+    expect(err?.code).toBe('denied');
+    expect(err?.message).toBe('module "hello" imports "edgeward:workload/identity", which is not granted: grant "edgeward:workload/identity" is missing');
+    expect(await rt.list()).toEqual([]);
+  });
+
+  it('keeps running when the identity is refused (measurement mismatch): a warning with the tag, no secret', async () => {
+    // The capability is never bound to this runtime's registrations, so no instance's measurement matches.
+    const { rt } = await identityRuntime({ logger: capture().logger, bind: false });
+    await rt.create(helloSpec(true));
+    expect(await rt.invoke('hello', 'count', null)).toEqual({ status: 200, payload: { count: 1 } });
+    expect(await rt.invoke('hello', 'identity', null)).toEqual({ status: 500, payload: { message: 'identity unavailable: measurement-mismatch' } });
+    const lines = (await logsOf(rt, 'hello')).map((l) => l.slice(25));
+    expect(lines).toContain('WARN  SAS token for hub.example/devices/dev1/modules/hello unavailable: measurement-mismatch');
+    expect(lines).toContain('WARN  server certificate for hello.local unavailable: measurement-mismatch');
   });
 });
 
@@ -157,12 +251,11 @@ describe('runaway (componentize-js guest)', () => {
     const dir = stateDir();
     const manifest = path.join(dir, 'm.json');
     writeFileSync(manifest, JSON.stringify({ modules: {
-      hello: { settings: { image: 'builtin:hello' }, startupOrder: 0 },
+      hello: { settings: { image: 'builtin:hello' }, startupOrder: 0, capabilities: [WORKLOAD_IDENTITY_INTERFACE] },
       runaway: { settings: { image: 'builtin:runaway' }, restartPolicy: 'never', limits: { memory_mib: 48, call_timeout_ms: 500 }, startupOrder: 1 },
     } }));
     expect(existsSync(assetPath('guests/runaway/dist/runaway.wasm'))).toBe(true);
-    const rt = await createModuleRuntime({ stateDir: dir, logger: capture().logger, limits, deployment: manifest });
-    runtimes.push(rt);
+    const { rt } = await identityRuntime({ logger: capture().logger, deployment: manifest });
     expect(await rt.invoke('runaway', 'ping', null)).toEqual({ status: 200, payload: 'pong' });
     const rss0 = process.memoryUsage().rss;
     const grow = await rt.invoke('runaway', 'grow', null);

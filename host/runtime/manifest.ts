@@ -141,7 +141,16 @@ export function parseManifest(doc: unknown, baseDir?: string): ModuleSpec[] {
   });
 }
 
-/** The daemon's `builtin:default` deployment: the sample `hello` module. */
+/**
+ * The daemon's `builtin:default` deployment: the sample `hello` module, granted its workload identity
+ * (it logs a SAS token's expiry and its server certificate at start). A runtime that deploys it must
+ * register the `edgeward:workload/identity` capability, as the daemon does.
+ */
 export function builtinDefaultManifest(): ModuleSpec[] {
-  return parseManifest({ modules: { hello: { settings: { image: 'builtin:hello' }, restartPolicy: 'on-failure', env: { GREETING: { value: 'Hello from Edgeward' } } } } });
+  return parseManifest({ modules: { hello: {
+    settings: { image: 'builtin:hello' },
+    restartPolicy: 'on-failure',
+    env: { GREETING: { value: 'Hello from Edgeward' } },
+    capabilities: ['edgeward:workload/identity'],
+  } } });
 }
