@@ -84,12 +84,19 @@ describe('[keys] backend = "tpm" on swtpm', () => {
     expect(await blobNames(backend.stateDir)).toEqual(before);
   });
 
-  it('HMAC runs in the TPM up to one TPM2B_MAX_BUFFER (1024 bytes); longer input is limit-exceeded', async () => {
+  it('HMAC of any allowed length runs in the TPM: one TPM2_HMAC up to 1024 bytes, an HMAC sequence beyond', async () => {
     const secret = randomBytes(32);
     const h = await keys.importSecretKey(DAEMON_CALLER, { id: 'sas' }, 'hmac-sha256', secret);
-    const max = randomBytes(1024);
-    expect(await keys.sign(DAEMON_CALLER, h, 'hmac-sha256', max)).toEqual(createHmac('sha256', secret).update(max).digest());
-    await rejects(keys.sign(DAEMON_CALLER, h, 'hmac-sha256', randomBytes(1025)), 'limit-exceeded');
+    // Other keys loaded too, so the sequence object has to find a slot.
+    const ec = await keys.createKeyPair(DAEMON_CALLER, { id: 'busy-1' }, 'ec-p256');
+    const rsa = await keys.createKeyPair(DAEMON_CALLER, { id: 'busy-2' }, 'rsa-2048');
+    for (const n of [0, 1, 1023, 1024, 1025, 2048, 5000, 1024 * 1024]) {
+      await keys.sign(DAEMON_CALLER, ec, 'ecdsa-sha256', MSG);
+      await keys.sign(DAEMON_CALLER, rsa, 'rsa-pkcs1-sha256', MSG);
+      const m = randomBytes(n);
+      expect(await keys.sign(DAEMON_CALLER, h, 'hmac-sha256', m)).toEqual(createHmac('sha256', secret).update(m).digest());
+    }
+    await rejects(keys.sign(DAEMON_CALLER, h, 'hmac-sha256', randomBytes(1024 * 1024 + 1)), 'limit-exceeded'); // the service's limit, as on every backend
   });
 
   it('an unreachable TPM is a StartupError (exit 2) naming the tcti, with hsm/tpm\'s hint', async () => {

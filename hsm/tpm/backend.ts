@@ -16,7 +16,7 @@ import { ecdsaP1363, publicKeyOf } from './pubkey.js';
 import { sealToPcrs, unsealWithPcrs, type SaltKey } from './seal.js';
 import { eccSigningTemplate, hmacTemplate, srkRsaTemplate } from './templates.js';
 import type { Session } from './session.js';
-import type { LoadedObject, Tpm } from './tpm.js';
+import { MAX_HMAC_INPUT, type LoadedObject, type Tpm } from './tpm.js';
 import { parseTpm2bPublic, type PcrSelection, type TpmtPublic } from './types.js';
 
 export type TpmKeyType = 'ec-p256' | 'rsa-2048' | 'hmac-sha256';
@@ -204,11 +204,14 @@ export class TpmKeyBackend {
     });
   }
 
-  /** HMAC-SHA256 of at most 1024 bytes. */
+  /** HMAC-SHA256: one TPM2_HMAC up to MAX_HMAC_INPUT bytes, an HMAC sequence beyond. */
   hmac(label: string, data: Buffer): Promise<Buffer> {
     return this.serial(async () => {
       const f = await this.must(label, ['hmac-sha256']);
-      return this.tpm.hmac(await this.load(f), data, ALG.SHA256);
+      const key = await this.load(f);
+      if (data.length <= MAX_HMAC_INPUT) return this.tpm.hmac(key, data, ALG.SHA256);
+      await this.makeRoom(1); // a slot for the sequence object; `key`, just used, is the last to go
+      return this.tpm.hmacSequence(key, data, ALG.SHA256);
     });
   }
 

@@ -6,7 +6,7 @@
  *
  * What this TPM profile cannot do is `unsupported` (a typed KeyError), never a vague failure:
  * ec-p384 / ecdsa-sha384, rsa-3072, aes-256-gcm (TPM2_EncryptDecrypt has no GCM mode in the TPM 2.0
- * library spec, and swtpm/libtpms offers none), key URIs, and HMAC input over one TPM2B_MAX_BUFFER.
+ * library spec, and swtpm/libtpms offers none), and key URIs.
  */
 import { StartupError } from '../../host/errors.js';
 import {
@@ -16,7 +16,7 @@ import { TpmKeyBackend, TpmKeyError, type TpmKeyType } from './backend.js';
 import { HT } from './constants.js';
 import { HierarchyAuthError, type HierarchyAuths } from './identity.js';
 import { TpmError } from './rc.js';
-import { MAX_HMAC_INPUT, Tpm } from './tpm.js';
+import { Tpm } from './tpm.js';
 import { TpmTransportError } from './transport.js';
 
 /** Key types this backend creates; the rest of `KEY_TYPES` is `unsupported`. */
@@ -135,8 +135,6 @@ class TpmKeyStore implements KeyStore {
   async sign(key: StoredKey, algorithm: SignAlgorithm, message: Buffer, digest?: Buffer): Promise<Buffer> {
     switch (algorithm) {
       case 'hmac-sha256':
-        // TPM2_HMAC takes one TPM2B_MAX_BUFFER; SAS strings and derivation data fit.
-        if (message.length > MAX_HMAC_INPUT) throw new KeyError('limit-exceeded', `the TPM backend HMACs at most ${MAX_HMAC_INPUT} bytes`);
         return mapped(() => this.backend.hmac(key.label, message));
       case 'ecdsa-sha256':
       case 'rsa-pkcs1-sha256':

@@ -266,6 +266,28 @@ export class Tpm {
     return r.b2();
   }
 
+  /**
+   * HMAC of input longer than one TPM2B_MAX_BUFFER: TPM2_HMAC_Start, a TPM2_SequenceUpdate per chunk, and
+   * TPM2_SequenceComplete with the last chunk (Part 3, "Hash/HMAC/Event Sequences"). The sequence object
+   * holds a transient slot until it completes; it is flushed if a step fails.
+   */
+  async hmacSequence(key: Entity, data: Uint8Array, hashAlg: number = ALG.SHA256, auth: Authorization = passwordAuth()): Promise<Buffer> {
+    const start = new Writer().b2(Buffer.alloc(0)).u16(hashAlg).finish(); // the sequence's own auth: empty
+    const { handles } = await this.cmd(CC.HMAC_Start, { handles: [key], auths: [auth], params: start, rspHandles: 1 });
+    const seq = handles[0]!;
+    try {
+      let off = 0;
+      for (; data.length - off > MAX_HMAC_INPUT; off += MAX_HMAC_INPUT) {
+        await this.cmd(CC.SequenceUpdate, { handles: [seq], auths: [passwordAuth()], params: new Writer().b2(data.subarray(off, off + MAX_HMAC_INPUT)).finish() });
+      }
+      const { r } = await this.cmd(CC.SequenceComplete, { handles: [seq], auths: [passwordAuth()], params: new Writer().b2(data.subarray(off)).u32(RH.NULL).finish() });
+      return r.b2();
+    } catch (err) {
+      await this.flushContext(seq).catch(() => undefined); // already gone if SequenceComplete ran
+      throw err;
+    }
+  }
+
   /** TPM2_VerifySignature; resolves with the ticket's hierarchy on success, throws TPM_RC_SIGNATURE otherwise. */
   async verifySignature(key: Entity, digest: Buffer, signature: Signature): Promise<number> {
     const params = marshalSignature(signature, new Writer().b2(digest)).finish();
