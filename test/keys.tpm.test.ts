@@ -16,7 +16,7 @@ import { DAEMON_CALLER, KeyError, keyServiceOverStore, openKeyService, tpmKeysDi
 import { TpmKeyBackend } from '../hsm/tpm/backend.js';
 import { SRK_HANDLE } from '../hsm/tpm/identity.js';
 import { tpmKeyStoreOver } from '../hsm/tpm/keystore.js';
-import { Swtpm } from '../hsm/tpm/testing/swtpm.js';
+import { Swtpm, tpm2 } from '../hsm/tpm/testing/swtpm.js';
 import { Tap } from '../hsm/tpm/testing/tap.js';
 import { Tpm } from '../hsm/tpm/tpm.js';
 import { openTransport } from '../hsm/tpm/transport.js';
@@ -110,6 +110,30 @@ describe('[keys] backend = "tpm" on swtpm', () => {
       expect((err as Error).message).toContain(`[keys] backend = "tpm": cannot use the TPM at "${tcti}": TPM simulator not answering at 127.0.0.1:${port}`);
       expect((err as Error).message).toContain('hint: start it');
     } finally {
+      await fs.rm(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  it('owner hierarchy auth set: a StartupError (exit 2) that says so; with [tpm.hierarchy_authorization] the SRK is created', async () => {
+    const sim = await Swtpm.start();
+    const stateDir = await tempDir('edgeward-keys-tpm-auth-');
+    try {
+      await tpm2(sim, 'tpm2_changeauth', ['-c', 'o', 'ownerpw']);
+      const open = (tpm: Record<string, unknown>) => openKeyService({ config: makeConfig(stateDir, { backend: 'tpm' }, [], { tcti: sim.tcti, ...tpm }), stateDir, logger: silentLogger() });
+      const err = await open({}).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StartupError);
+      expect((err as StartupError).exitCode).toBe(2);
+      expect((err as Error).message).toContain('the TPM owner hierarchy has an authorization value set');
+      const keys = await open({ hierarchy_authorization: { owner: 'ownerpw' } });
+      try {
+        const h = await keys.createKeyPair(DAEMON_CALLER, { id: 'k' }, 'ec-p256');
+        const spki = createPublicKey({ key: await keys.getPublicKey(DAEMON_CALLER, h), format: 'der', type: 'spki' });
+        expect(cryptoVerify('sha256', MSG, spki, await keys.sign(DAEMON_CALLER, h, 'ecdsa-sha256', MSG))).toBe(true);
+      } finally {
+        await keys.close();
+      }
+    } finally {
+      await sim.stop();
       await fs.rm(stateDir, { recursive: true, force: true });
     }
   });
