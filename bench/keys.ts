@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     }
     const [raw, service, sequential, workers] = [totals.raw, totals.service, totals.sequential, totals.workers].map((n) => n / SECONDS) as [number, number, number, number];
     const sessions = config.keys.pkcs11?.sessions;
-    console.log(`cpus=${os.cpus().length} sessions=${sessions} concurrency=${CONCURRENCY} seconds/side=${SECONDS} rounds=${ROUNDS} load=${os.loadavg()[0].toFixed(1)}`);
+    console.log(`cpus=${os.cpus().length} sessions=${sessions} concurrency=${CONCURRENCY} seconds/side=${SECONDS} rounds=${ROUNDS} load=${os.loadavg()[0]!.toFixed(1)}`);
     console.log(`raw pkcs11js loop (1 session, sync):                ${raw.toFixed(0)} sig/s`);
     console.log(`key service, default (inline), 1 in flight:      ${sequential.toFixed(0)} sig/s  (ratio ${(sequential / raw).toFixed(2)})`);
     console.log(`key service, default (inline), ${String(CONCURRENCY).padStart(3)} in flight:  ${service.toFixed(0)} sig/s  (ratio ${(service / raw).toFixed(2)})`);

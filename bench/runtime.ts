@@ -11,21 +11,16 @@
  */
 import 'reflect-metadata'; // @peculiar/x509 (tsyringe, via the certificate service) needs it before its first import
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { buildTestGuest } from '../guests/adversarial/components.js';
-import { assetPath } from '../host/runtime/assets.js';
 import { ComponentRuntime } from '../host/runtime/runtime.js';
 import { warmWorkerPool } from '../host/runtime/sandbox.js';
 import { builtinDefaultManifest, type ModuleSpec } from '../host/runtime/manifest.js';
 import { silentLogger } from '../host/log.js';
-import { parseConfigText } from '../host/config/load.js';
-import { IdentityService } from '../host/identity/identity.js';
-import { CertService } from '../hsm/certs/service.js';
-import { openKeyService } from '../hsm/keys/index.js';
+import { openIdentityServices } from '../test/helpers/identity-services.js';
 import { workloadIdentityCapability } from '../host/capabilities/workload-identity/index.js';
 
 const LIMITS = { memory_mib: 64, call_timeout_ms: 10_000, max_value_bytes: 1024 * 1024 };
@@ -51,19 +46,15 @@ const services = new Map<ComponentRuntime, () => Promise<void>>();
  * its worker pool booted (daemon start-up, not module start).
  */
 async function open(stateDir: string): Promise<ComponentRuntime> {
-  const dir = path.join(stateDir, 'identity');
-  const { config } = parseConfigText(`[provisioning]\nsource = "manual"\nconnection_string = "HostName=hub.example;DeviceId=bench;SharedAccessKey=${randomBytes(32).toString('base64')}"\n`, 'bench', { EDGEWARD_HOME: dir } as NodeJS.ProcessEnv);
   const logger = silentLogger();
-  const keys = await openKeyService({ config, stateDir: dir, logger });
-  const identity = await IdentityService.open({ config, keys, logger });
-  const certs = await CertService.open({ config, stateDir: dir, keys, logger, deviceId: identity.device.deviceId, hubHostname: identity.device.hubHostname });
+  const { keys, identity, certs, close: closeServices } = await openIdentityServices(path.join(stateDir, 'identity'), { deviceId: 'bench' });
   let bound: ComponentRuntime | undefined;
   const rt = await ComponentRuntime.open({
     stateDir, logger, limits: LIMITS,
     capabilities: [workloadIdentityCapability({ identity, certs, keys, registrationOf: (m) => bound?.registration(m) })],
   });
   bound = rt;
-  services.set(rt, async () => { certs.close(); await keys.close(); });
+  services.set(rt, closeServices);
   await warmWorkerPool();
   return rt;
 }

@@ -9,8 +9,8 @@ const DAY = 86_400_000;
 
 async function selfSigned(notBefore: Date, notAfter: Date): Promise<string> {
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const keys = (await webcrypto.subtle.generateKey(alg, false, ['sign', 'verify'])) as CryptoKeyPair;
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({ name: 'CN=test', notBefore, notAfter, keys, signingAlgorithm: alg }, webcrypto as unknown as Crypto);
+  const keys = (await webcrypto.subtle.generateKey(alg, false, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({ name: 'CN=test', notBefore, notAfter, keys, signingAlgorithm: alg }, webcrypto as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[1]);
   return cert.toString('pem');
 }
 

@@ -4,7 +4,6 @@
  * identity and certificate services), and `runaway` against the limits.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -19,10 +18,8 @@ import { modulesRoutes } from '../host/api/management/modules.js';
 import { createMgmtClient } from '../host/cli/client.js';
 import { registerModuleCommands } from '../host/cli/commands/modules.js';
 import { silentLogger, type Logger } from '../host/log.js';
-import { parseConfigText } from '../host/config/load.js';
-import { IdentityService } from '../host/identity/identity.js';
 import { CertService } from '../hsm/certs/service.js';
-import { openKeyService } from '../hsm/keys/index.js';
+import { openIdentityServices } from './helpers/identity-services.js';
 import { workloadIdentityCapability, WORKLOAD_IDENTITY_INTERFACE } from '../host/capabilities/workload-identity/index.js';
 import { builtinDefaultManifest, createModuleRuntime, openModuleRuntime, parseManifest, startModules } from '../host/runtime/index.js';
 import { assetPath } from '../host/runtime/assets.js';
@@ -54,14 +51,9 @@ function capture() {
  */
 async function identityRuntime(opts: { logger: Logger; deployment?: string; bind?: boolean }): Promise<{ rt: ComponentRuntime; certs: CertService }> {
   const dir = stateDir();
-  const connection = `HostName=hub.example;DeviceId=dev1;SharedAccessKey=${randomBytes(32).toString('base64')}`;
-  const { config } = parseConfigText(`[provisioning]\nsource = "manual"\nconnection_string = "${connection}"\n`, 't', { EDGEWARD_HOME: dir } as NodeJS.ProcessEnv);
-  const logger = silentLogger();
-  const keys = await openKeyService({ config, stateDir: path.join(dir, 'state'), logger });
-  closers.push(() => keys.close());
-  const identity = await IdentityService.open({ config, keys, logger });
-  const certs = await CertService.open({ config, stateDir: path.join(dir, 'state'), keys, logger, deviceId: identity.device.deviceId, hubHostname: identity.device.hubHostname });
-  closers.push(() => certs.close());
+  const services = await openIdentityServices(path.join(dir, 'state'));
+  closers.push(() => services.close());
+  const { identity, certs, keys } = services;
   let bound: ComponentRuntime | undefined;
   const capability = workloadIdentityCapability({ identity, certs, keys, registrationOf: (m) => bound?.registration(m) });
   const rt = await openModuleRuntime({ stateDir: path.join(dir, 'modules'), logger: opts.logger, limits, capabilities: [capability] });

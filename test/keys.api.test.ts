@@ -64,7 +64,7 @@ describe('/keys management routes', () => {
   });
 
   it('errors are JSON {"message"} with 4xx', async () => {
-    const cases: Array<[Promise<Response>, number, RegExp]> = [
+    const cases: Array<[Response | Promise<Response>, number, RegExp]> = [
       [app.request('/nope/public'), 404, /no key "nope"/],
       [app.request('/mac/public'), 400, /has no public key/],
       [app.request('/..%2Fetc/public'), 400, /invalid id/],

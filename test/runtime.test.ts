@@ -125,7 +125,7 @@ describe('measurement and integrity', () => {
     const digest = d.config.settings.imageHash as `sha256:${string}`;
     const stored = rt.loader.componentPath(digest);
     const bytes = await fs.readFile(stored);
-    bytes[bytes.length - 1] ^= 0xff;
+    bytes[bytes.length - 1]! ^= 0xff;
     await fs.writeFile(stored, bytes);
     const err = await rejection(rt.start('echo'));
     expect(err.code).toBe('integrity-mismatch');
@@ -141,7 +141,7 @@ describe('measurement and integrity', () => {
     const d = await rt.create(spec('echo', await fx.guest('echo'), { desiredStatus: 'stopped' }));
     const cacheDir = path.join(fx.dir, 'state', 'cache', String(d.config.settings.imageHash).slice(7));
     const bytes = await fs.readFile(path.join(cacheDir, file));
-    bytes[bytes.length - 2] ^= 0x01;
+    bytes[bytes.length - 2]! ^= 0x01;
     await fs.writeFile(path.join(cacheDir, file), bytes);
     const rt2 = await fx.runtime();
     const err = await rejection(rt2.start('echo'));
@@ -358,7 +358,7 @@ describe('supervisor', () => {
       const m = await rt.get('crash');
       return m.status.runtimeStatus.status === 'failed' && rt.events('crash').some((e) => e.kind === 'restart-abandoned') ? m : undefined;
     });
-    expect(d.edgeward).toMatchObject({ restartCount: 3, crashCount: 4 });
+    expect(d?.edgeward).toMatchObject({ restartCount: 3, crashCount: 4 });
     const started = rt.events('crash').filter((e) => e.kind === 'started').map((e) => Date.parse(e.time));
     const crashed = rt.events('crash').filter((e) => e.kind === 'crashed').map((e) => Date.parse(e.time));
     const gaps = started.slice(1).map((t, i) => t - crashed[i]!);

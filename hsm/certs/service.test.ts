@@ -4,7 +4,6 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as x509 from '@peculiar/x509';
 import { parseConfigText } from '../../host/config/load.js';
 import { silentLogger } from '../../host/log.js';
 import { openKeyService, DAEMON_CALLER, type KeyService } from '../keys/index.js';

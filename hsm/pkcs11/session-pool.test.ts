@@ -14,7 +14,7 @@ describe('SessionPool', () => {
     let overlaps = 0;
     const op = (i: number) =>
       pool.use(async (s, lane) => {
-        expect(lane).toBe(sessions.indexOf(s));
+        expect(lane).toBe(sessions.indexOf(s as (typeof sessions)[number]));
         if (inUse.has(s.toString('hex'))) overlaps++;
         inUse.add(s.toString('hex'));
         await new Promise((r) => setTimeout(r, 1));
