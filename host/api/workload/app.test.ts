@@ -5,11 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Hono } from 'hono';
-import { parseConfigText } from '../../config/load.js';
 import { silentLogger } from '../../log.js';
-import { IdentityService } from '../../identity/identity.js';
-import { CertService } from '../../../hsm/certs/service.js';
-import { openKeyService, type KeyService } from '../../../hsm/keys/index.js';
+import type { KeyService } from '../../../hsm/keys/index.js';
+import { openIdentityServices, type IdentityServices } from '../../../test/helpers/identity-services.js';
 import { workloadApp, type WorkloadDeps } from './app.js';
 
 const DEVICE_KEY = randomBytes(32);
@@ -18,6 +16,7 @@ const V = 'api-version=2018-06-28';
 describe('workload API (in memory)', () => {
   let dir: string;
   let keys: KeyService;
+  let services: IdentityServices;
   let deps: WorkloadDeps;
   let sensor: Hono;
   let other: Hono;
@@ -25,18 +24,14 @@ describe('workload API (in memory)', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'ew-wl-'));
-    const env = { EDGEWARD_HOME: dir } as NodeJS.ProcessEnv;
-    const { config } = parseConfigText(`hostname = "gw.local"\n[provisioning]\nsource = "manual"\nconnection_string = "HostName=hub.example;DeviceId=dev1;SharedAccessKey=${DEVICE_KEY.toString('base64')}"\n`, 't', env);
-    const logger = silentLogger();
-    keys = await openKeyService({ config, stateDir: path.join(dir, 'state'), logger });
-    const identity = await IdentityService.open({ config, keys, logger });
-    const certs = await CertService.open({ config, stateDir: path.join(dir, 'state'), keys, logger, deviceId: 'dev1', hubHostname: 'hub.example' });
-    deps = { identity, certs, keys, logger, generationOf: (m) => generations.get(m) };
+    services = await openIdentityServices(path.join(dir, 'state'), { hostname: 'gw.local', deviceKey: DEVICE_KEY });
+    ({ keys } = services);
+    deps = { identity: services.identity, certs: services.certs, keys, logger: silentLogger(), generationOf: (m) => generations.get(m) };
     sensor = workloadApp(deps, 'sensor');
     other = workloadApp(deps, 'other');
   });
   afterAll(async () => {
-    await keys.close();
+    await services.close();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -4,11 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseConfigText } from '../../config/load.js';
-import { silentLogger } from '../../log.js';
-import { IdentityService } from '../../identity/identity.js';
-import { CertService } from '../../../hsm/certs/service.js';
-import { openKeyService, type KeyService } from '../../../hsm/keys/index.js';
+import type { KeyService } from '../../../hsm/keys/index.js';
+import { openIdentityServices, type IdentityServices } from '../../../test/helpers/identity-services.js';
 import type { InstanceContext } from '../../runtime/capabilities.js';
 import { identityFunctions, type WorkloadIdentityDeps } from './host.js';
 
@@ -31,21 +28,19 @@ async function payloadOf(p: Promise<unknown>): Promise<unknown> {
 describe('edgeward:workload/identity host functions', () => {
   let dir: string;
   let keys: KeyService;
+  let services: IdentityServices;
   let deps: WorkloadIdentityDeps;
   let clock = new Date();
   const registrations = new Map([['sensor', { digest: DIGEST, generationId: 'g1' }], ['other', { digest: DIGEST, generationId: 'g1' }]]);
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'ew-wid-'));
-    const { config } = parseConfigText(`[provisioning]\nsource = "manual"\nconnection_string = "HostName=hub.example;DeviceId=dev1;SharedAccessKey=${DEVICE_KEY.toString('base64')}"\n`, 't', { EDGEWARD_HOME: dir } as NodeJS.ProcessEnv);
-    const logger = silentLogger();
-    keys = await openKeyService({ config, stateDir: path.join(dir, 'state'), logger });
-    const identity = await IdentityService.open({ config, keys, logger });
-    const certs = await CertService.open({ config, stateDir: path.join(dir, 'state'), keys, logger, deviceId: 'dev1', hubHostname: 'hub.example', now: () => clock });
-    deps = { identity, certs, keys, registrationOf: (m) => registrations.get(m), now: () => clock };
+    services = await openIdentityServices(path.join(dir, 'state'), { deviceKey: DEVICE_KEY, now: () => clock });
+    ({ keys } = services);
+    deps = { identity: services.identity, certs: services.certs, keys, registrationOf: (m) => registrations.get(m), now: () => clock };
   });
   afterAll(async () => {
-    await keys.close();
+    await services.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
