@@ -20,12 +20,21 @@ const MAX_HEADER_BYTES = 16 * 1024;
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 60_000;
 
-export async function serveOnUnixSocket(app: Hono, socketPath: string, mode = 0o660): Promise<UdsServer> {
+/** IoT Edge's per-listener connection caps (`iotedge_max_requests`): management 50, workload 10. */
+export const MAX_MGMT_CONNECTIONS = 50;
+export const MAX_WORKLOAD_CONNECTIONS = 10;
+
+/**
+ * Serve `app` on `socketPath`. Connections beyond `maxConnections` are accepted and closed without an
+ * answer, as IoT Edge's http-common does; with one socket per module, that cap is per principal.
+ */
+export async function serveOnUnixSocket(app: Hono, socketPath: string, mode = 0o660, maxConnections = MAX_MGMT_CONNECTIONS): Promise<UdsServer> {
   await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o750 });
   await removeStaleSocket(socketPath);
   const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, getRequestListener(app.fetch));
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.maxConnections = maxConnections;
   const sockets = new Set<net.Socket>();
   server.on('connection', (s) => {
     sockets.add(s);

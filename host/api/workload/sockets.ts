@@ -5,7 +5,7 @@
  * the only sound way to tell native callers apart here.
  */
 import path from 'node:path';
-import { serveOnUnixSocket, type UdsServer } from '../serve.js';
+import { MAX_WORKLOAD_CONNECTIONS, serveOnUnixSocket, type UdsServer } from '../serve.js';
 import { workloadApp, type WorkloadDeps } from './app.js';
 
 /** Module socket mode: only the daemon's user (and root). A module under another uid gets it by chown. */
@@ -35,7 +35,7 @@ export class WorkloadSockets {
   async add(module: string, uid?: number): Promise<string> {
     const p = this.socketPathFor(module);
     if (!this.servers.has(module)) {
-      const server = await serveOnUnixSocket(workloadApp(this.deps, module), p, MODULE_SOCKET_MODE);
+      const server = await serveOnUnixSocket(workloadApp(this.deps, module), p, MODULE_SOCKET_MODE, MAX_WORKLOAD_CONNECTIONS);
       if (uid !== undefined && typeof process.getuid === 'function' && process.getuid() === 0) {
         const { chown } = await import('node:fs/promises');
         await chown(p, uid, -1);
