@@ -63,7 +63,7 @@ export function tpmKeyStoreOver(tpm: Tpm, backend: TpmKeyBackend): KeyStore {
  */
 async function flushStale(tpm: Tpm): Promise<void> {
   for (const range of [HT.TRANSIENT, HT.HMAC_SESSION, HT.POLICY_SESSION]) {
-    for (const handle of await tpm.getHandles(range << 24)) await tpm.flushContext(handle);
+    for (const handle of await tpm.getHandles((range << 24) >>> 0)) await tpm.flushContext(handle);
   }
 }
 
@@ -84,6 +84,8 @@ function keyError(err: unknown): unknown {
     return new KeyError(tag, err.message, { cause: err });
   }
   if (err instanceof TpmTransportError) return new KeyError('backend-unavailable', 'the TPM is not reachable', { cause: err });
+  // Dictionary-attack lockout refuses every authorized command until it recovers: the TPM, not the key, is out.
+  if (err instanceof TpmError && err.code === 'TPM_RC_LOCKOUT') return new KeyError('backend-unavailable', 'the TPM is in lockout', { cause: err });
   return err;
 }
 
