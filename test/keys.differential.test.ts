@@ -16,7 +16,7 @@ const MSG = Buffer.from('differential message');
 const beta = { kind: 'module', module: 'beta' } as const;
 
 type Outcome = { tag: string; out?: Buffer };
-type Step = readonly [name: string, expected: string, run: (k: KeyService, h: Map<string, string>) => Promise<Buffer | string | boolean | void>];
+type Step = readonly [name: string, expected: string, run: (k: KeyService, h: Map<string, string>) => Promise<unknown>];
 
 const handle = (h: Map<string, string>, id: string): string => h.get(id) ?? 'missing-handle';
 const keep = (h: Map<string, string>, id: string) => (x: string): string => (h.set(id, x), x);
