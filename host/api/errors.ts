@@ -7,6 +7,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { RuntimeError } from '../runtime/types.js';
+import { KeyError, type KeyErrorTag } from '../../hsm/keys/index.js';
 import type { Logger } from '../log.js';
 
 const RUNTIME_STATUS: Record<RuntimeError['code'], ContentfulStatusCode> = {
@@ -19,6 +20,26 @@ const RUNTIME_STATUS: Record<RuntimeError['code'], ContentfulStatusCode> = {
   failed: 500,
 };
 
+/** Key service errors on HTTP. `unsupported` is 501: the device's key store cannot do it (e.g. AES-GCM on a TPM). */
+export const KEY_ERROR_STATUS: Record<KeyErrorTag, ContentfulStatusCode> = {
+  'invalid-handle': 400,
+  'access-denied': 403,
+  'not-found': 404,
+  'already-exists': 409,
+  unsupported: 501,
+  'invalid-argument': 400,
+  'limit-exceeded': 400,
+  'decrypt-failed': 400,
+  'backend-unavailable': 503,
+  internal: 500,
+};
+
+/** A KeyError as a response; the service already made its message safe to show and logged the cause. */
+export function keyErrorResponse(c: Context, err: KeyError): Response {
+  const status = KEY_ERROR_STATUS[err.tag];
+  return jsonError(c, status, err.tag === 'internal' ? 'internal error' : err.message);
+}
+
 export function jsonError(c: Context, status: ContentfulStatusCode, message: string): Response {
   return c.json({ message }, status);
 }
@@ -27,6 +48,7 @@ export function jsonError(c: Context, status: ContentfulStatusCode, message: str
 export function errorHandler(logger: Logger) {
   return function onError(err: Error, c: Context): Response {
     if (err instanceof HTTPException) return jsonError(c, err.status as ContentfulStatusCode, err.message || 'request failed');
+    if (err instanceof KeyError) return keyErrorResponse(c, err);
     if (err instanceof RuntimeError) {
       const status = RUNTIME_STATUS[err.code];
       if (status >= 500) logger.error({ err, path: c.req.path }, 'runtime error');

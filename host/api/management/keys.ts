@@ -11,8 +11,9 @@ import { createPublicKey } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import {
-  DAEMON_CALLER, isKeyPairType, KeyError, KEY_ID_PATTERN, MAX_KEY_ID_LENGTH, type Caller, type KeyErrorTag, type KeyService, type KeyType,
+  DAEMON_CALLER, isKeyPairType, KeyError, KEY_ID_PATTERN, MAX_KEY_ID_LENGTH, type Caller, type KeyService, type KeyType,
 } from '../../../hsm/keys/index.js';
+import { keyErrorResponse } from '../errors.js';
 
 /** Names the CLI and API accept for `type`, with the short forms of the issue (`hmac`, `aes`). */
 export const CREATE_TYPES: Readonly<Record<string, KeyType>> = {
@@ -23,18 +24,6 @@ export const CREATE_TYPES: Readonly<Record<string, KeyType>> = {
 /** Largest JSON body this route reads (an id and a type). */
 const MAX_BODY_BYTES = 4096;
 
-const STATUS: Record<KeyErrorTag, ContentfulStatusCode> = {
-  'invalid-handle': 400,
-  'access-denied': 403,
-  'not-found': 404,
-  'already-exists': 409,
-  unsupported: 400,
-  'invalid-argument': 400,
-  'limit-exceeded': 400,
-  'decrypt-failed': 400,
-  'backend-unavailable': 503,
-  internal: 500,
-};
 
 export interface KeysRoutesOptions {
   /** Who management callers act as. The management socket is privileged, so: the daemon. */
@@ -108,11 +97,7 @@ function isNotFound(e: unknown): boolean {
 }
 
 function errorResponse(c: Context, err: Error): Response {
-  if (err instanceof KeyError) {
-    const status = STATUS[err.tag];
-    // Coarse outside, as the service already made internal errors; the service logged the cause.
-    return c.json({ message: status >= 500 && err.tag === 'internal' ? 'internal error' : err.message }, status);
-  }
+  if (err instanceof KeyError) return keyErrorResponse(c, err);
   const status = (err as { status?: unknown }).status;
   if (typeof status === 'number' && status >= 400 && status < 500) return c.json({ message: err.message }, status as ContentfulStatusCode);
   return c.json({ message: 'internal error' }, 500);
