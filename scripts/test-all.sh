@@ -23,7 +23,8 @@ fi
 
 echo "==> npm ci"
 npm ci --no-audit --no-fund
-echo "==> type check and build"
+echo "==> type check (sources, tests, benches) and build"
+npm run typecheck
 npm run build
 if npm run | grep -q '^  build:guests$'; then
   echo "==> building sample guests"
