@@ -21,8 +21,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-echo "==> npm ci"
-npm ci --no-audit --no-fund
+# `npm install` from the lock file, not `npm ci`: npm 11's ci refuses this lock because optional
+# platform packages of jco, componentize-js and rolldown (win32, darwin, musl, …) are absent from it.
+echo "==> npm install (from package-lock.json)"
+npm install --no-audit --no-fund
 echo "==> type check (sources, tests, benches) and build"
 npm run typecheck
 npm run build
