@@ -13,10 +13,19 @@ export function registerDaemonCommand(program: Command, ctx: () => CliContext): 
         const loaded = await loadCliConfig({ ...ctx(), configFile: opts.config ?? ctx().configFile });
         const { Daemon } = await import('../../daemon/daemon.js'); // the CLI's other commands stay light
         const daemon = new Daemon(loaded);
-        await daemon.start();
-        const onSignal = (sig: NodeJS.Signals) => void daemon.stop(sig);
+        // Handlers first: a signal that arrives while the daemon starts is kept and honoured once it has
+        // started, so a stop is always graceful (exit 0), never the default kill.
+        let started = false;
+        let pending: NodeJS.Signals | undefined;
+        const onSignal = (sig: NodeJS.Signals) => {
+          if (started) void daemon.stop(sig);
+          else pending ??= sig;
+        };
         process.on('SIGTERM', onSignal);
         process.on('SIGINT', onSignal);
+        await daemon.start();
+        started = true;
+        if (pending) void daemon.stop(pending);
         process.stderr.write(`edgeward daemon running (pid ${process.pid}); management API on ${loaded.config.listen.management_uri}\n`);
         return daemon.wait();
       }),
