@@ -96,6 +96,99 @@ export const WAT_GUESTS = {
 
 export type WatGuest = keyof typeof WAT_GUESTS;
 
+/** The slice of wasi:filesystem@0.2.3 the `fs` guest calls, with the real names, types and enum order. */
+const FS_WIT = `package wasi:filesystem@0.2.3 {
+  interface types {
+    type filesize = u64;
+    flags descriptor-flags { read, write, file-integrity-sync, data-integrity-sync, requested-write-sync, mutate-directory }
+    flags path-flags { symlink-follow }
+    flags open-flags { create, directory, exclusive, truncate }
+    enum error-code { access, would-block, already, bad-descriptor, busy, deadlock, quota, exist, file-too-large, illegal-byte-sequence, in-progress, interrupted, invalid, io, is-directory, loop, too-many-links, message-size, name-too-long, no-device, no-entry, no-lock, insufficient-memory, insufficient-space, not-directory, not-empty, not-recoverable, unsupported, no-tty, no-such-device, overflow, not-permitted, pipe, read-only, invalid-seek, text-file-busy, cross-device }
+    resource descriptor {
+      read: func(length: filesize, offset: filesize) -> result<tuple<list<u8>, bool>, error-code>;
+      write: func(buffer: list<u8>, offset: filesize) -> result<filesize, error-code>;
+      open-at: func(path-flags: path-flags, path: string, open-flags: open-flags, %flags: descriptor-flags) -> result<descriptor, error-code>;
+      symlink-at: func(old-path: string, new-path: string) -> result<_, error-code>;
+    }
+  }
+  interface preopens { use types.{descriptor}; get-directories: func() -> list<tuple<descriptor, string>>; }
+}`;
+
+/** wasi:filesystem `error-code` cases in WIT order: the `fs` guest answers errors as their index. */
+export const FS_ERROR_CODES: readonly string[] = /enum error-code \{ ([^}]+) \}/.exec(FS_WIT)![1]!.split(', ');
+
+const FS_TYPES = 'wasi:filesystem/types@0.2.3';
+/**
+ * The `fs` guest: the method's first letter is the operation, the payload a path in its preopen.
+ * The payload is the path as a JSON string (no escapes).
+ * `w<text>` creates/truncates the file and writes <text>; `r` reads it (up to 64 bytes); `p` answers the
+ * preopen's name; `s<target>` asks for a symlink at the path pointing to <target>; `q` writes one byte at
+ * offset 16 MiB (the default quota). A filesystem error is answered as the error-code's index
+ * (FS_ERROR_CODES); "99" means no preopen.
+ */
+const FS_WAT = core({
+  imports: `(import "wasi:filesystem/preopens@0.2.3" "get-directories" (func $dirs (param i32)))
+  (import "${FS_TYPES}" "[method]descriptor.open-at" (func $open (param i32 i32 i32 i32 i32 i32 i32)))
+  (import "${FS_TYPES}" "[method]descriptor.read" (func $read (param i32 i64 i64 i32)))
+  (import "${FS_TYPES}" "[method]descriptor.write" (func $write (param i32 i32 i32 i64 i32)))
+  (import "${FS_TYPES}" "[method]descriptor.symlink-at" (func $symlink (param i32 i32 i32 i32 i32 i32)))
+  (import "${FS_TYPES}" "[resource-drop]descriptor" (func $drop (param i32)))`,
+  extra: `${ITOA}
+  (data (i32.const 104) "x")
+  (global $dir (mut i32) (i32.const -1))
+  (func $fail (param $code i32) (result i32)
+    (drop (call $itoa (local.get $code)))
+    (i32.store (i32.const 0) (i32.const 1))
+    (i32.const 0))
+  ;; The preopen (fetched once), or -1.
+  (func $preopen (result i32)
+    (if (i32.eq (global.get $dir) (i32.const -1)) (then
+      (call $dirs (i32.const 16))
+      (if (i32.ne (i32.load (i32.const 20)) (i32.const 0)) (then
+        (global.set $dir (i32.load (i32.load (i32.const 16))))))))
+    (global.get $dir))
+  ;; open-at(dir, no-follow, path, oflags, dflags) → handle at 20 when 16 is 0, else the error at 20.
+  (func $openat (param $pp i32) (param $pl i32) (param $of i32) (param $df i32) (result i32)
+    (call $open (call $preopen) (i32.const 0) (local.get $pp) (local.get $pl) (local.get $of) (local.get $df) (i32.const 16))
+    (i32.load8_u (i32.const 16)))`,
+  invokeBody: `(local $op i32) (local $fd i32)
+    (if (i32.eq (call $preopen) (i32.const -1)) (then (return (call $fail (i32.const 99)))))
+    (local.set $op (i32.load8_u (local.get $mp)))
+    ;; The payload is a JSON string: the path is what is between its quotes (no escapes).
+    (if (i32.and (i32.ge_u (local.get $pl) (i32.const 2)) (i32.eq (i32.load8_u (local.get $pp)) (i32.const 0x22))) (then
+      (local.set $pp (i32.add (local.get $pp) (i32.const 1)))
+      (local.set $pl (i32.sub (local.get $pl) (i32.const 2)))))
+    ;; p: the preopen's name
+    (if (i32.eq (local.get $op) (i32.const 0x70)) (then
+      (call $dirs (i32.const 16))
+      (call $drop (i32.load (i32.load (i32.const 16))))
+      (return (call $ok (i32.load offset=4 (i32.load (i32.const 16))) (i32.load offset=8 (i32.load (i32.const 16)))))))
+    ;; s<target>: symlink-at(target, path)
+    (if (i32.eq (local.get $op) (i32.const 0x73)) (then
+      (call $symlink (call $preopen) (i32.add (local.get $mp) (i32.const 1)) (i32.sub (local.get $ml) (i32.const 1)) (local.get $pp) (local.get $pl) (i32.const 16))
+      (if (i32.load8_u (i32.const 16)) (then (return (call $fail (i32.load8_u (i32.const 17))))))
+      (return (call $ok (i32.const 0) (i32.const 0)))))
+    ;; r: open read-only, read 64 bytes at 0
+    (if (i32.eq (local.get $op) (i32.const 0x72)) (then
+      (if (call $openat (local.get $pp) (local.get $pl) (i32.const 0) (i32.const 1)) (then (return (call $fail (i32.load8_u (i32.const 20))))))
+      (local.set $fd (i32.load (i32.const 20)))
+      (call $read (local.get $fd) (i64.const 64) (i64.const 0) (i32.const 16))
+      (call $drop (local.get $fd))
+      (if (i32.load8_u (i32.const 16)) (then (return (call $fail (i32.load8_u (i32.const 20))))))
+      (return (call $ok (i32.load (i32.const 20)) (i32.load (i32.const 24))))))
+    ;; w<text> / q: create|truncate, read|write
+    (if (i32.or (i32.eq (local.get $op) (i32.const 0x77)) (i32.eq (local.get $op) (i32.const 0x71))) (then
+      (if (call $openat (local.get $pp) (local.get $pl) (i32.const 9) (i32.const 3)) (then (return (call $fail (i32.load8_u (i32.const 20))))))
+      (local.set $fd (i32.load (i32.const 20)))
+      (if (i32.eq (local.get $op) (i32.const 0x77))
+        (then (call $write (local.get $fd) (i32.add (local.get $mp) (i32.const 1)) (i32.sub (local.get $ml) (i32.const 1)) (i64.const 0) (i32.const 16)))
+        (else (call $write (local.get $fd) (i32.const 104) (i32.const 1) (i64.const 16777216) (i32.const 16))))
+      (call $drop (local.get $fd))
+      (if (i32.load8_u (i32.const 16)) (then (return (call $fail (i32.load8_u (i32.const 24))))))
+      (return (call $ok (i32.const 0) (i32.const 0)))))
+    (call $err (i32.const 80) (i32.const 10))`,
+});
+
 /** A world importing the test capability `edgeward:test/echo`, which tests register as host-side. */
 const echoWit = (guest: string) => `package edgeward:test;
 interface echo { echo: func(x: u32) -> u32; }
@@ -148,6 +241,13 @@ package wasi:sockets@0.2.3 { interface instance-network { get-answer: func() -> 
     (call $itoa (local.get $i))`,
     }),
   },
+  /** Uses wasi:filesystem through its preopen (open/read/write/symlink), for the data-directory tests. */
+  fs: {
+    wit: `package edgeward:adversarial;
+world fs-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; import wasi:filesystem/types@0.2.3; import wasi:filesystem/preopens@0.2.3; }
+${FS_WIT}`,
+    wat: FS_WAT,
+  },
   /** Imports wasi:random/random.get-random-u64 and answers "ok" (granted-capability path). */
   random: {
     wit: `package edgeward:adversarial;
@@ -160,7 +260,8 @@ package wasi:random@0.2.3 { interface random { get-random-u64: func() -> u64; } 
   },
 };
 
-export type ExtraGuest = 'exit' | 'sockets' | 'hostcall' | 'hostloop' | 'random';
+
+export type ExtraGuest = 'exit' | 'sockets' | 'hostcall' | 'hostloop' | 'random' | 'fs';
 
 /** module.wit as a nested package block, so a test world can sit next to it in one WIT source. */
 const NESTED_MODULE = `package edgeward:module@0.1.0 {\n${MODULE_WIT.replace(/^package [^;]+;$/m, '')}\n}`;

@@ -38,6 +38,13 @@ export interface Capability {
   readonly interfaces: readonly string[];
   /** Linked for every module (its own log, its own exit). */
   readonly implicit?: boolean;
+  /**
+   * Interfaces this capability links only as empty placeholders: a granted capability that really
+   * provides one of them takes precedence (planLinks) and the placeholder is not linked (sandbox).
+   */
+  readonly placeholders?: readonly string[];
+  /** The worker-side module needs the instance's data directory (`ctx.dataDir`, created on first use). */
+  readonly dataDir?: boolean;
   /** Worker-side implementation: path from the package root of an `.mjs` exporting `imports(ctx)`. */
   readonly workerModule?: string;
   /** Host-side implementation for one instance: interface name → function name → function. */
@@ -48,6 +55,13 @@ export interface Capability {
 export const BUILTIN_CAPABILITIES: readonly Capability[] = [
   { name: 'edgeward:module/logging', interfaces: ['edgeward:module/logging'], implicit: true, workerModule: 'host/capabilities/logging/worker.mjs' },
   { name: 'wasi:cli/exit', interfaces: ['wasi:cli/exit'], implicit: true, workerModule: 'host/runtime/cli-exit.worker.mjs' },
+  // Before wasi:cli/stdio, so a module importing wasi:filesystem with no grant is told to ask for this one.
+  {
+    name: 'wasi:filesystem/data',
+    interfaces: ['wasi:filesystem/types', 'wasi:filesystem/preopens'],
+    workerModule: 'host/capabilities/filesystem/worker.mjs',
+    dataDir: true,
+  },
   { name: 'wasi:clocks', interfaces: ['wasi:clocks/wall-clock', 'wasi:clocks/monotonic-clock'], workerModule: 'host/capabilities/clocks/worker.mjs' },
   {
     name: 'wasi:cli/stdio',
@@ -58,6 +72,7 @@ export const BUILTIN_CAPABILITIES: readonly Capability[] = [
       // Linked empty: no preopened directory, so no descriptor can ever be obtained.
       'wasi:filesystem/preopens', 'wasi:filesystem/types',
     ],
+    placeholders: ['wasi:filesystem/preopens', 'wasi:filesystem/types'],
     workerModule: 'host/capabilities/stdio/worker.mjs',
   },
   { name: 'wasi:random', interfaces: ['wasi:random/random', 'wasi:random/insecure', 'wasi:random/insecure-seed'], workerModule: 'host/capabilities/random/worker.mjs' },
@@ -86,14 +101,24 @@ export function planLinks(module: string, imports: readonly string[], grants: re
   const used = new Set<Capability>();
   for (const imp of imports) {
     const iface = unversioned(imp);
-    const provider = linked.find((c) => c.interfaces.includes(iface));
+    const provider = providerOf(linked, iface);
     if (provider) {
       used.add(provider);
       continue;
     }
-    const would = registry.find((c) => c.interfaces.includes(iface));
+    const would = providerOf(registry, iface);
     const hint = would ? `grant "${would.name}" is missing` : 'no Edgeward capability provides it';
     return { ok: false, message: `module "${module}" imports "${imp}", which is not granted: ${hint}` };
   }
   return { ok: true, capabilities: [...used] };
+}
+
+/** The capability that links `iface`: a real provider before one that links it only as a placeholder. */
+function providerOf(caps: readonly Capability[], iface: string): Capability | undefined {
+  return caps.find((c) => c.interfaces.includes(iface) && !c.placeholders?.includes(iface)) ?? caps.find((c) => c.interfaces.includes(iface));
+}
+
+/** Placeholder interfaces of `cap` that another capability in `linked` really provides (not to link from `cap`). */
+export function shadowed(cap: Capability, linked: readonly Capability[]): string[] {
+  return (cap.placeholders ?? []).filter((iface) => linked.some((c) => c !== cap && c.interfaces.includes(iface) && !c.placeholders?.includes(iface)));
 }

@@ -269,6 +269,7 @@ export class ComponentRuntime implements ModuleRuntime {
         capabilities: plan.capabilities,
         config: JSON.stringify({ name, generationId: r.generationId, env: r.env, settings: r.settings }),
         limits,
+        dataDir: path.join(this.opts.stateDir, 'modules', name, 'data'),
         onLog: (level, message) => log.append(level, message),
         onExit: (reason) => this.onInstanceEnded(name, instanceId, reason),
         gate: measuring,

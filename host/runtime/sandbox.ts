@@ -1,14 +1,14 @@
 /**
  * Sandbox: one worker thread per module instance, and the broker that carries its host-capability
- * calls. The worker gets an empty env, no execArgv, no preopens and no sockets (nothing from
- * preview2-shim is linked); its JS heap is capped by `resourceLimits` and its linear memories by the
+ * calls. The worker gets an empty env, no execArgv, no sockets and no preopens except the module's own
+ * data directory when `wasi:filesystem/data` is granted (nothing from preview2-shim is linked); its JS heap is capped by `resourceLimits` and its linear memories by the
  * loader's rewrite. A call that runs past its deadline terminates the worker (V8 stops a spinning
  * guest within milliseconds) while the daemon's thread keeps serving.
  */
 import { serialize } from 'node:v8';
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { LimitsConfig } from '../config/schema.js';
-import type { Capability, HostFunction, InstanceContext, LogLevel } from './capabilities.js';
+import { shadowed, type Capability, type HostFunction, type InstanceContext, type LogLevel } from './capabilities.js';
 import type { CoreModule, Digest } from './loader.js';
 import { assetPath, assetUrl } from './assets.js';
 import { RuntimeError } from './types.js';
@@ -46,6 +46,11 @@ export interface SandboxOptions {
   /** JSON handed to the guest's `start`. */
   config: string;
   limits: LimitsConfig;
+  /**
+   * The module's own data directory (absolute), handed only to capabilities that declare `dataDir`
+   * (wasi:filesystem/data), which create it on first use. Other capabilities never see a host path.
+   */
+  dataDir?: string;
   onLog(level: LogLevel, message: string): void;
   /** Resolves when the component's measurement matched; the guest is not instantiated before. */
   gate?: Promise<unknown>;
@@ -191,7 +196,11 @@ export class Instance {
       t: 'load',
       ...inst.brokerInit,
       glueSource: opts.glueSource,
-      workerModules: opts.capabilities.filter((c) => c.workerModule).map((c) => assetUrl(c.workerModule!)),
+      workerModules: opts.capabilities.filter((c) => c.workerModule).map((c) => ({
+        url: assetUrl(c.workerModule!),
+        skip: shadowed(c, opts.capabilities),
+        ...(c.dataDir ? { dataDir: opts.dataDir } : {}),
+      })),
       hostFunctions: inst.table.map(([iface, fn]) => [iface, fn]),
     };
     // The worker links and loads the glue while the host finishes measuring; nothing of the guest runs

@@ -2,7 +2,7 @@
 // tests (TS sources). It links only what the host sent it: the compiled core modules of ONE component,
 // the worker-side capability modules the registration grants, and proxies for host-side capabilities
 // that go through the broker. Nothing from preview2-shim is linked: a guest never sees the host's
-// filesystem, sockets, env or process.
+// filesystem (only its own data directory, when granted), sockets, env or process.
 import { parentPort } from 'node:worker_threads';
 import { deserialize } from 'node:v8';
 
@@ -66,9 +66,13 @@ async function buildImports(init) {
     exit: (code) => { throw new ExitSignal(code); },
   };
   const imports = {};
-  for (const modPath of init.workerModules) {
-    const mod = await import(modPath);
-    Object.assign(imports, mod.imports(ctx));
+  // Each entry: { url, skip: placeholder interfaces another module provides, dataDir? (only for the
+  // capability that serves the module's data directory) }.
+  for (const { url, skip, dataDir } of init.workerModules) {
+    const mod = await import(url);
+    const provided = mod.imports(dataDir === undefined ? ctx : { ...ctx, dataDir });
+    for (const iface of skip) delete provided[iface];
+    Object.assign(imports, provided);
   }
   // hostFunctions: [[iface, fn], …] in the host's table order; the index is the call's address.
   init.hostFunctions.forEach(([iface, fn], index) => {
