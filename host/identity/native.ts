@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
-import { readStateJson, writeStateJson, ensureSubdir } from '../state/dir.js';
+import { readStateJson, ensureSubdir, SerialStateFile } from '../state/dir.js';
 import { RuntimeError } from '../runtime/types.js';
 
 /** Native modules one device may register (every table has a capacity). */
@@ -31,9 +31,11 @@ function newGenerationId(): string {
 
 export class NativeModules {
   private readonly byName = new Map<string, NativeModule>();
-  private writing: Promise<void> = Promise.resolve();
+  private readonly store: SerialStateFile;
 
-  private constructor(private readonly file: string) {}
+  private constructor(private readonly file: string) {
+    this.store = new SerialStateFile(file);
+  }
 
   static async open(stateDir: string): Promise<NativeModules> {
     const dir = await ensureSubdir(stateDir, 'identity');
@@ -84,10 +86,6 @@ export class NativeModules {
   }
 
   private persist(): Promise<void> {
-    const snapshot = { version: 1 as const, modules: this.all() };
-    // A failed write must not wedge later ones: chain on the settled previous write.
-    const next = this.writing.catch(() => undefined).then(() => writeStateJson(this.file, snapshot));
-    this.writing = next;
-    return next;
+    return this.store.write({ version: 1, modules: this.all() });
   }
 }

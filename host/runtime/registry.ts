@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../state/atomic.js';
+import { SerialStateFile } from '../state/dir.js';
 
 export const RESTART_POLICIES = ['never', 'on-failure', 'on-unhealthy', 'always'] as const;
 export type RestartPolicy = (typeof RESTART_POLICIES)[number];
@@ -54,9 +54,11 @@ const fileSchema = z.object({ version: z.literal(1), modules: z.array(registrati
 
 export class Registry {
   private readonly byName = new Map<string, Registration>();
-  private writing: Promise<void> = Promise.resolve();
+  private readonly store: SerialStateFile;
 
-  private constructor(private readonly file: string) {}
+  private constructor(private readonly file: string) {
+    this.store = new SerialStateFile(file);
+  }
 
   static async open(stateDir: string): Promise<Registry> {
     const dir = path.join(stateDir, 'runtime');
@@ -93,8 +95,6 @@ export class Registry {
 
   /** Writes are serialised; each writes the whole current set. */
   private persist(): Promise<void> {
-    const next = this.writing.then(() => writeFileAtomic(this.file, JSON.stringify({ version: 1, modules: this.all() }, null, 2), 0o600));
-    this.writing = next.catch(() => undefined);
-    return next;
+    return this.store.write({ version: 1, modules: this.all() });
   }
 }

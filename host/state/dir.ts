@@ -96,6 +96,22 @@ export async function writeStateJson(file: string, value: unknown): Promise<void
   await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
 }
 
+/**
+ * One state file rewritten whole on every change: writes are serialised (each waits for the previous, so
+ * the last snapshot wins on disk) and a failed write does not wedge the ones after it.
+ */
+export class SerialStateFile {
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(readonly file: string) {}
+
+  write(value: unknown): Promise<void> {
+    const next = this.writing.then(() => writeStateJson(this.file, value));
+    this.writing = next.catch(() => undefined);
+    return next;
+  }
+}
+
 export async function readStateJson<T>(file: string): Promise<T | undefined> {
   const buf = await readStateFile(file);
   if (!buf) return undefined;
