@@ -4,7 +4,6 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { promises as fs, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tpmKeysDir } from '../hsm/keys/index.js';
@@ -14,6 +13,7 @@ import { Swtpm } from '../hsm/tpm/testing/swtpm.js';
 import { Tpm } from '../hsm/tpm/tpm.js';
 import { parseTpm2bPublic } from '../hsm/tpm/types.js';
 import { envFor, runCli, startDaemon, stopDaemon, tempHome, type DaemonHandle } from './helpers/cli.js';
+import { closedPort } from './helpers/net.js';
 
 /** `[runtime]` without a deployment: no sample guest, this is about the key store. */
 function writeConfig(home: string, tcti: string): string {
@@ -99,12 +99,3 @@ describe('edgeward daemon with [keys] backend = "tpm"', () => {
     expect(r.stderr).toContain('hint: check that the device has a TPM 2.0');
   });
 });
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}

@@ -6,7 +6,6 @@
 import { spawn } from 'node:child_process';
 import { createHash, createHmac, createPublicKey, randomBytes, verify as cryptoVerify } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +21,7 @@ import { Tpm } from '../hsm/tpm/tpm.js';
 import { openTransport } from '../hsm/tpm/transport.js';
 import { makeConfig, tempDir, tpmBackend, type Backend } from './keys-fixture.js';
 import { ROOT } from './helpers/cli.js';
+import { closedPort } from './helpers/net.js';
 
 const MSG = Buffer.from('tpm-backed message');
 
@@ -259,13 +259,4 @@ async function createUntilKilled(backend: Backend, round: number, delayMs: numbe
   child.kill('SIGKILL');
   await exited;
   return out.split('\n').filter((l) => l !== '');
-}
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
