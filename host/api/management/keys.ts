@@ -14,6 +14,7 @@ import {
   DAEMON_CALLER, isKeyPairType, KeyError, KEY_ID_PATTERN, MAX_KEY_ID_LENGTH, type Caller, type KeyService, type KeyType,
 } from '../../../hsm/keys/index.js';
 import { keyErrorResponse } from '../errors.js';
+import { readJsonBody } from '../body.js';
 
 /** Names the CLI and API accept for `type`, with the short forms of the issue (`hmac`, `aes`). */
 export const CREATE_TYPES: Readonly<Record<string, KeyType>> = {
@@ -41,8 +42,7 @@ export function keysRoutes(keys: KeyService, options: KeysRoutesOptions = {}): H
   });
 
   app.post('/', async (c) => {
-    const body = await readJsonBody(c);
-    if (body instanceof Response) return body;
+    const body = await readJsonBody(c, { maxBytes: MAX_BODY_BYTES });
     const { id, type } = (body ?? {}) as { id?: unknown; type?: unknown };
     const badId = checkId(id);
     if (badId) return c.json({ message: badId }, 400);
@@ -79,19 +79,6 @@ function checkId(id: unknown): string | undefined {
  * The body as IoT Edge's http-common reads it: JSON when the content type is absent or application/json,
  * otherwise absent; unparseable JSON is 422.
  */
-async function readJsonBody(c: Context): Promise<unknown | Response> {
-  const ct = c.req.header('content-type');
-  if (ct !== undefined && !/^application\/json\b/i.test(ct)) return undefined;
-  const text = await c.req.text();
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES) return c.json({ message: `request body larger than ${MAX_BODY_BYTES} bytes` }, 413);
-  if (text.trim() === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    return c.json({ message: `invalid JSON body: ${(err as Error).message}` }, 422);
-  }
-}
-
 function isNotFound(e: unknown): boolean {
   return e instanceof KeyError && e.tag === 'not-found';
 }

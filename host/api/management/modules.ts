@@ -5,11 +5,12 @@
  * IoT Hub's `{"status","payload"}`) and PUT /modules (apply a deployment manifest: reconcile).
  * Mounted at `/modules` by the management app, behind the api-version middleware.
  */
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { stream } from 'hono/streaming';
 import { badRequest } from '../errors.js';
+import { readJsonBody } from '../body.js';
 import { RuntimeError, type ModuleRuntime, type LogQuery } from '../../runtime/types.js';
 import { parseApiSpec, parseManifest } from '../../runtime/manifest.js';
 
@@ -53,22 +54,6 @@ export function parseTime(raw: string | undefined, now = Date.now()): Date | und
   return new Date(t);
 }
 
-/** JSON body as edged reads it: absent or application/json content type; unparseable → 422. */
-async function jsonBody(c: Context, required: boolean): Promise<unknown> {
-  const type = c.req.header('content-type');
-  if (type && !type.toLowerCase().startsWith('application/json')) {
-    if (required) throw new HTTPException(415, { message: 'request body must be application/json' });
-    return undefined;
-  }
-  const text = await c.req.text();
-  if (text === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new HTTPException(422, { message: `invalid JSON body: ${(err as Error).message}` });
-  }
-}
-
 function need<K extends 'create' | 'update' | 'remove' | 'invoke' | 'deploy'>(runtime: ModuleRuntime, op: K): NonNullable<ModuleRuntime[K]> {
   const fn = runtime[op];
   if (!fn) throw new RuntimeError('invalid', `this runtime does not support ${op}`);
@@ -79,9 +64,9 @@ export function modulesRoutes(runtime: ModuleRuntime): Hono {
   const app = new Hono();
   app.use('*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => { throw new HTTPException(413, { message: `request body larger than ${MAX_BODY_BYTES} bytes` }); } }));
   app.get('/', async (c) => c.json({ modules: await runtime.list() }));
-  app.post('/', async (c) => c.json(await need(runtime, 'create')(parseApiSpec(await jsonBody(c, false))), 201));
+  app.post('/', async (c) => c.json(await need(runtime, 'create')(parseApiSpec(await readJsonBody(c))), 201));
   app.put('/', async (c) => {
-    const doc = await jsonBody(c, true);
+    const doc = await readJsonBody(c, { required: true });
     return c.json(await need(runtime, 'deploy')(parseManifest(doc)), 200);
   });
   app.get('/:name', async (c) => c.json(await runtime.get(moduleName(c.req.param('name')))));
@@ -89,7 +74,7 @@ export function modulesRoutes(runtime: ModuleRuntime): Hono {
     const name = moduleName(c.req.param('name'));
     const start = c.req.query('start');
     if (start !== undefined && start !== 'true' && start !== 'false') badRequest('start must be true or false');
-    const spec = parseApiSpec(await jsonBody(c, true), name);
+    const spec = parseApiSpec(await readJsonBody(c, { required: true }), name);
     return c.json(await need(runtime, 'update')(spec, start === undefined ? undefined : start === 'true'), 201);
   });
   app.delete('/:name', async (c) => {
@@ -104,7 +89,7 @@ export function modulesRoutes(runtime: ModuleRuntime): Hono {
   }
   app.post('/:name/invoke', async (c) => {
     const name = moduleName(c.req.param('name'));
-    const body = (await jsonBody(c, false)) as { methodName?: unknown; payload?: unknown } | undefined;
+    const body = (await readJsonBody(c)) as { methodName?: unknown; payload?: unknown } | undefined;
     const method = body?.methodName;
     if (typeof method !== 'string' || !METHOD_NAME_RE.test(method)) badRequest('methodName: 1-128 letters, digits, "_", ".", ":", "-"');
     return c.json(await need(runtime, 'invoke')(name, method, body?.payload ?? null));
