@@ -226,7 +226,7 @@ export class TcpTransport implements TpmTransport {
         s.on('data', (d: Buffer) => this.onData(d));
         // Events of a socket that has since been replaced must not fail the new socket's command.
         const current = (): boolean => this.socket === s;
-        s.on('error', (err) => current() && this.fail(this.notAnswering(err.message)));
+        s.on('error', (err: NodeJS.ErrnoException) => current() && this.fail(this.notAnswering(err.code ?? err.message)));
         s.on('close', () => {
           if (!current()) return;
           this.socket = undefined;
