@@ -244,7 +244,7 @@ describe('runaway (componentize-js guest)', () => {
     const manifest = path.join(dir, 'm.json');
     writeFileSync(manifest, JSON.stringify({ modules: {
       hello: { settings: { image: 'builtin:hello' }, startupOrder: 0, capabilities: [WORKLOAD_IDENTITY_INTERFACE] },
-      runaway: { settings: { image: 'builtin:runaway' }, restartPolicy: 'never', limits: { memory_mib: 48, call_timeout_ms: 500 }, startupOrder: 1 },
+      runaway: { settings: { image: 'builtin:runaway' }, restartPolicy: 'never', limits: { memory_mib: 48, call_timeout_ms: 1500 }, startupOrder: 1 },
     } }));
     expect(existsSync(assetPath('guests/runaway/dist/runaway.wasm'))).toBe(true);
     const { rt } = await identityRuntime({ logger: capture().logger, deployment: manifest });
@@ -261,7 +261,8 @@ describe('runaway (componentize-js guest)', () => {
     const err = (await spin) as RuntimeError;
     expect(err).toBeInstanceOf(RuntimeError);
     expect(err.code).toBe('timeout');
-    expect(performance.now() - t0).toBeLessThan(500 + 250);
+    // Growing 48 MiB under a loaded CI runner needs room; the spin is still cut at the deadline, not later.
+    expect(performance.now() - t0).toBeLessThan(1500 + 250);
     expect((await rt.get('runaway')).status.runtimeStatus.status).toBe('failed');
   });
 });

@@ -5,8 +5,8 @@
  * loader's rewrite. A call that runs past its deadline terminates the worker (V8 stops a spinning
  * guest within milliseconds) while the daemon's thread keeps serving.
  */
-import { serialize } from 'node:v8';
-import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import { deserialize, serialize } from 'node:v8';
+import { Worker } from 'node:worker_threads';
 import type { LimitsConfig } from '../config/schema.js';
 import { shadowed, type Capability, type HostFunction, type InstanceContext, type LogLevel } from './capabilities.js';
 import type { CoreModule, Digest } from './loader.js';
@@ -15,7 +15,17 @@ import { RuntimeError } from './types.js';
 
 /** How long a guest may block on one host-capability call before the worker gives up on it. */
 const BROKER_TIMEOUT_MS = 30_000;
-/** Answer codes in flag[1] besides a serialised length (must match worker.mjs). */
+/** Slots of the broker's shared Int32 flag array (must match worker.mjs). */
+const ANSWER_READY = 0;
+const ANSWER_LEN = 1;
+const REQ_SEQ = 2;
+const REQ_LEN = 3;
+const REQ_FN = 4;
+const ANSWER_SEQ = 5;
+const FLAG_SLOTS = 6;
+/** Plain-number arguments travel in the request buffer as float64s (worker.mjs MAX_NUMBER_ARGS). */
+const MAX_NUMBER_ARGS = 8;
+/** Answer codes in flag[ANSWER_LEN] besides a serialised length (must match worker.mjs). */
 const ANSWER_NUMBER = -1;
 const ANSWER_UNDEFINED = -2;
 const ANSWER_TRUE = -3;
@@ -137,12 +147,12 @@ function errorReply(err: unknown): { err: { message: string; payload?: unknown }
 
 export class Instance {
   private readonly worker: Worker;
-  private readonly broker: MessagePort;
-  private readonly flag = new Int32Array(new SharedArrayBuffer(8));
+  private readonly flag = new Int32Array(new SharedArrayBuffer(FLAG_SLOTS * 4));
   private readonly answerBuf: Uint8Array;
   private readonly answerNumber: Float64Array;
+  private readonly requestBuf: Buffer;
+  private readonly requestNumbers: Float64Array;
   private readonly brokerInit: Record<string, unknown>;
-  private readonly brokerTransfer: MessagePort;
   private readonly pending = new Map<number, (r: Reply) => void>();
   private nextId = 1;
   private chain: Promise<unknown> = Promise.resolve();
@@ -157,21 +167,39 @@ export class Instance {
 
   private constructor(private readonly opts: SandboxOptions, host: Record<string, Record<string, HostFunction>>) {
     this.table = Object.entries(host).flatMap(([iface, fns]) => Object.entries(fns).map(([fn, impl]) => [iface, fn, impl] as [string, string, HostFunction]));
-    const { port1, port2 } = new MessageChannel();
-    this.broker = port1;
-    // Answers to capability calls: the value cap plus room for the serialisation envelope.
+    // Capability calls travel through shared memory only: arguments and answers each get the value cap
+    // plus room for the serialisation envelope.
     this.answerBuf = new Uint8Array(new SharedArrayBuffer(opts.limits.max_value_bytes + 4096));
     this.answerNumber = new Float64Array(this.answerBuf.buffer, 0, 1);
+    const requestSab = new SharedArrayBuffer(Math.max(opts.limits.max_value_bytes + 4096, MAX_NUMBER_ARGS * 8));
+    this.requestBuf = Buffer.from(requestSab);
+    this.requestNumbers = new Float64Array(requestSab, 0, MAX_NUMBER_ARGS);
     this.worker = takeWorker();
-    this.broker.start();
-    this.brokerInit = { brokerPort: port2, brokerFlag: this.flag.buffer, brokerData: this.answerBuf.buffer, maxValueBytes: opts.limits.max_value_bytes, brokerTimeoutMs: BROKER_TIMEOUT_MS };
-    this.brokerTransfer = port2;
+    this.brokerInit = { brokerFlag: this.flag.buffer, brokerData: this.answerBuf.buffer, brokerRequest: requestSab, maxValueBytes: opts.limits.max_value_bytes, brokerTimeoutMs: BROKER_TIMEOUT_MS };
     this.worker.stdout.on('data', (d: Buffer) => opts.onLog('info', d.toString('utf8').trimEnd()));
     this.worker.stderr.on('data', (d: Buffer) => opts.onLog('error', d.toString('utf8').trimEnd()));
     this.worker.on('message', (m: Reply) => this.onMessage(m));
     this.worker.on('error', (err: Error) => this.end({ kind: 'error', message: `${err.name}: ${err.message}` }));
     this.worker.on('exit', (code) => this.end({ kind: 'error', message: `sandbox worker exited (${code})` }));
-    this.broker.on('message', (req: unknown[]) => this.serve(req));
+    if (this.table.length > 0) void this.brokerLoop();
+  }
+
+  /**
+   * Wait (without blocking the daemon's thread) for the guest's next capability call: the worker bumps
+   * REQ_SEQ and notifies; `Atomics.waitAsync` resolves here. One call is outstanding at a time (the
+   * guest is blocked until answered). Ends when the instance ends (`end` notifies the waiter).
+   */
+  private async brokerLoop(): Promise<void> {
+    let seen = 0;
+    while (!this.ended) {
+      const w = Atomics.waitAsync(this.flag, REQ_SEQ, seen);
+      if (w.async) await w.value;
+      if (this.ended) return;
+      const seq = Atomics.load(this.flag, REQ_SEQ);
+      if (seq === seen) continue;
+      seen = seq;
+      this.serve(seq);
+    }
   }
 
   /** Spawn the worker, instantiate the component with its granted imports, and call `start(config)`. */
@@ -205,7 +233,7 @@ export class Instance {
     };
     // The worker links and loads the glue while the host finishes measuring; nothing of the guest runs
     // until the measurement matched (`gate`).
-    const loading = inst.exchange(load, timeoutMs, 'load', [inst.brokerTransfer]);
+    const loading = inst.exchange(load, timeoutMs, 'load');
     loading.catch(() => undefined);
     try {
       await opts.gate;
@@ -251,10 +279,10 @@ export class Instance {
     await this.exchange({ t: 'stop' }, this.opts.limits.call_timeout_ms, 'stop').catch(() => undefined);
     this.ended = true;
     await this.worker.terminate();
-    this.broker.close();
+    Atomics.notify(this.flag, REQ_SEQ);
   }
 
-  private exchange(msg: Record<string, unknown>, timeoutMs: number, what: string, transfer: MessagePort[] = []): Promise<Reply> {
+  private exchange(msg: Record<string, unknown>, timeoutMs: number, what: string): Promise<Reply> {
     if (this.ended) return Promise.reject(new RuntimeError('failed', `module "${this.opts.module}" is not running`));
     const id = this.nextId++;
     return new Promise<Reply>((resolve, reject) => {
@@ -270,7 +298,7 @@ export class Instance {
         if (r.t === 'ended') reject(new RuntimeError('failed', `module "${this.opts.module}" ended during ${what}: ${r.message}`));
         else resolve(r);
       });
-      this.worker.postMessage({ ...msg, id }, transfer);
+      this.worker.postMessage({ ...msg, id });
     });
   }
 
@@ -285,22 +313,35 @@ export class Instance {
    * One capability call from the guest. Synchronous results are answered at once (no promise tick on
    * the hot path); a promise is awaited while the guest stays blocked on the flag.
    */
-  private serve(req: unknown[]): void {
+  private serve(seq: number): void {
     try {
-      const entry = typeof req[0] === 'number' ? this.table[req[0]] : undefined;
+      const entry = this.table[Atomics.load(this.flag, REQ_FN)];
       if (!entry) throw new Error('call to a host function that is not linked for this instance');
-      const args = req.slice(1);
+      const args = this.readArgs();
       if (valueBytes(args) > this.opts.limits.max_value_bytes) throw new Error(`arguments larger than ${this.opts.limits.max_value_bytes} bytes`);
       const out = entry[2](...args);
-      if (out instanceof Promise) out.then((ok: unknown) => this.answer({ ok }), (err: unknown) => this.answer(errorReply(err)));
-      else this.answer({ ok: out });
+      if (out instanceof Promise) out.then((ok: unknown) => this.answer(seq, { ok }), (err: unknown) => this.answer(seq, errorReply(err)));
+      else this.answer(seq, { ok: out });
     } catch (err) {
-      this.answer(errorReply(err));
+      this.answer(seq, errorReply(err));
     }
   }
 
+  /** The current request's arguments, from shared memory (the guest is blocked, so they hold still). */
+  private readArgs(): unknown[] {
+    const len = Atomics.load(this.flag, REQ_LEN);
+    if (len <= 0) {
+      if (-len > MAX_NUMBER_ARGS) throw new Error('malformed capability call');
+      return Array.from(this.requestNumbers.subarray(0, -len));
+    }
+    if (len > this.requestBuf.length) throw new Error('malformed capability call');
+    const args: unknown = deserialize(this.requestBuf.subarray(0, len));
+    if (!Array.isArray(args)) throw new Error('malformed capability call');
+    return args;
+  }
+
   /** Write the answer into shared memory (scalars by fast path, see worker.mjs) and wake the guest. */
-  private answer(reply: { ok?: unknown; err?: { message: string; payload?: unknown } }): void {
+  private answer(seq: number, reply: { ok?: unknown; err?: { message: string; payload?: unknown } }): void {
     if (this.ended) return;
     let code: number;
     const v = reply.ok;
@@ -315,9 +356,10 @@ export class Instance {
       this.answerBuf.set(bytes);
       code = bytes.length;
     }
-    Atomics.store(this.flag, 1, code);
-    Atomics.store(this.flag, 0, 1);
-    Atomics.notify(this.flag, 0);
+    Atomics.store(this.flag, ANSWER_LEN, code);
+    Atomics.store(this.flag, ANSWER_SEQ, seq);
+    Atomics.store(this.flag, ANSWER_READY, 1);
+    Atomics.notify(this.flag, ANSWER_READY);
   }
 
   /** End the instance now (host decision: deadline, trap, exit) and report it once. */
@@ -332,7 +374,7 @@ export class Instance {
     const first = !this.ended;
     this.ended = true;
     for (const resolve of [...this.pending.values()]) resolve({ t: 'ended', message: 'message' in reason ? reason.message : `exit ${reason.code}` });
-    this.broker.close();
+    Atomics.notify(this.flag, REQ_SEQ); // ends brokerLoop
     if (first && !this.hostStopping) this.opts.onExit(reason);
   }
 }

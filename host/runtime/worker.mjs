@@ -4,11 +4,19 @@
 // that go through the broker. Nothing from preview2-shim is linked: a guest never sees the host's
 // filesystem (only its own data directory, when granted), sockets, env or process.
 import { parentPort } from 'node:worker_threads';
-import { deserialize } from 'node:v8';
+import { deserialize, serialize } from 'node:v8';
 
-// Set by `init` (workers are spawned ahead of need, before they know their instance).
-// flag[0]: 0 = request pending, 1 = answer ready; flag[1]: answer length in `answer`.
-let brokerPort, flag, answer, maxValueBytes, brokerTimeoutMs;
+// Set by `load` (workers are spawned ahead of need, before they know their instance). The broker is
+// shared memory only (no message port on the hot path): `flag` (Int32) holds the slots below, the guest's
+// arguments go into `request`, the host's answer comes back in `answer`.
+let flag, request, answer, answerNumber, requestNumbers, maxValueBytes, brokerTimeoutMs;
+// flag slots (must match sandbox.ts).
+const ANSWER_READY = 0; // 1 once the host has answered request ANSWER_SEQ
+const ANSWER_LEN = 1; // answer length, or one of the ANSWER_* codes
+const REQ_SEQ = 2; // bumped by the worker for each call; the host waits on it
+const REQ_LEN = 3; // serialised argument length, or -n for n plain numbers in `requestNumbers`
+const REQ_FN = 4; // host function index
+const ANSWER_SEQ = 5; // the REQ_SEQ the answer belongs to (a late answer to a timed-out call is ignored)
 
 /** Thrown through the guest's frames by wasi:cli/exit; ends this instance only. */
 class ExitSignal {
@@ -17,28 +25,47 @@ class ExitSignal {
 
 const post = (msg) => parentPort.postMessage(msg);
 
-// Answer encodings in flag[1] (sandbox.ts writes them): >= 0 serialised length; fast paths for the
-// common scalar answers, which skip v8 (de)serialisation on the hot path.
+// Answer encodings in flag[ANSWER_LEN] (sandbox.ts writes them): >= 0 serialised length; fast paths for
+// the common scalar answers, which skip v8 (de)serialisation on the hot path.
 const ANSWER_NUMBER = -1;
 const ANSWER_UNDEFINED = -2;
 const ANSWER_TRUE = -3;
 const ANSWER_FALSE = -4;
-let answerNumber;
+/** At most this many plain-number arguments travel without serialisation. */
+const MAX_NUMBER_ARGS = 8;
 
 /**
- * A synchronous call to host function number `index` (the table sent at init): post `[index, ...args]`,
- * block on the shared flag, read the answer the host wrote into shared memory (no second message, so no
- * port-ordering questions).
+ * A synchronous call to host function number `index` (the table sent at load): write the arguments into
+ * shared memory, bump the request counter and wake the host (which waits on it with Atomics.waitAsync),
+ * block until the host has answered this very request, read the answer from shared memory.
  */
 function brokerCall(index, name, args) {
   // Checked here, before the arguments are copied again to the host's thread (G4); the copy out of
   // linear memory that jco already made is bounded by the module's memory ceiling.
   if (argBytes(args) > maxValueBytes) throw new Error(`${name}: arguments larger than ${maxValueBytes} bytes`);
-  Atomics.store(flag, 0, 0);
-  brokerPort.postMessage([index, ...args]);
-  const woke = Atomics.wait(flag, 0, 0, brokerTimeoutMs);
-  if (woke === 'timed-out') throw new Error(`host capability ${name} did not answer within ${brokerTimeoutMs} ms`);
-  const len = Atomics.load(flag, 1);
+  if (args.length <= MAX_NUMBER_ARGS && args.every((a) => typeof a === 'number')) {
+    for (let i = 0; i < args.length; i++) requestNumbers[i] = args[i];
+    Atomics.store(flag, REQ_LEN, -args.length);
+  } else {
+    const bytes = serialize(args);
+    if (bytes.length > request.length) throw new Error(`${name}: arguments larger than ${maxValueBytes} bytes`);
+    request.set(bytes);
+    Atomics.store(flag, REQ_LEN, bytes.length);
+  }
+  Atomics.store(flag, REQ_FN, index);
+  Atomics.store(flag, ANSWER_READY, 0);
+  const seq = Atomics.add(flag, REQ_SEQ, 1) + 1;
+  Atomics.notify(flag, REQ_SEQ);
+  const deadline = performance.now() + brokerTimeoutMs;
+  for (;;) {
+    const left = deadline - performance.now();
+    if (left <= 0 || Atomics.wait(flag, ANSWER_READY, 0, left) === 'timed-out') {
+      throw new Error(`host capability ${name} did not answer within ${brokerTimeoutMs} ms`);
+    }
+    if (Atomics.load(flag, ANSWER_SEQ) === seq) break;
+    Atomics.store(flag, ANSWER_READY, 0); // a late answer to an earlier, timed-out call
+  }
+  const len = Atomics.load(flag, ANSWER_LEN);
   if (len === ANSWER_NUMBER) return answerNumber[0];
   if (len === ANSWER_UNDEFINED) return undefined;
   if (len === ANSWER_TRUE) return true;
@@ -121,10 +148,12 @@ let loaded;
 
 /** Phase 1 (may run while the host is still measuring the component): link imports, load the glue. */
 async function load(msg) {
-  ({ brokerPort, maxValueBytes, brokerTimeoutMs } = msg);
+  ({ maxValueBytes, brokerTimeoutMs } = msg);
   flag = new Int32Array(msg.brokerFlag);
   answer = Buffer.from(msg.brokerData);
   answerNumber = new Float64Array(msg.brokerData, 0, 1);
+  request = Buffer.from(msg.brokerRequest);
+  requestNumbers = new Float64Array(msg.brokerRequest, 0, MAX_NUMBER_ARGS);
   const t0 = performance.now();
   const imports = await buildImports(msg);
   // The host sends the glue it verified; importing it from a data: URL leaves no file to swap.
