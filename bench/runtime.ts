@@ -130,27 +130,35 @@ async function main(): Promise<void> {
   }
   await close(rt);
 
-  // (c) broker: a guest calling a host capability N times per invoke.
+  // (c) broker: a guest calling a host capability N times per invoke; the same guest with the same
+  // capability served inside its worker (no broker hop) splits that into jco's glue and the round trip.
   const loopFile = path.join(newDir(), 'hostloop.wasm');
   writeFileSync(loopFile, await buildTestGuest('hostloop'));
   const hostEcho = (x: unknown) => (x as number) + 1;
   const brt = await ComponentRuntime.open({
     stateDir: newDir(), logger: silentLogger(), limits: LIMITS,
-    capabilities: [{ name: 'edgeward:test/echo', interfaces: ['edgeward:test/echo'], prepare: () => ({ 'edgeward:test/echo': { echo: hostEcho } }) }],
+    capabilities: [
+      { name: 'edgeward:test/echo', interfaces: ['edgeward:test/echo'], prepare: () => ({ 'edgeward:test/echo': { echo: hostEcho } }) },
+      { name: 'edgeward:test/echo-local', interfaces: ['edgeward:test/echo'], workerModule: 'bench/echo.worker.mjs' },
+    ],
   });
   await brt.create({ ...echo, name: 'loop', source: loopFile, capabilities: ['edgeward:test/echo'] });
+  await brt.create({ ...echo, name: 'local', source: loopFile, capabilities: ['edgeward:test/echo-local'] });
   const N = 2000;
-  const perCall: number[] = [];
-  const base: number[] = [];
-  for (let i = 0; i < 30; i++) {
-    let t0 = performance.now();
-    await brt.invoke('loop', 'x', 'y'.repeat(N - 2)); // JSON adds 2 quote bytes: N calls
-    const withCalls = performance.now() - t0;
-    t0 = performance.now();
-    await brt.invoke('loop', 'x', '');
-    base.push(performance.now() - t0);
-    perCall.push(((withCalls - base[base.length - 1]!) * 1000) / N);
-  }
+  const perCallOf = async (module: string): Promise<number[]> => {
+    const out: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      let t0 = performance.now();
+      await brt.invoke(module, 'x', 'y'.repeat(N - 2)); // JSON adds 2 quote bytes: N calls
+      const withCalls = performance.now() - t0;
+      t0 = performance.now();
+      await brt.invoke(module, 'x', '');
+      out.push(((withCalls - (performance.now() - t0)) * 1000) / N);
+    }
+    return out;
+  };
+  const perCall = await perCallOf('loop');
+  const localCall = await perCallOf('local');
   let sink = 0;
   const direct: number[] = [];
   for (let i = 0; i < 30; i++) {
@@ -207,11 +215,12 @@ async function main(): Promise<void> {
   console.log(`(b) warm restart hello in a running runtime (compiled in memory): median ${fmt(median(restart))}`);
   console.log(`    tiny WAT echo: cold ${fmt(median(tinyCold))}, warm ${fmt(median(tinyWarm))}; hello invoke round trip median ${median(invokeLat).toFixed(0)} µs`);
   console.log(`(c) brokered host call: median ${median(perCall).toFixed(2)} µs/call; direct JS call: ${median(direct).toFixed(3)} ns/call (sink ${sink % 7})`);
+  console.log(`    same call served in the worker (jco glue only, no broker): median ${median(localCall).toFixed(2)} µs/call → broker round trip ≈ ${(median(perCall) - median(localCall)).toFixed(2)} µs`);
   console.log(`(d) RSS per idle hello module: ${rssPer.toFixed(1)} MiB (${M} instances)`);
   console.log(`(G1) spin terminated: deadline→rejection p50 ${median(over).toFixed(1)} ms, max ${over[over.length - 1]!.toFixed(1)} ms over ${G1_RUNS} runs; echo served ${served} calls meanwhile; max event-loop delay ${(eld.max / 1e6).toFixed(1)} ms`);
   console.log(`ratio cold/child = ${(median(cold) / c).toFixed(2)} (target ≤ 0.2)`);
   console.log(`ratio warm-disk/child = ${(median(warmDisk) / c).toFixed(2)}, warm-restart/child = ${(median(restart) / c).toFixed(2)}`);
-  console.log(`broker median = ${median(perCall).toFixed(2)} µs (target ≤ 20 µs)`);
+  console.log(`broker median = ${median(perCall).toFixed(2)} µs (target ≤ 20 µs), of which jco glue ${median(localCall).toFixed(2)} µs`);
   console.log(`rss per idle module = ${rssPer.toFixed(1)} MiB`);
 }
 
