@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { KeyService } from '../../../hsm/keys/index.js';
 import { openIdentityServices, type IdentityServices } from '../../../test/helpers/identity-services.js';
 import type { InstanceContext } from '../../runtime/capabilities.js';
-import { identityFunctions, type WorkloadIdentityDeps } from './host.js';
+import { identityFunctions, ModuleCertCaches, type WorkloadIdentityDeps } from './host.js';
 
 const DEVICE_KEY = randomBytes(32);
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
@@ -75,6 +75,26 @@ describe('edgeward:workload/identity host functions', () => {
     clock = new Date(clock.getTime() + life * 0.85);
     const renewed = await fns.serverCertificate('sensor.local', ['10.1.2.3']);
     expect(renewed.chain).not.toBe(cert.chain);
+  });
+
+  it('a restarted instance of the same generation gets its certificates back; a new generation gets new ones', async () => {
+    const caches = new ModuleCertCaches();
+    const registered = (m: string) => registrations.get(m);
+    const first = identityFunctions(deps, instance('sensor'), caches.for(instance('sensor'), registered));
+    const cert = await first.serverCertificate('restart.local', []);
+    const again = identityFunctions(deps, instance('sensor'), caches.for(instance('sensor'), registered));
+    expect((await again.serverCertificate('restart.local', [])).chain).toBe(cert.chain);
+    // Served from the cache only after the measurement check: a stale generation is refused, not served.
+    const stale = identityFunctions(deps, instance('sensor', DIGEST, 'g0'), caches.for(instance('sensor', DIGEST, 'g0'), registered));
+    expect(await payloadOf(stale.serverCertificate('restart.local', []))).toEqual({ tag: 'measurement-mismatch' });
+    // A new generation starts from an empty cache.
+    registrations.set('sensor', { digest: DIGEST, generationId: 'g2' });
+    try {
+      const next = identityFunctions(deps, instance('sensor', DIGEST, 'g2'), caches.for(instance('sensor', DIGEST, 'g2'), registered));
+      expect((await next.serverCertificate('restart.local', [])).chain).not.toBe(cert.chain);
+    } finally {
+      registrations.set('sensor', { digest: DIGEST, generationId: 'g1' });
+    }
   });
 
   it('identity certificate for the calling module only', async () => {

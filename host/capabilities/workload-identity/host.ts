@@ -51,11 +51,35 @@ interface Cached {
   renewAt: number;
 }
 
-export function identityFunctions(deps: WorkloadIdentityDeps, instance: InstanceContext): WorkloadIdentityImports {
+/** Issued certificates by cache key (`identity`, `server:<names>`), at most MAX_SERVER_CERTS + 1. */
+export type CertCache = Map<string, Cached>;
+
+/**
+ * Certificate caches that outlive one instance: a restarted module gets its certificates back instead of
+ * a new issuance on every start (their key is the same key in the module's namespace, `createKeyPair`
+ * loads it). A module's cache is dropped when its generation or digest changes.
+ */
+export class ModuleCertCaches {
+  private readonly byModule = new Map<string, { generationId: string; digest: string; cache: CertCache }>();
+
+  /** The module's cache for `instance`; a throwaway one when the instance is not its registration's. */
+  for(instance: Pick<InstanceContext, 'module' | 'generationId' | 'digest'>, registrationOf: WorkloadIdentityDeps['registrationOf']): CertCache {
+    for (const m of this.byModule.keys()) if (!registrationOf(m)) this.byModule.delete(m);
+    const reg = registrationOf(instance.module);
+    if (!reg || reg.generationId !== instance.generationId || reg.digest !== instance.digest) return new Map();
+    const have = this.byModule.get(instance.module);
+    if (have && have.generationId === reg.generationId && have.digest === reg.digest) return have.cache;
+    const cache: CertCache = new Map();
+    this.byModule.set(instance.module, { generationId: reg.generationId, digest: reg.digest, cache });
+    return cache;
+  }
+}
+
+/** `cache` defaults to one for this instance only; the capability passes the module's (ModuleCertCaches). */
+export function identityFunctions(deps: WorkloadIdentityDeps, instance: InstanceContext, cache: CertCache = new Map()): WorkloadIdentityImports {
   const now = deps.now ?? (() => new Date());
   const module = instance.module;
   const caller: Caller = { kind: 'module', module };
-  const cache = new Map<string, Cached>();
 
   /** Attestation: the identity goes only to an instance whose measurement is its registration's. */
   const attest = () => {

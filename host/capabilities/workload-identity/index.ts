@@ -7,18 +7,19 @@
  * call      — host.ts checks the measurement against the registration on every call, then serves.
  */
 import type { Capability } from '../../runtime/capabilities.js';
-import { identityFunctions, type WorkloadIdentityDeps } from './host.js';
+import { identityFunctions, ModuleCertCaches, type WorkloadIdentityDeps } from './host.js';
 
 export const WORKLOAD_IDENTITY_INTERFACE = 'edgeward:workload/identity';
-export { identityFunctions, type WorkloadIdentityDeps, type WorkloadIdentityImports, type WitCertificate } from './host.js';
+export { identityFunctions, ModuleCertCaches, type WorkloadIdentityDeps, type WorkloadIdentityImports, type WitCertificate } from './host.js';
 export { IdentityErrorPayload, type WitIdentityError } from './errors.js';
 
 export function workloadIdentityCapability(deps: WorkloadIdentityDeps): Capability {
+  const caches = new ModuleCertCaches();
   return {
     name: WORKLOAD_IDENTITY_INTERFACE,
     interfaces: [WORKLOAD_IDENTITY_INTERFACE],
     prepare(instance) {
-      return { [WORKLOAD_IDENTITY_INTERFACE]: identityFunctions(deps, instance) as unknown as Record<string, (...args: unknown[]) => unknown> };
+      return { [WORKLOAD_IDENTITY_INTERFACE]: identityFunctions(deps, instance, caches.for(instance, (m) => deps.registrationOf(m))) as unknown as Record<string, (...args: unknown[]) => unknown> };
     },
   };
 }
