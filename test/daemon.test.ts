@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { MGMT_API_VERSION } from '../host/api/versions.js';
 import { envFor, runCli, startDaemon, stopDaemon, tempHome, type DaemonHandle } from './helpers/cli.js';
 
 /** A raw request on the management socket (no client defaults), to test what the server enforces. */
@@ -14,6 +15,19 @@ function rawGet(socketPath: string, p: string): Promise<{ status: number; body: 
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: String(res.headers['content-type'] ?? '') }));
       })
       .on('error', reject);
+  });
+}
+
+/** A raw request with a body on the management socket. */
+function rawSend(socketPath: string, method: string, p: string, body: string, type?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, path: p, method, headers: type ? { 'content-type': type } : {} }, (res) => {
+      let out = '';
+      res.on('data', (c) => (out += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: out }));
+    });
+    req.on('error', reject);
+    req.end(body);
   });
 }
 
@@ -142,6 +156,16 @@ describe('daemon on the embedded default', () => {
     const logs = await runCli(['system', 'logs', '--tail', '50'], env);
     expect(logs.stdout).toContain('management API listening');
     expect(logs.stdout).toContain('log level changed');
+  });
+
+  it('management bodies follow edged: unparseable JSON is 422, a PUT without JSON content type is 415', async () => {
+    daemon = await startDaemon(env);
+    const v = `?api-version=${MGMT_API_VERSION}`;
+    expect(await rawSend(sock, 'PUT', `/system/log-level${v}`, '{"level":', 'application/json')).toMatchObject({ status: 422 });
+    expect(await rawSend(sock, 'PUT', `/system/log-level${v}`, 'level=debug', 'text/plain')).toMatchObject({ status: 415 });
+    expect(await rawSend(sock, 'PUT', `/system/log-level${v}`, '{"level":"loud"}', 'application/json')).toMatchObject({ status: 400 });
+    expect(await rawSend(sock, 'POST', `/identities${v}`, '{"moduleId":', 'application/json')).toMatchObject({ status: 422 });
+    expect(await rawSend(sock, 'POST', `/identities${v}`, '{"moduleId":"x"}', 'text/plain')).toMatchObject({ status: 400 });
   });
 
   it('system restart restarts in place and the daemon answers again', async () => {

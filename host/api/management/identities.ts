@@ -8,6 +8,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { badRequest } from '../errors.js';
+import { readJsonBody } from '../body.js';
 import { apiVersion } from '../middleware/api-version.js';
 import { MGMT_API_VERSION } from '../versions.js';
 import { RuntimeError } from '../../runtime/types.js';
@@ -26,7 +27,7 @@ export function identitiesRoutes(native: NativeModuleService): Hono {
   const app = new Hono();
   app.get('/', (c) => c.json({ identities: native.identities() }));
   app.post('/', async (c) => {
-    const body = await c.req.json().catch(() => badRequest('request body is not valid JSON'));
+    const body = await readJsonBody(c, { maxBytes: 4096 });
     const r = postSchema.safeParse(body);
     if (!r.success) badRequest(`invalid identity: ${r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
     return c.json(await native.register(r.data.moduleId, r.data.uid), 200);

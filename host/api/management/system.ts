@@ -8,6 +8,7 @@ import { Hono } from 'hono';
 import { stream } from 'hono/streaming';
 import { apiVersion } from '../middleware/api-version.js';
 import { badRequest } from '../errors.js';
+import { readJsonBody } from '../body.js';
 import { logLevelSchema } from '../../config/schema.js';
 import type { DaemonControl } from '../../daemon/control.js';
 import { MGMT_API_VERSION } from '../versions.js';
@@ -33,7 +34,7 @@ export function systemRoutes(daemon: DaemonControl): Hono {
   const own = apiVersion({ minimum: MGMT_API_VERSION });
   app.get('/system/status', own, async (c) => c.json(await daemon.status()));
   app.put('/system/log-level', own, async (c) => {
-    const body = await readJson(c.req.raw);
+    const body = await readJsonBody(c, { required: true, maxBytes: 1024 });
     const parsed = logLevelSchema.safeParse((body as { level?: unknown } | undefined)?.level);
     if (!parsed.success) badRequest(`invalid level: expected one of ${logLevelSchema.options.join(', ')}`);
     daemon.setLogLevel(parsed.data);
@@ -78,16 +79,6 @@ export function systemRoutes(daemon: DaemonControl): Hono {
     });
   });
   return app;
-}
-
-async function readJson(req: Request): Promise<unknown> {
-  const text = await req.text();
-  if (!text) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    badRequest('request body is not valid JSON');
-  }
 }
 
 /** IoT Edge SystemInfo, plus Edgeward's runtime platform fields. */
