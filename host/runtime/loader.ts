@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { writeFileAtomic, fsyncDir } from '../state/atomic.js';
 import { RuntimeError } from './types.js';
 import { transpileComponent, type Transpiled } from './transpiler.js';
+import { fetchHttps } from './fetch-source.js';
 import { capCoreModuleMemory, MemoryLimitError, WASM_PAGE_BYTES } from './wasm-memory.js';
 
 /** A compiled core module (`WebAssembly.Module`; tsconfig's lib has no WebAssembly types). */
@@ -67,15 +68,7 @@ export function checkComponentHeader(bytes: Uint8Array): void {
 export async function readSource(source: string, pin?: string): Promise<Uint8Array> {
   if (source.startsWith('https://')) {
     if (!pin) throw new RuntimeError('invalid', `source ${source}: an https source needs "digest": "sha256:…"`);
-    const res = await fetch(source, { redirect: 'follow' }).catch((e: Error) => {
-      throw new RuntimeError('failed', `source ${source}: ${e.message}`);
-    });
-    if (!res.ok) throw new RuntimeError('failed', `source ${source}: HTTP ${res.status}`);
-    const declared = Number(res.headers.get('content-length') ?? 0);
-    if (declared > MAX_COMPONENT_BYTES) throw new RuntimeError('invalid', `source ${source}: larger than ${MAX_COMPONENT_BYTES} bytes`);
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    if (bytes.length > MAX_COMPONENT_BYTES) throw new RuntimeError('invalid', `source ${source}: larger than ${MAX_COMPONENT_BYTES} bytes`);
-    return bytes;
+    return fetchHttps(source, { maxBytes: MAX_COMPONENT_BYTES });
   }
   if (/^[a-z]+:\/\//.test(source) && !source.startsWith('file://')) {
     throw new RuntimeError('invalid', `source ${source}: only file paths, file:// and https:// are supported`);
