@@ -241,6 +241,19 @@ package wasi:sockets@0.2.3 { interface instance-network { get-answer: func() -> 
     (call $itoa (local.get $i))`,
     }),
   },
+  /**
+   * W4: passes its invoke payload (a string) to the host's `edgeward:test/strings.echo-str` and answers
+   * what comes back: a string through jco's lowering, the broker and back into linear memory.
+   */
+  hoststr: {
+    wit: `package edgeward:test;
+interface strings { echo-str: func(s: string) -> string; }
+world hoststr-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; import strings; }`,
+    wat: core({
+      imports: '(import "edgeward:test/strings" "echo-str" (func $es (param i32 i32 i32)))',
+      invokeBody: '(call $es (local.get $pp) (local.get $pl) (i32.const 16)) (call $ok (i32.load (i32.const 16)) (i32.load (i32.const 20)))',
+    }),
+  },
   /** Uses wasi:filesystem through its preopen (open/read/write/symlink), for the data-directory tests. */
   fs: {
     wit: `package edgeward:adversarial;
@@ -261,7 +274,7 @@ package wasi:random@0.2.3 { interface random { get-random-u64: func() -> u64; } 
 };
 
 
-export type ExtraGuest = 'exit' | 'sockets' | 'hostcall' | 'hostloop' | 'random' | 'fs';
+export type ExtraGuest = 'exit' | 'sockets' | 'hostcall' | 'hostloop' | 'hoststr' | 'random' | 'fs';
 
 /** module.wit as a nested package block, so a test world can sit next to it in one WIT source. */
 const NESTED_MODULE = `package edgeward:module@0.1.0 {\n${MODULE_WIT.replace(/^package [^;]+;$/m, '')}\n}`;
