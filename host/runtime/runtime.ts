@@ -16,6 +16,8 @@ import { reconcile, type DeployResult } from './deployer.js';
 import type { ModuleSpec } from './manifest.js';
 import { decideRestart, formatDelay, IOT_EDGE_BACKOFF, type BackoffSettings } from './policy.js';
 import { Registry, type Registration } from './registry.js';
+import { loadSignature, SignatureError, type SignatureMaterial } from './signature.js';
+import { TrustStore, verifyModule, type ModuleTrust, type SignerIdentity } from './trust.js';
 import { Instance, warmWorkerPool, type ExitReason, type InvokeOutcome } from './sandbox.js';
 import { RuntimeError, type InvokeResult, type LogQuery, type ModuleDetails, type ModuleRuntime } from './types.js';
 
@@ -29,6 +31,8 @@ export interface RuntimeOptions {
   capabilities?: readonly Capability[];
   backoff?: Partial<BackoffSettings>;
   logs?: LogStoreOptions;
+  /** Signature policy and trusted signers (`[modules]`). Default: "optional", trusting no signer. */
+  trust?: ModuleTrust;
 }
 
 
@@ -41,6 +45,7 @@ export class ComponentRuntime implements ModuleRuntime {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly capabilities: readonly Capability[];
   private readonly backoff: BackoffSettings;
+  private readonly trust: ModuleTrust;
   private readonly eventRing = new EventRing();
   private nextInstanceId = 1;
   private closed = false;
@@ -49,6 +54,7 @@ export class ComponentRuntime implements ModuleRuntime {
     this.loader = new Loader(opts.stateDir);
     this.capabilities = [...BUILTIN_CAPABILITIES, ...(opts.capabilities ?? [])];
     this.backoff = { ...IOT_EDGE_BACKOFF, ...opts.backoff };
+    this.trust = opts.trust ?? { policy: 'optional', store: TrustStore.empty() };
   }
 
   static async open(opts: RuntimeOptions): Promise<ComponentRuntime> {
@@ -215,6 +221,9 @@ export class ComponentRuntime implements ModuleRuntime {
       this.event(spec.name, 'integrity-violation', msg, { measured, expected: spec.digest });
       throw new RuntimeError('integrity-mismatch', msg);
     }
+    // The signature is checked before anything parses the bytes (as the measurement is).
+    const material = spec.signature ? await loadSignature(spec.signature).catch((err: unknown) => this.refused(spec.name, err)) : undefined;
+    const who = await this.verifySignature(spec.name, bytes, material);
     // Keeping the content-addressed copy (fsync'd) overlaps the transpile; both must succeed.
     const storing = this.loader.store(bytes);
     storing.catch(() => undefined);
@@ -229,9 +238,31 @@ export class ComponentRuntime implements ModuleRuntime {
     }
     await this.loader.compile(prepared, this.limitsOf(spec).memory_mib);
     await storing;
-    const { digest: _pin, ...rest } = spec;
-    const generationId = old && old.digest === measured ? old.generationId : randomUUID();
-    return [{ ...rest, digest: measured, generationId }, bytes];
+    const { digest: _pin, signature: _src, ...rest } = spec;
+    const generationId = old && old.digest === measured && old.signer === who.signer ? old.generationId : randomUUID();
+    return [{ ...rest, digest: measured, generationId, ...who, ...(material ? { signature: material } : {}) }, bytes];
+  }
+
+  /** verifyModule under this device's trust; a refusal is an event and a typed error. */
+  private async verifySignature(name: string, bytes: Uint8Array, material: SignatureMaterial | undefined): Promise<SignerIdentity> {
+    return verifyModule(name, bytes, material, this.trust).catch((err: unknown) => this.refused(name, err));
+  }
+
+  private refused(name: string, err: unknown): never {
+    if (err instanceof SignatureError) this.event(name, 'signature-refused', `${err.reason}: ${err.message}`);
+    throw err;
+  }
+
+  /**
+   * The start-time check over the bytes just measured: the signature still verifies under the current
+   * trust, by the signer the registration recorded. Resolves to the same buffer.
+   */
+  private async verifyAtStart(r: Registration, bytes: Uint8Array): Promise<Uint8Array> {
+    const who = await this.verifySignature(r.name, bytes, r.signature);
+    if (who.signer !== r.signer) {
+      this.refused(r.name, new SignatureError('untrusted-signer', `module "${r.name}": verified signer ${who.signer} is not the registered signer ${r.signer}`));
+    }
+    return bytes;
   }
 
   private limitsOf(r: Pick<Registration, 'limits'>): LimitsConfig {
@@ -252,8 +283,9 @@ export class ComponentRuntime implements ModuleRuntime {
         this.event(name, 'integrity-violation', err.message, { ...(measured ? { measured } : {}), expected: r.digest });
         throw err;
       });
-      measuring.catch(() => undefined);
-      const prepared = await this.loader.prepare(r.digest as Digest, () => measuring);
+      const verified = measuring.then((bytes) => this.verifyAtStart(r, bytes));
+      verified.catch(() => undefined);
+      const prepared = await this.loader.prepare(r.digest as Digest, () => verified);
       const plan = planLinks(name, prepared.imports, r.capabilities, this.capabilities);
       if (!plan.ok) throw new RuntimeError('denied', plan.message);
       const coreModules = await this.loader.compile(prepared, limits.memory_mib);
@@ -263,6 +295,7 @@ export class ComponentRuntime implements ModuleRuntime {
         module: name,
         generationId: r.generationId,
         digest: r.digest as Digest,
+        signer: r.signer,
         instanceId,
         glueSource: prepared.glueSource,
         coreModules,
@@ -272,7 +305,7 @@ export class ComponentRuntime implements ModuleRuntime {
         dataDir: path.join(this.opts.stateDir, 'modules', name, 'data'),
         onLog: (level, message) => log.append(level, message),
         onExit: (reason) => this.onInstanceEnded(name, instanceId, reason),
-        gate: measuring,
+        gate: verified,
       });
       s.instanceId = instanceId;
     } catch (err) {
@@ -362,7 +395,7 @@ export class ComponentRuntime implements ModuleRuntime {
 
   private event(module: string, kind: RuntimeEventKind, message: string, extra: { measured?: string; expected?: string } = {}): void {
     this.eventRing.push({ module, kind, message, ...extra });
-    const level = kind === 'integrity-violation' || kind === 'denied' || kind === 'crashed' || kind === 'timeout' || kind === 'start-failed' ? 'warn' : 'info';
+    const level = kind === 'integrity-violation' || kind === 'signature-refused' || kind === 'denied' || kind === 'crashed' || kind === 'timeout' || kind === 'start-failed' ? 'warn' : 'info';
     this.opts.logger[level]({ module, event: kind, ...extra }, message);
     if (this.registry.get(module)) this.logStore.for(module).append(level, `[edgeward] ${kind}: ${message}`);
   }

@@ -27,7 +27,7 @@ export interface WorkloadIdentityDeps {
   certs: CertService;
   keys: KeyService;
   /** The registration's current measurement, or undefined if the module is no longer registered. */
-  registrationOf(module: string): { digest: string; generationId: string } | undefined;
+  registrationOf(module: string): { digest: string; generationId: string; signer: string } | undefined;
   now?: () => Date;
 }
 
@@ -57,10 +57,10 @@ export function identityFunctions(deps: WorkloadIdentityDeps, instance: Instance
   const caller: Caller = { kind: 'module', module };
   const cache = new Map<string, Cached>();
 
-  /** Attestation: the identity goes only to an instance whose measurement is its registration's. */
+  /** Attestation: the identity goes only to an instance whose measurement and signer are its registration's. */
   const attest = () => {
     const reg = deps.registrationOf(module);
-    if (!reg || reg.digest !== instance.digest || reg.generationId !== instance.generationId) throw new IdentityErrorPayload({ tag: 'measurement-mismatch' });
+    if (!reg || reg.digest !== instance.digest || reg.generationId !== instance.generationId || reg.signer !== instance.signer) throw new IdentityErrorPayload({ tag: 'measurement-mismatch' });
   };
 
   const call = async <T>(fn: () => Promise<T>): Promise<T> => {
