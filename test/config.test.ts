@@ -111,4 +111,19 @@ describe('config refused by the CLI', () => {
       }
     });
   }
+
+  it('an unreadable [modules] trusted signer: the daemon exits 2 naming the entry', async () => {
+    const { home, cleanup } = tempHome();
+    try {
+      const file = path.join(home, 'signers.toml');
+      writeFileSync(file, `[provisioning]\nsource = "none"\n[runtime]\n[modules]\ntrusted_signers = ["${path.join(home, 'missing.pem')}"]\n`);
+      const r = await runCli(['daemon', '-c', file], envFor(home));
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(file);
+      expect(r.stderr).toMatch(/modules\.trusted_signers\[0\]: .*missing\.pem: cannot read \(ENOENT\)/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      cleanup();
+    }
+  });
 });

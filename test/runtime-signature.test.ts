@@ -190,6 +190,26 @@ describe('every start verifies again', () => {
   });
 });
 
+describe('deployments', () => {
+  it('an unchanged signed module redeploys as unchanged; a new signature by another trusted signer updates it', async () => {
+    const rt = await fx.runtime({ trust: trust([pki.file('ec.pub'), pki.file('ca.crt')]) });
+    const { file, sig } = await signedEcho('ec');
+    const first = spec('echo', file, { signature: { file: sig, signer: pki.file('ec.pub') } });
+    expect((await rt.deploy([first])).created).toEqual(['echo']);
+    const gen = rt.registration('echo')!.generationId;
+    expect(await rt.deploy([first])).toMatchObject({ unchanged: ['echo'], failed: [] });
+    const resigned = pki.sign('leaf', file, path.join(fx.dir, 'echo.leaf.sig'));
+    expect(await rt.deploy([spec('echo', file, { signature: { file: resigned, signer: pki.file('leaf.crt') } })])).toMatchObject({ updated: ['echo'], failed: [] });
+    const now = rt.registration('echo')!;
+    expect(now).toMatchObject({ signer: pki.spkiId('leaf'), signerSubject: 'CN=module-publisher' });
+    // Same bytes, another signer: a new generation, so no identity issued to the old one carries over.
+    expect(now.generationId).not.toBe(gen);
+    const bad = await rt.deploy([spec('echo', file, { signature: { file: sig, signer: pki.file('rogue.pub') } })]);
+    expect(bad.failed).toEqual([{ module: 'echo', message: expect.stringContaining('is not a trusted signer') }]);
+    expect(rt.registration('echo')!.signer).toBe(pki.spkiId('leaf'));
+  });
+});
+
 describe('manifest and trust store', () => {
   it('a manifest names the signature and signer; relative paths resolve against its directory', () => {
     const [m] = parseManifest({ modules: { a: { settings: { image: 'a.wasm' }, signature: { file: 'a.sig', signer: 'pub.pem' } } } }, '/srv/deploy');
