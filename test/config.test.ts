@@ -120,7 +120,7 @@ describe('config refused by the CLI', () => {
       const r = await runCli(['daemon', '-c', file], envFor(home));
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(file);
-      expect(r.stderr).toMatch(/modules\.trusted_signers\[0\]: .*missing\.pem: cannot read \(ENOENT\)/);
+      expect(r.stderr).toMatch(/modules\.trusted_signers\.0: .*missing\.pem: cannot read \(ENOENT\)/);
       expect(r.stderr).not.toMatch(/\n\s+at /);
     } finally {
       cleanup();

@@ -44,7 +44,7 @@ async function moduleTrust(config: Config, source: string): Promise<ModuleTrust>
   try {
     return { policy: config.modules.signature_policy, store: await TrustStore.load(files) };
   } catch (err) {
-    if (err instanceof TrustConfigError) throw new ConfigError(source, [{ path: `modules.trusted_signers[${err.index}]`, message: err.message }]);
+    if (err instanceof TrustConfigError) throw new ConfigError(source, [{ path: `modules.trusted_signers.${err.index}`, message: err.message }]);
     throw err;
   }
 }
