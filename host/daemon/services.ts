@@ -108,7 +108,12 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
           { name: 'keys', status: 'running', detail: keys.backend === 'file' ? 'file backend (development only: not a hardware root of trust)' : `${keys.backend} backend` },
           { name: 'identity', status: 'running', detail: `device ${identity.device.deviceId} on ${identity.device.hubHostname} (${identity.device.authType})` },
           { name: 'certs', status: 'running', detail: `Edge CA valid until ${certs.edgeCa.notAfter.toISOString()}${due ? `, renewal due ${due.toISOString()}` : ''}` },
-          { name: 'runtime', status: 'running', detail: `${modules.length} module(s), ${modules.filter((m) => m.status.runtimeStatus.status === 'running').length} running` },
+          {
+            name: 'runtime',
+            status: 'running',
+            detail: `${modules.length} module(s), ${modules.filter((m) => m.status.runtimeStatus.status === 'running').length} running; signatures ${trust.policy}, ${trust.store.size} trusted signer(s)`
+              + (runtime.countersProblem ? `; supervisor counters were reset (${runtime.countersProblem})` : ''),
+          },
         ];
       },
       close,

@@ -47,7 +47,8 @@ async function apply(rt: ComponentRuntime, spec: ModuleSpec, result: DeployResul
       await rt.update(spec);
       result.updated.push(spec.name);
     } else {
-      if (spec.desiredStatus === 'running' && !rt.isActive(spec.name)) await rt.start(spec.name);
+      // resume, not start: reapplying a deployment (as at every daemon start) keeps the back-off counts.
+      if (spec.desiredStatus === 'running' && !rt.isActive(spec.name)) await rt.resume(spec.name);
       if (spec.desiredStatus === 'stopped' && old.desiredStatus !== 'stopped') await rt.stop(spec.name);
       result.unchanged.push(spec.name);
     }

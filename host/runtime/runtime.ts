@@ -10,6 +10,7 @@ import type { LimitsConfig } from '../config/schema.js';
 import { LogStore, type LogStoreOptions } from '../capabilities/logging/store.js';
 import { BUILTIN_CAPABILITIES, planLinks, type Capability } from './capabilities.js';
 import { renderDetails, type ModuleState } from './details.js';
+import { CounterStore, fromPersisted } from './counters.js';
 import { EventRing, type RuntimeEvent, type RuntimeEventKind } from './events.js';
 import { Loader, measure, readSource, type Digest } from './loader.js';
 import { reconcile, type DeployResult } from './deployer.js';
@@ -49,8 +50,12 @@ export class ComponentRuntime implements ModuleRuntime {
   private readonly eventRing = new EventRing();
   private nextInstanceId = 1;
   private closed = false;
+  private countersSaved: Promise<void> = Promise.resolve();
+  /** Why the saved supervisor counters could not be used at open (they started from zero), if so. */
+  readonly countersProblem?: string;
 
-  private constructor(private readonly opts: RuntimeOptions, private readonly registry: Registry, private readonly logStore: LogStore) {
+  private constructor(private readonly opts: RuntimeOptions, private readonly registry: Registry, private readonly logStore: LogStore, private readonly counters: CounterStore, countersProblem?: string) {
+    if (countersProblem) this.countersProblem = countersProblem;
     this.loader = new Loader(opts.stateDir);
     this.capabilities = [...BUILTIN_CAPABILITIES, ...(opts.capabilities ?? [])];
     this.backoff = { ...IOT_EDGE_BACKOFF, ...opts.backoff };
@@ -60,15 +65,32 @@ export class ComponentRuntime implements ModuleRuntime {
   static async open(opts: RuntimeOptions): Promise<ComponentRuntime> {
     const registry = await Registry.open(opts.stateDir);
     const logs = new LogStore(path.join(opts.stateDir, 'logs', 'modules'), opts.logs);
-    const rt = new ComponentRuntime(opts, registry, logs);
+    const counters = new CounterStore(opts.stateDir);
+    const saved = await counters.load();
+    if (saved.problem) opts.logger.warn({ file: counters.file, problem: saved.problem }, 'supervisor counters could not be read; restart and crash counts start from zero');
+    const rt = new ComponentRuntime(opts, registry, logs, counters, saved.problem);
     void warmWorkerPool();
-    for (const r of registry.all()) rt.states.set(r.name, { status: 'stopped', restartCount: 0, crashCount: 0 });
+    for (const r of registry.all()) rt.states.set(r.name, fromPersisted(saved.counters.get(r.name)));
     return rt;
   }
 
   /** Start every registered module whose desired status is running, in startupOrder groups. */
   async startAll(): Promise<void> {
     await this.startInOrder(this.registry.all().filter((r) => r.desiredStatus === 'running').map((r) => r.name));
+  }
+
+  /**
+   * Start a module without clearing its back-off: the daemon's own (re)start and an unchanged module in a
+   * deployment, as opposed to an operator's `start`. Restart counts carry on from before.
+   */
+  async resume(name: string): Promise<void> {
+    await this.locked(name, async () => {
+      const r = this.reg(name);
+      if (r.desiredStatus !== 'running') await this.registry.put({ ...r, desiredStatus: 'running' });
+      if (this.instances.get(name)?.alive) return;
+      this.cancelRestart(name);
+      await this.launch(name);
+    });
   }
 
   events(module?: string): RuntimeEvent[] {
@@ -97,6 +119,7 @@ export class ComponentRuntime implements ModuleRuntime {
       this.cancelRestart(name);
       const s = this.state(name);
       s.restartCount = 0; // an operator's start clears the back-off, like removing the agent's stats
+      this.saveCounters();
       await this.launch(name);
     });
   }
@@ -115,6 +138,7 @@ export class ComponentRuntime implements ModuleRuntime {
       if (r.desiredStatus !== 'running') await this.registry.put({ ...r, desiredStatus: 'running' });
       await this.halt(name, 'restarting');
       this.state(name).restartCount = 0;
+      this.saveCounters();
       await this.launch(name);
     });
   }
@@ -131,6 +155,8 @@ export class ComponentRuntime implements ModuleRuntime {
     // Every module, not only the running ones: a start in progress holds the lock and is halted after it.
     const names = new Set([...this.instances.keys(), ...this.registry.all().map((r) => r.name)]);
     await Promise.all([...names].map((n) => this.locked(n, () => this.halt(n, 'daemon shutting down'))));
+    this.saveCounters();
+    await this.countersSaved;
   }
 
   // ---- create / update / remove / invoke / deploy --------------------------------------------------
@@ -142,6 +168,7 @@ export class ComponentRuntime implements ModuleRuntime {
       const [reg, bytes] = await this.admit(spec);
       await this.registry.put(reg);
       this.states.set(reg.name, { status: 'stopped', restartCount: 0, crashCount: 0 });
+      this.saveCounters();
       this.event(reg.name, 'created', `registered ${reg.digest} from ${reg.source}`);
       // The bytes were measured moments ago by admit(); the first launch does not read them back.
       if (reg.desiredStatus === 'running') await this.launch(reg.name, bytes);
@@ -158,6 +185,7 @@ export class ComponentRuntime implements ModuleRuntime {
       if (old) await this.halt(spec.name, 'updating');
       await this.registry.put(reg);
       this.states.set(reg.name, { status: 'stopped', restartCount: 0, crashCount: old ? this.state(reg.name).crashCount : 0 });
+      this.saveCounters();
       this.event(reg.name, old ? 'updated' : 'created', `registered ${reg.digest} from ${reg.source}`);
       // The bytes were measured moments ago by admit(); the first launch does not read them back.
       if (reg.desiredStatus === 'running') await this.launch(reg.name, bytes);
@@ -171,6 +199,7 @@ export class ComponentRuntime implements ModuleRuntime {
       await this.halt(name, 'removed');
       await this.registry.delete(name);
       this.states.delete(name);
+      this.saveCounters();
       this.event(name, 'removed', 'module removed');
       await this.logStore.remove(name);
     });
@@ -315,6 +344,7 @@ export class ComponentRuntime implements ModuleRuntime {
       s.description = e.message;
       s.lastError = e.message;
       s.exit = { time: new Date(), code: 1 };
+      this.saveCounters();
       this.event(name, 'start-failed', e.message);
       if (!terminal) this.scheduleRestart(name, 'failed');
       throw err;
@@ -335,6 +365,7 @@ export class ComponentRuntime implements ModuleRuntime {
       this.event(name, 'stopped', why);
     }
     if (s && (inst || s.status !== 'dead')) Object.assign(s, { status: 'stopped', description: undefined, exit: inst ? { time: new Date(), code: 0 } : s.exit });
+    if (inst) this.saveCounters();
   }
 
   private onInstanceEnded(name: string, instanceId: number, reason: ExitReason): void {
@@ -352,6 +383,7 @@ export class ComponentRuntime implements ModuleRuntime {
     }
     // A run longer than the intensive-care time clears the restart count (agent's IntensiveCareTime).
     if (s.startTime && Date.now() - s.startTime.getTime() >= this.backoff.intensiveCareMs) s.restartCount = 0;
+    this.saveCounters();
     this.event(name, reason.kind === 'timeout' ? 'timeout' : failed ? 'crashed' : 'exited', message);
     this.scheduleRestart(name, failed ? 'failed' : 'exited-ok');
   }
@@ -378,11 +410,19 @@ export class ComponentRuntime implements ModuleRuntime {
         if (this.closed || this.instances.get(name)?.alive || this.registry.get(name)?.desiredStatus !== 'running') return;
         s.restartCount++;
         s.nextRestartAt = undefined;
+        this.saveCounters();
         await this.launch(name);
       }).catch(() => undefined); // launch recorded the failure and scheduled the next attempt
     }, d.delayMs);
     timer.unref();
     this.timers.set(name, timer);
+  }
+
+  /** Persist every module's counters (counters.ts); a failed write is logged, never fatal. */
+  private saveCounters(): void {
+    this.countersSaved = this.counters.save(this.states).catch((err: Error) => {
+      this.opts.logger.warn({ err: err.message, file: this.counters.file }, 'could not save supervisor counters');
+    });
   }
 
   private cancelRestart(name: string): void {
@@ -423,7 +463,7 @@ export class ComponentRuntime implements ModuleRuntime {
     const regs = names.map((n) => this.reg(n));
     const orders = [...new Set(regs.map((r) => r.startupOrder))].sort((a, b) => a - b);
     for (const o of orders) {
-      await Promise.all(regs.filter((r) => r.startupOrder === o).map((r) => this.start(r.name).catch(() => undefined)));
+      await Promise.all(regs.filter((r) => r.startupOrder === o).map((r) => this.resume(r.name).catch(() => undefined)));
     }
   }
 
