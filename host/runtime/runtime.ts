@@ -83,14 +83,8 @@ export class ComponentRuntime implements ModuleRuntime {
    * Start a module without clearing its back-off: the daemon's own (re)start and an unchanged module in a
    * deployment, as opposed to an operator's `start`. Restart counts carry on from before.
    */
-  async resume(name: string): Promise<void> {
-    await this.locked(name, async () => {
-      const r = this.reg(name);
-      if (r.desiredStatus !== 'running') await this.registry.put({ ...r, desiredStatus: 'running' });
-      if (this.instances.get(name)?.alive) return;
-      this.cancelRestart(name);
-      await this.launch(name);
-    });
+  resume(name: string): Promise<void> {
+    return this.startWith(name, false);
   }
 
   events(module?: string): RuntimeEvent[] {
@@ -111,17 +105,9 @@ export class ComponentRuntime implements ModuleRuntime {
     return this.details(this.reg(name));
   }
 
-  async start(name: string): Promise<void> {
-    await this.locked(name, async () => {
-      const r = this.reg(name);
-      if (r.desiredStatus !== 'running') await this.registry.put({ ...r, desiredStatus: 'running' });
-      if (this.instances.get(name)?.alive) return;
-      this.cancelRestart(name);
-      const s = this.state(name);
-      s.restartCount = 0; // an operator's start clears the back-off, like removing the agent's stats
-      this.saveCounters();
-      await this.launch(name);
-    });
+  /** An operator's start: clears the back-off, like removing the agent's stats. */
+  start(name: string): Promise<void> {
+    return this.startWith(name, true);
   }
 
   async stop(name: string): Promise<void> {
@@ -352,6 +338,20 @@ export class ComponentRuntime implements ModuleRuntime {
     this.instances.set(name, inst);
     Object.assign(s, { status: 'running', description: undefined, startTime: inst.startedAt, nextRestartAt: undefined });
     this.event(name, 'started', `instance ${s.instanceId} of ${r.digest} running`);
+  }
+
+  private async startWith(name: string, clearBackoff: boolean): Promise<void> {
+    await this.locked(name, async () => {
+      const r = this.reg(name);
+      if (r.desiredStatus !== 'running') await this.registry.put({ ...r, desiredStatus: 'running' });
+      if (this.instances.get(name)?.alive) return;
+      this.cancelRestart(name);
+      if (clearBackoff) {
+        this.state(name).restartCount = 0;
+        this.saveCounters();
+      }
+      await this.launch(name);
+    });
   }
 
   /** Stop the instance if any and cancel a pending restart. Caller holds the lock. */
