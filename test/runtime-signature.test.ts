@@ -29,6 +29,10 @@ beforeAll(() => {
   pki.cert('leaf', 'module-publisher', 'ca');
   pki.key('old', 'ec');
   pki.cert('old', 'old-publisher', 'ca', { expired: true });
+  pki.key('tls', 'ec');
+  pki.cert('tls', 'tls-server', 'ca', { ext: 'v3_tls' });
+  pki.key('coder', 'ec');
+  pki.cert('coder', 'code-signer', 'ca', { ext: 'v3_codesign' });
   pki.key('stranger', 'ec');
   pki.cert('stranger', 'stranger-publisher', 'otherca');
 });
@@ -120,6 +124,16 @@ describe('refused signatures', () => {
     const err = await refusal(rt.create(spec('echo', file, { signature: { file: sig, signer: pki.file('old.crt') } })));
     expect(err.reason).toBe('expired-certificate');
     expect(err.message).toMatch(/certificate "CN=old-publisher" expired 2020-02-01/);
+  });
+
+  it('a certificate of the trusted CA that is not for code signing (EKU serverAuth): untrusted-signer', async () => {
+    const rt = await fx.runtime({ trust: trust([pki.file('ca.crt')]) });
+    const tls = await signedEcho('tls');
+    const err = await refusal(rt.create(spec('tls', tls.file, { signature: { file: tls.sig, signer: pki.file('tls.crt') } })));
+    expect(err.reason).toBe('untrusted-signer');
+    expect(err.message).toMatch(/"CN=tls-server" is not for code signing/);
+    const coder = await signedEcho('coder');
+    expect((await rt.create(spec('coder', coder.file, { signature: { file: coder.sig, signer: pki.file('coder.crt') } }))).edgeward).toMatchObject({ signerSubject: 'CN=code-signer' });
   });
 
   it('a certificate from another CA: untrusted-signer', async () => {

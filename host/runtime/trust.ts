@@ -4,8 +4,8 @@
  * manifest: a manifest names its signer, and this store decides whether that signer counts.
  *
  * Path validation is deliberately small (RFC 5280 §6.1 subset): each link's signature, every
- * certificate's validity period, `cA` on every issuer, `digitalSignature` on the leaf when it has a
- * key usage; the chain ends at a trusted certificate. No revocation (devices are often offline).
+ * certificate's validity period, `cA` on every issuer, `digitalSignature` and code signing on the leaf when
+ * it has a key usage or an extended key usage; the chain ends at a trusted certificate. No revocation (devices are often offline).
  */
 import 'reflect-metadata'; // @peculiar/x509 (tsyringe) needs it before its first import
 import { createPublicKey, type KeyObject } from 'node:crypto';
@@ -142,8 +142,7 @@ export class TrustStore {
     const leaf = chain[0]!;
     const key = keyOfCert(leaf);
     const id = spkiId(key);
-    const usage = leaf.getExtension(x509.KeyUsagesExtension);
-    if (usage && (usage.usages & x509.KeyUsageFlags.digitalSignature) === 0) throw new SignatureError('untrusted-signer', `signer certificate "${leaf.subject}" is not for digital signatures (key usage)`);
+    checkLeafUsage(leaf);
     await this.validatePath(leaf, chain.slice(1), now, this.keys.has(id));
     return { key, id, subject: leaf.subject };
   }
@@ -172,6 +171,23 @@ function parse<T>(fn: () => T, what: string): T {
     return fn();
   } catch (err) {
     throw new SignatureError('malformed-signature', `${what}: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** Object identifier of anyExtendedKeyUsage (RFC 5280 §4.2.1.12). */
+const ANY_EKU = '2.5.29.37.0';
+
+/**
+ * The leaf must be meant for signatures: `digitalSignature` when it has a key usage, and code signing when
+ * it has an extended key usage (RFC 5280 §4.2.1.3, §4.2.1.12), so a TLS certificate from the same CA
+ * cannot sign modules.
+ */
+function checkLeafUsage(leaf: x509.X509Certificate): void {
+  const usage = leaf.getExtension(x509.KeyUsagesExtension);
+  if (usage && (usage.usages & x509.KeyUsageFlags.digitalSignature) === 0) throw new SignatureError('untrusted-signer', `signer certificate "${leaf.subject}" is not for digital signatures (key usage)`);
+  const eku = leaf.getExtension(x509.ExtendedKeyUsageExtension);
+  if (eku && !eku.usages.some((u) => u === x509.ExtendedKeyUsage.codeSigning || u === ANY_EKU)) {
+    throw new SignatureError('untrusted-signer', `signer certificate "${leaf.subject}" is not for code signing (extended key usage)`);
   }
 }
 

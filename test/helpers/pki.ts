@@ -19,6 +19,14 @@ subjectKeyIdentifier = hash
 [v3_leaf]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
+[v3_tls]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+[v3_codesign]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = codeSigning
 [ca]
 default_ca = ca_default
 [ca_default]
@@ -75,14 +83,18 @@ export class Pki {
     return this.file(`${name}.crt`);
   }
 
-  /** A signer certificate `<name>.crt` for key `<name>.key`, issued by `ca`; `expired` backdates it to 2020. */
-  cert(name: string, cn: string, ca: string, opts: { expired?: boolean } = {}): string {
+  /**
+   * A signer certificate `<name>.crt` for key `<name>.key`, issued by `ca`; `expired` backdates it to 2020;
+   * `ext` picks its extensions (default: digitalSignature, no extended key usage).
+   */
+  cert(name: string, cn: string, ca: string, opts: { expired?: boolean; ext?: 'v3_leaf' | 'v3_tls' | 'v3_codesign' } = {}): string {
+    const ext = opts.ext ?? 'v3_leaf';
     this.openssl(['req', '-new', '-config', 'cnf', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`]);
     if (opts.expired) {
       this.openssl(['ca', '-batch', '-config', 'cnf', '-cert', `${ca}.crt`, '-keyfile', `${ca}.key`, '-in', `${name}.csr`, '-out', `${name}.crt`,
-        '-startdate', '20200101000000Z', '-enddate', '20200201000000Z', '-extfile', 'cnf', '-extensions', 'v3_leaf', '-notext']);
+        '-startdate', '20200101000000Z', '-enddate', '20200201000000Z', '-extfile', 'cnf', '-extensions', ext, '-notext']);
     } else {
-      this.openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '30', '-extfile', 'cnf', '-extensions', 'v3_leaf', '-out', `${name}.crt`]);
+      this.openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '30', '-extfile', 'cnf', '-extensions', ext, '-out', `${name}.crt`]);
     }
     return this.file(`${name}.crt`);
   }
