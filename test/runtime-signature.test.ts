@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { buildTestGuest } from '../guests/adversarial/components.js';
 import { measure } from '../host/runtime/loader.js';
 import { parseManifest } from '../host/runtime/manifest.js';
+import { resolveManifestImages } from '../host/cli/commands/modules.js';
 import { SignatureError, type SignaturePolicy } from '../host/runtime/signature.js';
 import { TrustStore, type ModuleTrust } from '../host/runtime/trust.js';
 import { RuntimeError } from '../host/runtime/types.js';
@@ -231,6 +232,17 @@ describe('manifest and trust store', () => {
     expect(() => parseManifest({ modules: { a: { settings: { image: 'a.wasm' }, signature: { signer: 'pub.pem' } } } }, '/x')).toThrow(/exactly one of "file" or "value"/);
     // The old unverified free-form `signer` is gone: a manifest cannot claim a signer identity.
     expect(() => parseManifest({ modules: { a: { settings: { image: 'a.wasm' }, signer: 'sha256:00' } } }, '/x')).toThrow(/unrecognized key|signer/i);
+  });
+
+  it('edgeward deploy resolves signature paths against the manifest; an inline PEM signer stays inline', () => {
+    const pem = pki.read('ec.pub');
+    const doc = { modules: {
+      a: { settings: { image: 'a.wasm' }, signature: { file: 'sig/a.sig', signer: 'keys/pub.pem' } },
+      b: { settings: { image: '/abs/b.wasm' }, signature: { value: 'AAAA', signer: pem } },
+    } };
+    const out = resolveManifestImages(doc, '/srv/deploy') as typeof doc;
+    expect(out.modules.a.signature).toEqual({ file: '/srv/deploy/sig/a.sig', signer: '/srv/deploy/keys/pub.pem' });
+    expect(out.modules.b.signature).toEqual({ value: 'AAAA', signer: pem });
   });
 
   it('an unusable trusted-signer file is refused with its position', async () => {
