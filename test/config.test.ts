@@ -58,6 +58,15 @@ describe('config', () => {
     expect(ok.ignored).toEqual(['moby_runtime']);
   });
 
+  it('[modules]: signature policy "optional" and no trusted signers by default; signer paths must be absolute', () => {
+    const { config } = parseConfigText('[provisioning]\nsource = "none"\n', 't', env);
+    expect(config.modules).toEqual({ signature_policy: 'optional', trusted_signers: [] });
+    const set = parseConfigText('[provisioning]\nsource = "none"\n[modules]\nsignature_policy = "required"\ntrusted_signers = ["/etc/edgeward/signer.pem", "file:///etc/edgeward/ca.pem"]\n', 't', env);
+    expect(set.config.modules.signature_policy).toBe('required');
+    expect(problems('[provisioning]\nsource = "none"\n[modules]\ntrusted_signers = ["signer.pem"]\n')).toEqual([{ path: 'modules.trusted_signers.0', message: expect.stringMatching(/absolute path/) }]);
+    expect(problems('[provisioning]\nsource = "none"\n[modules]\nsignature_policy = "bogus"\n')[0]!.path).toBe('modules.signature_policy');
+  });
+
   it('IoT Edge manual connection-string provisioning is accepted and its secret redacted', () => {
     const { config } = parseConfigText('[provisioning]\nsource = "manual"\nconnection_string = "HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=c2VjcmV0"\n', 't', env);
     const shown = JSON.stringify(redactConfig(config));
@@ -82,6 +91,7 @@ describe('config refused by the CLI', () => {
     ['unknown provisioning source', '[provisioning]\nsource = "cloud"\n', /provisioning\.source: expected one of/],
     ['missing required field', '[provisioning]\nsource = "manual"\niothub_hostname = "h"\n', /provisioning\.(device_id|authentication): required/],
     ['TOML syntax error', '[provisioning\nsource = "none"\n', /line 1/],
+    ['unknown signature policy', '[provisioning]\nsource = "none"\n[modules]\nsignature_policy = "bogus"\n', /modules\.signature_policy: .*optional.*required/],
   ];
   for (const [name, text, pattern] of cases) {
     it(`${name}: exit 2, the file and field named, no stack trace`, async () => {
@@ -101,4 +111,19 @@ describe('config refused by the CLI', () => {
       }
     });
   }
+
+  it('an unreadable [modules] trusted signer: the daemon exits 2 naming the entry', async () => {
+    const { home, cleanup } = tempHome();
+    try {
+      const file = path.join(home, 'signers.toml');
+      writeFileSync(file, `[provisioning]\nsource = "none"\n[runtime]\n[modules]\ntrusted_signers = ["${path.join(home, 'missing.pem')}"]\n`);
+      const r = await runCli(['daemon', '-c', file], envFor(home));
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(file);
+      expect(r.stderr).toMatch(/modules\.trusted_signers\.0: .*missing\.pem: cannot read \(ENOENT\)/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      cleanup();
+    }
+  });
 });

@@ -29,4 +29,9 @@ level = "info"
 
 [runtime]
 deployment = "builtin:default"
+
+# Module signatures: "optional" runs unsigned modules (signer "unsigned"); a signed module must verify.
+[modules]
+signature_policy = "optional"
+trusted_signers = []
 `;

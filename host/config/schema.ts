@@ -9,6 +9,7 @@
  * reused.
  */
 import { z } from 'zod';
+import { MAX_TRUSTED_SIGNERS, SIGNATURE_POLICIES } from '../runtime/signature.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export const logLevelSchema = z.enum(LOG_LEVELS);
@@ -202,6 +203,20 @@ const runtimeSchema = z
   })
   .strict();
 
+/** A signer file: an absolute path or a file:/// URI. */
+const pemFile = z.string().regex(/^(\/|file:\/\/\/)/, 'an absolute path or a file:/// URI of a PEM file');
+
+/**
+ * `[modules]`: which module signers this device trusts (public keys or CA certificates, PEM) and whether a
+ * signature is required. Trust comes only from here, never from a manifest.
+ */
+const modulesSchema = z
+  .object({
+    signature_policy: z.enum(SIGNATURE_POLICIES).default('optional'),
+    trusted_signers: z.array(pemFile).max(MAX_TRUSTED_SIGNERS).default([]),
+  })
+  .strict();
+
 /** Top-level IoT Edge keys that have no meaning for a component runtime: accepted, reported ignored. */
 export const IGNORED_IOT_EDGE_KEYS = [
   'parent_hostname',
@@ -241,6 +256,7 @@ export const configSchema = z
     principal: z.array(principalSchema).default([]),
     log: z.object({ level: logLevelSchema.default('info') }).strict().default({ level: 'info' }),
     runtime: runtimeSchema.default(runtimeSchema.parse({})),
+    modules: modulesSchema.default(modulesSchema.parse({})),
   })
   .strict();
 
@@ -251,3 +267,4 @@ export type Pkcs11Config = NonNullable<KeysConfig['pkcs11']>;
 export type TpmConfig = NonNullable<Config['tpm']>;
 export type PrincipalConfig = Config['principal'][number];
 export type LimitsConfig = Config['runtime']['default_limits'];
+export type ModulesConfig = Config['modules'];

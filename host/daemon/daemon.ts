@@ -82,7 +82,7 @@ export class Daemon implements DaemonControl {
     if (swept.length > 0) this.logger.warn({ files: swept }, 'removed temp files left by an interrupted write');
     for (const key of loaded.ignored) this.logger.warn({ key }, 'config key is an IoT Edge setting with no meaning for Edgeward; ignored');
     await writeFileAtomic(effectiveConfigPath(config.state_dir), configToToml(config));
-    this.services = await composeServices({ config, logger: this.logger });
+    this.services = await composeServices({ config, logger: this.logger, source: loaded.source });
     const app = managementApp({ daemon: this, runtime: this.services.runtime, logger: this.logger, extra: this.services.managementRoutes });
     this.mgmt = await serveOnUnixSocket(app, socketPathOf(config.listen.management_uri), 0o660);
     this.logger.info({ socket: this.mgmt.path }, 'management API listening');

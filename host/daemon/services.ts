@@ -3,6 +3,7 @@
  * order, and `close()` stops them in reverse. Each service is the only owner of its store.
  */
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Hono } from 'hono';
 import type { Config } from '../config/schema.js';
 import { socketPathOf } from '../config/paths.js';
@@ -10,7 +11,8 @@ import type { Logger } from '../log.js';
 import { openKeyService, type KeyService } from '../../hsm/keys/index.js';
 import { CertService } from '../../hsm/certs/service.js';
 import { IdentityService } from '../identity/identity.js';
-import { openModuleRuntime, startModules, type Capability, type ComponentRuntime } from '../runtime/index.js';
+import { openModuleRuntime, startModules, TrustConfigError, TrustStore, type Capability, type ComponentRuntime, type ModuleTrust } from '../runtime/index.js';
+import { ConfigError } from '../config/load.js';
 import { hsmKeysCapability } from '../capabilities/hsm-keys/index.js';
 import { workloadIdentityCapability } from '../capabilities/workload-identity/index.js';
 import { keysRoutes } from '../api/management/keys.js';
@@ -36,8 +38,20 @@ export interface Services {
 }
 
 
-export async function composeServices(opts: { config: Config; logger: Logger }): Promise<Services> {
+/** The device's module trust (`[modules]`); an unusable signer file is a config error naming its entry. */
+async function moduleTrust(config: Config, source: string): Promise<ModuleTrust> {
+  const files = config.modules.trusted_signers.map((f) => (f.startsWith('file://') ? fileURLToPath(f) : f));
+  try {
+    return { policy: config.modules.signature_policy, store: await TrustStore.load(files) };
+  } catch (err) {
+    if (err instanceof TrustConfigError) throw new ConfigError(source, [{ path: `modules.trusted_signers.${err.index}`, message: err.message }]);
+    throw err;
+  }
+}
+
+export async function composeServices(opts: { config: Config; logger: Logger; source?: string }): Promise<Services> {
   const { config, logger } = opts;
+  const trust = await moduleTrust(config, opts.source ?? '<config>');
   const stateDir = config.state_dir;
   const closers: (() => Promise<void> | void)[] = [];
   const close = async () => {
@@ -63,8 +77,9 @@ export async function composeServices(opts: { config: Config; logger: Logger }):
       workloadIdentityCapability({ identity, certs, keys, registrationOf: (m) => registrations?.registration(m) }),
     ];
     const runtimeLogger = logger.child({ component: 'runtime' });
-    const runtime = await openModuleRuntime({ stateDir, logger: runtimeLogger, limits: config.runtime.default_limits, capabilities });
+    const runtime = await openModuleRuntime({ stateDir, logger: runtimeLogger, limits: config.runtime.default_limits, capabilities, trust });
     registrations = runtime;
+    runtimeLogger.info({ signaturePolicy: trust.policy, trustedSigners: trust.store.size }, 'module signature policy');
     closers.push(() => runtime.close());
     const nativeRegistry = await NativeModules.open(stateDir);
     const runDir = path.dirname(socketPathOf(config.listen.workload_uri));
@@ -93,7 +108,12 @@ export async function composeServices(opts: { config: Config; logger: Logger }):
           { name: 'keys', status: 'running', detail: keys.backend === 'file' ? 'file backend (development only: not a hardware root of trust)' : `${keys.backend} backend` },
           { name: 'identity', status: 'running', detail: `device ${identity.device.deviceId} on ${identity.device.hubHostname} (${identity.device.authType})` },
           { name: 'certs', status: 'running', detail: `Edge CA valid until ${certs.edgeCa.notAfter.toISOString()}${due ? `, renewal due ${due.toISOString()}` : ''}` },
-          { name: 'runtime', status: 'running', detail: `${modules.length} module(s), ${modules.filter((m) => m.status.runtimeStatus.status === 'running').length} running` },
+          {
+            name: 'runtime',
+            status: 'running',
+            detail: `${modules.length} module(s), ${modules.filter((m) => m.status.runtimeStatus.status === 'running').length} running; signatures ${trust.policy}, ${trust.store.size} trusted signer(s)`
+              + (runtime.countersProblem ? `; supervisor counters were reset (${runtime.countersProblem})` : ''),
+          },
         ];
       },
       close,

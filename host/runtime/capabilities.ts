@@ -24,6 +24,8 @@ export interface InstanceContext {
   readonly generationId: string;
   /** sha256 of the component bytes, as measured at load (`sha256:<hex>`). */
   readonly digest: string;
+  /** The signer verified over those bytes at this start (`sha256:<SPKI hex>` or "unsigned"). */
+  readonly signer: string;
   readonly instanceId: number;
   /** Write one line to the module's own log. */
   log(level: LogLevel, message: string): void;

@@ -8,6 +8,7 @@ import type { ComponentRuntime } from './runtime.js';
 import { measure, readSource } from './loader.js';
 import type { ModuleSpec } from './manifest.js';
 import type { Registration } from './registry.js';
+import { loadSignature } from './signature.js';
 
 export interface DeployResult {
   created: string[];
@@ -46,7 +47,8 @@ async function apply(rt: ComponentRuntime, spec: ModuleSpec, result: DeployResul
       await rt.update(spec);
       result.updated.push(spec.name);
     } else {
-      if (spec.desiredStatus === 'running' && !rt.isActive(spec.name)) await rt.start(spec.name);
+      // resume, not start: reapplying a deployment (as at every daemon start) keeps the back-off counts.
+      if (spec.desiredStatus === 'running' && !rt.isActive(spec.name)) await rt.resume(spec.name);
       if (spec.desiredStatus === 'stopped' && old.desiredStatus !== 'stopped') await rt.stop(spec.name);
       result.unchanged.push(spec.name);
     }
@@ -55,12 +57,16 @@ async function apply(rt: ComponentRuntime, spec: ModuleSpec, result: DeployResul
   }
 }
 
-/** A module changed when its bytes (measured now) or any of its settings differ from the registration. */
+/**
+ * A module changed when its bytes (measured now), its signature (as read now) or any of its settings
+ * differ from the registration. The signer identity is not compared: update() verifies it again.
+ */
 async function changed(old: Registration, spec: ModuleSpec): Promise<boolean> {
   const digest = measure(await readSource(spec.source, spec.digest));
   if (digest !== old.digest) return true;
-  const { generationId: _g, digest: _d, ...was } = old;
-  const { digest: _pin, ...now } = spec;
+  const signature = spec.signature ? await loadSignature(spec.signature) : undefined;
+  const { generationId: _g, digest: _d, signer: _s, signerSubject: _ss, ...was } = old;
+  const { digest: _pin, ...now } = { ...spec, signature };
   return JSON.stringify(sortKeys(was)) !== JSON.stringify(sortKeys(now));
 }
 

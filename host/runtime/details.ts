@@ -32,6 +32,8 @@ export function renderDetails(r: Registration, s: ModuleState, effectiveLimits: 
     edgeward: {
       generationId: r.generationId,
       kind: r.kind,
+      signer: r.signer,
+      ...(r.signerSubject ? { signerSubject: r.signerSubject } : {}),
       desiredStatus: r.desiredStatus,
       restartPolicy: r.restartPolicy,
       startupOrder: r.startupOrder,

@@ -23,6 +23,7 @@ export { parseManifest, parseApiSpec, builtinDefaultManifest, type ModuleSpec } 
 export type { RuntimeEvent } from './events.js';
 export { IOT_EDGE_BACKOFF, type BackoffSettings } from './policy.js';
 export { warmWorkerPool, drainWorkerPool } from './sandbox.js';
+export { TrustStore, TrustConfigError, type ModuleTrust } from './trust.js';
 
 export interface CreateModuleRuntimeOptions {
   stateDir: string;
@@ -33,6 +34,8 @@ export interface CreateModuleRuntimeOptions {
   /** Extra capabilities (e.g. `edgeward:hsm/keys`), appended to the built-in list. */
   capabilities?: RuntimeOptions['capabilities'];
   backoff?: RuntimeOptions['backoff'];
+  /** Signature policy and trusted signers; default "optional" with none trusted. */
+  trust?: RuntimeOptions['trust'];
 }
 
 /** Read a manifest file (JSON). Relative component paths resolve against the manifest's directory. */
@@ -60,6 +63,7 @@ export async function openModuleRuntime(opts: CreateModuleRuntimeOptions): Promi
     limits: opts.limits,
     ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
+    ...(opts.trust ? { trust: opts.trust } : {}),
   });
 }
 

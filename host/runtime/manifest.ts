@@ -9,13 +9,18 @@ import path from 'node:path';
 import { z } from 'zod';
 import { RuntimeError } from './types.js';
 import { assetPath } from './assets.js';
+import { isInlinePem, signatureSourceSchema, type SignatureSource } from './signature.js';
 import { RESTART_POLICIES, MODULE_KINDS, MAX_ENV_VARS, MAX_GRANTS, limitsOverrideSchema, type Registration } from './registry.js';
 
 /** Most modules one manifest may declare. */
 export const MAX_MODULES = 64;
 
 /** What create/update need: a registration before measurement. */
-export type ModuleSpec = Omit<Registration, 'digest' | 'generationId'> & { digest?: string };
+export type ModuleSpec = Omit<Registration, 'digest' | 'generationId' | 'signer' | 'signerSubject' | 'signature'> & {
+  digest?: string;
+  /** The detached signature and its signer, as the manifest names them (paths resolved). */
+  signature?: SignatureSource;
+};
 
 const nameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a module name: letters, digits, ".", "_", "-" (max 64)');
 const digestSchema = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 hex digits>');
@@ -31,7 +36,7 @@ const extras = {
   capabilities: z.array(z.string().max(128)).max(MAX_GRANTS).optional(),
   limits: limitsOverrideSchema.optional(),
   kind: z.enum(MODULE_KINDS).optional(),
-  signer: z.string().max(256).optional(),
+  signature: signatureSourceSchema.optional(),
 };
 
 /** One module in `$edgeAgent.properties.desired.modules`. */
@@ -72,6 +77,16 @@ function resolveImage(image: string, baseDir: string | undefined): string {
   return path.resolve(baseDir, image);
 }
 
+/** Signature and signer paths resolve like images; an inline PEM signer stays as it is. */
+function resolveSignature(name: string, s: SignatureSource, baseDir: string | undefined): SignatureSource {
+  const file = (p: string) => {
+    if (path.isAbsolute(p)) return p;
+    if (!baseDir) throw new RuntimeError('invalid', `module "${name}": signature path "${p}": use an absolute path`);
+    return path.resolve(baseDir, p);
+  };
+  return { ...s, ...(s.file !== undefined ? { file: file(s.file) } : {}), signer: isInlinePem(s.signer) ? s.signer : file(s.signer) };
+}
+
 function toSpec(
   name: string,
   m: { settings: z.infer<typeof settingsSchema>; type?: string } & { [K in keyof typeof extras]?: z.infer<(typeof extras)[K]> },
@@ -86,7 +101,7 @@ function toSpec(
     name,
     source: resolveImage(image, baseDir),
     ...(digest ? { digest } : {}),
-    ...(m.signer ? { signer: m.signer } : {}),
+    ...(m.signature ? { signature: resolveSignature(name, m.signature, baseDir) } : {}),
     kind: m.kind ?? 'module',
     capabilities: m.capabilities ?? [],
     limits: m.limits ?? {},

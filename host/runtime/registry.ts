@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { SerialStateFile } from '../state/dir.js';
+import { signatureMaterialSchema, UNSIGNED } from './signature.js';
 
 export const RESTART_POLICIES = ['never', 'on-failure', 'on-unhealthy', 'always'] as const;
 export type RestartPolicy = (typeof RESTART_POLICIES)[number];
@@ -34,7 +35,12 @@ export const registrationSchema = z
     source: z.string().min(1).max(2048),
     /** sha256 of the component bytes measured at create/update: `sha256:<hex>`. */
     digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
-    signer: z.string().max(256).optional(),
+    /** The verified signer: `sha256:<hex of its SPKI>`, or "unsigned" (signature.ts). */
+    signer: z.string().max(256).default(UNSIGNED),
+    /** Subject of the signer's certificate, when the signer was a certificate. */
+    signerSubject: z.string().max(1024).optional(),
+    /** The signature checked at create and at every start; absent for an unsigned module. */
+    signature: signatureMaterialSchema.optional(),
     kind: z.enum(MODULE_KINDS).default('module'),
     capabilities: z.array(z.string().max(128)).max(MAX_GRANTS).default([]),
     limits: limitsOverrideSchema.default({}),

@@ -10,12 +10,15 @@ import type { LimitsConfig } from '../config/schema.js';
 import { LogStore, type LogStoreOptions } from '../capabilities/logging/store.js';
 import { BUILTIN_CAPABILITIES, planLinks, type Capability } from './capabilities.js';
 import { renderDetails, type ModuleState } from './details.js';
+import { CounterStore, fromPersisted } from './counters.js';
 import { EventRing, type RuntimeEvent, type RuntimeEventKind } from './events.js';
 import { Loader, measure, readSource, type Digest } from './loader.js';
 import { reconcile, type DeployResult } from './deployer.js';
 import type { ModuleSpec } from './manifest.js';
 import { decideRestart, formatDelay, IOT_EDGE_BACKOFF, type BackoffSettings } from './policy.js';
 import { Registry, type Registration } from './registry.js';
+import { loadSignature, SignatureError, type SignatureMaterial } from './signature.js';
+import { TrustStore, verifyModule, type ModuleTrust, type SignerIdentity } from './trust.js';
 import { Instance, warmWorkerPool, type ExitReason, type InvokeOutcome } from './sandbox.js';
 import { RuntimeError, type InvokeResult, type LogQuery, type ModuleDetails, type ModuleRuntime } from './types.js';
 
@@ -29,6 +32,8 @@ export interface RuntimeOptions {
   capabilities?: readonly Capability[];
   backoff?: Partial<BackoffSettings>;
   logs?: LogStoreOptions;
+  /** Signature policy and trusted signers (`[modules]`). Default: "optional", trusting no signer. */
+  trust?: ModuleTrust;
 }
 
 
@@ -41,28 +46,45 @@ export class ComponentRuntime implements ModuleRuntime {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly capabilities: readonly Capability[];
   private readonly backoff: BackoffSettings;
+  private readonly trust: ModuleTrust;
   private readonly eventRing = new EventRing();
   private nextInstanceId = 1;
   private closed = false;
+  private countersSaved: Promise<void> = Promise.resolve();
+  /** Why the saved supervisor counters could not be used at open (they started from zero), if so. */
+  readonly countersProblem?: string;
 
-  private constructor(private readonly opts: RuntimeOptions, private readonly registry: Registry, private readonly logStore: LogStore) {
+  private constructor(private readonly opts: RuntimeOptions, private readonly registry: Registry, private readonly logStore: LogStore, private readonly counters: CounterStore, countersProblem?: string) {
+    if (countersProblem) this.countersProblem = countersProblem;
     this.loader = new Loader(opts.stateDir);
     this.capabilities = [...BUILTIN_CAPABILITIES, ...(opts.capabilities ?? [])];
     this.backoff = { ...IOT_EDGE_BACKOFF, ...opts.backoff };
+    this.trust = opts.trust ?? { policy: 'optional', store: TrustStore.empty() };
   }
 
   static async open(opts: RuntimeOptions): Promise<ComponentRuntime> {
     const registry = await Registry.open(opts.stateDir);
     const logs = new LogStore(path.join(opts.stateDir, 'logs', 'modules'), opts.logs);
-    const rt = new ComponentRuntime(opts, registry, logs);
+    const counters = new CounterStore(opts.stateDir);
+    const saved = await counters.load();
+    if (saved.problem) opts.logger.warn({ file: counters.file, problem: saved.problem }, 'supervisor counters could not be read; restart and crash counts start from zero');
+    const rt = new ComponentRuntime(opts, registry, logs, counters, saved.problem);
     void warmWorkerPool();
-    for (const r of registry.all()) rt.states.set(r.name, { status: 'stopped', restartCount: 0, crashCount: 0 });
+    for (const r of registry.all()) rt.states.set(r.name, fromPersisted(saved.counters.get(r.name)));
     return rt;
   }
 
   /** Start every registered module whose desired status is running, in startupOrder groups. */
   async startAll(): Promise<void> {
     await this.startInOrder(this.registry.all().filter((r) => r.desiredStatus === 'running').map((r) => r.name));
+  }
+
+  /**
+   * Start a module without clearing its back-off: the daemon's own (re)start and an unchanged module in a
+   * deployment, as opposed to an operator's `start`. Restart counts carry on from before.
+   */
+  resume(name: string): Promise<void> {
+    return this.startWith(name, false);
   }
 
   events(module?: string): RuntimeEvent[] {
@@ -83,16 +105,9 @@ export class ComponentRuntime implements ModuleRuntime {
     return this.details(this.reg(name));
   }
 
-  async start(name: string): Promise<void> {
-    await this.locked(name, async () => {
-      const r = this.reg(name);
-      if (r.desiredStatus !== 'running') await this.registry.put({ ...r, desiredStatus: 'running' });
-      if (this.instances.get(name)?.alive) return;
-      this.cancelRestart(name);
-      const s = this.state(name);
-      s.restartCount = 0; // an operator's start clears the back-off, like removing the agent's stats
-      await this.launch(name);
-    });
+  /** An operator's start: clears the back-off, like removing the agent's stats. */
+  start(name: string): Promise<void> {
+    return this.startWith(name, true);
   }
 
   async stop(name: string): Promise<void> {
@@ -109,6 +124,7 @@ export class ComponentRuntime implements ModuleRuntime {
       if (r.desiredStatus !== 'running') await this.registry.put({ ...r, desiredStatus: 'running' });
       await this.halt(name, 'restarting');
       this.state(name).restartCount = 0;
+      this.saveCounters();
       await this.launch(name);
     });
   }
@@ -125,6 +141,8 @@ export class ComponentRuntime implements ModuleRuntime {
     // Every module, not only the running ones: a start in progress holds the lock and is halted after it.
     const names = new Set([...this.instances.keys(), ...this.registry.all().map((r) => r.name)]);
     await Promise.all([...names].map((n) => this.locked(n, () => this.halt(n, 'daemon shutting down'))));
+    this.saveCounters();
+    await this.countersSaved;
   }
 
   // ---- create / update / remove / invoke / deploy --------------------------------------------------
@@ -136,6 +154,7 @@ export class ComponentRuntime implements ModuleRuntime {
       const [reg, bytes] = await this.admit(spec);
       await this.registry.put(reg);
       this.states.set(reg.name, { status: 'stopped', restartCount: 0, crashCount: 0 });
+      this.saveCounters();
       this.event(reg.name, 'created', `registered ${reg.digest} from ${reg.source}`);
       // The bytes were measured moments ago by admit(); the first launch does not read them back.
       if (reg.desiredStatus === 'running') await this.launch(reg.name, bytes);
@@ -152,6 +171,7 @@ export class ComponentRuntime implements ModuleRuntime {
       if (old) await this.halt(spec.name, 'updating');
       await this.registry.put(reg);
       this.states.set(reg.name, { status: 'stopped', restartCount: 0, crashCount: old ? this.state(reg.name).crashCount : 0 });
+      this.saveCounters();
       this.event(reg.name, old ? 'updated' : 'created', `registered ${reg.digest} from ${reg.source}`);
       // The bytes were measured moments ago by admit(); the first launch does not read them back.
       if (reg.desiredStatus === 'running') await this.launch(reg.name, bytes);
@@ -165,6 +185,7 @@ export class ComponentRuntime implements ModuleRuntime {
       await this.halt(name, 'removed');
       await this.registry.delete(name);
       this.states.delete(name);
+      this.saveCounters();
       this.event(name, 'removed', 'module removed');
       await this.logStore.remove(name);
     });
@@ -215,6 +236,9 @@ export class ComponentRuntime implements ModuleRuntime {
       this.event(spec.name, 'integrity-violation', msg, { measured, expected: spec.digest });
       throw new RuntimeError('integrity-mismatch', msg);
     }
+    // The signature is checked before anything parses the bytes (as the measurement is).
+    const material = spec.signature ? await loadSignature(spec.signature).catch((err: unknown) => this.refused(spec.name, err)) : undefined;
+    const who = await this.verifySignature(spec.name, bytes, material);
     // Keeping the content-addressed copy (fsync'd) overlaps the transpile; both must succeed.
     const storing = this.loader.store(bytes);
     storing.catch(() => undefined);
@@ -229,9 +253,31 @@ export class ComponentRuntime implements ModuleRuntime {
     }
     await this.loader.compile(prepared, this.limitsOf(spec).memory_mib);
     await storing;
-    const { digest: _pin, ...rest } = spec;
-    const generationId = old && old.digest === measured ? old.generationId : randomUUID();
-    return [{ ...rest, digest: measured, generationId }, bytes];
+    const { digest: _pin, signature: _src, ...rest } = spec;
+    const generationId = old && old.digest === measured && old.signer === who.signer ? old.generationId : randomUUID();
+    return [{ ...rest, digest: measured, generationId, ...who, ...(material ? { signature: material } : {}) }, bytes];
+  }
+
+  /** verifyModule under this device's trust; a refusal is an event and a typed error. */
+  private async verifySignature(name: string, bytes: Uint8Array, material: SignatureMaterial | undefined): Promise<SignerIdentity> {
+    return verifyModule(name, bytes, material, this.trust).catch((err: unknown) => this.refused(name, err));
+  }
+
+  private refused(name: string, err: unknown): never {
+    if (err instanceof SignatureError) this.event(name, 'signature-refused', `${err.reason}: ${err.message}`);
+    throw err;
+  }
+
+  /**
+   * The start-time check over the bytes just measured: the signature still verifies under the current
+   * trust, by the signer the registration recorded. Resolves to the same buffer.
+   */
+  private async verifyAtStart(r: Registration, bytes: Uint8Array): Promise<Uint8Array> {
+    const who = await this.verifySignature(r.name, bytes, r.signature);
+    if (who.signer !== r.signer) {
+      this.refused(r.name, new SignatureError('untrusted-signer', `module "${r.name}": verified signer ${who.signer} is not the registered signer ${r.signer}`));
+    }
+    return bytes;
   }
 
   private limitsOf(r: Pick<Registration, 'limits'>): LimitsConfig {
@@ -252,8 +298,9 @@ export class ComponentRuntime implements ModuleRuntime {
         this.event(name, 'integrity-violation', err.message, { ...(measured ? { measured } : {}), expected: r.digest });
         throw err;
       });
-      measuring.catch(() => undefined);
-      const prepared = await this.loader.prepare(r.digest as Digest, () => measuring);
+      const verified = measuring.then((bytes) => this.verifyAtStart(r, bytes));
+      verified.catch(() => undefined);
+      const prepared = await this.loader.prepare(r.digest as Digest, () => verified);
       const plan = planLinks(name, prepared.imports, r.capabilities, this.capabilities);
       if (!plan.ok) throw new RuntimeError('denied', plan.message);
       const coreModules = await this.loader.compile(prepared, limits.memory_mib);
@@ -263,6 +310,7 @@ export class ComponentRuntime implements ModuleRuntime {
         module: name,
         generationId: r.generationId,
         digest: r.digest as Digest,
+        signer: r.signer,
         instanceId,
         glueSource: prepared.glueSource,
         coreModules,
@@ -272,7 +320,7 @@ export class ComponentRuntime implements ModuleRuntime {
         dataDir: path.join(this.opts.stateDir, 'modules', name, 'data'),
         onLog: (level, message) => log.append(level, message),
         onExit: (reason) => this.onInstanceEnded(name, instanceId, reason),
-        gate: measuring,
+        gate: verified,
       });
       s.instanceId = instanceId;
     } catch (err) {
@@ -282,6 +330,7 @@ export class ComponentRuntime implements ModuleRuntime {
       s.description = e.message;
       s.lastError = e.message;
       s.exit = { time: new Date(), code: 1 };
+      this.saveCounters();
       this.event(name, 'start-failed', e.message);
       if (!terminal) this.scheduleRestart(name, 'failed');
       throw err;
@@ -289,6 +338,20 @@ export class ComponentRuntime implements ModuleRuntime {
     this.instances.set(name, inst);
     Object.assign(s, { status: 'running', description: undefined, startTime: inst.startedAt, nextRestartAt: undefined });
     this.event(name, 'started', `instance ${s.instanceId} of ${r.digest} running`);
+  }
+
+  private async startWith(name: string, clearBackoff: boolean): Promise<void> {
+    await this.locked(name, async () => {
+      const r = this.reg(name);
+      if (r.desiredStatus !== 'running') await this.registry.put({ ...r, desiredStatus: 'running' });
+      if (this.instances.get(name)?.alive) return;
+      this.cancelRestart(name);
+      if (clearBackoff) {
+        this.state(name).restartCount = 0;
+        this.saveCounters();
+      }
+      await this.launch(name);
+    });
   }
 
   /** Stop the instance if any and cancel a pending restart. Caller holds the lock. */
@@ -302,6 +365,7 @@ export class ComponentRuntime implements ModuleRuntime {
       this.event(name, 'stopped', why);
     }
     if (s && (inst || s.status !== 'dead')) Object.assign(s, { status: 'stopped', description: undefined, exit: inst ? { time: new Date(), code: 0 } : s.exit });
+    if (inst) this.saveCounters();
   }
 
   private onInstanceEnded(name: string, instanceId: number, reason: ExitReason): void {
@@ -319,6 +383,7 @@ export class ComponentRuntime implements ModuleRuntime {
     }
     // A run longer than the intensive-care time clears the restart count (agent's IntensiveCareTime).
     if (s.startTime && Date.now() - s.startTime.getTime() >= this.backoff.intensiveCareMs) s.restartCount = 0;
+    this.saveCounters();
     this.event(name, reason.kind === 'timeout' ? 'timeout' : failed ? 'crashed' : 'exited', message);
     this.scheduleRestart(name, failed ? 'failed' : 'exited-ok');
   }
@@ -345,11 +410,19 @@ export class ComponentRuntime implements ModuleRuntime {
         if (this.closed || this.instances.get(name)?.alive || this.registry.get(name)?.desiredStatus !== 'running') return;
         s.restartCount++;
         s.nextRestartAt = undefined;
+        this.saveCounters();
         await this.launch(name);
       }).catch(() => undefined); // launch recorded the failure and scheduled the next attempt
     }, d.delayMs);
     timer.unref();
     this.timers.set(name, timer);
+  }
+
+  /** Persist every module's counters (counters.ts); a failed write is logged, never fatal. */
+  private saveCounters(): void {
+    this.countersSaved = this.counters.save(this.states).catch((err: Error) => {
+      this.opts.logger.warn({ err: err.message, file: this.counters.file }, 'could not save supervisor counters');
+    });
   }
 
   private cancelRestart(name: string): void {
@@ -362,7 +435,7 @@ export class ComponentRuntime implements ModuleRuntime {
 
   private event(module: string, kind: RuntimeEventKind, message: string, extra: { measured?: string; expected?: string } = {}): void {
     this.eventRing.push({ module, kind, message, ...extra });
-    const level = kind === 'integrity-violation' || kind === 'denied' || kind === 'crashed' || kind === 'timeout' || kind === 'start-failed' ? 'warn' : 'info';
+    const level = kind === 'integrity-violation' || kind === 'signature-refused' || kind === 'denied' || kind === 'crashed' || kind === 'timeout' || kind === 'start-failed' ? 'warn' : 'info';
     this.opts.logger[level]({ module, event: kind, ...extra }, message);
     if (this.registry.get(module)) this.logStore.for(module).append(level, `[edgeward] ${kind}: ${message}`);
   }
@@ -390,7 +463,7 @@ export class ComponentRuntime implements ModuleRuntime {
     const regs = names.map((n) => this.reg(n));
     const orders = [...new Set(regs.map((r) => r.startupOrder))].sort((a, b) => a - b);
     for (const o of orders) {
-      await Promise.all(regs.filter((r) => r.startupOrder === o).map((r) => this.start(r.name).catch(() => undefined)));
+      await Promise.all(regs.filter((r) => r.startupOrder === o).map((r) => this.resume(r.name).catch(() => undefined)));
     }
   }
 

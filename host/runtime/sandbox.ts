@@ -48,6 +48,8 @@ export interface SandboxOptions {
   module: string;
   generationId: string;
   digest: Digest;
+  /** The verified signer of those bytes (`sha256:<SPKI hex>` or "unsigned"). */
+  signer: string;
   instanceId: number;
   /** The component's verified JS glue (imported by the worker from a data: URL). */
   glueSource: string;
@@ -208,6 +210,7 @@ export class Instance {
       module: opts.module,
       generationId: opts.generationId,
       digest: opts.digest,
+      signer: opts.signer,
       instanceId: opts.instanceId,
       log: opts.onLog,
     };

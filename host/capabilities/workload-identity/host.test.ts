@@ -12,8 +12,10 @@ import { identityFunctions, ModuleCertCaches, type WorkloadIdentityDeps } from '
 const DEVICE_KEY = randomBytes(32);
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
-function instance(module: string, digest = DIGEST, generationId = 'g1'): InstanceContext {
-  return { module, digest, generationId, instanceId: 1, log: () => undefined };
+const SIGNER = `sha256:${'5e'.repeat(32)}`;
+
+function instance(module: string, digest = DIGEST, generationId = 'g1', signer = SIGNER): InstanceContext {
+  return { module, digest, generationId, signer, instanceId: 1, log: () => undefined };
 }
 
 async function payloadOf(p: Promise<unknown>): Promise<unknown> {
@@ -31,7 +33,7 @@ describe('edgeward:workload/identity host functions', () => {
   let services: IdentityServices;
   let deps: WorkloadIdentityDeps;
   let clock = new Date();
-  const registrations = new Map([['sensor', { digest: DIGEST, generationId: 'g1' }], ['other', { digest: DIGEST, generationId: 'g1' }]]);
+  const registrations = new Map([['sensor', { digest: DIGEST, generationId: 'g1', signer: SIGNER }], ['other', { digest: DIGEST, generationId: 'g1', signer: SIGNER }]]);
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'ew-wid-'));
@@ -88,12 +90,12 @@ describe('edgeward:workload/identity host functions', () => {
     const stale = identityFunctions(deps, instance('sensor', DIGEST, 'g0'), caches.for(instance('sensor', DIGEST, 'g0'), registered));
     expect(await payloadOf(stale.serverCertificate('restart.local', []))).toEqual({ tag: 'measurement-mismatch' });
     // A new generation starts from an empty cache.
-    registrations.set('sensor', { digest: DIGEST, generationId: 'g2' });
+    registrations.set('sensor', { digest: DIGEST, generationId: 'g2', signer: SIGNER });
     try {
       const next = identityFunctions(deps, instance('sensor', DIGEST, 'g2'), caches.for(instance('sensor', DIGEST, 'g2'), registered));
       expect((await next.serverCertificate('restart.local', [])).chain).not.toBe(cert.chain);
     } finally {
-      registrations.set('sensor', { digest: DIGEST, generationId: 'g1' });
+      registrations.set('sensor', { digest: DIGEST, generationId: 'g1', signer: SIGNER });
     }
   });
 
@@ -104,11 +106,13 @@ describe('edgeward:workload/identity host functions', () => {
     expect(execFileSync('openssl', ['x509', '-in', path.join(dir, 'id.pem'), '-noout', '-subject', '-ext', 'subjectAltName'], { encoding: 'utf8' })).toMatch(/CN\s*=\s*other[\s\S]*modules\/other/);
   });
 
-  it('a mismatched measurement gets measurement-mismatch, never a fallback', async () => {
+  it('a mismatched measurement or signer gets measurement-mismatch, never a fallback', async () => {
     const changedBytes = identityFunctions(deps, instance('sensor', `sha256:${'cd'.repeat(32)}`));
     const staleGen = identityFunctions(deps, instance('sensor', DIGEST, 'g0'));
     const unregistered = identityFunctions(deps, instance('ghost'));
-    for (const fns of [changedBytes, staleGen, unregistered]) {
+    // Same bytes and generation, but verified as signed by someone other than the registration's signer.
+    const otherSigner = identityFunctions(deps, instance('sensor', DIGEST, 'g1', 'unsigned'));
+    for (const fns of [changedBytes, staleGen, unregistered, otherSigner]) {
       expect(await payloadOf(fns.sign(Buffer.from('x')))).toEqual({ tag: 'measurement-mismatch' });
       expect(await payloadOf(fns.serverCertificate('a.local', []))).toEqual({ tag: 'measurement-mismatch' });
       expect(await payloadOf(fns.trustBundle())).toEqual({ tag: 'measurement-mismatch' });

@@ -57,15 +57,24 @@ export function formatList(modules: ModuleDetails[], now = Date.now()): string {
   return table(rows);
 }
 
-/** Resolve relative `settings.image` paths against the manifest's directory (the daemon's cwd differs). */
+/**
+ * Resolve relative `settings.image` and `signature.file`/`signature.signer` paths against the manifest's
+ * directory (the daemon's cwd differs). An inline PEM signer is left as it is.
+ */
 export function resolveManifestImages(doc: unknown, baseDir: string): unknown {
   const d = doc as Record<string, any>;
   const desired = d?.modulesContent?.['$edgeAgent']?.['properties.desired'] ?? d?.['properties.desired'] ?? d;
   const modules = desired?.modules;
+  const relative = (p: unknown): p is string => typeof p === 'string' && !/^[a-z]+:/.test(p) && !path.isAbsolute(p) && !p.trimStart().startsWith('-----BEGIN ');
   if (modules && typeof modules === 'object') {
-    for (const m of Object.values(modules as Record<string, { settings?: { image?: unknown } }>)) {
+    for (const m of Object.values(modules as Record<string, { settings?: { image?: unknown }; signature?: { file?: unknown; signer?: unknown } }>)) {
       const image = m?.settings?.image;
-      if (typeof image === 'string' && !/^[a-z]+:/.test(image) && !path.isAbsolute(image)) m.settings!.image = path.resolve(baseDir, image);
+      if (relative(image)) m.settings!.image = path.resolve(baseDir, image);
+      const sig = m?.signature;
+      if (sig && typeof sig === 'object') {
+        if (relative(sig.file)) sig.file = path.resolve(baseDir, sig.file);
+        if (relative(sig.signer)) sig.signer = path.resolve(baseDir, sig.signer);
+      }
     }
   }
   return doc;
