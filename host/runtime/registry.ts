@@ -16,6 +16,14 @@ export const MODULE_KINDS = ['module', 'security-extension', 'confidential'] as 
 export const MAX_ENV_VARS = 128;
 export const MAX_ENV_VALUE_BYTES = 4096;
 export const MAX_GRANTS = 32;
+/** Most `network.hosts` entries (host/capabilities/http/hosts.ts MAX_NETWORK_HOSTS) and the longest one. */
+export const MAX_NETWORK_HOSTS = 64;
+const MAX_HOST_PATTERN_LENGTH = 262;
+
+/** Hosts a module may reach with `wasi:http/outgoing-handler` (patterns checked at deploy, hosts.ts). */
+export const networkSchema = z
+  .object({ hosts: z.array(z.string().min(1).max(MAX_HOST_PATTERN_LENGTH)).max(MAX_NETWORK_HOSTS) })
+  .strict();
 
 export const limitsOverrideSchema = z
   .object({
@@ -37,6 +45,8 @@ export const registrationSchema = z
     signer: z.string().max(256).optional(),
     kind: z.enum(MODULE_KINDS).default('module'),
     capabilities: z.array(z.string().max(128)).max(MAX_GRANTS).default([]),
+    /** Granted outbound hosts, with the `wasi:http/outgoing-handler` capability (never without it). */
+    network: networkSchema.optional(),
     limits: limitsOverrideSchema.default({}),
     restartPolicy: z.enum(RESTART_POLICIES).default('on-unhealthy'),
     desiredStatus: z.enum(['running', 'stopped']).default('running'),

@@ -46,6 +46,8 @@ export interface SandboxOptions {
   /** JSON handed to the guest's `start`. */
   config: string;
   limits: LimitsConfig;
+  /** The registration's `network` (hosts for wasi:http/outgoing-handler), if any. */
+  network?: { hosts: readonly string[] };
   /**
    * The module's own data directory (absolute), handed only to capabilities that declare `dataDir`
    * (wasi:filesystem/data), which create it on first use. Other capabilities never see a host path.
@@ -181,6 +183,8 @@ export class Instance {
       generationId: opts.generationId,
       digest: opts.digest,
       instanceId: opts.instanceId,
+      limits: opts.limits,
+      ...(opts.network ? { network: opts.network } : {}),
       log: opts.onLog,
     };
     const host: Record<string, Record<string, HostFunction>> = {};

@@ -17,6 +17,9 @@ class ExitSignal {
 
 const post = (msg) => parentPort.postMessage(msg);
 
+/** Host interfaces for worker modules only (capabilities.ts, Capability.prepare). */
+const PRIVATE_PREFIX = 'edgeward-private:';
+
 // Answer encodings in flag[1] (sandbox.ts writes them): >= 0 serialised length; fast paths for the
 // common scalar answers, which skip v8 (de)serialisation on the hot path.
 const ANSWER_NUMBER = -1;
@@ -66,6 +69,12 @@ async function buildImports(init) {
     exit: (code) => { throw new ExitSignal(code); },
   };
   const imports = {};
+  // hostFunctions: [[iface, fn], …] in the host's table order; the index is the call's address.
+  // `edgeward-private:` interfaces go to the worker modules (ctx.host), never into the guest's imports.
+  const proxies = init.hostFunctions.map(([iface, fn], index) => [iface, fn, (...args) => brokerCall(index, `${iface}.${fn}`, args)]);
+  ctx.host = {};
+  for (const [iface, fn, call] of proxies) if (iface.startsWith(PRIVATE_PREFIX)) (ctx.host[iface] ??= {})[fn] = call;
+  ctx.maxValueBytes = maxValueBytes;
   // Each entry: { url, skip: placeholder interfaces another module provides, dataDir? (only for the
   // capability that serves the module's data directory) }.
   for (const { url, skip, dataDir } of init.workerModules) {
@@ -74,11 +83,7 @@ async function buildImports(init) {
     for (const iface of skip) delete provided[iface];
     Object.assign(imports, provided);
   }
-  // hostFunctions: [[iface, fn], …] in the host's table order; the index is the call's address.
-  init.hostFunctions.forEach(([iface, fn], index) => {
-    const name = `${iface}.${fn}`;
-    (imports[iface] ??= {})[fn] = (...args) => brokerCall(index, name, args);
-  });
+  for (const [iface, fn, call] of proxies) if (!iface.startsWith(PRIVATE_PREFIX)) (imports[iface] ??= {})[fn] = call;
   return imports;
 }
 

@@ -13,7 +13,7 @@ const DEVICE_KEY = randomBytes(32);
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
 function instance(module: string, digest = DIGEST, generationId = 'g1'): InstanceContext {
-  return { module, digest, generationId, instanceId: 1, log: () => undefined };
+  return { module, digest, generationId, instanceId: 1, limits: { memory_mib: 16, call_timeout_ms: 1000, max_value_bytes: 65536 }, log: () => undefined };
 }
 
 async function payloadOf(p: Promise<unknown>): Promise<unknown> {
