@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { SerialStateFile } from '../state/dir.js';
+import { MAX_AUTHORITY_LENGTH } from '../capabilities/http/hosts.js';
 
 export const RESTART_POLICIES = ['never', 'on-failure', 'on-unhealthy', 'always'] as const;
 export type RestartPolicy = (typeof RESTART_POLICIES)[number];
@@ -16,13 +17,12 @@ export const MODULE_KINDS = ['module', 'security-extension', 'confidential'] as 
 export const MAX_ENV_VARS = 128;
 export const MAX_ENV_VALUE_BYTES = 4096;
 export const MAX_GRANTS = 32;
-/** Most `network.hosts` entries (host/capabilities/http/hosts.ts MAX_NETWORK_HOSTS) and the longest one. */
+/** Most `network.hosts` entries a registration may carry. */
 export const MAX_NETWORK_HOSTS = 64;
-const MAX_HOST_PATTERN_LENGTH = 262;
 
 /** Hosts a module may reach with `wasi:http/outgoing-handler` (patterns checked at deploy, hosts.ts). */
 export const networkSchema = z
-  .object({ hosts: z.array(z.string().min(1).max(MAX_HOST_PATTERN_LENGTH)).max(MAX_NETWORK_HOSTS) })
+  .object({ hosts: z.array(z.string().min(1).max(MAX_AUTHORITY_LENGTH)).max(MAX_NETWORK_HOSTS) })
   .strict();
 
 export const limitsOverrideSchema = z

@@ -1,7 +1,8 @@
 /**
  * Sandbox: one worker thread per module instance, and the broker that carries its host-capability
- * calls. The worker gets an empty env, no execArgv, no sockets and no preopens except the module's own
- * data directory when `wasi:filesystem/data` is granted (nothing from preview2-shim is linked); its JS heap is capped by `resourceLimits` and its linear memories by the
+ * calls. The worker gets an empty env, no execArgv, no sockets (outbound HTTP only through the host's
+ * `wasi:http/outgoing-handler`, to granted hosts) and no preopens except the module's own data
+ * directory when `wasi:filesystem/data` is granted (nothing from preview2-shim is linked); its JS heap is capped by `resourceLimits` and its linear memories by the
  * loader's rewrite. A call that runs past its deadline terminates the worker (V8 stops a spinning
  * guest within milliseconds) while the daemon's thread keeps serving.
  */

@@ -2,7 +2,8 @@
 // tests (TS sources). It links only what the host sent it: the compiled core modules of ONE component,
 // the worker-side capability modules the registration grants, and proxies for host-side capabilities
 // that go through the broker. Nothing from preview2-shim is linked: a guest never sees the host's
-// filesystem (only its own data directory, when granted), sockets, env or process.
+// filesystem (only its own data directory, when granted), sockets (HTTP goes through the host, to
+// granted hosts only), env or process.
 import { parentPort } from 'node:worker_threads';
 import { deserialize } from 'node:v8';
 
