@@ -2,14 +2,19 @@
  * The host side of wasi:http/outgoing-handler (`outgoingSender`) against real loopback servers, each
  * case asserting the exact WIT error-code and what the server saw.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { InstanceContext, LogLevel } from '../../runtime/capabilities.js';
 import { closedPort } from '../../../test/helpers/net.js';
 import { outgoingSender, type SendRequest } from './host.js';
 
-const servers: http.Server[] = [];
+const servers: (http.Server | https.Server)[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => { s.closeAllConnections(); return new Promise((r) => s.close(r)); }));
 });
@@ -117,5 +122,36 @@ describe('outgoingSender', () => {
     expect(headers['x-ok']).toBe('yes');
     expect(headers.connection).not.toBe('upgrade');
     expect(body).toBe('abc');
+  });
+
+  it('an HTTPS server with a certificate Node does not trust is TLS-certificate-error, and nothing is sent', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'edgeward-tls-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+        '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+      const seen: string[] = [];
+      const srv = https.createServer({ key: readFileSync(path.join(dir, 'key.pem')), cert: readFileSync(path.join(dir, 'cert.pem')) }, (req, res) => { seen.push(String(req.url)); res.end('x'); });
+      servers.push(srv);
+      await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+      const authority = `127.0.0.1:${(srv.address() as AddressInfo).port}`;
+      const { send, lines } = sender([authority]);
+      expect(await send({ ...get(authority, '/secret'), scheme: 'https' })).toEqual({ error: { tag: 'TLS-certificate-error' } });
+      expect(seen).toEqual([]);
+      expect(lines).toEqual([['warn', expect.stringMatching(new RegExp(`^http: GET https://${authority}/secret failed: TLS-certificate-error \\(\\d+ ms\\)$`))]]);
+      // Plain HTTP to the TLS port is a protocol error, not a hang.
+      const plain = await send(get(authority));
+      expect(['HTTP-protocol-error', 'connection-terminated']).toContain('error' in plain && plain.error.tag);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('limits its log lines per instance and says how many it dropped', async () => {
+    const { send, lines } = sender(['api.example.com']);
+    for (let i = 0; i < 200; i++) await send(get('evil.example.com'));
+    expect(lines.length).toBeLessThanOrEqual(60);
+    await new Promise((r) => setTimeout(r, 100));
+    await send(get('evil.example.com'));
+    expect(lines.at(-2)).toEqual(['warn', expect.stringMatching(/^http: \d+ request log lines dropped \(limit 50\/s\)$/)]);
   });
 });

@@ -76,21 +76,45 @@ export interface SendOptions {
 export function outgoingSender(instance: InstanceContext, opts: SendOptions): (req: SendRequest) => Promise<SendResult> {
   const allow = HostAllowList.of(opts.hosts);
   const budgetMs = Math.max(1, Math.min(MAX_REQUEST_MS, opts.callTimeoutMs - 250));
+  const log = rateLimited(instance.log);
   return async (req) => {
     const scheme = req.scheme === 'http' || req.scheme === 'https' ? (req.scheme as Scheme) : undefined;
     const shown = JSON.stringify(String(req.authority).slice(0, 100));
     const target = scheme ? allow.check(scheme, String(req.authority)) : undefined;
     if (!scheme || !target) {
-      instance.log('warn', `http: ${String(req.method).slice(0, 16)} ${scheme ?? 'unsupported scheme'} ${shown} denied: not in network.hosts`);
+      log('warn', `http: ${String(req.method).slice(0, 16)} ${scheme ?? 'unsupported scheme'} ${shown} denied: not in network.hosts`);
       return { error: { tag: 'HTTP-request-denied' } };
     }
     const t0 = performance.now();
     const result = await request(scheme, target, req, opts.maxResponseBytes, budgetMs);
     const ms = Math.round(performance.now() - t0);
     const where = `${req.method} ${scheme}://${hostPort(target)}${pathOnly(req.pathWithQuery)}`;
-    if ('ok' in result) instance.log('info', `http: ${where} → ${result.ok.status} (${result.ok.body.length} bytes, ${ms} ms)`);
-    else instance.log('warn', `http: ${where} failed: ${result.error.tag} (${ms} ms)`);
+    if ('ok' in result) log('info', `http: ${where} → ${result.ok.status} (${result.ok.body.length} bytes, ${ms} ms)`);
+    else log('warn', `http: ${where} failed: ${result.error.tag} (${ms} ms)`);
     return result;
+  };
+}
+
+/** Log lines per second one instance's requests may write (a guest fetching in a loop must not flood its log). */
+export const HTTP_LOG_LINES_PER_SECOND = 50;
+
+/** A token bucket over `log`, with one line saying how many were dropped (as the worker does for guest logs). */
+function rateLimited(log: InstanceContext['log']): InstanceContext['log'] {
+  let tokens = HTTP_LOG_LINES_PER_SECOND;
+  let last = performance.now();
+  let dropped = 0;
+  return (level, message) => {
+    const now = performance.now();
+    tokens = Math.min(HTTP_LOG_LINES_PER_SECOND, tokens + ((now - last) * HTTP_LOG_LINES_PER_SECOND) / 1000);
+    last = now;
+    if (tokens < 1) {
+      dropped++;
+      return;
+    }
+    tokens--;
+    if (dropped > 0) log('warn', `http: ${dropped} request log lines dropped (limit ${HTTP_LOG_LINES_PER_SECOND}/s)`);
+    dropped = 0;
+    log(level, message);
   };
 }
 

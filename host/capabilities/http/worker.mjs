@@ -30,10 +30,17 @@ const S = Symbol('edgeward.http.state');
 const latin1 = new TextDecoder('latin1');
 const toBytes = (s) => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
 
+/** The header-error for one field line, or undefined if the guest may set it. */
+function fieldError(name, value) {
+  if (typeof name !== 'string' || name.length > MAX_FIELD_NAME_BYTES || !TOKEN.test(name)) return { tag: 'invalid-syntax' };
+  if (FORBIDDEN.has(name.toLowerCase())) return { tag: 'forbidden' };
+  if (value !== undefined && (value.length > MAX_FIELD_VALUE_BYTES || value.some((b) => b === 0 || b === 10 || b === 13))) return { tag: 'invalid-syntax' };
+  return undefined;
+}
+
 function checkField(name, value) {
-  if (typeof name !== 'string' || name.length > MAX_FIELD_NAME_BYTES || !TOKEN.test(name)) throw { tag: 'invalid-syntax' };
-  if (FORBIDDEN.has(name.toLowerCase())) throw { tag: 'forbidden' };
-  if (value !== undefined && (value.length > MAX_FIELD_VALUE_BYTES || value.some((b) => b === 0 || b === 10 || b === 13))) throw { tag: 'invalid-syntax' };
+  const err = fieldError(name, value);
+  if (err) throw err;
 }
 
 export class Fields {
@@ -171,7 +178,11 @@ export function imports(ctx) {
   }
 
   class IncomingResponse {
-    constructor(r) { this[S] = { status: r.status, headers: frozen(Fields.fromList(r.headers.filter(([n]) => TOKEN.test(n) && !FORBIDDEN.has(n.toLowerCase())).slice(0, MAX_FIELDS).map(([n, v]) => [n, toBytes(v)]))), body: r.body, consumed: false }; }
+    constructor(r) {
+      // Connection headers and lines a guest could not have set are not handed over (never a trap here).
+      const lines = r.headers.map(([n, v]) => [n, toBytes(v)]).filter(([n, v]) => !fieldError(n, v)).slice(0, MAX_FIELDS);
+      this[S] = { status: r.status, headers: frozen(Fields.fromList(lines)), body: r.body, consumed: false };
+    }
     status() { return this[S].status; }
     headers() { return this[S].headers; }
     consume() {
