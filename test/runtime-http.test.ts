@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { assetPath } from '../host/runtime/assets.js';
 import { parseManifest } from '../host/runtime/manifest.js';
 import { RuntimeError } from '../host/runtime/types.js';
@@ -68,7 +68,6 @@ afterEach(async () => {
   await Promise.all(servers.map((s) => s.close()));
   servers = [];
 });
-afterAll(() => undefined);
 
 async function fetcher(name: string, hosts: string[] | undefined, limits = {}): Promise<ComponentRuntime> {
   const rt = await fx.runtime();
@@ -174,8 +173,13 @@ describe('wasi:http/outgoing-handler', () => {
         else expect(r.status).toBe(500);
       }
     }
-    expect(a.seen.map((s) => s.url)).toEqual(['/to-a', '/to-a']);
-    expect(b.seen.map((s) => s.url)).toEqual(['/to-b', '/to-b']);
+    // And all four at once (each worker blocks on its own request; the host serves them concurrently).
+    const concurrent = await Promise.all(matrix.map(([module, srv]) => fetchVia(rt, module, { url: `http://${srv.authority}/${module}` })));
+    expect(concurrent.map((r) => r.status)).toEqual(matrix.map(([, , allowed]) => (allowed ? 200 : 500)));
+    expect(a.seen.map((s) => s.url)).toEqual(['/to-a', '/to-a', '/to-a']);
+    expect(b.seen.map((s) => s.url)).toEqual(['/to-b', '/to-b', '/to-b']);
+    const denied = async (module: string, srv: Server) => (await logsOf(rt, module)).filter((l) => l === `WARN  http: GET http "${srv.authority}" denied: not in network.hosts`).length;
+    expect([await denied('to-a', b), await denied('to-b', a), await denied('to-a', a), await denied('to-b', b)]).toEqual([3, 3, 0, 0]);
   });
 
   it('a component importing wasi:http with no grant fails deploy naming wasi:http/outgoing-handler', async () => {
