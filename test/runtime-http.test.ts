@@ -4,11 +4,14 @@
  * against real node:http servers on 127.0.0.1 that count what reached them.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { assetPath } from '../host/runtime/assets.js';
 import { parseManifest } from '../host/runtime/manifest.js';
+import { measure } from '../host/runtime/loader.js';
+import { BUILTIN_CAPABILITIES, planLinks, unversioned } from '../host/runtime/capabilities.js';
 import { RuntimeError } from '../host/runtime/types.js';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
 import { Fixture, spec } from './runtime-helpers.js';
@@ -180,6 +183,17 @@ describe('wasi:http/outgoing-handler', () => {
     expect(b.seen.map((s) => s.url)).toEqual(['/to-b', '/to-b', '/to-b']);
     const denied = async (module: string, srv: Server) => (await logsOf(rt, module)).filter((l) => l === `WARN  http: GET http "${srv.authority}" denied: not in network.hosts`).length;
     expect([await denied('to-a', b), await denied('to-b', a), await denied('to-a', a), await denied('to-b', b)]).toEqual([3, 3, 0, 0]);
+  });
+
+  it('the built fetcher imports only its log, wasi:http and the wasi:io they use; only the http grant links them', async () => {
+    const rt = await fx.runtime();
+    const bytes = readFileSync(FETCHER);
+    const { imports } = await rt.loader.prepare(measure(bytes), async () => bytes);
+    expect(imports.map(unversioned).sort()).toEqual([
+      'edgeward:module/logging', 'wasi:http/outgoing-handler', 'wasi:http/types', 'wasi:io/error', 'wasi:io/poll', 'wasi:io/streams',
+    ]);
+    const plan = planLinks('net', imports, [GRANT], BUILTIN_CAPABILITIES);
+    expect(plan.ok && plan.capabilities.map((c) => c.name).sort()).toEqual(['edgeward:module/logging', GRANT]);
   });
 
   it('a component importing wasi:http with no grant fails deploy naming wasi:http/outgoing-handler', async () => {
