@@ -31,6 +31,8 @@ export interface InstanceContext {
   readonly limits: LimitsConfig;
   /** The hosts the registration grants for `wasi:http/outgoing-handler`, if any. */
   readonly network?: { readonly hosts: readonly string[] };
+  /** Aborted when the instance ends (stop, trap, timeout, exit): work a call started on its behalf stops. */
+  readonly signal?: AbortSignal;
   /** Write one line to the module's own log. */
   log(level: LogLevel, message: string): void;
 }

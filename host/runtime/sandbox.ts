@@ -158,7 +158,7 @@ export class Instance {
   /** Host functions by call index: [interface, function name, implementation]. */
   private readonly table: [string, string, HostFunction][];
 
-  private constructor(private readonly opts: SandboxOptions, host: Record<string, Record<string, HostFunction>>) {
+  private constructor(private readonly opts: SandboxOptions, host: Record<string, Record<string, HostFunction>>, private readonly lifetime: AbortController) {
     this.table = Object.entries(host).flatMap(([iface, fns]) => Object.entries(fns).map(([fn, impl]) => [iface, fn, impl] as [string, string, HostFunction]));
     const { port1, port2 } = new MessageChannel();
     this.broker = port1;
@@ -179,6 +179,7 @@ export class Instance {
 
   /** Spawn the worker, instantiate the component with its granted imports, and call `start(config)`. */
   static async start(opts: SandboxOptions): Promise<Instance> {
+    const lifetime = new AbortController();
     const ctx: InstanceContext = {
       module: opts.module,
       generationId: opts.generationId,
@@ -186,11 +187,12 @@ export class Instance {
       instanceId: opts.instanceId,
       limits: opts.limits,
       ...(opts.network ? { network: opts.network } : {}),
+      signal: lifetime.signal,
       log: opts.onLog,
     };
     const host: Record<string, Record<string, HostFunction>> = {};
     for (const cap of opts.capabilities) if (cap.prepare) Object.assign(host, cap.prepare(ctx));
-    const inst = new Instance(opts, host);
+    const inst = new Instance(opts, host, lifetime);
     const timeoutMs = Math.max(opts.limits.call_timeout_ms, MIN_START_TIMEOUT_MS);
     const fail = async (why: string): Promise<never> => {
       inst.hostStopping = true;
@@ -255,6 +257,7 @@ export class Instance {
     this.hostStopping = true;
     await this.exchange({ t: 'stop' }, this.opts.limits.call_timeout_ms, 'stop').catch(() => undefined);
     this.ended = true;
+    this.lifetime.abort();
     await this.worker.terminate();
     this.broker.close();
   }
@@ -336,6 +339,7 @@ export class Instance {
     if (this.ended && reason.kind === 'error') return;
     const first = !this.ended;
     this.ended = true;
+    this.lifetime.abort();
     for (const resolve of [...this.pending.values()]) resolve({ t: 'ended', message: 'message' in reason ? reason.message : `exit ${reason.code}` });
     this.broker.close();
     if (first && !this.hostStopping) this.opts.onExit(reason);

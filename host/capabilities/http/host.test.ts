@@ -146,6 +146,22 @@ describe('outgoingSender', () => {
     }
   });
 
+  it('an instance that ends mid-request closes its connection at once (not at the timeout)', async () => {
+    let closed = false;
+    const silent = await serve((req) => { req.socket.on('close', () => { closed = true; }); });
+    const { ctx } = instance();
+    const lifetime = new AbortController();
+    const send = outgoingSender({ ...ctx, signal: lifetime.signal }, { hosts: [silent.authority], maxResponseBytes: 4096, callTimeoutMs: 60_000 });
+    const t0 = Date.now();
+    const pending = send(get(silent.authority));
+    setTimeout(() => lifetime.abort(), 100);
+    expect(await pending).toEqual({ error: { tag: 'internal-error', val: 'instance ended' } });
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(closed).toBe(true);
+    expect(await send(get(silent.authority))).toEqual({ error: { tag: 'internal-error', val: 'instance ended' } });
+  });
+
   it('limits its log lines per instance and says how many it dropped', async () => {
     const { send, lines } = sender(['api.example.com']);
     for (let i = 0; i < 200; i++) await send(get('evil.example.com'));

@@ -86,7 +86,7 @@ export function outgoingSender(instance: InstanceContext, opts: SendOptions): (r
       return { error: { tag: 'HTTP-request-denied' } };
     }
     const t0 = performance.now();
-    const result = await request(scheme, target, req, opts.maxResponseBytes, budgetMs);
+    const result = await request(scheme, target, req, opts.maxResponseBytes, budgetMs, instance.signal);
     const ms = Math.round(performance.now() - t0);
     const where = `${req.method} ${scheme}://${hostPort(target)}${pathOnly(req.pathWithQuery)}`;
     if ('ok' in result) log('info', `http: ${where} → ${result.ok.status} (${result.ok.body.length} bytes, ${ms} ms)`);
@@ -130,8 +130,9 @@ function clampMs(v: number | undefined, dflt: number, max: number): number {
 }
 
 /** One request, answered exactly once. */
-function request(scheme: Scheme, target: Target, req: SendRequest, maxBytes: number, budgetMs: number): Promise<SendResult> {
+function request(scheme: Scheme, target: Target, req: SendRequest, maxBytes: number, budgetMs: number, signal?: AbortSignal): Promise<SendResult> {
   return new Promise<SendResult>((resolve) => {
+    if (signal?.aborted) return resolve({ error: { tag: 'internal-error', val: 'instance ended' } });
     const timers: NodeJS.Timeout[] = [];
     let settled = false;
     const finish = (r: SendResult) => {
@@ -161,6 +162,8 @@ function request(scheme: Scheme, target: Target, req: SendRequest, maxBytes: num
         path: req.pathWithQuery,
         headers,
         agent: false,
+        // The instance ended (killed mid-request): the socket closes now, not at the timeout.
+        ...(signal ? { signal } : {}),
         maxHeaderSize: Math.min(16 * 1024, maxBytes),
       });
     } catch (err) {
@@ -243,6 +246,8 @@ export function mapNetworkError(err: unknown): ErrorCode {
       return { tag: 'destination-IP-unroutable' };
     case 'EADDRNOTAVAIL':
       return { tag: 'destination-IP-prohibited' };
+    case 'ABORT_ERR':
+      return { tag: 'internal-error', val: 'instance ended' };
     default:
       break;
   }
