@@ -227,6 +227,12 @@ export function imports(ctx) {
     if (body && !body.finished) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(body.size) } };
     if (body?.tooLarge) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(body.size) } };
     if (!send) return { tag: 'err', val: { tag: 'HTTP-request-denied' } };
+    // The broker refuses arguments over max_value_bytes (strings counted at 3 bytes a character, as
+    // worker.mjs argBytes does): say which part is too large instead of an internal-error.
+    const head = 3 * (request.method.length + request.scheme.length + request.authority.length + request.pathWithQuery.length
+      + request.headers.reduce((n, [k, v]) => n + k.length + v.length, 0)) + 64;
+    if (head > limit) return { tag: 'err', val: { tag: 'HTTP-request-header-section-size', val: undefined } };
+    if (head + (body?.size ?? 0) > limit) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(body.size) } };
     let answer;
     try {
       answer = send({ ...request, body: body ? concat(body.chunks, body.size) : undefined });

@@ -85,6 +85,18 @@ describe('wasi:http worker side', () => {
     expect(sent).toEqual([]);
   });
 
+  it('a body that fits alone but not with its headers, or headers over the cap, fail before the broker with the part that is too large', () => {
+    const { t, handle, request, sent } = setup();
+    const req = request('api.example.com', [['x-big', bytes('v'.repeat(200))]]);
+    const body = req.body();
+    body.write().write(new Uint8Array(900));
+    t.OutgoingBody.finish(body, undefined);
+    expect(handle(req, undefined).get()).toEqual({ tag: 'ok', val: { tag: 'err', val: { tag: 'HTTP-request-body-size', val: 900n } } });
+    const many = request('api.example.com', Array.from({ length: 10 }, (_, i) => [`x-${i}`, bytes('v'.repeat(100))] as [string, Uint8Array]));
+    expect(handle(many, undefined).get()).toEqual({ tag: 'ok', val: { tag: 'err', val: { tag: 'HTTP-request-header-section-size', val: undefined } } });
+    expect(sent).toEqual([]);
+  });
+
   it('refuses connection headers with header-error.forbidden and bad syntax with invalid-syntax', () => {
     const { t } = setup();
     expect(thrown(() => t.Fields.fromList([['Host', bytes('evil.com')]]))).toEqual({ tag: 'forbidden' });
