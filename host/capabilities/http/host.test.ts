@@ -65,6 +65,15 @@ describe('outgoingSender', () => {
     expect(lines[0]![1]).toBe('http: GET http "no-such-host.invalid" denied: not in network.hosts');
   });
 
+  it('refuses a request target that is not origin-form (absolute-form would reach past a granted proxy)', async () => {
+    const a = await serve((_q, res) => res.end());
+    const { send } = sender([a.authority]);
+    for (const target of ['http://evil.com/', 'evil.com:80', '', 'x/y', '/a b']) {
+      expect(await send(get(a.authority, target))).toEqual({ error: { tag: 'HTTP-request-URI-invalid' } });
+    }
+    expect(a.seen).toEqual([]);
+  });
+
   it('each sender has its own list: no grant leaks between instances', async () => {
     const a = await serve((_q, res) => res.end('a'));
     const b = await serve((_q, res) => res.end('b'));

@@ -85,6 +85,10 @@ export function outgoingSender(instance: InstanceContext, opts: SendOptions): (r
       log('warn', `http: ${String(req.method).slice(0, 16)} ${scheme ?? 'unsupported scheme'} ${shown} denied: not in network.hosts`);
       return { error: { tag: 'HTTP-request-denied' } };
     }
+    if (!/^(\/[\x21-\x7e]*|\*)$/.test(String(req.pathWithQuery))) {
+      log('warn', `http: ${String(req.method).slice(0, 16)} ${scheme}://${hostPort(target)} refused: the path is not origin-form`);
+      return { error: { tag: 'HTTP-request-URI-invalid' } };
+    }
     const t0 = performance.now();
     const result = await request(scheme, target, req, opts.maxResponseBytes, budgetMs, instance.signal);
     const ms = Math.round(performance.now() - t0);

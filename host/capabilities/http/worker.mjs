@@ -141,7 +141,9 @@ export function imports(ctx) {
     }
     pathWithQuery() { return this[S].path; }
     setPathWithQuery(p) {
-      if (p !== undefined && (p.length > 8192 || !/^[\x21-\x7e]*$/.test(p))) throw undefined;
+      // Origin-form only (RFC 9112 §3.2.1): an absolute-form target ("http://other/") would be sent
+      // to the granted host as is, and a granted proxy would forward it.
+      if (p !== undefined && (p.length > 8192 || !/^(\/[\x21-\x7e]*|\*)$/.test(p))) throw undefined;
       this[S].path = p;
     }
     scheme() { return this[S].scheme; }

@@ -116,6 +116,11 @@ describe('wasi:http worker side', () => {
     handle(request(), o).get();
     expect(sent[0]).toMatchObject({ connectTimeoutMs: 1500, firstByteTimeoutMs: 2, betweenBytesTimeoutMs: undefined });
     expect(thrown(() => handle(new t.OutgoingRequest(new t.Fields()), undefined))).toEqual({ tag: 'HTTP-request-URI-invalid' });
+    const r = request();
+    for (const bad of ['http://evil.com/', 'x', '/a b', '/\n']) expect(thrown(() => r.setPathWithQuery(bad))).toBeUndefined();
+    r.setPathWithQuery('*');
+    r.setPathWithQuery('/ok?x=1');
+    expect(r.pathWithQuery()).toBe('/ok?x=1');
   });
 
   it('a broker failure is an internal-error for the guest, not a trap', () => {
