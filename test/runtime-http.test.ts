@@ -219,6 +219,9 @@ describe('wasi:http/outgoing-handler', () => {
       /network\.hosts: "granted\.com@evil\.com" is not a host/,
     );
     expect(await rt.list()).toEqual([]);
+    const [ok] = parseManifest({ modules: { net: { settings: { image: 'builtin:fetcher' }, capabilities: [GRANT], network: { hosts: ['api.example.com', '*.blob.core.windows.net'] } } } });
+    expect(ok).toMatchObject({ capabilities: [GRANT], network: { hosts: ['api.example.com', '*.blob.core.windows.net'] } });
+    expect(() => parseManifest({ modules: { net: { settings: { image: 'builtin:fetcher' }, capabilities: [GRANT], network: { hosts: ['a.com'], ports: [1] } } } })).toThrow(/network: Unrecognized key/);
   });
 
   it('the grant and its hosts are persisted in the registration and survive a runtime reopen', async () => {
@@ -228,6 +231,7 @@ describe('wasi:http/outgoing-handler', () => {
     await rt.close();
     const again = await fx.runtime();
     expect(again.registration('net')).toMatchObject({ capabilities: [GRANT], network: { hosts: [a.authority] } });
+    expect((await again.get('net')).edgeward).toMatchObject({ capabilities: [GRANT], network: { hosts: [a.authority] } });
     await again.start('net');
     expect((await fetchVia(again, 'net', { url: `http://${a.authority}/` })).status).toBe(200);
   });
