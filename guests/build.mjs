@@ -19,6 +19,7 @@ const GUESTS = {
   hello: { world: 'identity-module', features: [] },
   runaway: { world: 'module', features: [] },
   console: { world: 'module', features: ['stdio'] },
+  fetcher: { world: 'module', features: ['http'] },
 };
 /**
  * Worlds outside wit/module: the root package (wit/guests) and the packages it uses, laid out as

@@ -190,8 +190,15 @@ describe('deny by default', () => {
     const rt = await fx.runtime();
     const err = await rejection(rt.create(spec('net', await fx.guest('sockets'))));
     expect(err.code).toBe('denied');
-    expect(err.message).toBe('module "net" imports "wasi:sockets/instance-network", which is not granted: no Edgeward capability provides it');
+    expect(err.message).toBe('module "net" imports "wasi:sockets/instance-network", which is not granted: no socket grant exists; outbound HTTP(S) to named hosts is "wasi:http/outgoing-handler" (build the guest without sockets)');
     expect(rt.events('net').map((e) => e.kind)).toEqual(['denied']);
+  });
+
+  it('refuses wasi:sockets even next to the http grant: there is no socket grant', async () => {
+    const rt = await fx.runtime();
+    const err = await rejection(rt.create(spec('net', await fx.guest('sockets'), { capabilities: ['wasi:http/outgoing-handler'], network: { hosts: ['127.0.0.1:8080'] } })));
+    expect(err.code).toBe('denied');
+    expect(err.message).toMatch(/^module "net" imports "wasi:sockets\/instance-network", which is not granted: no socket grant exists; /);
   });
 
   it('names the missing grant when a known capability was not granted, and links it once granted', async () => {

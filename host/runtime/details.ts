@@ -38,6 +38,7 @@ export function renderDetails(r: Registration, s: ModuleState, effectiveLimits: 
       restartPolicy: r.restartPolicy,
       startupOrder: r.startupOrder,
       capabilities: r.capabilities,
+      ...(r.network ? { network: r.network } : {}),
       limits: effectiveLimits,
       restartCount: s.restartCount,
       crashCount: s.crashCount,

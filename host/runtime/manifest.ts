@@ -10,7 +10,8 @@ import { z } from 'zod';
 import { RuntimeError } from './types.js';
 import { assetPath } from './assets.js';
 import { isInlinePem, signatureSourceSchema, type SignatureSource } from './signature.js';
-import { RESTART_POLICIES, MODULE_KINDS, MAX_ENV_VARS, MAX_GRANTS, limitsOverrideSchema, type Registration } from './registry.js';
+import { RESTART_POLICIES, MODULE_KINDS, MAX_ENV_VARS, MAX_GRANTS, limitsOverrideSchema, networkSchema, type Registration } from './registry.js';
+import { checkNetworkGrant } from '../capabilities/http/index.js';
 
 /** Most modules one manifest may declare. */
 export const MAX_MODULES = 64;
@@ -34,6 +35,7 @@ const extras = {
   status: z.enum(['running', 'stopped']).optional(),
   startupOrder: z.number().int().min(0).max(4294967295).optional(),
   capabilities: z.array(z.string().max(128)).max(MAX_GRANTS).optional(),
+  network: networkSchema.optional(),
   limits: limitsOverrideSchema.optional(),
   kind: z.enum(MODULE_KINDS).optional(),
   signature: signatureSourceSchema.optional(),
@@ -96,6 +98,9 @@ function toSpec(
   if (m.type !== undefined && m.type !== 'wasm' && m.type !== 'component') {
     throw new RuntimeError('invalid', `module "${name}": type "${m.type}" is not supported (use "wasm")`);
   }
+  const capabilities = m.capabilities ?? [];
+  const refused = checkNetworkGrant(name, capabilities, m.network);
+  if (refused) throw new RuntimeError('invalid', refused);
   const { image, digest, createOptions: _ignored, ...settings } = m.settings;
   return {
     name,
@@ -103,7 +108,8 @@ function toSpec(
     ...(digest ? { digest } : {}),
     ...(m.signature ? { signature: resolveSignature(name, m.signature, baseDir) } : {}),
     kind: m.kind ?? 'module',
-    capabilities: m.capabilities ?? [],
+    capabilities,
+    ...(m.network ? { network: m.network } : {}),
     limits: m.limits ?? {},
     restartPolicy: m.restartPolicy ?? 'on-unhealthy',
     desiredStatus: m.status ?? 'running',

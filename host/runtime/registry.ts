@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { SerialStateFile } from '../state/dir.js';
 import { signatureMaterialSchema, UNSIGNED } from './signature.js';
+import { MAX_AUTHORITY_LENGTH } from '../capabilities/http/hosts.js';
 
 export const RESTART_POLICIES = ['never', 'on-failure', 'on-unhealthy', 'always'] as const;
 export type RestartPolicy = (typeof RESTART_POLICIES)[number];
@@ -17,6 +18,13 @@ export const MODULE_KINDS = ['module', 'security-extension', 'confidential'] as 
 export const MAX_ENV_VARS = 128;
 export const MAX_ENV_VALUE_BYTES = 4096;
 export const MAX_GRANTS = 32;
+/** Most `network.hosts` entries a registration may carry. */
+export const MAX_NETWORK_HOSTS = 64;
+
+/** Hosts a module may reach with `wasi:http/outgoing-handler` (patterns checked at deploy, hosts.ts). */
+export const networkSchema = z
+  .object({ hosts: z.array(z.string().min(1).max(MAX_AUTHORITY_LENGTH)).max(MAX_NETWORK_HOSTS) })
+  .strict();
 
 export const limitsOverrideSchema = z
   .object({
@@ -43,6 +51,8 @@ export const registrationSchema = z
     signature: signatureMaterialSchema.optional(),
     kind: z.enum(MODULE_KINDS).default('module'),
     capabilities: z.array(z.string().max(128)).max(MAX_GRANTS).default([]),
+    /** Granted outbound hosts, with the `wasi:http/outgoing-handler` capability (never without it). */
+    network: networkSchema.optional(),
     limits: limitsOverrideSchema.default({}),
     restartPolicy: z.enum(RESTART_POLICIES).default('on-unhealthy'),
     desiredStatus: z.enum(['running', 'stopped']).default('running'),

@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { LimitsConfig } from '../config/schema.js';
 import { LogStore, type LogStoreOptions } from '../capabilities/logging/store.js';
 import { BUILTIN_CAPABILITIES, planLinks, type Capability } from './capabilities.js';
+import { checkNetworkGrant } from '../capabilities/http/index.js';
 import { renderDetails, type ModuleState } from './details.js';
 import { CounterStore, fromPersisted } from './counters.js';
 import { EventRing, type RuntimeEvent, type RuntimeEventKind } from './events.js';
@@ -229,6 +230,8 @@ export class ComponentRuntime implements ModuleRuntime {
    * grants against imports, memory ceiling. Throws with the reason; nothing is persisted on failure.
    */
   private async admit(spec: ModuleSpec, old?: Registration): Promise<[Registration, Uint8Array]> {
+    const refused = checkNetworkGrant(spec.name, spec.capabilities, spec.network);
+    if (refused) throw new RuntimeError('invalid', refused);
     const bytes = await readSource(spec.source, spec.digest);
     const measured = measure(bytes);
     if (spec.digest && spec.digest !== measured) {
@@ -317,6 +320,7 @@ export class ComponentRuntime implements ModuleRuntime {
         capabilities: plan.capabilities,
         config: JSON.stringify({ name, generationId: r.generationId, env: r.env, settings: r.settings }),
         limits,
+        ...(r.network ? { network: r.network } : {}),
         dataDir: path.join(this.opts.stateDir, 'modules', name, 'data'),
         onLog: (level, message) => log.append(level, message),
         onExit: (reason) => this.onInstanceEnded(name, instanceId, reason),

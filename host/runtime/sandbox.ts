@@ -1,7 +1,8 @@
 /**
  * Sandbox: one worker thread per module instance, and the broker that carries its host-capability
- * calls. The worker gets an empty env, no execArgv, no sockets and no preopens except the module's own
- * data directory when `wasi:filesystem/data` is granted (nothing from preview2-shim is linked); its JS heap is capped by `resourceLimits` and its linear memories by the
+ * calls. The worker gets an empty env, no execArgv, no sockets (outbound HTTP only through the host's
+ * `wasi:http/outgoing-handler`, to granted hosts) and no preopens except the module's own data
+ * directory when `wasi:filesystem/data` is granted (nothing from preview2-shim is linked); its JS heap is capped by `resourceLimits` and its linear memories by the
  * loader's rewrite. A call that runs past its deadline terminates the worker (V8 stops a spinning
  * guest within milliseconds) while the daemon's thread keeps serving.
  */
@@ -58,6 +59,8 @@ export interface SandboxOptions {
   /** JSON handed to the guest's `start`. */
   config: string;
   limits: LimitsConfig;
+  /** The registration's `network` (hosts for wasi:http/outgoing-handler), if any. */
+  network?: { hosts: readonly string[] };
   /**
    * The module's own data directory (absolute), handed only to capabilities that declare `dataDir`
    * (wasi:filesystem/data), which create it on first use. Other capabilities never see a host path.
@@ -167,7 +170,7 @@ export class Instance {
   /** Host functions by call index: [interface, function name, implementation]. */
   private readonly table: [string, string, HostFunction][];
 
-  private constructor(private readonly opts: SandboxOptions, host: Record<string, Record<string, HostFunction>>) {
+  private constructor(private readonly opts: SandboxOptions, host: Record<string, Record<string, HostFunction>>, private readonly lifetime: AbortController) {
     this.table = Object.entries(host).flatMap(([iface, fns]) => Object.entries(fns).map(([fn, impl]) => [iface, fn, impl] as [string, string, HostFunction]));
     // Capability calls travel through shared memory only: arguments and answers each get the value cap
     // plus room for the serialisation envelope.
@@ -206,17 +209,21 @@ export class Instance {
 
   /** Spawn the worker, instantiate the component with its granted imports, and call `start(config)`. */
   static async start(opts: SandboxOptions): Promise<Instance> {
+    const lifetime = new AbortController();
     const ctx: InstanceContext = {
       module: opts.module,
       generationId: opts.generationId,
       digest: opts.digest,
       signer: opts.signer,
       instanceId: opts.instanceId,
+      limits: opts.limits,
+      ...(opts.network ? { network: opts.network } : {}),
+      signal: lifetime.signal,
       log: opts.onLog,
     };
     const host: Record<string, Record<string, HostFunction>> = {};
     for (const cap of opts.capabilities) if (cap.prepare) Object.assign(host, cap.prepare(ctx));
-    const inst = new Instance(opts, host);
+    const inst = new Instance(opts, host, lifetime);
     const timeoutMs = Math.max(opts.limits.call_timeout_ms, MIN_START_TIMEOUT_MS);
     const fail = async (why: string): Promise<never> => {
       inst.hostStopping = true;
@@ -281,6 +288,7 @@ export class Instance {
     this.hostStopping = true;
     await this.exchange({ t: 'stop' }, this.opts.limits.call_timeout_ms, 'stop').catch(() => undefined);
     this.ended = true;
+    this.lifetime.abort();
     await this.worker.terminate();
     Atomics.notify(this.flag, REQ_SEQ);
   }
@@ -376,6 +384,7 @@ export class Instance {
     if (this.ended && reason.kind === 'error') return;
     const first = !this.ended;
     this.ended = true;
+    this.lifetime.abort();
     for (const resolve of [...this.pending.values()]) resolve({ t: 'ended', message: 'message' in reason ? reason.message : `exit ${reason.code}` });
     Atomics.notify(this.flag, REQ_SEQ); // ends brokerLoop
     if (first && !this.hostStopping) this.opts.onExit(reason);

@@ -2,7 +2,8 @@
 // tests (TS sources). It links only what the host sent it: the compiled core modules of ONE component,
 // the worker-side capability modules the registration grants, and proxies for host-side capabilities
 // that go through the broker. Nothing from preview2-shim is linked: a guest never sees the host's
-// filesystem (only its own data directory, when granted), sockets, env or process.
+// filesystem (only its own data directory, when granted), sockets (HTTP goes through the host, to
+// granted hosts only), env or process.
 import { parentPort } from 'node:worker_threads';
 import { deserialize, serialize } from 'node:v8';
 
@@ -24,6 +25,9 @@ class ExitSignal {
 }
 
 const post = (msg) => parentPort.postMessage(msg);
+
+/** Host interfaces for worker modules only (capabilities.ts, Capability.prepare). */
+const PRIVATE_PREFIX = 'edgeward-private:';
 
 // Answer encodings in flag[ANSWER_LEN] (sandbox.ts writes them): >= 0 serialised length; fast paths for
 // the common scalar answers, which skip v8 (de)serialisation on the hot path.
@@ -93,6 +97,12 @@ async function buildImports(init) {
     exit: (code) => { throw new ExitSignal(code); },
   };
   const imports = {};
+  // hostFunctions: [[iface, fn], …] in the host's table order; the index is the call's address.
+  // `edgeward-private:` interfaces go to the worker modules (ctx.host), never into the guest's imports.
+  const proxies = init.hostFunctions.map(([iface, fn], index) => [iface, fn, (...args) => brokerCall(index, `${iface}.${fn}`, args)]);
+  ctx.host = {};
+  for (const [iface, fn, call] of proxies) if (iface.startsWith(PRIVATE_PREFIX)) (ctx.host[iface] ??= {})[fn] = call;
+  ctx.maxValueBytes = maxValueBytes;
   // Each entry: { url, skip: placeholder interfaces another module provides, dataDir? (only for the
   // capability that serves the module's data directory) }.
   for (const { url, skip, dataDir } of init.workerModules) {
@@ -101,11 +111,7 @@ async function buildImports(init) {
     for (const iface of skip) delete provided[iface];
     Object.assign(imports, provided);
   }
-  // hostFunctions: [[iface, fn], …] in the host's table order; the index is the call's address.
-  init.hostFunctions.forEach(([iface, fn], index) => {
-    const name = `${iface}.${fn}`;
-    (imports[iface] ??= {})[fn] = (...args) => brokerCall(index, name, args);
-  });
+  for (const [iface, fn, call] of proxies) if (!iface.startsWith(PRIVATE_PREFIX)) (imports[iface] ??= {})[fn] = call;
   return imports;
 }
 

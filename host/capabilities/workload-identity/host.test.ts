@@ -15,7 +15,7 @@ const DIGEST = `sha256:${'ab'.repeat(32)}`;
 const SIGNER = `sha256:${'5e'.repeat(32)}`;
 
 function instance(module: string, digest = DIGEST, generationId = 'g1', signer = SIGNER): InstanceContext {
-  return { module, digest, generationId, signer, instanceId: 1, log: () => undefined };
+  return { module, digest, generationId, signer, instanceId: 1, limits: { memory_mib: 16, call_timeout_ms: 1000, max_value_bytes: 65536 }, log: () => undefined };
 }
 
 async function payloadOf(p: Promise<unknown>): Promise<unknown> {

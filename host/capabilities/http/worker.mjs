@@ -1,0 +1,290 @@
+// wasi:http (types, outgoing-handler) for one instance, inside the sandbox worker. The resources live here;
+// the request itself is made by the host (`send`, host.ts) through the broker, which checks the authority
+// against this instance's `network.hosts` before any DNS lookup or connect. Nothing from preview2-shim:
+// its http is process-global and reaches any host.
+//
+// Bodies are buffered whole (the broker carries one value each way): the request is sent when its
+// response is first asked for (`future-incoming-response.get`, or a poll on it) and its body is complete
+// (never taken, finished, or dropped), so a guest that streams its body before waiting works as it
+// would on wasmtime. Streams are the shared wasi:io classes (io/worker.mjs).
+import { InputStream, OutputStream, Pollable, ioImports } from '../io/worker.mjs';
+
+/** Interface under which the host's `send` reaches this module (never linked into a guest's imports). */
+export const HOST_INTERFACE = 'edgeward-private:http';
+/** Most header lines in one fields resource, and the longest name and value (bytes). */
+export const MAX_FIELDS = 128;
+export const MAX_FIELD_NAME_BYTES = 256;
+export const MAX_FIELD_VALUE_BYTES = 8 * 1024;
+/** Bytes the guest may hand over per body write. */
+export const MAX_BODY_WRITE_BYTES = 64n * 1024n;
+
+// What a guest may not set: connection management belongs to the host. Refused with
+// header-error.forbidden, the list wasmtime-wasi-http forbids (content-length is allowed there, and
+// StarlingMonkey sets it; the host drops it with the other framing headers and derives its own from the
+// buffered body, host.ts FORBIDDEN_HEADERS).
+const FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const METHODS = ['get', 'head', 'post', 'put', 'delete', 'connect', 'options', 'trace', 'patch'];
+
+const S = Symbol('edgeward.http.state');
+const latin1 = new TextDecoder('latin1');
+const toBytes = (s) => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
+
+/** The header-error for one field line, or undefined if the guest may set it. */
+function fieldError(name, value) {
+  if (typeof name !== 'string' || name.length > MAX_FIELD_NAME_BYTES || !TOKEN.test(name)) return { tag: 'invalid-syntax' };
+  if (FORBIDDEN.has(name.toLowerCase())) return { tag: 'forbidden' };
+  if (value !== undefined && (value.length > MAX_FIELD_VALUE_BYTES || value.some((b) => b === 0 || b === 10 || b === 13))) return { tag: 'invalid-syntax' };
+  return undefined;
+}
+
+function checkField(name, value) {
+  const err = fieldError(name, value);
+  if (err) throw err;
+}
+
+export class Fields {
+  constructor() { this[S] = { entries: [], immutable: false }; }
+  static fromList(entries) {
+    const f = new Fields();
+    if (entries.length > MAX_FIELDS) throw { tag: 'invalid-syntax' };
+    for (const [name, value] of entries) checkField(name, value);
+    f[S].entries = entries.map(([n, v]) => [n, v.slice()]);
+    return f;
+  }
+  #mutable() {
+    if (this[S].immutable) throw { tag: 'immutable' };
+  }
+  get(name) { const n = name.toLowerCase(); return this[S].entries.filter(([k]) => k.toLowerCase() === n).map(([, v]) => v.slice()); }
+  has(name) { const n = name.toLowerCase(); return this[S].entries.some(([k]) => k.toLowerCase() === n); }
+  set(name, values) {
+    this.#mutable();
+    checkField(name);
+    for (const v of values) checkField(name, v);
+    const n = name.toLowerCase();
+    const kept = this[S].entries.filter(([k]) => k.toLowerCase() !== n);
+    if (kept.length + values.length > MAX_FIELDS) throw { tag: 'invalid-syntax' };
+    this[S].entries = [...kept, ...values.map((v) => [name, v.slice()])];
+  }
+  delete(name) {
+    this.#mutable();
+    checkField(name);
+    const n = name.toLowerCase();
+    this[S].entries = this[S].entries.filter(([k]) => k.toLowerCase() !== n);
+  }
+  append(name, value) {
+    this.#mutable();
+    checkField(name, value);
+    if (this[S].entries.length >= MAX_FIELDS) throw { tag: 'invalid-syntax' };
+    this[S].entries.push([name, value.slice()]);
+  }
+  entries() { return this[S].entries.map(([n, v]) => [n, v.slice()]); }
+  clone() { const f = new Fields(); f[S].entries = this.entries(); return f; }
+}
+
+function frozen(fields) {
+  fields[S].immutable = true;
+  return fields;
+}
+
+/** Buffers what the guest writes to an outgoing body, up to the module's value cap. */
+function bodySink(body, limit) {
+  return {
+    checkWrite: MAX_BODY_WRITE_BYTES,
+    write(bytes) {
+      const st = body[S];
+      if (st.finished) return 'body already finished';
+      st.size += bytes.length;
+      if (st.size > limit) {
+        st.tooLarge = true;
+        return `request body larger than ${limit} bytes`;
+      }
+      st.chunks.push(bytes.slice());
+      return undefined;
+    },
+    httpCode: () => ({ tag: 'HTTP-request-body-size', val: BigInt(body[S].size) }),
+  };
+}
+
+export function imports(ctx) {
+  const send = ctx.host?.[HOST_INTERFACE]?.send;
+  const limit = ctx.maxValueBytes;
+
+  class OutgoingBody {
+    constructor() { this[S] = { chunks: [], size: 0, streamTaken: false, finished: false, dropped: false, tooLarge: false }; }
+    write() {
+      if (this[S].streamTaken) throw undefined;
+      this[S].streamTaken = true;
+      return new OutputStream(bodySink(this, limit));
+    }
+    static finish(body, trailers) {
+      const st = body[S];
+      st.finished = true;
+      if (st.tooLarge) throw { tag: 'HTTP-request-body-size', val: BigInt(st.size) };
+      if (trailers && trailers[S].entries.length > 0) throw { tag: 'HTTP-request-trailer-section-size', val: undefined };
+    }
+    [Symbol.dispose]() { this[S].dropped = true; }
+  }
+
+  class OutgoingRequest {
+    constructor(headers) {
+      this[S] = { headers: frozen(headers), method: { tag: 'get' }, path: undefined, scheme: undefined, authority: undefined, body: undefined };
+    }
+    body() {
+      if (this[S].body) throw undefined;
+      return (this[S].body = new OutgoingBody());
+    }
+    method() { return this[S].method; }
+    setMethod(m) {
+      if (m.tag === 'other' ? !TOKEN.test(m.val) : !METHODS.includes(m.tag)) throw undefined;
+      this[S].method = m;
+    }
+    pathWithQuery() { return this[S].path; }
+    setPathWithQuery(p) {
+      // Origin-form only (RFC 9112 §3.2.1): an absolute-form target ("http://other/") would be sent
+      // to the granted host as is, and a granted proxy would forward it.
+      if (p !== undefined && (p.length > 8192 || !/^(\/[\x21-\x7e]*|\*)$/.test(p))) throw undefined;
+      this[S].path = p;
+    }
+    scheme() { return this[S].scheme; }
+    setScheme(s) {
+      if (s !== undefined && s.tag === 'other' && !/^[a-z][a-z0-9+.-]{0,31}$/i.test(s.val)) throw undefined;
+      this[S].scheme = s;
+    }
+    authority() { return this[S].authority; }
+    setAuthority(a) {
+      if (a !== undefined && (a.length > 262 || !/^[\x21-\x7e]*$/.test(a))) throw undefined;
+      this[S].authority = a;
+    }
+    headers() { return this[S].headers; }
+  }
+
+  class RequestOptions {
+    constructor() { this[S] = {}; }
+    connectTimeout() { return this[S].connect; }
+    setConnectTimeout(d) { this[S].connect = d; }
+    firstByteTimeout() { return this[S].firstByte; }
+    setFirstByteTimeout(d) { this[S].firstByte = d; }
+    betweenBytesTimeout() { return this[S].betweenBytes; }
+    setBetweenBytesTimeout(d) { this[S].betweenBytes = d; }
+  }
+
+  class IncomingBody {
+    constructor(bytes) { this[S] = { bytes, streamTaken: false }; }
+    stream() {
+      if (this[S].streamTaken) throw undefined;
+      this[S].streamTaken = true;
+      return new InputStream(this[S].bytes);
+    }
+    static finish(_body) { return new FutureTrailers(); }
+  }
+
+  class IncomingResponse {
+    constructor(r) {
+      // Connection headers and lines a guest could not have set are not handed over (never a trap here).
+      const lines = r.headers.map(([n, v]) => [n, toBytes(v)]).filter(([n, v]) => !fieldError(n, v)).slice(0, MAX_FIELDS);
+      this[S] = { status: r.status, headers: frozen(Fields.fromList(lines)), body: r.body, consumed: false };
+    }
+    status() { return this[S].status; }
+    headers() { return this[S].headers; }
+    consume() {
+      if (this[S].consumed) throw undefined;
+      this[S].consumed = true;
+      return new IncomingBody(this[S].body);
+    }
+  }
+
+  /** The whole body arrived with the response: trailers are never sent, the future is ready at once. */
+  class FutureTrailers {
+    constructor() { this[S] = { taken: false }; }
+    subscribe() { return new Pollable(); }
+    get() {
+      if (this[S].taken) return { tag: 'err', val: undefined };
+      this[S].taken = true;
+      return { tag: 'ok', val: { tag: 'ok', val: undefined } };
+    }
+  }
+
+  class FutureIncomingResponse {
+    constructor(request, body) { this[S] = { request, body, result: undefined, taken: false }; }
+    #ready() {
+      const b = this[S].body?.[S];
+      return this[S].result !== undefined || !b || b.finished || b.dropped;
+    }
+    subscribe() { return new Pollable(() => this.#ready()); }
+    get() {
+      const st = this[S];
+      if (st.result === undefined) {
+        if (!this.#ready()) return undefined;
+        st.result = deliver(st.request, st.body?.[S]);
+      }
+      if (st.taken) return { tag: 'err', val: undefined };
+      st.taken = true;
+      return { tag: 'ok', val: st.result };
+    }
+  }
+
+  /** Send through the host and wrap its answer; a broker failure is an internal-error, not a trap. */
+  function deliver(request, body) {
+    if (body && !body.finished) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(body.size) } };
+    if (body?.tooLarge) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(body.size) } };
+    if (!send) return { tag: 'err', val: { tag: 'HTTP-request-denied' } };
+    // The broker refuses arguments over max_value_bytes (strings counted at 3 bytes a character, as
+    // worker.mjs argBytes does): say which part is too large instead of an internal-error.
+    const head = 3 * (request.method.length + request.scheme.length + request.authority.length + request.pathWithQuery.length
+      + request.headers.reduce((n, [k, v]) => n + k.length + v.length, 0)) + 64;
+    if (head > limit) return { tag: 'err', val: { tag: 'HTTP-request-header-section-size', val: undefined } };
+    if (head + (body?.size ?? 0) > limit) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(body.size) } };
+    let answer;
+    try {
+      answer = send({ ...request, body: body ? concat(body.chunks, body.size) : undefined });
+    } catch (err) {
+      return { tag: 'err', val: { tag: 'internal-error', val: String(err?.message ?? err) } };
+    }
+    if (answer.error) return { tag: 'err', val: answer.error };
+    return { tag: 'ok', val: new IncomingResponse(answer.ok) };
+  }
+
+  function handle(request, options) {
+    const st = request[S];
+    if (st.authority === undefined) throw { tag: 'HTTP-request-URI-invalid' };
+    const scheme = st.scheme === undefined ? 'https' : st.scheme.tag === 'HTTP' ? 'http' : st.scheme.tag === 'HTTPS' ? 'https' : st.scheme.val;
+    const o = options?.[S] ?? {};
+    const ms = (d) => (d === undefined ? undefined : Number(d / 1_000_000n));
+    // The request resource is consumed here: what is sent is what it says now.
+    const req = {
+      method: st.method.tag === 'other' ? st.method.val : st.method.tag.toUpperCase(),
+      scheme,
+      authority: st.authority,
+      pathWithQuery: st.path ?? '/',
+      headers: st.headers[S].entries.map(([n, v]) => [n, latin1.decode(v)]),
+      connectTimeoutMs: ms(o.connect),
+      firstByteTimeoutMs: ms(o.firstByte),
+      betweenBytesTimeoutMs: ms(o.betweenBytes),
+    };
+    return new FutureIncomingResponse(req, st.body);
+  }
+
+  const unsupported = (what) => class {
+    constructor() { throw new Error(`wasi:http/types ${what}: this world has no incoming handler`); }
+  };
+
+  return {
+    ...ioImports(),
+    'wasi:http/types': {
+      Fields, OutgoingRequest, OutgoingBody, RequestOptions, FutureIncomingResponse, IncomingResponse, IncomingBody, FutureTrailers,
+      IncomingRequest: unsupported('incoming-request'),
+      OutgoingResponse: unsupported('outgoing-response'),
+      ResponseOutparam: unsupported('response-outparam'),
+      httpErrorCode: (err) => err?.httpCode,
+    },
+    'wasi:http/outgoing-handler': { handle },
+  };
+}
+
+function concat(chunks, size) {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.length; }
+  return out;
+}

@@ -1,0 +1,107 @@
+// wasi:io (error, poll, streams) for one sandbox worker: the ONE set of resource classes every capability
+// hands out. jco's glue checks `instanceof` against the classes of the import object it was instantiated
+// with, so an output-stream from wasi:cli/stdout and one from a wasi:http outgoing-body must be the same
+// class (the worker links whichever capability provides wasi:io; all of them return these).
+//
+// A stream is a class instance over a sink or a source the capability supplies; nothing here blocks or
+// touches the host's process streams. Every pollable is ready when it is asked (what it waits on has
+// already happened, or never will), except one whose `ready` function says otherwise; `poll` returns the
+// ready ones and refuses to block forever.
+
+/** Bytes a guest may hand over per write call unless the sink sets its own (wasi:io/streams check-write). */
+export const MAX_WRITE_BYTES = 4096n;
+/** Most bytes one read returns. */
+export const MAX_READ_BYTES = 64 * 1024;
+
+export class IoError {
+  /** @param {string} message @param {unknown} [httpCode] the wasi:http error-code behind it, if any */
+  constructor(message, httpCode) {
+    this.message = message;
+    this.httpCode = httpCode;
+  }
+  toDebugString() { return this.message; }
+}
+
+export class Pollable {
+  #ready;
+  /** @param {() => boolean} [ready] */
+  constructor(ready) { this.#ready = ready; }
+  ready() { return this.#ready ? this.#ready() : true; }
+  block() {
+    if (!this.ready()) throw new Error('wasi:io/poll: blocking on a pollable that can never become ready (single-threaded sandbox)');
+  }
+}
+
+/** wasi:io/poll.poll: the indexes of the ready pollables (at least one, or the call traps). */
+export function poll(list) {
+  const ready = [];
+  list.forEach((p, i) => { if (p.ready()) ready.push(i); });
+  if (ready.length === 0) throw new Error('wasi:io/poll: no pollable can become ready (single-threaded sandbox)');
+  return new Uint32Array(ready);
+}
+
+const closed = () => ({ tag: 'closed' });
+const failed = (message, httpCode) => ({ tag: 'last-operation-failed', val: new IoError(message, httpCode) });
+
+/** An input stream over bytes already in memory (or none: an empty stream is closed at once). */
+export class InputStream {
+  #bytes;
+  #at = 0;
+  /** @param {Uint8Array} [bytes] */
+  constructor(bytes) { this.#bytes = bytes ?? new Uint8Array(0); }
+  read(len) {
+    if (this.#at >= this.#bytes.length) throw closed();
+    const n = Math.min(Number(len), MAX_READ_BYTES, this.#bytes.length - this.#at);
+    const out = this.#bytes.slice(this.#at, this.#at + n);
+    this.#at += n;
+    return out;
+  }
+  blockingRead(len) { return this.read(len); }
+  skip(len) { return BigInt(this.read(len).length); }
+  blockingSkip(len) { return this.skip(len); }
+  subscribe() { return new Pollable(); }
+}
+
+/**
+ * An output stream over a sink: `{ write(bytes): string | undefined, flush?(), checkWrite?: bigint,
+ * httpCode?(): unknown }`. A sink answers a refused write with the reason (the stream then fails with
+ * `last-operation-failed`, and stays failed).
+ */
+export class OutputStream {
+  #sink;
+  #failed;
+  constructor(sink) { this.#sink = sink; }
+  checkWrite() {
+    if (this.#failed) throw failed(this.#failed.message, this.#failed.httpCode);
+    return this.#sink.checkWrite ?? MAX_WRITE_BYTES;
+  }
+  write(contents) {
+    const max = this.checkWrite();
+    if (BigInt(contents.byteLength) > max) throw failed('write larger than check-write allowed');
+    const refused = this.#sink.write(contents);
+    if (refused !== undefined) {
+      this.#failed = { message: refused, httpCode: this.#sink.httpCode?.() };
+      throw failed(refused, this.#failed.httpCode);
+    }
+  }
+  blockingWriteAndFlush(contents) {
+    this.write(contents);
+    this.flush();
+  }
+  flush() { this.#sink.flush?.(); }
+  blockingFlush() { this.flush(); }
+  subscribe() { return new Pollable(); }
+  writeZeroes(n) { this.write(new Uint8Array(Number(n))); }
+  blockingWriteZeroesAndFlush(n) { this.blockingWriteAndFlush(new Uint8Array(Number(n))); }
+  splice() { throw failed('splice is not supported'); }
+  blockingSplice() { return this.splice(); }
+}
+
+/** The three wasi:io interfaces, as one import-object fragment (the same classes for every capability). */
+export function ioImports() {
+  return {
+    'wasi:io/error': { Error: IoError },
+    'wasi:io/poll': { Pollable, poll },
+    'wasi:io/streams': { InputStream, OutputStream },
+  };
+}
