@@ -9,7 +9,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RuntimeError } from '../host/runtime/types.js';
 import { measure } from '../host/runtime/loader.js';
-import { Fixture, spec, waitFor } from './runtime-helpers.js';
+import { Fixture, spec, TEST_LIMITS, waitFor } from './runtime-helpers.js';
 
 let fx: Fixture;
 beforeEach(() => { fx = new Fixture(); });
@@ -215,6 +215,26 @@ describe('deny by default', () => {
     const err = await rejection(rt.create(spec('e', await fx.guest('echo'), { capabilities: ['wasi:clock'] })));
     expect(err.message).toMatch(/unknown capability "wasi:clock"/);
   });
+
+  it('answers every one of 100,000 back-to-back host calls from two guests at once (broker hand-off)', async () => {
+    let calls = 0;
+    const rt = await fx.runtime({
+      limits: { ...TEST_LIMITS, call_timeout_ms: 30_000, max_value_bytes: 64 * 1024 },
+      capabilities: [{ name: 'edgeward:test/echo', interfaces: ['edgeward:test/echo'], prepare: () => ({ 'edgeward:test/echo': { echo: (x: unknown) => { calls++; return (x as number) + 1; } } }) }],
+    });
+    const file = await fx.guest('hostloop');
+    await rt.create(spec('a', file, { capabilities: ['edgeward:test/echo'] }));
+    await rt.create(spec('b', file, { capabilities: ['edgeward:test/echo'] }));
+    // hostloop calls the host once per payload byte (JSON adds two quotes) and answers the count.
+    const n = 10_000;
+    const rounds = await Promise.all(['a', 'b'].map(async (m) => {
+      const got: unknown[] = [];
+      for (let i = 0; i < 5; i++) got.push((await rt.invoke(m, 'x', 'y'.repeat(n - 2))).payload);
+      return got;
+    }));
+    expect(rounds).toEqual([Array(5).fill(n), Array(5).fill(n)]);
+    expect(calls).toBe(2 * 5 * n);
+  }, 120_000);
 
   it('gives a host capability the calling instance without asking the guest', async () => {
     const seen: string[] = [];

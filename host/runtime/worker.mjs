@@ -12,12 +12,11 @@ import { deserialize, serialize } from 'node:v8';
 // arguments go into `request`, the host's answer comes back in `answer`.
 let flag, request, answer, answerNumber, requestNumbers, maxValueBytes, brokerTimeoutMs;
 // flag slots (must match sandbox.ts).
-const ANSWER_READY = 0; // 1 once the host has answered request ANSWER_SEQ
 const ANSWER_LEN = 1; // answer length, or one of the ANSWER_* codes
 const REQ_SEQ = 2; // bumped by the worker for each call; the host waits on it
 const REQ_LEN = 3; // serialised argument length, or -n for n plain numbers in `requestNumbers`
 const REQ_FN = 4; // host function index
-const ANSWER_SEQ = 5; // the REQ_SEQ the answer belongs to (a late answer to a timed-out call is ignored)
+const ANSWER_SEQ = 5; // set by the host to the REQ_SEQ it answered, after the answer is written; the worker waits on it
 
 /** Thrown through the guest's frames by wasi:cli/exit; ends this instance only. */
 class ExitSignal {
@@ -59,21 +58,21 @@ function brokerCall(index, name, args) {
     Atomics.store(flag, REQ_LEN, bytes.length);
   }
   Atomics.store(flag, REQ_FN, index);
-  Atomics.store(flag, ANSWER_READY, 0);
   const seq = Atomics.add(flag, REQ_SEQ, 1) + 1;
   Atomics.notify(flag, REQ_SEQ);
   // Most host answers take microseconds: stay on the CPU for a short while before sleeping, so the
   // answer does not also pay for waking this thread (on an idle machine a futex wake costs ~100 µs).
   const spinUntil = performance.now() + BROKER_SPIN_MS;
-  while (Atomics.load(flag, ANSWER_READY) === 0 && performance.now() < spinUntil);
+  while (Atomics.load(flag, ANSWER_SEQ) !== seq && performance.now() < spinUntil);
+  // ANSWER_SEQ only ever moves to the sequence number the host answered, so there is no flag to reset and
+  // no window in which an answer can be lost.
   const deadline = performance.now() + brokerTimeoutMs;
   for (;;) {
+    const got = Atomics.load(flag, ANSWER_SEQ);
+    if (got === seq) break;
     const left = deadline - performance.now();
-    if (left <= 0 || Atomics.wait(flag, ANSWER_READY, 0, left) === 'timed-out') {
-      throw new Error(`host capability ${name} did not answer within ${brokerTimeoutMs} ms`);
-    }
-    if (Atomics.load(flag, ANSWER_SEQ) === seq) break;
-    Atomics.store(flag, ANSWER_READY, 0); // a late answer to an earlier, timed-out call
+    if (left <= 0) throw new Error(`host capability ${name} did not answer within ${brokerTimeoutMs} ms`);
+    Atomics.wait(flag, ANSWER_SEQ, got, left);
   }
   const len = Atomics.load(flag, ANSWER_LEN);
   if (len === ANSWER_NUMBER) return answerNumber[0];
