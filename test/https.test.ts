@@ -1,19 +1,23 @@
 /**
- * `settings.image` as an https URL, end to end: a daemon whose environment trusts a private CA
- * (NODE_EXTRA_CA_CERTS, as a service unit would set it) deploys a component served over https on
- * loopback, pinned by `settings.digest`; a wrong pin is refused after the download, before anything runs.
+ * https end to end, through a daemon whose environment trusts a private CA (NODE_EXTRA_CA_CERTS, as a
+ * service unit would set it), against an https server on loopback with an openssl certificate:
+ * - `settings.image` as an https URL, pinned by `settings.digest`; a wrong pin is refused after the
+ *   download, before anything runs;
+ * - a module granted `wasi:http/outgoing-handler` for that host fetches from it over TLS; the same server
+ *   under another name is denied.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { buildTestGuest } from '../guests/adversarial/components.js';
+import { assetPath } from '../host/runtime/assets.js';
 import { envFor, runCli, startDaemon, stopDaemon, tempHome, type DaemonHandle } from './helpers/cli.js';
 
-describe('deploy from an https source', () => {
+describe('https through a daemon that trusts a private CA', () => {
   let home: string;
   let cleanup: () => void;
   let env: NodeJS.ProcessEnv;
@@ -25,11 +29,15 @@ describe('deploy from an https source', () => {
 
   beforeAll(async () => {
     ({ home, cleanup } = tempHome());
+    // Cached by source hash: a no-op when the guests are up to date.
+    const built = spawnSync(process.execPath, [assetPath('guests/build.mjs'), 'fetcher'], { encoding: 'utf8' });
+    if (built.status !== 0) throw new Error(`build of guests/fetcher failed:\n${built.stderr}`);
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
       '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(home, 'key.pem'), '-out', path.join(home, 'ca.pem')], { stdio: 'ignore' });
     component = await buildTestGuest('echo');
     server = https.createServer({ key: readFileSync(path.join(home, 'key.pem')), cert: readFileSync(path.join(home, 'ca.pem')) }, (req, res) => {
       served.push(req.url ?? '');
+      if (req.url === '/hello.txt') return res.writeHead(200, { 'content-type': 'text/plain' }).end('hello over TLS');
       if (req.url !== '/echo.wasm') return res.writeHead(404).end();
       res.writeHead(200, { 'content-type': 'application/wasm' }).end(component);
     });
@@ -38,7 +46,7 @@ describe('deploy from an https source', () => {
     writeFileSync(path.join(home, 'config.toml'), '[provisioning]\nsource = "none"\n[runtime]\n');
     env = envFor(home, { NODE_EXTRA_CA_CERTS: path.join(home, 'ca.pem') });
     daemon = await startDaemon(env);
-  }, 60_000);
+  }, 240_000);
   afterAll(async () => {
     if (daemon) await stopDaemon(daemon, 'SIGKILL');
     server.closeAllConnections();
@@ -71,4 +79,27 @@ describe('deploy from an https source', () => {
     const list = await runCli(['list', '--json'], env);
     expect(JSON.parse(list.stdout).map((m: { name: string }) => m.name)).not.toContain('pinned');
   });
+
+  it('a module granted the host fetches from it over TLS; the same server under another name is denied', async () => {
+    const port = new URL(base).port;
+    const file = path.join(home, 'fetcher.json');
+    writeFileSync(file, JSON.stringify({ modules: { fetcher: {
+      settings: { image: 'builtin:fetcher' }, restartPolicy: 'never',
+      capabilities: ['wasi:http/outgoing-handler'], network: { hosts: [`127.0.0.1:${port}`] },
+    } } }));
+    const d = await runCli(['deploy', file], env, 120_000);
+    expect(d.stderr).toBe('');
+    expect(d.code).toBe(0);
+    const ok = await runCli(['invoke', 'fetcher', 'fetch', JSON.stringify({ url: `${base}/hello.txt` })], env, 30_000);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toEqual({ status: 200, body: 'hello over TLS' });
+    const before = served.length;
+    const denied = await runCli(['invoke', 'fetcher', 'fetch', JSON.stringify({ url: `https://localhost:${port}/hello.txt` })], env, 30_000);
+    expect(denied.code).not.toBe(0);
+    expect(`${denied.stdout}${denied.stderr}`).toContain('fetch failed');
+    expect(served.length).toBe(before);
+    const logs = await runCli(['logs', 'fetcher'], env);
+    expect(logs.stdout).toMatch(/INFO  http: GET https:\/\/127\.0\.0\.1:\d+\/hello\.txt → 200/);
+    expect(logs.stdout).toMatch(/WARN  http: GET https "localhost:\d+" denied: not in network\.hosts/);
+  }, 180_000);
 });
