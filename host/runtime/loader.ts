@@ -15,6 +15,7 @@ import { writeFileAtomic, fsyncDir } from '../state/atomic.js';
 import { RuntimeError } from './types.js';
 import { transpileComponent, type Transpiled } from './transpiler.js';
 import { fetchHttps } from './fetch-source.js';
+import { sha256hex, stubComponent } from './stub-core.js';
 import { capCoreModuleMemory, MemoryLimitError, WASM_PAGE_BYTES } from './wasm-memory.js';
 
 /** A compiled core module (`WebAssembly.Module`; tsconfig's lib has no WebAssembly types). */
@@ -80,6 +81,32 @@ export async function readSource(source: string, pin?: string): Promise<Uint8Arr
   if (!st.isFile()) throw new RuntimeError('invalid', `source ${source}: not a regular file`);
   if (st.size > MAX_COMPONENT_BYTES) throw new RuntimeError('invalid', `source ${source}: larger than ${MAX_COMPONENT_BYTES} bytes`);
   return new Uint8Array(await fs.readFile(file));
+}
+
+/**
+ * Transpile a copy whose big core modules are stubs (stub-core.ts), then put the real core modules back
+ * in jco's output by the stubs' exact bytes. Undefined (the caller transpiles the real component) when
+ * nothing was stubbed, jco fails on the copy, or a stub does not come back byte for byte.
+ */
+async function transpileStubbed(component: Uint8Array): Promise<Transpiled | undefined> {
+  let stubbed: ReturnType<typeof stubComponent>;
+  try {
+    stubbed = stubComponent(component);
+  } catch {
+    return undefined; // malformed: let jco say what is wrong with the real bytes
+  }
+  if (!stubbed) return undefined;
+  const out = await transpileComponent(stubbed.component).catch(() => undefined);
+  if (!out) return undefined;
+  const files: Record<string, Uint8Array> = {};
+  const used = new Set<string>();
+  for (const [name, data] of Object.entries(out.files)) {
+    const real = name.endsWith('.wasm') ? stubbed.originals.get(sha256hex(data)) : undefined;
+    if (real) used.add(sha256hex(data));
+    files[name] = real ?? data;
+  }
+  if (used.size !== stubbed.originals.size) return undefined;
+  return { ...out, files };
 }
 
 /** Transpiled, verified form of one component. */
@@ -163,7 +190,7 @@ export class Loader {
     checkComponentHeader(component);
     let out: Transpiled;
     try {
-      out = await transpileComponent(component);
+      out = (await transpileStubbed(component)) ?? (await transpileComponent(component));
     } catch (err) {
       throw new RuntimeError('invalid', `component ${digest.slice(0, 19)}… is malformed or truncated: ${(err as Error).message.split('\n')[0]}`);
     }
