@@ -2,6 +2,7 @@
  * Module signatures (issue 5): detached signatures made with the real openssl CLI, checked at create and
  * at every start over the measured bytes, against the signers the device trusts (never the manifest).
  */
+import { spawnSync } from 'node:child_process';
 import { promises as fs, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -36,6 +37,21 @@ beforeAll(() => {
   pki.cert('coder', 'code-signer', 'ca', { ext: 'v3_codesign' });
   pki.key('stranger', 'ec');
   pki.cert('stranger', 'stranger-publisher', 'otherca');
+  // Intermediates: a proper sub-CA of the trusted CA; one that may not sign certificates; and a sub-CA
+  // under a root whose pathlen 0 forbids any.
+  pki.key('inter', 'ec');
+  pki.cert('inter', 'Edgeward Test Intermediate', 'ca', { ext: 'v3_ca' });
+  pki.key('viainter', 'ec');
+  pki.cert('viainter', 'via-intermediate', 'inter');
+  pki.key('nosign', 'ec');
+  pki.cert('nosign', 'Not A Signing CA', 'ca', { ext: 'v3_ca_nosign' });
+  pki.key('vianosign', 'ec');
+  pki.cert('vianosign', 'via-nosign', 'nosign');
+  pki.ca('pl0', 'Root With Pathlen 0', 'v3_ca_pl0');
+  pki.key('deepinter', 'ec');
+  pki.cert('deepinter', 'Forbidden Intermediate', 'pl0', { ext: 'v3_ca' });
+  pki.key('viadeep', 'ec');
+  pki.cert('viadeep', 'via-forbidden-intermediate', 'deepinter');
 });
 afterAll(() => pki.cleanup());
 beforeEach(() => { fx = new Fixture(); });
@@ -146,6 +162,26 @@ describe('refused signatures', () => {
     // Carrying the other CA along in the chain does not help: trust comes from the device.
     const chain = `${pki.read('stranger.crt')}${pki.read('otherca.crt')}`;
     expect((await refusal(rt.create(spec('echo', file, { signature: { file: sig, signer: chain } })))).reason).toBe('untrusted-signer');
+  });
+
+  it('an intermediate CA counts only if its issuer lets it sign certificates and its path length allows it', async () => {
+    const rt = await fx.runtime({ trust: trust([pki.file('ca.crt'), pki.file('pl0.crt')]) });
+    const create = async (key: string) => {
+      const { file, sig } = await signedEcho(key);
+      return rt.create(spec(key, file, { signature: { file: sig, signer: `${pki.read(`${key}.crt`)}${pki.read(key === 'viainter' ? 'inter.crt' : key === 'vianosign' ? 'nosign.crt' : 'deepinter.crt')}` } }));
+    };
+    expect((await create('viainter')).edgeward).toMatchObject({ signerSubject: 'CN=via-intermediate' });
+    let err = await refusal(create('vianosign'));
+    expect(err.reason).toBe('untrusted-signer');
+    expect(err.message).toMatch(/"CN=Not A Signing CA" may not sign certificates/);
+    err = await refusal(create('viadeep'));
+    expect(err.reason).toBe('untrusted-signer');
+    expect(err.message).toMatch(/"CN=Root With Pathlen 0" allows 0 CA certificate\(s\) below it, the chain has 1/);
+    // openssl agrees on both refusals.
+    for (const [leaf, inter, root] of [['vianosign', 'nosign', 'ca'], ['viadeep', 'deepinter', 'pl0']] as const) {
+      const r = spawnSync('openssl', ['verify', '-CAfile', pki.file(`${root}.crt`), '-untrusted', pki.file(`${inter}.crt`), pki.file(`${leaf}.crt`)], { encoding: 'utf8' });
+      expect(r.status).not.toBe(0);
+    }
   });
 
   it('policy "required": an unsigned module is refused; "optional": it runs as "unsigned"', async () => {

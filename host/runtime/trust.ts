@@ -153,13 +153,16 @@ export class TrustStore {
     for (let depth = 0; depth <= MAX_CHAIN_CERTS; depth++) {
       checkValidity(cur, now);
       if ((depth === 0 && keyTrusted) || this.anchors.some((a) => sameCert(a, cur))) return;
+      // `depth` CA certificates sit between the issuer looked for now and the leaf (RFC 5280 §4.2.1.9).
       const anchor = await findIssuer(cur, this.anchors);
       if (anchor) {
+        checkIssuer(anchor, depth);
         checkValidity(anchor, now);
         return;
       }
       const next = await findIssuer(cur, intermediates);
       if (!next) break;
+      checkIssuer(next, depth);
       cur = next;
     }
     throw new SignatureError('untrusted-signer', `signer certificate "${leaf.subject}" does not chain to a trusted signer CA on this device`);
@@ -197,6 +200,21 @@ function checkValidity(cert: x509.X509Certificate, now: Date): void {
 }
 
 /** A CA among `candidates` named as `cert`'s issuer whose key verifies `cert`'s signature. */
+/**
+ * An issuer may sign certificates (key usage keyCertSign, when it states a key usage: RFC 5280 §4.2.1.3)
+ * and allows `below` CA certificates under it (pathLenConstraint, §4.2.1.9).
+ */
+function checkIssuer(issuer: x509.X509Certificate, below: number): void {
+  const usage = issuer.getExtension(x509.KeyUsagesExtension);
+  if (usage && (usage.usages & x509.KeyUsageFlags.keyCertSign) === 0) {
+    throw new SignatureError('untrusted-signer', `CA certificate "${issuer.subject}" may not sign certificates (key usage lacks keyCertSign)`);
+  }
+  const pathLength = issuer.getExtension(x509.BasicConstraintsExtension)?.pathLength;
+  if (pathLength !== undefined && below > pathLength) {
+    throw new SignatureError('untrusted-signer', `CA certificate "${issuer.subject}" allows ${pathLength} CA certificate(s) below it, the chain has ${below}`);
+  }
+}
+
 async function findIssuer(cert: x509.X509Certificate, candidates: x509.X509Certificate[]): Promise<x509.X509Certificate | undefined> {
   for (const c of candidates) {
     if (c.subject !== cert.issuer || !isCa(c)) continue;

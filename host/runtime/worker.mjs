@@ -58,7 +58,7 @@ function brokerCall(index, name, args) {
     Atomics.store(flag, REQ_LEN, bytes.length);
   }
   Atomics.store(flag, REQ_FN, index);
-  const seq = Atomics.add(flag, REQ_SEQ, 1) + 1;
+  const seq = (Atomics.add(flag, REQ_SEQ, 1) + 1) | 0; // the Int32 slot wraps after 2^31 calls; so does this
   Atomics.notify(flag, REQ_SEQ);
   // Most host answers take microseconds: stay on the CPU for a short while before sleeping, so the
   // answer does not also pay for waking this thread (on an idle machine a futex wake costs ~100 µs).

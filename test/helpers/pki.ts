@@ -16,6 +16,13 @@ CN = x
 basicConstraints = critical,CA:TRUE
 keyUsage = critical,keyCertSign,cRLSign
 subjectKeyIdentifier = hash
+[v3_ca_pl0]
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[v3_ca_nosign]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,digitalSignature
 [v3_leaf]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
@@ -76,10 +83,10 @@ export class Pki {
     return `sha256:${out.split(' ')[0]}`;
   }
 
-  /** A self-signed CA `<name>.crt` over a new EC key. */
-  ca(name: string, cn: string): string {
+  /** A self-signed CA `<name>.crt` over a new EC key (`ext` v3_ca_pl0: pathlen 0). */
+  ca(name: string, cn: string, ext: 'v3_ca' | 'v3_ca_pl0' = 'v3_ca'): string {
     this.key(name, 'ec');
-    this.openssl(['req', '-x509', '-new', '-config', 'cnf', '-extensions', 'v3_ca', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-days', '30', '-out', `${name}.crt`]);
+    this.openssl(['req', '-x509', '-new', '-config', 'cnf', '-extensions', ext, '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-days', '30', '-out', `${name}.crt`]);
     return this.file(`${name}.crt`);
   }
 
@@ -87,7 +94,7 @@ export class Pki {
    * A signer certificate `<name>.crt` for key `<name>.key`, issued by `ca`; `expired` backdates it to 2020;
    * `ext` picks its extensions (default: digitalSignature, no extended key usage).
    */
-  cert(name: string, cn: string, ca: string, opts: { expired?: boolean; ext?: 'v3_leaf' | 'v3_tls' | 'v3_codesign' } = {}): string {
+  cert(name: string, cn: string, ca: string, opts: { expired?: boolean; ext?: 'v3_leaf' | 'v3_tls' | 'v3_codesign' | 'v3_ca' | 'v3_ca_nosign' } = {}): string {
     const ext = opts.ext ?? 'v3_leaf';
     this.openssl(['req', '-new', '-config', 'cnf', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`]);
     if (opts.expired) {

@@ -86,6 +86,23 @@ describe('outgoingSender', () => {
     expect(b.seen).toEqual([]);
   });
 
+  it('refuses CONNECT (no tunnels through a granted host), answers a 101 upgrade at once, and takes any header name', async () => {
+    const a = await serve((q, res) => {
+      if (q.url === '/upgrade') { res.writeHead(101, { connection: 'upgrade', upgrade: 'x' }); res.end(); return; }
+      res.end(JSON.stringify(q.rawHeaders));
+    });
+    const { send } = sender([a.authority], 5_000);
+    expect(await send(get(a.authority, '/', { method: 'CONNECT' }))).toEqual({ error: { tag: 'HTTP-request-method-invalid' } });
+    expect(a.seen).toEqual([]);
+    const t0 = performance.now();
+    expect(await send(get(a.authority, '/upgrade'))).toEqual({ error: { tag: 'HTTP-protocol-error' } });
+    expect(performance.now() - t0).toBeLessThan(2_000);
+    const r = await send(get(a.authority, '/h', { headers: [['__proto__', 'p'], ['constructor', 'c']] }));
+    if (!('ok' in r)) throw new Error(JSON.stringify(r));
+    const raw = JSON.parse(Buffer.from(r.ok.body).toString()) as string[]; // the header lines the server read
+    expect(raw.slice(0, 4)).toEqual(['__proto__', 'p', 'constructor', 'c']);
+  });
+
   it('never follows a redirect', async () => {
     const b = await serve((_q, res) => res.end('b'));
     const a = await serve((_q, res) => { res.writeHead(301, { location: `http://${b.authority}/` }); res.end(); });

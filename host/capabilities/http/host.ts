@@ -85,6 +85,11 @@ export function outgoingSender(instance: InstanceContext, opts: SendOptions): (r
       log('warn', `http: ${String(req.method).slice(0, 16)} ${scheme ?? 'unsupported scheme'} ${shown} denied: not in network.hosts`);
       return { error: { tag: 'HTTP-request-denied' } };
     }
+    // CONNECT would make the granted host a tunnel to anywhere (and Node answers it on 'connect', not 'response').
+    if (String(req.method).toUpperCase() === 'CONNECT') {
+      log('warn', `http: CONNECT ${scheme}://${hostPort(target)} refused: tunnels are not granted`);
+      return { error: { tag: 'HTTP-request-method-invalid' } };
+    }
     if (!/^(\/[\x21-\x7e]*|\*)$/.test(String(req.pathWithQuery))) {
       log('warn', `http: ${String(req.method).slice(0, 16)} ${scheme}://${hostPort(target)} refused: the path is not origin-form`);
       return { error: { tag: 'HTTP-request-URI-invalid' } };
@@ -151,7 +156,7 @@ function request(scheme: Scheme, target: Target, req: SendRequest, maxBytes: num
       timers.push(t);
       return t;
     };
-    const headers: Record<string, string[]> = {};
+    const headers: Record<string, string[]> = Object.create(null) as Record<string, string[]>; // `__proto__` is a valid field name
     for (const [name, value] of req.headers) {
       const n = name.toLowerCase();
       if (!FORBIDDEN_HEADERS.has(n)) (headers[n] ??= []).push(value);
@@ -184,6 +189,8 @@ function request(scheme: Scheme, target: Target, req: SendRequest, maxBytes: num
       });
     });
     creq.on('error', (err) => finish({ error: mapNetworkError(err) }));
+    // A 101 (or any upgrade) is not HTTP this capability speaks: answered at once, not at the timeout.
+    creq.on('upgrade', (_res, socket) => { socket.destroy(); finish({ error: { tag: 'HTTP-protocol-error' } }); });
     creq.on('response', (res) => {
       clearTimeout(firstByteTimer);
       const headerLines: [string, string][] = [];

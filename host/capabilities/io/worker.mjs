@@ -91,8 +91,14 @@ export class OutputStream {
   flush() { this.#sink.flush?.(); }
   blockingFlush() { this.flush(); }
   subscribe() { return new Pollable(); }
-  writeZeroes(n) { this.write(new Uint8Array(Number(n))); }
-  blockingWriteZeroesAndFlush(n) { this.blockingWriteAndFlush(new Uint8Array(Number(n))); }
+  // checkWrite first: the zeroes are allocated only once the stream has said it takes that many.
+  writeZeroes(n) { this.write(this.zeroes(n)); }
+  blockingWriteZeroesAndFlush(n) { this.blockingWriteAndFlush(this.zeroes(n)); }
+  zeroes(n) {
+    const len = Number(n);
+    if (!Number.isSafeInteger(len) || len < 0 || BigInt(len) > BigInt(this.checkWrite())) throw failed('write-zeroes larger than check-write allows');
+    return new Uint8Array(len);
+  }
   splice() { throw failed('splice is not supported'); }
   blockingSplice() { return this.splice(); }
 }
