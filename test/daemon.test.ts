@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { MGMT_API_VERSION } from '../host/api/versions.js';
@@ -74,6 +74,9 @@ describe('daemon on the embedded default', () => {
     const list = await runCli(['list'], env);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/^hello\s+running\s+Up /m);
+    // The daemon seals hello's transpile cache with its key service's HMAC key.
+    const cacheRoot = path.join(home, 'state', 'cache');
+    expect(readdirSync(cacheRoot).filter((d) => existsSync(path.join(cacheRoot, d, 'index.mac')))).toHaveLength(1);
     const version = await runCli(['version'], env);
     expect(version.stdout).toMatch(/^edgeward \d+\.\d+\.\d+/);
   });

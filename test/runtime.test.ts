@@ -3,6 +3,7 @@
  * limits (call deadline, memory ceiling, value size), supervisor restart policies, persistence, logs.
  * Every guest is a real component run in a real worker (guests/adversarial).
  */
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -147,6 +148,30 @@ describe('measurement and integrity', () => {
     const err = await rejection(rt2.start('echo'));
     expect(err.code).toBe('integrity-mismatch');
     expect(err.message).toContain(`cached ${file} of component ${String(d.config.settings.imageHash)} measured sha256:`);
+  });
+
+  it('with a sealed cache, glue swapped together with a fixed-up index is refused; a removed seal is rebuilt from the measured component', async () => {
+    const key = randomBytes(32);
+    const cacheSeal = { mac: async (d: Uint8Array) => new Uint8Array(createHmac('sha256', key).update(d).digest()) };
+    const rt = await fx.runtime({ cacheSeal });
+    const d = await rt.create(spec('echo', await fx.guest('echo'), { desiredStatus: 'stopped' }));
+    const cacheDir = path.join(fx.dir, 'state', 'cache', String(d.config.settings.imageHash).slice(7));
+    // The attack an unsealed cache allows: new glue, and its new sha256 written into the index.
+    const glue = `${await fs.readFile(path.join(cacheDir, 'component.mjs'), 'utf8')}\n// swapped\n`;
+    await fs.writeFile(path.join(cacheDir, 'component.mjs'), glue);
+    const index = JSON.parse(await fs.readFile(path.join(cacheDir, 'index.json'), 'utf8')) as { files: Record<string, string> };
+    index.files['component.mjs'] = `sha256:${createHash('sha256').update(glue).digest('hex')}`;
+    await fs.writeFile(path.join(cacheDir, 'index.json'), JSON.stringify(index));
+    const err = await rejection((await fx.runtime({ cacheSeal })).start('echo'));
+    expect(err.code).toBe('integrity-mismatch');
+    expect(err.message).toContain("is not sealed by this device's key");
+    // Without the seal file the cache is not trusted either: transpiled again from the measured bytes.
+    await fs.rm(path.join(cacheDir, 'index.mac'));
+    const rt3 = await fx.runtime({ cacheSeal });
+    await rt3.start('echo');
+    expect(rt3.loader.stats).toMatchObject({ transpiles: 1, diskHits: 0 });
+    expect(await fs.readFile(path.join(cacheDir, 'component.mjs'), 'utf8')).not.toContain('// swapped');
+    expect(await rt3.invoke('echo', 'x', 'sealed')).toEqual({ status: 200, payload: 'sealed' });
   });
 
   it('reuses the transpiled output from disk on the next start of the same component', async () => {

@@ -8,7 +8,7 @@ import type { Hono } from 'hono';
 import type { Config } from '../config/schema.js';
 import { socketPathOf } from '../config/paths.js';
 import type { Logger } from '../log.js';
-import { openKeyService, type KeyService } from '../../hsm/keys/index.js';
+import { DAEMON_CALLER, openKeyService, type KeyService } from '../../hsm/keys/index.js';
 import { CertService } from '../../hsm/certs/service.js';
 import { IdentityService } from '../identity/identity.js';
 import { openModuleRuntime, startModules, TrustConfigError, TrustStore, type Capability, type ComponentRuntime, type ModuleTrust } from '../runtime/index.js';
@@ -22,6 +22,9 @@ import { NativeModuleService } from '../identity/native-service.js';
 import { WorkloadSockets } from '../api/workload/sockets.js';
 import { MGMT_API_VERSION } from '../api/versions.js';
 import type { ServiceStatus } from './control.js';
+
+/** The daemon's HMAC key that seals the module runtime's transpile cache. */
+const CACHE_SEAL_KEY_ID = 'runtime-cache-seal';
 
 export interface Services {
   keys: KeyService;
@@ -77,7 +80,11 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
       workloadIdentityCapability({ identity, certs, keys, registrationOf: (m) => registrations?.registration(m) }),
     ];
     const runtimeLogger = logger.child({ component: 'runtime' });
-    const runtime = await openModuleRuntime({ stateDir, logger: runtimeLogger, limits: config.runtime.default_limits, capabilities, trust });
+    // The transpile cache is sealed with an HMAC key the key service keeps (non-extractable on PKCS#11 and
+    // the TPM), so glue swapped in the state directory is refused rather than run.
+    const sealKey = await keys.createSecretKey(DAEMON_CALLER, { id: CACHE_SEAL_KEY_ID }, 'hmac-sha256');
+    const cacheSeal = { mac: async (data: Uint8Array) => new Uint8Array(await keys.sign(DAEMON_CALLER, sealKey, 'hmac-sha256', Buffer.from(data))) };
+    const runtime = await openModuleRuntime({ stateDir, logger: runtimeLogger, limits: config.runtime.default_limits, capabilities, trust, cacheSeal });
     registrations = runtime;
     runtimeLogger.info({ signaturePolicy: trust.policy, trustedSigners: trust.store.size }, 'module signature policy');
     closers.push(() => runtime.close());

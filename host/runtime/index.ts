@@ -36,6 +36,8 @@ export interface CreateModuleRuntimeOptions {
   backoff?: RuntimeOptions['backoff'];
   /** Signature policy and trusted signers; default "optional" with none trusted. */
   trust?: RuntimeOptions['trust'];
+  /** Seals the transpile cache to this device (the daemon's HMAC key). */
+  cacheSeal?: RuntimeOptions['cacheSeal'];
 }
 
 /** Read a manifest file (JSON). Relative component paths resolve against the manifest's directory. */
@@ -64,6 +66,7 @@ export async function openModuleRuntime(opts: CreateModuleRuntimeOptions): Promi
     ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
     ...(opts.trust ? { trust: opts.trust } : {}),
+    ...(opts.cacheSeal ? { cacheSeal: opts.cacheSeal } : {}),
   });
 }
 

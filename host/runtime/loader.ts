@@ -7,7 +7,7 @@
  * (`integrity-mismatch`) rather than run. Compiled `WebAssembly.Module`s are cached in memory per digest
  * and memory ceiling (V8 offers no portable on-disk cache for them), and posted to each worker.
  */
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,12 +138,27 @@ export interface LoaderStats {
   compiles: number;
 }
 
+/** A MAC over the cache index (see Loader). */
+export interface CacheSeal {
+  mac(data: Uint8Array): Promise<Uint8Array>;
+}
+
+const INDEX = 'index.json';
+const INDEX_MAC = 'index.mac';
+
 export class Loader {
   readonly stats: LoaderStats = { transpiles: 0, diskHits: 0, compiles: 0 };
   private readonly prepared = new Map<string, Promise<Prepared>>();
   private readonly compiled = new Map<string, Promise<Record<string, CoreModule>>>();
 
-  constructor(private readonly stateDir: string) {}
+  /**
+   * `seal`: a MAC by a key the device keeps (the daemon's HMAC key in the key service). The cache index
+   * names the sha256 of every cached file, so sealing the index binds the glue and core modules that will
+   * run to this device: someone who can write the state directory cannot swap the glue and fix up the
+   * index (the signature check at each start covers the component bytes, not the cache). Without a seal
+   * (tests, tools) the index is checked only against itself.
+   */
+  constructor(private readonly stateDir: string, private readonly seal?: CacheSeal) {}
 
   private get componentsDir(): string { return path.join(this.stateDir, 'components'); }
   private get cacheDir(): string { return path.join(this.stateDir, 'cache'); }
@@ -208,7 +223,9 @@ export class Loader {
       if (target.endsWith('.wasm')) coreModules.set(target, data);
     }
     const index: CacheIndex = { format: CACHE_FORMAT, digest, files, imports: out.imports, exports: out.exports };
-    await fs.writeFile(path.join(tmp, 'index.json'), JSON.stringify(index), { mode: 0o600 });
+    const indexBytes = Buffer.from(JSON.stringify(index));
+    await fs.writeFile(path.join(tmp, INDEX), indexBytes, { mode: 0o600 });
+    if (this.seal) await fs.writeFile(path.join(tmp, INDEX_MAC), Buffer.from(await this.seal.mac(indexBytes)).toString('hex'), { mode: 0o600 });
     await fs.rm(dir, { recursive: true, force: true });
     await fs.rename(tmp, dir);
     await fsyncDir(this.cacheDir);
@@ -217,10 +234,23 @@ export class Loader {
 
   private async readCache(dir: string, digest: Digest): Promise<Prepared | undefined> {
     let index: CacheIndex;
+    let indexBytes: Buffer;
     try {
-      index = JSON.parse(await fs.readFile(path.join(dir, 'index.json'), 'utf8')) as CacheIndex;
+      indexBytes = await fs.readFile(path.join(dir, INDEX));
+      index = JSON.parse(indexBytes.toString('utf8')) as CacheIndex;
     } catch {
       return undefined;
+    }
+    if (this.seal) {
+      // No seal (a cache written before sealing, or the seal file removed): transpile again from the
+      // measured component. A seal that does not match: the index was changed here, refuse.
+      const stored = await fs.readFile(path.join(dir, INDEX_MAC), 'utf8').catch(() => undefined);
+      if (stored === undefined) return undefined;
+      const want = Buffer.from(await this.seal.mac(indexBytes));
+      const got = Buffer.from(stored.trim(), 'hex');
+      if (got.length !== want.length || !timingSafeEqual(got, want)) {
+        throw new RuntimeError('integrity-mismatch', `the cache index of component ${digest} is not sealed by this device's key; refusing it (remove ${dir} to rebuild)`);
+      }
     }
     if (index.format !== CACHE_FORMAT || index.digest !== digest) return undefined;
     const coreModules = new Map<string, Uint8Array>();

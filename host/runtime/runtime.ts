@@ -13,7 +13,7 @@ import { checkNetworkGrant } from '../capabilities/http/index.js';
 import { renderDetails, type ModuleState } from './details.js';
 import { CounterStore, fromPersisted } from './counters.js';
 import { EventRing, type RuntimeEvent, type RuntimeEventKind } from './events.js';
-import { Loader, measure, readSource, type Digest } from './loader.js';
+import { Loader, measure, readSource, type CacheSeal, type Digest } from './loader.js';
 import { reconcile, type DeployResult } from './deployer.js';
 import type { ModuleSpec } from './manifest.js';
 import { decideRestart, formatDelay, IOT_EDGE_BACKOFF, type BackoffSettings } from './policy.js';
@@ -35,6 +35,8 @@ export interface RuntimeOptions {
   logs?: LogStoreOptions;
   /** Signature policy and trusted signers (`[modules]`). Default: "optional", trusting no signer. */
   trust?: ModuleTrust;
+  /** Seals the transpile cache to this device (loader.ts CacheSeal); the daemon's HMAC key. */
+  cacheSeal?: CacheSeal;
 }
 
 
@@ -57,7 +59,7 @@ export class ComponentRuntime implements ModuleRuntime {
 
   private constructor(private readonly opts: RuntimeOptions, private readonly registry: Registry, private readonly logStore: LogStore, private readonly counters: CounterStore, countersProblem?: string) {
     if (countersProblem) this.countersProblem = countersProblem;
-    this.loader = new Loader(opts.stateDir);
+    this.loader = new Loader(opts.stateDir, opts.cacheSeal);
     this.capabilities = [...BUILTIN_CAPABILITIES, ...(opts.capabilities ?? [])];
     this.backoff = { ...IOT_EDGE_BACKOFF, ...opts.backoff };
     this.trust = opts.trust ?? { policy: 'optional', store: TrustStore.empty() };
