@@ -35,6 +35,12 @@ export interface InstanceContext {
   readonly network?: { readonly hosts: readonly string[] };
   /** Aborted when the instance ends (stop, trap, timeout, exit): work a call started on its behalf stops. */
   readonly signal?: AbortSignal;
+  /**
+   * When the guest call in progress (start, invoke, stop) will be cut off, on `performance.now()`'s clock;
+   * undefined between calls. A capability that waits (outbound HTTP) answers an error before it, rather
+   * than have the instance killed at it.
+   */
+  callDeadline?(): number | undefined;
   /** Write one line to the module's own log. */
   log(level: LogLevel, message: string): void;
 }

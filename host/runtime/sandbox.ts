@@ -167,6 +167,8 @@ export class Instance {
   private ended = false;
   private hostStopping = false;
   readonly startedAt = new Date();
+  /** When the guest call in progress is cut off (performance.now() clock); undefined between calls. */
+  deadline: number | undefined;
   /** Worker-side timings of this instance's start (link imports + load glue, instantiate, start()). */
   timings?: StartTimings;
 
@@ -227,6 +229,7 @@ export class Instance {
   /** Spawn the worker, instantiate the component with its granted imports, and call `start(config)`. */
   static async start(opts: SandboxOptions): Promise<Instance> {
     const lifetime = new AbortController();
+    let instRef: Instance | undefined;
     const ctx: InstanceContext = {
       module: opts.module,
       generationId: opts.generationId,
@@ -236,11 +239,13 @@ export class Instance {
       limits: opts.limits,
       ...(opts.network ? { network: opts.network } : {}),
       signal: lifetime.signal,
+      callDeadline: () => instRef?.deadline,
       log: opts.onLog,
     };
     const host: Record<string, Record<string, HostFunction>> = {};
     for (const cap of opts.capabilities) if (cap.prepare) Object.assign(host, cap.prepare(ctx));
     const inst = new Instance(opts, host, lifetime);
+    instRef = inst;
     const timeoutMs = Math.max(opts.limits.call_timeout_ms, MIN_START_TIMEOUT_MS);
     const fail = async (why: string): Promise<never> => {
       inst.hostStopping = true;
@@ -313,6 +318,8 @@ export class Instance {
   private exchange(msg: Record<string, unknown>, timeoutMs: number, what: string): Promise<Reply> {
     if (this.ended) return Promise.reject(new RuntimeError('failed', `module "${this.opts.module}" is not running`));
     const id = this.nextId++;
+    // One guest call at a time (calls are chained), so one deadline.
+    this.deadline = performance.now() + timeoutMs;
     return new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
@@ -323,6 +330,7 @@ export class Instance {
       this.pending.set(id, (r) => {
         clearTimeout(timer);
         this.pending.delete(id);
+        this.deadline = undefined;
         if (r.t === 'ended') reject(new RuntimeError('failed', `module "${this.opts.module}" ended during ${what}: ${r.message}`));
         else resolve(r);
       });

@@ -103,6 +103,23 @@ describe('outgoingSender', () => {
     expect(raw.slice(0, 4)).toEqual(['__proto__', 'p', 'constructor', 'c']);
   });
 
+  it("ends a request within what is left of the guest's call, and sends none once its time is up", async () => {
+    const silent = await serve(() => undefined); // accepts, never answers
+    const { ctx, lines } = instance();
+    let deadline: number | undefined = performance.now() + 600;
+    const send = outgoingSender({ ...ctx, callDeadline: () => deadline }, { hosts: [silent.authority], maxResponseBytes: 4096, callTimeoutMs: 10_000 });
+    const t0 = performance.now();
+    expect(await send(get(silent.authority, '/slow'))).toEqual({ error: { tag: 'HTTP-response-timeout' } });
+    const took = performance.now() - t0;
+    expect(took).toBeGreaterThan(250);
+    expect(took).toBeLessThan(600); // ended before the deadline, with its margin
+    deadline = performance.now() + 100; // less than the margin: not sent at all
+    const seen = silent.seen.length;
+    expect(await send(get(silent.authority, '/late'))).toEqual({ error: { tag: 'HTTP-response-timeout' } });
+    expect(silent.seen.length).toBe(seen);
+    expect(lines.at(-1)).toEqual(['warn', expect.stringContaining("not sent: the call's time is up")]);
+  });
+
   it('never follows a redirect', async () => {
     const b = await serve((_q, res) => res.end('b'));
     const a = await serve((_q, res) => { res.writeHead(301, { location: `http://${b.authority}/` }); res.end(); });

@@ -53,6 +53,8 @@ export const DEFAULT_FIRST_BYTE_TIMEOUT_MS = 10_000;
 export const DEFAULT_BETWEEN_BYTES_TIMEOUT_MS = 10_000;
 /** Whole request, whatever the options say: under the broker's 30 s, so the guest gets an error-code, not a trap. */
 export const MAX_REQUEST_MS = 25_000;
+/** A request ends this long before the guest call's deadline, so its error-code still reaches the guest. */
+export const DEADLINE_MARGIN_MS = 250;
 
 /**
  * Headers the host drops from a guest's request: connection management and framing are the host's
@@ -75,7 +77,7 @@ export interface SendOptions {
 /** Build `send` for one instance. The allow-list is compiled here and captured: no state outside. */
 export function outgoingSender(instance: InstanceContext, opts: SendOptions): (req: SendRequest) => Promise<SendResult> {
   const allow = HostAllowList.of(opts.hosts);
-  const budgetMs = Math.max(1, Math.min(MAX_REQUEST_MS, opts.callTimeoutMs - 250));
+  const budgetMs = Math.max(1, Math.min(MAX_REQUEST_MS, opts.callTimeoutMs - DEADLINE_MARGIN_MS));
   const log = rateLimited(instance.log);
   return async (req) => {
     const scheme = req.scheme === 'http' || req.scheme === 'https' ? (req.scheme as Scheme) : undefined;
@@ -95,7 +97,14 @@ export function outgoingSender(instance: InstanceContext, opts: SendOptions): (r
       return { error: { tag: 'HTTP-request-URI-invalid' } };
     }
     const t0 = performance.now();
-    const result = await request(scheme, target, req, opts.maxResponseBytes, budgetMs, instance.signal);
+    // Not past what is left of the guest's call: an error-code before the deadline, not a killed instance.
+    const deadline = instance.callDeadline?.();
+    const budget = deadline === undefined ? budgetMs : Math.min(budgetMs, Math.floor(deadline - performance.now() - DEADLINE_MARGIN_MS));
+    if (budget < 1) {
+      log('warn', `http: ${String(req.method).slice(0, 16)} ${scheme}://${hostPort(target)} not sent: the call's time is up`);
+      return { error: { tag: 'HTTP-response-timeout' } };
+    }
+    const result = await request(scheme, target, req, opts.maxResponseBytes, budget, instance.signal);
     const ms = Math.round(performance.now() - t0);
     const where = `${req.method} ${scheme}://${hostPort(target)}${pathOnly(req.pathWithQuery)}`;
     if ('ok' in result) log('info', `http: ${where} → ${result.ok.status} (${result.ok.body.length} bytes, ${ms} ms)`);
