@@ -8,13 +8,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { buildTestGuest } from '../guests/adversarial/components.js';
 import { assetPath } from '../host/runtime/assets.js';
+import { loopbackServerCert } from './helpers/pki.js';
 import { envFor, runCli, startDaemon, stopDaemon, tempHome, type DaemonHandle } from './helpers/cli.js';
 
 describe('https through a daemon that trusts a private CA', () => {
@@ -32,10 +33,9 @@ describe('https through a daemon that trusts a private CA', () => {
     // Cached by source hash: a no-op when the guests are up to date.
     const built = spawnSync(process.execPath, [assetPath('guests/build.mjs'), 'fetcher'], { encoding: 'utf8' });
     if (built.status !== 0) throw new Error(`build of guests/fetcher failed:\n${built.stderr}`);
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(home, 'key.pem'), '-out', path.join(home, 'ca.pem')], { stdio: 'ignore' });
+    const tls = loopbackServerCert(home);
     component = await buildTestGuest('echo');
-    server = https.createServer({ key: readFileSync(path.join(home, 'key.pem')), cert: readFileSync(path.join(home, 'ca.pem')) }, (req, res) => {
+    server = https.createServer(tls, (req, res) => {
       served.push(req.url ?? '');
       if (req.url === '/hello.txt') return res.writeHead(200, { 'content-type': 'text/plain' }).end('hello over TLS');
       if (req.url !== '/echo.wasm') return res.writeHead(404).end();
@@ -44,7 +44,7 @@ describe('https through a daemon that trusts a private CA', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
     writeFileSync(path.join(home, 'config.toml'), '[provisioning]\nsource = "none"\n[runtime]\n');
-    env = envFor(home, { NODE_EXTRA_CA_CERTS: path.join(home, 'ca.pem') });
+    env = envFor(home, { NODE_EXTRA_CA_CERTS: tls.certFile });
     daemon = await startDaemon(env);
   }, 240_000);
   afterAll(async () => {

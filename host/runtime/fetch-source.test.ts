@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { loopbackServerCert } from '../../test/helpers/pki.js';
 import { fetchHttps, MAX_REDIRECTS } from './fetch-source.js';
 
 /** A self-signed certificate for 127.0.0.1 made with openssl, and an https server on loopback. */
@@ -21,10 +21,9 @@ describe('fetchHttps against a real https server', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'ew-fetch-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
-    ca = readFileSync(path.join(dir, 'cert.pem'));
-    server = https.createServer({ key: readFileSync(path.join(dir, 'key.pem')), cert: ca }, (req, res) => {
+    const tls = loopbackServerCert(dir);
+    ca = tls.cert;
+    server = https.createServer(tls, (req, res) => {
       requests++;
       const u = new URL(req.url ?? '/', 'https://x');
       switch (u.pathname) {

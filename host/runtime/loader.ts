@@ -15,7 +15,7 @@ import { writeFileAtomic, fsyncDir } from '../state/atomic.js';
 import { RuntimeError } from './types.js';
 import { transpileComponent, type Transpiled } from './transpiler.js';
 import { fetchHttps } from './fetch-source.js';
-import { sha256hex, stubComponent } from './stub-core.js';
+import { realModuleOf, stubComponent } from './stub-core.js';
 import { capCoreModuleMemory, MemoryLimitError, WASM_PAGE_BYTES } from './wasm-memory.js';
 
 /** A compiled core module (`WebAssembly.Module`; tsconfig's lib has no WebAssembly types). */
@@ -99,13 +99,13 @@ async function transpileStubbed(component: Uint8Array): Promise<Transpiled | und
   const out = await transpileComponent(stubbed.component).catch(() => undefined);
   if (!out) return undefined;
   const files: Record<string, Uint8Array> = {};
-  const used = new Set<string>();
+  let swapped = 0;
   for (const [name, data] of Object.entries(out.files)) {
-    const real = name.endsWith('.wasm') ? stubbed.originals.get(sha256hex(data)) : undefined;
-    if (real) used.add(sha256hex(data));
+    const real = name.endsWith('.wasm') ? realModuleOf(stubbed, data) : undefined;
+    if (real) swapped++;
     files[name] = real ?? data;
   }
-  if (used.size !== stubbed.originals.size) return undefined;
+  if (swapped !== stubbed.swaps.length) return undefined;
   return { ...out, files };
 }
 

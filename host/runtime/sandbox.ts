@@ -17,12 +17,12 @@ import { RuntimeError } from './types.js';
 /** How long a guest may block on one host-capability call before the worker gives up on it. */
 const BROKER_TIMEOUT_MS = 30_000;
 /** Slots of the broker's shared Int32 flag array (must match worker.mjs). */
-const ANSWER_LEN = 1;
-const REQ_SEQ = 2;
-const REQ_LEN = 3;
-const REQ_FN = 4;
-const ANSWER_SEQ = 5;
-const FLAG_SLOTS = 6;
+const ANSWER_LEN = 0;
+const REQ_SEQ = 1;
+const REQ_LEN = 2;
+const REQ_FN = 3;
+const ANSWER_SEQ = 4;
+const FLAG_SLOTS = 5;
 /** After a synchronous answer, how long the daemon's thread watches for the same guest's next call. */
 const HOST_SPIN_MS = 0.03;
 /** The longest the daemon's thread serves one guest's back-to-back calls before yielding to the event loop. */
@@ -309,10 +309,8 @@ export class Instance {
     if (this.ended) return;
     this.hostStopping = true;
     await this.exchange({ t: 'stop' }, this.opts.limits.call_timeout_ms, 'stop').catch(() => undefined);
-    this.ended = true;
-    this.lifetime.abort();
+    this.end({ kind: 'exited', code: 0 }); // not reported: the host asked for it
     await this.worker.terminate();
-    Atomics.notify(this.flag, REQ_SEQ);
   }
 
   private exchange(msg: Record<string, unknown>, timeoutMs: number, what: string): Promise<Reply> {

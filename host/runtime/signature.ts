@@ -8,9 +8,10 @@
  * SHA-256 under PKCS#1 v1.5 or PSS (RFC 8017 §8.2, §8.1; any PSS salt length), Ed25519 (RFC 8032, over
  * the bytes themselves: `openssl pkeyutl -sign -rawin`).
  */
-import { createHash, verify, constants, type KeyObject } from 'node:crypto';
+import { verify, constants, type KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { z } from 'zod';
+import { measure } from './loader.js';
 import { RuntimeError } from './types.js';
 
 export const SIGNATURE_POLICIES = ['optional', 'required'] as const;
@@ -93,7 +94,7 @@ export async function loadSignature(src: SignatureSource): Promise<SignatureMate
 
 /** The signer identity recorded in registrations: sha256 of the DER SubjectPublicKeyInfo. */
 export function spkiId(key: KeyObject): string {
-  return `sha256:${createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex')}`;
+  return measure(key.export({ type: 'spki', format: 'der' }));
 }
 
 /** Verify `sig` over `data` with `key`; false for a wrong signature, a typed error for an unusable key. */

@@ -9,8 +9,6 @@
  *
  * Only top-level core module sections are stubbed; everything else is copied byte for byte.
  */
-import { createHash } from 'node:crypto';
-
 /** Core modules smaller than this are left as they are (nothing to gain). */
 export const STUB_MIN_BYTES = 16 * 1024;
 
@@ -27,11 +25,16 @@ const UNREACHABLE_BODY = [0x03, 0x00, 0x00, 0x0b];
 export interface Stubbed {
   /** The component with its big core modules stubbed. */
   component: Uint8Array;
-  /** sha256 (hex) of each stub → the real core module it stands for. */
-  originals: Map<string, Uint8Array>;
+  /** Each stub and the real core module it stands for (no two stubs are alike). */
+  swaps: { stub: Uint8Array; real: Uint8Array }[];
 }
 
-export const sha256hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+
+/** The real core module a stub in jco's output stands for, if `data` is one of the stubs. */
+export function realModuleOf(stubbed: Stubbed, data: Uint8Array): Uint8Array | undefined {
+  return stubbed.swaps.find((s) => sameBytes(s.stub, data))?.real;
+}
 
 function readU32(buf: Uint8Array, pos: number): [number, number] {
   let result = 0;
@@ -115,17 +118,16 @@ export function stubCoreModule(core: Uint8Array): Uint8Array {
 export function stubComponent(component: Uint8Array, minBytes = STUB_MIN_BYTES): Stubbed | undefined {
   if (!startsWith(component, COMPONENT_PREAMBLE)) return undefined;
   const parts: Uint8Array[] = [Uint8Array.from(COMPONENT_PREAMBLE)];
-  const originals = new Map<string, Uint8Array>();
+  const swaps: Stubbed['swaps'] = [];
   for (const s of sections(component)) {
     if (s.id === COMPONENT_CORE_MODULE && s.body.length >= minBytes) {
       const stub = stubCoreModule(s.body);
-      const key = sha256hex(stub);
-      if (originals.has(key)) return undefined; // two modules with one interface: the swap would be ambiguous
-      originals.set(key, s.body);
+      if (swaps.some((w) => sameBytes(w.stub, stub))) return undefined; // two modules with one interface: the swap would be ambiguous
+      swaps.push({ stub, real: s.body });
       parts.push(section(COMPONENT_CORE_MODULE, stub));
     } else {
       parts.push(section(s.id, s.body));
     }
   }
-  return originals.size === 0 ? undefined : { component: concat(parts), originals };
+  return swaps.length === 0 ? undefined : { component: concat(parts), swaps };
 }

@@ -12,11 +12,11 @@ import { deserialize, serialize } from 'node:v8';
 // arguments go into `request`, the host's answer comes back in `answer`.
 let flag, request, answer, answerNumber, requestNumbers, maxValueBytes, brokerTimeoutMs;
 // flag slots (must match sandbox.ts).
-const ANSWER_LEN = 1; // answer length, or one of the ANSWER_* codes
-const REQ_SEQ = 2; // bumped by the worker for each call; the host waits on it
-const REQ_LEN = 3; // serialised argument length, or -n for n plain numbers in `requestNumbers`
-const REQ_FN = 4; // host function index
-const ANSWER_SEQ = 5; // set by the host to the REQ_SEQ it answered, after the answer is written; the worker waits on it
+const ANSWER_LEN = 0; // answer length, or one of the ANSWER_* codes
+const REQ_SEQ = 1; // bumped by the worker for each call; the host waits on it
+const REQ_LEN = 2; // serialised argument length, or -n for n plain numbers in `requestNumbers`
+const REQ_FN = 3; // host function index
+const ANSWER_SEQ = 4; // set by the host to the REQ_SEQ it answered, after the answer is written; the worker waits on it
 
 /** Thrown through the guest's frames by wasi:cli/exit; ends this instance only. */
 class ExitSignal {

@@ -50,6 +50,18 @@ commonName = supplied
 
 export type KeyAlg = 'ec' | 'rsa' | 'ed25519';
 
+/**
+ * A self-signed EC P-256 server certificate for 127.0.0.1 (SAN IP), made by openssl in `dir`: `key.pem`
+ * and `cert.pem`, returned as PEM; `cert` is also the CA a client must trust.
+ */
+export function loopbackServerCert(dir: string): { key: Buffer; cert: Buffer; certFile: string } {
+  const keyFile = path.join(dir, 'key.pem');
+  const certFile = path.join(dir, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
+  return { key: readFileSync(keyFile), cert: readFileSync(certFile), certFile };
+}
+
 export class Pki {
   readonly dir = mkdtempSync(path.join(os.tmpdir(), 'ew-pki-'));
 

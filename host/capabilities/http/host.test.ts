@@ -2,8 +2,7 @@
  * The host side of wasi:http/outgoing-handler (`outgoingSender`) against real loopback servers, each
  * case asserting the exact WIT error-code and what the server saw.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
@@ -12,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { InstanceContext, LogLevel } from '../../runtime/capabilities.js';
 import { closedPort } from '../../../test/helpers/net.js';
+import { loopbackServerCert } from '../../../test/helpers/pki.js';
 import { outgoingSender, type SendRequest } from './host.js';
 
 const servers: (http.Server | https.Server)[] = [];
@@ -170,10 +170,8 @@ describe('outgoingSender', () => {
   it('an HTTPS server with a certificate Node does not trust is TLS-certificate-error, and nothing is sent', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'edgeward-tls-'));
     try {
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-        '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
       const seen: string[] = [];
-      const srv = https.createServer({ key: readFileSync(path.join(dir, 'key.pem')), cert: readFileSync(path.join(dir, 'cert.pem')) }, (req, res) => { seen.push(String(req.url)); res.end('x'); });
+      const srv = https.createServer(loopbackServerCert(dir), (req, res) => { seen.push(String(req.url)); res.end('x'); });
       servers.push(srv);
       await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
       const authority = `127.0.0.1:${(srv.address() as AddressInfo).port}`;
