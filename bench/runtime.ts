@@ -20,6 +20,7 @@ import { ComponentRuntime } from '../host/runtime/runtime.js';
 import { warmWorkerPool } from '../host/runtime/sandbox.js';
 import { builtinDefaultManifest, type ModuleSpec } from '../host/runtime/manifest.js';
 import { silentLogger } from '../host/log.js';
+import { testCapability } from '../test/helpers/wit.js';
 import { openIdentityServices } from '../test/helpers/identity-services.js';
 import { workloadIdentityCapability } from '../host/capabilities/workload-identity/index.js';
 
@@ -138,8 +139,8 @@ async function main(): Promise<void> {
   const brt = await ComponentRuntime.open({
     stateDir: newDir(), logger: silentLogger(), limits: LIMITS,
     capabilities: [
-      { name: 'edgeward:test/echo', interfaces: ['edgeward:test/echo'], prepare: () => ({ 'edgeward:test/echo': { echo: hostEcho } }) },
-      { name: 'edgeward:test/echo-local', interfaces: ['edgeward:test/echo'], workerModule: 'bench/echo.worker.mjs' },
+      await testCapability('echo', () => ({ 'edgeward:test/echo': { echo: hostEcho } })),
+      await testCapability('echo', undefined, { name: 'edgeward:test/echo-local', workerModule: 'bench/echo.worker.mjs' }),
     ],
   });
   await brt.create({ ...echo, name: 'loop', source: loopFile, capabilities: ['edgeward:test/echo'] });

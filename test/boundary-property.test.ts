@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
 import { RuntimeError } from '../host/runtime/types.js';
 import { Fixture, spec } from './runtime-helpers.js';
+import { testCapability } from './helpers/wit.js';
 
 /** What JSON can carry: -0 becomes 0, undefined members vanish. */
 const viaJson = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
@@ -24,11 +25,7 @@ describe('W4: arbitrary values through the boundary', () => {
   beforeAll(async () => {
     fx = new Fixture();
     rt = await fx.runtime({
-      capabilities: [{
-        name: 'edgeward:test/strings',
-        interfaces: ['edgeward:test/strings'],
-        prepare: () => ({ 'edgeward:test/strings': { echoStr: (s: unknown) => { hostSaw++; return s; } } }),
-      }],
+      capabilities: [await testCapability('strings', () => ({ 'edgeward:test/strings': { echoStr: (s: unknown) => { hostSaw++; return s; } } }))],
     });
     await rt.create(spec('echo', await fx.guest('echo')));
     await rt.create(spec('hoststr', await fx.guest('hoststr'), { capabilities: ['edgeward:test/strings'] }));

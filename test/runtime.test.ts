@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RuntimeError } from '../host/runtime/types.js';
 import { measure } from '../host/runtime/loader.js';
 import { Fixture, spec, TEST_LIMITS, waitFor } from './runtime-helpers.js';
+import { testCapability } from './helpers/wit.js';
 
 let fx: Fixture;
 beforeEach(() => { fx = new Fixture(); });
@@ -245,7 +246,7 @@ describe('deny by default', () => {
     let calls = 0;
     const rt = await fx.runtime({
       limits: { ...TEST_LIMITS, call_timeout_ms: 30_000, max_value_bytes: 64 * 1024 },
-      capabilities: [{ name: 'edgeward:test/echo', interfaces: ['edgeward:test/echo'], prepare: () => ({ 'edgeward:test/echo': { echo: (x: unknown) => { calls++; return (x as number) + 1; } } }) }],
+      capabilities: [await testCapability('echo', () => ({ 'edgeward:test/echo': { echo: (x: unknown) => { calls++; return (x as number) + 1; } } }))],
     });
     const file = await fx.guest('hostloop');
     await rt.create(spec('a', file, { capabilities: ['edgeward:test/echo'] }));
@@ -264,11 +265,7 @@ describe('deny by default', () => {
   it('gives a host capability the calling instance without asking the guest', async () => {
     const seen: string[] = [];
     const rt = await fx.runtime({
-      capabilities: [{
-        name: 'edgeward:test/echo',
-        interfaces: ['edgeward:test/echo'],
-        prepare: (inst) => ({ 'edgeward:test/echo': { echo: (x: unknown) => { seen.push(inst.module); return (x as number) + 1; } } }),
-      }],
+      capabilities: [await testCapability('echo', (inst) => ({ 'edgeward:test/echo': { echo: (x: unknown) => { seen.push(inst.module); return (x as number) + 1; } } }))],
     });
     const file = await fx.guest('hostcall');
     await rt.create(spec('one', file, { capabilities: ['edgeward:test/echo'] }));
@@ -281,11 +278,7 @@ describe('deny by default', () => {
 
   it('turns a host capability that throws into a trap of that instance only', async () => {
     const rt = await fx.runtime({
-      capabilities: [{
-        name: 'edgeward:test/echo',
-        interfaces: ['edgeward:test/echo'],
-        prepare: (inst) => ({ 'edgeward:test/echo': { echo: () => { if (inst.module === 'bad') throw new Error('backend-unavailable'); return 1; } } }),
-      }],
+      capabilities: [await testCapability('echo', (inst) => ({ 'edgeward:test/echo': { echo: () => { if (inst.module === 'bad') throw new Error('backend-unavailable'); return 1; } } }))],
     });
     const file = await fx.guest('hostcall');
     await rt.create(spec('bad', file, { capabilities: ['edgeward:test/echo'] }));

@@ -189,9 +189,18 @@ const FS_WAT = core({
     (call $err (i32.const 80) (i32.const 10))`,
 });
 
+/**
+ * Interfaces of the package `edgeward:test`, which tests register as host-side capabilities (with the
+ * types of this WIT: test/helpers/wit.ts), and which the guests below import.
+ */
+export const TEST_WIT = {
+  echo: 'interface echo { echo: func(x: u32) -> u32; }',
+  strings: 'interface strings { echo-str: func(s: string) -> string; }',
+} as const;
+
 /** A world importing the test capability `edgeward:test/echo`, which tests register as host-side. */
 const echoWit = (guest: string) => `package edgeward:test;
-interface echo { echo: func(x: u32) -> u32; }
+${TEST_WIT.echo}
 world ${guest}-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; import echo; }`;
 const ECHO_IMPORT = '(import "edgeward:test/echo" "echo" (func $echo (param i32) (result i32)))';
 
@@ -247,7 +256,7 @@ package wasi:sockets@0.2.3 { interface instance-network { get-answer: func() -> 
    */
   hoststr: {
     wit: `package edgeward:test;
-interface strings { echo-str: func(s: string) -> string; }
+${TEST_WIT.strings}
 world hoststr-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; import strings; }`,
     wat: core({
       imports: '(import "edgeward:test/strings" "echo-str" (func $es (param i32 i32 i32)))',

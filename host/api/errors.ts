@@ -15,6 +15,7 @@ const RUNTIME_STATUS: Record<RuntimeError['code'], ContentfulStatusCode> = {
   conflict: 409,
   invalid: 400,
   'integrity-mismatch': 409,
+  'type-mismatch': 400,
   denied: 403,
   timeout: 504,
   failed: 500,

@@ -4,7 +4,7 @@
  */
 export type RuntimeEventKind =
   | 'created' | 'updated' | 'removed' | 'started' | 'stopped' | 'crashed' | 'exited' | 'timeout'
-  | 'restart-scheduled' | 'restart-abandoned' | 'integrity-violation' | 'signature-refused' | 'denied' | 'start-failed';
+  | 'restart-scheduled' | 'restart-abandoned' | 'integrity-violation' | 'signature-refused' | 'denied' | 'type-mismatch' | 'start-failed';
 
 export interface RuntimeEvent {
   time: string;

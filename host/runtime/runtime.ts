@@ -20,6 +20,8 @@ import { decideRestart, formatDelay, IOT_EDGE_BACKOFF, type BackoffSettings } fr
 import { Registry, type Registration } from './registry.js';
 import { loadSignature, SignatureError, type SignatureMaterial } from './signature.js';
 import { TrustStore, verifyModule, type ModuleTrust, type SignerIdentity } from './trust.js';
+import { BoundaryTypeError, checkBoundary, componentTypes, hostInterface, type ExtraInterfaces } from '../boundary/check.js';
+import { unversioned, type ComponentType, type InstanceType } from '../boundary/types.js';
 import { Instance, warmWorkerPool, type ExitReason, type InvokeOutcome } from './sandbox.js';
 import { RuntimeError, type InvokeResult, type LogQuery, type ModuleDetails, type ModuleRuntime } from './types.js';
 
@@ -48,6 +50,10 @@ export class ComponentRuntime implements ModuleRuntime {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly capabilities: readonly Capability[];
+  /** WIT types that capabilities bring besides the host's generated table (host/boundary). */
+  private readonly extraInterfaces: ExtraInterfaces;
+  /** Declared component types by digest (read once; a component's bytes never change under its digest). */
+  private readonly declared = new Map<string, ComponentType>();
   private readonly backoff: BackoffSettings;
   private readonly trust: ModuleTrust;
   private readonly eventRing = new EventRing();
@@ -61,6 +67,7 @@ export class ComponentRuntime implements ModuleRuntime {
     if (countersProblem) this.countersProblem = countersProblem;
     this.loader = new Loader(opts.stateDir, opts.cacheSeal);
     this.capabilities = [...BUILTIN_CAPABILITIES, ...(opts.capabilities ?? [])];
+    this.extraInterfaces = Object.assign({}, ...this.capabilities.map((c) => c.types ?? {}));
     this.backoff = { ...IOT_EDGE_BACKOFF, ...opts.backoff };
     this.trust = opts.trust ?? { policy: 'optional', store: TrustStore.empty() };
   }
@@ -256,11 +263,44 @@ export class ComponentRuntime implements ModuleRuntime {
       this.event(spec.name, 'denied', plan.message);
       throw new RuntimeError('denied', plan.message);
     }
+    this.checkTypes(spec.name, measured, bytes, prepared.imports);
     await this.loader.compile(prepared, this.limitsOf(spec).memory_mib);
     await storing;
     const { digest: _pin, signature: _src, ...rest } = spec;
     const generationId = old && old.digest === measured && old.signer === who.signer ? old.generationId : randomUUID();
     return [{ ...rest, digest: measured, generationId, ...who, ...(material ? { signature: material } : {}) }, bytes];
+  }
+
+  /**
+   * The typed boundary: the component's declared types of every interface it imports (all linked, the
+   * link plan said) and of the lifecycle the host calls, against the host's WIT. A mismatch is an event
+   * and a `type-mismatch` error naming interface, function and the first difference.
+   */
+  private checkTypes(name: string, digest: string, bytes: Uint8Array, imports: readonly string[]): void {
+    try {
+      let types = this.declared.get(digest);
+      if (!types) {
+        types = componentTypes(name, bytes);
+        this.declared.set(digest, types);
+      }
+      checkBoundary(name, types, new Set(imports.map(unversioned)), this.extraInterfaces);
+    } catch (err) {
+      if (!(err instanceof BoundaryTypeError)) throw err;
+      this.event(name, 'type-mismatch', err.message);
+      throw new RuntimeError('type-mismatch', err.message);
+    }
+  }
+
+  /** The host's WIT types of every (non-private) interface the capabilities link, for the worker's argument checks. */
+  private linkedTypes(caps: readonly Capability[]): Record<string, InstanceType> {
+    const out: Record<string, InstanceType> = {};
+    for (const c of caps) {
+      for (const iface of c.interfaces) {
+        const t = hostInterface(iface, this.extraInterfaces);
+        if (t) out[iface] = t;
+      }
+    }
+    return out;
   }
 
   /** verifyModule under this device's trust; a refusal is an event and a typed error. */
@@ -308,6 +348,9 @@ export class ComponentRuntime implements ModuleRuntime {
       const prepared = await this.loader.prepare(r.digest as Digest, () => verified);
       const plan = planLinks(name, prepared.imports, r.capabilities, this.capabilities);
       if (!plan.ok) throw new RuntimeError('denied', plan.message);
+      // The import types against the host's WIT as it is now (it may have changed since the deploy).
+      const checked = verified.then((bytes) => this.checkTypes(name, r.digest, bytes, prepared.imports));
+      checked.catch(() => undefined);
       const coreModules = await this.loader.compile(prepared, limits.memory_mib);
       const instanceId = this.nextInstanceId++;
       const log = this.logStore.for(name);
@@ -320,18 +363,19 @@ export class ComponentRuntime implements ModuleRuntime {
         glueSource: prepared.glueSource,
         coreModules,
         capabilities: plan.capabilities,
+        interfaceTypes: this.linkedTypes(plan.capabilities),
         config: JSON.stringify({ name, generationId: r.generationId, env: r.env, settings: r.settings }),
         limits,
         ...(r.network ? { network: r.network } : {}),
         dataDir: path.join(this.opts.stateDir, 'modules', name, 'data'),
         onLog: (level, message) => log.append(level, message),
         onExit: (reason) => this.onInstanceEnded(name, instanceId, reason),
-        gate: verified,
+        gate: checked,
       });
       s.instanceId = instanceId;
     } catch (err) {
       const e = err as RuntimeError;
-      const terminal = e.code === 'integrity-mismatch' || e.code === 'denied' || e.code === 'invalid';
+      const terminal = e.code === 'integrity-mismatch' || e.code === 'type-mismatch' || e.code === 'denied' || e.code === 'invalid';
       s.status = terminal ? 'dead' : 'failed';
       s.description = e.message;
       s.lastError = e.message;

@@ -13,6 +13,7 @@ import { shadowed, type Capability, type HostFunction, type InstanceContext, typ
 import type { CoreModule, Digest } from './loader.js';
 import { assetPath, assetUrl } from './assets.js';
 import { RuntimeError } from './types.js';
+import type { InstanceType } from '../boundary/types.js';
 
 /** How long a guest may block on one host-capability call before the worker gives up on it. */
 const BROKER_TIMEOUT_MS = 30_000;
@@ -59,6 +60,8 @@ export interface SandboxOptions {
   glueSource: string;
   coreModules: Record<string, CoreModule>;
   capabilities: readonly Capability[];
+  /** The host's WIT types of every interface linked (host/boundary): the worker checks arguments against them. */
+  interfaceTypes: Readonly<Record<string, InstanceType>>;
   /** JSON handed to the guest's `start`. */
   config: string;
   limits: LimitsConfig;
@@ -262,6 +265,7 @@ export class Instance {
         ...(c.dataDir ? { dataDir: opts.dataDir } : {}),
       })),
       hostFunctions: inst.table.map(([iface, fn]) => [iface, fn]),
+      types: opts.interfaceTypes,
     };
     // The worker links and loads the glue while the host finishes measuring; nothing of the guest runs
     // until the measurement matched (`gate`).

@@ -41,7 +41,7 @@ export interface InvokeResult {
 /** A typed runtime failure; the API maps `code` onto an HTTP status. */
 export class RuntimeError extends Error {
   constructor(
-    readonly code: 'not-found' | 'conflict' | 'invalid' | 'integrity-mismatch' | 'denied' | 'timeout' | 'failed',
+    readonly code: 'not-found' | 'conflict' | 'invalid' | 'integrity-mismatch' | 'type-mismatch' | 'denied' | 'timeout' | 'failed',
     message: string,
   ) {
     super(message);

@@ -6,6 +6,7 @@
 // granted hosts only), env or process.
 import { parentPort } from 'node:worker_threads';
 import { deserialize, serialize } from 'node:v8';
+import { guardInterface } from '../boundary/validate.mjs';
 
 // Set by `load` (workers are spawned ahead of need, before they know their instance). The broker is
 // shared memory only (no message port on the hot path): `flag` (Int32) holds the slots below, the guest's
@@ -117,6 +118,14 @@ async function buildImports(init) {
     Object.assign(imports, provided);
   }
   for (const [iface, fn, call] of proxies) if (!iface.startsWith(PRIVATE_PREFIX)) (imports[iface] ??= {})[fn] = call;
+  // Every function the guest can reach checks its arguments against the host's WIT first (validate.mjs):
+  // a value of the wrong type traps this instance before any capability code runs. The host sent the
+  // types of every interface it links; one it has no types for is not linked at all.
+  for (const iface of Object.keys(imports)) {
+    const types = init.types?.[iface];
+    if (!types) throw new Error(`no WIT types for linked interface ${iface}`);
+    imports[iface] = guardInterface(iface, types, imports[iface]);
+  }
   return imports;
 }
 

@@ -1,0 +1,195 @@
+// Defence in depth at every capability entry: before a host function runs, the JS values it received are
+// checked against the host's WIT (the interface types of host/boundary/types.ts), as jco represents them:
+// bool → boolean; integers → number in range (s64/u64 → bigint in range); char → one Unicode scalar value;
+// string → well-formed string; list → Array or the matching typed array; record/flags → object; tuple →
+// Array; enum → one of its cases; variant/result → {tag, val}; option → undefined or the value; own/borrow →
+// a resource object. Plain ESM with no imports, so the sandbox worker (worker.mjs) and the daemon's broker
+// (sandbox.ts) share it. One validator per interface, built once from the description: no hand-written
+// checks per function.
+
+const INT_RANGE = {
+  s8: [-128, 127], u8: [0, 255], s16: [-32768, 32767], u16: [0, 65535], s32: [-2147483648, 2147483647], u32: [0, 4294967295],
+};
+const BIG_RANGE = { s64: [-(2n ** 63n), 2n ** 63n - 1n], u64: [0n, 2n ** 64n - 1n] };
+const TYPED_ARRAY = {
+  u8: Uint8Array, s8: Int8Array, u16: Uint16Array, s16: Int16Array, u32: Uint32Array, s32: Int32Array,
+  u64: BigUint64Array, s64: BigInt64Array, f32: Float32Array, f64: Float64Array,
+};
+
+/** A value the guest cannot have meant: the call traps, the host function is not called. */
+export class BoundaryValueError extends TypeError {
+  constructor(message) {
+    super(message);
+    this.name = 'BoundaryValueError';
+  }
+}
+
+/** kebab-case → lowerCamelCase, as jco names functions, methods, record fields and flags. */
+export function camel(name) {
+  return name.split('-').map((w, i) => (i === 0 ? w : w.charAt(0).toUpperCase() + w.slice(1))).join('');
+}
+/** kebab-case → UpperCamelCase, as jco names resource classes. */
+export function pascal(name) {
+  const c = camel(name);
+  return c.charAt(0).toUpperCase() + c.slice(1);
+}
+
+function show(v) {
+  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  if (typeof v === 'bigint') return `bigint ${v}`;
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return `array of ${v.length}`;
+  if (ArrayBuffer.isView(v)) return `${v.constructor.name} of ${v.length}`;
+  if (typeof v === 'object') return 'object';
+  return `${typeof v} ${String(v)}`;
+}
+
+function typeName(t) {
+  if (t.name) return `${t.k} ${t.name}`;
+  return t.k;
+}
+
+/** Throws BoundaryValueError when `v` is not a JS value of WIT type `t`; `where` names the place. */
+export function check(t, v, where) {
+  const bad = () => { throw new BoundaryValueError(`${where}: expected ${typeName(t)}, got ${show(v)}`); };
+  switch (t.k) {
+    case 'bool': if (typeof v !== 'boolean') bad(); return;
+    case 's8': case 'u8': case 's16': case 'u16': case 's32': case 'u32': {
+      const [lo, hi] = INT_RANGE[t.k];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) bad();
+      return;
+    }
+    case 's64': case 'u64': {
+      const [lo, hi] = BIG_RANGE[t.k];
+      if (typeof v !== 'bigint' || v < lo || v > hi) bad();
+      return;
+    }
+    case 'f32': case 'f64': if (typeof v !== 'number') bad(); return;
+    case 'char': {
+      if (typeof v !== 'string') bad();
+      const cp = v.codePointAt(0);
+      if (cp === undefined || String.fromCodePoint(cp).length !== v.length || (cp >= 0xd800 && cp <= 0xdfff)) bad();
+      return;
+    }
+    case 'string': if (typeof v !== 'string' || !v.isWellFormed()) bad(); return;
+    case 'list': {
+      const Typed = TYPED_ARRAY[t.of.k];
+      if (Typed && v instanceof Typed) { if (t.len !== undefined && v.length !== t.len) bad(); return; }
+      if (!Array.isArray(v) || (t.len !== undefined && v.length !== t.len)) bad();
+      for (let i = 0; i < v.length; i++) check(t.of, v[i], `${where}[${i}]`);
+      return;
+    }
+    case 'tuple':
+      if (!Array.isArray(v) || v.length !== t.of.length) bad();
+      for (let i = 0; i < t.of.length; i++) check(t.of[i], v[i], `${where}[${i}]`);
+      return;
+    case 'record':
+      if (!v || typeof v !== 'object' || Array.isArray(v)) bad();
+      for (const f of t.fields) check(f.type, v[camel(f.name)], `${where}.${camel(f.name)}`);
+      return;
+    case 'flags':
+      if (!v || typeof v !== 'object' || Array.isArray(v)) bad();
+      for (const n of t.names) {
+        const f = v[camel(n)];
+        if (f !== undefined && typeof f !== 'boolean') throw new BoundaryValueError(`${where}.${camel(n)}: expected a flag (boolean), got ${show(f)}`);
+      }
+      return;
+    case 'enum': if (typeof v !== 'string' || !t.names.includes(v)) bad(); return;
+    case 'variant': {
+      if (!v || typeof v !== 'object') bad();
+      const c = t.cases.find((x) => x.name === v.tag);
+      if (!c) bad();
+      if (c.type) check(c.type, v.val, `${where}(${c.name})`);
+      else if (v.val !== undefined) throw new BoundaryValueError(`${where}(${c.name}): a case without a payload got ${show(v.val)}`);
+      return;
+    }
+    case 'option':
+      if (v === undefined || v === null) return;
+      if (t.of.k === 'option') {
+        if (typeof v !== 'object' || v.tag !== 'some') bad();
+        check(t.of, v.val, `${where}?`);
+      } else check(t.of, v, `${where}?`);
+      return;
+    case 'result': {
+      if (!v || typeof v !== 'object' || (v.tag !== 'ok' && v.tag !== 'err')) bad();
+      const inner = v.tag === 'ok' ? t.ok : t.err;
+      if (inner) check(inner, v.val, `${where}(${v.tag})`);
+      return;
+    }
+    case 'own': case 'borrow':
+      if (!v || typeof v !== 'object') throw new BoundaryValueError(`${where}: expected ${t.k}<${t.resource.name ?? t.resource.origin}>, got ${show(v)}`);
+      return;
+    default:
+      throw new BoundaryValueError(`${where}: values of type ${t.k} cannot cross this boundary`);
+  }
+}
+
+/** A checker of one function's arguments (`params` after `skip` leading ones, e.g. a method's self). */
+export function argsChecker(iface, fnName, fn, skip = 0) {
+  const params = fn.params.slice(skip);
+  const where = `${iface}.${fnName}`;
+  return (args) => {
+    if (args.length !== params.length) throw new BoundaryValueError(`${where}: expected ${params.length} argument(s), got ${args.length}`);
+    for (let i = 0; i < params.length; i++) check(params[i].type, args[i], `${where}: parameter "${params[i].name}"`);
+  };
+}
+
+function guard(checker, impl) {
+  const wrapped = function (...args) {
+    checker(args);
+    return impl.apply(this, args);
+  };
+  Object.defineProperty(wrapped, 'name', { value: impl.name });
+  return wrapped;
+}
+
+const GUARDED = Symbol('edgeward.guarded');
+
+/**
+ * Wrap the import object of one interface (`fns`: what the worker hands jco's glue) so every function,
+ * method, static function and constructor the WIT `types` describes checks its arguments first. Classes
+ * are patched in place (one worker serves one instance) or, for constructors, replaced by a Proxy that
+ * keeps `instanceof`. Returns the object to link.
+ */
+export function guardInterface(iface, types, fns) {
+  const out = { ...fns };
+  const ctors = new Map();
+  for (const [name, ext] of Object.entries(types.exports)) {
+    if (ext.k !== 'func') continue;
+    const m = /^\[(method|static|constructor)\]([a-z0-9-]+)(?:\.([a-z0-9-]+))?$/.exec(name);
+    if (!m) {
+      const js = camel(name);
+      if (typeof out[js] === 'function') out[js] = guard(argsChecker(iface, name, ext), out[js]);
+      continue;
+    }
+    const [, kind, resource, member] = m;
+    const cls = out[pascal(resource)];
+    if (typeof cls !== 'function') continue;
+    if (kind === 'constructor') { ctors.set(pascal(resource), argsChecker(iface, name, ext)); continue; }
+    const target = kind === 'method' ? cls.prototype : cls;
+    const js = camel(member);
+    const impl = target[js];
+    if (typeof impl !== 'function' || impl[GUARDED]) continue;
+    const g = guard(argsChecker(iface, name, ext, kind === 'method' ? 1 : 0), impl);
+    g[GUARDED] = true;
+    Object.defineProperty(target, js, { value: g, writable: true, configurable: true });
+  }
+  for (const [cname, checker] of ctors) {
+    out[cname] = new Proxy(out[cname], {
+      construct(target, args, newTarget) {
+        checker(args);
+        return Reflect.construct(target, args, newTarget);
+      },
+    });
+  }
+  return out;
+}
+
+/** Checkers of plain functions by their JS name (the daemon's broker: host-side capability functions). */
+export function functionCheckers(iface, types) {
+  const out = new Map();
+  for (const [name, ext] of Object.entries(types.exports)) {
+    if (ext.k === 'func' && !name.startsWith('[')) out.set(camel(name), argsChecker(iface, name, ext));
+  }
+  return out;
+}
