@@ -11,6 +11,7 @@ import type { ComponentRuntime } from '../host/runtime/runtime.js';
 import { RuntimeError } from '../host/runtime/types.js';
 import { Fixture, spec } from './runtime-helpers.js';
 import { testCapability } from './helpers/wit.js';
+import { report } from './helpers/reliability.js';
 
 /** What JSON can carry: -0 becomes 0, undefined members vanish. */
 const viaJson = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
@@ -44,6 +45,7 @@ describe('W4: arbitrary values through the boundary', () => {
       expect(await rt.invoke('hoststr', 'x', v)).toEqual({ status: 200, payload: viaJson(v) });
     }), { numRuns: 300 });
     expect(hostSaw - before).toBeGreaterThanOrEqual(300);
+    report('W4', `300 arbitrary JSON values through invoke and 300 through a host capability over the broker: 0 differences (host saw ${hostSaw - before} calls)`);
   });
 
   it('refuses a payload over max_value_bytes with a typed error instead of cutting it', async () => {

@@ -10,6 +10,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_CALLER, KeyError, type Caller, type KeyService, type KeyType } from '../hsm/keys/index.js';
 import { fileBackend, pkcs11Backend, tpmBackend, type Backend } from './keys-fixture.js';
+import { report } from './helpers/reliability.js';
 
 const MSG = Buffer.from('the quick brown fox jumps over the lazy dog');
 const modA: Caller = { kind: 'module', module: 'alpha' };
@@ -205,6 +206,7 @@ describe.each([['file'], ['pkcs11'], ['pkcs11-threads'], ['tpm']] as const)('key
     expect(await keys.sign(modA, shared, 'ecdsa-sha256', MSG)).toBeInstanceOf(Buffer);
     await rejects(keys.sign(modB, shared, 'ecdsa-sha256', MSG), 'access-denied');
     await rejects(keys.deleteKey(modA, shared), 'access-denied');
+    report('H10', `${name} backend: A and B each see only their own "k", both coexist; 5 cross-namespace calls refused access-denied`);
   });
 
   it('a tampered or forged handle gets the one answer "invalid handle"', async () => {
@@ -235,5 +237,6 @@ describe.each([['file'], ['pkcs11'], ['pkcs11-threads'], ['tpm']] as const)('key
     expect(await keys.getPublicKey(DAEMON_CALLER, h)).toEqual(pub);
     const sig = await keys.sign(DAEMON_CALLER, h, 'ecdsa-sha256', MSG);
     expect(cryptoVerify('sha256', MSG, createPublicKey({ key: pub, format: 'der', type: 'spki' }), sig)).toBe(true);
+    report('H5', `${name} backend: keys before = after a close and reopen; the old handle still signs`);
   });
 });

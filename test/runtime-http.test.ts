@@ -16,6 +16,7 @@ import { RuntimeError } from '../host/runtime/types.js';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
 import { Fixture, spec } from './runtime-helpers.js';
 import { closedPort } from './helpers/net.js';
+import { report } from './helpers/reliability.js';
 
 const GRANT = 'wasi:http/outgoing-handler';
 const FETCHER = assetPath('guests/fetcher/dist/fetcher.wasm');
@@ -183,6 +184,7 @@ describe('wasi:http/outgoing-handler', () => {
     expect(b.seen.map((s) => s.url)).toEqual(['/to-b', '/to-b', '/to-b']);
     const denied = async (module: string, srv: Server) => (await logsOf(rt, module)).filter((l) => l === `WARN  http: GET http "${srv.authority}" denied: not in network.hosts`).length;
     expect([await denied('to-a', b), await denied('to-b', a), await denied('to-a', a), await denied('to-b', b)]).toEqual([3, 3, 0, 0]);
+    report('G8', 'matrix of 4 (module × server), sequential ×2 and concurrent: allowed 2/2, denied 2/2 each time; denials logged only in the denied module\'s log');
   });
 
   it('the built fetcher imports only its log, wasi:http and the wasi:io they use; only the http grant links them', async () => {

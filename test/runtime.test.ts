@@ -12,6 +12,7 @@ import { RuntimeError } from '../host/runtime/types.js';
 import { measure } from '../host/runtime/loader.js';
 import { Fixture, spec, TEST_LIMITS, waitFor } from './runtime-helpers.js';
 import { testCapability } from './helpers/wit.js';
+import { report } from './helpers/reliability.js';
 
 let fx: Fixture;
 beforeEach(() => { fx = new Fixture(); });
@@ -313,7 +314,7 @@ describe('limits', () => {
     expect(h.max / 1e6).toBeLessThan(100);
     expect((await rt.get('spin')).status.runtimeStatus.status).toBe('failed');
     expect(rt.events('spin').map((e) => e.kind)).toContain('timeout');
-    console.log(`[G1] deadline→rejection ${(elapsed - 300).toFixed(1)} ms; echo answered ${answered} calls during the spin; max event-loop delay ${(h.max / 1e6).toFixed(1)} ms`);
+    report('G1', `deadline→termination ${(elapsed - 300).toFixed(1)} ms; another module answered ${answered} calls during the spin; max event-loop delay ${(h.max / 1e6).toFixed(1)} ms`);
   });
 
   it('stops a memory bomb at the ceiling and keeps the host bounded', async () => {
@@ -353,6 +354,7 @@ describe('limits', () => {
     expect(d.status.runtimeStatus.status).toBe('failed');
     expect(d.status.exitStatus?.statusCode).toBe('1');
     expect(await rt.invoke('echo', 'x', 'still here')).toEqual({ status: 200, payload: 'still here' });
+    report('G5', `exit(err) ended only that instance (state failed, exit code ${d.status.exitStatus?.statusCode}); the runtime's process (pid ${process.pid}) and another module kept answering`);
   });
 });
 

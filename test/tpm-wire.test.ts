@@ -19,6 +19,7 @@ import { Reader } from '../hsm/tpm/marshal.js';
 import { TpmError } from '../hsm/tpm/rc.js';
 import { TcpTransport, TpmTransportError } from '../hsm/tpm/transport.js';
 import { handleName } from '../hsm/tpm/types.js';
+import { report } from './helpers/reliability.js';
 
 const HMAC_KEY = 0x81000020;
 const ECC_KEY = 0x81000021;
@@ -155,7 +156,7 @@ describe('TPM wire format (swtpm + tpm2-tools)', () => {
     await tpm.flushContext(l.handle);
     expect(codes.slice(0, 2)).toEqual(['TPM_RC_AUTH_FAIL', 'TPM_RC_AUTH_FAIL']);
     expect((locked as TpmError).code).toBe('TPM_RC_LOCKOUT');
-    expect((locked as Error).message).toMatch(/^TPM2_Sign failed: TPM_RC_LOCKOUT \[rc 0x921\]: the TPM is in dictionary-attack lockout/);
+    expect((locked as Error).message).toMatch(/^TPM2_Sign failed: TPM_RC_LOCKOUT \[rc 0x921\]: the TPM is in dictionary-attack lockout/);    report('H7', `lockout after ${codes.filter((c) => c === 'TPM_RC_AUTH_FAIL').length} bad authorisations (swtpm, maxTries 2): typed TPM_RC_LOCKOUT; the key layer makes 0 retries`);
   });
 
   it('says "not answering" when the simulator goes away, and reconnects once it is back', async () => {
