@@ -35,6 +35,7 @@ fi
 
 echo "==> tests"
 mkdir -p .cache
+rm -f .cache/reliability.jsonl   # the reliability table of this run only
 set +e
 npx vitest run --reporter=default --reporter=json --outputFile.json=.cache/vitest.json
 rc=$?
@@ -45,4 +46,6 @@ node -e '
   console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
   if (r.numTotalTests === 0) { console.error("error: no test ran"); process.exit(1); }
 ' || rc=1
+echo "==> reliability scenarios (figures measured in this run)"
+node scripts/reliability-table.mjs || rc=1
 exit $rc
