@@ -179,7 +179,22 @@ world touchbomb-guest { import edgeward:module/logging@0.1.0; export edgeward:mo
   }),
 };
 
-const GUESTS = { fsflood, httpflood, hsmguest, touchbomb };
+/**
+ * G4, many elements: hands the host's `edgeward:test/lists.count` a list of 100,000 strings, all empty
+ * (the zeroed pages it grew: every element is pointer 0, length 0), and answers what the host counted.
+ */
+const listflood = {
+  wit: `package edgeward:test;
+interface lists { count: func(xs: list<string>) -> u32; }
+world listflood-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; import lists; }`,
+  wat: core({
+    imports: '(import "edgeward:test/lists" "count" (func $cnt (param i32 i32) (result i32)))',
+    extra: ITOA,
+    invokeBody: '(drop (memory.grow (i32.const 13))) (call $itoa (call $cnt (i32.const 65536) (i32.const 100000)))',
+  }),
+};
+
+const GUESTS = { fsflood, httpflood, hsmguest, touchbomb, listflood };
 
 export type ReliabilityGuest = keyof typeof GUESTS;
 
