@@ -20,13 +20,29 @@ import { keyServiceOverStore, type KeyService } from '../../hsm/keys/index.js';
 import { openPkcs11KeyStore, type Pkcs11KeyStore } from '../../hsm/pkcs11/store.js';
 import { startSoftHsm, type SoftHsm } from '../../hsm/testing/softhsm.js';
 import { makeConfig, tempDir } from '../keys-fixture.js';
-import { report } from '../helpers/reliability.js';
+import { report, type ScenarioId } from '../helpers/reliability.js';
 import { Fixture, rejection, spec, TEST_LIMITS, waitFor } from '../runtime-helpers.js';
 import { bytesRead, MiB, openFds, p50max, peakRssFromNow, threads } from './probes.js';
 
 let fx: Fixture;
 beforeEach(() => { fx = new Fixture(); });
 afterEach(async () => { await fx.cleanup(); });
+
+/**
+ * Several tests measure parts of one scenario; the table keeps one line per scenario, so each part is
+ * printed when measured and the parts go to `report` together when the file ends.
+ */
+const parts = new Map<ScenarioId, { figures: string[]; held: boolean }>();
+function note(id: ScenarioId, figure: string, held = true): void {
+  console.log(`[${id}] ${figure}${held ? '' : ' (DID NOT HOLD)'}`);
+  const p = parts.get(id) ?? { figures: [], held: true };
+  p.figures.push(figure);
+  p.held &&= held;
+  parts.set(id, p);
+}
+afterAll(() => {
+  for (const [id, p] of parts) report(id, p.figures.join(' | '), p.held);
+});
 
 /** A guest answer `n * 100 + code` (guests/adversarial/reliability.ts ANSWER_COUNT). */
 function counted(payload: unknown): { n: number; code: number } {
@@ -52,7 +68,7 @@ describe('G2 memory bomb', () => {
     expect(await rt.invoke('echo', 'x', 'alive')).toEqual({ status: 200, payload: 'alive' });
     // The pages the guest filled are real memory of this process: the ceiling, plus the worker's own.
     expect(peakMiB).toBeLessThan(capMiB + 48);
-    report('G2', `no max and max 4 GiB both stop at cap ${capMiB} MiB (${pages} pages), the 4 GiB grow refused; filling every page: daemon peak RSS delta ${peakMiB.toFixed(1)} MiB`);
+    note('G2', `no max and max 4 GiB both stop at cap ${capMiB} MiB (${pages} pages), the 4 GiB grow refused; filling every page: daemon peak RSS delta ${peakMiB.toFixed(1)} MiB`);
   });
 
   it('refuses at load a module whose minimum memory is above the ceiling, before it runs', async () => {
@@ -65,7 +81,7 @@ describe('G2 memory bomb', () => {
     expect(err.code).toBe('invalid');
     expect(err.message).toMatch(/needs 2000 pages at start, above the ceiling of 256 pages \(16 MiB\)/);
     expect(await rt.list()).toEqual([]);
-    report('G2', `min 2000 pages (125 MiB) over a ${TEST_LIMITS.memory_mib} MiB cap refused at load in ${ms.toFixed(1)} ms (deploy incl. transpile); peak RSS delta ${(peak() / MiB).toFixed(1)} MiB`);
+    note('G2', `min 2000 pages (125 MiB) over a ${TEST_LIMITS.memory_mib} MiB cap refused at load in ${ms.toFixed(1)} ms (deploy incl. transpile); peak RSS delta ${(peak() / MiB).toFixed(1)} MiB`);
   });
 });
 
@@ -86,7 +102,7 @@ describe('G3 handle exhaustion', () => {
     await rt.restart('fl');
     expect(counted((await rt.invoke('fl', 'r', null)).payload)).toEqual({ n: MAX_LIVE_DESCRIPTORS - 1, code: FS_ERROR_CODES.indexOf('insufficient-memory') });
     expect(Math.abs(heapMiB)).toBeLessThan(8);
-    report('G3', `wasi:filesystem: open-at refused at N=${MAX_LIVE_DESCRIPTORS} live descriptors with error-code insufficient-memory (${ms.toFixed(0)} ms to reach it); dropped handles free the count; daemon heap delta ${heapMiB.toFixed(2)} MiB`);
+    note('G3', `wasi:filesystem: open-at refused at N=${MAX_LIVE_DESCRIPTORS} live descriptors with error-code insufficient-memory (${ms.toFixed(0)} ms to reach it); dropped handles free the count; daemon heap delta ${heapMiB.toFixed(2)} MiB`);
   });
 
   it('traps a guest at the cap of live wasi:http resources (constructors have no error case)', async () => {
@@ -102,7 +118,7 @@ describe('G3 handle exhaustion', () => {
     expect((await rt.get('hf')).status.runtimeStatus.status).toBe('failed');
     expect(await rt.invoke('echo', 'x', 'alive')).toEqual({ status: 200, payload: 'alive' });
     expect(Math.abs(heapMiB)).toBeLessThan(8);
-    report('G3', `wasi:http: fields constructor traps at N=${MAX_LIVE_RESOURCES} live resources (${ms.toFixed(0)} ms to reach it), other module unaffected; daemon heap delta ${heapMiB.toFixed(2)} MiB`);
+    note('G3', `wasi:http: fields constructor traps at N=${MAX_LIVE_RESOURCES} live resources (${ms.toFixed(0)} ms to reach it), other module unaffected; daemon heap delta ${heapMiB.toFixed(2)} MiB`);
   });
 });
 
@@ -133,7 +149,7 @@ describe('G9 instantiate/dispose cycles', () => {
     expect(Math.max(...rows.map((r) => r.threads - base.threads))).toBeLessThanOrEqual(2);
     // No growth between the 200th and 500th cycle beyond noise.
     expect((last.rss - rows[1]!.rss) / MiB).toBeLessThan(48);
-    report('G9', `${perCycle.toFixed(1)} ms per restart; deltas from the start after each 100 — ${fmt.join('; ')} (tolerance: threads <= 2, fds <= 4, RSS 200->500 < 48 MiB)`);
+    note('G9', `${perCycle.toFixed(1)} ms per restart; deltas from the start after each 100 — ${fmt.join('; ')} (tolerance: threads <= 2, fds <= 4, RSS 200->500 < 48 MiB)`);
   }, 300_000); // ~30 ms a cycle on an idle machine, several times that on a loaded one
 });
 
@@ -205,7 +221,7 @@ describe('W6 integrity before instantiation', () => {
     // The untouched files still start.
     await rt.start('echo');
     expect(await rt.invoke('echo', 'x', 'intact')).toEqual({ status: 200, payload: 'intact' });
-    report('W6', `refusal rate 100% (${4 * TRIALS}/${4 * TRIALS}), guest start() never ran; component ${size} bytes; ${figures.join('; ')}`);
+    note('W6', `refusal rate 100% (${4 * TRIALS}/${4 * TRIALS}), guest start() never ran; component ${size} bytes; ${figures.join('; ')}`);
   }, 120_000);
 });
 
@@ -232,10 +248,10 @@ describe('G4 many elements', () => {
     expect(calls).toBe(expected === 'refused' ? 0 : 1);
     if (calls === 0) {
       expect(out).toBe(`module "lists" trapped: Error: edgeward:test/lists.count: arguments larger than ${maxValueBytes} bytes`);
-      report('G4', `100k-element list<string> (empty strings), max_value_bytes ${maxValueBytes}: refused in the worker in ${ms.toFixed(0)} ms, host calls 0`);
+      note('G4', `100k-element list<string> (empty strings), max_value_bytes ${maxValueBytes}: refused in the worker in ${ms.toFixed(0)} ms, host calls 0`);
     } else {
       expect(out).toBe(100_000);
-      report('G4', `100k-element list<string> (empty strings), max_value_bytes ${maxValueBytes}: reached the host (${calls} call, 100,000 elements, daemon heap +${(heapAtCall / MiB).toFixed(1)} MiB at the call) in ${ms.toFixed(0)} ms: the broker's estimate counts an empty element as 0 bytes`, false);
+      note('G4', `100k-element list<string> (empty strings), max_value_bytes ${maxValueBytes}: reached the host (${calls} call, 100,000 elements, daemon heap +${(heapAtCall / MiB).toFixed(1)} MiB at the call) in ${ms.toFixed(0)} ms: the broker's estimate counts an empty element as 0 bytes`, false);
     }
   });
 });
@@ -326,7 +342,7 @@ describe('HSM sessions (SoftHSM2)', () => {
       expect(store.poolStats().idle).toBe(before.size);
       figures.push(`${mode}: pool ${before.size} sessions, idle ${before.idle} before / ${after.idle} after, leaked ${after.size - after.idle}, kills with a sign in flight ${seen.killedInFlight}/${kills}, of them holding a session ${seen.killedHolding}, high-water ${after.highWater}`);
     }
-    report('G6', `trap after a sign + deadline kills in a sign loop, per executor; ${figures.join('; ')}`);
+    note('G6', `trap after a sign + deadline kills in a sign loop, per executor; ${figures.join('; ')}`);
   }, 90_000);
 
   it('G4: a list<u8> or string near the memory cap handed to sign / create-key-pair never reaches the host', async () => {
@@ -357,7 +373,7 @@ describe('HSM sessions (SoftHSM2)', () => {
       await rt.remove('big');
     }
     expect(await rt.invoke('echo', 'x', 'alive')).toEqual({ status: 200, payload: 'alive' });
-    report('G4', `max_value_bytes = MAX_SIGN_INPUT_BYTES = ${MAX_SIGN_INPUT_BYTES}: ${figures.join('; ')}`);
+    note('G4', `max_value_bytes = MAX_SIGN_INPUT_BYTES = ${MAX_SIGN_INPUT_BYTES}: ${figures.join('; ')}`);
   }, 60_000);
 
   it('G4: with max_value_bytes raised above MAX_SIGN_INPUT_BYTES, an oversized sign input is copied to the host once, then refused with limit-exceeded', async () => {
@@ -372,6 +388,6 @@ describe('HSM sessions (SoftHSM2)', () => {
     expect({ n, code }).toEqual({ n: 0, code: 6 }); // key-error.limit-exceeded
     expect(seen.calls).toBe(1);
     expect(seen.bytes).toBe(31 * 65536 + 'k'.length + 'ecdsa-sha256'.length);
-    report('G4', `max_value_bytes 4 MiB > MAX_SIGN_INPUT_BYTES: ${(seen.bytes / MiB).toFixed(2)} MiB copied to the host before sign refused it with limit-exceeded in ${ms.toFixed(0)} ms (the host copy is bounded by max_value_bytes, not by the function's own limit)`, false);
+    note('G4', `max_value_bytes 4 MiB > MAX_SIGN_INPUT_BYTES: ${(seen.bytes / MiB).toFixed(2)} MiB copied to the host before sign refused it with limit-exceeded in ${ms.toFixed(0)} ms (the host copy is bounded by max_value_bytes, not by the function's own limit)`, false);
   }, 30_000);
 });
