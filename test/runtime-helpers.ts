@@ -3,9 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildTestGuest, type ExtraGuest, type WatGuest } from '../guests/adversarial/components.js';
+import { buildReliabilityGuest, isReliabilityGuest, type ReliabilityGuest } from '../guests/adversarial/reliability.js';
 import { ComponentRuntime, type RuntimeOptions } from '../host/runtime/runtime.js';
 import type { ModuleSpec } from '../host/runtime/manifest.js';
 import { silentLogger } from '../host/log.js';
+import { RuntimeError } from '../host/runtime/types.js';
+import { expect } from 'vitest';
 
 export const TEST_LIMITS = { memory_mib: 16, call_timeout_ms: 2_000, max_value_bytes: 64 * 1024 };
 
@@ -13,9 +16,9 @@ export class Fixture {
   readonly dir = mkdtempSync(path.join(os.tmpdir(), 'edgeward-rt-'));
   readonly runtimes: ComponentRuntime[] = [];
 
-  async guest(name: WatGuest | ExtraGuest): Promise<string> {
+  async guest(name: WatGuest | ExtraGuest | ReliabilityGuest): Promise<string> {
     const file = path.join(this.dir, `${name}.wasm`);
-    writeFileSync(file, await buildTestGuest(name));
+    writeFileSync(file, await (isReliabilityGuest(name) ? buildReliabilityGuest(name) : buildTestGuest(name)));
     return file;
   }
 
@@ -45,6 +48,13 @@ export function spec(name: string, source: string, over: Partial<ModuleSpec> = {
     settings: {},
     ...over,
   };
+}
+
+/** The RuntimeError `p` rejects with (the test fails if it resolves or rejects with something else). */
+export async function rejection(p: Promise<unknown>): Promise<RuntimeError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(RuntimeError);
+  return err as RuntimeError;
 }
 
 export async function waitFor<T>(fn: () => T | Promise<T>, ms = 5_000): Promise<T> {

@@ -14,7 +14,7 @@ const MODULE_WIT = readFileSync(path.join(here, '../../wit/module/module.wit'), 
 const LIFECYCLE = 'edgeward:module/lifecycle@0.1.0';
 
 /** Shared core: bump allocator, `log` import, start that logs "started", stop, and a result area at 0. */
-function core(opts: { imports?: string; invokeBody: string; extra?: string; memory?: string }): string {
+export function core(opts: { imports?: string; invokeBody: string; extra?: string; memory?: string }): string {
   return `(module
   (import "edgeward:module/logging@0.1.0" "log" (func $log (param i32 i32 i32)))
   ${opts.imports ?? ''}
@@ -52,7 +52,7 @@ function core(opts: { imports?: string; invokeBody: string; extra?: string; memo
 }
 
 /** Writes the decimal form of $n at 32..48 and returns its length (for answers like "1024"). */
-const ITOA = `
+export const ITOA = `
   (func $itoa (param $n i32) (result i32)
     (local $i i32) (local $len i32)
     (local.set $i (i32.const 47))
@@ -196,6 +196,7 @@ const FS_WAT = core({
 export const TEST_WIT = {
   echo: 'interface echo { echo: func(x: u32) -> u32; }',
   strings: 'interface strings { echo-str: func(s: string) -> string; }',
+  lists: 'interface lists { count: func(xs: list<string>) -> u32; }',
 } as const;
 
 /** A world importing the test capability `edgeward:test/echo`, which tests register as host-side. */
@@ -286,7 +287,7 @@ package wasi:random@0.2.3 { interface random { get-random-u64: func() -> u64; } 
 export type ExtraGuest = 'exit' | 'sockets' | 'hostcall' | 'hostloop' | 'hoststr' | 'random' | 'fs';
 
 /** module.wit as a nested package block, so a test world can sit next to it in one WIT source. */
-const NESTED_MODULE = `package edgeward:module@0.1.0 {\n${MODULE_WIT.replace(/^package [^;]+;$/m, '')}\n}`;
+export const NESTED_MODULE = `package edgeward:module@0.1.0 {\n${MODULE_WIT.replace(/^package [^;]+;$/m, '')}\n}`;
 
 /** Build one test guest as component bytes. */
 export async function buildTestGuest(name: WatGuest | ExtraGuest): Promise<Uint8Array> {

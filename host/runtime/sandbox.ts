@@ -84,12 +84,15 @@ type Reply = { id?: number; t: string; value?: string; message?: string; code?: 
 /** Where a start's time went, in ms (worker side). */
 export interface StartTimings { link: number; instantiate: number; start: number }
 
+/** Each list element or record member counts at least this much (its cost as a JS value; worker.mjs ELEMENT_BYTES). */
+const ELEMENT_BYTES = 16;
+
 /** Approximate size of a value crossing the boundary, for the `max_value_bytes` cap. */
 export function valueBytes(v: unknown): number {
   if (typeof v === 'string') return Buffer.byteLength(v, 'utf8');
   if (v instanceof Uint8Array) return v.byteLength;
-  if (Array.isArray(v)) return v.reduce((n: number, x) => n + valueBytes(x), 0);
-  if (v && typeof v === 'object') return Object.values(v).reduce((n: number, x) => n + valueBytes(x), 0);
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + ELEMENT_BYTES + valueBytes(x), 0);
+  if (v && typeof v === 'object') return Object.values(v).reduce((n: number, x) => n + ELEMENT_BYTES + valueBytes(x), 0);
   return 8;
 }
 

@@ -85,11 +85,16 @@ function brokerCall(index, name, args) {
   return ok;
 }
 
+// Every element of a list and member of a record counts at least ELEMENT_BYTES (what it costs the host's
+// heap as a JS value, more than its bytes): a list of 100,000 empty strings is not "0 bytes" (G4).
+// Must match sandbox.ts valueBytes.
+const ELEMENT_BYTES = 16;
+
 function argBytes(v) {
   if (typeof v === 'string') return v.length * 3; // upper bound of its UTF-8 size, without encoding it
   if (ArrayBuffer.isView(v)) return v.byteLength;
-  if (Array.isArray(v)) { let n = 0; for (const x of v) n += argBytes(x); return n; }
-  if (v && typeof v === 'object') { let n = 0; for (const k in v) n += argBytes(v[k]); return n; }
+  if (Array.isArray(v)) { let n = 0; for (const x of v) n += ELEMENT_BYTES + argBytes(x); return n; }
+  if (v && typeof v === 'object') { let n = 0; for (const k in v) n += ELEMENT_BYTES + argBytes(v[k]); return n; }
   return 8;
 }
 

@@ -31,6 +31,12 @@ export const ENTRY_BYTES = 512;
 export const MAX_PATH_BYTES = 4096;
 /** Most bytes one `read` returns and one `write` accepts. */
 export const MAX_IO_BYTES = 1024 * 1024;
+/**
+ * Most descriptors and directory-entry streams one instance may hold at once (reliability G3): open-at
+ * and read-directory past it answer `insufficient-memory` (wasi:filesystem has no error for a full
+ * handle table; ENOMEM's is the nearest); get-directories, which has no error case, traps.
+ */
+export const MAX_LIVE_DESCRIPTORS = 1024;
 /** Name the guest sees for its data directory. */
 export const PREOPEN_NAME = '/data';
 
@@ -114,7 +120,13 @@ export function imports(ctx) {
   const root = ctx.dataDir;
   if (typeof root !== 'string' || !path.isAbsolute(root)) throw new Error('wasi:filesystem/data: no data directory for this instance');
   ensureDataDir(root);
-  const state = { usage: measure(root) };
+  const state = { usage: measure(root), live: 0 };
+
+  /** Count one more live descriptor or stream, or refuse it at the cap. */
+  const acquire = () => {
+    if (state.live >= MAX_LIVE_DESCRIPTORS) throw 'insufficient-memory';
+    state.live++;
+  };
 
   const charge = (bytes) => {
     if (bytes > 0 && state.usage + bytes > DATA_QUOTA_BYTES) throw 'insufficient-space';
@@ -171,6 +183,7 @@ export function imports(ctx) {
     #parts; #isFile; #flags; #closed = false;
     /** A directory or a regular file, by its components below root (see the header on fds). */
     constructor(parts, isFile, flags) {
+      acquire();
       this.#parts = parts;
       this.#isFile = isFile;
       this.#flags = flags;
@@ -268,6 +281,7 @@ export function imports(ctx) {
 
     openAt(pathFlags, p, openFlags, flags) {
       const parent = this.#dir();
+      if (state.live >= MAX_LIVE_DESCRIPTORS) throw 'insufficient-memory'; // before a file is created
       const { full, abs, st, isSelf } = resolve(parent, p);
       if (st?.isSymbolicLink()) throw 'not-permitted';
       if (st && openFlags.create && openFlags.exclusive) throw 'exist';
@@ -360,20 +374,38 @@ export function imports(ctx) {
     }
 
     /** Dropped by the guest (jco calls the dispose symbol): later calls are `bad-descriptor`. */
-    [Symbol.for('dispose')]() { this.#closed = true; }
+    [Symbol.for('dispose')]() {
+      if (!this.#closed) state.live--;
+      this.#closed = true;
+    }
   }
 
   class DirectoryEntryStream {
     #entries;
-    constructor(entries) { this.#entries = entries; }
+    constructor(entries) {
+      acquire();
+      this.#entries = entries;
+    }
     readDirectoryEntry() { return this.#entries.shift(); }
+    [Symbol.for('dispose')]() {
+      if (this.#entries) state.live--;
+      this.#entries = undefined;
+    }
   }
 
   // A new descriptor per call: the guest owns (and drops) each one it is handed.
-  if (Symbol.dispose) Descriptor.prototype[Symbol.dispose] = Descriptor.prototype[Symbol.for('dispose')];
+  if (Symbol.dispose) {
+    Descriptor.prototype[Symbol.dispose] = Descriptor.prototype[Symbol.for('dispose')];
+    DirectoryEntryStream.prototype[Symbol.dispose] = DirectoryEntryStream.prototype[Symbol.for('dispose')];
+  }
   const preopen = () => new Descriptor([], false, { read: true, write: false, mutateDirectory: true });
   return {
     'wasi:filesystem/types': { Descriptor, DirectoryEntryStream, filesystemErrorCode: () => undefined },
-    'wasi:filesystem/preopens': { getDirectories: () => [[preopen(), PREOPEN_NAME]] },
+    'wasi:filesystem/preopens': {
+      getDirectories: () => {
+        if (state.live >= MAX_LIVE_DESCRIPTORS) throw new Error(`more than ${MAX_LIVE_DESCRIPTORS} live wasi:filesystem descriptors in this instance`);
+        return [[preopen(), PREOPEN_NAME]];
+      },
+    },
   };
 }

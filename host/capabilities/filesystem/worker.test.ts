@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DATA_QUOTA_BYTES, ENTRY_BYTES, imports } from './worker.mjs';
+import { DATA_QUOTA_BYTES, ENTRY_BYTES, imports, MAX_LIVE_DESCRIPTORS } from './worker.mjs';
 
 type Desc = any;
 const RW = { read: true, write: true };
@@ -103,6 +103,19 @@ describe('wasi:filesystem/data host functions', () => {
     expect(code(() => again.openAt(NOFOLLOW, 'g', CREATE, RW))).toBe('insufficient-space');
     again.unlinkFileAt('f');
     again.openAt(NOFOLLOW, 'g', CREATE, RW).write(new Uint8Array(1024), 0n);
+  });
+
+  it('answers insufficient-memory past MAX_LIVE_DESCRIPTORS live descriptors and streams, before creating a file; a drop frees one (G3)', () => {
+    const held: Desc[] = [root];
+    while (held.length < MAX_LIVE_DESCRIPTORS - 1) held.push(root.openAt(NOFOLLOW, '.', { directory: true }, { read: true }));
+    held.push(root.readDirectory());
+    expect(code(() => root.openAt(NOFOLLOW, 'new.txt', CREATE, RW))).toBe('insufficient-memory');
+    expect(code(() => root.readDirectory())).toBe('insufficient-memory');
+    expect(code(() => root.statAt(NOFOLLOW, 'new.txt'))).toBe('no-entry');
+    held.pop()[Symbol.dispose]();
+    held.pop()[Symbol.dispose]();
+    held.push(root.openAt(NOFOLLOW, 'new.txt', CREATE, RW));
+    expect(held.at(-1).getType()).toBe('regular-file');
   });
 
   it('refuses paths longer than PATH_MAX and NUL bytes', () => {

@@ -7,7 +7,9 @@
 // response is first asked for (`future-incoming-response.get`, or a poll on it) and its body is complete
 // (never taken, finished, or dropped), so a guest that streams its body before waiting works as it
 // would on wasmtime. Streams are the shared wasi:io classes (io/worker.mjs).
-import { InputStream, OutputStream, Pollable, ioImports } from '../io/worker.mjs';
+import { InputStream, OutputStream, Pollable, Resource, consumed, ioImports, uncounted } from '../io/worker.mjs';
+
+export { MAX_LIVE_RESOURCES } from '../io/worker.mjs';
 
 /** Interface under which the host's `send` reaches this module (never linked into a guest's imports). */
 export const HOST_INTERFACE = 'edgeward-private:http';
@@ -43,8 +45,8 @@ function checkField(name, value) {
   if (err) throw err;
 }
 
-export class Fields {
-  constructor() { this[S] = { entries: [], immutable: false }; }
+export class Fields extends Resource {
+  constructor() { super(); this[S] = { entries: [], immutable: false }; }
   static fromList(entries) {
     const f = new Fields();
     if (entries.length > MAX_FIELDS) throw { tag: 'invalid-syntax' };
@@ -110,24 +112,31 @@ export function imports(ctx) {
   const send = ctx.host?.[HOST_INTERFACE]?.send;
   const limit = ctx.maxValueBytes;
 
-  class OutgoingBody {
-    constructor() { this[S] = { chunks: [], size: 0, streamTaken: false, finished: false, dropped: false, tooLarge: false }; }
+  class OutgoingBody extends Resource {
+    constructor() { super(); this[S] = { chunks: [], size: 0, streamTaken: false, finished: false, dropped: false, tooLarge: false }; }
     write() {
       if (this[S].streamTaken) throw undefined;
       this[S].streamTaken = true;
       return new OutputStream(bodySink(this, limit));
     }
     static finish(body, trailers) {
+      consumed(body);
+      consumed(trailers);
       const st = body[S];
       st.finished = true;
       if (st.tooLarge) throw { tag: 'HTTP-request-body-size', val: BigInt(st.size) };
       if (trailers && trailers[S].entries.length > 0) throw { tag: 'HTTP-request-trailer-section-size', val: undefined };
     }
-    [Symbol.dispose]() { this[S].dropped = true; }
+    [Symbol.dispose]() {
+      this[S].dropped = true;
+      super[Symbol.dispose]();
+    }
   }
 
-  class OutgoingRequest {
+  class OutgoingRequest extends Resource {
     constructor(headers) {
+      super();
+      consumed(headers);
       this[S] = { headers: frozen(headers), method: { tag: 'get' }, path: undefined, scheme: undefined, authority: undefined, body: undefined };
     }
     body() {
@@ -159,8 +168,8 @@ export function imports(ctx) {
     headers() { return this[S].headers; }
   }
 
-  class RequestOptions {
-    constructor() { this[S] = {}; }
+  class RequestOptions extends Resource {
+    constructor() { super(); this[S] = {}; }
     connectTimeout() { return this[S].connect; }
     setConnectTimeout(d) { this[S].connect = d; }
     firstByteTimeout() { return this[S].firstByte; }
@@ -169,21 +178,25 @@ export function imports(ctx) {
     setBetweenBytesTimeout(d) { this[S].betweenBytes = d; }
   }
 
-  class IncomingBody {
-    constructor(bytes) { this[S] = { bytes, streamTaken: false }; }
+  class IncomingBody extends Resource {
+    constructor(bytes) { super(); this[S] = { bytes, streamTaken: false }; }
     stream() {
       if (this[S].streamTaken) throw undefined;
       this[S].streamTaken = true;
       return new InputStream(this[S].bytes);
     }
-    static finish(_body) { return new FutureTrailers(); }
+    static finish(body) {
+      consumed(body);
+      return new FutureTrailers();
+    }
   }
 
-  class IncomingResponse {
+  class IncomingResponse extends Resource {
     constructor(r) {
+      super();
       // Connection headers and lines a guest could not have set are not handed over (never a trap here).
       const lines = r.headers.map(([n, v]) => [n, toBytes(v)]).filter(([n, v]) => !fieldError(n, v)).slice(0, MAX_FIELDS);
-      this[S] = { status: r.status, headers: frozen(Fields.fromList(lines)), body: r.body, consumed: false };
+      this[S] = { status: r.status, headers: frozen(uncounted(() => Fields.fromList(lines))), body: r.body, consumed: false };
     }
     status() { return this[S].status; }
     headers() { return this[S].headers; }
@@ -195,8 +208,8 @@ export function imports(ctx) {
   }
 
   /** The whole body arrived with the response: trailers are never sent, the future is ready at once. */
-  class FutureTrailers {
-    constructor() { this[S] = { taken: false }; }
+  class FutureTrailers extends Resource {
+    constructor() { super(); this[S] = { taken: false }; }
     subscribe() { return new Pollable(); }
     get() {
       if (this[S].taken) return { tag: 'err', val: undefined };
@@ -205,8 +218,8 @@ export function imports(ctx) {
     }
   }
 
-  class FutureIncomingResponse {
-    constructor(request, body) { this[S] = { request, body, result: undefined, taken: false }; }
+  class FutureIncomingResponse extends Resource {
+    constructor(request, body) { super(); this[S] = { request, body, result: undefined, taken: false }; }
     #ready() {
       const b = this[S].body?.[S];
       return this[S].result !== undefined || !b || b.finished || b.dropped;
@@ -246,6 +259,8 @@ export function imports(ctx) {
   }
 
   function handle(request, options) {
+    consumed(request);
+    consumed(options);
     const st = request[S];
     if (st.authority === undefined) throw { tag: 'HTTP-request-URI-invalid' };
     const scheme = st.scheme === undefined ? 'https' : st.scheme.tag === 'HTTP' ? 'http' : st.scheme.tag === 'HTTPS' ? 'https' : st.scheme.val;

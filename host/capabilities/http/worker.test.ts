@@ -3,7 +3,7 @@
  * the exact errors it gets, and the wasi:io classes shared with wasi:cli/stdio.
  */
 import { describe, expect, it } from 'vitest';
-import { imports as httpImports, HOST_INTERFACE } from './worker.mjs';
+import { imports as httpImports, HOST_INTERFACE, MAX_LIVE_RESOURCES } from './worker.mjs';
 // @ts-expect-error: plain .mjs without types (loaded by the sandbox worker)
 import { imports as stdioImports } from '../stdio/worker.mjs';
 
@@ -126,6 +126,22 @@ describe('wasi:http worker side', () => {
   it('a broker failure is an internal-error for the guest, not a trap', () => {
     const { handle, request } = setup(() => { throw new Error('host capability did not answer'); });
     expect(handle(request(), undefined).get()).toEqual({ tag: 'ok', val: { tag: 'err', val: { tag: 'internal-error', val: 'host capability did not answer' } } });
+  });
+
+  it('counts live resources (G3): requests handed to handle() and dropped responses free their slot; holding the cap traps the next', () => {
+    const { t, handle, request } = setup();
+    const drop = (r: any) => r[Symbol.dispose]();
+    for (let i = 0; i < MAX_LIVE_RESOURCES + 10; i++) {
+      const future = handle(request(), undefined); // the fields go to the request, the request to handle
+      drop(future.get().val.val);
+      drop(future);
+    }
+    const held: unknown[] = [];
+    const err = thrown(() => { for (;;) held.push(new t.Fields()); });
+    expect(String(err)).toBe(`Error: more than ${MAX_LIVE_RESOURCES} live wasi:http/wasi:io resources in this instance`);
+    expect(held.length).toBeGreaterThan(MAX_LIVE_RESOURCES - 50); // other tests of this file keep a few
+    held.forEach(drop);
+    expect(new t.Fields().entries()).toEqual([]);
   });
 
   it('hands out the same wasi:io classes as wasi:cli/stdio (jco checks instanceof against one import object)', () => {

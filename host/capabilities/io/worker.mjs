@@ -8,24 +8,75 @@
 // already happened, or never will), except one whose `ready` function says otherwise; `poll` returns the
 // ready ones and refuses to block forever.
 
+/**
+ * Most live wasi:io and wasi:http resources (streams, pollables, errors, fields, requests, bodies, futures)
+ * one instance may hold at once (reliability G3, like wasmtime's `max_resources`). One sandbox worker runs
+ * one instance, so the count is this module's. Their constructors have no error case in WIT: creating one
+ * more traps the instance. A resource counts from its creation until the guest drops it.
+ */
+export const MAX_LIVE_RESOURCES = 10_000;
+let liveResources = 0;
+let counting = true;
+
+/** What jco calls when the guest drops a handle (its glue uses the same expression). */
+const DISPOSE = Symbol.dispose ?? Symbol.for('dispose');
+
+/**
+ * Base of every resource class here and in http/worker.mjs: counted against MAX_LIVE_RESOURCES from
+ * construction until the guest drops it or hands it back to the host for good (`consumed`).
+ */
+export class Resource {
+  #live = counting;
+  constructor() {
+    if (!this.#live) return;
+    if (liveResources >= MAX_LIVE_RESOURCES) throw new Error(`more than ${MAX_LIVE_RESOURCES} live wasi:http/wasi:io resources in this instance`);
+    liveResources++;
+  }
+  /** Dropped by the guest. */
+  [DISPOSE]() {
+    if (!this.#live) return;
+    this.#live = false;
+    liveResources--;
+  }
+}
+
+/** An own handle the guest passed to the host (a request to `handle`, a body to `finish`): no longer its. */
+export function consumed(resource) {
+  if (resource instanceof Resource) Resource.prototype[DISPOSE].call(resource);
+}
+
+/** Make a resource the host keeps for itself (not counted: the guest may never be handed it). */
+export function uncounted(make) {
+  counting = false;
+  try {
+    return make();
+  } finally {
+    counting = true;
+  }
+}
+
 /** Bytes a guest may hand over per write call unless the sink sets its own (wasi:io/streams check-write). */
 export const MAX_WRITE_BYTES = 4096n;
 /** Most bytes one read returns. */
 export const MAX_READ_BYTES = 64 * 1024;
 
-export class IoError {
+export class IoError extends Resource {
   /** @param {string} message @param {unknown} [httpCode] the wasi:http error-code behind it, if any */
   constructor(message, httpCode) {
+    super();
     this.message = message;
     this.httpCode = httpCode;
   }
   toDebugString() { return this.message; }
 }
 
-export class Pollable {
+export class Pollable extends Resource {
   #ready;
   /** @param {() => boolean} [ready] */
-  constructor(ready) { this.#ready = ready; }
+  constructor(ready) {
+    super();
+    this.#ready = ready;
+  }
   ready() { return this.#ready ? this.#ready() : true; }
   block() {
     if (!this.ready()) throw new Error('wasi:io/poll: blocking on a pollable that can never become ready (single-threaded sandbox)');
@@ -44,11 +95,14 @@ const closed = () => ({ tag: 'closed' });
 const failed = (message, httpCode) => ({ tag: 'last-operation-failed', val: new IoError(message, httpCode) });
 
 /** An input stream over bytes already in memory (or none: an empty stream is closed at once). */
-export class InputStream {
+export class InputStream extends Resource {
   #bytes;
   #at = 0;
   /** @param {Uint8Array} [bytes] */
-  constructor(bytes) { this.#bytes = bytes ?? new Uint8Array(0); }
+  constructor(bytes) {
+    super();
+    this.#bytes = bytes ?? new Uint8Array(0);
+  }
   read(len) {
     if (this.#at >= this.#bytes.length) throw closed();
     const n = Math.min(Number(len), MAX_READ_BYTES, this.#bytes.length - this.#at);
@@ -67,10 +121,13 @@ export class InputStream {
  * httpCode?(): unknown }`. A sink answers a refused write with the reason (the stream then fails with
  * `last-operation-failed`, and stays failed).
  */
-export class OutputStream {
+export class OutputStream extends Resource {
   #sink;
   #failed;
-  constructor(sink) { this.#sink = sink; }
+  constructor(sink) {
+    super();
+    this.#sink = sink;
+  }
   checkWrite() {
     if (this.#failed) throw failed(this.#failed.message, this.#failed.httpCode);
     return this.#sink.checkWrite ?? MAX_WRITE_BYTES;
