@@ -76,6 +76,20 @@ export interface Capability {
    * `interfacesOfPackage(wit)` (host/boundary/reference.ts). Components are type-checked against them.
    */
   readonly types?: Readonly<Record<string, InstanceType>>;
+  /**
+   * Per-function caps on the arguments' size, below the module's `max_value_bytes`: interface → JS function
+   * name → the cap and the WIT error the guest gets past it (thrown as a `result` error). The worker
+   * checks them before the arguments are copied to the daemon's thread, so an oversized `sign` input is
+   * refused without the host ever holding it (reliability G4).
+   */
+  readonly argumentLimits?: Readonly<Record<string, Readonly<Record<string, ArgumentLimit>>>>;
+}
+
+export interface ArgumentLimit {
+  /** Largest size of all arguments together, as the broker estimates it (worker.mjs argBytes). */
+  readonly bytes: number;
+  /** The payload of the WIT `result` error answered past it. */
+  readonly refusal: unknown;
 }
 
 /** Capabilities every runtime knows. The daemon appends its own (hsm keys, workload identity). */

@@ -45,10 +45,13 @@ const MAX_NUMBER_ARGS = 8;
  * shared memory, bump the request counter and wake the host (which waits on it with Atomics.waitAsync),
  * block until the host has answered this very request, read the answer from shared memory.
  */
-function brokerCall(index, name, args) {
+function brokerCall(index, name, args, limit) {
   // Checked here, before the arguments are copied again to the host's thread (G4); the copy out of
-  // linear memory that jco already made is bounded by the module's memory ceiling.
-  if (argBytes(args) > maxValueBytes) throw new Error(`${name}: arguments larger than ${maxValueBytes} bytes`);
+  // linear memory that jco already made is bounded by the module's memory ceiling. A function's own cap
+  // (Capability.argumentLimits) answers its WIT error; the module's max_value_bytes traps.
+  const size = argBytes(args);
+  if (size > maxValueBytes) throw new Error(`${name}: arguments larger than ${maxValueBytes} bytes`);
+  if (limit && size > limit.bytes) throw Object.assign(new Error(`${name}: arguments larger than ${limit.bytes} bytes`), { payload: limit.refusal });
   if (args.length <= MAX_NUMBER_ARGS && args.every((a) => typeof a === 'number')) {
     for (let i = 0; i < args.length; i++) requestNumbers[i] = args[i];
     Atomics.store(flag, REQ_LEN, -args.length);
@@ -108,9 +111,9 @@ async function buildImports(init) {
     exit: (code) => { throw new ExitSignal(code); },
   };
   const imports = {};
-  // hostFunctions: [[iface, fn], …] in the host's table order; the index is the call's address.
+  // hostFunctions: [[iface, fn, limit?], …] in the host's table order; the index is the call's address.
   // `edgeward-private:` interfaces go to the worker modules (ctx.host), never into the guest's imports.
-  const proxies = init.hostFunctions.map(([iface, fn], index) => [iface, fn, (...args) => brokerCall(index, `${iface}.${fn}`, args)]);
+  const proxies = init.hostFunctions.map(([iface, fn, limit], index) => [iface, fn, (...args) => brokerCall(index, `${iface}.${fn}`, args, limit)]);
   ctx.host = {};
   for (const [iface, fn, call] of proxies) if (iface.startsWith(PRIVATE_PREFIX)) (ctx.host[iface] ??= {})[fn] = call;
   ctx.maxValueBytes = maxValueBytes;

@@ -7,7 +7,11 @@
  * call      — host.ts decodes, checks limits, calls, and encodes errors as the WIT `key-error` variant.
  */
 import type { Capability, InstanceContext } from '../../runtime/capabilities.js';
-import { KeyError, MODULE_NAME_PATTERN, type KeyService } from '../../../hsm/keys/index.js';
+import {
+  KeyError, MAX_AAD_BYTES, MAX_DERIVATION_DATA_BYTES, MAX_ENCRYPT_INPUT_BYTES, MAX_HANDLE_LENGTH, MAX_IMPORT_KEY_BYTES,
+  MAX_SIGN_INPUT_BYTES, MAX_SIGNATURE_BYTES, MODULE_NAME_PATTERN, type KeyService,
+} from '../../../hsm/keys/index.js';
+import type { WitKeyError } from './errors.js';
 import { hostFunctions, type HsmKeysImports } from './host.js';
 
 export {
@@ -26,11 +30,29 @@ export function prepareHsmKeys(keyService: KeyService, moduleName: string): HsmK
   return hostFunctions(keyService, Object.freeze({ kind: 'module', module: moduleName }));
 }
 
+/** Room for a function's handle, algorithm and other small arguments, as the broker estimates them. */
+const ARGUMENT_SLACK = 3 * MAX_HANDLE_LENGTH + 4096;
+
+/** What each function may receive at most: its data limits plus slack; refused in the worker past it. */
+const ARGUMENT_LIMITS: Record<string, number> = {
+  sign: MAX_SIGN_INPUT_BYTES,
+  verify: MAX_SIGN_INPUT_BYTES + MAX_SIGNATURE_BYTES,
+  encrypt: MAX_ENCRYPT_INPUT_BYTES + MAX_AAD_BYTES,
+  decrypt: MAX_ENCRYPT_INPUT_BYTES + MAX_AAD_BYTES + 64,
+  importSecretKey: MAX_IMPORT_KEY_BYTES,
+  deriveKey: MAX_DERIVATION_DATA_BYTES,
+};
+
 /** The capability entry the daemon appends to the runtime's list (see host/runtime/capabilities.ts). */
 export function hsmKeysCapability(keyService: KeyService): Capability {
+  const limits = Object.fromEntries(Object.entries(ARGUMENT_LIMITS).map(([fn, data]) => {
+    const bytes = data + ARGUMENT_SLACK;
+    return [fn, { bytes, refusal: { tag: 'limit-exceeded', val: `arguments of ${fn} larger than ${bytes} bytes` } satisfies WitKeyError }];
+  }));
   return {
     name: HSM_KEYS_INTERFACE,
     interfaces: [HSM_KEYS_INTERFACE],
+    argumentLimits: { [HSM_KEYS_INTERFACE]: limits },
     prepare(instance: InstanceContext) {
       const fns = prepareHsmKeys(keyService, instance.module) as unknown as Record<string, (...args: unknown[]) => unknown>;
       return { [HSM_KEYS_INTERFACE]: fns };
