@@ -14,7 +14,7 @@ const MODULE_WIT = readFileSync(path.join(here, '../../wit/module/module.wit'), 
 const LIFECYCLE = 'edgeward:module/lifecycle@0.1.0';
 
 /** Shared core: bump allocator, `log` import, start that logs "started", stop, and a result area at 0. */
-function core(opts: { imports?: string; invokeBody: string; extra?: string; memory?: string }): string {
+export function core(opts: { imports?: string; invokeBody: string; extra?: string; memory?: string }): string {
   return `(module
   (import "edgeward:module/logging@0.1.0" "log" (func $log (param i32 i32 i32)))
   ${opts.imports ?? ''}
@@ -52,7 +52,7 @@ function core(opts: { imports?: string; invokeBody: string; extra?: string; memo
 }
 
 /** Writes the decimal form of $n at 32..48 and returns its length (for answers like "1024"). */
-const ITOA = `
+export const ITOA = `
   (func $itoa (param $n i32) (result i32)
     (local $i i32) (local $len i32)
     (local.set $i (i32.const 47))

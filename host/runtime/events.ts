@@ -1,10 +1,12 @@
 /**
- * Runtime events (start, stop, crash, restart scheduled, integrity violation, denied import): kept in a
+ * Runtime events (start, stop, crash, restart scheduled, integrity violation, denied import, internal error): kept in a
  * bounded ring for `edgeward:monitor` and the API, and mirrored to the module log and the daemon log.
  */
 export type RuntimeEventKind =
   | 'created' | 'updated' | 'removed' | 'started' | 'stopped' | 'crashed' | 'exited' | 'timeout'
-  | 'restart-scheduled' | 'restart-abandoned' | 'integrity-violation' | 'signature-refused' | 'denied' | 'start-failed';
+  | 'restart-scheduled' | 'restart-abandoned' | 'integrity-violation' | 'signature-refused' | 'denied' | 'start-failed'
+  /** A host-side bug while serving an instance (sandbox.ts `internal`): the instance trapped, the cause is in the daemon log only. */
+  | 'internal-error';
 
 export interface RuntimeEvent {
   time: string;

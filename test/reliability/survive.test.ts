@@ -1,0 +1,202 @@
+/**
+ * D1 (reliability scenarios, issue 11): the daemon survives its own bugs. A host capability that throws,
+ * a sandbox worker that posts malformed messages, a module log that cannot be written and a guest whose
+ * logging import is mistyped each end ONE instance (a trap, cause in the daemon log only), never the
+ * process; another module keeps answering.
+ *
+ * Faults are injected BELOW the deploy-time import type check (a capability with a bug, messages on the
+ * worker's channel), so these tests keep their meaning once that check refuses the mistyped guest.
+ */
+import fc from 'fast-check';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildFallible, buildMistypedLogging } from '../../guests/adversarial/mistyped.js';
+import { createLogger } from '../../host/log.js';
+import { checkReply } from '../../host/runtime/sandbox.js';
+import type { Capability } from '../../host/runtime/capabilities.js';
+import type { ComponentRuntime } from '../../host/runtime/runtime.js';
+import { Fixture, spec, waitFor } from '../runtime-helpers.js';
+import { report } from '../helpers/reliability.js';
+
+const CALLS = 100;
+const HOST_DETAIL = '/var/lib/edgeward/secret-path';
+
+/** A WIT error (`payload`) is the guest's answer; x === 4 rejects WITHOUT one: a host bug. */
+const fallible: Capability = {
+  name: 'edgeward:test/fallible',
+  interfaces: ['edgeward:test/fallible'],
+  prepare: () => ({
+    'edgeward:test/fallible': {
+      attempt: (x: unknown) => {
+        const n = x as number;
+        if (n === 3) return Promise.reject(Object.assign(new Error('async refusal'), { payload: 'three is refused' }));
+        if (n === 4) return Promise.reject(new RangeError(`async host bug at ${HOST_DETAIL}`));
+        if (n > 5) throw Object.assign(new Error('refusal'), { payload: `too big: ${n}` });
+        return n * 2;
+      },
+    },
+  }),
+};
+
+/** `edgeward:test/echo.echo` with a bug: every call throws. */
+const throwingEcho: Capability = {
+  name: 'edgeward:test/echo',
+  interfaces: ['edgeward:test/echo'],
+  prepare: () => ({ 'edgeward:test/echo': { echo: () => { throw new TypeError(`injected host bug at ${HOST_DETAIL}`); } } }),
+};
+
+/** The running instance's worker, to post on the channel the daemon's thread listens to (fault injection). */
+function workerOf(rt: ComponentRuntime, name: string): NodeJS.EventEmitter {
+  const inst = (rt as unknown as { instances: Map<string, { worker: NodeJS.EventEmitter }> }).instances.get(name);
+  if (!inst) throw new Error(`${name} is not running`);
+  return inst.worker;
+}
+
+async function moduleLog(rt: ComponentRuntime, name: string): Promise<string> {
+  const lines: string[] = [];
+  for await (const l of rt.logs(name, {})) lines.push(l);
+  return lines.join('\n');
+}
+
+describe('D1: a host-side fault ends one instance, never the daemon (in-process runtime)', () => {
+  let fx: Fixture;
+  let rt: ComponentRuntime;
+  const daemonLog: string[] = [];
+
+  beforeAll(async () => {
+    fx = new Fixture();
+    const logger = createLogger('info', [{ write: (s: string) => void daemonLog.push(s) }]);
+    rt = await fx.runtime({ logger, capabilities: [throwingEcho, fallible] });
+    await rt.create(spec('other', await fx.guest('echo')));
+    await rt.create(spec('faulty', await fx.guest('hostcall'), { capabilities: ['edgeward:test/echo'] }));
+    const file = path.join(fx.dir, 'fallible.wasm');
+    writeFileSync(file, await buildFallible());
+    await rt.create(spec('fallible', file, { capabilities: ['edgeward:test/fallible'] }));
+  });
+  afterAll(async () => { await fx.cleanup(); });
+
+  it('checkReply refuses every malformed worker message and never throws (property)', () => {
+    fc.assert(fc.property(fc.anything(), fc.constantFrom('log', 'ok', 'exit', 'started', 'trap'), fc.anything(), (junk, t, field) => {
+      for (const m of [junk, { t, level: field, message: field }, { t, id: field }, { t, code: field, value: field }, { t, timings: field }]) {
+        const r = checkReply(m);
+        if (typeof r === 'string') continue;
+        // Accepted: every field has the JS type the handler relies on.
+        expect(['log', 'loaded', 'started', 'ok', 'guest-error', 'trap', 'exit', 'start-failed']).toContain(r.t);
+        if (r.t === 'log') expect(['trace', 'debug', 'info', 'warn', 'error']).toContain(r.level);
+        if (r.t === 'log') expect(typeof r.message).toBe('string');
+        for (const v of [r.message, r.value]) expect(v === undefined || typeof v === 'string').toBe(true);
+        expect(r.id === undefined || Number.isSafeInteger(r.id)).toBe(true);
+        expect(r.code === undefined || Number.isSafeInteger(r.code)).toBe(true);
+      }
+    }), { numRuns: 2000 });
+    expect(checkReply({ t: 'log', level: true, message: 'x' })).toMatch(/"level" is boolean true/);
+    expect(checkReply({ t: 'ended', id: 1, message: 'x' })).toMatch(/unknown kind/);
+    expect(checkReply({ t: 'log', level: 'warn', message: 'x' })).toEqual({ t: 'log', level: 'warn', message: 'x' });
+  });
+
+  it(`a throwing capability traps its caller as internal ${CALLS}×; another module answers every call meanwhile`, async () => {
+    const before = daemonLog.length;
+    let trappedInternal = 0;
+    let otherOk = 0;
+    const faultyCalls = (async () => {
+      for (let i = 0; i < CALLS; i++) {
+        if (!rt.isActive('faulty')) await rt.start('faulty');
+        const err = await rt.invoke('faulty', 'x', 'abc').then(() => undefined, (e: Error) => e);
+        if (err && /internal error in capability edgeward:test\/echo\.echo/.test(err.message)) trappedInternal++;
+      }
+    })();
+    const otherCalls = (async () => {
+      for (let i = 0; i < CALLS * 2; i++) {
+        const r = await rt.invoke('other', 'ping', { i });
+        if (r.status === 200 && (r.payload as { i: number }).i === i) otherOk++;
+        await new Promise((res) => setImmediate(res));
+      }
+    })();
+    await Promise.all([faultyCalls, otherCalls]);
+    expect(trappedInternal).toBe(CALLS);
+    expect(otherOk).toBe(CALLS * 2);
+    // An event per internal error; its message (mirrored to the module log) names the place only.
+    const internal = rt.events('faulty').filter((e) => e.kind === 'internal-error');
+    expect(internal).toHaveLength(CALLS);
+    expect(internal[0]!.message).toMatch(/^internal error in capability edgeward:test\/echo\.echo; instance \d+ trapped/);
+    const crashed = rt.events('faulty').filter((e) => e.kind === 'crashed');
+    expect(crashed.at(-1)!.message).toBe('internal error in capability edgeward:test/echo.echo');
+    // The cause, stack included, is in the daemon log, and only there.
+    const logged = daemonLog.slice(before).map((l) => JSON.parse(l) as { level: number; where?: string; err?: { message: string; stack: string } });
+    const causes = logged.filter((l) => l.where === 'capability edgeward:test/echo.echo' && l.err);
+    expect(causes).toHaveLength(CALLS);
+    expect(causes[0]!.level).toBe(50);
+    expect(causes[0]!.err!.message).toContain(HOST_DETAIL);
+    expect(causes[0]!.err!.stack).toMatch(/\n\s+at /);
+    const modLog = await moduleLog(rt, 'faulty');
+    expect(modLog).toContain('internal error in capability edgeward:test/echo.echo');
+    expect(modLog).not.toContain(HOST_DETAIL);
+    expect(modLog).not.toContain('TypeError');
+    report('D1', `in-process: throwing capability ${trappedInternal}/${CALLS} calls trapped as internal, other module answered ${otherOk}/${CALLS * 2}, cause in the daemon log only`);
+  }, 120_000);
+
+  it("a capability's WIT error (payload) stays the guest's answer; an exception without one is internal", async () => {
+    const ring = () => rt.events('fallible').filter((e) => e.kind === 'internal-error').length;
+    // JSON payload lengths: 1 → 2; "abcdefgh" (10) → sync WIT error; "a" (3) → async WIT error.
+    expect(await rt.invoke('fallible', 'x', 1)).toEqual({ status: 200, payload: 2 });
+    expect(await rt.invoke('fallible', 'x', 'abcdefgh')).toEqual({ status: 500, payload: { message: 'too big: 10' } });
+    expect(await rt.invoke('fallible', 'x', 'a')).toEqual({ status: 500, payload: { message: 'three is refused' } });
+    expect(rt.isActive('fallible')).toBe(true);
+    expect(ring()).toBe(0);
+    // "ab" (4): a rejection without payload is a host bug, even on the async path.
+    await expect(rt.invoke('fallible', 'x', 'ab')).rejects.toThrow(/internal error in capability edgeward:test\/fallible\.attempt/);
+    expect(ring()).toBe(1);
+    await rt.start('fallible');
+    expect(await rt.invoke('fallible', 'x', 12)).toEqual({ status: 200, payload: 4 });
+  });
+
+  it('a malformed message from a sandbox worker traps that instance (reason in its module log), nothing throws', async () => {
+    const bad: unknown[] = [
+      { t: 'log', level: true, message: 'x' },
+      { t: 'log', level: 'info', message: { toString: 1 } },
+      { t: 'log', level: 'loud', message: 'x' },
+      null,
+      'a string',
+      [],
+      { t: 'ended', id: 1, message: 'forged' },
+      { t: 'ok', id: '1', value: 'x' },
+      { t: 'exit', code: 'x' },
+      { t: 'started', id: 1, timings: null },
+      { t: 'nope' },
+    ];
+    await rt.create(spec('victim', await fx.guest('echo')));
+    let trapped = 0;
+    for (const m of bad) {
+      if (!rt.isActive('victim')) await rt.start('victim');
+      workerOf(rt, 'victim').emit('message', m);
+      await waitFor(() => !rt.isActive('victim'));
+      const last = rt.events('victim').filter((e) => e.kind === 'crashed').at(-1);
+      if (last?.message.startsWith('sandbox worker sent an invalid message: ')) trapped++;
+      expect((await rt.invoke('other', 'ping', 1)).status).toBe(200);
+    }
+    expect(trapped).toBe(bad.length);
+    expect(await moduleLog(rt, 'victim')).toContain('sandbox worker sent an invalid message: log "level" is boolean true');
+  });
+
+  it('a module log that cannot be written traps the instance as internal (logging), the runtime carries on', async () => {
+    await rt.create(spec('chatty', await fx.guest('chatty')));
+    // A directory where module.log should be: every append fails with EISDIR from now on.
+    const file = path.join(fx.dir, 'state', 'logs', 'modules', 'chatty', 'module.log');
+    rmSync(file, { force: true });
+    mkdirSync(file);
+    await expect(rt.invoke('chatty', 'x', 'abc')).rejects.toThrow(/internal error in capability edgeward:module\/logging\.log/);
+    expect(rt.events('chatty').map((e) => e.kind)).toContain('internal-error');
+    expect(rt.isActive('chatty')).toBe(false);
+    expect((await rt.invoke('other', 'ping', 1)).status).toBe(200);
+  });
+
+  it('the mistyped-logging guest (bool level) is trapped at start or refused at deploy; the process lives', async () => {
+    const file = path.join(fx.dir, 'mistyped.wasm');
+    writeFileSync(file, await buildMistypedLogging());
+    const err = await rt.create(spec('mistyped', file)).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/sandbox worker sent an invalid message: log "level" is boolean true|edgeward:module\/logging\.log/);
+    expect(rt.isActive('mistyped')).toBe(false);
+    expect((await rt.invoke('other', 'ping', 1)).status).toBe(200);
+  });
+});
