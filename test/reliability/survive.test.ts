@@ -2,14 +2,20 @@
  * D1 (reliability scenarios, issue 11): the daemon survives its own bugs. A host capability that throws,
  * a sandbox worker that posts malformed messages, a module log that cannot be written and a guest whose
  * logging import is mistyped each end ONE instance (a trap, cause in the daemon log only), never the
- * process; another module keeps answering.
+ * process; another module keeps answering. Sockets are bound without touching the process umask.
  *
  * Faults are injected BELOW the deploy-time import type check (a capability with a bug, messages on the
  * worker's channel), so these tests keep their meaning once that check refuses the mistyped guest.
  */
 import fc from 'fast-check';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
+import { Hono } from 'hono';
+import { serveOnUnixSocket } from '../../host/api/serve.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFallible, buildMistypedLogging } from '../../guests/adversarial/mistyped.js';
 import { createLogger } from '../../host/log.js';
@@ -198,5 +204,59 @@ describe('D1: a host-side fault ends one instance, never the daemon (in-process 
     expect(err?.message).toMatch(/sandbox worker sent an invalid message: log "level" is boolean true|edgeward:module\/logging\.log/);
     expect(rt.isActive('mistyped')).toBe(false);
     expect((await rt.invoke('other', 'ping', 1)).status).toBe(200);
+  });
+});
+
+describe('no process-wide state across an await: the socket is bound privately, the umask never changes', () => {
+  let dir: string;
+  beforeAll(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'ew-sock-')); });
+  afterAll(() => { rmSync(dir, { recursive: true, force: true }); });
+
+  it('serveOnUnixSocket: umask unchanged throughout, socket never seen wider than its mode, stale replaced, live refused', async () => {
+    const run = path.join(dir, 'run');
+    mkdirSync(run);
+    const sockPath = path.join(run, 't.sock');
+    const app = new Hono().get('/', (c) => c.text('ok'));
+    const before = process.umask(0); // the most permissive inherited umask: only the private directory protects the bind
+    // Every change of the umask while sockets are bound (a worker thread or a file write of the daemon
+    // during such a window would inherit it; the window spans awaits, so other continuations run in it).
+    const umaskChanges: unknown[] = [];
+    const realUmask = process.umask.bind(process);
+    process.umask = ((...mask: unknown[]) => {
+      if (mask.length > 0) umaskChanges.push(mask[0]);
+      return (realUmask as (...a: unknown[]) => number)(...mask);
+    }) as typeof process.umask;
+    const seenModes = new Set<number>();
+    const watcher = watch(run, () => {
+      const st = statSync(sockPath, { throwIfNoEntry: false });
+      if (st) seenModes.add(st.mode & 0o777);
+    });
+    try {
+      for (let i = 0; i < 20; i++) {
+        const s = await serveOnUnixSocket(app, sockPath, 0o600);
+        seenModes.add(statSync(sockPath).mode & 0o777);
+        await s.close();
+      }
+      // A stale socket (its server gone, the file left): replaced. A live one: refused.
+      const stale = net.createServer().listen(path.join(run, 'live.sock'));
+      await once(stale, 'listening');
+      chmodSync(path.join(run, 'live.sock'), 0o600); // (bound under umask 0: the watcher would see the test's own 777)
+      linkSync(path.join(run, 'live.sock'), sockPath);
+      await new Promise<void>((r) => stale.close(() => r()));
+      const live = await serveOnUnixSocket(app, sockPath, 0o600);
+      expect(statSync(sockPath).mode & 0o777).toBe(0o600);
+      const answer = await new Promise<string>((resolve, reject) => http.get({ socketPath: sockPath, path: '/' }, (res) => { let t = ''; res.on('data', (c) => (t += c)); res.on('end', () => resolve(t)); }).on('error', reject));
+      expect(answer).toBe('ok');
+      await expect(serveOnUnixSocket(app, sockPath, 0o600)).rejects.toThrow(/in use by another process/);
+      await live.close();
+    } finally {
+      watcher.close();
+      process.umask = realUmask as typeof process.umask;
+      process.umask(before);
+    }
+    expect(umaskChanges).toEqual([]);
+    expect([...seenModes]).toEqual([0o600]);
+    expect(readdirSync(run)).toEqual([]);
+    report('A8', `in-process: 21 binds under umask 0, umask changed ${umaskChanges.length} times, socket mode only ever 600, stale socket replaced, live one refused, no bind directory left`);
   });
 });
