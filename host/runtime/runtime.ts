@@ -12,7 +12,7 @@ import { BUILTIN_CAPABILITIES, planLinks, type Capability } from './capabilities
 import { checkNetworkGrant } from '../capabilities/http/index.js';
 import { renderDetails, type ModuleState } from './details.js';
 import { CounterStore, fromPersisted } from './counters.js';
-import { EventRing, type RuntimeEvent, type RuntimeEventKind } from './events.js';
+import { DAEMON_EVENTS, EventRing, type RuntimeEvent, type RuntimeEventKind } from './events.js';
 import { Loader, measure, readSource, type CacheSeal, type Digest } from './loader.js';
 import { reconcile, type DeployResult } from './deployer.js';
 import type { ModuleSpec } from './manifest.js';
@@ -96,6 +96,11 @@ export class ComponentRuntime implements ModuleRuntime {
 
   onEvent(listener: (e: RuntimeEvent) => void): () => void {
     return this.eventRing.subscribe(listener);
+  }
+
+  /** An event about the daemon itself, into the same ring (the daemon logged it already). */
+  recordDaemonEvent(kind: 'daemon-fault', message: string): void {
+    this.eventRing.push({ module: DAEMON_EVENTS, kind, message });
   }
 
   // ---- ModuleRuntime -------------------------------------------------------------------------------

@@ -2,27 +2,33 @@
  * D1 (reliability scenarios, issue 11): the daemon survives its own bugs. A host capability that throws,
  * a sandbox worker that posts malformed messages, a module log that cannot be written and a guest whose
  * logging import is mistyped each end ONE instance (a trap, cause in the daemon log only), never the
- * process; another module keeps answering. Sockets are bound without touching the process umask.
+ * process; another module keeps answering. In the real daemon (test/helpers/faulty-daemon.mjs) the
+ * management API keeps answering too, and the last-resort policy counts an unhandled rejection and an
+ * uncaught exception in `system status --json`, and exits when its state is not intact.
  *
  * Faults are injected BELOW the deploy-time import type check (a capability with a bug, messages on the
  * worker's channel), so these tests keep their meaning once that check refuses the mistyped guest.
  */
 import fc from 'fast-check';
-import { chmodSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
-import { once } from 'node:events';
+import { chmodSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Hono } from 'hono';
 import { serveOnUnixSocket } from '../../host/api/serve.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildFallible, buildMistypedLogging } from '../../guests/adversarial/mistyped.js';
 import { createLogger } from '../../host/log.js';
+import { FAULT_EXIT_CODE, FAULT_WINDOW_MS, LastResort, MAX_FAULTS_PER_MINUTE } from '../../host/daemon/last-resort.js';
 import { checkReply } from '../../host/runtime/sandbox.js';
 import type { Capability } from '../../host/runtime/capabilities.js';
 import type { ComponentRuntime } from '../../host/runtime/runtime.js';
+import { MGMT_API_VERSION } from '../../host/api/versions.js';
 import { Fixture, spec, waitFor } from '../runtime-helpers.js';
+import { ROOT, envFor, runCli, startDaemon, stopDaemon, tempHome, type DaemonHandle } from '../helpers/cli.js';
 import { report } from '../helpers/reliability.js';
 
 const CALLS = 100;
@@ -259,4 +265,170 @@ describe('no process-wide state across an await: the socket is bound privately, 
     expect(readdirSync(run)).toEqual([]);
     report('A8', `in-process: 21 binds under umask 0, umask changed ${umaskChanges.length} times, socket mode only ever 600, stale socket replaced, live one refused, no bind directory left`);
   });
+});
+
+describe('the last-resort policy (daemon/last-resort.ts)', () => {
+  /** A policy on its own emitter, with a logger that keeps lines and an exit that records codes. */
+  const harness = (notIntact: () => string | undefined) => {
+    const lines: { level: number; msg: string; fault?: { message: string; name: string } }[] = [];
+    const exits: number[] = [];
+    const faults: string[] = [];
+    let t = 0;
+    const logger = createLogger('info', [{ write: (s: string) => void lines.push(JSON.parse(s)) }]);
+    const policy = new LastResort({ logger: () => logger, notIntact, exit: (c) => void exits.push(c), onFault: (f) => void faults.push(f.kind), now: () => t });
+    const target = new EventEmitter();
+    const uninstall = policy.install(target);
+    return { policy, target, uninstall, lines, exits, faults, tick: (ms: number) => (t += ms) };
+  };
+
+  it(`keeps serving up to ${MAX_FAULTS_PER_MINUTE} faults a minute, whatever was thrown; exits with 70 beyond, while starting or stopping`, async () => {
+    const h = harness(() => undefined);
+    const thrown: unknown[] = [null, undefined, Symbol('s'), 42, 'text password=hunter2', new Error('sig=c2ln&se=1 SharedAccessKey=QUJD')];
+    for (const v of thrown.slice(0, MAX_FAULTS_PER_MINUTE)) {
+      h.target.emit('unhandledRejection', v);
+      h.tick(1_000);
+    }
+    h.tick(FAULT_WINDOW_MS); // the window slides: older faults no longer count
+    h.target.emit('uncaughtException', thrown[5]);
+    expect(h.exits).toEqual([]);
+    expect(h.policy.status()).toMatchObject({ uncaughtExceptions: 1, unhandledRejections: MAX_FAULTS_PER_MINUTE, last: { kind: 'uncaught-exception', name: 'Error' } });
+    expect(h.faults).toHaveLength(MAX_FAULTS_PER_MINUTE + 1);
+    const text = JSON.stringify(h.lines);
+    for (const secret of ['hunter2', 'c2ln', 'QUJD']) expect(text).not.toContain(secret);
+    expect(text).toContain('SharedAccessKey=<redacted>');
+    for (let i = 0; i < MAX_FAULTS_PER_MINUTE; i++) h.target.emit('unhandledRejection', new Error(`burst ${i}`));
+    await waitFor(() => h.exits.length > 0);
+    expect(h.exits).toEqual([FAULT_EXIT_CODE]);
+    expect(h.lines.at(-1)).toMatchObject({ level: 60, msg: `unhandled-rejection: more than ${MAX_FAULTS_PER_MINUTE} faults within a minute; exiting with code ${FAULT_EXIT_CODE}` });
+    h.uninstall();
+    expect(h.target.listenerCount('uncaughtException') + h.target.listenerCount('unhandledRejection')).toBe(0);
+
+    for (const phase of ['the daemon was starting', 'the daemon was stopping']) {
+      const p = harness(() => phase);
+      p.target.emit('uncaughtException', new Error('during a phase'));
+      await waitFor(() => p.exits.length > 0);
+      expect(p.exits).toEqual([FAULT_EXIT_CODE]);
+      expect(p.faults).toEqual([]);
+      expect(p.lines.at(-1)!.msg).toBe(`uncaught-exception: ${phase}; exiting with code ${FAULT_EXIT_CODE}`);
+    }
+  });
+});
+
+/** A request on the management socket; JSON in and out. */
+function mgmt(sock: string, method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const sep = p.includes('?') ? '&' : '?';
+    const req = http.request({ socketPath: sock, method, path: `${p}${sep}api-version=${MGMT_API_VERSION}`, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+const FAULTY_DAEMON = [path.join(ROOT, 'test', 'helpers', 'faulty-daemon.mjs')];
+const moduleSpec = (name: string, image: string, capabilities: string[] = []) => ({ name, type: 'wasm', config: { settings: { image } }, restartPolicy: 'never', capabilities });
+
+describe('D1: the real daemon survives a throwing capability and uncaught faults', () => {
+  let home: string;
+  let cleanup: () => void;
+  let env: NodeJS.ProcessEnv;
+  let daemon: DaemonHandle | undefined;
+  let sock: string;
+  let fx: Fixture;
+
+  beforeAll(() => { fx = new Fixture(); });
+  afterAll(async () => { await fx.cleanup(); });
+  afterEach(async () => {
+    if (daemon) await stopDaemon(daemon, 'SIGKILL');
+    daemon = undefined;
+    cleanup();
+  });
+  const prepare = (extra: Record<string, string> = {}) => {
+    ({ home, cleanup } = tempHome());
+    env = envFor(home, extra);
+    sock = path.join(home, 'run', 'mgmt.sock');
+    writeFileSync(path.join(home, 'config.toml'), '[provisioning]\nsource = "none"\n[runtime]\n');
+  };
+  const status = async () => JSON.parse((await runCli(['system', 'status', '--json'], env)).stdout);
+
+  it('throwing capability, mistyped guest, an unhandled rejection and an uncaught exception: same pid, API answers, faults counted', async () => {
+    prepare();
+    daemon = await startDaemon(env, [], undefined, 30_000, FAULTY_DAEMON);
+    const pid = daemon.child.pid;
+    expect((await mgmt(sock, 'POST', '/modules', moduleSpec('other', await fx.guest('echo')))).status).toBe(201);
+    expect((await mgmt(sock, 'POST', '/modules', moduleSpec('faulty', await fx.guest('hostcall'), ['edgeward:test/echo']))).status).toBe(201);
+    const n = 30;
+    let trapped = 0;
+    let otherOk = 0;
+    let apiOk = 0;
+    for (let i = 0; i < n; i++) {
+      if (i > 0) expect((await mgmt(sock, 'POST', '/modules/faulty/start')).status).toBe(204);
+      const [f, o, s] = await Promise.all([
+        mgmt(sock, 'POST', '/modules/faulty/invoke', { methodName: 'x', payload: 'abc' }),
+        mgmt(sock, 'POST', '/modules/other/invoke', { methodName: 'ping', payload: { i } }),
+        mgmt(sock, 'GET', '/system/status'),
+      ]);
+      if (f.status === 500) trapped++; // the API hides a failed call's cause ("internal error"); the logs name it
+      if (o.status === 200 && o.body.payload.i === i) otherOk++;
+      if (s.status === 200 && s.body.pid === pid) apiOk++;
+    }
+    expect({ trapped, otherOk, apiOk }).toEqual({ trapped: n, otherOk: n, apiOk: n });
+    // Each call ended as internal: the cause, stack included, in the daemon log; the module log names the place only.
+    const causes = readFileSync(path.join(home, 'state', 'logs', 'edgeward.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+      .filter((l) => l.where === 'capability edgeward:test/echo.echo' && l.level === 50);
+    expect(causes).toHaveLength(n);
+    expect(causes[0].err.message).toContain('injected host bug');
+    expect(causes[0].err.stack).toMatch(/\n\s+at /);
+    const modLog = (await runCli(['logs', 'faulty', '--tail', 'all'], env)).stdout;
+    expect(modLog.match(/crashed: internal error in capability edgeward:test\/echo\.echo/g)).toHaveLength(n);
+    expect(modLog).not.toContain('secret-path');
+
+    // The mistyped-logging guest: trapped at start or refused at deploy; the daemon is the same process.
+    const mistyped = path.join(fx.dir, 'mistyped.wasm');
+    writeFileSync(mistyped, await buildMistypedLogging());
+    const m = await mgmt(sock, 'POST', '/modules', moduleSpec('mistyped', mistyped));
+    expect(m.status).toBeGreaterThanOrEqual(400);
+
+    // Last resort: one unhandled rejection, one uncaught exception; counted, and the daemon keeps answering.
+    daemon.child.kill('SIGUSR2');
+    await waitFor(async () => (await status()).faults?.unhandledRejections === 1, 10_000);
+    daemon.child.kill('SIGHUP');
+    await waitFor(async () => (await status()).faults?.uncaughtExceptions === 1, 10_000);
+    const st = await status();
+    expect(st).toMatchObject({ running: true, pid, faults: { unhandledRejections: 1, uncaughtExceptions: 1, last: { kind: 'uncaught-exception', name: 'RangeError' } } });
+    expect((await runCli(['system', 'status'], env)).stdout).toMatch(/Faults survived: 1 uncaught exception\(s\), 1 unhandled rejection\(s\)/);
+    expect((await mgmt(sock, 'POST', '/modules/other/invoke', { methodName: 'ping', payload: 1 })).status).toBe(200);
+    // Logged without the secret-looking values of the messages.
+    const after = readFileSync(path.join(home, 'state', 'logs', 'edgeward.log'), 'utf8');
+    expect(after).toContain('unhandled-rejection caught by the last-resort handler');
+    expect(after).toContain('token=<redacted>');
+    expect(after).not.toContain('abc123');
+    expect(daemon.child.exitCode).toBeNull();
+    expect(daemon.child.pid).toBe(pid);
+    report('D1', `daemon: throwing capability ${trapped}/${n} calls trapped as internal, other module answered ${otherOk}/${n}, management API answered ${apiOk}/${n}, mistyped guest → HTTP ${m.status}, daemon pid unchanged, last-resort count ${st.faults.unhandledRejections + st.faults.uncaughtExceptions} (1 rejection, 1 exception)`);
+    expect(await stopDaemon(daemon)).toBe(0);
+  }, 180_000);
+
+  it('more faults than the limit within a minute: the daemon exits with 70 instead of serving on', async () => {
+    prepare({ EW_FAULTS_PER_SIGNAL: '6' });
+    daemon = await startDaemon(env, [], undefined, 30_000, FAULTY_DAEMON);
+    daemon.child.kill('SIGUSR2');
+    expect(await daemon.exited).toBe(70);
+    expect(readFileSync(path.join(home, 'state', 'logs', 'edgeward.log'), 'utf8')).toContain('more than 5 faults within a minute; exiting with code 70');
+  }, 60_000);
+
+  it('a fault while the daemon starts: it exits with 70 (state not intact)', async () => {
+    prepare({ EW_FAULT_AT_START: '1' });
+    const child = spawn(process.execPath, FAULTY_DAEMON, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (out += c));
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    expect(code).toBe(70);
+    // On stderr before the daemon's logger exists, in its log after.
+    expect(out).toContain('unhandled-rejection: the daemon was starting; exiting with code 70');
+  }, 60_000);
 });
