@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { MGMT_API_VERSION } from '../host/api/versions.js';
@@ -102,8 +102,10 @@ describe('daemon on the embedded default', () => {
     const first = modes();
     expect(first).toMatchObject({ 'mgmt.sock': 0o660, 'workload.sock': 0o660 });
     await stopDaemon(daemon, 'SIGKILL');
-    // The killed daemon's sockets are still there, answering nobody: the next start replaces them.
+    // The killed daemon's sockets are still there, answering nobody: the next start replaces them. A kill
+    // during a bind leaves its private directory: the next start removes it.
     expect(statSync(sock).isSocket()).toBe(true);
+    mkdirSync(path.join(run, '.bKiLLd9', 's'), { recursive: true, mode: 0o700 });
     daemon = await startDaemon(env);
     expect(modes()).toEqual(first);
     expect((await runCli(['system', 'restart'], env)).code).toBe(0);

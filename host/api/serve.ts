@@ -55,6 +55,26 @@ export async function serveOnUnixSocket(app: Hono, socketPath: string, mode = 0o
   };
 }
 
+/** Name of bindPrivately's directory: mkdtemp's 6 random characters after this prefix. */
+const BIND_DIR_PREFIX = '.b';
+const BIND_DIR_RE = /^\.b[A-Za-z0-9]{6}$/;
+
+/**
+ * Remove bind directories a killed daemon left in `dirs` (SIGKILL between mkdtemp and its removal). Call
+ * only while nothing is binding there (the daemon does before it serves any socket).
+ */
+export async function sweepBindDirs(dirs: readonly string[]): Promise<string[]> {
+  const swept: string[] = [];
+  for (const dir of dirs) {
+    for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      if (!e.isDirectory() || !BIND_DIR_RE.test(e.name)) continue;
+      await fs.rm(path.join(dir, e.name), { recursive: true, force: true });
+      swept.push(path.join(dir, e.name));
+    }
+  }
+  return swept;
+}
+
 /** sockaddr_un.sun_path on Linux: 108 bytes with the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
 
@@ -69,7 +89,7 @@ const MAX_SOCKET_PATH_BYTES = 107;
  */
 async function bindPrivately(server: http.Server, socketPath: string, mode: number): Promise<void> {
   const dir = path.dirname(socketPath);
-  const privateDir = await fs.mkdtemp(path.join(dir, '.b'));
+  const privateDir = await fs.mkdtemp(path.join(dir, BIND_DIR_PREFIX));
   const staging = path.join(privateDir, 's');
   try {
     if (Buffer.byteLength(staging) > MAX_SOCKET_PATH_BYTES) {

@@ -13,7 +13,7 @@ import { acquireStateLock, ensureSubdir, prepareStateDir, reconcileStateDir, typ
 import { writeFileAtomic } from '../state/atomic.js';
 import { createLogger, type Logger } from '../log.js';
 import { managementApp } from '../api/management/app.js';
-import { serveOnUnixSocket, type UdsServer } from '../api/serve.js';
+import { serveOnUnixSocket, sweepBindDirs, type UdsServer } from '../api/serve.js';
 import type { ModuleRuntime } from '../runtime/types.js';
 import { EDGEWARD_VERSION, JCO_VERSION } from '../version.js';
 import type { DaemonControl, DaemonStatus, ReloadResult, ServiceStatus } from './control.js';
@@ -99,6 +99,10 @@ export class Daemon implements DaemonControl {
     if (swept.length > 0) this.logger.warn({ files: swept }, 'removed temp files left by an interrupted write');
     for (const key of loaded.ignored) this.logger.warn({ key }, 'config key is an IoT Edge setting with no meaning for Edgeward; ignored');
     await writeFileAtomic(effectiveConfigPath(config.state_dir), configToToml(config));
+    // Nothing binds yet (a restart has torn its sockets down): bind directories left here are a killed daemon's.
+    const workloadDir = path.dirname(socketPathOf(config.listen.workload_uri));
+    const bindLeftovers = await sweepBindDirs([path.dirname(socketPathOf(config.listen.management_uri)), workloadDir, path.join(workloadDir, 'mnt')]);
+    if (bindLeftovers.length > 0) this.logger.warn({ dirs: bindLeftovers }, 'removed socket bind directories left by a killed daemon');
     this.services = await composeServices({ config, logger: this.logger, source: loaded.source, capabilities: this.opts.capabilities });
     const app = managementApp({ daemon: this, runtime: this.services.runtime, logger: this.logger, extra: this.services.managementRoutes });
     this.mgmt = await serveOnUnixSocket(app, socketPathOf(config.listen.management_uri), 0o660);
