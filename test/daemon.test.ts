@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { MGMT_API_VERSION } from '../host/api/versions.js';
@@ -93,6 +93,25 @@ describe('daemon on the embedded default', () => {
     const info = await rawGet(sock, '/systeminfo?api-version=2020-07-07');
     expect(info.status).toBe(200);
     expect(JSON.parse(info.body)).toMatchObject({ osType: 'linux', architecture: expect.any(String), version: expect.any(String), uptime: expect.any(Number), runtime: { platform: 'wasi-p2-components' } });
+  });
+
+  it('A8: sockets keep their modes after a kill -9 left them stale, and after an in-place restart; no bind directory is left', async () => {
+    const run = path.join(home, 'run');
+    const modes = () => Object.fromEntries(readdirSync(run, { recursive: true }).map(String).sort().map((n) => [n, statSync(path.join(run, n)).mode & 0o7777]));
+    daemon = await startDaemon(env);
+    const first = modes();
+    expect(first).toMatchObject({ 'mgmt.sock': 0o660, 'workload.sock': 0o660 });
+    await stopDaemon(daemon, 'SIGKILL');
+    // The killed daemon's sockets are still there, answering nobody: the next start replaces them. A kill
+    // during a bind leaves its private directory: the next start removes it.
+    expect(statSync(sock).isSocket()).toBe(true);
+    mkdirSync(path.join(run, '.bKiLLd9', 's'), { recursive: true, mode: 0o700 });
+    daemon = await startDaemon(env);
+    expect(modes()).toEqual(first);
+    expect((await runCli(['system', 'restart'], env)).code).toBe(0);
+    expect(modes()).toEqual(first);
+    expect(readdirSync(run).filter((n) => n.startsWith('.'))).toEqual([]);
+    console.log(`[A8] socket modes after start, after kill -9 + start, after restart: ${Object.entries(first).map(([n, m]) => `${n} ${m.toString(8)}`).join(', ')}`);
   });
 
   it('a second daemon on the same state directory exits with a clear message', async () => {

@@ -197,6 +197,7 @@ export const TEST_WIT = {
   echo: 'interface echo { echo: func(x: u32) -> u32; }',
   strings: 'interface strings { echo-str: func(s: string) -> string; }',
   lists: 'interface lists { count: func(xs: list<string>) -> u32; }',
+  fallible: 'interface fallible { attempt: func(x: u32) -> result<u32, string>; }',
 } as const;
 
 /** A world importing the test capability `edgeward:test/echo`, which tests register as host-side. */

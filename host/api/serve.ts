@@ -1,6 +1,8 @@
 /**
  * Serving a hono app on a Unix socket with a given file mode, replacing a stale socket safely: a socket
  * file that still answers belongs to a live process and is refused; one that does not is removed.
+ * The socket is bound in a private directory and published at its final mode (bindPrivately): no
+ * process-wide state such as the umask is touched.
  */
 import net from 'node:net';
 import http from 'node:http';
@@ -40,17 +42,7 @@ export async function serveOnUnixSocket(app: Hono, socketPath: string, mode = 0o
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  // Create the socket with the final mode from the start: no window in which it is wider.
-  const oldUmask = process.umask(0o777 & ~mode);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socketPath, () => resolve());
-    });
-  } finally {
-    process.umask(oldUmask);
-  }
-  await fs.chmod(socketPath, mode);
+  await bindPrivately(server, socketPath, mode);
   return {
     path: socketPath,
     async close() {
@@ -61,6 +53,66 @@ export async function serveOnUnixSocket(app: Hono, socketPath: string, mode = 0o
       await fs.rm(socketPath, { force: true });
     },
   };
+}
+
+/** Name of bindPrivately's directory: mkdtemp's 6 random characters after this prefix. */
+const BIND_DIR_PREFIX = '.b';
+const BIND_DIR_RE = /^\.b[A-Za-z0-9]{6}$/;
+
+/**
+ * Remove bind directories a killed daemon left in `dirs` (SIGKILL between mkdtemp and its removal). Call
+ * only while nothing is binding there (the daemon does before it serves any socket).
+ */
+export async function sweepBindDirs(dirs: readonly string[]): Promise<string[]> {
+  const swept: string[] = [];
+  for (const dir of dirs) {
+    for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      if (!e.isDirectory() || !BIND_DIR_RE.test(e.name)) continue;
+      await fs.rm(path.join(dir, e.name), { recursive: true, force: true });
+      swept.push(path.join(dir, e.name));
+    }
+  }
+  return swept;
+}
+
+/** sockaddr_un.sun_path on Linux: 108 bytes with the terminating NUL. */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+/**
+ * Bind `server` at `socketPath` with `mode`, never reachable with a wider one, without touching the
+ * process umask (process-wide: a worker or file write of the daemon during the bind would inherit it).
+ * The socket is bound in a fresh directory next to the target that only the daemon's user can enter
+ * (mkdtemp: 0700), chmod'ed to `mode` there, then hard-linked into place: link() fails when the target
+ * exists (as bind() would: a live socket that appeared since removeStaleSocket is not replaced), and the
+ * inode appears at `socketPath` already at its final mode. The private name is unlinked and its
+ * directory removed.
+ */
+async function bindPrivately(server: http.Server, socketPath: string, mode: number): Promise<void> {
+  const dir = path.dirname(socketPath);
+  const privateDir = await fs.mkdtemp(path.join(dir, BIND_DIR_PREFIX));
+  const staging = path.join(privateDir, 's');
+  try {
+    if (Buffer.byteLength(staging) > MAX_SOCKET_PATH_BYTES) {
+      throw new StartupError(`socket directory ${dir} is too deep: ${staging} (used while binding ${path.basename(socketPath)}) is longer than ${MAX_SOCKET_PATH_BYTES} bytes`);
+    }
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(staging, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    await fs.chmod(staging, mode);
+    await fs.link(staging, socketPath).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EEXIST') throw new StartupError(`${socketPath} appeared while the daemon was binding it; is another process serving it?`, 1);
+      throw err;
+    });
+  } catch (err) {
+    server.close();
+    throw err;
+  } finally {
+    await fs.rm(privateDir, { recursive: true, force: true });
+  }
 }
 
 async function removeStaleSocket(socketPath: string): Promise<void> {

@@ -1,5 +1,6 @@
 /** What the management API may ask of the daemon itself. */
 import type { LogLevel } from '../config/schema.js';
+import type { FaultCounts } from './last-resort.js';
 
 export interface ServiceStatus {
   name: string;
@@ -18,6 +19,8 @@ export interface DaemonStatus {
   services: ServiceStatus[];
   /** `starting` while the configured deployment is being applied after a (re)start. */
   modules: { total: number; running: number; starting: boolean };
+  /** Exceptions nothing caught that the last-resort policy (last-resort.ts) survived, since the process started. */
+  faults: FaultCounts;
 }
 
 export interface ReloadResult {

@@ -13,12 +13,19 @@ import { acquireStateLock, ensureSubdir, prepareStateDir, reconcileStateDir, typ
 import { writeFileAtomic } from '../state/atomic.js';
 import { createLogger, type Logger } from '../log.js';
 import { managementApp } from '../api/management/app.js';
-import { serveOnUnixSocket, type UdsServer } from '../api/serve.js';
+import { serveOnUnixSocket, sweepBindDirs, type UdsServer } from '../api/serve.js';
 import type { ModuleRuntime } from '../runtime/types.js';
 import { EDGEWARD_VERSION, JCO_VERSION } from '../version.js';
 import type { DaemonControl, DaemonStatus, ReloadResult, ServiceStatus } from './control.js';
 import { composeServices, type Services } from './services.js';
+import { LastResort } from './last-resort.js';
+import type { Capability } from '../runtime/index.js';
 import { DAEMON_LOG_FILE, daemonLogPath, effectiveConfigPath } from './paths.js';
+
+export interface DaemonOptions {
+  /** Capabilities beyond the daemon's own (tests register faulty ones; the CLI passes none). */
+  capabilities?: readonly Capability[];
+}
 
 /** The daemon log is rotated at start beyond this size. */
 const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
@@ -37,8 +44,16 @@ export class Daemon implements DaemonControl {
   private modulesStarting?: Promise<void>;
   private done!: Promise<number>;
   private finish!: (code: number) => void;
+  /** True once start() has finished bootstrapping (the last-resort policy exits before that). */
+  private serving = false;
+  private readonly lastResort = new LastResort({
+    logger: () => this.logger,
+    notIntact: () => (!this.serving ? 'the daemon was starting' : this.stopping ? 'the daemon was stopping' : this.restartPending ? 'the daemon was restarting' : undefined),
+    onFault: (f) => this.services?.runtime.recordDaemonEvent('daemon-fault', `${f.kind} caught (${f.name}); the daemon keeps serving`),
+  });
+  private uninstallLastResort?: () => void;
 
-  constructor(private readonly initial: LoadedConfig) {}
+  constructor(private readonly initial: LoadedConfig, private readonly opts: DaemonOptions = {}) {}
 
   get config(): Config {
     return this.loaded.config;
@@ -60,7 +75,9 @@ export class Daemon implements DaemonControl {
   /** Start everything; resolves once the management socket is accepting requests. */
   async start(): Promise<void> {
     this.done = new Promise((r) => (this.finish = r));
+    this.uninstallLastResort = this.lastResort.install();
     await this.bootstrap(this.initial);
+    this.serving = true;
   }
 
   /** Resolves with the exit code once the daemon has stopped. */
@@ -82,7 +99,11 @@ export class Daemon implements DaemonControl {
     if (swept.length > 0) this.logger.warn({ files: swept }, 'removed temp files left by an interrupted write');
     for (const key of loaded.ignored) this.logger.warn({ key }, 'config key is an IoT Edge setting with no meaning for Edgeward; ignored');
     await writeFileAtomic(effectiveConfigPath(config.state_dir), configToToml(config));
-    this.services = await composeServices({ config, logger: this.logger, source: loaded.source });
+    // Nothing binds yet (a restart has torn its sockets down): bind directories left here are a killed daemon's.
+    const workloadDir = path.dirname(socketPathOf(config.listen.workload_uri));
+    const bindLeftovers = await sweepBindDirs([path.dirname(socketPathOf(config.listen.management_uri)), workloadDir, path.join(workloadDir, 'mnt')]);
+    if (bindLeftovers.length > 0) this.logger.warn({ dirs: bindLeftovers }, 'removed socket bind directories left by a killed daemon');
+    this.services = await composeServices({ config, logger: this.logger, source: loaded.source, capabilities: this.opts.capabilities });
     const app = managementApp({ daemon: this, runtime: this.services.runtime, logger: this.logger, extra: this.services.managementRoutes });
     this.mgmt = await serveOnUnixSocket(app, socketPathOf(config.listen.management_uri), 0o660);
     this.logger.info({ socket: this.mgmt.path }, 'management API listening');
@@ -116,6 +137,7 @@ export class Daemon implements DaemonControl {
     this.lock = undefined;
     this.logger.info('edgeward stopped');
     await new Promise<void>((r) => this.logger.flush(() => r()));
+    this.uninstallLastResort?.();
     this.finish(0);
   }
 
@@ -135,6 +157,7 @@ export class Daemon implements DaemonControl {
       managementUri: this.config.listen.management_uri,
       services,
       modules: { total: modules.length, running: modules.filter((m) => m.status.runtimeStatus.status === 'running').length, starting: this.modulesStarting !== undefined },
+      faults: this.lastResort.status(),
     };
   }
 

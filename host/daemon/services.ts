@@ -52,7 +52,7 @@ async function moduleTrust(config: Config, source: string): Promise<ModuleTrust>
   }
 }
 
-export async function composeServices(opts: { config: Config; logger: Logger; source?: string }): Promise<Services> {
+export async function composeServices(opts: { config: Config; logger: Logger; source?: string; capabilities?: readonly Capability[] }): Promise<Services> {
   const { config, logger } = opts;
   const trust = await moduleTrust(config, opts.source ?? '<config>');
   const stateDir = config.state_dir;
@@ -78,6 +78,7 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     const capabilities: Capability[] = [
       hsmKeysCapability(keys),
       workloadIdentityCapability({ identity, certs, keys, registrationOf: (m) => registrations?.registration(m) }),
+      ...(opts.capabilities ?? []),
     ];
     const runtimeLogger = logger.child({ component: 'runtime' });
     // The transpile cache is sealed with an HMAC key the key service keeps (non-extractable on PKCS#11 and

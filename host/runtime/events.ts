@@ -1,10 +1,14 @@
 /**
- * Runtime events (start, stop, crash, restart scheduled, integrity violation, denied import): kept in a
+ * Runtime events (start, stop, crash, restart scheduled, integrity violation, denied import, internal error): kept in a
  * bounded ring for `edgeward:monitor` and the API, and mirrored to the module log and the daemon log.
  */
 export type RuntimeEventKind =
   | 'created' | 'updated' | 'removed' | 'started' | 'stopped' | 'crashed' | 'exited' | 'timeout'
-  | 'restart-scheduled' | 'restart-abandoned' | 'integrity-violation' | 'signature-refused' | 'denied' | 'type-mismatch' | 'start-failed';
+  | 'restart-scheduled' | 'restart-abandoned' | 'integrity-violation' | 'signature-refused' | 'denied' | 'type-mismatch' | 'start-failed'
+  /** A host-side bug while serving an instance (sandbox.ts `internal`): the instance trapped, the cause is in the daemon log only. */
+  | 'internal-error'
+  /** The daemon survived an exception nothing caught (daemon/last-resort.ts); `module` is DAEMON_EVENTS. */
+  | 'daemon-fault';
 
 export interface RuntimeEvent {
   time: string;
@@ -17,6 +21,9 @@ export interface RuntimeEvent {
 }
 
 export const MAX_EVENTS = 1000;
+
+/** The `module` of events about the daemon itself (not a valid module name, so it names no module). */
+export const DAEMON_EVENTS = '(edgeward)';
 
 export class EventRing {
   private readonly items: RuntimeEvent[] = [];

@@ -12,7 +12,7 @@ import { BUILTIN_CAPABILITIES, planLinks, type Capability } from './capabilities
 import { checkNetworkGrant } from '../capabilities/http/index.js';
 import { renderDetails, type ModuleState } from './details.js';
 import { CounterStore, fromPersisted } from './counters.js';
-import { EventRing, type RuntimeEvent, type RuntimeEventKind } from './events.js';
+import { DAEMON_EVENTS, EventRing, type RuntimeEvent, type RuntimeEventKind } from './events.js';
 import { Loader, measure, readSource, type CacheSeal, type Digest } from './loader.js';
 import { reconcile, type DeployResult } from './deployer.js';
 import type { ModuleSpec } from './manifest.js';
@@ -103,6 +103,11 @@ export class ComponentRuntime implements ModuleRuntime {
 
   onEvent(listener: (e: RuntimeEvent) => void): () => void {
     return this.eventRing.subscribe(listener);
+  }
+
+  /** An event about the daemon itself, into the same ring (the daemon logged it already). */
+  recordDaemonEvent(kind: 'daemon-fault', message: string): void {
+    this.eventRing.push({ module: DAEMON_EVENTS, kind, message });
   }
 
   // ---- ModuleRuntime -------------------------------------------------------------------------------
@@ -370,6 +375,7 @@ export class ComponentRuntime implements ModuleRuntime {
         dataDir: path.join(this.opts.stateDir, 'modules', name, 'data'),
         onLog: (level, message) => log.append(level, message),
         onExit: (reason) => this.onInstanceEnded(name, instanceId, reason),
+        onInternalError: (where, cause) => this.onInternalError(name, instanceId, where, cause),
         gate: checked,
       });
       s.instanceId = instanceId;
@@ -438,6 +444,16 @@ export class ComponentRuntime implements ModuleRuntime {
     this.scheduleRestart(name, failed ? 'failed' : 'exited-ok');
   }
 
+  /**
+   * A host-side bug while serving an instance (sandbox.ts): the cause, stack included, goes to the daemon
+   * log only; the event (and so the module log) names the place, never the cause.
+   */
+  private onInternalError(name: string, instanceId: number, where: string, cause: unknown): void {
+    const err = cause instanceof Error ? { name: cause.name, message: cause.message, stack: cause.stack } : { value: String(cause) };
+    this.opts.logger.error({ module: name, instanceId, where, err }, `internal error in ${where}; instance trapped`);
+    this.event(name, 'internal-error', `internal error in ${where}; instance ${instanceId} trapped (cause in the daemon log)`, {}, false);
+  }
+
   private scheduleRestart(name: string, ended: 'failed' | 'exited-ok'): void {
     const r = this.registry.get(name);
     const s = this.states.get(name);
@@ -483,11 +499,18 @@ export class ComponentRuntime implements ModuleRuntime {
     if (s) s.nextRestartAt = undefined;
   }
 
-  private event(module: string, kind: RuntimeEventKind, message: string, extra: { measured?: string; expected?: string } = {}): void {
+  private event(module: string, kind: RuntimeEventKind, message: string, extra: { measured?: string; expected?: string } = {}, toDaemonLog = true): void {
     this.eventRing.push({ module, kind, message, ...extra });
-    const level = kind === 'integrity-violation' || kind === 'signature-refused' || kind === 'denied' || kind === 'crashed' || kind === 'timeout' || kind === 'start-failed' ? 'warn' : 'info';
-    this.opts.logger[level]({ module, event: kind, ...extra }, message);
-    if (this.registry.get(module)) this.logStore.for(module).append(level, `[edgeward] ${kind}: ${message}`);
+    const level = kind === 'integrity-violation' || kind === 'signature-refused' || kind === 'denied' || kind === 'crashed' || kind === 'timeout' || kind === 'start-failed' || kind === 'internal-error' ? 'warn' : 'info';
+    if (toDaemonLog) this.opts.logger[level]({ module, event: kind, ...extra }, message);
+    if (!this.registry.get(module)) return;
+    try {
+      this.logStore.for(module).append(level, `[edgeward] ${kind}: ${message}`);
+    } catch (err) {
+      // A module log that cannot be written (disk full, a file in the way) must not undo the bookkeeping
+      // of the event: the daemon log has it.
+      this.opts.logger.warn({ module, err: (err as Error).message }, 'could not write the module log');
+    }
   }
 
   private reg(name: string): Registration {

@@ -73,6 +73,13 @@ export interface SandboxOptions {
    */
   dataDir?: string;
   onLog(level: LogLevel, message: string): void;
+  /**
+   * A bug on the host side of this instance: an unexpected exception from a capability call (`where` is
+   * `capability <interface>.<function>`) or from handling the worker's messages. The instance is trapped as
+   * "internal error in <where>"; `cause` (with its stack) is for the daemon log only, never for
+   * the module log (it may name host paths or state).
+   */
+  onInternalError(where: string, cause: unknown): void;
   /** Resolves when the component's measurement matched; the guest is not instantiated before. */
   gate?: Promise<unknown>;
   /** Called once, when the instance ends on its own (trap, exit, timeout, worker error). */
@@ -80,6 +87,49 @@ export interface SandboxOptions {
 }
 
 type Reply = { id?: number; t: string; value?: string; message?: string; code?: number; level?: LogLevel; timings?: StartTimings };
+
+/** The WIT `edgeward:module/logging.level` cases; `satisfies` keeps the list inside the generated type. */
+const LOG_LEVELS: ReadonlySet<string> = new Set(['trace', 'debug', 'info', 'warn', 'error'] satisfies LogLevel[]);
+/** What a sandbox worker may post (worker.mjs); `ended` is the host's own and never accepted from it. */
+const WORKER_REPLIES: ReadonlySet<string> = new Set(['log', 'loaded', 'started', 'ok', 'guest-error', 'trap', 'exit', 'start-failed']);
+
+/**
+ * Check one message from a sandbox worker. The worker runs the guest, so what it posts is untrusted: the
+ * reply, or why it is refused. Fields are checked for their JS types only; their meaning is onMessage's.
+ */
+export function checkReply(m: unknown): Reply | string {
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) return 'not an object';
+  const r = m as Record<string, unknown>;
+  if (typeof r.t !== 'string' || !WORKER_REPLIES.has(r.t)) return `unknown kind ${describe(r.t)}`;
+  if (r.id !== undefined && !(Number.isSafeInteger(r.id) && (r.id as number) > 0)) return `"id" is ${describe(r.id)}`;
+  if (r.t === 'log') {
+    if (typeof r.level !== 'string' || !LOG_LEVELS.has(r.level)) return `log "level" is ${describe(r.level)}, not one of ${[...LOG_LEVELS].join(', ')}`;
+    if (typeof r.message !== 'string') return `log "message" is ${describe(r.message)}`;
+  }
+  for (const k of ['message', 'value'] as const) if (r[k] !== undefined && typeof r[k] !== 'string') return `"${k}" is ${describe(r[k])}`;
+  if (r.code !== undefined && !Number.isSafeInteger(r.code)) return `"code" is ${describe(r.code)}`;
+  if (r.timings !== undefined) {
+    const t = r.timings as Record<string, unknown> | null;
+    if (typeof t !== 'object' || t === null || !['link', 'instantiate', 'start'].every((k) => typeof t[k] === 'number')) return '"timings" are malformed';
+  }
+  return r as Reply;
+}
+
+/** A short, bounded description of an untrusted value (for a trap reason, which goes to the module log). */
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (v === null || typeof v !== 'object') return typeof v === 'number' || typeof v === 'boolean' ? `${typeof v} ${String(v)}` : typeof v;
+  return Array.isArray(v) ? 'an array' : 'an object';
+}
+
+/**
+ * A deliberate WIT `result` error from a capability: an Error carrying `payload` (jco lowers it as the
+ * error case; hsm-keys/errors.ts, workload-identity/errors.ts). Anything else a capability throws is a
+ * host bug.
+ */
+function isWitError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && Object.hasOwn(err, 'payload');
+}
 
 /** Where a start's time went, in ms (worker side). */
 export interface StartTimings { link: number; instantiate: number; start: number }
@@ -192,12 +242,15 @@ export class Instance {
     this.requestNumbers = new Float64Array(requestSab, 0, MAX_NUMBER_ARGS);
     this.worker = takeWorker();
     this.brokerInit = { brokerFlag: this.flag.buffer, brokerData: this.answerBuf.buffer, brokerRequest: requestSab, maxValueBytes: opts.limits.max_value_bytes, brokerTimeoutMs: BROKER_TIMEOUT_MS };
-    this.worker.stdout.on('data', (d: Buffer) => opts.onLog('info', d.toString('utf8').trimEnd()));
-    this.worker.stderr.on('data', (d: Buffer) => opts.onLog('error', d.toString('utf8').trimEnd()));
-    this.worker.on('message', (m: Reply) => this.onMessage(m));
-    this.worker.on('error', (err: Error) => this.end({ kind: 'error', message: `${err.name}: ${err.message}` }));
-    this.worker.on('exit', (code) => this.end({ kind: 'error', message: `sandbox worker exited (${code})` }));
-    if (this.table.length > 0) void this.brokerLoop();
+    // Nothing a worker sends or does may throw out of these listeners: an exception there would be
+    // uncaught on the daemon's thread. Host-side failures trap this instance as `internal`.
+    const LOG = 'capability edgeward:module/logging.log';
+    this.worker.stdout.on('data', (d: Buffer) => this.guard(LOG, () => opts.onLog('info', d.toString('utf8').trimEnd())));
+    this.worker.stderr.on('data', (d: Buffer) => this.guard(LOG, () => opts.onLog('error', d.toString('utf8').trimEnd())));
+    this.worker.on('message', (m: unknown) => this.guard('the sandbox message handler', () => this.onMessage(m)));
+    this.worker.on('error', (err: unknown) => this.guard('the sandbox error handler', () => this.end({ kind: 'error', message: err instanceof Error ? `${err.name}: ${err.message}` : `sandbox worker failed: ${describe(err)}` })));
+    this.worker.on('exit', (code) => this.guard('the sandbox exit handler', () => this.end({ kind: 'error', message: `sandbox worker exited (${code})` })));
+    if (this.table.length > 0) this.brokerLoop().catch((err: unknown) => this.internal('the broker', err));
   }
 
   /**
@@ -343,8 +396,11 @@ export class Instance {
     });
   }
 
-  private onMessage(m: Reply): void {
-    if (m.t === 'log') return this.opts.onLog(m.level ?? 'info', m.message ?? '');
+  /** One message from the worker, checked first (checkReply): a malformed one traps the instance. */
+  private onMessage(raw: unknown): void {
+    const m = checkReply(raw);
+    if (typeof m === 'string') return this.kill({ kind: 'trap', message: `sandbox worker sent an invalid message: ${m}` });
+    if (m.t === 'log') return this.guard('capability edgeward:module/logging.log', () => this.opts.onLog(m.level!, m.message!));
     if (m.id !== undefined) return this.pending.get(m.id)?.(m);
     if (m.t === 'exit') return this.kill({ kind: 'exited', code: m.code ?? 0 });
     this.kill({ kind: 'trap', message: m.message ?? 'unexpected message' });
@@ -353,23 +409,70 @@ export class Instance {
   /**
    * One capability call from the guest. Synchronous results are answered at once (no promise tick on
    * the hot path; returns true); a promise is awaited while the guest stays blocked on the flag (false).
+   * A WIT error the capability throws (`payload`) is the guest's answer; any other exception is a host
+   * bug and ends the call as `internal` (settle). Never throws.
    */
   private serve(seq: number): boolean {
+    let entry: [string, string, HostFunction] | undefined;
+    let args: unknown[];
     try {
-      const entry = this.table[Atomics.load(this.flag, REQ_FN)];
+      entry = this.table[Atomics.load(this.flag, REQ_FN)];
       if (!entry) throw new Error('call to a host function that is not linked for this instance');
-      const args = this.readArgs();
+      args = this.readArgs();
       if (valueBytes(args) > this.opts.limits.max_value_bytes) throw new Error(`arguments larger than ${this.opts.limits.max_value_bytes} bytes`);
-      const out = entry[2](...args);
-      if (out instanceof Promise) {
-        out.then((ok: unknown) => this.answer(seq, { ok }), (err: unknown) => this.answer(seq, errorReply(err)));
-        return false;
-      }
-      this.answer(seq, { ok: out });
     } catch (err) {
-      this.answer(seq, errorReply(err));
+      // The request itself is malformed (the guest's doing): answered as an error, which traps the guest.
+      this.guard(entry ? `capability ${entry[0]}.${entry[1]}` : 'the broker', () => this.answer(seq, errorReply(err)));
+      return true;
     }
+    const where = `capability ${entry[0]}.${entry[1]}`;
+    let out: unknown;
+    try {
+      out = entry[2](...args);
+    } catch (err) {
+      this.settle(seq, where, { err });
+      return true;
+    }
+    if (out instanceof Promise) {
+      out.then((ok: unknown) => this.settle(seq, where, { ok }), (err: unknown) => this.settle(seq, where, { err }));
+      return false;
+    }
+    this.settle(seq, where, { ok: out });
     return true;
+  }
+
+  /**
+   * Answer capability call `seq` with what the host function returned or threw. A thrown WIT error is
+   * answered; anything else thrown, or an answer that cannot be written, traps the instance as `internal`.
+   */
+  private settle(seq: number, where: string, outcome: { ok: unknown } | { err: unknown }): void {
+    if ('err' in outcome && !isWitError(outcome.err)) return this.internal(where, outcome.err);
+    this.guard(where, () => this.answer(seq, 'err' in outcome ? errorReply(outcome.err) : { ok: outcome.ok }));
+  }
+
+  /** Run host-side code for this instance; whatever it throws traps the instance as `internal` (never thrown on). */
+  private guard(where: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.internal(where, err);
+    }
+  }
+
+  /**
+   * A host-side bug while serving this instance: the daemon log gets the cause (onInternalError), the
+   * instance traps with a reason that names only the place (`capability <interface>.<function>` or a
+   * handler of the sandbox). Once the instance has ended nobody waits
+   * for the call (a late rejection after a stop or a timeout), and nothing is reported.
+   */
+  private internal(where: string, cause: unknown): void {
+    if (this.ended) return;
+    try {
+      this.opts.onInternalError(where, cause);
+    } catch {
+      // The report failed too; the trap below still ends the call.
+    }
+    this.kill({ kind: 'trap', message: `internal error in ${where}` });
   }
 
   /** The current request's arguments, from shared memory (the guest is blocked, so they hold still). */
@@ -411,7 +514,7 @@ export class Instance {
   private kill(reason: ExitReason): void {
     if (this.ended) return;
     this.end(reason);
-    void this.worker.terminate();
+    this.worker.terminate().catch(() => undefined);
   }
 
   private end(reason: ExitReason): void {
@@ -421,6 +524,12 @@ export class Instance {
     this.lifetime.abort();
     for (const resolve of [...this.pending.values()]) resolve({ t: 'ended', message: 'message' in reason ? reason.message : `exit ${reason.code}` });
     Atomics.notify(this.flag, REQ_SEQ); // ends brokerLoop
-    if (first && !this.hostStopping) this.opts.onExit(reason);
+    if (first && !this.hostStopping) {
+      try {
+        this.opts.onExit(reason);
+      } catch (err) {
+        try { this.opts.onInternalError('the instance exit handler', err); } catch { /* nothing left to tell */ }
+      }
+    }
   }
 }

@@ -55,9 +55,12 @@ export interface DaemonHandle {
   exited: Promise<number | null>;
 }
 
-/** Start `edgeward daemon` and wait until its management API is listening. */
-export async function startDaemon(env: NodeJS.ProcessEnv, args: string[] = [], socket?: string, timeoutMs = 30_000): Promise<DaemonHandle> {
-  const child = spawn(process.execPath, [CLI, 'daemon', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Start `edgeward daemon` and wait until its management API is listening. `command` replaces the CLI for
+ * a script that runs the same daemon differently (test/helpers/faulty-daemon.mjs).
+ */
+export async function startDaemon(env: NodeJS.ProcessEnv, args: string[] = [], socket?: string, timeoutMs = 30_000, command: string[] = [CLI, 'daemon']): Promise<DaemonHandle> {
+  const child = spawn(process.execPath, [...command, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (c) => (out += c));
   child.stderr!.on('data', (c) => (out += c));

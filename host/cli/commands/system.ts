@@ -34,7 +34,8 @@ export function registerSystemCommands(program: Command, ctx: () => CliContext):
         process.stdout.write(
           `System services:\n${table(rows, 20)}\n\n` +
             `Version ${status.version}, pid ${status.pid}, up ${status.uptimeSeconds} s, log level ${status.logLevel}\n` +
-            `State: ${status.stateDir}\nConfig: ${status.configSource}\nModules: ${status.modules.running} running of ${status.modules.total}${status.modules.starting ? ' (deployment being applied)' : ''}\n\n` +
+            `State: ${status.stateDir}\nConfig: ${status.configSource}\nModules: ${status.modules.running} running of ${status.modules.total}${status.modules.starting ? ' (deployment being applied)' : ''}\n` +
+            `Faults survived: ${faultLine(status.faults)}\n\n` +
             "Use 'edgeward system logs' to check for non-fatal errors.\nUse 'edgeward check' to diagnose configuration issues.\n",
         );
       }),
@@ -95,6 +96,13 @@ export function registerSystemCommands(program: Command, ctx: () => CliContext):
       const sha = process.env.EDGEWARD_BUILD_SOURCEVERSION;
       process.stdout.write(`edgeward ${EDGEWARD_VERSION}${sha ? ` (${sha})` : ''}\n`);
     });
+}
+
+/** The last-resort counts (daemon/last-resort.ts); an older daemon does not report them. */
+function faultLine(f: DaemonStatus['faults'] | undefined): string {
+  if (!f) return 'not reported';
+  const last = f.last ? `, last ${f.last.kind} (${f.last.name}) at ${f.last.time}` : '';
+  return `${f.uncaughtExceptions} uncaught exception(s), ${f.unhandledRejections} unhandled rejection(s)${last}; more than ${f.maxPerMinute} a minute stops the daemon`;
 }
 
 function capitalize(s: string): string {
