@@ -1,0 +1,141 @@
+/**
+ * Reliability scenario A5 (../shared/reference/reliability-scenarios.md) against the real
+ * management and workload listeners (`serveOnUnixSocket` + the real hono apps, composed as the daemon
+ * composes them) running in a child process (test/reliability/api-server.ts), spoken to in raw bytes.
+ * Memory is the child's: its peak RSS (VmHWM, reset before each case) minus its RSS before the case.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import net from 'node:net';
+import { report } from '../helpers/reliability.js';
+import { DEFAULT_HTTP_LIMITS } from '../../host/api/serve.js';
+import { MAX_WORKLOAD_BODY_BYTES } from '../../host/api/workload/app.js';
+import { MAX_MGMT_BODY_BYTES } from '../../host/api/management/app.js';
+import { exchange, peakRssDelta, sleep, startApiServer, write, type ApiServer, type Exchange } from './api-fixture.js';
+
+const MiB = 1024 * 1024;
+const WV = 'api-version=2020-07-07';
+const MV = 'api-version=2020-07-07';
+/** Shortened timeouts for the test server (the shipped ones are DEFAULT_HTTP_LIMITS). */
+const LIMITS = { headersTimeoutMs: 2000, requestTimeoutMs: 4000, timeoutCheckIntervalMs: 250 };
+
+let api: ApiServer;
+beforeAll(async () => {
+  api = await startApiServer(LIMITS);
+});
+afterAll(async () => {
+  await api?.stop();
+});
+
+const mb = (bytes: number) => (bytes / MiB).toFixed(1);
+const signPath = (m: 'flood' | 'calm' | 'fuzz') => `/modules/${m}/genid/${api.modules[m].genid}/sign?${WV}`;
+
+/** Stream `total` bytes of body (64 KiB writes, with backpressure) until done or the server answers. */
+function bodyStreamer(headers: string, total: number, chunked: boolean) {
+  return async (sock: net.Socket, done: () => boolean) => {
+    let answered = false;
+    sock.once('data', () => (answered = true));
+    if (!(await write(sock, headers))) return;
+    const piece = Buffer.alloc(64 * 1024, 0x61);
+    for (let sent = 0; sent < total && !done() && !answered; sent += piece.length) {
+      const data = chunked ? Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]) : piece;
+      if (!(await write(sock, data))) return;
+      await new Promise(setImmediate); // read while writing, as an HTTP client does
+    }
+    if (chunked && !done() && !answered) await write(sock, '0\r\n\r\n');
+  };
+}
+
+describe('A5: oversized bodies, headers, query strings and slowloris on the real listeners', () => {
+  it('10 MiB bodies, with Content-Length and chunked without one, get 413 without being buffered', async () => {
+    const targets = [
+      { name: 'workload sign', socket: api.modules.calm.socket, path: signPath('calm'), method: 'POST', limit: MAX_WORKLOAD_BODY_BYTES },
+      { name: 'management PUT /modules', socket: api.management, path: `/modules?${MV}`, method: 'PUT', limit: MAX_MGMT_BODY_BYTES },
+    ];
+    const figures: string[] = [];
+    for (const t of targets) {
+      for (const chunked of [false, true]) {
+        const framing = chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${10 * MiB}`;
+        const headers = `${t.method} ${t.path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${framing}\r\n\r\n`;
+        // Four at once: a server that buffered would grow by 40 MiB.
+        const { value, delta } = await peakRssDelta(api.pid, () =>
+          Promise.all([0, 1, 2, 3].map(() => exchange(t.socket, { send: bodyStreamer(headers, 10 * MiB, chunked), responses: 1, timeoutMs: 15_000 }))),
+        );
+        for (const r of value) expect(r.statuses, `${t.name} ${chunked ? "chunked" : "length"}: ${JSON.stringify({ ...r, head: r.head.slice(0, 200) })}`).toEqual([413]);
+        const ms = Math.max(...value.map((r) => r.firstByteMs ?? Infinity));
+        // Bounded by what the limit lets it hold (4 × the limit, plus 8 MiB of slack), far below the 40 MiB sent.
+        expect(delta).toBeLessThan(4 * t.limit + 8 * MiB);
+        figures.push(`${t.name} ${chunked ? 'chunked' : 'Content-Length'}: 413 in ${ms.toFixed(0)} ms, peak RSS +${mb(delta)} MiB (limit ${mb(t.limit)} MiB)`);
+      }
+    }
+    report('A5', `4 × 10 MiB bodies at once → ${figures.join('; ')}`);
+  });
+
+  it('64 KiB of headers get 431, 10k query parameters a bounded answer', async () => {
+    const sockets = { workload: api.modules.calm.socket, management: api.management };
+    const figures: string[] = [];
+    for (const [name, socket] of Object.entries(sockets)) {
+      const p = name === 'workload' ? `/trust-bundle?${WV}` : `/systeminfo?${MV}`;
+      const oneBig = `GET ${p} HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`;
+      const many = `GET ${p} HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 1024 }, (_, i) => `X-H${i}: ${'b'.repeat(58)}\r\n`).join('')}\r\n`;
+      const params10k = `GET ${p}&${Array.from({ length: 10_000 }, (_, i) => `p${i}=${i}`).join('&')} HTTP/1.1\r\nHost: x\r\n\r\n`;
+      // 6000 parameters that fit the header limit: parsed and answered.
+      const params6k = `GET ${p}${'&a'.repeat(6000)} HTTP/1.1\r\nHost: x\r\n\r\n`;
+      const { value, delta } = await peakRssDelta(api.pid, async () => {
+        const out: Record<string, Exchange> = {};
+        for (const [k, req] of Object.entries({ oneBig, many, params10k, params6k })) out[k] = await exchange(socket, { send: req, responses: 1, timeoutMs: 5000 });
+        return out;
+      });
+      expect(value.oneBig!.statuses, value.oneBig!.head).toEqual([431]);
+      expect(value.many!.statuses, value.many!.head).toEqual([431]);
+      expect(value.params10k!.statuses, value.params10k!.head).toEqual([431]);
+      expect(value.params6k!.statuses, value.params6k!.head.slice(0, 300)).toEqual([200]);
+      expect(delta).toBeLessThan(8 * MiB);
+      const ms = (e: Exchange) => `${(e.firstByteMs ?? NaN).toFixed(0)} ms`;
+      figures.push(
+        `${name}: 64 KiB header 431 in ${ms(value.oneBig!)}, 1024 headers (64 KiB) 431 in ${ms(value.many!)}, 10k params 431 in ${ms(value.params10k!)}, 6k params 200 in ${ms(value.params6k!)}; peak RSS +${mb(delta)} MiB`,
+      );
+    }
+    report('A5', `header limit ${DEFAULT_HTTP_LIMITS.maxHeaderBytes / 1024} KiB (request line included) → ${figures.join('; ')}`);
+  });
+
+  it('slowloris: headers or a body trickled one byte a second get 408 or are closed within the timeouts', async () => {
+    const trickle = (prefix: string, rest: string) => async (sock: net.Socket, done: () => boolean) => {
+      if (!(await write(sock, prefix))) return;
+      for (const ch of rest) {
+        if (done()) return;
+        if (!(await write(sock, ch))) return;
+        await sleep(1000);
+      }
+    };
+    const headerTrickle = (p: string) => trickle('', `GET ${p} HTTP/1.1\r\nHost: x\r\nX-Slow: ${'s'.repeat(100)}\r\n\r\n`);
+    const bodyTrickle = (p: string, chunked: boolean) =>
+      chunked
+        ? trickle(`POST ${p} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`, '1\r\n{\r\n'.repeat(50))
+        : trickle(`POST ${p} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n`, '{'.repeat(100));
+    const short = LIMITS;
+    const d = DEFAULT_HTTP_LIMITS;
+    const cases = [
+      { name: 'workload headers', socket: api.modules.calm.socket, send: headerTrickle(`/trust-bundle?${WV}`), bound: short.headersTimeoutMs + short.timeoutCheckIntervalMs },
+      { name: 'workload body', socket: api.modules.calm.socket, send: bodyTrickle(signPath('calm'), false), bound: short.requestTimeoutMs + short.timeoutCheckIntervalMs },
+      { name: 'workload chunked body', socket: api.modules.calm.socket, send: bodyTrickle(signPath('calm'), true), bound: short.requestTimeoutMs + short.timeoutCheckIntervalMs },
+      { name: 'management headers', socket: api.management, send: headerTrickle(`/systeminfo?${MV}`), bound: short.headersTimeoutMs + short.timeoutCheckIntervalMs },
+      { name: 'management body', socket: api.management, send: bodyTrickle(`/modules/x/invoke?${MV}`, false), bound: short.requestTimeoutMs + short.timeoutCheckIntervalMs },
+      // The shipped limits: headers within 10 s (checked each second), not Node's 30 s check interval.
+      { name: 'management headers, shipped limits', socket: api.managementDefault, send: headerTrickle(`/systeminfo?${MV}`), bound: d.headersTimeoutMs + d.timeoutCheckIntervalMs },
+    ];
+    const { value, delta } = await peakRssDelta(api.pid, () => Promise.all(cases.map((c) => exchange(c.socket, { send: c.send, timeoutMs: c.bound + 5000 }))));
+    const figures: string[] = [];
+    value.forEach((r, i) => {
+      const c = cases[i]!;
+      expect(r.timedOut, c.name).toBe(false);
+      expect(r.closed, c.name).toBe(true);
+      expect([[], [408]], `${c.name}: ${r.head}`).toContainEqual(r.statuses);
+      // Ended within its timeout plus one check interval (and scheduling slack).
+      expect(r.ms, c.name).toBeLessThan(c.bound + 1500);
+      figures.push(`${c.name}: ${r.statuses[0] ?? 'closed'} after ${(r.ms / 1000).toFixed(1)} s (bound ${(c.bound / 1000).toFixed(1)} s)`);
+    });
+    expect(delta).toBeLessThan(8 * MiB);
+    report('A5', `slowloris, 1 byte/s → ${figures.join('; ')}; peak RSS +${mb(delta)} MiB`);
+  }, 25_000);
+});
+
