@@ -250,10 +250,10 @@ describe('A7: a connection flood on one module socket', () => {
       const p99Flood = percentile(flooded, 99);
       const ratio = p99Flood / p99Base;
       const [p50Base, p50Flood] = [percentile(baseline, 50), percentile(flooded, 50)];
-      // Generous bounds: the flood shares the daemon's event loop, and the flooder the machine's 2 cores.
-      // Were the cap not per socket, 200 connections' requests would queue ahead of each of B's (≈20× the
-      // 10 the cap lets in), far past these.
-      const p99Bound = Math.max(10 * p99Base, p99Base + 150);
+      // Generous bounds: the flood shares the daemon's event loop, and the flooder the machine's 2 cores
+      // (p99 alone is itself noisy on a shared machine: 10–50 ms seen). Were the cap not per socket, 200
+      // connections' requests would queue ahead of each of B's (≈20× the 10 the cap lets in), far past these.
+      const p99Bound = Math.max(10 * p99Base, p99Base + 400);
       const p50Bound = p50Base + 40;
       const held = heldOpen === MAX_WORKLOAD_CONNECTIONS && stats.served > 0 && stats.rejected >= N - MAX_WORKLOAD_CONNECTIONS && p99Flood < p99Bound && p50Flood < p50Bound;
       report(
