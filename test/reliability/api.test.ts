@@ -1,11 +1,12 @@
 /**
- * Reliability scenarios A5 and A7 (../shared/reference/reliability-scenarios.md) against the real
+ * Reliability scenarios A5, A7 and H9 (HTTP half) (../shared/reference/reliability-scenarios.md) against the real
  * management and workload listeners (`serveOnUnixSocket` + the real hono apps, composed as the daemon
  * composes them) running in a child process (test/reliability/api-server.ts), spoken to in raw bytes.
  * Memory is the child's: its peak RSS (VmHWM, reset before each case) minus its RSS before the case.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import fc from 'fast-check';
 import net from 'node:net';
 import { report } from '../helpers/reliability.js';
 import { DEFAULT_HTTP_LIMITS, MAX_WORKLOAD_CONNECTIONS } from '../../host/api/serve.js';
@@ -272,4 +273,153 @@ describe('A7: a connection flood on one module socket', () => {
       child.kill('SIGKILL');
     }
   });
+});
+
+describe('H9: fuzzing the management and workload HTTP front ends', () => {
+  /** Its own server: a case that broke it must not hide behind A5/A7's. */
+  let fz: ApiServer;
+  beforeAll(async () => {
+    fz = await startApiServer(LIMITS);
+  });
+  afterAll(async () => {
+    await fz?.stop();
+  });
+
+  it('random requests as raw bytes: 0 crashes, no 500, no hang, and the server answers a good request after each', async () => {
+    const FUZZ_MS = Number(process.env.EDGEWARD_FUZZ_MS ?? 18_000);
+    const genid = () => fz.modules.fuzz.genid;
+    // Names for management routes (not `fuzz`, whose socket the workload cases use: deleting it is legitimate).
+    const weird = ['..', '%2e%2e', '%2F', '..%2F..%2Fetc%2Fpasswd', '%00', '%ZZ', '%', '%C0%AE', '$edgeAgent', '%24edgeHub', '%20', '*', '', 'a'.repeat(300), '%F0%9F%92%A9', '%E9t%E9', '%FF%FE'];
+    const segment = (own: string[]) =>
+      fc.oneof(
+        { weight: 4, arbitrary: fc.constantFrom(...own) },
+        { weight: 3, arbitrary: fc.constantFrom(...weird) },
+        { weight: 2, arbitrary: fc.stringMatching(/^[A-Za-z0-9._$-]{1,70}$/) },
+        { weight: 2, arbitrary: fc.string({ maxLength: 40 }).map(encodeURIComponent) },
+        { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 20 }).map((s) => s.replace(/[\r\n ]/g, '_')) },
+        { weight: 1, arbitrary: fc.integer({ min: 1, max: 20_000 }).map((n) => 'x'.repeat(n)) },
+      );
+    const mgmtPath = fc.oneof(
+      fc.constantFrom('/modules', '/identities', '/keys', '/systeminfo', '/systeminfo/resources', '/system/status', '/system/log-level', '/system/logs', '/config/reload', '/system/restart'),
+      fc.tuple(fc.constantFrom('/modules/', '/identities/', '/keys/'), segment(['calm', 'flood', 'ghost']), fc.constantFrom('', '/start', '/stop', '/restart', '/invoke', '/logs', '/env', '/public', '/', '/x/y'))
+        .map(([a, b, c]) => a + b + c),
+    );
+    const workloadPath = fc.oneof(
+      fc.constantFrom('/trust-bundle', '/manifest-trust-bundle'),
+      fc
+        .tuple(segment(['fuzz', 'calm', 'flood']), fc.oneof(fc.constant('@genid'), segment(['0', '1'])), fc.constantFrom('sign', 'encrypt', 'decrypt', 'certificate/server', 'x'))
+        .map(([n, g, r]) => `/modules/${n}/genid/${g}/${r}`),
+      segment(['fuzz']).map((n) => `/modules/${n}/certificate/identity`),
+    );
+    const anyPath = fc.oneof(fc.constantFrom('*', '/', '//', '/..', '/%', 'http://x/systeminfo', 'x'), fc.string({ maxLength: 60 }).map((s) => '/' + s.replace(/[\r\n ]/g, '')));
+    const version = fc.oneof(
+      { weight: 8, arbitrary: fc.constantFrom('api-version=2020-07-07', 'api-version=2026-11-01') },
+      fc.constantFrom('api-version=2020-07-07', 'api-version=2018-06-28', 'api-version=2026-11-01', 'api-version=2022-08-03', 'api-version=2021-05-11', 'api-version=', 'api-version', ''),
+      fc.string({ maxLength: 40 }).map((s) => `api-version=${encodeURIComponent(s)}`),
+      fc.constant(`api-version=${'9'.repeat(20_000)}`),
+      fc.constant('api-version=2020-07-07&api-version=2026-11-01'),
+    );
+    const extraQuery = fc.array(
+      fc.tuple(fc.constantFrom('tail', 'follow', 'since', 'until', 'start', 'x', '%ZZ', ''), fc.oneof(fc.constantFrom('true', 'false', 'all', '10', '-1', '1%20day', '90m', '2026-01-01T00:00:00Z', '%', '99999999999999'), fc.string({ maxLength: 30 }).map(encodeURIComponent))),
+      { maxLength: 4 },
+    );
+    const b64 = fc.oneof(fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b).toString('base64')), fc.string({ maxLength: 30 }));
+    const shaped = fc.oneof(
+      fc.record({ data: b64, keyId: fc.constant('primary'), algo: fc.constantFrom('HMACSHA256', 'x') }, { requiredKeys: [] }),
+      fc.record({ plaintext: b64, ciphertext: b64, initializationVector: b64 }, { requiredKeys: [] }),
+      fc.record({ commonName: fc.oneof(fc.constantFrom('gw.local', 'a b', ''), fc.string({ maxLength: 80 })), expiration: fc.string() }, { requiredKeys: [] }),
+      fc.record({ moduleId: fc.oneof(fc.constantFrom('ghost', '', '..'), fc.string({ maxLength: 70 })), kind: fc.constantFrom('native', 'component'), uid: fc.oneof(fc.integer(), fc.double()) }, { requiredKeys: [] }),
+      fc.record({ id: fc.oneof(fc.constantFrom('k1', '..', ''), fc.string({ maxLength: 40 })), type: fc.constantFrom('ec-p256', 'hmac', 'aes', 'rsa-2048', 'x') }, { requiredKeys: [] }),
+      fc.record({ level: fc.constantFrom('debug', 'error', 'x', 5) }, { requiredKeys: [] }),
+      fc.record({ methodName: fc.oneof(fc.constant('ping'), fc.string({ maxLength: 20 })), payload: fc.jsonValue() }, { requiredKeys: [] }),
+      fc.record({ name: fc.string({ maxLength: 20 }), source: fc.string({ maxLength: 40 }), modules: fc.jsonValue() }, { requiredKeys: [] }),
+    );
+    const body = fc.oneof(
+      fc.constant(Buffer.alloc(0)),
+      { weight: 4, arbitrary: shaped.map((o) => Buffer.from(JSON.stringify(o))) },
+      fc.json({ maxDepth: 3 }).map((j) => Buffer.from(j)),
+      fc.uint8Array({ maxLength: 2000 }).map((b) => Buffer.from(b)),
+      fc.constantFrom('{', '[', 'null', '"x"', '{"data":', '\u0000', '{"__proto__":{"x":1}}').map((s) => Buffer.from(s)),
+    );
+    const header = fc.oneof(
+      { weight: 6, arbitrary: fc.tuple(fc.constantFrom('Content-Type'), fc.constantFrom('application/json', 'application/json', 'text/plain', 'application/json; charset=utf-16', 'multipart/form-data; boundary=x', '')) },
+      { weight: 2, arbitrary: fc.tuple(fc.constantFrom('Content-Type', 'Accept', 'Connection', 'Expect', 'X-Forwarded-For', 'Cookie', 'Range', 'Content-Encoding', 'Upgrade'), fc.constantFrom('application/json', 'text/plain', 'application/json; charset=utf-16', 'close', '100-continue', 'gzip', 'h2c', 'bytes=0-1', '')) },
+      { weight: 2, arbitrary: fc.tuple(fc.stringMatching(/^[A-Za-z0-9-]{1,30}$/), fc.string({ maxLength: 60 }).map((s) => s.replace(/[\r\n\0]/g, ''))) },
+      { weight: 1, arbitrary: fc.tuple(fc.string({ unit: 'binary', maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 20 })) },
+    );
+    // 'none' with a body, and 'short', leave bytes that Node parses as a second (bad) request.
+    const framing = fc.oneof({ weight: 12, arbitrary: fc.constantFrom('length', 'length', 'length', 'chunked') }, fc.constantFrom('none', 'short', 'long', 'both', 'negative', 'double'));
+    const wellFormed = fc.record({
+      target: fc.constantFrom('management', 'workload', 'shared'),
+      method: fc.oneof({ weight: 15, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'TRACE') }, fc.constantFrom('CONNECT', 'get', 'BREW', 'M-SEARCH'), fc.stringMatching(/^[A-Z]{1,10}$/)),
+      path: fc.oneof({ weight: 3, arbitrary: fc.oneof(mgmtPath, workloadPath) }, { weight: 1, arbitrary: anyPath }),
+      version,
+      extraQuery,
+      host: fc.oneof({ weight: 15, arbitrary: fc.constant('Host: x') }, fc.constant(''), fc.constant('Host: '), fc.constant('Host: a\r\nHost: b')),
+      headers: fc.array(header, { maxLength: 3 }),
+      body,
+      framing,
+      httpVersion: fc.oneof({ weight: 15, arbitrary: fc.constant('HTTP/1.1') }, { weight: 1, arbitrary: fc.constantFrom('HTTP/1.0', 'HTTP/2.0', 'HTTP/1.2', 'http/1.1', '', 'HTTP/1.1 extra') }),
+      eol: fc.oneof({ weight: 15, arbitrary: fc.constant('\r\n') }, { weight: 1, arbitrary: fc.constant('\n') }),
+    });
+    const raw = fc.record({ target: fc.constantFrom('management', 'workload', 'shared'), bytes: fc.oneof(fc.uint8Array({ maxLength: 3000 }).map((b) => Buffer.from(b)), fc.constantFrom('GET / HTTP/1.1', 'GET /\r\n\r\n', '\r\n\r\n', 'GET  /  HTTP/1.1\r\n\r\n', 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nHost: x\r\n\r\nzz\r\n', 'GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /systeminfo?api-version=2020-07-07 HTTP/1.1\r\nHost: x\r\n\r\n').map((s) => Buffer.from(s))) });
+    type Case = { kind: 'request'; c: typeof wellFormed extends fc.Arbitrary<infer T> ? T : never } | { kind: 'raw'; c: typeof raw extends fc.Arbitrary<infer T> ? T : never };
+    const anyCase: fc.Arbitrary<Case> = fc.oneof({ weight: 6, arbitrary: wellFormed.map((c) => ({ kind: 'request' as const, c })) }, { weight: 1, arbitrary: raw.map((c) => ({ kind: 'raw' as const, c })) });
+
+    const socketOf = (t: 'management' | 'workload' | 'shared') => (t === 'management' ? fz.management : t === 'workload' ? fz.modules.fuzz.socket : fz.sharedWorkload);
+    const serialize = (c: Case): Buffer => {
+      if (c.kind === 'raw') return c.c.bytes;
+      const r = c.c;
+      const q = [r.version, ...r.extraQuery.map(([k, v]) => `${k}=${v}`)].filter(Boolean).join('&');
+      const target = r.path.replace('@genid', genid()) + (q ? `?${q}` : '');
+      const lines = [`${r.method} ${target}${r.httpVersion ? ` ${r.httpVersion}` : ''}`];
+      if (r.host) lines.push(r.host);
+      for (const [k, v] of r.headers) lines.push(`${k}: ${v}`);
+      let payload = r.body;
+      switch (r.framing) {
+        case 'length': lines.push(`Content-Length: ${payload.length}`); break;
+        case 'chunked':
+          lines.push('Transfer-Encoding: chunked');
+          payload = payload.length ? Buffer.concat([Buffer.from(`${payload.length.toString(16)}\r\n`), payload, Buffer.from('\r\n0\r\n\r\n')]) : Buffer.from('0\r\n\r\n');
+          break;
+        case 'none': break;
+        case 'short': lines.push(`Content-Length: ${Math.max(0, payload.length - 3)}`); break;
+        case 'long': lines.push(`Content-Length: ${payload.length + 10}`); break;
+        case 'both': lines.push(`Content-Length: ${payload.length}`, 'Transfer-Encoding: chunked'); break;
+        case 'negative': lines.push('Content-Length: -1'); break;
+        case 'double': lines.push(`Content-Length: ${payload.length}`, `Content-Length: ${payload.length + 1}`); break;
+      }
+      return Buffer.concat([Buffer.from(lines.join(r.eol) + r.eol + r.eol, 'latin1'), payload]);
+    };
+    const health = { management: `GET /systeminfo?${MV} HTTP/1.1\r\nHost: x\r\n\r\n`, workload: `GET /trust-bundle?${WV} HTTP/1.1\r\nHost: x\r\n\r\n`, shared: `GET /trust-bundle?${WV} HTTP/1.1\r\nHost: x\r\n\r\n` };
+
+    const HANG_MS = 3000;
+    let execs = 0;
+    const statuses = new Map<number, number>();
+    let closedWithoutAnswer = 0;
+    let slowest = 0;
+    const t0 = Date.now();
+    await fc.assert(
+      fc.asyncProperty(anyCase, async (c) => {
+        execs++;
+        const sock = socketOf(c.c.target);
+        // Half-closed after sending: the server answers what it got; nothing waits on a body never sent.
+        const r = await exchange(sock, { send: serialize(c), end: true, responses: 1, timeoutMs: HANG_MS });
+        slowest = Math.max(slowest, r.ms);
+        for (const s of r.statuses) statuses.set(s, (statuses.get(s) ?? 0) + 1);
+        if (r.statuses.length === 0) closedWithoutAnswer++;
+        expect(fz.exited(), 'the server process exited').toBe(false);
+        expect(r.timedOut, `no answer and not closed within ${HANG_MS} ms`).toBe(false);
+        expect(r.statuses, r.head.slice(0, 400)).not.toContain(500);
+        const ok = await exchange(sock, { send: health[c.c.target], responses: 1, timeoutMs: HANG_MS });
+        expect(ok.statuses, `a well-formed request after the case: ${ok.head.slice(0, 200)} ${ok.error ?? ''}`).toEqual([200]);
+      }),
+      { numRuns: Number.MAX_SAFE_INTEGER, plugins: [fc.interruptAfterTimeLimit(FUZZ_MS)], endOnFailure: false },
+    );
+    const unhandled = fz.stderr().split('\n').filter((l) => /unhandled error|"level":50|Error:/.test(l));
+    expect(unhandled, unhandled.slice(0, 5).join('\n')).toEqual([]);
+    expect(fz.exited()).toBe(false);
+    const dist = [...statuses.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}×${n}`).join(' ');
+    report('H9', `HTTP front ends (management, module and shared workload sockets), fast-check ${((Date.now() - t0) / 1000).toFixed(0)} s: ${execs} execs, crashes 0, hangs 0, 500s 0; answers ${dist}; closed without an answer ${closedWithoutAnswer}; slowest ${slowest.toFixed(0)} ms`);
+  }, 28_000);
 });
