@@ -35,10 +35,10 @@ export async function readJsonBody(c: Context, options: JsonBodyOptions = {}): P
  * The body limit at the listener, before the app sees the request (scenario A5). A declared
  * Content-Length over `maxBytes` is answered 413 at once. A chunked body is read here, as it arrives,
  * up to `maxBytes`, and handed to the app as `rawBody` (which @hono/node-server uses instead of the
- * socket): past the limit it is 413, and the connection is closed if the client goes on sending. Without this, @hono/node-server turns
- * the request into a web stream with `Readable.toWeb`, which on Node 20 reads ahead up to 16k chunks
- * whatever the app consumes — a chunked upload of any size was buffered while the app's own limit
- * (hono `bodyLimit`, kept as the second layer) was still counting.
+ * socket): past the limit it is 413, and the connection is closed if the client goes on sending.
+ * Without this, @hono/node-server turns the request into a web stream with `Readable.toWeb`, which on
+ * Node 20 reads ahead up to 16k chunks whatever the app consumes — a chunked upload of any size was
+ * buffered while the app's own limit (hono `bodyLimit`, kept as the second layer) was still counting.
  */
 export function limitBody(listener: (req: IncomingMessage, res: ServerResponse) => unknown, maxBytes: number) {
   return (req: IncomingMessage, res: ServerResponse): void => {
@@ -67,11 +67,14 @@ export function limitBody(listener: (req: IncomingMessage, res: ServerResponse) 
     const stop = () => {
       req.off('data', onData);
       req.off('end', onEnd);
+      req.off('error', stop);
+      req.off('close', stop);
     };
     req.on('data', onData);
     req.on('end', onEnd);
     // An aborted upload: the socket is gone, nothing to answer; Node's timeouts cover a stalled one.
-    req.once('error', stop);
+    req.on('error', stop);
+    req.on('close', stop);
   };
 }
 
@@ -92,7 +95,7 @@ function tooLarge(req: IncomingMessage, res: ServerResponse, maxBytes: number): 
     let discarded = 0;
     const cut = () => {
       clearTimeout(timer);
-      req.socket.destroy();
+      req.socket?.destroy();
     };
     const timer = setTimeout(cut, LINGER_MS);
     req.on('data', (chunk: Buffer) => {
