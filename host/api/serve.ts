@@ -11,16 +11,37 @@ import path from 'node:path';
 import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { StartupError } from '../errors.js';
+import { limitBody } from './body.js';
 
 export interface UdsServer {
   readonly path: string;
   close(): Promise<void>;
 }
 
-/** Header and timing limits for every listener (slowloris and oversized headers: scenario A5). */
-const MAX_HEADER_BYTES = 16 * 1024;
-const HEADERS_TIMEOUT_MS = 10_000;
-const REQUEST_TIMEOUT_MS = 60_000;
+/** Header and timing limits of a listener (slowloris and oversized headers: scenario A5). */
+export interface HttpLimits {
+  /** Request line plus headers; larger is 431 (Node's `maxHeaderSize`). */
+  readonly maxHeaderBytes: number;
+  /** All headers must arrive within this; else 408 and the connection is closed. */
+  readonly headersTimeoutMs: number;
+  /** The whole request (headers and body) must arrive within this; else 408. */
+  readonly requestTimeoutMs: number;
+  /**
+   * How often Node checks the two timeouts above. Node's default (30 s) lets a slowloris connection live
+   * up to 30 s past its timeout; a check per second keeps the timeouts what they say.
+   */
+  readonly timeoutCheckIntervalMs: number;
+  /** Largest request body, enforced before the app reads it (`limitBody`); larger is 413. */
+  readonly maxBodyBytes: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  maxHeaderBytes: 16 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  timeoutCheckIntervalMs: 1_000,
+  maxBodyBytes: 4 * 1024 * 1024,
+};
 
 /** IoT Edge's per-listener connection caps (`iotedge_max_requests`): management 50, workload 10. */
 export const MAX_MGMT_CONNECTIONS = 50;
@@ -30,12 +51,19 @@ export const MAX_WORKLOAD_CONNECTIONS = 10;
  * Serve `app` on `socketPath`. Connections beyond `maxConnections` are accepted and closed without an
  * answer, as IoT Edge's http-common does; with one socket per module, that cap is per principal.
  */
-export async function serveOnUnixSocket(app: Hono, socketPath: string, mode = 0o660, maxConnections = MAX_MGMT_CONNECTIONS): Promise<UdsServer> {
+export async function serveOnUnixSocket(
+  app: Hono,
+  socketPath: string,
+  mode = 0o660,
+  maxConnections = MAX_MGMT_CONNECTIONS,
+  limits: HttpLimits = DEFAULT_HTTP_LIMITS,
+): Promise<UdsServer> {
   await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o750 });
   await removeStaleSocket(socketPath);
-  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, getRequestListener(app.fetch));
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  const server = http.createServer(
+    { maxHeaderSize: limits.maxHeaderBytes, headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: limits.timeoutCheckIntervalMs },
+    limitBody(getRequestListener(app.fetch), limits.maxBodyBytes),
+  );
   server.maxConnections = maxConnections;
   const sockets = new Set<net.Socket>();
   server.on('connection', (s) => {

@@ -20,6 +20,7 @@ import { identitiesRoutes } from '../api/management/identities.js';
 import { NativeModules } from '../identity/native.js';
 import { NativeModuleService } from '../identity/native-service.js';
 import { WorkloadSockets } from '../api/workload/sockets.js';
+import type { HttpLimits } from '../api/serve.js';
 import { MGMT_API_VERSION } from '../api/versions.js';
 import type { ServiceStatus } from './control.js';
 
@@ -52,7 +53,8 @@ async function moduleTrust(config: Config, source: string): Promise<ModuleTrust>
   }
 }
 
-export async function composeServices(opts: { config: Config; logger: Logger; source?: string; capabilities?: readonly Capability[] }): Promise<Services> {
+/** `httpLimits`: the workload sockets' header and timeout limits (default: the shipped ones; tests shorten them). */
+export async function composeServices(opts: { config: Config; logger: Logger; source?: string; capabilities?: readonly Capability[]; httpLimits?: HttpLimits }): Promise<Services> {
   const { config, logger } = opts;
   const trust = await moduleTrust(config, opts.source ?? '<config>');
   const stateDir = config.state_dir;
@@ -92,7 +94,7 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     const nativeRegistry = await NativeModules.open(stateDir);
     const runDir = path.dirname(socketPathOf(config.listen.workload_uri));
     const workloadLogger = logger.child({ component: 'workload' });
-    const workload = new WorkloadSockets({ identity, certs, keys, logger: workloadLogger, generationOf: (m) => nativeRegistry.get(m)?.generationId }, runDir, socketPathOf(config.listen.workload_uri));
+    const workload = new WorkloadSockets({ identity, certs, keys, logger: workloadLogger, generationOf: (m) => nativeRegistry.get(m)?.generationId }, runDir, socketPathOf(config.listen.workload_uri), opts.httpLimits);
     await workload.start();
     closers.push(() => workload.close());
     const native = new NativeModuleService(nativeRegistry, workload, identity, workloadLogger, () => runtime.registrations().map((r) => ({ name: r.name, generationId: r.generationId })));

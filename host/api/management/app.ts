@@ -6,6 +6,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { apiVersion, type ApiVersionOptions } from '../middleware/api-version.js';
 import { errorHandler } from '../errors.js';
+import { DEFAULT_HTTP_LIMITS } from '../serve.js';
 import { systemRoutes } from './system.js';
 import { modulesRoutes } from './modules.js';
 import type { ModuleRuntime } from '../../runtime/types.js';
@@ -13,7 +14,7 @@ import type { DaemonControl } from '../../daemon/control.js';
 import type { Logger } from '../../log.js';
 
 /** Largest request body the management API reads (a deployment manifest fits comfortably). */
-export const MAX_MGMT_BODY_BYTES = 4 * 1024 * 1024;
+export const MAX_MGMT_BODY_BYTES = DEFAULT_HTTP_LIMITS.maxBodyBytes;
 
 export interface ManagementDeps {
   daemon: DaemonControl;

@@ -5,8 +5,8 @@
  * the only sound way to tell native callers apart here.
  */
 import path from 'node:path';
-import { MAX_WORKLOAD_CONNECTIONS, serveOnUnixSocket, type UdsServer } from '../serve.js';
-import { workloadApp, type WorkloadDeps } from './app.js';
+import { DEFAULT_HTTP_LIMITS, MAX_WORKLOAD_CONNECTIONS, serveOnUnixSocket, type HttpLimits, type UdsServer } from '../serve.js';
+import { MAX_WORKLOAD_BODY_BYTES, workloadApp, type WorkloadDeps } from './app.js';
 
 /** Module socket mode: only the daemon's user (and root). A module under another uid gets it by chown. */
 const MODULE_SOCKET_MODE = 0o600;
@@ -16,15 +16,20 @@ const SHARED_SOCKET_MODE = 0o660;
 export class WorkloadSockets {
   private readonly servers = new Map<string, UdsServer>();
   private shared?: UdsServer;
+  /** The listeners' limits, with the workload API's body limit. */
+  private readonly limits: HttpLimits;
 
   constructor(
     private readonly deps: WorkloadDeps,
     private readonly runDir: string,
     private readonly sharedSocketPath: string,
-  ) {}
+    limits: HttpLimits = DEFAULT_HTTP_LIMITS,
+  ) {
+    this.limits = { ...limits, maxBodyBytes: Math.min(limits.maxBodyBytes, MAX_WORKLOAD_BODY_BYTES) };
+  }
 
   async start(): Promise<void> {
-    this.shared = await serveOnUnixSocket(workloadApp(this.deps, undefined), this.sharedSocketPath, SHARED_SOCKET_MODE);
+    this.shared = await serveOnUnixSocket(workloadApp(this.deps, undefined), this.sharedSocketPath, SHARED_SOCKET_MODE, undefined, this.limits);
   }
 
   socketPathFor(module: string): string {
@@ -35,7 +40,7 @@ export class WorkloadSockets {
   async add(module: string, uid?: number): Promise<string> {
     const p = this.socketPathFor(module);
     if (!this.servers.has(module)) {
-      const server = await serveOnUnixSocket(workloadApp(this.deps, module), p, MODULE_SOCKET_MODE, MAX_WORKLOAD_CONNECTIONS);
+      const server = await serveOnUnixSocket(workloadApp(this.deps, module), p, MODULE_SOCKET_MODE, MAX_WORKLOAD_CONNECTIONS, this.limits);
       if (uid !== undefined && typeof process.getuid === 'function' && process.getuid() === 0) {
         const { chown } = await import('node:fs/promises');
         await chown(p, uid, -1);
