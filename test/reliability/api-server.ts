@@ -11,6 +11,7 @@
  */
 import 'reflect-metadata'; // @peculiar/x509 (tsyringe) needs it before its first import
 import path from 'node:path';
+import { MAX_FAULTS_PER_MINUTE } from '../../host/daemon/last-resort.js';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { parseConfigText } from '../../host/config/load.js';
@@ -50,6 +51,7 @@ const control: DaemonControl = {
     return {
       pid: process.pid, version: 'reliability', uptimeSeconds: Math.round(process.uptime()), stateDir: config.state_dir, configSource: 'api-server',
       logLevel: level, managementUri: 'unix:///', services: await services.status(), modules: { total: modules.length, running: 0, starting: false },
+      faults: { uncaughtExceptions: 0, unhandledRejections: 0, maxPerMinute: MAX_FAULTS_PER_MINUTE },
     };
   },
   setLogLevel(l) {
