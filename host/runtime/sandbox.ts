@@ -9,12 +9,15 @@
 import { deserialize, serialize } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { LimitsConfig } from '../config/schema.js';
-import { shadowed, type Capability, type HostFunction, type InstanceContext, type LogLevel } from './capabilities.js';
+import { shadowed, type ArgumentLimit, type Capability, type HostFunction, type InstanceContext, type LogLevel } from './capabilities.js';
 import type { CoreModule, Digest } from './loader.js';
 import { assetPath, assetUrl } from './assets.js';
 import { RuntimeError } from './types.js';
 import type { InstanceType } from '../boundary/types.js';
+import { functionCheckers } from '../boundary/validate.mjs';
 
+/** Host interfaces for worker modules only, never linked into a guest (worker.mjs PRIVATE_PREFIX). */
+const PRIVATE_PREFIX = 'edgeward-private:';
 /** How long a guest may block on one host-capability call before the worker gives up on it. */
 const BROKER_TIMEOUT_MS = 30_000;
 /** Slots of the broker's shared Int32 flag array (must match worker.mjs). */
@@ -230,9 +233,23 @@ export class Instance {
 
   /** Host functions by call index: [interface, function name, implementation]. */
   private readonly table: [string, string, HostFunction][];
+  /** By the same index: the argument check from the host's WIT (undefined for `edgeward-private:` ones). */
+  private readonly checkers: (((args: unknown[]) => void) | undefined)[];
 
   private constructor(private readonly opts: SandboxOptions, host: Record<string, Record<string, HostFunction>>, private readonly lifetime: AbortController) {
     this.table = Object.entries(host).flatMap(([iface, fns]) => Object.entries(fns).map(([fn, impl]) => [iface, fn, impl] as [string, string, HostFunction]));
+    // Defence in depth: the worker checked the arguments against the WIT already; the daemon checks again
+    // what arrives over the broker. A host function with no WIT definition is not served at all.
+    const byIface = new Map<string, Map<string, (args: unknown[]) => void>>();
+    this.checkers = this.table.map(([iface, fn]) => {
+      if (iface.startsWith(PRIVATE_PREFIX)) return undefined;
+      const types = opts.interfaceTypes[iface];
+      if (!types) throw new RuntimeError('invalid', `module "${opts.module}": host interface ${iface} has no WIT types; not linked`);
+      if (!byIface.has(iface)) byIface.set(iface, functionCheckers(iface, types));
+      const check = byIface.get(iface)!.get(fn);
+      if (!check) throw new RuntimeError('invalid', `module "${opts.module}": host function ${iface}.${fn} is not in the WIT of ${iface}; not linked`);
+      return check;
+    });
     // Capability calls travel through shared memory only: arguments and answers each get the value cap
     // plus room for the serialisation envelope.
     this.answerBuf = new Uint8Array(new SharedArrayBuffer(opts.limits.max_value_bytes + 4096));
@@ -311,6 +328,10 @@ export class Instance {
       await inst.worker.terminate();
       throw new RuntimeError('failed', `module "${opts.module}" failed to start: ${why}`);
     };
+    const limits = new Map<string, ArgumentLimit>();
+    for (const c of opts.capabilities) {
+      for (const [iface, fns] of Object.entries(c.argumentLimits ?? {})) for (const [fn, limit] of Object.entries(fns)) limits.set(`${iface}.${fn}`, limit);
+    }
     const load = {
       t: 'load',
       ...inst.brokerInit,
@@ -320,7 +341,7 @@ export class Instance {
         skip: shadowed(c, opts.capabilities),
         ...(c.dataDir ? { dataDir: opts.dataDir } : {}),
       })),
-      hostFunctions: inst.table.map(([iface, fn]) => [iface, fn]),
+      hostFunctions: inst.table.map(([iface, fn]) => [iface, fn, limits.get(`${iface}.${fn}`)]),
       types: opts.interfaceTypes,
     };
     // The worker links and loads the glue while the host finishes measuring; nothing of the guest runs
@@ -420,6 +441,7 @@ export class Instance {
       if (!entry) throw new Error('call to a host function that is not linked for this instance');
       args = this.readArgs();
       if (valueBytes(args) > this.opts.limits.max_value_bytes) throw new Error(`arguments larger than ${this.opts.limits.max_value_bytes} bytes`);
+      this.checkers[Atomics.load(this.flag, REQ_FN)]?.(args);
     } catch (err) {
       // The request itself is malformed (the guest's doing): answered as an error, which traps the guest.
       this.guard(entry ? `capability ${entry[0]}.${entry[1]}` : 'the broker', () => this.answer(seq, errorReply(err)));
