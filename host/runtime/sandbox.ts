@@ -14,7 +14,11 @@ import type { CoreModule, Digest } from './loader.js';
 import { assetPath, assetUrl } from './assets.js';
 import { RuntimeError } from './types.js';
 import type { InstanceType } from '../boundary/types.js';
-import { functionCheckers } from '../boundary/validate.mjs';
+
+// The validator is plain ESM shared with the sandbox worker, which loads it from the package's sources
+// (like every worker module); tsc does not copy .mjs into dist/, so it is loaded the same way here.
+const { functionCheckers } = (await import(assetUrl('host/boundary/validate.mjs'))) as typeof import('../boundary/validate.mjs');
+
 
 /** Host interfaces for worker modules only, never linked into a guest (worker.mjs PRIVATE_PREFIX). */
 const PRIVATE_PREFIX = 'edgeward-private:';
