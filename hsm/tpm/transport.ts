@@ -28,6 +28,13 @@ export interface TpmTransport {
   close(): Promise<void>;
   /** For messages: "device /dev/tpmrm0", "swtpm 127.0.0.1:2321". */
   readonly description: string;
+  /**
+   * Connections (or device opens) made so far. A new one may face a TPM that lost every transient object
+   * and session (a restarted simulator, a reopened /dev/tpmrm0): `Tpm` treats a change as a possible reset.
+   */
+  readonly generation?: number;
+  /** False when the next command will open a new connection (after a drop, a timeout or `close()`). */
+  readonly connected?: boolean;
 }
 
 /** The TPM could not be reached (no device, permission, simulator down, timeout, malformed framing). */
@@ -78,6 +85,7 @@ export const UDEV_RULE = 'KERNEL=="tpmrm[0-9]*", GROUP="tss", MODE="0660"';
 /** The kernel TPM character device. */
 export class DeviceTransport implements TpmTransport {
   private inFlight: Promise<unknown> = Promise.resolve();
+  private opens = 1;
 
   private constructor(
     private fh: fs.FileHandle | undefined,
@@ -87,6 +95,14 @@ export class DeviceTransport implements TpmTransport {
 
   get description(): string {
     return `device ${this.path}`;
+  }
+
+  get generation(): number {
+    return this.opens;
+  }
+
+  get connected(): boolean {
+    return this.fh !== undefined;
   }
 
   static async open(path: string, timeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): Promise<DeviceTransport> {
@@ -110,6 +126,7 @@ export class DeviceTransport implements TpmTransport {
     if (!this.fh) {
       try {
         this.fh = await fs.open(this.path, fsc.O_RDWR);
+        this.opens++;
       } catch (err) {
         throw deviceOpenError(this.path, err as NodeJS.ErrnoException);
       }
@@ -193,6 +210,7 @@ export class TcpTransport implements TpmTransport {
   private pending: { need: (b: Buffer) => number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
   private buffered: Buffer = Buffer.alloc(0);
   private inFlight: Promise<unknown> = Promise.resolve();
+  private connections = 0;
 
   constructor(
     readonly host: string,
@@ -205,6 +223,14 @@ export class TcpTransport implements TpmTransport {
 
   get description(): string {
     return `${this.protocol} ${this.host}:${this.port}`;
+  }
+
+  get generation(): number {
+    return this.connections;
+  }
+
+  get connected(): boolean {
+    return this.socket !== undefined;
   }
 
   private connect(): Promise<net.Socket> {
@@ -233,6 +259,7 @@ export class TcpTransport implements TpmTransport {
           this.fail(this.notAnswering('connection closed by the simulator'));
         });
         this.socket = s;
+        this.connections++;
         resolve(s);
       });
     });
