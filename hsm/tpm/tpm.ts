@@ -7,7 +7,7 @@
 import { constants, publicEncrypt, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ALG, CAP, CC, HT, PT, RH, SE, ST, commandName, digestSize, hashName } from './constants.js';
-import { Reader, Writer } from './marshal.js';
+import { Reader, TpmMarshalError, Writer } from './marshal.js';
 import { TpmError, isRetryable } from './rc.js';
 import { createParams, hmacParams, signParams, withFirstParam } from './params.js';
 import { AES128_CFB, Session, cpHash, kdfa, passwordAuth, rpHash, type Authorization } from './session.js';
@@ -17,6 +17,14 @@ import {
   handleName, marshalPcrSelection, marshalSignature, objectName,
   readPcrSelection, readPublic, readSignature, type HashScheme, type PcrSelection, type Signature, type SymDef, type TpmtPublic,
 } from './types.js';
+
+/** The response code of a response (a response too short for its header is malformed, never a RangeError). */
+function responseCode(rsp: Buffer): number {
+  const r = new Reader(rsp);
+  r.u16();
+  r.u32();
+  return r.u32();
+}
 
 /** TPM2_HMAC takes one TPM2B_MAX_BUFFER; 1024 is the TPM_PT_INPUT_BUFFER of every TPM we know of. */
 export const MAX_HMAC_INPUT = 1024;
@@ -185,7 +193,7 @@ export class Tpm {
     for (let attempt = 0; ; attempt++) {
       rsp = await this.transport.transmit(cmd);
       this.seenGeneration = t.generation;
-      const rc = rsp.readUInt32BE(6);
+      const rc = responseCode(rsp);
       if (rc === 0) break;
       if (rc === RC_INITIALIZE && cc !== CC.Startup && !started) {
         // A simulator that was powered on (or reset) but not started (platform firmware does this on real devices).
@@ -241,7 +249,7 @@ export class Tpm {
     while (left > 0) {
       const { r } = await this.cmd(CC.GetRandom, { params: new Writer().u16(Math.min(left, 32)).finish() });
       const b = r.b2();
-      if (b.length === 0) throw new Error('TPM2_GetRandom returned no bytes');
+      if (b.length === 0) throw new TpmMarshalError('TPM2_GetRandom returned no bytes');
       out.push(b);
       left -= b.length;
     }
@@ -252,7 +260,7 @@ export class Tpm {
   async getProperties(first: number, count: number): Promise<Map<number, number>> {
     const { r } = await this.cmd(CC.GetCapability, { params: new Writer().u32(CAP.TPM_PROPERTIES).u32(first).u32(count).finish() });
     r.u8(); // moreData
-    if (r.u32() !== CAP.TPM_PROPERTIES) throw new Error('TPM2_GetCapability answered another capability');
+    if (r.u32() !== CAP.TPM_PROPERTIES) throw new TpmMarshalError('TPM2_GetCapability answered another capability');
     const n = r.u32();
     const m = new Map<number, number>();
     for (let i = 0; i < n; i++) m.set(r.u32(), r.u32());
@@ -363,7 +371,7 @@ export class Tpm {
   async verifySignature(key: Entity, digest: Buffer, signature: Signature): Promise<number> {
     const params = marshalSignature(signature, new Writer().b2(digest)).finish();
     const { r } = await this.cmd(CC.VerifySignature, { handles: [key], params });
-    if (r.u16() !== ST.VERIFIED) throw new Error('TPM2_VerifySignature returned a ticket that is not TPM_ST_VERIFIED');
+    if (r.u16() !== ST.VERIFIED) throw new TpmMarshalError('TPM2_VerifySignature returned a ticket that is not TPM_ST_VERIFIED');
     return r.u32();
   }
 

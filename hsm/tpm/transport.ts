@@ -202,6 +202,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, who: string): Promise<T> {
 }
 
 const TPM_SEND_COMMAND = 8;
+/** `need` of a frame whose declared size is impossible. */
+const BAD_FRAME = -2;
 const TPM_SESSION_END = 20;
 
 /** swtpm raw-TCP or mssim-framed TCP. */
@@ -278,6 +280,16 @@ export class TcpTransport implements TpmTransport {
     const p = this.pending;
     if (!p) return;
     const need = p.need(this.buffered);
+    if (need === BAD_FRAME) {
+      // A size no TPM response has: fail now instead of waiting out the timeout for bytes that never come.
+      const declared = this.buffered.readUInt32BE(this.protocol === 'mssim' ? 0 : 2);
+      this.pending = undefined;
+      this.buffered = Buffer.alloc(0);
+      this.socket?.destroy();
+      this.socket = undefined;
+      p.reject(new TpmTransportError(`${this.description} sent a response header declaring ${declared} bytes (a TPM response is 10..${MAX_RESPONSE_BYTES})`, 'protocol'));
+      return;
+    }
     if (need < 0 || this.buffered.length < need) return;
     const msg = this.buffered.subarray(0, need);
     this.buffered = this.buffered.subarray(need);
@@ -304,8 +316,10 @@ export class TcpTransport implements TpmTransport {
     const mssim = this.protocol === 'mssim';
     const frame = mssim ? Buffer.concat([header(TPM_SEND_COMMAND, this.locality, command.length), command]) : command;
     const need = (b: Buffer): number => {
-      if (mssim) return b.length < 4 ? -1 : 4 + b.readUInt32BE(0) + 4;
-      return b.length < 10 ? -1 : b.readUInt32BE(2);
+      const size = mssim ? (b.length < 4 ? -1 : b.readUInt32BE(0)) : b.length < 10 ? -1 : b.readUInt32BE(2);
+      if (size < 0) return -1;
+      if (size < 10 || size > MAX_RESPONSE_BYTES) return BAD_FRAME;
+      return mssim ? 4 + size + 4 : size;
     };
     const got = new Promise<Buffer>((resolve, reject) => {
       this.pending = { need, resolve, reject };
