@@ -61,12 +61,15 @@ function tokenOrphans({ library, token, pin }) {
     try {
       try { m.C_Login(s, p.CKU_USER, pin); } catch (err) { if (err.code !== p.CKR_USER_ALREADY_LOGGED_IN) throw err; }
       const byLabel = new Map();
-      let fragments = 0;
+      const fragments = [];
       for (const o of findObjects(m, s, [])) {
         if (![p.CKO_PRIVATE_KEY, p.CKO_PUBLIC_KEY, p.CKO_SECRET_KEY, -1].includes(o.cls)) continue;
         const label = attrText(m, s, o.handle, p.CKA_LABEL);
-        if (label === '') fragments++;
-        else byLabel.set(label, [...(byLabel.get(label) ?? []), o.cls]);
+        if (label === '') {
+          const has = (t) => { try { const [a] = m.C_GetAttributeValue(s, o.handle, [{ type: t }]); return (a?.value?.length ?? 0) > 0; } catch { return false; } };
+          const idLen = (() => { try { return m.C_GetAttributeValue(s, o.handle, [{ type: p.CKA_ID }])[0].value.length; } catch { return -1; } })();
+          fragments.push('class ' + o.cls + ', id ' + idLen + ' bytes, ec_point ' + has(p.CKA_EC_POINT) + ', ec_params ' + has(p.CKA_EC_PARAMS) + ', modulus ' + has(p.CKA_MODULUS) + ', key_type ' + has(p.CKA_KEY_TYPE) + ', value_len ' + has(p.CKA_VALUE_LEN) + ', sign ' + has(p.CKA_SIGN) + ', sensitive ' + has(p.CKA_SENSITIVE) + ', local ' + has(p.CKA_LOCAL));
+        } else byLabel.set(label, [...(byLabel.get(label) ?? []), o.cls]);
       }
       const out = [];
       for (const [label, cls] of byLabel) {
@@ -74,7 +77,7 @@ function tokenOrphans({ library, token, pin }) {
         if (label.startsWith('edgeward-pending/')) out.push('pending ' + label);
         else if (!complete) out.push('incomplete ' + label);
       }
-      for (let i = 0; i < fragments; i++) out.push('unlabelled fragment #' + i);
+      fragments.forEach((f, i) => out.push('unlabelled fragment #' + i + ' (' + f + ')'));
       return out;
     } finally {
       m.C_CloseSession(s);
