@@ -41,7 +41,7 @@ interface ClientKey {
 }
 
 /** One client: its own module namespace, two keys to start with, REQUESTS paced requests. */
-async function client(keys: KeyService, i: number, latencies: number[], failures: string[]): Promise<void> {
+async function client(keys: KeyService, i: number, latencies: number[], createLatencies: number[], failures: string[]): Promise<void> {
   const caller: Caller = { kind: 'module', module: `stress${i}` };
   const mine: ClientKey[] = [];
   const add = async (id: string, type: 'ec-p256' | 'rsa-2048'): Promise<void> => {
@@ -73,6 +73,7 @@ async function client(keys: KeyService, i: number, latencies: number[], failures
       failures.push(`client ${i}: ${roll < 0.1 ? "create" : "sign/verify"}: ${(err as Error).name}: ${(err as Error).message}${(err as Error).cause ? ` (${String((err as Error).cause)})` : ""}`);
     }
     latencies.push(performance.now() - t0);
+    if (roll < 0.1) createLatencies.push(performance.now() - t0);
   }
 }
 
@@ -83,19 +84,21 @@ function pct(sorted: number[], p: number): number {
 /** Run the clients against `s`; returns the figure and the failures. */
 async function stress(name: string, s: Subject): Promise<{ figure: string; failures: string[] }> {
   const latencies: number[] = [];
+  const creates: number[] = [];
   const failures: string[] = [];
   const loop = monitorEventLoopDelay({ resolution: 10 });
   const rss0 = process.memoryUsage().rss;
   loop.enable();
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: CLIENTS }, (_, i) => client(s.keys, i, latencies, failures)));
+  await Promise.all(Array.from({ length: CLIENTS }, (_, i) => client(s.keys, i, latencies, creates, failures)));
   const ms = performance.now() - t0;
   loop.disable();
   const rss1 = process.memoryUsage().rss;
   const sorted = [...latencies].sort((a, b) => a - b);
+  const createSorted = [...creates].sort((a, b) => a - b);
   const figure =
     `${name}: ${CLIENTS} clients × ${REQUESTS} requests in ${(ms / 1000).toFixed(1)} s = ${(latencies.length / (ms / 1000)).toFixed(0)} req/s, ` +
-    `p50 ${pct(sorted, 50).toFixed(1)} ms, p99 ${pct(sorted, 99).toFixed(1)} ms, max event-loop delay ${(loop.max / 1e6).toFixed(1)} ms, ${s.highWater()}, ` +
+    `p50 ${pct(sorted, 50).toFixed(1)} ms, p99 ${pct(sorted, 99).toFixed(1)} ms (creates: ${creates.length}, p50 ${pct(createSorted, 50).toFixed(0)} ms, max ${(createSorted.at(-1) ?? NaN).toFixed(0)} ms), max event-loop delay ${(loop.max / 1e6).toFixed(1)} ms, ${s.highWater()}, ` +
     `RSS drift ${((rss1 - rss0) / 2 ** 20).toFixed(1)} MiB, failures ${failures.length}`;
   return { figure, failures };
 }
