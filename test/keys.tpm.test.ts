@@ -1,13 +1,11 @@
 /**
- * `[keys] backend = "tpm"` through `openKeyService` on swtpm: where keys live, what is `unsupported`, the
- * TPM's startup errors, and crash safety of key creation (a SIGKILLed creator leaves each key usable or absent).
- * The shared operations are in keys.conformance.test.ts.
+ * `[keys] backend = "tpm"` through `openKeyService` on swtpm: where keys live, what is `unsupported`, and the
+ * TPM's startup errors. The shared operations are in keys.conformance.test.ts; crash safety of key creation
+ * (kill -9 rounds) is in test/reliability/hsm-crash.test.ts.
  */
-import { spawn } from 'node:child_process';
 import { createHash, createHmac, createPublicKey, randomBytes, verify as cryptoVerify } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StartupError } from '../host/errors.js';
 import { silentLogger } from '../host/log.js';
@@ -20,7 +18,6 @@ import { Tap } from '../hsm/tpm/testing/tap.js';
 import { Tpm } from '../hsm/tpm/tpm.js';
 import { openTransport } from '../hsm/tpm/transport.js';
 import { makeConfig, tempDir, tpmBackend, type Backend } from './keys-fixture.js';
-import { ROOT } from './helpers/cli.js';
 import { closedPort } from './helpers/net.js';
 
 const MSG = Buffer.from('tpm-backed message');
@@ -187,76 +184,3 @@ describe('[keys] backend = "tpm": secrets on the TPM bus (recording transport)',
     expect(tap.saw(derivedKey)).toBe(false);
   });
 });
-
-describe('[keys] backend = "tpm": key creation killed at any instant', () => {
-  let backend: Backend;
-  beforeAll(async () => {
-    backend = await tpmBackend();
-  });
-  afterAll(() => backend?.cleanup());
-
-  it('leaves every key fully usable or fully absent; the next open sweeps temp files and stale TPM objects', { timeout: 120_000 }, async () => {
-    const reported = new Set<string>();
-    for (let round = 0; round < 5; round++) {
-      // Created keys are reported on stdout; the kill lands at a random point of a later creation.
-      for (const id of await createUntilKilled(backend, round, 5 + Math.floor(Math.random() * 40))) reported.add(id);
-    }
-    // A temp file as a writer killed between create and rename leaves it.
-    const dir = tpmKeysDir(backend.stateDir);
-    await fs.writeFile(path.join(dir, `.${'0'.repeat(64)}.json.1.abc.tmp`), '{"half":');
-    const keys = await backend.open();
-    try {
-      expect((await fs.readdir(dir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
-      const listed = (await keys.listKeys(DAEMON_CALLER)).map((k) => k.id);
-      for (const id of reported) expect(listed).toContain(id);
-      expect(listed.length).toBeGreaterThanOrEqual(reported.size);
-      expect(listed.length).toBeLessThanOrEqual(reported.size + 5); // at most the one in flight per round
-      for (const id of listed) {
-        const h = await keys.loadKey(DAEMON_CALLER, { id });
-        const spki = createPublicKey({ key: await keys.getPublicKey(DAEMON_CALLER, h), format: 'der', type: 'spki' });
-        expect(cryptoVerify('sha256', MSG, spki, await keys.sign(DAEMON_CALLER, h, 'ecdsa-sha256', MSG))).toBe(true);
-      }
-      // The TPM still has room: the slots the killed creators held were flushed at open.
-      await keys.createKeyPair(DAEMON_CALLER, { id: 'after' }, 'ec-p256');
-    } finally {
-      await keys.close();
-    }
-  });
-});
-
-/**
- * Run a child process (the compiled service, as the daemon runs it) that creates and uses ec-p256 keys
- * `r<round>-<i>` in a loop, printing each id once created; SIGKILL it `delayMs` after its first report.
- */
-async function createUntilKilled(backend: Backend, round: number, delayMs: number): Promise<string[]> {
-  const dist = (p: string): string => pathToFileURL(path.join(ROOT, 'dist', p)).href;
-  const script = `
-    import { openKeyService, DAEMON_CALLER } from '${dist('hsm/keys/index.js')}';
-    import { configSchema } from '${dist('host/config/schema.js')}';
-    import { silentLogger } from '${dist('host/log.js')}';
-    const [stateDir, tcti] = process.argv.slice(1);
-    const config = configSchema.parse({ hostname: 'crash', state_dir: stateDir, provisioning: { source: 'none' }, keys: { backend: 'tpm' }, tpm: { tcti },
-      connect: { management_uri: 'unix:///tmp/x/m.sock', workload_uri: 'unix:///tmp/x/w.sock' }, listen: { management_uri: 'unix:///tmp/x/m.sock', workload_uri: 'unix:///tmp/x/w.sock' } });
-    const keys = await openKeyService({ config, stateDir, logger: silentLogger() });
-    for (let i = 0; ; i++) {
-      const h = await keys.createKeyPair(DAEMON_CALLER, { id: 'r${round}-' + i }, 'ec-p256');
-      await keys.sign(DAEMON_CALLER, h, 'ecdsa-sha256', Buffer.from('load it')); // keeps TPM objects loaded when killed
-      process.stdout.write('r${round}-' + i + '\\n');
-    }`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script, backend.stateDir, backend.sim!.tcti], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  const deadline = Date.now() + 30_000;
-  while (!out.includes('\n')) {
-    if (child.exitCode !== null) throw new Error(`key creator exited with ${child.exitCode}: ${err}`);
-    if (Date.now() > deadline) throw new Error(`key creator made no key in 30 s: ${err}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  await new Promise((r) => setTimeout(r, delayMs));
-  child.kill('SIGKILL');
-  await exited;
-  return out.split('\n').filter((l) => l !== '');
-}

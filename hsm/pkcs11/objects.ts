@@ -92,9 +92,10 @@ export function destroyQuietly(m: P.PKCS11, s: Handle, obj: Handle): void {
 
 /**
  * Destroy pending objects, lone halves of pairs under our prefix, and fragments: objects with neither
- * CKA_LABEL nor CKA_ID whose class or key-defining attribute is missing too. SoftHSM2 killed inside
- * C_GenerateKeyPair leaves such an object (observed: a public key with no label, ID or EC point); Edgeward
- * always sets label and ID, and a complete key of another application is never touched.
+ * CKA_LABEL nor CKA_ID whose class or key-defining attribute is missing too, or that are secret keys.
+ * SoftHSM2 killed inside C_GenerateKeyPair leaves such an object (observed: a public key with no label, ID
+ * or EC point), inside C_GenerateKey a secret key with no label or ID; Edgeward always sets label and ID,
+ * and a complete key pair of another application is never touched.
  * Returns what was removed.
  */
 export function reconcileObjects(m: P.PKCS11, s: Handle): string[] {
@@ -118,9 +119,15 @@ export function reconcileObjects(m: P.PKCS11, s: Handle): string[] {
   return removed;
 }
 
-/** No ID, and the attribute that carries the key itself is absent: a half-written object. */
+/**
+ * No ID, and the attribute that carries the key itself is absent: a half-written object. A secret key
+ * with neither label nor ID is one too: SoftHSM2 killed inside C_GenerateKey leaves exactly that (observed
+ * under reliability H1: key type, value length and flags present, label and ID not yet written), its value
+ * cannot be read to tell, and no application can find such a key again by label or ID.
+ */
 function isFragment(m: P.PKCS11, s: Handle, o: Found): boolean {
   if (attrBytes(m, s, o.handle, p.CKA_ID).length > 0) return false;
+  if (o.cls === p.CKO_SECRET_KEY) return true;
   const keyType = attrBytes(m, s, o.handle, p.CKA_KEY_TYPE);
   if (keyType.length === 0) return true;
   const kt = keyType.readUIntLE(0, Math.min(4, keyType.length));

@@ -72,6 +72,7 @@ export async function openPkcs11KeyStore(cfg: Pkcs11Config, logger: Logger): Pro
 class Pkcs11Store implements Pkcs11KeyStore {
   readonly kind = 'pkcs11' as const;
   private readonly entries = new Map<string, Entry>();
+  private catalog: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly m: P.PKCS11,
@@ -87,9 +88,22 @@ class Pkcs11Store implements Pkcs11KeyStore {
     return this.pool.stats();
   }
 
+  /**
+   * Run an operation on the token's set of objects — a search, a creation, a destruction — after the ones
+   * before it. Key generation runs on a libuv thread (the *Async calls), and SoftHSM2 2.6 fails a
+   * C_GenerateKeyPair that overlaps a C_FindObjects on another session (CKR_GENERAL_ERROR or
+   * CKR_TEMPLATE_INCONSISTENT, about one in ten under reliability H3); signing with known handles overlaps
+   * freely.
+   */
+  private inCatalog<T>(fn: () => Promise<T> | T): Promise<T> {
+    const run = this.catalog.then(fn, fn);
+    this.catalog = run.catch(() => undefined);
+    return run;
+  }
+
   /** Remove what a crash left behind (see `reconcileObjects`). Returns what was removed. */
   async reconcile(): Promise<string[]> {
-    return this.pool.use((s) => reconcileObjects(this.m, s));
+    return this.inCatalog(() => this.pool.use((s) => reconcileObjects(this.m, s)));
   }
 
   async describe(label: string): Promise<StoredKey | undefined> {
@@ -97,8 +111,12 @@ class Pkcs11Store implements Pkcs11KeyStore {
     return e && { label: e.label, type: e.type };
   }
 
-  async generate(label: string, type: KeyType): Promise<StoredKey> {
-    if (await this.lookup(label)) throw new KeyError('already-exists', 'key already exists');
+  generate(label: string, type: KeyType): Promise<StoredKey> {
+    return this.inCatalog(() => this.generateInCatalog(label, type));
+  }
+
+  private async generateInCatalog(label: string, type: KeyType): Promise<StoredKey> {
+    if (await this.lookupInCatalog(label)) throw new KeyError('already-exists', 'key already exists');
     await this.pool.use((s) => {
       for (const o of findByLabel(this.m, s, label)) this.m.C_DestroyObject(s, o.handle); // an earlier crash's lone half
     });
@@ -131,15 +149,17 @@ class Pkcs11Store implements Pkcs11KeyStore {
     return { label, type };
   }
 
-  async importSecret(label: string, type: SecretKeyType, bytes: Buffer): Promise<StoredKey> {
-    if (await this.lookup(label)) throw new KeyError('already-exists', 'key already exists');
-    const t = secretKeyTemplate(type, label, randomBytes(16), bytes);
-    try {
-      await this.pool.use((s) => this.m.C_CreateObject(s, t.template));
-    } catch (err) {
-      throw toKeyError(err, `${type} key import`);
-    }
-    return { label, type };
+  importSecret(label: string, type: SecretKeyType, bytes: Buffer): Promise<StoredKey> {
+    return this.inCatalog(async () => {
+      if (await this.lookupInCatalog(label)) throw new KeyError('already-exists', 'key already exists');
+      const t = secretKeyTemplate(type, label, randomBytes(16), bytes);
+      try {
+        await this.pool.use((s) => this.m.C_CreateObject(s, t.template));
+      } catch (err) {
+        throw toKeyError(err, `${type} key import`);
+      }
+      return { label, type };
+    });
   }
 
   async resolveUri(uri: string): Promise<StoredKey> {
@@ -154,7 +174,7 @@ class Pkcs11Store implements Pkcs11KeyStore {
       ...(u.object !== undefined ? [{ type: p.CKA_LABEL, value: u.object }] : []),
       ...(u.id !== undefined ? [{ type: p.CKA_ID, value: u.id }] : []),
     ];
-    const entry = await this.pool.use((s) => entryOf(this.m, s, uri, findKeyObjects(this.m, s, template)));
+    const entry = await this.inCatalog(() => this.pool.use((s) => entryOf(this.m, s, uri, findKeyObjects(this.m, s, template))));
     if (!entry) throw new KeyError('not-found', 'no usable key at that URI');
     this.entries.set(uri, entry);
     return entry;
@@ -221,17 +241,17 @@ class Pkcs11Store implements Pkcs11KeyStore {
 
   async delete(label: string): Promise<boolean> {
     this.entries.delete(label);
-    return this.pool.use((s) => {
+    return this.inCatalog(() => this.pool.use((s) => {
       const objs = findByLabel(this.m, s, label);
       // Private half first: a crash in between leaves a lone public half, which reconcile removes.
       objs.sort((a, b) => Number(b.cls === p.CKO_PRIVATE_KEY) - Number(a.cls === p.CKO_PRIVATE_KEY));
       for (const o of objs) this.m.C_DestroyObject(s, o.handle);
       return objs.length > 0;
-    });
+    }));
   }
 
   async list(prefix: string): Promise<StoredKey[]> {
-    return this.pool.use((s) => {
+    return this.inCatalog(() => this.pool.use((s) => {
       const labels = new Set<string>();
       for (const o of findKeyObjects(this.m, s, [])) {
         const label = attrText(this.m, s, o.handle, p.CKA_LABEL);
@@ -243,7 +263,7 @@ class Pkcs11Store implements Pkcs11KeyStore {
         if (e) out.push({ label, type: e.type });
       }
       return out;
-    });
+    }));
   }
 
   async close(): Promise<void> {
@@ -254,6 +274,10 @@ class Pkcs11Store implements Pkcs11KeyStore {
   }
 
   private async lookup(label: string): Promise<Entry | undefined> {
+    return this.entries.get(label) ?? this.inCatalog(() => this.lookupInCatalog(label));
+  }
+
+  private async lookupInCatalog(label: string): Promise<Entry | undefined> {
     const cached = this.entries.get(label);
     if (cached) return cached;
     const e = await this.pool.use((s) => entryOf(this.m, s, label, findByLabel(this.m, s, label)));

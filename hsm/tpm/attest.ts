@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ST, hashName } from './constants.js';
-import { Reader } from './marshal.js';
+import { Reader, TpmMarshalError } from './marshal.js';
 import { verifyWithPublic } from './pubkey.js';
 import { readPcrSelection, type PcrSelection, type Signature, type TpmtPublic } from './types.js';
 
@@ -27,8 +27,8 @@ export interface QuoteAttest {
 /** Parse TPMS_ATTEST of type TPM_ST_ATTEST_QUOTE. */
 export function parseQuoteAttest(attest: Buffer): QuoteAttest {
   const r = new Reader(attest);
-  if (r.u32() !== TPM_GENERATED) throw new Error('attestation does not start with TPM_GENERATED_VALUE');
-  if (r.u16() !== ST.ATTEST_QUOTE) throw new Error('attestation is not a quote');
+  if (r.u32() !== TPM_GENERATED) throw new TpmMarshalError('attestation does not start with TPM_GENERATED_VALUE');
+  if (r.u16() !== ST.ATTEST_QUOTE) throw new TpmMarshalError('attestation is not a quote');
   const qualifiedSigner = r.b2();
   const extraData = r.b2();
   const clock = r.u64();

@@ -10,13 +10,15 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic, removeFileDurable, sweepTempFiles } from '../../host/state/atomic.js';
-import { ALG, OBJ, RH, SE } from './constants.js';
+import { ALG, HT, OBJ, RH, SE } from './constants.js';
+import { TpmMarshalError } from './marshal.js';
+import { TpmError } from './rc.js';
 import { SRK_HANDLE, ensurePersistedPrimary, type HierarchyAuths } from './identity.js';
 import { ecdsaP1363, publicKeyOf } from './pubkey.js';
 import { sealToPcrs, unsealWithPcrs, type SaltKey } from './seal.js';
 import { eccSigningTemplate, hmacTemplate, srkRsaTemplate } from './templates.js';
 import type { Session } from './session.js';
-import { MAX_HMAC_INPUT, type LoadedObject, type Tpm } from './tpm.js';
+import { MAX_HMAC_INPUT, TpmResetError, type LoadedObject, type Tpm } from './tpm.js';
 import { parseTpm2bPublic, type PcrSelection, type TpmtPublic } from './types.js';
 
 export type TpmKeyType = 'ec-p256' | 'rsa-2048' | 'hmac-sha256';
@@ -70,17 +72,30 @@ export function p1363ToDer(sig: Buffer): Buffer {
   return Buffer.concat([Buffer.from([0x30, body.length]), body]);
 }
 
+/** A loaded key and the TPM epoch it was loaded in (a reset since then took it away). */
+interface Loaded extends LoadedObject {
+  readonly epoch: number;
+}
+
+/** Bounds the flush-and-retry of a command the TPM refused for want of an object or session slot. */
+const MAX_RECLAIMS = 8;
+
+const isOutOfSlots = (err: unknown): boolean =>
+  err instanceof TpmError && (err.code === 'TPM_RC_OBJECT_MEMORY' || err.code === 'TPM_RC_SESSION_MEMORY' || err.code === 'TPM_RC_OBJECT_HANDLES' || err.code === 'TPM_RC_SESSION_HANDLES');
+
 export class TpmKeyBackend {
-  private readonly loaded = new Map<string, LoadedObject>();
+  private readonly loaded = new Map<string, Loaded>();
+  /** Most transient objects held at once, this backend's own and temporary ones (reliability H8). */
+  private loadedHighWater = 0;
   /** Key files already read (this backend is their only writer). */
   private readonly files = new Map<string, KeyFile>();
   private lock: Promise<unknown> = Promise.resolve();
-  private secretSession: Session | undefined;
+  private secretSession: (Session & { epoch?: number }) | undefined;
 
   private constructor(
     readonly tpm: Tpm,
     readonly dir: string,
-    private readonly maxLoaded: number,
+    private maxLoaded: number,
     /** Salts the sessions that carry secrets (imported key bytes, sealed data) so they cross the bus encrypted. */
     private readonly saltKey: SaltKey,
   ) {}
@@ -97,10 +112,87 @@ export class TpmKeyBackend {
     return new TpmKeyBackend(tpm, dir, opts.maxLoaded ?? DEFAULT_LOADED_KEYS, { handle: SRK_HANDLE, public: srk.info.public });
   }
 
+  /**
+   * One operation at a time. An operation that named a handle a TPM reset took away (`TpmResetError`) runs
+   * once more: by then the stale handles are dropped, and the key is loaded again from its wrapped blob.
+   */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(fn, fn);
+    const once = (): Promise<T> => fn().catch((err: unknown) => {
+      if (!(err instanceof TpmResetError)) throw err;
+      this.dropLost();
+      return fn();
+    });
+    const run = this.lock.then(once, once);
     this.lock = run.catch(() => undefined);
     return run;
+  }
+
+  /** Forget (without flushing: they are gone) handles loaded before the TPM's last reset. */
+  private dropLost(): void {
+    const epoch = this.tpm.epoch;
+    for (const [label, obj] of this.loaded) if (obj.epoch !== epoch) this.loaded.delete(label);
+    if (this.secretSession && this.secretSession.epoch !== epoch) this.secretSession = undefined;
+  }
+
+  /** Loaded keys, and the most ever held at once. */
+  loadStats(): { loaded: number; highWater: number; maxLoaded: number } {
+    return { loaded: this.loaded.size, highWater: this.loadedHighWater, maxLoaded: this.maxLoaded };
+  }
+
+  /**
+   * Run a command that needs a free object or session slot. If the TPM has none (TPM_RC_OBJECT_MEMORY and
+   * kin: a TPM with fewer slots than `maxLoaded`, or objects left by a client before a reconnection), flush
+   * our least recently used key — never one in `keep` — and shrink the cache to what fits, or else flush
+   * transient objects and sessions that are not ours (as at open: without a resource manager the key store
+   * is the TPM's only user), and try again.
+   */
+  private async withSlot<T>(keep: ReadonlySet<string>, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isOutOfSlots(err) || attempt >= MAX_RECLAIMS) throw err;
+        this.dropLost();
+        const objects = (err as TpmError).code === 'TPM_RC_OBJECT_MEMORY' || (err as TpmError).code === 'TPM_RC_OBJECT_HANDLES';
+        const victim = objects ? [...this.loaded.keys()].find((l) => !keep.has(l)) : undefined;
+        if (victim !== undefined) {
+          // The TPM held our `size` objects and not one more: cache no more than it holds.
+          this.maxLoaded = Math.max(1, Math.min(this.maxLoaded, this.loaded.size));
+          await this.evict(victim);
+        } else if (!(await this.flushForeign())) throw err;
+      }
+    }
+  }
+
+  /** Flush transient objects and sessions this backend does not hold. True when something was flushed. */
+  private async flushForeign(): Promise<boolean> {
+    const ours = new Set<number>([...this.loaded.values()].map((o) => o.handle));
+    if (this.secretSession) ours.add(this.secretSession.handle);
+    let flushed = false;
+    for (const range of [HT.TRANSIENT, HT.HMAC_SESSION, HT.POLICY_SESSION]) {
+      for (const h of await this.tpm.getHandles((range << 24) >>> 0)) {
+        if (ours.has(h)) continue;
+        await this.tpm.flushContext(h).catch(() => undefined);
+        flushed = true;
+      }
+    }
+    return flushed;
+  }
+
+  /** Flush one cached key; a handle a reset already took away is just forgotten. */
+  private async evict(label: string): Promise<void> {
+    const obj = this.loaded.get(label);
+    if (!obj) return;
+    this.loaded.delete(label);
+    if (obj.epoch !== this.tpm.epoch) return;
+    await this.tpm.flushContext(obj.handle).catch((err: unknown) => {
+      if (!(err instanceof TpmResetError)) throw err;
+    });
+  }
+
+  /** Note `extra` temporary objects in use on top of the cache, for the high-water mark. */
+  private noteInUse(extra: number): void {
+    this.loadedHighWater = Math.max(this.loadedHighWater, this.loaded.size + extra);
   }
 
   private fileOf(label: string): string {
@@ -150,7 +242,8 @@ export class TpmKeyBackend {
       const template = type === 'ec-p256' ? eccSigningTemplate() : type === 'rsa-2048' ? rsaKeyTemplate() : hmacTemplate();
       // TPM2_Create holds the new object in a transient slot while it wraps it (TPM_RC_OBJECT_MEMORY otherwise).
       await this.makeRoom(1);
-      const obj = await this.tpm.create(SRK_HANDLE, template);
+      this.noteInUse(1);
+      const obj = await this.withSlot(new Set(), () => this.tpm.create(SRK_HANDLE, template));
       await this.write({ version: 1, label, kind: type, public: obj.publicBytes.toString('base64'), private: obj.privateBytes.toString('base64') });
     });
   }
@@ -161,16 +254,18 @@ export class TpmKeyBackend {
     return this.serial(async () => {
       if (await this.read(label)) throw new TpmKeyError('already-exists', `TPM key "${label}" already exists`);
       await this.makeRoom(1);
-      const s = await this.tpm.startAuthSession(SE.HMAC, ALG.SHA256, { saltKey: this.saltKey });
-      const obj = await this.tpm
-        .create(SRK_HANDLE, hmacTemplate({ external: true }), { data: bytes, parentAuth: s.authorize(Buffer.alloc(0), { decrypt: true }) })
-        .finally(() => this.tpm.flushContext(s.handle));
+      this.noteInUse(1);
+      const s = await this.withSlot(new Set(), () => this.tpm.startAuthSession(SE.HMAC, ALG.SHA256, { saltKey: this.saltKey }));
+      const obj = await this.withSlot(new Set(), () =>
+        this.tpm.create(SRK_HANDLE, hmacTemplate({ external: true }), { data: bytes, parentAuth: s.authorize(Buffer.alloc(0), { decrypt: true }) }),
+      ).finally(() => this.tpm.flushContext(s.handle).catch(() => undefined));
       await this.write({ version: 1, label, kind: 'hmac-sha256', public: obj.publicBytes.toString('base64'), private: obj.privateBytes.toString('base64') });
     });
   }
 
   /** Load (or reuse) the key's transient handle; the least recently used one is flushed past `maxLoaded`. */
   private async load(f: KeyFile): Promise<LoadedObject> {
+    this.dropLost();
     const hit = this.loaded.get(f.label);
     if (hit) {
       this.loaded.delete(f.label);
@@ -178,8 +273,9 @@ export class TpmKeyBackend {
       return hit;
     }
     await this.makeRoom(1);
-    const obj = await this.tpm.load(SRK_HANDLE, Buffer.from(f.private, 'base64'), Buffer.from(f.public, 'base64'));
-    this.loaded.set(f.label, obj);
+    const obj = await this.withSlot(new Set(), () => this.tpm.load(SRK_HANDLE, Buffer.from(f.private, 'base64'), Buffer.from(f.public, 'base64')));
+    this.loaded.set(f.label, { ...obj, epoch: this.tpm.epoch });
+    this.noteInUse(0);
     return obj;
   }
 
@@ -200,7 +296,7 @@ export class TpmKeyBackend {
       const sig = await this.tpm.sign(await this.load(f), digest, { scheme: alg, hashAlg: ALG.SHA256 });
       if (sig.sigAlg === ALG.ECDSA) return p1363ToDer(ecdsaP1363(sig));
       if (sig.sigAlg === ALG.RSASSA || sig.sigAlg === ALG.RSAPSS) return sig.sig;
-      throw new Error('unexpected signature type from the TPM');
+      throw new TpmMarshalError('unexpected signature type from the TPM');
     });
   }
 
@@ -210,8 +306,9 @@ export class TpmKeyBackend {
       const f = await this.must(label, ['hmac-sha256']);
       const key = await this.load(f);
       if (data.length <= MAX_HMAC_INPUT) return this.tpm.hmac(key, data, ALG.SHA256);
-      await this.makeRoom(1); // a slot for the sequence object; `key`, just used, is the last to go
-      return this.tpm.hmacSequence(key, data, ALG.SHA256);
+      await this.makeRoom(1, label); // a slot for the sequence object; `key` itself stays
+      this.noteInUse(1);
+      return this.withSlot(new Set([label]), () => this.tpm.hmacSequence(key, data, ALG.SHA256));
     });
   }
 
@@ -233,7 +330,11 @@ export class TpmKeyBackend {
    * in a restart, or its nonces may be out of step); the next call salts a new one.
    */
   private async withSecretSession<T>(fn: (s: Session) => Promise<T>): Promise<T> {
-    this.secretSession ??= await this.tpm.startAuthSession(SE.HMAC, ALG.SHA256, { saltKey: this.saltKey });
+    this.dropLost();
+    if (!this.secretSession) {
+      const fresh = await this.withSlot(new Set(this.loaded.keys()), () => this.tpm.startAuthSession(SE.HMAC, ALG.SHA256, { saltKey: this.saltKey }));
+      this.secretSession = Object.assign(fresh, { epoch: this.tpm.epoch });
+    }
     const s = this.secretSession;
     try {
       return await fn(s);
@@ -257,6 +358,7 @@ export class TpmKeyBackend {
     return this.serial(async () => {
       if (await this.read(label)) throw new TpmKeyError('already-exists', `TPM key "${label}" already exists`);
       await this.makeRoom(1);
+      this.noteInUse(1);
       const b = await sealToPcrs(this.tpm, SRK_HANDLE, secret, selection, pcrValues, { saltKey: this.saltKey });
       await this.write({
         version: 1, label, kind: 'sealed', public: b.publicBytes.toString('base64'), private: b.privateBytes.toString('base64'),
@@ -270,6 +372,7 @@ export class TpmKeyBackend {
     return this.serial(async () => {
       const f = await this.must(label, ['sealed']);
       await this.makeRoom(1);
+      this.noteInUse(1);
       return unsealWithPcrs(this.tpm, SRK_HANDLE, {
         privateBytes: Buffer.from(f.private, 'base64'), publicBytes: Buffer.from(f.public, 'base64'),
         selection: f.selection ?? [], policy: Buffer.from(f.policy ?? '', 'hex'),
@@ -277,12 +380,13 @@ export class TpmKeyBackend {
     });
   }
 
-  /** Flush cached handles until at most `maxLoaded - n` remain (room for temporary objects). */
-  private async makeRoom(n: number): Promise<void> {
-    while (this.loaded.size > Math.max(0, this.maxLoaded - n)) {
-      const [oldest, obj] = this.loaded.entries().next().value as [string, LoadedObject];
-      this.loaded.delete(oldest);
-      await this.tpm.flushContext(obj.handle);
+  /** Flush cached handles, least recently used first and never `keep`, until at most `maxLoaded - n` remain. */
+  private async makeRoom(n: number, keep?: string): Promise<void> {
+    this.dropLost();
+    while (this.loaded.size > Math.max(keep === undefined ? 0 : 1, this.maxLoaded - n)) {
+      const victim = [...this.loaded.keys()].find((l) => l !== keep);
+      if (victim === undefined) return;
+      await this.evict(victim);
     }
   }
 
@@ -291,11 +395,8 @@ export class TpmKeyBackend {
     return this.serial(async () => {
       const f = await this.read(label);
       if (!f) return false;
-      const obj = this.loaded.get(label);
-      if (obj) {
-        this.loaded.delete(label);
-        await this.tpm.flushContext(obj.handle);
-      }
+      this.dropLost();
+      await this.evict(label);
       this.files.delete(label);
       await removeFileDurable(this.fileOf(label));
       return true;
@@ -316,6 +417,7 @@ export class TpmKeyBackend {
   /** Flush loaded handles (the TPM itself is closed by its owner). */
   close(): Promise<void> {
     return this.serial(async () => {
+      this.dropLost();
       for (const obj of this.loaded.values()) await this.tpm.flushContext(obj.handle).catch(() => undefined);
       this.loaded.clear();
       if (this.secretSession) await this.tpm.flushContext(this.secretSession.handle).catch(() => undefined);

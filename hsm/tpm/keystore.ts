@@ -16,7 +16,7 @@ import { TpmKeyBackend, TpmKeyError, type TpmKeyType } from './backend.js';
 import { HT } from './constants.js';
 import { HierarchyAuthError, type HierarchyAuths } from './identity.js';
 import { TpmError } from './rc.js';
-import { Tpm } from './tpm.js';
+import { Tpm, TpmResetError } from './tpm.js';
 import { TpmTransportError } from './transport.js';
 
 /** Key types this backend creates; the rest of `KEY_TYPES` is `unsupported`. */
@@ -84,6 +84,8 @@ function keyError(err: unknown): unknown {
     return new KeyError(tag, err.message, { cause: err });
   }
   if (err instanceof TpmTransportError) return new KeyError('backend-unavailable', 'the TPM is not reachable', { cause: err });
+  // Reset again while the operation was retried: the caller may retry too.
+  if (err instanceof TpmResetError) return new KeyError('backend-unavailable', 'the TPM was reset during the operation; retry', { cause: err });
   // Dictionary-attack lockout refuses every authorized command until it recovers: the TPM, not the key, is out.
   if (err instanceof TpmError && err.code === 'TPM_RC_LOCKOUT') return new KeyError('backend-unavailable', 'the TPM is in lockout', { cause: err });
   return err;

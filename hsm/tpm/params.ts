@@ -3,15 +3,15 @@
  * parameter transform used by session parameter encryption.
  */
 import { ALG, RH, ST } from './constants.js';
-import { Writer } from './marshal.js';
+import { TpmMarshalError, Writer } from './marshal.js';
 import { marshalPublic, marshalSensitiveCreate, type HashScheme, type TpmtPublic } from './types.js';
 
 /** Replace the content of the first TPM2B parameter with `fn(content)` (parameter encryption, Part 1 §21.1). */
 export function withFirstParam(params: Buffer, fn: ((b: Buffer) => Buffer) | undefined): Buffer {
   if (!fn) return params;
-  if (params.length < 2) throw new RangeError('parameter encryption needs a command or response whose first parameter is a TPM2B');
+  if (params.length < 2) throw new TpmMarshalError('parameter encryption needs a command or response whose first parameter is a TPM2B');
   const size = params.readUInt16BE(0);
-  if (2 + size > params.length) throw new RangeError('first parameter overruns the parameter area');
+  if (2 + size > params.length) throw new TpmMarshalError('first parameter overruns the parameter area');
   return Buffer.concat([params.subarray(0, 2), fn(params.subarray(2, 2 + size)), params.subarray(2 + size)]);
 }
 

@@ -6,8 +6,8 @@
  */
 import { constants, publicEncrypt, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ALG, CAP, CC, HT, PT, RH, SE, ST, digestSize, hashName } from './constants.js';
-import { Reader, Writer } from './marshal.js';
+import { ALG, CAP, CC, HT, PT, RH, SE, ST, commandName, digestSize, hashName } from './constants.js';
+import { Reader, TpmMarshalError, Writer } from './marshal.js';
 import { TpmError, isRetryable } from './rc.js';
 import { createParams, hmacParams, signParams, withFirstParam } from './params.js';
 import { AES128_CFB, Session, cpHash, kdfa, passwordAuth, rpHash, type Authorization } from './session.js';
@@ -17,6 +17,14 @@ import {
   handleName, marshalPcrSelection, marshalSignature, objectName,
   readPcrSelection, readPublic, readSignature, type HashScheme, type PcrSelection, type Signature, type SymDef, type TpmtPublic,
 } from './types.js';
+
+/** The response code of a response (a response too short for its header is malformed, never a RangeError). */
+function responseCode(rsp: Buffer): number {
+  const r = new Reader(rsp);
+  r.u16();
+  r.u32();
+  return r.u32();
+}
 
 /** TPM2_HMAC takes one TPM2B_MAX_BUFFER; 1024 is the TPM_PT_INPUT_BUFFER of every TPM we know of. */
 export const MAX_HMAC_INPUT = 1024;
@@ -69,8 +77,36 @@ interface Call {
 
 export { createParams, hmacParams, signParams } from './params.js';
 
+/**
+ * A command named a transient object or session that the TPM lost in a reset (TPM_RC_INITIALIZE answered and
+ * TPM2_Startup sent, or the connection replaced: a restarted simulator, a reopened /dev/tpmrm0). It is refused
+ * before it reaches the TPM, where the same handle number may by now name another object: whoever held the
+ * handle reloads its object (from its wrapped blob) and retries.
+ */
+export class TpmResetError extends Error {
+  constructor(
+    readonly command: number,
+    readonly handle: number,
+  ) {
+    super(`${commandName(command)} refused: handle 0x${handle.toString(16)} was lost when the TPM was reset or reconnected; reload it and retry`);
+    this.name = 'TpmResetError';
+  }
+}
+
+/** Transient objects and sessions: the handles a TPM reset invalidates. */
+function isContextHandle(h: number): boolean {
+  const ht = h >>> 24;
+  return ht === HT.TRANSIENT || ht === HT.HMAC_SESSION || ht === HT.POLICY_SESSION;
+}
+
 export class Tpm {
   private queue: Promise<unknown> = Promise.resolve();
+  private resets = 0;
+  /** Transport generation of the last answered command (undefined before the first). */
+  private seenGeneration: number | undefined;
+  /** Context handles this Tpm got from the TPM since the last reset, and those a reset took away. */
+  private readonly live = new Set<number>();
+  private readonly lost = new Set<number>();
 
   constructor(readonly transport: TpmTransport) {}
 
@@ -81,6 +117,36 @@ export class Tpm {
 
   close(): Promise<void> {
     return this.transport.close();
+  }
+
+  /** Resets (or reconnections) seen so far: a handle obtained in an earlier epoch is gone. */
+  get epoch(): number {
+    return this.resets;
+  }
+
+  private noteReset(): void {
+    this.resets++;
+    for (const h of this.live) this.lost.add(h);
+    this.live.clear();
+  }
+
+  /** Throw `TpmResetError` if the command names a context handle a reset took away. */
+  private refuseLost(cc: number, handles: number[], auths: Authorization[], params: Buffer): void {
+    if (this.lost.size === 0) return;
+    const named = [...handles, ...auths.map((a) => a.sessionHandle)];
+    if (cc === CC.FlushContext && params.length >= 4) named.push(params.readUInt32BE(0));
+    for (const h of named) if (this.lost.has(h)) throw new TpmResetError(cc, h);
+  }
+
+  /** Track context handles: created by a response, gone after a flush or a completed sequence. */
+  private track(cc: number, handles: number[], params: Buffer, created: number[]): void {
+    for (const h of created) {
+      if (!isContextHandle(h)) continue;
+      this.live.add(h);
+      this.lost.delete(h);
+    }
+    if (cc === CC.FlushContext && params.length >= 4) this.live.delete(params.readUInt32BE(0));
+    if (cc === CC.SequenceComplete && handles[0] !== undefined) this.live.delete(handles[0]);
   }
 
   /** Run `fn` with exclusive use of the TPM (several commands sharing a session in order). */
@@ -100,6 +166,14 @@ export class Tpm {
   private async call(cc: number, c: Call = {}): Promise<{ handles: number[]; r: Reader }> {
     const handles = c.handles ?? [];
     const auths = c.auths ?? [];
+    const t = this.transport;
+    if (this.seenGeneration !== undefined && t.generation !== undefined && (t.generation !== this.seenGeneration || t.connected === false)) {
+      // The connection was or is about to be replaced: assume the TPM behind it kept nothing of ours.
+      this.noteReset();
+      this.seenGeneration = undefined;
+    }
+    const rawHandles = handles.map((h) => (typeof h === 'number' ? h : h.handle));
+    this.refuseLost(cc, rawHandles, auths, c.params ?? Buffer.alloc(0));
     const params = withFirstParam(c.params ?? Buffer.alloc(0), auths.find((a) => a.encryptCommand)?.encryptCommand);
     const w = new Writer().u16(auths.length > 0 ? ST.SESSIONS : ST.NO_SESSIONS).u32(0).u32(cc);
     for (const h of handles) w.u32(typeof h === 'number' ? h : h.handle);
@@ -118,12 +192,16 @@ export class Tpm {
     let started = false;
     for (let attempt = 0; ; attempt++) {
       rsp = await this.transport.transmit(cmd);
-      const rc = rsp.readUInt32BE(6);
+      this.seenGeneration = t.generation;
+      const rc = responseCode(rsp);
       if (rc === 0) break;
       if (rc === RC_INITIALIZE && cc !== CC.Startup && !started) {
-        // A simulator that was powered on but never started (platform firmware does this on real devices).
+        // A simulator that was powered on (or reset) but not started (platform firmware does this on real devices).
+        // TPM2_Startup(CLEAR) flushed every transient object and session: commands naming one are refused.
         await this.transport.transmit(new Writer().u16(ST.NO_SESSIONS).u32(12).u32(CC.Startup).u16(0).finish());
         started = true;
+        this.noteReset();
+        this.refuseLost(cc, rawHandles, auths, c.params ?? Buffer.alloc(0));
         continue;
       }
       if (isRetryable(rc) && attempt < MAX_RETRIES) {
@@ -138,6 +216,7 @@ export class Tpm {
     r.u32();
     const outHandles: number[] = [];
     for (let i = 0; i < (c.rspHandles ?? 0); i++) outHandles.push(r.u32());
+    this.track(cc, rawHandles, c.params ?? Buffer.alloc(0), outHandles);
     if (tag !== ST.SESSIONS) return { handles: outHandles, r: new Reader(r.rest()) };
     const rpParams = r.bytes(r.u32());
     for (const a of auths) {
@@ -170,7 +249,7 @@ export class Tpm {
     while (left > 0) {
       const { r } = await this.cmd(CC.GetRandom, { params: new Writer().u16(Math.min(left, 32)).finish() });
       const b = r.b2();
-      if (b.length === 0) throw new Error('TPM2_GetRandom returned no bytes');
+      if (b.length === 0) throw new TpmMarshalError('TPM2_GetRandom returned no bytes');
       out.push(b);
       left -= b.length;
     }
@@ -181,7 +260,7 @@ export class Tpm {
   async getProperties(first: number, count: number): Promise<Map<number, number>> {
     const { r } = await this.cmd(CC.GetCapability, { params: new Writer().u32(CAP.TPM_PROPERTIES).u32(first).u32(count).finish() });
     r.u8(); // moreData
-    if (r.u32() !== CAP.TPM_PROPERTIES) throw new Error('TPM2_GetCapability answered another capability');
+    if (r.u32() !== CAP.TPM_PROPERTIES) throw new TpmMarshalError('TPM2_GetCapability answered another capability');
     const n = r.u32();
     const m = new Map<number, number>();
     for (let i = 0; i < n; i++) m.set(r.u32(), r.u32());
@@ -292,7 +371,7 @@ export class Tpm {
   async verifySignature(key: Entity, digest: Buffer, signature: Signature): Promise<number> {
     const params = marshalSignature(signature, new Writer().b2(digest)).finish();
     const { r } = await this.cmd(CC.VerifySignature, { handles: [key], params });
-    if (r.u16() !== ST.VERIFIED) throw new Error('TPM2_VerifySignature returned a ticket that is not TPM_ST_VERIFIED');
+    if (r.u16() !== ST.VERIFIED) throw new TpmMarshalError('TPM2_VerifySignature returned a ticket that is not TPM_ST_VERIFIED');
     return r.u32();
   }
 

@@ -28,6 +28,13 @@ export interface TpmTransport {
   close(): Promise<void>;
   /** For messages: "device /dev/tpmrm0", "swtpm 127.0.0.1:2321". */
   readonly description: string;
+  /**
+   * Connections (or device opens) made so far. A new one may face a TPM that lost every transient object
+   * and session (a restarted simulator, a reopened /dev/tpmrm0): `Tpm` treats a change as a possible reset.
+   */
+  readonly generation?: number;
+  /** False when the next command will open a new connection (after a drop, a timeout or `close()`). */
+  readonly connected?: boolean;
 }
 
 /** The TPM could not be reached (no device, permission, simulator down, timeout, malformed framing). */
@@ -78,6 +85,7 @@ export const UDEV_RULE = 'KERNEL=="tpmrm[0-9]*", GROUP="tss", MODE="0660"';
 /** The kernel TPM character device. */
 export class DeviceTransport implements TpmTransport {
   private inFlight: Promise<unknown> = Promise.resolve();
+  private opens = 1;
 
   private constructor(
     private fh: fs.FileHandle | undefined,
@@ -87,6 +95,14 @@ export class DeviceTransport implements TpmTransport {
 
   get description(): string {
     return `device ${this.path}`;
+  }
+
+  get generation(): number {
+    return this.opens;
+  }
+
+  get connected(): boolean {
+    return this.fh !== undefined;
   }
 
   static async open(path: string, timeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): Promise<DeviceTransport> {
@@ -110,6 +126,7 @@ export class DeviceTransport implements TpmTransport {
     if (!this.fh) {
       try {
         this.fh = await fs.open(this.path, fsc.O_RDWR);
+        this.opens++;
       } catch (err) {
         throw deviceOpenError(this.path, err as NodeJS.ErrnoException);
       }
@@ -185,6 +202,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, who: string): Promise<T> {
 }
 
 const TPM_SEND_COMMAND = 8;
+/** `need` of a frame whose declared size is impossible. */
+const BAD_FRAME = -2;
 const TPM_SESSION_END = 20;
 
 /** swtpm raw-TCP or mssim-framed TCP. */
@@ -193,6 +212,7 @@ export class TcpTransport implements TpmTransport {
   private pending: { need: (b: Buffer) => number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
   private buffered: Buffer = Buffer.alloc(0);
   private inFlight: Promise<unknown> = Promise.resolve();
+  private connections = 0;
 
   constructor(
     readonly host: string,
@@ -205,6 +225,14 @@ export class TcpTransport implements TpmTransport {
 
   get description(): string {
     return `${this.protocol} ${this.host}:${this.port}`;
+  }
+
+  get generation(): number {
+    return this.connections;
+  }
+
+  get connected(): boolean {
+    return this.socket !== undefined;
   }
 
   private connect(): Promise<net.Socket> {
@@ -233,6 +261,7 @@ export class TcpTransport implements TpmTransport {
           this.fail(this.notAnswering('connection closed by the simulator'));
         });
         this.socket = s;
+        this.connections++;
         resolve(s);
       });
     });
@@ -251,6 +280,16 @@ export class TcpTransport implements TpmTransport {
     const p = this.pending;
     if (!p) return;
     const need = p.need(this.buffered);
+    if (need === BAD_FRAME) {
+      // A size no TPM response has: fail now instead of waiting out the timeout for bytes that never come.
+      const declared = this.buffered.readUInt32BE(this.protocol === 'mssim' ? 0 : 2);
+      this.pending = undefined;
+      this.buffered = Buffer.alloc(0);
+      this.socket?.destroy();
+      this.socket = undefined;
+      p.reject(new TpmTransportError(`${this.description} sent a response header declaring ${declared} bytes (a TPM response is 10..${MAX_RESPONSE_BYTES})`, 'protocol'));
+      return;
+    }
     if (need < 0 || this.buffered.length < need) return;
     const msg = this.buffered.subarray(0, need);
     this.buffered = this.buffered.subarray(need);
@@ -277,8 +316,10 @@ export class TcpTransport implements TpmTransport {
     const mssim = this.protocol === 'mssim';
     const frame = mssim ? Buffer.concat([header(TPM_SEND_COMMAND, this.locality, command.length), command]) : command;
     const need = (b: Buffer): number => {
-      if (mssim) return b.length < 4 ? -1 : 4 + b.readUInt32BE(0) + 4;
-      return b.length < 10 ? -1 : b.readUInt32BE(2);
+      const size = mssim ? (b.length < 4 ? -1 : b.readUInt32BE(0)) : b.length < 10 ? -1 : b.readUInt32BE(2);
+      if (size < 0) return -1;
+      if (size < 10 || size > MAX_RESPONSE_BYTES) return BAD_FRAME;
+      return mssim ? 4 + size + 4 : size;
     };
     const got = new Promise<Buffer>((resolve, reject) => {
       this.pending = { need, resolve, reject };

@@ -202,8 +202,15 @@ export function readSignature(r: Reader, digestLen: (hashAlg: number) => number)
     case ALG.RSASSA:
     case ALG.RSAPSS:
       return { sigAlg, hashAlg, sig: r.b2() };
-    case ALG.HMAC:
-      return { sigAlg, hashAlg, digest: r.bytes(digestLen(hashAlg)) };
+    case ALG.HMAC: {
+      let n: number;
+      try {
+        n = digestLen(hashAlg);
+      } catch {
+        throw new TpmMarshalError(`HMAC signature with an unsupported hash algorithm 0x${hashAlg.toString(16)}`);
+      }
+      return { sigAlg, hashAlg, digest: r.bytes(n) };
+    }
     default:
       throw new TpmMarshalError(`unsupported signature algorithm 0x${sigAlg.toString(16)}`);
   }

@@ -9,6 +9,14 @@ export class Tap implements TpmTransport {
     return `tap on ${this.inner.description}`;
   }
 
+  get generation(): number | undefined {
+    return this.inner.generation;
+  }
+
+  get connected(): boolean | undefined {
+    return this.inner.connected;
+  }
+
   async transmit(command: Buffer): Promise<Buffer> {
     this.wire.push(command);
     const rsp = await this.inner.transmit(command);
