@@ -50,7 +50,7 @@ function __ew_decodeUtf16(view) {
 }
 function __ew_range(byteLength, start, bytes) {
   if (!Number.isInteger(start) || !Number.isInteger(bytes) || start < 0 || bytes < 0 || bytes > __ew_MAX_BYTES || start + bytes > byteLength) {
-    throw __ew_trap(RangeError, \`list [\${start >>> 0}, +\${bytes}) is out of bounds of linear memory (\${byteLength} bytes)\`);
+    throw __ew_trap(RangeError, \`list of \${bytes < 0 ? 'over 2^31' : bytes} bytes at \${start >>> 0} is out of bounds of linear memory (\${byteLength} bytes)\`);
   }
 }
 function __ew_slice(buffer, start, end) {
@@ -83,59 +83,51 @@ function __ew_removeOwn(table, h, remove) {
 }
 `;
 
-type Rewrite = { name: string; apply(src: string): { out: string; count: number } };
-
-function regex(name: string, re: RegExp, to: string | ((...m: string[]) => string)): Rewrite {
-  return {
-    name,
-    apply(src) {
-      let count = 0;
-      const out = src.replace(re, (...m: unknown[]) => {
-        count++;
-        return typeof to === 'string' ? to.replace(/\$(\d)/g, (_, d: string) => String(m[Number(d)] ?? '')) : to(...(m as string[]));
-      });
-      return { out, count };
-    },
-  };
-}
-
-const REWRITES: Rewrite[] = [
+/** jco's exact text → the checked form. */
+const LITERAL: Record<string, string> = {
   // Strings: every decode goes through a fatal decoder with the length limit; the decoders jco declares
   // are made fatal as well, so nothing decodes laxly even on a path not rewritten by name.
-  regex('utf-8 decode', /\bTEXT_DECODER_UTF8\.decode\(/g, '__ew_decodeUtf8('),
-  regex('utf-16 decode', /\butf16Decoder\.decode\(/g, '__ew_decodeUtf16('),
-  regex('utf-8 decoder', /new TextDecoder\(\)/g, "new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })"),
-  regex('utf-16 decoder', /new TextDecoder\('utf-16'\)/g, "new TextDecoder('utf-16le', { fatal: true, ignoreBOM: true })"),
-  // Lists of scalars: a checked copy instead of the clamping ArrayBuffer.slice.
-  regex('list copy', /([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\.buffer\.slice\(/g, '__ew_slice($1.buffer, '),
-  // Lists of records / strings / handles: the whole range is checked before the element loop.
-  regex(
-    'list loop',
-    /for \(let i = 0; i < (len\d+); i\+\+\) \{(\s*)const base = (base\d+) \+ i \* (\d+);((?:(?!\bfor \()[\s\S]){0,600}?)\b(?:dataView\((memory\d+)\)|(memory\d+)\.buffer)/g,
-    (_m, len, ws, base, size, body, mem1, mem2) =>
-      `__ew_list(${mem1 ?? mem2}, ${base}, ${len}, ${size}); for (let i = 0; i < ${len}; i++) {${ws}const base = ${base} + i * ${size};${body}${mem1 ? `dataView(${mem1})` : `${mem2}.buffer`}`,
-  ),
-  // Handles: a live entry of this resource's table, whose rep the glue knows (no fabricated objects).
-  {
-    name: 'handle read',
-    apply(src) {
-      let count = 0;
-      const out = src.replace(/\bhandleTable(\d+)\[\(([A-Za-z_$][\w$]*) << 1\) \+ 1\] & ~T_FLAG/g, (_m, n: string, h: string) => {
-        count++;
-        const capture = new RegExp(`\\bconst captureTable${n}\\s*=`).test(src) ? `captureTable${n}` : 'undefined';
-        return `__ew_rep(handleTable${n}, ${h}, ${capture})`;
-      });
-      return { out, count };
-    },
-  },
-  // Lifting an own handle: it must be own (not a borrow) before jco removes it.
-  regex('own lift', /^(\s*)rscTableRemove\((handleTable\d+), ([A-Za-z_$][\w$]*)\);/gm, '$1__ew_removeOwn($2, $3, rscTableRemove);'),
+  'TEXT_DECODER_UTF8.decode(': '__ew_decodeUtf8(',
+  'utf16Decoder.decode(': '__ew_decodeUtf16(',
+  'new TextDecoder()': "new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })",
+  "new TextDecoder('utf-16')": "new TextDecoder('utf-16le', { fatal: true, ignoreBOM: true })",
   // resource.drop and every other removal: in range and live.
-  regex('table remove', /function rscTableRemove\(table, handle\) \{/g, 'function rscTableRemove(table, handle) {\n    __ew_live(table, handle);'),
+  'function rscTableRemove(table, handle) {': 'function rscTableRemove(table, handle) {\n    __ew_live(table, handle);',
   // char: a Unicode scalar value (jco checks; checked again so a laxer jco does not pass unnoticed).
-  regex('char', /function validateGuestChar\(i\) \{/g, 'function validateGuestChar(i) {\n    __ew_char(i);'),
-  regex('char (async path)', /function i32ToChar\(n\) \{/g, 'function i32ToChar(n) {\n    __ew_char(n);'),
-];
+  'function validateGuestChar(i) {': 'function validateGuestChar(i) {\n    __ew_char(i);',
+  'function i32ToChar(n) {': 'function i32ToChar(n) {\n    __ew_char(n);',
+};
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const ID = '[A-Za-z_$][\\w$]*';
+
+/** Every rewrite as one alternation, so the glue (up to ~600 KB) is scanned once. */
+const REWRITE = new RegExp([
+  `(?<literal>${Object.keys(LITERAL).map(escape).join('|')})`,
+  // Lists of scalars: a checked copy instead of the clamping ArrayBuffer.slice.
+  '\\b(?<copyOf>memory\\d+|ctx\\.memory)\\.buffer\\.slice\\(',
+  // Lists of records / strings / handles: the whole range is checked before the element loop.
+  'for \\(let i = 0; i < (?<len>len\\d+); i\\+\\+\\) \\{(?<ws>\\s*)const base = (?<base>base\\d+) \\+ i \\* (?<size>\\d+);(?<body>(?:(?!\\bfor \\()[\\s\\S]){0,600}?)\\b(?:dataView\\((?<mem1>memory\\d+)\\)|(?<mem2>memory\\d+)\\.buffer)',
+  // Handles: a live entry of this resource's table, whose rep the glue knows (no fabricated objects).
+  `\\bhandleTable(?<table>\\d+)\\[\\((?<handle>${ID}) << 1\\) \\+ 1\\] & ~T_FLAG`,
+  // Lifting an own handle: it must be own (not a borrow) before jco removes it.
+  `^(?<indent>[ \\t]*)rscTableRemove\\((?<ownTable>handleTable\\d+), (?<ownHandle>${ID})\\);`,
+].join('|'), 'gm');
+
+function rewrite(src: string): string {
+  const captures = new Set([...src.matchAll(/\bconst captureTable(\d+)\s*=/g)].map((m) => m[1]));
+  return src.replace(REWRITE, (...args: unknown[]) => {
+    const g = args.at(-1) as Record<string, string | undefined>;
+    if (g.literal !== undefined) return LITERAL[g.literal]!;
+    if (g.copyOf !== undefined) return `__ew_slice(${g.copyOf}.buffer, `;
+    if (g.len !== undefined) {
+      const mem = g.mem1 ?? g.mem2;
+      return `__ew_list(${mem}, ${g.base}, ${g.len}, ${g.size}); for (let i = 0; i < ${g.len}; i++) {${g.ws}const base = ${g.base} + i * ${g.size};${g.body}${g.mem1 ? `dataView(${mem})` : `${mem}.buffer`}`;
+    }
+    if (g.table !== undefined) return `__ew_rep(handleTable${g.table}, ${g.handle}, ${captures.has(g.table) ? `captureTable${g.table}` : 'undefined'})`;
+    return `${g.indent}__ew_removeOwn(${g.ownTable}, ${g.ownHandle}, rscTableRemove);`;
+  });
+}
 
 /** Patterns that must not survive the rewrite: each is a lift the Canonical ABI would trap on. */
 const FORBIDDEN: Array<[RegExp, string]> = [
@@ -145,7 +137,7 @@ const FORBIDDEN: Array<[RegExp, string]> = [
   [/\bArrayBuffer\.prototype\.slice\b/, 'a list copy that clamps out-of-bounds ranges'],
   [/(?<!__ew_list\([^)]*\); )for \(let i = 0; i < len\d+; i\+\+\) \{\s*const base = /, 'a list loop without a range check'],
   [/handleTable\d+\[[^\]]*\] & ~T_FLAG/, 'a handle read without a liveness check'],
-  [/^\s*rscTableRemove\(/m, 'an own-handle lift without an own check'],
+  [/^[ \t]*rscTableRemove\(/m, 'an own-handle lift without an own check'],
   [/\.manuallyAsync\s*=/, 'an import lowered through the async lifting path'],
 ];
 
@@ -216,7 +208,7 @@ export function hardenGlue(source: string): string {
     throw new GlueShapeError('not the async-instantiation glue of jco-transpile 0.15');
   }
   let body = source.slice(head[0].length);
-  for (const r of REWRITES) body = r.apply(body).out;
+  body = rewrite(body);
   for (const [re, what] of FORBIDDEN) {
     const hit = re.exec(body);
     if (hit) throw new GlueShapeError(`${what} (line ${body.slice(0, hit.index).split('\n').length + 1}: ${hit[0].slice(0, 60)})`);
