@@ -212,9 +212,40 @@ const HANDLES_WAT = core({
     (call $err (i32.const 80) (i32.const 10))`,
 });
 
+/**
+ * The same sink, lowered by a guest whose canonical options say `string-encoding=utf16`: `a` a lone
+ * surrogate (d800), `b` a string at an odd address, `c` a string running past the end of memory,
+ * `V` "hi" (valid, answers "1"). Built with `latin1+utf16` it is refused at deploy (jco cannot transpile it).
+ */
+export const UTF16_CASES: Record<string, string> = {
+  a: 'lone surrogate d800 in a UTF-16 string',
+  b: 'UTF-16 string at an odd address',
+  c: 'UTF-16 string past the end of memory',
+};
+const UTF16_WAT = core({
+  imports: SINK_IMPORTS,
+  extra: `${ITOA}
+  (data (i32.const 600) "\\00\\d8")
+  (data (i32.const 620) "h\\00i\\00")
+  (data (i32.const 640) "1\\00")`,
+  invokeBody: `(local $op i32)
+    (local.set $op (i32.load8_u (local.get $mp)))
+    ;; V answers "1" (UTF-16, aligned) after a valid call
+    (if (i32.eq (local.get $op) (i32.const 86)) (then
+      (drop (call $take (i32.const 620) (i32.const 2) (i32.const 620) (i32.const 4)))
+      (return (call $ok (i32.const 640) (i32.const 1)))))
+    ${dispatch({
+      a: '(call $take (i32.const 600) (i32.const 1) (i32.const 0) (i32.const 0))',
+      b: '(call $take (i32.const 621) (i32.const 1) (i32.const 0) (i32.const 0))',
+      c: '(call $take (i32.const 65534) (i32.const 2) (i32.const 0) (i32.const 0))',
+    })}
+    (call $err (i32.const 80) (i32.const 10))`,
+});
+
 const GUESTS = {
   malformed: { wit: `${SINK_WIT}\nworld malformed-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; import sink; }`, wat: MALFORMED_WAT },
   lifter: { wit: `${SINK_WIT}\nworld lifter-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; import sink; }`, wat: LIFTER_WAT },
+  utf16: { wit: `${SINK_WIT}\nworld utf16-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; import sink; }`, wat: UTF16_WAT },
   handles: {
     wit: `package edgeward:adversarial;
 world handles-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; import wasi:filesystem/types@0.2.3; import wasi:filesystem/preopens@0.2.3; }
@@ -225,9 +256,9 @@ ${FS_WIT}`,
 
 export type MalformedGuest = keyof typeof GUESTS;
 
-/** Build one of these guests as component bytes. */
-export async function buildMalformedGuest(name: MalformedGuest): Promise<Uint8Array> {
+/** Build one of these guests as component bytes, its strings lowered in `encoding` (default utf8). */
+export async function buildMalformedGuest(name: MalformedGuest, encoding?: 'utf16' | 'compact-utf16'): Promise<Uint8Array> {
   const g = GUESTS[name];
   const binary = await parse(g.wat);
-  return componentNew(await componentEmbed({ binary, witSource: `${g.wit}\n${NESTED_MODULE}`, world: `${name}-guest` }));
+  return componentNew(await componentEmbed({ binary, witSource: `${g.wit}\n${NESTED_MODULE}`, world: `${name}-guest`, ...(encoding ? { stringEncoding: encoding } : {}) }));
 }

@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildMalformedGuest, LIFTER_DATA, MALFORMED_CASES, SINK, type MalformedGuest } from '../../guests/adversarial/malformed.js';
+import { buildMalformedGuest, LIFTER_DATA, MALFORMED_CASES, SINK, UTF16_CASES, type MalformedGuest } from '../../guests/adversarial/malformed.js';
 import type { Capability } from '../../host/runtime/capabilities.js';
 import type { ComponentRuntime } from '../../host/runtime/runtime.js';
 import { RuntimeError } from '../../host/runtime/types.js';
@@ -57,9 +57,9 @@ function sink(calls: Array<[string, unknown[]]>): Capability {
   };
 }
 
-async function guestFile(fx: Fixture, name: MalformedGuest): Promise<string> {
+async function guestFile(fx: Fixture, name: MalformedGuest, encoding?: 'utf16'): Promise<string> {
   const file = path.join(fx.dir, `${name}.wasm`);
-  writeFileSync(file, await buildMalformedGuest(name));
+  writeFileSync(file, await buildMalformedGuest(name, encoding));
   return file;
 }
 
@@ -138,6 +138,35 @@ describe('W3: malformed lowered values trap', () => {
   it("an export's own result that is not valid UTF-8 traps (lifted from the guest's answer)", async () => {
     expect(await trapOf(rt, 'malformed', 'U')).toMatch(/string is not valid UTF-8/);
     expect(await rt.invoke('echo', 'x', 1)).toEqual({ status: 200, payload: 1 });
+  });
+
+  it('UTF-16 strings: a lone surrogate, an odd address or a range past memory traps; latin1+utf16 is refused at deploy', async () => {
+    await rt.create(spec('utf16', await guestFile(fx, 'utf16', 'utf16'), { capabilities: [SINK] }));
+    calls.length = 0;
+    expect(await rt.invoke('utf16', 'V', null)).toEqual({ status: 200, payload: 1 });
+    expect(calls).toEqual([['take', ['hi', new Uint8Array([104, 0, 105, 0])]]]);
+    const reasons: Record<string, RegExp> = {
+      a: /string is not valid UTF-16/,
+      b: /RangeError: start offset of Uint16Array should be a multiple of 2/,
+      c: /RangeError: Invalid typed array length: 2/,
+    };
+    for (const [c, what] of Object.entries(UTF16_CASES)) {
+      calls.length = 0;
+      expect(await trapOf(rt, 'utf16', c), what).toMatch(reasons[c]!);
+      expect(calls, what).toEqual([]);
+    }
+    const compact = path.join(fx.dir, 'compact.wasm');
+    writeFileSync(compact, await buildMalformedGuest('utf16', 'compact-utf16'));
+    // jco panics on it in the transpiler thread; a component queued behind it, and the next one, still transpile.
+    const [refused] = await Promise.all([
+      rejection(rt.create(spec('compact', compact, { capabilities: [SINK] }))),
+      rt.create(spec('queued', await fx.guest('chatty'))),
+    ]);
+    expect(refused.code).toBe('invalid');
+    expect(await rt.invoke('queued', 'x', null)).toEqual({ status: 200, payload: null });
+    await rt.create(spec('after', await fx.guest('crash')));
+    expect(await rt.invoke('echo', 'x', 16)).toEqual({ status: 200, payload: 16 });
+    report('W3', `UTF-16 guest: ${Object.keys(UTF16_CASES).length} malformed strings trapped, 0 host calls; a latin1+utf16 component refused at deploy (${refused.code})`);
   });
 
   it('property: random valid encodings reach the host unchanged, random malformed ones trap and never reach it', async () => {
