@@ -13,8 +13,13 @@
  *  - a misaligned string or list pointer (jco checks lists; V8 refuses a misaligned Uint16Array);
  *  - a char that is not a Unicode scalar value (jco checks);
  *  - an enum / variant / option / result discriminant out of range (jco checks, checked again below);
- *  - a handle that is out of range, dropped, never created, or a borrow passed as `own` (jco reads any
- *    index, fabricates a resource object for a rep it does not know, and grows its table on a bad drop).
+ *  - a handle that is out of range, dropped, never created, of another resource type, or a borrow passed
+ *    as `own` (jco reads any index, fabricates a resource object for a rep it does not know, grows its
+ *    table on a bad drop, and numbers each type's table from 1, so one type's index names another's).
+ *
+ * Not checked here: the alignment of the pointer to spilled parameters or to an export's return area
+ * (jco reads at any alignment; out-of-bounds reads are V8 RangeErrors), and an own handle lifted while
+ * the same call also borrows it.
  *
  * The rewrite routes each such place through one of the checked helpers in PRELUDE and then FAILS CLOSED:
  * if a lax shape is still in the glue (a jco version that emits something else), `hardenGlue` throws and
@@ -76,12 +81,45 @@ function __ew_rep(table, h, capture) {
   if (capture !== undefined && !capture.has(rep)) throw __ew_trap(RangeError, \`handle \${h} names no live resource\`);
   return rep;
 }
+// One handle index space per instance, as the Canonical ABI's single handle table: jco keeps a table per
+// resource type, each numbering from 1, so an index of one type could name a live resource of another.
+// Indices are allocated here across all tables; an index used as another type is not live there and traps.
+const __ew_freeIndices = [];
+let __ew_nextIndex = 1;
+function __ew_create(table, rep) {
+  const h = __ew_freeIndices.length > 0 ? __ew_freeIndices.pop() : __ew_nextIndex++;
+  while (table.length < 2 * h) table.push(__ew_T_FLAG, 0);
+  table[2 * h] = 0;
+  table[2 * h + 1] = rep | __ew_T_FLAG;
+  return h;
+}
+function __ew_remove(table, h, remove) {
+  __ew_live(table, h);
+  const entry = remove(table, h);
+  __ew_freeIndices.push(h);
+  return entry;
+}
 function __ew_removeOwn(table, h, remove) {
   __ew_live(table, h);
   if ((table[2 * h + 1] & __ew_T_FLAG) === 0) throw __ew_trap(TypeError, \`handle \${h} is a borrow, passed where an own handle is required\`);
   return remove(table, h);
 }
 `;
+
+/** jco 0.15's handle allocator, replaced whole (any other text of it is refused). */
+const JCO_CREATE_OWN = `function rscTableCreateOwn(table, rep) {
+    const free = table[0] & ~T_FLAG;
+    table._createdReps.add(rep);
+    if (free === 0) {
+      table.push(0);
+      table.push(rep | T_FLAG);
+      return (table.length >> 1) - 1;
+    }
+    table[0] = table[free << 1];
+    table[free << 1] = 0;
+    table[(free << 1) + 1] = rep | T_FLAG;
+    return free;
+  }`;
 
 /** jco's exact text → the checked form. */
 const LITERAL: Record<string, string> = {
@@ -92,10 +130,12 @@ const LITERAL: Record<string, string> = {
   'new TextDecoder()': "new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })",
   "new TextDecoder('utf-16')": "new TextDecoder('utf-16le', { fatal: true, ignoreBOM: true })",
   // resource.drop and every other removal: in range and live.
-  'function rscTableRemove(table, handle) {': 'function rscTableRemove(table, handle) {\n    __ew_live(table, handle);',
+  'function rscTableRemove(table, handle) {': 'function rscTableRemove(table, handle) { return __ew_remove(table, handle, __ew_jcoRemove); }\n  function __ew_jcoRemove(table, handle) {',
   // char: a Unicode scalar value (jco checks; checked again so a laxer jco does not pass unnoticed).
   'function validateGuestChar(i) {': 'function validateGuestChar(i) {\n    __ew_char(i);',
   'function i32ToChar(n) {': 'function i32ToChar(n) {\n    __ew_char(n);',
+  // Handle allocation: one index space across the per-type tables (see __ew_create).
+  [JCO_CREATE_OWN]: 'function rscTableCreateOwn(table, rep) { table._createdReps.add(rep); return __ew_create(table, rep); }',
 };
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -143,7 +183,8 @@ const FORBIDDEN: Array<[RegExp, string]> = [
 
 /** Definitions that must have been patched when the glue uses them. */
 const REQUIRED: Array<[RegExp, RegExp, string]> = [
-  [/\brscTableRemove\(/, /function rscTableRemove\(table, handle\) \{\n {4}__ew_live\(table, handle\);/, 'rscTableRemove without a range check'],
+  [/\brscTableRemove\(/, /function rscTableRemove\(table, handle\) \{ return __ew_remove\(table, handle, __ew_jcoRemove\); \}/, 'rscTableRemove without a range check'],
+  [/\brscTableCreateOwn\(/, /function rscTableCreateOwn\(table, rep\) \{ table\._createdReps\.add\(rep\); return __ew_create\(table, rep\); \}/, 'handle allocation of another shape'],
   [/\bvalidateGuestChar\(/, /function validateGuestChar\(i\) \{\n {4}__ew_char\(i\);/, 'char lifting without a scalar-value check'],
   [/\bi32ToChar\(/, /function i32ToChar\(n\) \{\n {4}__ew_char\(n\);/, 'char lifting without a scalar-value check'],
   [/& ~T_FLAG/, /const T_FLAG = 1 << 30;/, 'a handle table with another flag layout'],
