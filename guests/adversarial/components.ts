@@ -97,7 +97,7 @@ export const WAT_GUESTS = {
 export type WatGuest = keyof typeof WAT_GUESTS;
 
 /** The slice of wasi:filesystem@0.2.3 the `fs` guest calls, with the real names, types and enum order. */
-const FS_WIT = `package wasi:filesystem@0.2.3 {
+export const FS_WIT = `package wasi:filesystem@0.2.3 {
   interface types {
     type filesize = u64;
     flags descriptor-flags { read, write, file-integrity-sync, data-integrity-sync, requested-write-sync, mutate-directory }
@@ -118,6 +118,12 @@ const FS_WIT = `package wasi:filesystem@0.2.3 {
 export const FS_ERROR_CODES: readonly string[] = /enum error-code \{ ([^}]+) \}/.exec(FS_WIT)![1]!.split(', ');
 
 const FS_TYPES = 'wasi:filesystem/types@0.2.3';
+/** Core imports of FS_WIT's preopen, open-at, read, write and drop, shared by the guests that use files. */
+export const FS_IMPORTS = `(import "wasi:filesystem/preopens@0.2.3" "get-directories" (func $dirs (param i32)))
+  (import "${FS_TYPES}" "[method]descriptor.open-at" (func $open (param i32 i32 i32 i32 i32 i32 i32)))
+  (import "${FS_TYPES}" "[method]descriptor.read" (func $read (param i32 i64 i64 i32)))
+  (import "${FS_TYPES}" "[method]descriptor.write" (func $write (param i32 i32 i32 i64 i32)))
+  (import "${FS_TYPES}" "[resource-drop]descriptor" (func $drop (param i32)))`;
 /**
  * The `fs` guest: the method's first letter is the operation, the payload a path in its preopen.
  * The payload is the path as a JSON string (no escapes).
@@ -127,12 +133,8 @@ const FS_TYPES = 'wasi:filesystem/types@0.2.3';
  * (FS_ERROR_CODES); "99" means no preopen.
  */
 const FS_WAT = core({
-  imports: `(import "wasi:filesystem/preopens@0.2.3" "get-directories" (func $dirs (param i32)))
-  (import "${FS_TYPES}" "[method]descriptor.open-at" (func $open (param i32 i32 i32 i32 i32 i32 i32)))
-  (import "${FS_TYPES}" "[method]descriptor.read" (func $read (param i32 i64 i64 i32)))
-  (import "${FS_TYPES}" "[method]descriptor.write" (func $write (param i32 i32 i32 i64 i32)))
-  (import "${FS_TYPES}" "[method]descriptor.symlink-at" (func $symlink (param i32 i32 i32 i32 i32 i32)))
-  (import "${FS_TYPES}" "[resource-drop]descriptor" (func $drop (param i32)))`,
+  imports: `${FS_IMPORTS}
+  (import "${FS_TYPES}" "[method]descriptor.symlink-at" (func $symlink (param i32 i32 i32 i32 i32 i32)))`,
   extra: `${ITOA}
   (data (i32.const 104) "x")
   (global $dir (mut i32) (i32.const -1))

@@ -17,6 +17,7 @@ import { transpileComponent, type Transpiled } from './transpiler.js';
 import { fetchHttps } from './fetch-source.js';
 import { realModuleOf, stubComponent } from './stub-core.js';
 import { capCoreModuleMemory, MemoryLimitError, WASM_PAGE_BYTES } from './wasm-memory.js';
+import { hardenGlue } from './harden-glue.js';
 
 /** A compiled core module (`WebAssembly.Module`; tsconfig's lib has no WebAssembly types). */
 export type CoreModule = { readonly __wasmModule?: never };
@@ -24,8 +25,8 @@ const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Arra
 
 /** Largest component accepted (a componentize-js guest is ~12 MB). */
 export const MAX_COMPONENT_BYTES = 128 * 1024 * 1024;
-/** Bumped when the transpile options change, so stale cache entries are not reused. */
-const CACHE_FORMAT = 'jco-async-v1';
+/** Bumped when the transpile options or the glue rewrite change, so stale cache entries are not reused. */
+const CACHE_FORMAT = 'jco-async-v2-checked-lifting';
 const GLUE = 'component.mjs';
 
 export type Digest = `sha256:${string}`;
@@ -210,6 +211,12 @@ export class Loader {
       throw new RuntimeError('invalid', `component ${digest.slice(0, 19)}… is malformed or truncated: ${(err as Error).message.split('\n')[0]}`);
     }
     this.stats.transpiles++;
+    // Lifting that traps like the Canonical ABI (harden-glue.ts); glue of a shape it does not know is refused.
+    try {
+      out.files['component.js'] = Buffer.from(hardenGlue(glueOf(out.files['component.js'])));
+    } catch (err) {
+      throw new RuntimeError('invalid', `component ${digest.slice(0, 19)}…: ${(err as Error).message}`);
+    }
     const files: Record<string, string> = {};
     const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
     await fs.mkdir(tmp, { recursive: true, mode: 0o700 });

@@ -509,7 +509,10 @@ export class Instance {
       return Array.from(this.requestNumbers.subarray(0, -len));
     }
     if (len > this.requestBuf.length) throw new Error('malformed capability call');
-    const args: unknown = deserialize(this.requestBuf.subarray(0, len));
+    // Deserialised from a copy: v8.deserialize makes typed arrays that view its input, and the shared
+    // request buffer is overwritten by the guest's next call (a host function keeping a list<u8> would
+    // see it change under it).
+    const args: unknown = deserialize(new Uint8Array(this.requestBuf.subarray(0, len)));
     if (!Array.isArray(args)) throw new Error('malformed capability call');
     return args;
   }

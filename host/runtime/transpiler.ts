@@ -17,7 +17,24 @@ const OPTIONS = { name: 'component', instantiation: 'async', base64Cutoff: 0, no
 let worker: Worker | undefined;
 let idle: NodeJS.Timeout | undefined;
 let nextId = 1;
-const pending = new Map<number, { resolve: (t: Transpiled) => void; reject: (e: Error) => void }>();
+const pending = new Map<number, { bytes: Uint8Array; resolve: (t: Transpiled) => void; reject: (e: Error) => void }>();
+
+/**
+ * jco's transpiler is a component itself: once it traps (a Rust panic on input it cannot handle, e.g. a
+ * `latin1+utf16` string encoding), its instance refuses every later call ("cannot enter component
+ * instance"). Such a thread is retired and what was queued on it is sent to a fresh one, so one bad
+ * component does not make every later deploy fail.
+ */
+const POISONED = /wasm trap|unreachable|cannot enter component instance/;
+
+function retire(w: Worker): void {
+  if (worker !== w) return;
+  worker = undefined;
+  void w.terminate();
+  if (pending.size === 0) return;
+  const fresh = thread();
+  for (const [id, p] of pending) fresh.postMessage({ id, bytes: p.bytes, options: OPTIONS });
+}
 
 function failAll(err: Error): void {
   for (const p of pending.values()) p.reject(err);
@@ -29,11 +46,14 @@ function thread(): Worker {
   if (worker) return worker;
   const w = new Worker(assetPath('host/runtime/transpile.worker.mjs'), { env: {}, execArgv: [] });
   w.on('message', (m: { id: number; error?: string } & Partial<Transpiled>) => {
+    if (worker !== w) return; // retired: what it had queued was sent again
     const p = pending.get(m.id);
     pending.delete(m.id);
     if (!p) return;
-    if (m.error !== undefined) p.reject(new Error(m.error));
-    else p.resolve({ files: m.files ?? {}, imports: m.imports ?? [], exports: m.exports ?? [] });
+    if (m.error !== undefined) {
+      p.reject(new Error(m.error));
+      if (POISONED.test(m.error)) return retire(w);
+    } else p.resolve({ files: m.files ?? {}, imports: m.imports ?? [], exports: m.exports ?? [] });
     if (pending.size === 0) {
       w.unref();
       idle = setTimeout(() => { if (worker === w && pending.size === 0) void w.terminate(); }, IDLE_MS);
@@ -53,7 +73,7 @@ export function transpileComponent(bytes: Uint8Array): Promise<Transpiled> {
   w.ref();
   const id = nextId++;
   return new Promise<Transpiled>((resolve, reject) => {
-    pending.set(id, { resolve, reject });
+    pending.set(id, { bytes, resolve, reject });
     w.postMessage({ id, bytes, options: OPTIONS });
   });
 }
