@@ -8,12 +8,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildMalformedGuest, LIFTER_DATA, MALFORMED_CASES, SINK, UTF16_CASES, type MalformedGuest } from '../../guests/adversarial/malformed.js';
+import { buildMalformedGuest, LIFTER_DATA, MALFORMED_CASES, SINK, SINK_WIT, UTF16_CASES, type MalformedGuest } from '../../guests/adversarial/malformed.js';
 import type { Capability } from '../../host/runtime/capabilities.js';
 import type { ComponentRuntime } from '../../host/runtime/runtime.js';
 import { RuntimeError } from '../../host/runtime/types.js';
 import { report } from '../helpers/reliability.js';
 import { Fixture, spec } from '../runtime-helpers.js';
+import { interfacesOfPackage } from '../../host/boundary/reference.js';
 
 /** Runs of every case (each trap restarts the instance: ~0.3 s here). */
 /** Three instances of the property's guest, so one restarts after a trap while the others answer. */
@@ -47,12 +48,16 @@ async function rejection(p: Promise<unknown>): Promise<RuntimeError> {
   return err as RuntimeError;
 }
 
+/** The sink's WIT types: the runtime type-checks the guests' imports against them. */
+const SINK_TYPES = await interfacesOfPackage(SINK_WIT);
+
 /** The host side of edgeward:test/sink: records every call it gets. */
 function sink(calls: Array<[string, unknown[]]>): Capability {
   const rec = (name: string) => (...args: unknown[]) => { calls.push([name, args]); return calls.length; };
   return {
     name: SINK,
     interfaces: [SINK],
+    types: SINK_TYPES,
     prepare: () => ({ [SINK]: { take: rec('take'), takeChar: rec('takeChar'), takeEnum: rec('takeEnum'), takeRec: rec('takeRec'), takeList: rec('takeList'), takeStrs: rec('takeStrs') } }),
   };
 }
