@@ -4,6 +4,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { MGMT_API_VERSION } from '../host/api/versions.js';
 import { envFor, runCli, startDaemon, stopDaemon, tempHome, type DaemonHandle } from './helpers/cli.js';
+import { report } from './helpers/reliability.js';
 
 /** A raw request on the management socket (no client defaults), to test what the server enforces. */
 function rawGet(socketPath: string, p: string): Promise<{ status: number; body: string; type: string }> {
@@ -88,6 +89,7 @@ describe('daemon on the embedded default', () => {
     expect(st.mode & 0o777).toBe(0o660);
     expect(await rawGet(sock, '/systeminfo')).toMatchObject({ status: 400, body: '{"message":"api-version not specified"}', type: expect.stringContaining('application/json') });
     expect(await rawGet(sock, '/modules?api-version=1999-01-01')).toMatchObject({ status: 400, body: '{"message":"invalid api-version \\"1999-01-01\\""}' });
+    report('A3', 'a request without the api-version marker, or with an unknown one, gets 400 with a message from the api-version middleware, which runs before every route (management socket; the workload app uses the same middleware)');
     // A known version older than an Edgeward-only route: the route does not exist at that version.
     expect((await rawGet(sock, '/system/status?api-version=2020-07-07')).status).toBe(404);
     const info = await rawGet(sock, '/systeminfo?api-version=2020-07-07');
