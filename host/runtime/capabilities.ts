@@ -86,7 +86,7 @@ export interface Capability {
 }
 
 export interface ArgumentLimit {
-  /** Largest size of all arguments together, as the broker estimates it (worker.mjs argBytes). */
+  /** Largest size of all arguments together, as the broker measures it (broker-protocol.mjs valueBytes). */
   readonly bytes: number;
   /** The payload of the WIT `result` error answered past it. */
   readonly refusal: unknown;

@@ -18,30 +18,19 @@ import type { InstanceType } from '../boundary/types.js';
 // The validator is plain ESM shared with the sandbox worker, which loads it from the package's sources
 // (like every worker module); tsc does not copy .mjs into dist/, so it is loaded the same way here.
 const { functionCheckers } = (await import(assetUrl('host/boundary/validate.mjs'))) as typeof import('../boundary/validate.mjs');
+// The broker protocol (slots, answer codes, the one size function), shared with worker.mjs the same way.
+const {
+  ANSWER_FALSE, ANSWER_LEN, ANSWER_NUMBER, ANSWER_SEQ, ANSWER_TRUE, ANSWER_UNDEFINED, FLAG_SLOTS, MAX_NUMBER_ARGS, PRIVATE_PREFIX,
+  REQ_FN, REQ_LEN, REQ_SEQ, valueBytes,
+} = (await import(assetUrl('host/runtime/broker-protocol.mjs'))) as typeof import('./broker-protocol.mjs');
 
 
-/** Host interfaces for worker modules only, never linked into a guest (worker.mjs PRIVATE_PREFIX). */
-const PRIVATE_PREFIX = 'edgeward-private:';
 /** How long a guest may block on one host-capability call before the worker gives up on it. */
 const BROKER_TIMEOUT_MS = 30_000;
-/** Slots of the broker's shared Int32 flag array (must match worker.mjs). */
-const ANSWER_LEN = 0;
-const REQ_SEQ = 1;
-const REQ_LEN = 2;
-const REQ_FN = 3;
-const ANSWER_SEQ = 4;
-const FLAG_SLOTS = 5;
 /** After a synchronous answer, how long the daemon's thread watches for the same guest's next call. */
 const HOST_SPIN_MS = 0.03;
 /** The longest the daemon's thread serves one guest's back-to-back calls before yielding to the event loop. */
 const HOST_BURST_MS = 1;
-/** Plain-number arguments travel in the request buffer as float64s (worker.mjs MAX_NUMBER_ARGS). */
-const MAX_NUMBER_ARGS = 8;
-/** Answer codes in flag[ANSWER_LEN] besides a serialised length (must match worker.mjs). */
-const ANSWER_NUMBER = -1;
-const ANSWER_UNDEFINED = -2;
-const ANSWER_TRUE = -3;
-const ANSWER_FALSE = -4;
 /** JS heap of a sandbox worker (the glue and its tables; guest data lives in linear memory). */
 const WORKER_HEAP_MIB = 64;
 /** A start gets at least this long: instantiation of a 12 MB guest is ~100 ms, on a slow device more. */
@@ -141,17 +130,6 @@ function isWitError(err: unknown): boolean {
 /** Where a start's time went, in ms (worker side). */
 export interface StartTimings { link: number; instantiate: number; start: number }
 
-/** Each list element or record member counts at least this much (its cost as a JS value; worker.mjs ELEMENT_BYTES). */
-const ELEMENT_BYTES = 16;
-
-/** Approximate size of a value crossing the boundary, for the `max_value_bytes` cap. */
-export function valueBytes(v: unknown): number {
-  if (typeof v === 'string') return Buffer.byteLength(v, 'utf8');
-  if (v instanceof Uint8Array) return v.byteLength;
-  if (Array.isArray(v)) return v.reduce((n: number, x) => n + ELEMENT_BYTES + valueBytes(x), 0);
-  if (v && typeof v === 'object') return Object.values(v).reduce((n: number, x) => n + ELEMENT_BYTES + valueBytes(x), 0);
-  return 8;
-}
 
 /**
  * Workers spawned ahead of need: a thread takes tens of milliseconds to boot (more on a loaded

@@ -7,17 +7,15 @@
 import { parentPort } from 'node:worker_threads';
 import { deserialize, serialize } from 'node:v8';
 import { guardInterface } from '../boundary/validate.mjs';
+import {
+  ANSWER_FALSE, ANSWER_LEN, ANSWER_NUMBER, ANSWER_SEQ, ANSWER_TRUE, ANSWER_UNDEFINED, MAX_NUMBER_ARGS, PRIVATE_PREFIX,
+  REQ_FN, REQ_LEN, REQ_SEQ, valueBytes,
+} from './broker-protocol.mjs';
 
 // Set by `load` (workers are spawned ahead of need, before they know their instance). The broker is
 // shared memory only (no message port on the hot path): `flag` (Int32) holds the slots below, the guest's
 // arguments go into `request`, the host's answer comes back in `answer`.
 let flag, request, answer, answerNumber, requestNumbers, maxValueBytes, brokerTimeoutMs;
-// flag slots (must match sandbox.ts).
-const ANSWER_LEN = 0; // answer length, or one of the ANSWER_* codes
-const REQ_SEQ = 1; // bumped by the worker for each call; the host waits on it
-const REQ_LEN = 2; // serialised argument length, or -n for n plain numbers in `requestNumbers`
-const REQ_FN = 3; // host function index
-const ANSWER_SEQ = 4; // set by the host to the REQ_SEQ it answered, after the answer is written; the worker waits on it
 
 /** Thrown through the guest's frames by wasi:cli/exit; ends this instance only. */
 class ExitSignal {
@@ -26,19 +24,8 @@ class ExitSignal {
 
 const post = (msg) => parentPort.postMessage(msg);
 
-/** Host interfaces for worker modules only (capabilities.ts, Capability.prepare). */
-const PRIVATE_PREFIX = 'edgeward-private:';
-
-// Answer encodings in flag[ANSWER_LEN] (sandbox.ts writes them): >= 0 serialised length; fast paths for
-// the common scalar answers, which skip v8 (de)serialisation on the hot path.
-const ANSWER_NUMBER = -1;
-const ANSWER_UNDEFINED = -2;
-const ANSWER_TRUE = -3;
-const ANSWER_FALSE = -4;
 /** How long a guest's thread spins for a host answer before it sleeps on the flag (bounded CPU per call). */
 const BROKER_SPIN_MS = 0.1;
-/** At most this many plain-number arguments travel without serialisation. */
-const MAX_NUMBER_ARGS = 8;
 
 /**
  * A synchronous call to host function number `index` (the table sent at load): write the arguments into
@@ -49,7 +36,7 @@ function brokerCall(index, name, args, limit) {
   // Checked here, before the arguments are copied again to the host's thread (G4); the copy out of
   // linear memory that jco already made is bounded by the module's memory ceiling. A function's own cap
   // (Capability.argumentLimits) answers its WIT error; the module's max_value_bytes traps.
-  const size = argBytes(args);
+  const size = valueBytes(args);
   if (size > maxValueBytes) throw new Error(`${name}: arguments larger than ${maxValueBytes} bytes`);
   if (limit && size > limit.bytes) throw Object.assign(new Error(`${name}: arguments larger than ${limit.bytes} bytes`), { payload: limit.refusal });
   if (args.length <= MAX_NUMBER_ARGS && args.every((a) => typeof a === 'number')) {
@@ -86,23 +73,6 @@ function brokerCall(index, name, args, limit) {
   const { ok, err } = deserialize(answer.subarray(0, len));
   if (err) throw Object.assign(new Error(err.message), err.payload === undefined ? {} : { payload: err.payload });
   return ok;
-}
-
-// Every element of a list and member of a record counts at least ELEMENT_BYTES (what it costs the host's
-// heap as a JS value, more than its bytes): a list of 100,000 empty strings is not "0 bytes" (G4).
-// Must match sandbox.ts valueBytes.
-const ELEMENT_BYTES = 16;
-
-function argBytes(v) {
-  if (typeof v === 'string') return v.length * 3; // upper bound of its UTF-8 size, without encoding it
-  if (ArrayBuffer.isView(v)) return v.byteLength;
-  if (Array.isArray(v)) { let n = 0; for (const x of v) n += ELEMENT_BYTES + argBytes(x); return n; }
-  if (v && typeof v === 'object') { let n = 0; for (const k in v) n += ELEMENT_BYTES + argBytes(v[k]); return n; }
-  return 8;
-}
-
-function textBytes(s) {
-  return Buffer.byteLength(s, 'utf8');
 }
 
 async function buildImports(init) {
@@ -208,7 +178,7 @@ async function init(msg) {
 function invoke(msg) {
   const out = lifecycle.invoke(msg.method, msg.payload);
   if (typeof out !== 'string') throw new Error('invoke returned a non-string');
-  if (textBytes(out) > maxValueBytes) return { t: 'guest-error', message: `response larger than ${maxValueBytes} bytes` };
+  if (valueBytes(out) > maxValueBytes) return { t: 'guest-error', message: `response larger than ${maxValueBytes} bytes` };
   return { t: 'ok', value: out };
 }
 

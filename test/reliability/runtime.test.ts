@@ -227,8 +227,8 @@ describe('W6 integrity before instantiation', () => {
 });
 
 describe('G4 many elements', () => {
-  // Every element counts at least 16 bytes in the broker's size estimate (worker.mjs argBytes, sandbox.ts
-  // valueBytes): 100,000 empty strings are 1.6 MB to the estimate, over both limits, and never reach the host.
+  // Every element counts at least 16 bytes in the broker's size estimate (host/runtime/broker-protocol.mjs
+  // valueBytes, both sides): 100,000 empty strings are 1.6 MB to the estimate, over both limits, and never reach the host.
   it.each([64 * 1024, 1024 * 1024])('a 100,000-element list<string> under max_value_bytes %i is refused in the worker', async (maxValueBytes) => {
     let calls = 0;
     const rt = await fx.runtime({

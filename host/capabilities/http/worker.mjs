@@ -8,6 +8,7 @@
 // (never taken, finished, or dropped), so a guest that streams its body before waiting works as it
 // would on wasmtime. Streams are the shared wasi:io classes (io/worker.mjs).
 import { InputStream, OutputStream, Pollable, Resource, consumed, ioImports, uncounted } from '../io/worker.mjs';
+import { ELEMENT_BYTES, valueBytes } from '../../runtime/broker-protocol.mjs';
 
 export { MAX_LIVE_RESOURCES } from '../io/worker.mjs';
 
@@ -242,10 +243,10 @@ export function imports(ctx) {
     if (body && !body.finished) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(body.size) } };
     if (body?.tooLarge) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(body.size) } };
     if (!send) return { tag: 'err', val: { tag: 'HTTP-request-denied' } };
-    // The broker refuses arguments over max_value_bytes (strings counted at 3 bytes a character, as
-    // worker.mjs argBytes does): say which part is too large instead of an internal-error.
-    const head = 3 * (request.method.length + request.scheme.length + request.authority.length + request.pathWithQuery.length
-      + request.headers.reduce((n, [k, v]) => n + k.length + v.length, 0)) + 64;
+    // The broker refuses arguments over max_value_bytes, measured by the one size function both sides
+    // use (broker-protocol.mjs): say which part is too large instead of an internal-error. The body is a
+    // typed array (its bytes); the envelope (the argument list, the body member) adds 2 elements.
+    const head = valueBytes(request) + 3 * ELEMENT_BYTES;
     if (head > limit) return { tag: 'err', val: { tag: 'HTTP-request-header-section-size', val: undefined } };
     if (head + (body?.size ?? 0) > limit) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(body.size) } };
     let answer;
