@@ -8,14 +8,9 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { StartupError } from '../errors.js';
 import { sweepTempFiles, writeFileAtomic } from './atomic.js';
+import { UnsafePermissionsError, writeStateJson } from '../../hsm/support/state-file.js';
 
-/** Unsafe state permissions: refused with a message and a one-line fix. */
-export class UnsafePermissionsError extends StartupError {
-  constructor(file: string, mode: number, fix: string) {
-    super(`unsafe permissions ${(mode & 0o777).toString(8).padStart(4, '0')} on ${file}: ${fix}`, 2, fix);
-    this.name = 'UnsafePermissionsError';
-  }
-}
+export { UnsafePermissionsError, readStateFile, readStateJson, writeStateJson } from '../../hsm/support/state-file.js';
 
 /** Create the state directory (0700) if missing; refuse it if others may write to it or it is not ours. */
 export async function prepareStateDir(dir: string): Promise<void> {
@@ -75,28 +70,6 @@ export async function ensureSubdir(stateDir: string, name: string): Promise<stri
 }
 
 /**
- * Read a state file, refusing one that others can read or write (a key or token there may have leaked
- * or been planted) or that is a symlink. Returns undefined if the file does not exist.
- */
-export async function readStateFile(file: string): Promise<Buffer | undefined> {
-  let st;
-  try {
-    st = await fs.lstat(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  if (st.isSymbolicLink()) throw new StartupError(`state file ${file} is a symbolic link; refusing to follow it`);
-  if (st.mode & 0o077) throw new UnsafePermissionsError(file, st.mode, `run "chmod 600 ${file}"`);
-  return fs.readFile(file);
-}
-
-/** Write a JSON state file atomically (0600). */
-export async function writeStateJson(file: string, value: unknown): Promise<void> {
-  await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
-}
-
-/**
  * One state file rewritten whole on every change: writes are serialised (each waits for the previous, so
  * the last snapshot wins on disk) and a failed write does not wedge the ones after it.
  */
@@ -109,16 +82,6 @@ export class SerialStateFile {
     const next = this.writing.then(() => writeStateJson(this.file, value));
     this.writing = next.catch(() => undefined);
     return next;
-  }
-}
-
-export async function readStateJson<T>(file: string): Promise<T | undefined> {
-  const buf = await readStateFile(file);
-  if (!buf) return undefined;
-  try {
-    return JSON.parse(buf.toString('utf8')) as T;
-  } catch (err) {
-    throw new StartupError(`state file ${file} is not valid JSON (${(err as Error).message}); it was not written by Edgeward's atomic writer — move it away to reset it`, 1);
   }
 }
 

@@ -7,11 +7,11 @@ import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as x509 from '@peculiar/x509';
-import type { Config } from '../../host/config/schema.js';
-import type { Logger } from '../../host/log.js';
-import { writeFileAtomic } from '../../host/state/atomic.js';
-import { readStateJson, writeStateJson } from '../../host/state/dir.js';
-import { StartupError } from '../../host/errors.js';
+import type { CertsConfig } from '../support/options.js';
+import type { Logger } from '../support/log.js';
+import { writeFileAtomic } from '../support/atomic.js';
+import { readStateJson, writeStateJson } from '../support/state-file.js';
+import { StartupError } from '../support/errors.js';
 import { DAEMON_CALLER, type KeyService } from '../keys/index.js';
 import { signingKeyFor } from './hsm-crypto.js';
 import { issueCertificate, parsePemCerts, pemChain, splitSans, dnValue, type Issuer } from './issue.js';
@@ -44,7 +44,7 @@ export interface IssuedCertificate {
 }
 
 export interface CertServiceOptions {
-  config: Config;
+  config: CertsConfig;
   stateDir: string;
   keys: KeyService;
   logger: Logger;

@@ -11,8 +11,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { Logger } from '../../host/log.js';
-import { removeFileDurable, sweepTempFiles, writeFileAtomic } from '../../host/state/atomic.js';
+import type { Logger } from '../support/log.js';
+import { removeFileDurable, sweepTempFiles, writeFileAtomic } from '../support/atomic.js';
 import { oaepHash } from '../keys/algorithms.js';
 import {
   isKeyPairType, isSecretKeyType, KeyError, type EncryptAlgorithm, type KeyPairType, type KeyStore, type KeyType,

@@ -8,7 +8,7 @@
  * - A principal (by module name or uid) may create, load and use the daemon-namespace key ids its `keys`
  *   patterns match (`*` and `?` wildcards, as aziot's principal `keys`), never delete or list them.
  */
-import type { PrincipalConfig } from '../../host/config/schema.js';
+import type { PrincipalOptions } from '../support/options.js';
 import { DAEMON_NAMESPACE, moduleNamespace, type Caller, type KeyOperation, type Namespace } from './types.js';
 
 export interface KeyTarget {
@@ -25,8 +25,8 @@ export function wildcardMatch(pattern: string, id: string): boolean {
   return new RegExp(`^${re}$`).test(id);
 }
 
-export function createAuthorizer(principals: readonly PrincipalConfig[]): Authorizer {
-  const grantedTo = (match: (p: PrincipalConfig) => boolean, id: string | undefined): boolean =>
+export function createAuthorizer(principals: readonly PrincipalOptions[]): Authorizer {
+  const grantedTo = (match: (p: PrincipalOptions) => boolean, id: string | undefined): boolean =>
     id !== undefined && principals.some((p) => match(p) && p.keys.some((k) => wildcardMatch(k, id)));
 
   const principalMayUse = (op: KeyOperation, granted: boolean): boolean => {

@@ -9,7 +9,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../../host/state/atomic.js';
+import { writeFileAtomic } from '../support/atomic.js';
 import { invalidHandle, MAX_HANDLE_LENGTH, type Namespace } from './types.js';
 
 const PREFIX = 'ew1';

@@ -4,9 +4,9 @@
  * (wrong PIN, missing library or token, TPM unreachable or not permitted) are `StartupError`s with exit code 2.
  */
 import path from 'node:path';
-import type { Config } from '../../host/config/schema.js';
-import { StartupError } from '../../host/errors.js';
-import type { Logger } from '../../host/log.js';
+import type { KeyServiceConfig } from '../support/options.js';
+import { StartupError } from '../support/errors.js';
+import type { Logger } from '../support/log.js';
 import { openFileKeyStore } from '../file/store.js';
 import { openPkcs11KeyStore } from '../pkcs11/store.js';
 import { openTpmKeyStore } from '../tpm/keystore.js';
@@ -20,7 +20,7 @@ export { keyLabel } from './service.js';
 export { parsePkcs11Uri, type Pkcs11Uri } from './uri.js';
 
 export interface OpenKeyServiceOptions {
-  readonly config: Config;
+  readonly config: KeyServiceConfig;
   readonly stateDir: string;
   readonly logger: Logger;
 }
@@ -58,7 +58,7 @@ export async function openKeyService(opts: OpenKeyServiceOptions): Promise<KeySe
   }
 }
 
-async function openStore(config: Config, stateDir: string, log: Logger): Promise<KeyStore> {
+async function openStore(config: KeyServiceConfig, stateDir: string, log: Logger): Promise<KeyStore> {
   const keys = config.keys;
   const dir = keysStateDir(stateDir);
   switch (keys.backend) {

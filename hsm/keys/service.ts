@@ -4,7 +4,7 @@
  * Backends only ever see labels; callers only ever see handles.
  */
 import { createHmac, createPublicKey, publicEncrypt, randomBytes, timingSafeEqual, verify as cryptoVerify, constants } from 'node:crypto';
-import type { Logger } from '../../host/log.js';
+import type { Logger } from '../support/log.js';
 import type { Authorizer } from './authz.js';
 import type { HandleCodec, HandlePayload } from './handles.js';
 import { asBuffer, checkFits, checkNamespace, digestFor, oaepHash, ownNamespace } from './algorithms.js';

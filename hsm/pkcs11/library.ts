@@ -9,8 +9,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import pkcs11js from 'pkcs11js';
 import type * as P from 'pkcs11js';
-import type { Pkcs11Config } from '../../host/config/schema.js';
-import { StartupError } from '../../host/errors.js';
+import type { Pkcs11Options } from '../support/options.js';
+import { StartupError } from '../support/errors.js';
 import { KeyError } from '../keys/types.js';
 
 export type Handle = Buffer;
@@ -66,7 +66,7 @@ export function releaseLibrary(library: string): void {
 }
 
 /** The token's slot, by label, serial or slot id (all given selectors must match). */
-export function findTokenSlot(module: P.PKCS11, cfg: Pkcs11Config): { slot: Handle; label: string; serial: string } {
+export function findTokenSlot(module: P.PKCS11, cfg: Pkcs11Options): { slot: Handle; label: string; serial: string } {
   const seen: string[] = [];
   for (const slot of module.C_GetSlotList(true)) {
     const info = module.C_GetTokenInfo(slot);
@@ -93,7 +93,7 @@ export function slotId(slot: Handle): number {
 }
 
 /** The user PIN from the config or `pin_file` (trailing newline dropped). Never logged. */
-export function readPin(cfg: Pkcs11Config): string {
+export function readPin(cfg: Pkcs11Options): string {
   if (cfg.pin !== undefined) return cfg.pin;
   if (cfg.pin_file === undefined) throw new StartupError('[keys.pkcs11] needs pin or pin_file');
   try {

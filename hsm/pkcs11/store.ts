@@ -13,9 +13,9 @@
 import { randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type * as P from 'pkcs11js';
-import type { Pkcs11Config } from '../../host/config/schema.js';
-import { StartupError } from '../../host/errors.js';
-import type { Logger } from '../../host/log.js';
+import type { Pkcs11Options } from '../support/options.js';
+import { StartupError } from '../support/errors.js';
+import type { Logger } from '../support/log.js';
 import { rawEcdsaToDer } from '../keys/ecdsa.js';
 import {
   isKeyPairType, KeyError, type EncryptAlgorithm, type KeyStore, type KeyType, type SecretKeyType, type SignAlgorithm, type StoredKey,
@@ -39,7 +39,7 @@ export interface Pkcs11KeyStore extends KeyStore {
 }
 
 /** Load the library, find the token, log in, open the session pool and reconcile orphans. */
-export async function openPkcs11KeyStore(cfg: Pkcs11Config, logger: Logger): Promise<Pkcs11KeyStore> {
+export async function openPkcs11KeyStore(cfg: Pkcs11Options, logger: Logger): Promise<Pkcs11KeyStore> {
   const module = acquireLibrary(cfg.library);
   const opened: Handle[] = [];
   try {

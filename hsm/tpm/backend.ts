@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic, removeFileDurable, sweepTempFiles } from '../../host/state/atomic.js';
+import { writeFileAtomic, removeFileDurable, sweepTempFiles } from '../support/atomic.js';
 import { ALG, HT, OBJ, RH, SE } from './constants.js';
 import { TpmMarshalError } from './marshal.js';
 import { TpmError } from './rc.js';

@@ -8,7 +8,7 @@
  * ec-p384 / ecdsa-sha384, rsa-3072, aes-256-gcm (TPM2_EncryptDecrypt has no GCM mode in the TPM 2.0
  * library spec, and swtpm/libtpms offers none), and key URIs.
  */
-import { StartupError } from '../../host/errors.js';
+import { StartupError } from '../support/errors.js';
 import {
   KeyError, type EncryptAlgorithm, type KeyStore, type KeyType, type SecretKeyType, type SignAlgorithm, type StoredKey,
 } from '../keys/types.js';
