@@ -59,17 +59,14 @@ export interface ModuleRuntime {
   logs(name: string, query: LogQuery): AsyncIterable<string>;
   /** Stop every module and release resources (daemon shutdown). */
   close(): Promise<void>;
-  /*
-   * Management beyond IoT Edge's read/start/stop. The component runtime (host/runtime) implements all of
-   * them; they are optional so a read-only runtime still satisfies the interface.
-   */
+  /* Management beyond IoT Edge's read/start/stop (required: the component runtime implements all of them). */
   /** Register, measure and (if desired) start a module. */
-  create?(spec: ModuleSpec): Promise<ModuleDetails>;
+  create(spec: ModuleSpec): Promise<ModuleDetails>;
   /** Replace a module (stop → re-register → optional start); creates it if missing. */
-  update?(spec: ModuleSpec, start?: boolean): Promise<ModuleDetails>;
-  remove?(name: string): Promise<void>;
+  update(spec: ModuleSpec, start?: boolean): Promise<ModuleDetails>;
+  remove(name: string): Promise<void>;
   /** Call the module's `invoke` export (a direct method). */
-  invoke?(name: string, method: string, payload: unknown): Promise<InvokeResult>;
+  invoke(name: string, method: string, payload: unknown): Promise<InvokeResult>;
   /** Reconcile the running modules to a deployment. */
-  deploy?(specs: ModuleSpec[]): Promise<DeployResult>;
+  deploy(specs: ModuleSpec[]): Promise<DeployResult>;
 }

@@ -11,7 +11,7 @@ import { HTTPException } from 'hono/http-exception';
 import { stream } from 'hono/streaming';
 import { badRequest } from '../errors.js';
 import { readJsonBody } from '../body.js';
-import { RuntimeError, type ModuleRuntime, type LogQuery } from '../../runtime/types.js';
+import type { ModuleRuntime, LogQuery } from '../../runtime/types.js';
 import { parseApiSpec, parseManifest } from '../../runtime/manifest.js';
 
 /** Module names: IoT Edge module ids (letters, digits, `-`, `_`, `.`, `$` prefix for system ones). */
@@ -54,20 +54,14 @@ export function parseTime(raw: string | undefined, now = Date.now()): Date | und
   return new Date(t);
 }
 
-function need<K extends 'create' | 'update' | 'remove' | 'invoke' | 'deploy'>(runtime: ModuleRuntime, op: K): NonNullable<ModuleRuntime[K]> {
-  const fn = runtime[op];
-  if (!fn) throw new RuntimeError('invalid', `this runtime does not support ${op}`);
-  return fn.bind(runtime) as NonNullable<ModuleRuntime[K]>;
-}
-
 export function modulesRoutes(runtime: ModuleRuntime): Hono {
   const app = new Hono();
   app.use('*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => { throw new HTTPException(413, { message: `request body larger than ${MAX_BODY_BYTES} bytes` }); } }));
   app.get('/', async (c) => c.json({ modules: await runtime.list() }));
-  app.post('/', async (c) => c.json(await need(runtime, 'create')(parseApiSpec(await readJsonBody(c))), 201));
+  app.post('/', async (c) => c.json(await runtime.create(parseApiSpec(await readJsonBody(c))), 201));
   app.put('/', async (c) => {
     const doc = await readJsonBody(c, { required: true });
-    return c.json(await need(runtime, 'deploy')(parseManifest(doc)), 200);
+    return c.json(await runtime.deploy(parseManifest(doc)), 200);
   });
   app.get('/:name', async (c) => c.json(await runtime.get(moduleName(c.req.param('name')))));
   app.put('/:name', async (c) => {
@@ -75,10 +69,10 @@ export function modulesRoutes(runtime: ModuleRuntime): Hono {
     const start = c.req.query('start');
     if (start !== undefined && start !== 'true' && start !== 'false') badRequest('start must be true or false');
     const spec = parseApiSpec(await readJsonBody(c, { required: true }), name);
-    return c.json(await need(runtime, 'update')(spec, start === undefined ? undefined : start === 'true'), 201);
+    return c.json(await runtime.update(spec, start === undefined ? undefined : start === 'true'), 201);
   });
   app.delete('/:name', async (c) => {
-    await need(runtime, 'remove')(moduleName(c.req.param('name')));
+    await runtime.remove(moduleName(c.req.param('name')));
     return c.body(null, 204);
   });
   for (const action of ['start', 'stop', 'restart'] as const) {
@@ -92,7 +86,7 @@ export function modulesRoutes(runtime: ModuleRuntime): Hono {
     const body = (await readJsonBody(c)) as { methodName?: unknown; payload?: unknown } | undefined;
     const method = body?.methodName;
     if (typeof method !== 'string' || !METHOD_NAME_RE.test(method)) badRequest('methodName: 1-128 letters, digits, "_", ".", ":", "-"');
-    return c.json(await need(runtime, 'invoke')(name, method, body?.payload ?? null));
+    return c.json(await runtime.invoke(name, method, body?.payload ?? null));
   });
   app.get('/:name/logs', async (c) => {
     const name = moduleName(c.req.param('name'));
