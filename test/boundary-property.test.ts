@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
 import { RuntimeError } from '../host/runtime/types.js';
-import { Fixture, spec } from './runtime-helpers.js';
+import { Fixture, spec } from './helpers/runtime.js';
 import { testCapability } from './helpers/wit.js';
 import { report } from './helpers/reliability.js';
 

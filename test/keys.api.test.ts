@@ -15,7 +15,7 @@ import { keysRoutes } from '../host/api/management/keys.js';
 import { createMgmtClient } from '../host/cli/client.js';
 import { registerKeysCommands } from '../host/cli/commands/keys.js';
 import { DAEMON_CALLER, openKeyService, type KeyService } from '../hsm/keys/index.js';
-import { makeConfig, tempDir } from './keys-fixture.js';
+import { makeConfig, tempDir } from './helpers/keys.js';
 
 let stateDir: string;
 let keys: KeyService;

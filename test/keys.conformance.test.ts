@@ -9,7 +9,7 @@ import {
 } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_CALLER, KeyError, type Caller, type KeyService, type KeyType } from '../hsm/keys/index.js';
-import { fileBackend, pkcs11Backend, tpmBackend, type Backend } from './keys-fixture.js';
+import { fileBackend, pkcs11Backend, tpmBackend, type Backend } from './helpers/keys.js';
 import { report } from './helpers/reliability.js';
 
 const MSG = Buffer.from('the quick brown fox jumps over the lazy dog');

@@ -8,7 +8,7 @@
 import { constants, createHmac, createPublicKey, publicEncrypt, verify as cryptoVerify } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_CALLER, KeyError, type KeyService } from '../hsm/keys/index.js';
-import { fileBackend, pkcs11Backend, tpmBackend, type Backend } from './keys-fixture.js';
+import { fileBackend, pkcs11Backend, tpmBackend, type Backend } from './helpers/keys.js';
 import { report } from './helpers/reliability.js';
 
 const SECRET = Buffer.alloc(32, 0x5a);

@@ -8,7 +8,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FILE_BACKEND_WARNING } from '../hsm/file/store.js';
 import { DAEMON_CALLER, openKeyService } from '../hsm/keys/index.js';
-import { makeConfig, tempDir } from './keys-fixture.js';
+import { makeConfig, tempDir } from './helpers/keys.js';
 
 let stateDir: string;
 beforeEach(async () => {

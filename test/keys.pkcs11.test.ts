@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StartupError } from '../host/errors.js';
 import { DAEMON_CALLER, KeyError, openKeyService, type KeyService } from '../hsm/keys/index.js';
 import { pkcs11Tool, startSoftHsm, withRawSession, type SoftHsm, type SoftHsmToken } from '../hsm/testing/softhsm.js';
-import { makeConfig, tempDir } from './keys-fixture.js';
+import { makeConfig, tempDir } from './helpers/keys.js';
 import { report } from './helpers/reliability.js';
 
 const p = pkcs11js;

@@ -17,7 +17,7 @@ import { Swtpm, tpm2 } from '../hsm/tpm/testing/swtpm.js';
 import { Tap } from '../hsm/tpm/testing/tap.js';
 import { Tpm } from '../hsm/tpm/tpm.js';
 import { openTransport } from '../hsm/tpm/transport.js';
-import { makeConfig, tempDir, tpmBackend, type Backend } from './keys-fixture.js';
+import { makeConfig, tempDir, tpmBackend, type Backend } from './helpers/keys.js';
 import { closedPort } from './helpers/net.js';
 
 const MSG = Buffer.from('tpm-backed message');

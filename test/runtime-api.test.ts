@@ -15,7 +15,7 @@ import { registerModuleCommands, describeModule } from '../host/cli/commands/mod
 import { silentLogger } from '../host/log.js';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
 import type { ModuleDetails } from '../host/runtime/types.js';
-import { Fixture } from './runtime-helpers.js';
+import { Fixture } from './helpers/runtime.js';
 
 let fx: Fixture;
 let rt: ComponentRuntime;

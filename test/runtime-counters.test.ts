@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../host/log.js';
-import { Fixture, spec, waitFor } from './runtime-helpers.js';
+import { Fixture, spec, waitFor } from './helpers/runtime.js';
 
 let fx: Fixture;
 beforeEach(() => { fx = new Fixture(); });

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FS_ERROR_CODES } from '../guests/adversarial/components.js';
 import { RuntimeError } from '../host/runtime/types.js';
-import { Fixture, spec } from './runtime-helpers.js';
+import { Fixture, spec } from './helpers/runtime.js';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
 
 const GRANT = 'wasi:filesystem/data';

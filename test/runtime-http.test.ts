@@ -14,7 +14,7 @@ import { measure } from '../host/runtime/loader.js';
 import { BUILTIN_CAPABILITIES, planLinks, unversioned } from '../host/runtime/capabilities.js';
 import { RuntimeError } from '../host/runtime/types.js';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
-import { Fixture, spec } from './runtime-helpers.js';
+import { Fixture, spec } from './helpers/runtime.js';
 import { closedPort } from './helpers/net.js';
 import { report } from './helpers/reliability.js';
 

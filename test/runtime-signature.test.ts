@@ -14,7 +14,7 @@ import { SignatureError, type SignaturePolicy } from '../host/runtime/signature.
 import { TrustStore, type ModuleTrust } from '../host/runtime/trust.js';
 import { RuntimeError } from '../host/runtime/types.js';
 import { Pki } from './helpers/pki.js';
-import { Fixture, spec } from './runtime-helpers.js';
+import { Fixture, spec } from './helpers/runtime.js';
 
 let pki: Pki;
 let fx: Fixture;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { measure } from '../host/runtime/loader.js';
-import { Fixture, rejection, spec, TEST_LIMITS, waitFor } from './runtime-helpers.js';
+import { Fixture, rejection, spec, TEST_LIMITS, waitFor } from './helpers/runtime.js';
 import { testCapability } from './helpers/wit.js';
 import { report } from './helpers/reliability.js';
 

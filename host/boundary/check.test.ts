@@ -12,7 +12,7 @@ import { checkBoundary, componentTypes } from './check.js';
 import { decodeComponentTypes } from './decode.js';
 import { unversioned } from './types.js';
 import { nestPackage } from './reference.js';
-import { Fixture, spec } from '../../test/runtime-helpers.js';
+import { Fixture, spec } from '../../test/helpers/runtime.js';
 import { FS_ERROR_CODES } from '../../guests/adversarial/components.js';
 import { RuntimeError } from '../runtime/types.js';
 import { report } from '../../test/helpers/reliability.js';

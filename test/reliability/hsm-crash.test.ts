@@ -25,7 +25,7 @@ import { pkcs11Tool, startSoftHsm, type SoftHsm } from '../../hsm/testing/sofths
 import { Swtpm } from '../../hsm/tpm/testing/swtpm.js';
 import { ROOT } from '../helpers/cli.js';
 import { report } from '../helpers/reliability.js';
-import { makeConfig, tempDir } from '../keys-fixture.js';
+import { makeConfig, tempDir } from '../helpers/keys.js';
 
 const run = promisify(execFile);
 /**

@@ -22,7 +22,7 @@ import { tpmKeyStoreOver } from '../../hsm/tpm/keystore.js';
 import { Swtpm } from '../../hsm/tpm/testing/swtpm.js';
 import { Tpm } from '../../hsm/tpm/tpm.js';
 import { report } from '../helpers/reliability.js';
-import { makeConfig, tempDir } from '../keys-fixture.js';
+import { makeConfig, tempDir } from '../helpers/keys.js';
 
 const CLIENTS = os.availableParallelism();
 const REQUESTS = 250;

@@ -22,7 +22,7 @@ import { tpm2 } from '../../hsm/tpm/testing/swtpm.js';
 import { Tpm } from '../../hsm/tpm/tpm.js';
 import { openTransport, type TpmTransport } from '../../hsm/tpm/transport.js';
 import { report } from '../helpers/reliability.js';
-import { makeConfig, tpmBackend, type Backend } from '../keys-fixture.js';
+import { makeConfig, tpmBackend, type Backend } from '../helpers/keys.js';
 
 const run = promisify(execFile);
 const MSG = Buffer.from('reliability: the TPM under stress');

@@ -13,7 +13,7 @@ import type { Capability } from '../../host/runtime/capabilities.js';
 import type { ComponentRuntime } from '../../host/runtime/runtime.js';
 import { RuntimeError } from '../../host/runtime/types.js';
 import { report } from '../helpers/reliability.js';
-import { Fixture, spec } from '../runtime-helpers.js';
+import { Fixture, spec } from '../helpers/runtime.js';
 import { interfacesOfPackage } from '../../host/boundary/reference.js';
 
 /** Runs of every case (each trap restarts the instance: ~0.3 s here). */

@@ -19,10 +19,10 @@ import { silentLogger } from '../../host/log.js';
 import { keyServiceOverStore, type KeyService } from '../../hsm/keys/index.js';
 import { openPkcs11KeyStore, type Pkcs11KeyStore } from '../../hsm/pkcs11/store.js';
 import { startSoftHsm, type SoftHsm } from '../../hsm/testing/softhsm.js';
-import { makeConfig, tempDir } from '../keys-fixture.js';
+import { makeConfig, tempDir } from '../helpers/keys.js';
 import { report, type ScenarioId } from '../helpers/reliability.js';
 import { testCapability } from '../helpers/wit.js';
-import { Fixture, rejection, spec, TEST_LIMITS, waitFor } from '../runtime-helpers.js';
+import { Fixture, rejection, spec, TEST_LIMITS, waitFor } from '../helpers/runtime.js';
 import { bytesRead, MiB, openFds, p50max, peakRssFromNow, threads } from './probes.js';
 
 let fx: Fixture;

@@ -27,7 +27,7 @@ import { checkReply } from '../../host/runtime/sandbox.js';
 import type { Capability } from '../../host/runtime/capabilities.js';
 import type { ComponentRuntime } from '../../host/runtime/runtime.js';
 import { MGMT_API_VERSION } from '../../host/api/versions.js';
-import { Fixture, spec, waitFor } from '../runtime-helpers.js';
+import { Fixture, spec, waitFor } from '../helpers/runtime.js';
 import { ROOT, envFor, runCli, startDaemon, stopDaemon, tempHome, type DaemonHandle } from '../helpers/cli.js';
 import { report } from '../helpers/reliability.js';
 import { testInterfaces } from '../helpers/wit.js';

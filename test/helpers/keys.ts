@@ -2,11 +2,11 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { configSchema, type Config } from '../host/config/schema.js';
-import { silentLogger } from '../host/log.js';
-import { openKeyService, type KeyService } from '../hsm/keys/index.js';
-import { startSoftHsm, type SoftHsm, type SoftHsmToken } from '../hsm/testing/softhsm.js';
-import { Swtpm } from '../hsm/tpm/testing/swtpm.js';
+import { configSchema, type Config } from '../../host/config/schema.js';
+import { silentLogger } from '../../host/log.js';
+import { openKeyService, type KeyService } from '../../hsm/keys/index.js';
+import { startSoftHsm, type SoftHsm, type SoftHsmToken } from '../../hsm/testing/softhsm.js';
+import { Swtpm } from '../../hsm/tpm/testing/swtpm.js';
 
 export function makeConfig(stateDir: string, keys: unknown, principal: unknown[] = [], tpm?: unknown): Config {
   return configSchema.parse({

@@ -2,12 +2,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildTestGuest, type ExtraGuest, type WatGuest } from '../guests/adversarial/components.js';
-import { buildReliabilityGuest, isReliabilityGuest, type ReliabilityGuest } from '../guests/adversarial/reliability.js';
-import { ComponentRuntime, type RuntimeOptions } from '../host/runtime/runtime.js';
-import type { ModuleSpec } from '../host/runtime/manifest.js';
-import { silentLogger } from '../host/log.js';
-import { RuntimeError } from '../host/runtime/types.js';
+import { buildTestGuest, type ExtraGuest, type WatGuest } from '../../guests/adversarial/components.js';
+import { buildReliabilityGuest, isReliabilityGuest, type ReliabilityGuest } from '../../guests/adversarial/reliability.js';
+import { ComponentRuntime, type RuntimeOptions } from '../../host/runtime/runtime.js';
+import type { ModuleSpec } from '../../host/runtime/manifest.js';
+import { silentLogger } from '../../host/log.js';
+import { RuntimeError } from '../../host/runtime/types.js';
 import { expect } from 'vitest';
 
 export const TEST_LIMITS = { memory_mib: 16, call_timeout_ms: 2_000, max_value_bytes: 64 * 1024 };
