@@ -25,6 +25,7 @@ import { builtinDefaultManifest, createModuleRuntime, openModuleRuntime, parseMa
 import { assetPath } from '../host/runtime/assets.js';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
 import { RuntimeError } from '../host/runtime/types.js';
+import { moduleLogLines } from './helpers/runtime.js';
 
 const dirs: string[] = [];
 const runtimes: ComponentRuntime[] = [];
@@ -63,11 +64,6 @@ async function identityRuntime(opts: { logger: Logger; deployment?: string; bind
   return { rt, certs };
 }
 
-async function logsOf(rt: ComponentRuntime, module: string): Promise<string[]> {
-  const lines: string[] = [];
-  for await (const l of rt.logs(module, {})) lines.push(l);
-  return lines;
-}
 
 beforeAll(() => {
   // Cached by source hash: a no-op when the guests are up to date.
@@ -91,7 +87,7 @@ describe('hello (componentize-js guest)', () => {
     expect(await rt.invoke('hello', 'nope', null)).toEqual({ status: 500, payload: { message: 'unknown method "nope"' } });
     await rt.restart('hello');
     expect(await rt.invoke('hello', 'count', null)).toEqual({ status: 200, payload: { count: 1 } });
-    const lines = await logsOf(rt, 'hello');
+    const lines = await moduleLogLines(rt, 'hello');
     expect(lines.some((l) => /INFO  hello #1 for Ada$/.test(l))).toBe(true);
     // builtin:default grants hello its workload identity: both start-up lines, no warning.
     expect(lines.some((l) => /INFO  SAS token for hello, expires \d+ \(signature not logged\)$/.test(l))).toBe(true);
@@ -186,7 +182,7 @@ describe('hello with edgeward:workload/identity', () => {
     const notAfter = execFileSync('openssl', ['x509', '-noout', '-enddate', '-in', path.join(dir, 'leaf.pem')], { encoding: 'utf8' });
     expect(Math.floor(Date.parse(notAfter.replace(/^notAfter=/, '').trim()) / 1000)).toBe(id.notAfter);
 
-    const lines = await logsOf(rt, 'hello');
+    const lines = await moduleLogLines(rt, 'hello');
     const count = id.chain.match(/BEGIN CERTIFICATE/g)!.length;
     expect(lines.some((l) => /INFO  SAS token for hub\.example\/devices\/dev1\/modules\/hello, expires \d+ \(signature not logged\)$/.test(l))).toBe(true);
     expect(lines.some((l) => l.endsWith(`INFO  server certificate: ${count} certs in chain, expires ${new Date(id.notAfter * 1000).toISOString()}, key stays in the HSM`))).toBe(true);
@@ -208,7 +204,7 @@ describe('hello with edgeward:workload/identity', () => {
     await rt.create(helloSpec(true));
     expect(await rt.invoke('hello', 'count', null)).toEqual({ status: 200, payload: { count: 1 } });
     expect(await rt.invoke('hello', 'identity', null)).toEqual({ status: 500, payload: { message: 'identity unavailable: measurement-mismatch' } });
-    const lines = (await logsOf(rt, 'hello')).map((l) => l.slice(25));
+    const lines = (await moduleLogLines(rt, 'hello')).map((l) => l.slice(25));
     expect(lines).toContain('WARN  SAS token for hub.example/devices/dev1/modules/hello unavailable: measurement-mismatch');
     expect(lines).toContain('WARN  server certificate for hello.local unavailable: measurement-mismatch');
   });

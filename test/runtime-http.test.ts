@@ -14,7 +14,7 @@ import { measure } from '../host/runtime/loader.js';
 import { BUILTIN_CAPABILITIES, planLinks, unversioned } from '../host/runtime/capabilities.js';
 import { RuntimeError } from '../host/runtime/types.js';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
-import { Fixture, spec } from './helpers/runtime.js';
+import { Fixture, moduleLogLines, spec } from './helpers/runtime.js';
 import { closedPort } from './helpers/net.js';
 import { report } from './helpers/reliability.js';
 
@@ -81,10 +81,9 @@ async function fetcher(name: string, hosts: string[] | undefined, limits = {}): 
 
 const fetchVia = (rt: ComponentRuntime, module: string, args: Record<string, unknown>) => rt.invoke(module, 'fetch', args);
 
+/** A module's log lines without their timestamp. */
 async function logsOf(rt: ComponentRuntime, module: string): Promise<string[]> {
-  const lines: string[] = [];
-  for await (const l of rt.logs(module, {})) lines.push(l.slice(25));
-  return lines;
+  return (await moduleLogLines(rt, module)).map((l) => l.slice(25));
 }
 
 describe('wasi:http/outgoing-handler', () => {

@@ -57,6 +57,13 @@ export async function rejection(p: Promise<unknown>): Promise<RuntimeError> {
   return err as RuntimeError;
 }
 
+/** Every line of a module's log, as `edgeward logs` prints them. */
+export async function moduleLogLines(rt: ComponentRuntime, name: string): Promise<string[]> {
+  const lines: string[] = [];
+  for await (const l of rt.logs(name, {})) lines.push(l);
+  return lines;
+}
+
 export async function waitFor<T>(fn: () => T | Promise<T>, ms = 5_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {

@@ -11,9 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMalformedGuest, LIFTER_DATA, MALFORMED_CASES, SINK, SINK_WIT, UTF16_CASES, type MalformedGuest } from '../../guests/adversarial/malformed.js';
 import type { Capability } from '../../host/runtime/capabilities.js';
 import type { ComponentRuntime } from '../../host/runtime/runtime.js';
-import { RuntimeError } from '../../host/runtime/types.js';
 import { report } from '../helpers/reliability.js';
-import { Fixture, spec } from '../helpers/runtime.js';
+import { Fixture, moduleLogLines as logLines, rejection, spec } from '../helpers/runtime.js';
 import { interfacesOfPackage } from '../../host/boundary/reference.js';
 
 /** Runs of every case (each trap restarts the instance: ~0.3 s here). */
@@ -42,12 +41,6 @@ const REASON: Record<string, RegExp> = {
   s: /invalid variant discriminant for expected/,
 };
 
-async function rejection(p: Promise<unknown>): Promise<RuntimeError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(RuntimeError);
-  return err as RuntimeError;
-}
-
 /** The sink's WIT types: the runtime type-checks the guests' imports against them. */
 const SINK_TYPES = await interfacesOfPackage(SINK_WIT);
 
@@ -69,12 +62,6 @@ async function guestFile(fx: Fixture, name: MalformedGuest, encoding?: 'utf16'):
 }
 
 const status = async (rt: ComponentRuntime, name: string) => (await rt.get(name)).status.runtimeStatus.status;
-
-async function logLines(rt: ComponentRuntime, name: string): Promise<string[]> {
-  const lines: string[] = [];
-  for await (const l of rt.logs(name, {})) lines.push(l);
-  return lines;
-}
 
 /** Invoke a case that must trap; answers the trap message. Starts the module again first if it is down. */
 async function trapOf(rt: ComponentRuntime, name: string, method: string, payload: unknown = null): Promise<string> {

@@ -27,7 +27,7 @@ import { checkReply } from '../../host/runtime/sandbox.js';
 import type { Capability } from '../../host/runtime/capabilities.js';
 import type { ComponentRuntime } from '../../host/runtime/runtime.js';
 import { MGMT_API_VERSION } from '../../host/api/versions.js';
-import { Fixture, spec, waitFor } from '../helpers/runtime.js';
+import { Fixture, moduleLogLines, spec, waitFor } from '../helpers/runtime.js';
 import { ROOT, envFor, runCli, startDaemon, stopDaemon, tempHome, type DaemonHandle } from '../helpers/cli.js';
 import { report } from '../helpers/reliability.js';
 import { testInterfaces } from '../helpers/wit.js';
@@ -69,9 +69,7 @@ function workerOf(rt: ComponentRuntime, name: string): NodeJS.EventEmitter {
 }
 
 async function moduleLog(rt: ComponentRuntime, name: string): Promise<string> {
-  const lines: string[] = [];
-  for await (const l of rt.logs(name, {})) lines.push(l);
-  return lines.join('\n');
+  return (await moduleLogLines(rt, name)).join('\n');
 }
 
 describe('D1: a host-side fault ends one instance, never the daemon (in-process runtime)', () => {
