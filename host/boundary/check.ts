@@ -33,13 +33,13 @@ export function componentTypes(module: string, bytes: Uint8Array): ComponentType
 }
 
 /**
- * Check the component's imports of the interfaces in `linked` (unversioned names the link plan serves)
- * and its exports the host calls. Throws BoundaryTypeError with the first difference.
+ * Check every interface the component imports (the link plan refuses a component with an import no
+ * granted capability serves, so each one is linked) and its exports the host calls. Throws
+ * BoundaryTypeError with the first difference.
  */
-export function checkBoundary(module: string, types: ComponentType, linked: ReadonlySet<string>, extra?: ExtraInterfaces): void {
+export function checkBoundary(module: string, types: ComponentType, extra?: ExtraInterfaces): void {
   for (const [name, ext] of Object.entries(types.imports)) {
     const iface = unversioned(name);
-    if (!linked.has(iface)) continue; // not linked: the link plan already refused it
     if (ext.k !== 'instance') throw new BoundaryTypeError(`module "${module}": import "${name}" is a ${ext.k}, the host provides an interface`);
     const host = hostInterface(iface, extra);
     if (!host) throw new BoundaryTypeError(`module "${module}": the host has no WIT definition of "${iface}" to check the import against; refused`);

@@ -21,7 +21,7 @@ import { Registry, type Registration } from './registry.js';
 import { loadSignature, SignatureError, type SignatureMaterial } from './signature.js';
 import { TrustStore, verifyModule, type ModuleTrust, type SignerIdentity } from './trust.js';
 import { BoundaryTypeError, checkBoundary, componentTypes, hostInterface, type ExtraInterfaces } from '../boundary/check.js';
-import { unversioned, type ComponentType, type InstanceType } from '../boundary/types.js';
+import type { ComponentType, InstanceType } from '../boundary/types.js';
 import { Instance, warmWorkerPool, type ExitReason, type InvokeOutcome } from './sandbox.js';
 import { RuntimeError, type InvokeResult, type LogQuery, type ModuleDetails, type ModuleRuntime } from './types.js';
 
@@ -268,7 +268,7 @@ export class ComponentRuntime implements ModuleRuntime {
       this.event(spec.name, 'denied', plan.message);
       throw new RuntimeError('denied', plan.message);
     }
-    this.checkTypes(spec.name, measured, bytes, prepared.imports);
+    this.checkTypes(spec.name, measured, bytes);
     await this.loader.compile(prepared, this.limitsOf(spec).memory_mib);
     await storing;
     const { digest: _pin, signature: _src, ...rest } = spec;
@@ -281,14 +281,14 @@ export class ComponentRuntime implements ModuleRuntime {
    * link plan said) and of the lifecycle the host calls, against the host's WIT. A mismatch is an event
    * and a `type-mismatch` error naming interface, function and the first difference.
    */
-  private checkTypes(name: string, digest: string, bytes: Uint8Array, imports: readonly string[]): void {
+  private checkTypes(name: string, digest: string, bytes: Uint8Array): void {
     try {
       let types = this.declared.get(digest);
       if (!types) {
         types = componentTypes(name, bytes);
         this.declared.set(digest, types);
       }
-      checkBoundary(name, types, new Set(imports.map(unversioned)), this.extraInterfaces);
+      checkBoundary(name, types, this.extraInterfaces);
     } catch (err) {
       if (!(err instanceof BoundaryTypeError)) throw err;
       this.event(name, 'type-mismatch', err.message);
@@ -354,7 +354,7 @@ export class ComponentRuntime implements ModuleRuntime {
       const plan = planLinks(name, prepared.imports, r.capabilities, this.capabilities);
       if (!plan.ok) throw new RuntimeError('denied', plan.message);
       // The import types against the host's WIT as it is now (it may have changed since the deploy).
-      const checked = verified.then((bytes) => this.checkTypes(name, r.digest, bytes, prepared.imports));
+      const checked = verified.then((bytes) => this.checkTypes(name, r.digest, bytes));
       checked.catch(() => undefined);
       const coreModules = await this.loader.compile(prepared, limits.memory_mib);
       const instanceId = this.nextInstanceId++;
