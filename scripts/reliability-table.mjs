@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const file = process.env.EDGEWARD_RELIABILITY_OUT ?? path.join(root, '.cache', 'reliability.jsonl');
-const order = ['G1', 'G2', 'G3', 'G4', 'G5', 'G6', 'G8', 'G9', 'W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'A1', 'A3', 'A5', 'A7', 'A8', 'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'H7', 'H8', 'H9', 'H10', 'D1'];
+// The scenario ids and names, in the reference table's order (shared with test/helpers/reliability.ts).
+const names = JSON.parse(readFileSync(path.join(root, 'test', 'helpers', 'reliability-scenarios.json'), 'utf8'));
+const order = Object.keys(names);
 const latest = new Map();
 if (existsSync(file)) {
   for (const line of readFileSync(file, 'utf8').split('\n')) {
@@ -15,7 +17,7 @@ if (existsSync(file)) {
     try { const r = JSON.parse(line); latest.set(r.id, r); } catch { /* a torn line */ }
   }
 }
-const rows = order.map((id) => latest.get(id) ?? { id, name: '', figure: '(no figure reported in this run)', held: undefined });
+const rows = order.map((id) => latest.get(id) ?? { id, name: names[id], figure: '(no figure reported in this run)', held: undefined });
 console.log('| # | scenario | held | figure |');
 console.log('|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.id} | ${r.name} | ${r.held === undefined ? '—' : r.held ? 'yes' : '**no**'} | ${r.figure.replace(/\|/g, '\\|')} |`);

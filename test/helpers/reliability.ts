@@ -7,43 +7,13 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import SCENARIO_NAMES from './reliability-scenarios.json' with { type: 'json' };
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const OUT = process.env.EDGEWARD_RELIABILITY_OUT ?? path.join(ROOT, '.cache', 'reliability.jsonl');
 
-/** Scenario ids of the reference table, with the short name the table prints. */
-export const SCENARIOS = {
-  G1: 'guest spins in an export',
-  G2: 'memory bomb',
-  G3: 'handle exhaustion',
-  G4: 'oversized value to a capability',
-  G5: 'guest calls wasi:cli/exit',
-  G6: 'trap while holding an HSM session',
-  G8: 'network grant per module',
-  G9: '500 instantiate/dispose cycles',
-  W1: 'import type-check at deploy',
-  W2: 'forged, dropped, foreign handles',
-  W3: 'malformed lowered values trap',
-  W4: 'round-trip property test',
-  W5: 'differential across key backends',
-  W6: 'modified component, cache or pin',
-  A1: 'cross-module identity request',
-  A3: 'missing marker header',
-  A5: 'oversized bodies, headers, slowloris',
-  A7: 'connection flood on one module socket',
-  A8: 'socket mode and stale socket',
-  H1: 'kill -9 during key creation',
-  H2: '1000 concurrent signs',
-  H3: 'Parsec-style stress',
-  H4: 'bad token, PIN, library',
-  H5: 'restart keeps keys',
-  H6: 'swtpm reset while running',
-  H7: 'TPM dictionary-attack lockout',
-  H8: 'TPM object slots exhausted',
-  H9: 'fuzz decoders and front ends',
-  H10: 'multitenancy of key ids',
-  D1: 'a throwing capability',
-} as const;
+/** Scenario ids of the reference table in its order, with the short name the table prints (one list, shared with scripts/reliability-table.mjs). */
+export const SCENARIOS = SCENARIO_NAMES;
 
 export type ScenarioId = keyof typeof SCENARIOS;
 
