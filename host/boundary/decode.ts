@@ -7,6 +7,10 @@
  * outer aliases and nested components. Anything this reader does not know (an async canon builtin, a core
  * type inside a type declaration, a future opcode) is an error: a component whose types cannot be read is
  * refused, never linked unchecked.
+ *
+ * One file of ~400 lines on purpose: the reader's functions are closures over one component's scope (index
+ * spaces, the fresh-resource counter) and follow Binary.md's productions in order; split, they would pass
+ * that scope around for nothing.
  */
 import type { ComponentType, Extern, FuncType, InstanceType, PrimName, ResourceType, TypeExtern, ValType } from './types.js';
 import { unversioned } from './types.js';
