@@ -19,7 +19,7 @@ export async function readJsonBody(c: Context, options: JsonBodyOptions = {}): P
     if (options.required) throw new HTTPException(415, { message: 'request body must be application/json' });
     return undefined;
   }
-  const text = await c.req.text();
+  const text = await bodyText(c);
   if (options.maxBytes !== undefined && Buffer.byteLength(text) > options.maxBytes) {
     throw new HTTPException(413, { message: `request body larger than ${options.maxBytes} bytes` });
   }
@@ -29,6 +29,27 @@ export async function readJsonBody(c: Context, options: JsonBodyOptions = {}): P
   } catch (err) {
     throw new HTTPException(422, { message: `invalid JSON body: ${(err as Error).message}` });
   }
+}
+
+/**
+ * The request body as text. A client that closes the connection while its body is still arriving
+ * (Node's "aborted", ECONNRESET) is not a fault of the handler: it gets a 400 that nobody will read,
+ * and no error-level log line (scenario H9, fuzzing the HTTP front end).
+ */
+export async function bodyText(c: Context): Promise<string> {
+  try {
+    return await c.req.text();
+  } catch (err) {
+    if (clientAborted(c, err)) throw new HTTPException(400, { message: 'request body not received: the client closed the connection' });
+    throw err;
+  }
+}
+
+function clientAborted(c: Context, err: unknown): boolean {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (incoming && (incoming.destroyed || incoming.aborted || incoming.socket?.destroyed)) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (err as Error | null)?.message === 'aborted';
 }
 
 /**

@@ -285,6 +285,28 @@ describe('H9: fuzzing the management and workload HTTP front ends', () => {
     await fz?.stop();
   });
 
+  it('a client that closes mid-body (Content-Length longer than what it sent): no 500, no error-level log', async () => {
+    const before = fz.stderr().split('\n').length;
+    const cut = (method: string, target: string) => {
+      const json = '{"id":"k1","type":"hmac"}';
+      return Buffer.from(`${method} ${target} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${json.length + 10}\r\n\r\n${json}`);
+    };
+    const genid = fz.modules.fuzz.genid;
+    const cases: [string, Buffer][] = [
+      [fz.management, cut('POST', `/modules?api-version=2020-07-07`)],
+      [fz.management, cut('PUT', `/modules/calm?api-version=2020-07-07`)],
+      [fz.modules.fuzz.socket, cut('POST', `/modules/fuzz/genid/${genid}/sign?api-version=2020-07-07`)],
+    ];
+    for (const [sock, bytes] of cases) {
+      const r = await exchange(sock, { send: bytes, end: true, responses: 1, timeoutMs: 3000 });
+      expect(r.timedOut).toBe(false);
+      expect(r.statuses).not.toContain(500);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const lines = fz.stderr().split('\n').slice(before - 1).filter((l) => /unhandled error|"level":50|Error:/.test(l));
+    expect(lines, lines.slice(0, 3).join('\n')).toEqual([]);
+  });
+
   it('random requests as raw bytes: 0 crashes, no 500, no hang, and the server answers a good request after each', async () => {
     const FUZZ_MS = Number(process.env.EDGEWARD_FUZZ_MS ?? 18_000);
     const genid = () => fz.modules.fuzz.genid;

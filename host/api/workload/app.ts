@@ -10,6 +10,7 @@ import { generateKeyPair } from 'node:crypto';
 import { promisify } from 'node:util';
 import { apiVersion } from '../middleware/api-version.js';
 import { errorHandler, badRequest } from '../errors.js';
+import { bodyText } from '../body.js';
 import { WORKLOAD_API_VERSIONS } from '../versions.js';
 import type { Logger } from '../../log.js';
 import type { IdentityService } from '../../identity/identity.js';
@@ -127,7 +128,7 @@ export function workloadApp(deps: WorkloadDeps, bound: BoundModule): Hono {
 }
 
 async function jsonBody(c: Context): Promise<Record<string, unknown>> {
-  const text = await c.req.text();
+  const text = await bodyText(c);
   if (!text) badRequest('missing parameter: request body');
   let v: unknown;
   try {
