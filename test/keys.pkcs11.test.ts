@@ -100,7 +100,11 @@ describe('PKCS#11 backend on SoftHSM2', () => {
     const h = await keys.createKeyPair(DAEMON_CALLER, { id: 'busy' }, 'ec-p256');
     const pub = createPublicKey({ key: await keys.getPublicKey(DAEMON_CALLER, h), format: 'der', type: 'spki' });
     const msgs = Array.from({ length: 1000 }, (_, i) => Buffer.from(`message ${i}`));
-    // A 1 ms ticker: the longest gap between its ticks is the longest time the event loop was held.
+    // A 1 ms ticker: the longest gap between its ticks is the longest time the event loop was held (a figure
+    // for the report; timing is the benchmark's business). The assertion counts turns of the event loop
+    // during the burst with a setImmediate chain: the pool hands sessions on synchronously for at most
+    // MAX_HANDOFF_RUN_MS, then through setImmediate, so the loop turns all through the burst. Without that
+    // yield the 1000 signs run back to back in a handful of macrotasks, whatever the machine's load.
     let last = performance.now();
     let maxDelayMs = 0;
     const ticker = setInterval(() => {
@@ -108,14 +112,23 @@ describe('PKCS#11 backend on SoftHSM2', () => {
       maxDelayMs = Math.max(maxDelayMs, now - last);
       last = now;
     }, 1);
+    let turns = 0;
+    let counting = true;
+    const turn = () => {
+      if (!counting) return;
+      turns++;
+      setImmediate(turn);
+    };
+    setImmediate(turn);
     const t0 = performance.now();
     const results = await Promise.allSettled(msgs.map((m) => keys.sign(DAEMON_CALLER, h, 'ecdsa-sha256', m)));
     const ms = performance.now() - t0;
+    counting = false;
     await new Promise((r) => setTimeout(r, 5)); // let the ticker see the end of a stall
     clearInterval(ticker);
-    report('H2', `1000 concurrent signs on SoftHSM2 in ${ms.toFixed(0)} ms (${(1000 / (ms / 1000)).toFixed(0)} sig/s), max event-loop delay ${maxDelayMs.toFixed(1)} ms, ${results.filter((r) => r.status === 'rejected').length} errors`);
-    // The pool yields every MAX_HANDOFF_RUN_MS; without that the whole burst is one ~100+ ms stall.
-    expect(maxDelayMs).toBeLessThan(Math.max(50, ms / 4));
+    report('H2', `1000 concurrent signs on SoftHSM2 in ${ms.toFixed(0)} ms (${(1000 / (ms / 1000)).toFixed(0)} sig/s), event loop turned ${turns} times during the burst, max event-loop delay ${maxDelayMs.toFixed(1)} ms, ${results.filter((r) => r.status === 'rejected').length} errors`);
+    // At least one turn per 10 ms of burst (MAX_HANDOFF_RUN_MS is 2 ms), capped at 20: a stalled pool gives 0.
+    expect(turns).toBeGreaterThanOrEqual(Math.min(20, Math.floor(ms / 10)));
     const failed = results.filter((r) => r.status === 'rejected');
     expect(failed).toEqual([]);
     const sigs = results.map((r) => (r as PromiseFulfilledResult<Buffer>).value);
