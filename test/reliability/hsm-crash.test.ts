@@ -403,11 +403,11 @@ async function scenario(b: CrashBackend): Promise<string> {
     `unreconciled ${o.unreconciled.length}, left at end ${o.leftAtEnd.length}, half-written ${o.halfWritten.length}, acknowledged keys lost ${o.lost.length}, ` +
     `unusable keys ${o.unusable.length} (${((performance.now() - t0) / 1000).toFixed(1)} s)`;
   console.info(`[H1] ${figure} [${o.phases}]`);
-  expect(o.unreconciled, b.name).toEqual([]);
-  expect(o.leftAtEnd, b.name).toEqual([]);
-  expect(o.halfWritten, b.name).toEqual([]);
-  expect(o.lost, b.name).toEqual([]);
-  expect(o.unusable, b.name).toEqual([]);
+  expect(o.unreconciled, `${b.name} unreconciled: ${o.unreconciled.slice(0, 6).join('; ')}`).toEqual([]);
+  expect(o.leftAtEnd, `${b.name} leftAtEnd: ${o.leftAtEnd.slice(0, 6).join('; ')}`).toEqual([]);
+  expect(o.halfWritten, `${b.name} halfWritten: ${o.halfWritten.slice(0, 6).join('; ')}`).toEqual([]);
+  expect(o.lost, `${b.name} lost: ${o.lost.slice(0, 6).join('; ')}`).toEqual([]);
+  expect(o.unusable, `${b.name} unusable: ${o.unusable.slice(0, 6).join('; ')}`).toEqual([]);
   expect(o.kills, b.name).toBe(ROUNDS);
   return figure;
 }
