@@ -23,6 +23,7 @@ import { silentLogger } from '../host/log.js';
 import { testCapability } from '../test/helpers/wit.js';
 import { openIdentityServices } from '../test/helpers/identity-services.js';
 import { workloadIdentityCapability } from '../host/capabilities/workload-identity/index.js';
+import { edgewardCapabilities } from '../host/capabilities/index.js';
 
 const LIMITS = { memory_mib: 64, call_timeout_ms: 10_000, max_value_bytes: 1024 * 1024 };
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -49,12 +50,10 @@ const services = new Map<ComponentRuntime, () => Promise<void>>();
 async function open(stateDir: string): Promise<ComponentRuntime> {
   const logger = silentLogger();
   const { keys, identity, certs, close: closeServices } = await openIdentityServices(path.join(stateDir, 'identity'), { deviceId: 'bench' });
-  let bound: ComponentRuntime | undefined;
   const rt = await ComponentRuntime.open({
     stateDir, logger, limits: LIMITS,
-    capabilities: [workloadIdentityCapability({ identity, certs, keys, registrationOf: (m) => bound?.registration(m) })],
+    capabilities: [...edgewardCapabilities(), workloadIdentityCapability({ identity, certs, keys })],
   });
-  bound = rt;
   services.set(rt, closeServices);
   await warmWorkerPool();
   return rt;
@@ -139,6 +138,7 @@ async function main(): Promise<void> {
   const brt = await ComponentRuntime.open({
     stateDir: newDir(), logger: silentLogger(), limits: LIMITS,
     capabilities: [
+      ...edgewardCapabilities(),
       await testCapability('echo', () => ({ 'edgeward:test/echo': { echo: hostEcho } })),
       await testCapability('echo', undefined, { name: 'edgeward:test/echo-local', workerModule: 'bench/echo.worker.mjs' }),
     ],

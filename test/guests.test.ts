@@ -21,6 +21,8 @@ import { silentLogger, type Logger } from '../host/log.js';
 import { CertService } from '../hsm/certs/service.js';
 import { openIdentityServices } from './helpers/identity-services.js';
 import { workloadIdentityCapability, WORKLOAD_IDENTITY_INTERFACE } from '../host/capabilities/workload-identity/index.js';
+import { edgewardCapabilities } from '../host/capabilities/index.js';
+import type { InstanceContext } from '../host/runtime/capabilities.js';
 import { builtinDefaultManifest, createModuleRuntime, openModuleRuntime, parseManifest, startModules } from '../host/runtime/index.js';
 import { assetPath } from '../host/runtime/assets.js';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
@@ -55,10 +57,10 @@ async function identityRuntime(opts: { logger: Logger; deployment?: string; bind
   const services = await openIdentityServices(path.join(dir, 'state'));
   closers.push(() => services.close());
   const { identity, certs, keys } = services;
-  let bound: ComponentRuntime | undefined;
-  const capability = workloadIdentityCapability({ identity, certs, keys, registrationOf: (m) => bound?.registration(m) });
-  const rt = await openModuleRuntime({ stateDir: path.join(dir, 'modules'), logger: opts.logger, limits, capabilities: [capability] });
-  if (opts.bind !== false) bound = rt;
+  const served = workloadIdentityCapability({ identity, certs, keys });
+  // Unbound: the capability is told every instance is no longer its registration's (InstanceContext.current).
+  const capability = opts.bind !== false ? served : { ...served, prepare: (instance: InstanceContext) => served.prepare!({ ...instance, current: () => false }) };
+  const rt = await openModuleRuntime({ stateDir: path.join(dir, 'modules'), logger: opts.logger, limits, capabilities: [...edgewardCapabilities(), capability] });
   runtimes.push(rt);
   await startModules(rt, opts.deployment, opts.logger);
   return { rt, certs };
@@ -148,7 +150,7 @@ describe('hello (componentize-js guest)', () => {
     const { logger, lines } = capture();
     const manifest = path.join(stateDir(), 'm.json');
     writeFileSync(manifest, JSON.stringify({ modules: { ghost: { settings: { image: './missing.wasm' } } } }));
-    const rt = await createModuleRuntime({ stateDir: stateDir(), logger, limits, deployment: manifest });
+    const rt = await createModuleRuntime({ stateDir: stateDir(), logger, limits, deployment: manifest, capabilities: edgewardCapabilities() });
     runtimes.push(rt);
     expect(await rt.list()).toEqual([]);
     expect(lines.find((l) => l.level === 50)?.msg).toMatch(/^deployment .*m\.json not applied; running with the registered modules$/);
@@ -213,7 +215,7 @@ describe('hello with edgeward:workload/identity', () => {
 describe('console (componentize-js guest with the stdio feature)', () => {
   it('is refused without wasi:cli/stdio, and writes stdout/stderr to its own log with it', async () => {
     const dir = stateDir();
-    const rt = await createModuleRuntime({ stateDir: dir, logger: capture().logger, limits });
+    const rt = await createModuleRuntime({ stateDir: dir, logger: capture().logger, limits, capabilities: edgewardCapabilities() });
     runtimes.push(rt);
     const spec = parseManifest({ modules: { console: { settings: { image: 'builtin:console' }, restartPolicy: 'never' } } })[0]!;
     const err = await rt.create(spec).then(() => undefined, (e: unknown) => e as RuntimeError);

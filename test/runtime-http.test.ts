@@ -11,7 +11,8 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { assetPath } from '../host/runtime/assets.js';
 import { parseManifest } from '../host/runtime/manifest.js';
 import { measure } from '../host/runtime/loader.js';
-import { BUILTIN_CAPABILITIES, planLinks, unversioned } from '../host/runtime/capabilities.js';
+import { planLinks, unversioned } from '../host/runtime/capabilities.js';
+import { edgewardCapabilities } from '../host/capabilities/index.js';
 import { RuntimeError } from '../host/runtime/types.js';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
 import { Fixture, moduleLogLines, spec } from './helpers/runtime.js';
@@ -193,7 +194,7 @@ describe('wasi:http/outgoing-handler', () => {
     expect(imports.map(unversioned).sort()).toEqual([
       'edgeward:module/logging', 'wasi:http/outgoing-handler', 'wasi:http/types', 'wasi:io/error', 'wasi:io/poll', 'wasi:io/streams',
     ]);
-    const plan = planLinks('net', imports, [GRANT], BUILTIN_CAPABILITIES);
+    const plan = planLinks('net', imports, [GRANT], edgewardCapabilities());
     expect(plan.ok && plan.capabilities.map((c) => c.name).sort()).toEqual(['edgeward:module/logging', GRANT]);
   });
 
@@ -212,17 +213,17 @@ describe('wasi:http/outgoing-handler', () => {
     expect((noGrant as RuntimeError).message).toBe('module "net": "network.hosts" is set but capability "wasi:http/outgoing-handler" is not granted');
     const noHosts = await rt.create(spec('net', FETCHER, { capabilities: [GRANT] })).catch((e: RuntimeError) => e);
     expect((noHosts as RuntimeError).message).toBe('module "net": capability "wasi:http/outgoing-handler" needs "network": {"hosts": [...]} naming the hosts it may reach');
-    expect(() => parseManifest({ modules: { net: { settings: { image: 'builtin:fetcher' }, network: { hosts: ['api.example.com'] } } } })).toThrow(
+    expect(() => parseManifest({ modules: { net: { settings: { image: 'builtin:fetcher' }, network: { hosts: ['api.example.com'] } } } }, undefined, edgewardCapabilities())).toThrow(
       'module "net": "network.hosts" is set but capability "wasi:http/outgoing-handler" is not granted',
     );
-    expect(() => parseManifest({ modules: { net: { settings: { image: 'builtin:fetcher' }, capabilities: [GRANT], network: { hosts: [] } } } })).toThrow(/needs "network": \{"hosts"/);
-    expect(() => parseManifest({ modules: { net: { settings: { image: 'builtin:fetcher' }, capabilities: [GRANT], network: { hosts: ['granted.com@evil.com'] } } } })).toThrow(
+    expect(() => parseManifest({ modules: { net: { settings: { image: 'builtin:fetcher' }, capabilities: [GRANT], network: { hosts: [] } } } }, undefined, edgewardCapabilities())).toThrow(/needs "network": \{"hosts"/);
+    expect(() => parseManifest({ modules: { net: { settings: { image: 'builtin:fetcher' }, capabilities: [GRANT], network: { hosts: ['granted.com@evil.com'] } } } }, undefined, edgewardCapabilities())).toThrow(
       /network\.hosts: "granted\.com@evil\.com" is not a host/,
     );
     expect(await rt.list()).toEqual([]);
-    const [ok] = parseManifest({ modules: { net: { settings: { image: 'builtin:fetcher' }, capabilities: [GRANT], network: { hosts: ['api.example.com', '*.blob.core.windows.net'] } } } });
+    const [ok] = parseManifest({ modules: { net: { settings: { image: 'builtin:fetcher' }, capabilities: [GRANT], network: { hosts: ['api.example.com', '*.blob.core.windows.net'] } } } }, undefined, edgewardCapabilities());
     expect(ok).toMatchObject({ capabilities: [GRANT], network: { hosts: ['api.example.com', '*.blob.core.windows.net'] } });
-    expect(() => parseManifest({ modules: { net: { settings: { image: 'builtin:fetcher' }, capabilities: [GRANT], network: { hosts: ['a.com'], ports: [1] } } } })).toThrow(/network: Unrecognized key/);
+    expect(() => parseManifest({ modules: { net: { settings: { image: 'builtin:fetcher' }, capabilities: [GRANT], network: { hosts: ['a.com'], ports: [1] } } } }, undefined, edgewardCapabilities())).toThrow(/network: Unrecognized key/);
   });
 
   it('the grant and its hosts are persisted in the registration and survive a runtime reopen', async () => {

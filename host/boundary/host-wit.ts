@@ -6,7 +6,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUILTIN_CAPABILITIES } from '../runtime/capabilities.js';
+import { edgewardCapabilities } from '../capabilities/index.js';
 import { HSM_KEYS_INTERFACE } from '../capabilities/hsm-keys/index.js';
 import { WORKLOAD_IDENTITY_INTERFACE } from '../capabilities/workload-identity/index.js';
 import { interfacesFromWit, nestPackage, wasiWit } from './reference.js';
@@ -30,7 +30,7 @@ export async function hostInterfaceTable(): Promise<InterfaceTable> {
     const pkg = iface.slice(0, iface.indexOf('/'));
     return `${iface}@${pkg.startsWith('wasi:') ? wasi.version : versions.get(pkg) ?? '0.1.0'}`;
   };
-  const served = new Set<string>([...BUILTIN_CAPABILITIES.flatMap((c) => c.interfaces), HSM_KEYS_INTERFACE, WORKLOAD_IDENTITY_INTERFACE]);
+  const served = new Set<string>([...edgewardCapabilities().flatMap((c) => c.interfaces), HSM_KEYS_INTERFACE, WORKLOAD_IDENTITY_INTERFACE]);
   const packages = [wasi.source, ...own.map(nestPackage)].join('\n');
   return interfacesFromWit(packages, [...served].sort().map(versioned), HOST_CALLED_EXPORTS.map(versioned));
 }

@@ -9,7 +9,12 @@
  * reused.
  */
 import { z } from 'zod';
-import { MAX_TRUSTED_SIGNERS, SIGNATURE_POLICIES } from '../runtime/signature.js';
+
+/** `[modules] signature_policy`: whether an unsigned module may run (host/runtime/signature.ts verifies). */
+export const SIGNATURE_POLICIES = ['optional', 'required'] as const;
+export type SignaturePolicy = (typeof SIGNATURE_POLICIES)[number];
+/** Most `[modules] trusted_signers` files. */
+export const MAX_TRUSTED_SIGNERS = 64;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export const logLevelSchema = z.enum(LOG_LEVELS);

@@ -13,8 +13,7 @@ import { CertService } from '../../hsm/certs/service.js';
 import { IdentityService } from '../identity/identity.js';
 import { openModuleRuntime, startModules, TrustConfigError, TrustStore, type Capability, type ComponentRuntime, type ModuleTrust } from '../runtime/index.js';
 import { ConfigError } from '../config/load.js';
-import { hsmKeysCapability } from '../capabilities/hsm-keys/index.js';
-import { workloadIdentityCapability } from '../capabilities/workload-identity/index.js';
+import { edgewardCapabilities } from '../capabilities/index.js';
 import { keysRoutes } from '../api/management/keys.js';
 import { identitiesRoutes } from '../api/management/identities.js';
 import { NativeModules } from '../identity/native.js';
@@ -75,20 +74,13 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     const certs = await CertService.open({ config, stateDir, keys, logger: logger.child({ component: 'certs' }), deviceId: identity.device.deviceId, hubHostname: identity.device.hubHostname });
     certs.startRenewal();
     closers.push(() => certs.close());
-    // The identity capability checks each call against the live registration: bound after the runtime opens.
-    let registrations: ComponentRuntime | undefined;
-    const capabilities: Capability[] = [
-      hsmKeysCapability(keys),
-      workloadIdentityCapability({ identity, certs, keys, registrationOf: (m) => registrations?.registration(m) }),
-      ...(opts.capabilities ?? []),
-    ];
+    const capabilities: Capability[] = [...edgewardCapabilities({ keys, identity, certs }), ...(opts.capabilities ?? [])];
     const runtimeLogger = logger.child({ component: 'runtime' });
     // The transpile cache is sealed with an HMAC key the key service keeps (non-extractable on PKCS#11 and
     // the TPM), so glue swapped in the state directory is refused rather than run.
     const sealKey = await keys.createSecretKey(DAEMON_CALLER, { id: CACHE_SEAL_KEY_ID }, 'hmac-sha256');
     const cacheSeal = { mac: async (data: Uint8Array) => new Uint8Array(await keys.sign(DAEMON_CALLER, sealKey, 'hmac-sha256', Buffer.from(data))) };
     const runtime = await openModuleRuntime({ stateDir, logger: runtimeLogger, limits: config.runtime.default_limits, capabilities, trust, cacheSeal });
-    registrations = runtime;
     runtimeLogger.info({ signaturePolicy: trust.policy, trustedSigners: trust.store.size }, 'module signature policy');
     closers.push(() => runtime.close());
     const nativeRegistry = await NativeModules.open(stateDir);

@@ -18,7 +18,7 @@ import { RuntimeError } from './types.js';
 
 export { ComponentRuntime, type RuntimeOptions, type DeployResult } from './runtime.js';
 export type { InvokeResult } from './types.js';
-export { BUILTIN_CAPABILITIES, type Capability, type InstanceContext, type HostFunction } from './capabilities.js';
+export { GrantError, type Capability, type GrantRequest, type InstanceContext, type HostFunction } from './capabilities.js';
 export { parseManifest, parseApiSpec, builtinDefaultManifest, type ModuleSpec } from './manifest.js';
 export type { RuntimeEvent } from './events.js';
 export { IOT_EDGE_BACKOFF, type BackoffSettings } from './policy.js';
@@ -31,8 +31,8 @@ export interface CreateModuleRuntimeOptions {
   limits: LimitsConfig;
   /** Path of a deployment manifest (JSON), or `builtin:default` for the sample `hello` module. */
   deployment?: string;
-  /** Extra capabilities (e.g. `edgeward:hsm/keys`), appended to the built-in list. */
-  capabilities?: RuntimeOptions['capabilities'];
+  /** Every capability a module can be granted (host/capabilities/index.ts). */
+  capabilities: RuntimeOptions['capabilities'];
   backoff?: RuntimeOptions['backoff'];
   /** Signature policy and trusted signers; default "optional" with none trusted. */
   trust?: RuntimeOptions['trust'];
@@ -63,7 +63,7 @@ export async function openModuleRuntime(opts: CreateModuleRuntimeOptions): Promi
     stateDir: opts.stateDir,
     logger: opts.logger,
     limits: opts.limits,
-    ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
+    capabilities: opts.capabilities,
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
     ...(opts.trust ? { trust: opts.trust } : {}),
     ...(opts.cacheSeal ? { cacheSeal: opts.cacheSeal } : {}),

@@ -11,7 +11,7 @@ import { RuntimeError } from './types.js';
 import { assetPath } from './assets.js';
 import { isInlinePem, signatureSourceSchema, type SignatureSource } from './signature.js';
 import { RESTART_POLICIES, MODULE_KINDS, MAX_ENV_VARS, MAX_GRANTS, limitsOverrideSchema, networkSchema, type Registration } from './registry.js';
-import { checkNetworkGrant } from '../capabilities/http/index.js';
+import { configureGrants, type Capability } from './capabilities.js';
 
 /** Most modules one manifest may declare. */
 export const MAX_MODULES = 64;
@@ -94,12 +94,13 @@ function toSpec(
   m: { settings: z.infer<typeof settingsSchema>; type?: string } & { [K in keyof typeof extras]?: z.infer<(typeof extras)[K]> },
   env: Record<string, string>,
   baseDir: string | undefined,
+  known?: readonly Capability[],
 ): ModuleSpec {
   if (m.type !== undefined && m.type !== 'wasm' && m.type !== 'component') {
     throw new RuntimeError('invalid', `module "${name}": type "${m.type}" is not supported (use "wasm")`);
   }
   const capabilities = m.capabilities ?? [];
-  const refused = checkNetworkGrant(name, capabilities, m.network);
+  const refused = known && configureGrants({ module: name, grants: capabilities, ...(m.network ? { network: m.network } : {}) }, known);
   if (refused) throw new RuntimeError('invalid', refused);
   const { image, digest, createOptions: _ignored, ...settings } = m.settings;
   return {
@@ -139,9 +140,10 @@ export function parseApiSpec(body: unknown, urlName?: string): ModuleSpec {
 /**
  * Parse a deployment manifest: the full `{"modulesContent": {"$edgeAgent": {"properties.desired": …}}}`,
  * just the `$edgeAgent` desired properties, or `{"modules": …}`. `systemModules` are ignored (edgeAgent
- * and edgeHub have no meaning here). Relative images resolve against `baseDir`.
+ * and edgeHub have no meaning here). Relative images resolve against `baseDir`. With `capabilities`, each
+ * module's grants are also configured (checked) by them, as the runtime does again at deploy.
  */
-export function parseManifest(doc: unknown, baseDir?: string): ModuleSpec[] {
+export function parseManifest(doc: unknown, baseDir?: string, capabilities?: readonly Capability[]): ModuleSpec[] {
   const d = doc as Record<string, any> | null;
   const desired = d?.modulesContent?.['$edgeAgent']?.['properties.desired'] ?? d?.['properties.desired'] ?? d;
   if (!desired || typeof desired !== 'object' || typeof desired.modules !== 'object' || desired.modules === null) {
@@ -158,7 +160,7 @@ export function parseManifest(doc: unknown, baseDir?: string): ModuleSpec[] {
     if (!r.success) throw new RuntimeError('invalid', `manifest: module "${name}": ${zodMessage(r.error)}`);
     const env = Object.fromEntries(Object.entries(r.data.env ?? {}).map(([k, v]) => [k, String(v.value)]));
     if (Object.keys(env).length > MAX_ENV_VARS) throw new RuntimeError('invalid', `manifest: module "${name}": more than ${MAX_ENV_VARS} env vars`);
-    return toSpec(name, r.data, env, baseDir);
+    return toSpec(name, r.data, env, baseDir, capabilities);
   });
 }
 

@@ -8,7 +8,6 @@ import path from 'node:path';
 import { z } from 'zod';
 import { SerialStateFile } from '../state/dir.js';
 import { signatureMaterialSchema, UNSIGNED } from './signature.js';
-import { MAX_AUTHORITY_LENGTH } from '../capabilities/http/hosts.js';
 
 export const RESTART_POLICIES = ['never', 'on-failure', 'on-unhealthy', 'always'] as const;
 export type RestartPolicy = (typeof RESTART_POLICIES)[number];
@@ -20,6 +19,8 @@ export const MAX_ENV_VALUE_BYTES = 4096;
 export const MAX_GRANTS = 32;
 /** Most `network.hosts` entries a registration may carry. */
 export const MAX_NETWORK_HOSTS = 64;
+/** Longest host pattern or request authority (RFC 1035 name, `:`, port, brackets); the http capability parses them. */
+export const MAX_AUTHORITY_LENGTH = 262;
 
 /** Hosts a module may reach with `wasi:http/outgoing-handler` (patterns checked at deploy, hosts.ts). */
 export const networkSchema = z

@@ -7,9 +7,8 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from '../log.js';
 import type { LimitsConfig } from '../config/schema.js';
-import { LogStore, type LogStoreOptions } from '../capabilities/logging/store.js';
-import { BUILTIN_CAPABILITIES, planLinks, type Capability } from './capabilities.js';
-import { checkNetworkGrant } from '../capabilities/http/index.js';
+import { LogStore, type LogStoreOptions } from './log-store.js';
+import { configureGrants, planLinks, type Capability } from './capabilities.js';
 import { renderDetails, type ModuleState } from './details.js';
 import { CounterStore, fromPersisted } from './counters.js';
 import { DAEMON_EVENTS, EventRing, type RuntimeEvent, type RuntimeEventKind } from './events.js';
@@ -31,8 +30,8 @@ export interface RuntimeOptions {
   stateDir: string;
   logger: Logger;
   limits: LimitsConfig;
-  /** Capabilities beyond the built-in ones (the daemon adds edgeward:hsm/keys etc.). */
-  capabilities?: readonly Capability[];
+  /** Every capability a module can be granted: host/capabilities/index.ts `edgewardCapabilities` (+ a test's own). */
+  capabilities: readonly Capability[];
   backoff?: Partial<BackoffSettings>;
   logs?: LogStoreOptions;
   /** Signature policy and trusted signers (`[modules]`). Default: "optional", trusting no signer. */
@@ -66,7 +65,7 @@ export class ComponentRuntime implements ModuleRuntime {
   private constructor(private readonly opts: RuntimeOptions, private readonly registry: Registry, private readonly logStore: LogStore, private readonly counters: CounterStore, countersProblem?: string) {
     if (countersProblem) this.countersProblem = countersProblem;
     this.loader = new Loader(opts.stateDir, opts.cacheSeal);
-    this.capabilities = [...BUILTIN_CAPABILITIES, ...(opts.capabilities ?? [])];
+    this.capabilities = opts.capabilities;
     this.extraInterfaces = Object.assign({}, ...this.capabilities.map((c) => c.types ?? {}));
     this.backoff = { ...IOT_EDGE_BACKOFF, ...opts.backoff };
     this.trust = opts.trust ?? { policy: 'optional', store: TrustStore.empty() };
@@ -185,6 +184,7 @@ export class ComponentRuntime implements ModuleRuntime {
       if (startNow !== undefined) reg.desiredStatus = startNow ? 'running' : 'stopped';
       if (old) await this.halt(spec.name, 'updating');
       await this.registry.put(reg);
+      if (old) this.forget(spec.name);
       this.states.set(reg.name, { status: 'stopped', restartCount: 0, crashCount: old ? this.state(reg.name).crashCount : 0 });
       this.saveCounters();
       this.event(reg.name, old ? 'updated' : 'created', `registered ${reg.digest} from ${reg.source}`);
@@ -199,6 +199,7 @@ export class ComponentRuntime implements ModuleRuntime {
       this.reg(name);
       await this.halt(name, 'removed');
       await this.registry.delete(name);
+      this.forget(name);
       this.states.delete(name);
       this.saveCounters();
       this.event(name, 'removed', 'module removed');
@@ -219,7 +220,9 @@ export class ComponentRuntime implements ModuleRuntime {
   }
 
   /** Reconcile to a manifest (deployer.ts): create what is new, update what changed, remove what is gone. */
-  deploy(specs: ModuleSpec[]): Promise<DeployResult> {
+  async deploy(specs: ModuleSpec[]): Promise<DeployResult> {
+    // A manifest with a module no capability agrees to is refused whole, before anything changes.
+    for (const s of specs) this.configure(s);
     return reconcile(this, specs);
   }
 
@@ -239,13 +242,23 @@ export class ComponentRuntime implements ModuleRuntime {
 
   // ---- internals -----------------------------------------------------------------------------------
 
+  /** Every capability's deploy-time check (granted or not): a refusal is `invalid` (400). */
+  private configure(spec: ModuleSpec): void {
+    const refused = configureGrants({ module: spec.name, grants: spec.capabilities, ...(spec.network ? { network: spec.network } : {}) }, this.capabilities);
+    if (refused) throw new RuntimeError('invalid', refused);
+  }
+
+  /** The module was removed or replaced: capabilities drop what they kept for it. */
+  private forget(name: string): void {
+    for (const c of this.capabilities) c.forget?.(name);
+  }
+
   /**
    * Measure and check a spec before anything is registered: digest pin, component validity,
    * grants against imports, memory ceiling. Throws with the reason; nothing is persisted on failure.
    */
   private async admit(spec: ModuleSpec, old?: Registration): Promise<[Registration, Uint8Array]> {
-    const refused = checkNetworkGrant(spec.name, spec.capabilities, spec.network);
-    if (refused) throw new RuntimeError('invalid', refused);
+    this.configure(spec);
     const bytes = await readSource(spec.source, spec.digest);
     const measured = measure(bytes);
     if (spec.digest && spec.digest !== measured) {
@@ -374,6 +387,10 @@ export class ComponentRuntime implements ModuleRuntime {
         ...(r.network ? { network: r.network } : {}),
         dataDir: path.join(this.opts.stateDir, 'modules', name, 'data'),
         onLog: (level, message) => log.append(level, message),
+        current: () => {
+          const now = this.registry.get(name);
+          return now !== undefined && now.generationId === r.generationId && now.digest === r.digest && now.signer === r.signer;
+        },
         onExit: (reason) => this.onInstanceEnded(name, instanceId, reason),
         onInternalError: (where, cause) => this.onInternalError(name, instanceId, where, cause),
         gate: checked,

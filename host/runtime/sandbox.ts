@@ -69,6 +69,8 @@ export interface SandboxOptions {
    */
   dataDir?: string;
   onLog(level: LogLevel, message: string): void;
+  /** Whether the instance is still its module's registration (InstanceContext.current). */
+  current(): boolean;
   /**
    * A bug on the host side of this instance: an unexpected exception from a capability call (`where` is
    * `capability <interface>.<function>`) or from handling the worker's messages. The instance is trapped as
@@ -299,6 +301,7 @@ export class Instance {
       signal: lifetime.signal,
       callDeadline: () => instRef?.deadline,
       log: opts.onLog,
+      current: opts.current,
     };
     const host: Record<string, Record<string, HostFunction>> = {};
     for (const cap of opts.capabilities) if (cap.prepare) Object.assign(host, cap.prepare(ctx));

@@ -14,8 +14,7 @@ import { z } from 'zod';
 import { measure } from './loader.js';
 import { RuntimeError } from './types.js';
 
-export const SIGNATURE_POLICIES = ['optional', 'required'] as const;
-export type SignaturePolicy = (typeof SIGNATURE_POLICIES)[number];
+export { SIGNATURE_POLICIES, MAX_TRUSTED_SIGNERS, type SignaturePolicy } from '../config/schema.js';
 
 /** What a registration records for a module that carried no signature (policy "optional" only). */
 export const UNSIGNED = 'unsigned';
@@ -23,8 +22,6 @@ export const UNSIGNED = 'unsigned';
 export const MAX_SIGNATURE_BYTES = 1024;
 /** Largest signer PEM (a leaf and a few intermediates). */
 export const MAX_SIGNER_PEM_BYTES = 32 * 1024;
-/** Most `[modules] trusted_signers` files. */
-export const MAX_TRUSTED_SIGNERS = 64;
 /** Smallest RSA modulus accepted (NIST SP 800-131A). */
 export const MIN_RSA_BITS = 2048;
 

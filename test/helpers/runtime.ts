@@ -5,6 +5,7 @@ import path from 'node:path';
 import { buildTestGuest, type ExtraGuest, type WatGuest } from '../../guests/adversarial/components.js';
 import { buildReliabilityGuest, isReliabilityGuest, type ReliabilityGuest } from '../../guests/adversarial/reliability.js';
 import { ComponentRuntime, type RuntimeOptions } from '../../host/runtime/runtime.js';
+import { edgewardCapabilities } from '../../host/capabilities/index.js';
 import type { ModuleSpec } from '../../host/runtime/manifest.js';
 import { silentLogger } from '../../host/log.js';
 import { RuntimeError } from '../../host/runtime/types.js';
@@ -23,7 +24,9 @@ export class Fixture {
   }
 
   async runtime(opts: Partial<RuntimeOptions> = {}): Promise<ComponentRuntime> {
-    const rt = await ComponentRuntime.open({ stateDir: path.join(this.dir, 'state'), logger: silentLogger(), limits: TEST_LIMITS, ...opts });
+    // Edgeward's own capabilities (those that need no daemon service), then the test's.
+    const capabilities = [...edgewardCapabilities(), ...(opts.capabilities ?? [])];
+    const rt = await ComponentRuntime.open({ stateDir: path.join(this.dir, 'state'), logger: silentLogger(), limits: TEST_LIMITS, ...opts, capabilities });
     this.runtimes.push(rt);
     return rt;
   }

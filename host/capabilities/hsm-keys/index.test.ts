@@ -113,7 +113,7 @@ describe('edgeward:hsm/keys host functions', () => {
   it('the capability entry prepares functions bound to the instance\'s module', async () => {
     const cap = hsmKeysCapability(service);
     expect(cap.name).toBe('edgeward:hsm/keys');
-    const fns = cap.prepare!({ module: 'gamma', generationId: 'g', digest: 'sha256:0', signer: 'unsigned', instanceId: 1, limits: { memory_mib: 16, call_timeout_ms: 1000, max_value_bytes: 65536 }, log: () => undefined })['edgeward:hsm/keys']!;
+    const fns = cap.prepare!({ module: 'gamma', generationId: 'g', digest: 'sha256:0', signer: 'unsigned', instanceId: 1, limits: { memory_mib: 16, call_timeout_ms: 1000, max_value_bytes: 65536 }, log: () => undefined, current: () => true })['edgeward:hsm/keys']!;
     const h = (await fns.createKeyPair!('k', 'ec-p256')) as string;
     expect(await payloadOf(alpha.sign(h, 'ecdsa-sha256', new Uint8Array()))).toEqual({ tag: 'access-denied' });
     expect(() => prepareHsmKeys(service, '../evil')).toThrow(/invalid module name/);

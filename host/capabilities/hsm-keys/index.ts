@@ -43,7 +43,7 @@ const ARGUMENT_LIMITS: Record<string, number> = {
   deriveKey: MAX_DERIVATION_DATA_BYTES,
 };
 
-/** The capability entry the daemon appends to the runtime's list (see host/runtime/capabilities.ts). */
+/** The capability over the daemon's key service (listed in host/capabilities/index.ts). */
 export function hsmKeysCapability(keyService: KeyService): Capability {
   const limits = Object.fromEntries(Object.entries(ARGUMENT_LIMITS).map(([fn, data]) => {
     const bytes = data + ARGUMENT_SLACK;

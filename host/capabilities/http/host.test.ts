@@ -33,6 +33,7 @@ function instance(): { ctx: InstanceContext; lines: [LogLevel, string][] } {
     module: 'm', generationId: 'g', digest: 'sha256:0', signer: 'unsigned', instanceId: 1,
     limits: { memory_mib: 16, call_timeout_ms: 2_000, max_value_bytes: 4096 },
     log: (level, message) => lines.push([level, message]),
+    current: () => true,
   };
   return { ctx, lines };
 }

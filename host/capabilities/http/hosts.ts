@@ -12,8 +12,9 @@
  * queries, fragments, backslashes and percent-escapes in an authority are refused outright.
  */
 
-/** Longest host pattern or request authority (RFC 1035 name, `:`, port, brackets). */
-export const MAX_AUTHORITY_LENGTH = 262;
+import { MAX_AUTHORITY_LENGTH } from '../../runtime/registry.js';
+
+export { MAX_AUTHORITY_LENGTH };
 
 export type Scheme = 'http' | 'https';
 

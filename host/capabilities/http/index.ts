@@ -2,8 +2,8 @@
  * Capability `wasi:http/outgoing-handler`: outbound HTTP/HTTPS to the hosts a registration names under
  * `network.hosts`, and nowhere else.
  *
- * configure — `checkNetworkGrant` at deploy: the grant needs hosts and hosts need the grant; every
- *             pattern parses (hosts.ts);
+ * configure — at deploy: the grant needs hosts and hosts need the grant; every pattern parses
+ *             (hosts.ts);
  * prepare   — `outgoingSender` compiles THIS instance's allow-list and closes over it (no global state);
  * call      — worker.mjs builds the wasi:http resources in the sandbox; host.ts checks the authority
  *             before any DNS lookup or connect, then makes the request (no redirects, body capped).
@@ -11,7 +11,7 @@
  * The worker side also provides wasi:io (error, poll, streams) with the shared classes of io/worker.mjs,
  * so a module granted only this capability gets the streams its bodies need.
  */
-import type { Capability } from '../../runtime/capabilities.js';
+import { GrantError, type Capability } from '../../runtime/capabilities.js';
 import { outgoingSender } from './host.js';
 import { parseHostPattern } from './hosts.js';
 import { MAX_NETWORK_HOSTS } from '../../runtime/registry.js';
@@ -19,7 +19,6 @@ import { MAX_NETWORK_HOSTS } from '../../runtime/registry.js';
 export const HTTP_OUTGOING_GRANT = 'wasi:http/outgoing-handler';
 /** Must match HOST_INTERFACE in worker.mjs: the host's `send`, handed to the worker module, never to the guest. */
 export const HTTP_HOST_INTERFACE = 'edgeward-private:http';
-
 
 /** What a registration carries for this grant. */
 export interface NetworkGrant {
@@ -47,6 +46,11 @@ export const httpOutgoingCapability: Capability = {
   name: HTTP_OUTGOING_GRANT,
   interfaces: ['wasi:http/outgoing-handler', 'wasi:http/types', 'wasi:io/error', 'wasi:io/poll', 'wasi:io/streams'],
   workerModule: 'host/capabilities/http/worker.mjs',
+  insteadOf: { prefix: 'wasi:sockets/', advice: `no socket grant exists; outbound HTTP(S) to named hosts is "${HTTP_OUTGOING_GRANT}" (build the guest without sockets)` },
+  configure(request) {
+    const refused = checkNetworkGrant(request.module, request.grants, request.network);
+    if (refused) throw new GrantError(refused);
+  },
   prepare(instance) {
     const send = outgoingSender(instance, {
       hosts: instance.network?.hosts ?? [],

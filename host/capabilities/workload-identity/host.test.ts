@@ -14,8 +14,15 @@ const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
 const SIGNER = `sha256:${'5e'.repeat(32)}`;
 
+/** The runtime's registrations, as `InstanceContext.current()` compares an instance with them. */
+const registrations = new Map([['sensor', { digest: DIGEST, generationId: 'g1', signer: SIGNER }], ['other', { digest: DIGEST, generationId: 'g1', signer: SIGNER }]]);
+
 function instance(module: string, digest = DIGEST, generationId = 'g1', signer = SIGNER): InstanceContext {
-  return { module, digest, generationId, signer, instanceId: 1, limits: { memory_mib: 16, call_timeout_ms: 1000, max_value_bytes: 65536 }, log: () => undefined };
+  const current = () => {
+    const r = registrations.get(module);
+    return r !== undefined && r.digest === digest && r.generationId === generationId && r.signer === signer;
+  };
+  return { module, digest, generationId, signer, instanceId: 1, limits: { memory_mib: 16, call_timeout_ms: 1000, max_value_bytes: 65536 }, log: () => undefined, current };
 }
 
 async function payloadOf(p: Promise<unknown>): Promise<unknown> {
@@ -33,13 +40,12 @@ describe('edgeward:workload/identity host functions', () => {
   let services: IdentityServices;
   let deps: WorkloadIdentityDeps;
   let clock = new Date();
-  const registrations = new Map([['sensor', { digest: DIGEST, generationId: 'g1', signer: SIGNER }], ['other', { digest: DIGEST, generationId: 'g1', signer: SIGNER }]]);
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'ew-wid-'));
     services = await openIdentityServices(path.join(dir, 'state'), { deviceKey: DEVICE_KEY, now: () => clock });
     ({ keys } = services);
-    deps = { identity: services.identity, certs: services.certs, keys, registrationOf: (m) => registrations.get(m), now: () => clock };
+    deps = { identity: services.identity, certs: services.certs, keys, now: () => clock };
   });
   afterAll(async () => {
     await services.close();
@@ -81,18 +87,17 @@ describe('edgeward:workload/identity host functions', () => {
 
   it('a restarted instance of the same generation gets its certificates back; a new generation gets new ones', async () => {
     const caches = new ModuleCertCaches();
-    const registered = (m: string) => registrations.get(m);
-    const first = identityFunctions(deps, instance('sensor'), caches.for(instance('sensor'), registered));
+    const first = identityFunctions(deps, instance('sensor'), caches.for(instance('sensor')));
     const cert = await first.serverCertificate('restart.local', []);
-    const again = identityFunctions(deps, instance('sensor'), caches.for(instance('sensor'), registered));
+    const again = identityFunctions(deps, instance('sensor'), caches.for(instance('sensor')));
     expect((await again.serverCertificate('restart.local', [])).chain).toBe(cert.chain);
     // Served from the cache only after the measurement check: a stale generation is refused, not served.
-    const stale = identityFunctions(deps, instance('sensor', DIGEST, 'g0'), caches.for(instance('sensor', DIGEST, 'g0'), registered));
+    const stale = identityFunctions(deps, instance('sensor', DIGEST, 'g0'), caches.for(instance('sensor', DIGEST, 'g0')));
     expect(await payloadOf(stale.serverCertificate('restart.local', []))).toEqual({ tag: 'measurement-mismatch' });
     // A new generation starts from an empty cache.
     registrations.set('sensor', { digest: DIGEST, generationId: 'g2', signer: SIGNER });
     try {
-      const next = identityFunctions(deps, instance('sensor', DIGEST, 'g2'), caches.for(instance('sensor', DIGEST, 'g2'), registered));
+      const next = identityFunctions(deps, instance('sensor', DIGEST, 'g2'), caches.for(instance('sensor', DIGEST, 'g2')));
       expect((await next.serverCertificate('restart.local', [])).chain).not.toBe(cert.chain);
     } finally {
       registrations.set('sensor', { digest: DIGEST, generationId: 'g1', signer: SIGNER });

@@ -26,8 +26,6 @@ export interface WorkloadIdentityDeps {
   identity: IdentityService;
   certs: CertService;
   keys: KeyService;
-  /** The registration's current measurement, or undefined if the module is no longer registered. */
-  registrationOf(module: string): { digest: string; generationId: string; signer: string } | undefined;
   now?: () => Date;
 }
 
@@ -57,21 +55,24 @@ export type CertCache = Map<string, Cached>;
 /**
  * Certificate caches that outlive one instance: a restarted module gets its certificates back instead of
  * a new issuance on every start (their key is the same key in the module's namespace, `createKeyPair`
- * loads it). A module's cache is dropped when its generation, digest or signer changes.
+ * loads it). A module's cache is dropped when the runtime says it was removed or replaced (`forget`), and
+ * is never handed to an instance that is no longer its registration's.
  */
 export class ModuleCertCaches {
   private readonly byModule = new Map<string, { generationId: string; digest: string; signer: string; cache: CertCache }>();
 
   /** The module's cache for `instance`; a throwaway one when the instance is not its registration's. */
-  for(instance: Pick<InstanceContext, 'module' | 'generationId' | 'digest' | 'signer'>, registrationOf: WorkloadIdentityDeps['registrationOf']): CertCache {
-    for (const m of this.byModule.keys()) if (!registrationOf(m)) this.byModule.delete(m);
-    const reg = registrationOf(instance.module);
-    if (!reg || reg.generationId !== instance.generationId || reg.digest !== instance.digest || reg.signer !== instance.signer) return new Map();
+  for(instance: Pick<InstanceContext, 'module' | 'generationId' | 'digest' | 'signer' | 'current'>): CertCache {
+    if (!instance.current()) return new Map();
     const have = this.byModule.get(instance.module);
-    if (have && have.generationId === reg.generationId && have.digest === reg.digest && have.signer === reg.signer) return have.cache;
+    if (have && have.generationId === instance.generationId && have.digest === instance.digest && have.signer === instance.signer) return have.cache;
     const cache: CertCache = new Map();
-    this.byModule.set(instance.module, { generationId: reg.generationId, digest: reg.digest, signer: reg.signer, cache });
+    this.byModule.set(instance.module, { generationId: instance.generationId, digest: instance.digest, signer: instance.signer, cache });
     return cache;
+  }
+
+  forget(module: string): void {
+    this.byModule.delete(module);
   }
 }
 
@@ -83,8 +84,7 @@ export function identityFunctions(deps: WorkloadIdentityDeps, instance: Instance
 
   /** Attestation: the identity goes only to an instance whose measurement and signer are its registration's. */
   const attest = () => {
-    const reg = deps.registrationOf(module);
-    if (!reg || reg.digest !== instance.digest || reg.generationId !== instance.generationId || reg.signer !== instance.signer) throw new IdentityErrorPayload({ tag: 'measurement-mismatch' });
+    if (!instance.current()) throw new IdentityErrorPayload({ tag: 'measurement-mismatch' });
   };
 
   const call = async <T>(fn: () => Promise<T>): Promise<T> => {

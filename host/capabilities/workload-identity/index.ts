@@ -4,7 +4,9 @@
  * configure — identity, certificate and key services are opened once by the daemon;
  * prepare   — `identityFunctions(deps, instance)` binds the functions to one instance (module, digest,
  *             generation), so the module served is the one the runtime measured and bound;
- * call      — host.ts checks the measurement against the registration on every call, then serves.
+ * call      — host.ts checks on every call that the instance is still its registration's
+ *             (`instance.current()`: generation, digest, signer), then serves;
+ * forget    — a removed or replaced module's certificate cache is dropped.
  */
 import type { Capability } from '../../runtime/capabilities.js';
 import { identityFunctions, ModuleCertCaches, type WorkloadIdentityDeps } from './host.js';
@@ -19,7 +21,8 @@ export function workloadIdentityCapability(deps: WorkloadIdentityDeps): Capabili
     name: WORKLOAD_IDENTITY_INTERFACE,
     interfaces: [WORKLOAD_IDENTITY_INTERFACE],
     prepare(instance) {
-      return { [WORKLOAD_IDENTITY_INTERFACE]: identityFunctions(deps, instance, caches.for(instance, (m) => deps.registrationOf(m))) as unknown as Record<string, (...args: unknown[]) => unknown> };
+      return { [WORKLOAD_IDENTITY_INTERFACE]: identityFunctions(deps, instance, caches.for(instance)) as unknown as Record<string, (...args: unknown[]) => unknown> };
     },
+    forget: (module) => caches.forget(module),
   };
 }

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { BUILTIN_CAPABILITIES, planLinks, shadowed } from './capabilities.js';
+import { planLinks, shadowed } from '../runtime/capabilities.js';
+import { edgewardCapabilities } from './index.js';
+
+const BUILTIN_CAPABILITIES = edgewardCapabilities();
 
 const FS_IMPORTS = ['wasi:filesystem/types@0.2.3', 'wasi:filesystem/preopens@0.2.3'];
 

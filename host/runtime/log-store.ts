@@ -7,8 +7,8 @@
 import { appendFileSync, mkdirSync, promises as fs, renameSync, statSync, rmSync } from 'node:fs';
 import { EventEmitter, on } from 'node:events';
 import path from 'node:path';
-import type { LogQuery } from '../../runtime/types.js';
-import type { LogLevel } from '../../runtime/capabilities.js';
+import type { LogQuery } from './types.js';
+import type { LogLevel } from './capabilities.js';
 
 export const DEFAULT_MAX_LOG_BYTES = 1024 * 1024;
 export const DEFAULT_LOG_FILES = 3;
