@@ -11,7 +11,7 @@ import { Reader, Writer } from './marshal.js';
 import { TpmError, isRetryable } from './rc.js';
 import { withFirstParam } from './params.js';
 import { cpHash, rpHash, type Authorization } from './session.js';
-import type { TpmTransport } from './transport.js';
+import type { TpmTransport } from './transport/base.js';
 import { handleName, readPublic, type TpmtPublic } from './types.js';
 
 const MAX_RETRIES = 20;
