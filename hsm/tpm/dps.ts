@@ -108,18 +108,32 @@ export async function importDpsAuthKey(tpm: Tpm, blob: Buffer | string, opts: Im
   }
 }
 
-async function activateAndImport(
-  tpm: Tpm,
-  b: DpsAuthKeyBlob,
-  o: ImportOptions & { ek: number; srk: number; handle: number; salted: Session },
-): Promise<number> {
-  const { ek, srk, handle, salted } = o;
+type ImportSteps = ImportOptions & { ek: number; srk: number; handle: number; salted: Session };
+
+async function activateAndImport(tpm: Tpm, b: DpsAuthKeyBlob, o: ImportSteps): Promise<number> {
+  const innerKey = await activateInnerKey(tpm, b, o);
+  const privateBytes = await tpm.import(
+    o.srk,
+    {
+      encryptionKey: innerKey,
+      publicBytes: b.publicBytes,
+      duplicate: b.duplicate,
+      inSymSeed: b.inSymSeed,
+      symmetricAlg: { algorithm: ALG.AES, keyBits: 128, mode: ALG.CFB },
+    },
+    o.salted.authorize(Buffer.alloc(0), { decrypt: true }),
+  );
+  await persistAuthKey(tpm, privateBytes, b.publicBytes, o);
+  return o.handle;
+}
+
+/** TPM2_ActivateCredential under a PolicySecret(endorsement) session: the inner wrapping key, response-encrypted. */
+async function activateInnerKey(tpm: Tpm, b: DpsAuthKeyBlob, o: ImportSteps): Promise<Buffer> {
   const session = await tpm.startAuthSession(SE.POLICY);
-  let innerKey: Buffer;
   try {
     await tpm.policySecret(RH.ENDORSEMENT, session, o.endorsementAuth ?? passwordAuth());
-    const auths: [Authorization, Authorization] = [salted.authorize(Buffer.alloc(0), { encrypt: true }), session.authorize()];
-    innerKey = await tpm.activateCredential(srk, ek, b.credentialBlob, b.secret, auths).catch((err: unknown) => {
+    const auths: [Authorization, Authorization] = [o.salted.authorize(Buffer.alloc(0), { encrypt: true }), session.authorize()];
+    return await tpm.activateCredential(o.srk, o.ek, b.credentialBlob, b.secret, auths).catch((err: unknown) => {
       // Wrong EK: the seed does not decrypt (TPM_RC_VALUE/…); wrong SRK name: TPM_RC_INTEGRITY.
       if (err instanceof TpmError && !err.isAuthFailure) {
         throw new DpsImportError(`the TPM refused the DPS credential (${err.code}): it was not made for this device's EK and SRK`, err);
@@ -129,30 +143,21 @@ async function activateAndImport(
   } finally {
     await tpm.flushContext(session.handle).catch(() => undefined);
   }
+}
 
-  const privateBytes = await tpm.import(
-    srk,
-    {
-      encryptionKey: innerKey,
-      publicBytes: b.publicBytes,
-      duplicate: b.duplicate,
-      inSymSeed: b.inSymSeed,
-      symmetricAlg: { algorithm: ALG.AES, keyBits: 128, mode: ALG.CFB },
-    },
-    salted.authorize(Buffer.alloc(0), { decrypt: true }),
-  );
-  const loaded = await tpm.load(srk, privateBytes, b.publicBytes);
+/** Load the imported key and persist it at `o.handle`, replacing the previous auth key there. */
+async function persistAuthKey(tpm: Tpm, privateBytes: Buffer, publicBytes: Buffer, o: ImportSteps): Promise<void> {
+  const loaded = await tpm.load(o.srk, privateBytes, publicBytes);
   try {
     const ownerAuth = o.ownerAuth ?? passwordAuth();
     // Replace the previous auth key, as aziot-tpmd does on re-provisioning.
-    await tpm.evictControl(handle, handle, ownerAuth).catch((err: unknown) => {
+    await tpm.evictControl(o.handle, o.handle, ownerAuth).catch((err: unknown) => {
       if (!(err instanceof TpmError && err.code === 'TPM_RC_HANDLE')) throw err;
     });
-    await tpm.evictControl(loaded.handle, handle, ownerAuth);
+    await tpm.evictControl(loaded.handle, o.handle, ownerAuth);
   } finally {
     await tpm.flushContext(loaded.handle);
   }
-  return handle;
 }
 
 /** HMAC-SHA256 with the imported DPS/IoT Hub key: the `sig` of a SAS token. */

@@ -1,48 +1,29 @@
 /**
- * The TPM 2.0 command layer (Part 3). `Tpm` frames commands (Part 1 §18: header, handles, authorization
- * area, parameters), serialises them (one command in flight; sessions' nonces roll in order), retries the
- * warnings the spec allows to retry, decodes response codes into `TpmError`, and checks response HMACs.
- * Each method is one TPM command with typed arguments and results.
+ * The TPM 2.0 commands (Part 3): each method of `Tpm` is one TPM command with typed arguments and results.
+ * How a command is framed, serialised, retried and its response checked is `TpmChannel` (channel.ts).
  */
 import { constants, publicEncrypt, randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { ALG, CAP, CC, HT, PT, RH, SE, ST, commandName, digestSize, hashName } from './constants.js';
+import { ALG, CAP, CC, PT, RH, SE, ST, digestSize, hashName } from './constants.js';
 import { Reader, TpmMarshalError, Writer } from './marshal.js';
-import { TpmError, isRetryable } from './rc.js';
-import { createParams, hmacParams, signParams, withFirstParam } from './params.js';
-import { AES128_CFB, Session, cpHash, kdfa, passwordAuth, rpHash, type Authorization } from './session.js';
+import { TpmError } from './rc.js';
+import { createParams, hmacParams, signParams } from './params.js';
+import { AES128_CFB, Session, kdfa, passwordAuth, type Authorization } from './session.js';
 import { publicKeyOf } from './pubkey.js';
-import { openTransport, type TpmTransport } from './transport.js';
+import { openTransport } from './transport.js';
+import { TpmChannel, type Entity, type PublicInfo } from './channel.js';
 import {
-  handleName, marshalPcrSelection, marshalSignature, objectName,
+  marshalPcrSelection, marshalSignature, objectName,
   readPcrSelection, readPublic, readSignature, type HashScheme, type PcrSelection, type Signature, type SymDef, type TpmtPublic,
 } from './types.js';
 
-/** The response code of a response (a response too short for its header is malformed, never a RangeError). */
-function responseCode(rsp: Buffer): number {
-  const r = new Reader(rsp);
-  r.u16();
-  r.u32();
-  return r.u32();
-}
+export { TpmResetError, type Entity, type PublicInfo } from './channel.js';
+export { createParams, hmacParams, signParams } from './params.js';
 
 /** TPM2_HMAC takes one TPM2B_MAX_BUFFER; 1024 is the TPM_PT_INPUT_BUFFER of every TPM we know of. */
 export const MAX_HMAC_INPUT = 1024;
-const MAX_RETRIES = 20;
-const RC_INITIALIZE = 0x100;
-
-/** A handle with, when known, its Name (needed for HMAC-session cpHash). */
-export type Entity = number | { handle: number; name: Buffer };
 
 export interface LoadedObject {
   handle: number;
-  name: Buffer;
-}
-
-export interface PublicInfo {
-  public: TpmtPublic;
-  /** TPM2B_PUBLIC exactly as the TPM returned it. */
-  publicBytes: Buffer;
   name: Buffer;
 }
 
@@ -68,170 +49,10 @@ export interface PcrReadResult {
   digests: Buffer[];
 }
 
-interface Call {
-  handles?: Entity[];
-  auths?: Authorization[];
-  params?: Buffer;
-  rspHandles?: number;
-}
-
-export { createParams, hmacParams, signParams } from './params.js';
-
-/**
- * A command named a transient object or session that the TPM lost in a reset (TPM_RC_INITIALIZE answered and
- * TPM2_Startup sent, or the connection replaced: a restarted simulator, a reopened /dev/tpmrm0). It is refused
- * before it reaches the TPM, where the same handle number may by now name another object: whoever held the
- * handle reloads its object (from its wrapped blob) and retries.
- */
-export class TpmResetError extends Error {
-  constructor(
-    readonly command: number,
-    readonly handle: number,
-  ) {
-    super(`${commandName(command)} refused: handle 0x${handle.toString(16)} was lost when the TPM was reset or reconnected; reload it and retry`);
-    this.name = 'TpmResetError';
-  }
-}
-
-/** Transient objects and sessions: the handles a TPM reset invalidates. */
-function isContextHandle(h: number): boolean {
-  const ht = h >>> 24;
-  return ht === HT.TRANSIENT || ht === HT.HMAC_SESSION || ht === HT.POLICY_SESSION;
-}
-
-export class Tpm {
-  private queue: Promise<unknown> = Promise.resolve();
-  private resets = 0;
-  /** Transport generation of the last answered command (undefined before the first). */
-  private seenGeneration: number | undefined;
-  /** Context handles this Tpm got from the TPM since the last reset, and those a reset took away. */
-  private readonly live = new Set<number>();
-  private readonly lost = new Set<number>();
-
-  constructor(readonly transport: TpmTransport) {}
-
+export class Tpm extends TpmChannel {
   /** Open the TPM a TCTI string names ("device:/dev/tpmrm0", "swtpm:host=…,port=…"). */
   static async open(tcti: string): Promise<Tpm> {
     return new Tpm(await openTransport(tcti));
-  }
-
-  close(): Promise<void> {
-    return this.transport.close();
-  }
-
-  /** Resets (or reconnections) seen so far: a handle obtained in an earlier epoch is gone. */
-  get epoch(): number {
-    return this.resets;
-  }
-
-  private noteReset(): void {
-    this.resets++;
-    for (const h of this.live) this.lost.add(h);
-    this.live.clear();
-  }
-
-  /** Throw `TpmResetError` if the command names a context handle a reset took away. */
-  private refuseLost(cc: number, handles: number[], auths: Authorization[], params: Buffer): void {
-    if (this.lost.size === 0) return;
-    const named = [...handles, ...auths.map((a) => a.sessionHandle)];
-    if (cc === CC.FlushContext && params.length >= 4) named.push(params.readUInt32BE(0));
-    for (const h of named) if (this.lost.has(h)) throw new TpmResetError(cc, h);
-  }
-
-  /** Track context handles: created by a response, gone after a flush or a completed sequence. */
-  private track(cc: number, handles: number[], params: Buffer, created: number[]): void {
-    for (const h of created) {
-      if (!isContextHandle(h)) continue;
-      this.live.add(h);
-      this.lost.delete(h);
-    }
-    if (cc === CC.FlushContext && params.length >= 4) this.live.delete(params.readUInt32BE(0));
-    if (cc === CC.SequenceComplete && handles[0] !== undefined) this.live.delete(handles[0]);
-  }
-
-  /** Run `fn` with exclusive use of the TPM (several commands sharing a session in order). */
-  exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  private async nameOf(e: Entity): Promise<Buffer> {
-    if (typeof e !== 'number') return e.name;
-    const ht = e >>> 24;
-    if (ht === HT.TRANSIENT || ht === HT.PERSISTENT) return (await this.readPublicRaw(e)).name;
-    return handleName(e);
-  }
-
-  private async call(cc: number, c: Call = {}): Promise<{ handles: number[]; r: Reader }> {
-    const handles = c.handles ?? [];
-    const auths = c.auths ?? [];
-    const t = this.transport;
-    if (this.seenGeneration !== undefined && t.generation !== undefined && (t.generation !== this.seenGeneration || t.connected === false)) {
-      // The connection was or is about to be replaced: assume the TPM behind it kept nothing of ours.
-      this.noteReset();
-      this.seenGeneration = undefined;
-    }
-    const rawHandles = handles.map((h) => (typeof h === 'number' ? h : h.handle));
-    this.refuseLost(cc, rawHandles, auths, c.params ?? Buffer.alloc(0));
-    const params = withFirstParam(c.params ?? Buffer.alloc(0), auths.find((a) => a.encryptCommand)?.encryptCommand);
-    const w = new Writer().u16(auths.length > 0 ? ST.SESSIONS : ST.NO_SESSIONS).u32(0).u32(cc);
-    for (const h of handles) w.u32(typeof h === 'number' ? h : h.handle);
-    if (auths.length > 0) {
-      const needNames = auths.some((a) => a.hashAlg !== undefined);
-      const names: Buffer[] = [];
-      // One at a time: each may be a TPM2_ReadPublic, and the TPM takes one command at a time.
-      if (needNames) for (const h of handles) names.push(await this.nameOf(h));
-      const area = new Writer();
-      for (const a of auths) area.bytes(a.commandAuth(a.hashAlg === undefined ? Buffer.alloc(0) : cpHash(a.hashAlg, cc, names, params)));
-      w.b2u32(area.finish());
-    }
-    const cmd = w.bytes(params).finish();
-    cmd.writeUInt32BE(cmd.length, 2);
-    let rsp: Buffer;
-    let started = false;
-    for (let attempt = 0; ; attempt++) {
-      rsp = await this.transport.transmit(cmd);
-      this.seenGeneration = t.generation;
-      const rc = responseCode(rsp);
-      if (rc === 0) break;
-      if (rc === RC_INITIALIZE && cc !== CC.Startup && !started) {
-        // A simulator that was powered on (or reset) but not started (platform firmware does this on real devices).
-        // TPM2_Startup(CLEAR) flushed every transient object and session: commands naming one are refused.
-        await this.transport.transmit(new Writer().u16(ST.NO_SESSIONS).u32(12).u32(CC.Startup).u16(0).finish());
-        started = true;
-        this.noteReset();
-        this.refuseLost(cc, rawHandles, auths, c.params ?? Buffer.alloc(0));
-        continue;
-      }
-      if (isRetryable(rc) && attempt < MAX_RETRIES) {
-        await sleep(Math.min(10 * 2 ** attempt, 500));
-        continue;
-      }
-      throw new TpmError(cc, rc);
-    }
-    const r = new Reader(rsp);
-    const tag = r.u16();
-    r.u32();
-    r.u32();
-    const outHandles: number[] = [];
-    for (let i = 0; i < (c.rspHandles ?? 0); i++) outHandles.push(r.u32());
-    this.track(cc, rawHandles, c.params ?? Buffer.alloc(0), outHandles);
-    if (tag !== ST.SESSIONS) return { handles: outHandles, r: new Reader(r.rest()) };
-    const rpParams = r.bytes(r.u32());
-    for (const a of auths) {
-      const nonce = r.b2();
-      const attrs = r.u8();
-      const hmac = r.b2();
-      a.checkResponse(a.hashAlg === undefined ? Buffer.alloc(0) : rpHash(a.hashAlg, cc, rpParams), nonce, attrs, hmac);
-    }
-    r.end();
-    return { handles: outHandles, r: new Reader(withFirstParam(rpParams, auths.find((a) => a.decryptResponse)?.decryptResponse)) };
-  }
-
-  /** Serialised command. */
-  private cmd(cc: number, c: Call = {}): Promise<{ handles: number[]; r: Reader }> {
-    return this.exclusive(() => this.call(cc, c));
   }
 
   /** TPM2_Startup(CLEAR); a TPM that is already started (TPM_RC_INITIALIZE) is fine. */
@@ -281,16 +102,6 @@ export class Tpm {
   /** TPMA_PERMANENT (which hierarchy auths are set, lockout state). */
   async permanentFlags(): Promise<number> {
     return (await this.getProperties(PT.PERMANENT, 1)).get(PT.PERMANENT) ?? 0;
-  }
-
-  private async readPublicRaw(handle: number): Promise<PublicInfo> {
-    const { r } = await this.call(CC.ReadPublic, { handles: [handle] });
-    const publicBytes = r.b2();
-    const name = r.b2();
-    r.b2(); // qualifiedName
-    const pub = readPublic(Reader.of(publicBytes));
-    const w = new Writer().b2(publicBytes).finish();
-    return { public: pub, publicBytes: w, name };
   }
 
   /** TPM2_ReadPublic; `publicBytes` is the TPM2B_PUBLIC (what `tpm2_readpublic -o` writes). */

@@ -1,14 +1,18 @@
+/**
+ * The certificate service over the file key backend, opened from a parsed config file (so it lives here,
+ * beside the other cross-package tests: hsm/ does not import host/), its certificates verified with openssl.
+ */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseConfigText } from '../../host/config/load.js';
-import { silentLogger } from '../../host/log.js';
-import { openKeyService, DAEMON_CALLER, type KeyService } from '../keys/index.js';
-import { CertService } from './service.js';
-import { parsePemCerts } from './issue.js';
+import { parseConfigText } from '../host/config/load.js';
+import { silentLogger } from '../host/log.js';
+import { openKeyService, DAEMON_CALLER, type KeyService } from '../hsm/keys/index.js';
+import { CertService } from '../hsm/certs/service.js';
+import { parsePemCerts } from '../hsm/certs/issue.js';
 
 const DAY = 86_400_000;
 
@@ -21,14 +25,15 @@ function freshSpki(): { spki: Buffer } {
   return { spki: publicKey.export({ type: 'spki', format: 'der' }) };
 }
 
-describe('certificate service (file key backend, verified with openssl)', () => {
-  let dir: string;
-  let keys: KeyService;
-  let clock: Date;
-  const env = () => ({ EDGEWARD_HOME: dir }) as NodeJS.ProcessEnv;
-  const open = (toml = '[provisioning]\nsource = "none"\n') =>
-    CertService.open({ config: parseConfigText(toml, 't', env()).config, stateDir: path.join(dir, 'state'), keys, logger: silentLogger(), deviceId: 'dev1', hubHostname: 'hub.example', now: () => clock });
+let dir: string;
+let keys: KeyService;
+let clock: Date;
+const env = () => ({ EDGEWARD_HOME: dir }) as NodeJS.ProcessEnv;
+const open = (toml = '[provisioning]\nsource = "none"\n') =>
+  CertService.open({ config: parseConfigText(toml, 't', env()).config, stateDir: path.join(dir, 'state'), keys, logger: silentLogger(), deviceId: 'dev1', hubHostname: 'hub.example', now: () => clock });
 
+/** A fresh state directory, clock and key service per test. */
+function useFreshState(): void {
   beforeEach(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'ew-certs-'));
     clock = new Date();
@@ -39,12 +44,16 @@ describe('certificate service (file key backend, verified with openssl)', () => 
     await keys.close();
     rmSync(dir, { recursive: true, force: true });
   });
+}
 
-  function write(name: string, text: string): string {
-    const f = path.join(dir, name);
-    writeFileSync(f, text);
-    return f;
-  }
+function write(name: string, text: string): string {
+  const f = path.join(dir, name);
+  writeFileSync(f, text);
+  return f;
+}
+
+describe('certificate service: the Edge CA (file key backend, verified with openssl)', () => {
+  useFreshState();
 
   it('quickstart Edge CA: root + Edge CA in the trust bundle, keys in the key service', async () => {
     const certs = await open();
@@ -62,34 +71,6 @@ describe('certificate service (file key backend, verified with openssl)', () => 
     // Persisted: a second open loads the same CA instead of issuing a new one.
     const again = await open();
     expect(again.edgeCa.serialNumber).toBe(certs.edgeCa.serialNumber);
-  });
-
-  it('server and identity certificates verify against the trust bundle with the requested names', async () => {
-    const certs = await open();
-    const bundle = write('bundle.pem', certs.trustBundle());
-    const server = await certs.issueServerCertificate('$edgeHub', 'gw.example.com', freshSpki().spki, ['10.0.0.7']);
-    const leaf = write('server.pem', server.chainPem.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!);
-    expect(openssl(['verify', '-CAfile', bundle, '-purpose', 'sslserver', leaf])).toContain(': OK');
-    const sans = openssl(['x509', '-in', leaf, '-noout', '-ext', 'subjectAltName']);
-    expect(sans).toContain('DNS:gw.example.com');
-    expect(sans).toContain('DNS:edgeHub');
-    expect(sans).toContain('IP Address:10.0.0.7');
-    expect(openssl(['x509', '-in', leaf, '-noout', '-subject'])).toMatch(/CN\s*=\s*gw\.example\.com/);
-    const days = (server.notAfter.getTime() - clock.getTime()) / DAY;
-    expect(days).toBeGreaterThan(29.9);
-    expect(days).toBeLessThanOrEqual(30);
-
-    const identity = await certs.issueIdentityCertificate('sensor', freshSpki().spki);
-    const idLeaf = write('id.pem', identity.chainPem.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!);
-    expect(openssl(['verify', '-CAfile', bundle, '-purpose', 'sslclient', idLeaf])).toContain(': OK');
-    expect(openssl(['x509', '-in', idLeaf, '-noout', '-ext', 'subjectAltName'])).toContain('URI:azureiot://hub.example/devices/dev1/modules/sensor');
-  });
-
-  it('module certificates never outlive the Edge CA', async () => {
-    const certs = await open();
-    clock = new Date(clock.getTime() + 70 * DAY); // 30-day leaf would end after the 90-day CA
-    const server = await certs.issueServerCertificate('m', 'm.local', freshSpki().spki);
-    expect(server.notAfter.getTime()).toBe(certs.edgeCa.notAfter.getTime());
   });
 
   it('the Edge CA renews at the threshold (80%), not before; old keys are retired', async () => {
@@ -130,5 +111,37 @@ describe('certificate service (file key backend, verified with openssl)', () => 
     const other = path.join(dir, 'other.key.pem');
     openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', other]);
     await expect(open(`[provisioning]\nsource = "none"\n[edge_ca]\ncert = "file://${cert}"\npk = "file://${other}"\n`)).rejects.toThrow(/does not match the public key/);
+  });
+});
+
+describe('certificate service: module certificates (file key backend, verified with openssl)', () => {
+  useFreshState();
+
+  it('server and identity certificates verify against the trust bundle with the requested names', async () => {
+    const certs = await open();
+    const bundle = write('bundle.pem', certs.trustBundle());
+    const server = await certs.issueServerCertificate('$edgeHub', 'gw.example.com', freshSpki().spki, ['10.0.0.7']);
+    const leaf = write('server.pem', server.chainPem.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!);
+    expect(openssl(['verify', '-CAfile', bundle, '-purpose', 'sslserver', leaf])).toContain(': OK');
+    const sans = openssl(['x509', '-in', leaf, '-noout', '-ext', 'subjectAltName']);
+    expect(sans).toContain('DNS:gw.example.com');
+    expect(sans).toContain('DNS:edgeHub');
+    expect(sans).toContain('IP Address:10.0.0.7');
+    expect(openssl(['x509', '-in', leaf, '-noout', '-subject'])).toMatch(/CN\s*=\s*gw\.example\.com/);
+    const days = (server.notAfter.getTime() - clock.getTime()) / DAY;
+    expect(days).toBeGreaterThan(29.9);
+    expect(days).toBeLessThanOrEqual(30);
+
+    const identity = await certs.issueIdentityCertificate('sensor', freshSpki().spki);
+    const idLeaf = write('id.pem', identity.chainPem.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!);
+    expect(openssl(['verify', '-CAfile', bundle, '-purpose', 'sslclient', idLeaf])).toContain(': OK');
+    expect(openssl(['x509', '-in', idLeaf, '-noout', '-ext', 'subjectAltName'])).toContain('URI:azureiot://hub.example/devices/dev1/modules/sensor');
+  });
+
+  it('module certificates never outlive the Edge CA', async () => {
+    const certs = await open();
+    clock = new Date(clock.getTime() + 70 * DAY); // 30-day leaf would end after the 90-day CA
+    const server = await certs.issueServerCertificate('m', 'm.local', freshSpki().spki);
+    expect(server.notAfter.getTime()).toBe(certs.edgeCa.notAfter.getTime());
   });
 });
