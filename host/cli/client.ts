@@ -57,18 +57,16 @@ export function createMgmtClient(socketPath: string, timeoutMs = 30_000): MgmtCl
     request<T>(method: string, p: string, body?: unknown): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         send(method, p, body, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', reject);
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
+          bodyOf(res).then((text) => {
+            if ((res.statusCode ?? 500) >= 400) return reject(new ApiError(res.statusCode ?? 500, messageOf(text)));
             const isJson = (res.headers['content-type'] ?? '').includes('application/json');
-            const data = isJson && text ? (JSON.parse(text) as unknown) : text || undefined;
-            if ((res.statusCode ?? 500) >= 400) {
-              const msg = isJson && data && typeof data === 'object' && 'message' in data ? String((data as { message: unknown }).message) : text;
-              reject(new ApiError(res.statusCode ?? 500, msg));
-            } else resolve(data as T);
-          });
+            if (!isJson || !text) return resolve((text || undefined) as T);
+            try {
+              resolve(JSON.parse(text) as T);
+            } catch {
+              reject(new Error(`the daemon answered ${method} ${p} with invalid JSON`));
+            }
+          }, reject);
         }, reject);
       });
     },
@@ -76,14 +74,7 @@ export function createMgmtClient(socketPath: string, timeoutMs = 30_000): MgmtCl
       return new Promise<void>((resolve, reject) => {
         send('GET', p, undefined, (res) => {
           if ((res.statusCode ?? 500) >= 400) {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => {
-              const text = Buffer.concat(chunks).toString('utf8');
-              let msg = text;
-              try { msg = (JSON.parse(text) as { message?: string }).message ?? text; } catch { /* plain text */ }
-              reject(new ApiError(res.statusCode ?? 500, msg));
-            });
+            bodyOf(res).then((text) => reject(new ApiError(res.statusCode ?? 500, messageOf(text))), reject);
             return;
           }
           res.setEncoding('utf8');
@@ -94,4 +85,25 @@ export function createMgmtClient(socketPath: string, timeoutMs = 30_000): MgmtCl
       });
     },
   };
+}
+
+/** A response's whole body as text. */
+function bodyOf(res: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('error', reject);
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+  });
+}
+
+/** The `message` of an IoT Edge-style error body (`{"message": "..."}`), or the body as it is. */
+function messageOf(text: string): string {
+  try {
+    const data = JSON.parse(text) as unknown;
+    if (data && typeof data === 'object' && 'message' in data) return String((data as { message: unknown }).message);
+  } catch {
+    /* plain text */
+  }
+  return text;
 }

@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import { DAEMON_CALLER, openKeyService, type KeyService } from '../../hsm/keys/index.js';
 import { CertService } from '../../hsm/certs/service.js';
 import { IdentityService } from '../identity/identity.js';
-import { openModuleRuntime, startModules, TrustConfigError, TrustStore, type Capability, type ComponentRuntime, type ModuleTrust } from '../runtime/index.js';
+import { openModuleRuntime, startModules, TrustConfigError, TrustStore, type Capability, type ComponentRuntime, type CreateModuleRuntimeOptions, type ModuleTrust } from '../runtime/index.js';
 import { ConfigError } from '../config/load.js';
 import { edgewardCapabilities } from '../capabilities/index.js';
 import { keysRoutes } from '../api/management/keys.js';
@@ -39,7 +39,6 @@ export interface Services {
   status(): Promise<ServiceStatus[]>;
   close(): Promise<void>;
 }
-
 
 /** The device's module trust (`[modules]`); an unusable signer file is a config error naming its entry. */
 async function moduleTrust(config: Config, source: string): Promise<ModuleTrust> {
@@ -76,11 +75,7 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     closers.push(() => certs.close());
     const capabilities: Capability[] = [...edgewardCapabilities({ keys, identity, certs }), ...(opts.capabilities ?? [])];
     const runtimeLogger = logger.child({ component: 'runtime' });
-    // The transpile cache is sealed with an HMAC key the key service keeps (non-extractable on PKCS#11 and
-    // the TPM), so glue swapped in the state directory is refused rather than run.
-    const sealKey = await keys.createSecretKey(DAEMON_CALLER, { id: CACHE_SEAL_KEY_ID }, 'hmac-sha256');
-    const cacheSeal = { mac: async (data: Uint8Array) => new Uint8Array(await keys.sign(DAEMON_CALLER, sealKey, 'hmac-sha256', Buffer.from(data))) };
-    const runtime = await openModuleRuntime({ stateDir, logger: runtimeLogger, limits: config.runtime.default_limits, capabilities, trust, cacheSeal });
+    const runtime = await openSealedRuntime(keys, { stateDir, logger: runtimeLogger, limits: config.runtime.default_limits, capabilities, trust });
     runtimeLogger.info({ signaturePolicy: trust.policy, trustedSigners: trust.store.size }, 'module signature policy');
     closers.push(() => runtime.close());
     const nativeRegistry = await NativeModules.open(stateDir);
@@ -103,25 +98,38 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
         { prefix: '/keys', app: keysRoutes(keys), minimum: MGMT_API_VERSION },
         { prefix: '/identities', app: identitiesRoutes(native) },
       ],
-      async status() {
-        const modules = await runtime.list();
-        const due = certs.renewalDue();
-        return [
-          { name: 'keys', status: 'running', detail: keys.backend === 'file' ? 'file backend (development only: not a hardware root of trust)' : `${keys.backend} backend` },
-          { name: 'identity', status: 'running', detail: `device ${identity.device.deviceId} on ${identity.device.hubHostname} (${identity.device.authType})` },
-          { name: 'certs', status: 'running', detail: `Edge CA valid until ${certs.edgeCa.notAfter.toISOString()}${due ? `, renewal due ${due.toISOString()}` : ''}` },
-          {
-            name: 'runtime',
-            status: 'running',
-            detail: `${modules.length} module(s), ${modules.filter((m) => m.status.runtimeStatus.status === 'running').length} running; signatures ${trust.policy}, ${trust.store.size} trusted signer(s)`
-              + (runtime.countersProblem ? `; supervisor counters were reset (${runtime.countersProblem})` : ''),
-          },
-        ];
-      },
+      status: () => serviceStatus({ keys, identity, certs, runtime }, trust),
       close,
     };
   } catch (err) {
     await close();
     throw err;
   }
+}
+
+/** What `system status` shows of each service. */
+async function serviceStatus({ keys, identity, certs, runtime }: Pick<Services, 'keys' | 'identity' | 'certs' | 'runtime'>, trust: ModuleTrust): Promise<ServiceStatus[]> {
+  const modules = await runtime.list();
+  const due = certs.renewalDue();
+  return [
+    { name: 'keys', status: 'running', detail: keys.backend === 'file' ? 'file backend (development only: not a hardware root of trust)' : `${keys.backend} backend` },
+    { name: 'identity', status: 'running', detail: `device ${identity.device.deviceId} on ${identity.device.hubHostname} (${identity.device.authType})` },
+    { name: 'certs', status: 'running', detail: `Edge CA valid until ${certs.edgeCa.notAfter.toISOString()}${due ? `, renewal due ${due.toISOString()}` : ''}` },
+    {
+      name: 'runtime',
+      status: 'running',
+      detail: `${modules.length} module(s), ${modules.filter((m) => m.status.runtimeStatus.status === 'running').length} running; signatures ${trust.policy}, ${trust.store.size} trusted signer(s)`
+        + (runtime.countersProblem ? `; supervisor counters were reset (${runtime.countersProblem})` : ''),
+    },
+  ];
+}
+
+/**
+ * The module runtime, its transpile cache sealed with an HMAC key the key service keeps (non-extractable
+ * on PKCS#11 and the TPM), so glue swapped in the state directory is refused rather than run.
+ */
+async function openSealedRuntime(keys: KeyService, opts: Omit<CreateModuleRuntimeOptions, 'cacheSeal'>): Promise<ComponentRuntime> {
+  const sealKey = await keys.createSecretKey(DAEMON_CALLER, { id: CACHE_SEAL_KEY_ID }, 'hmac-sha256');
+  const cacheSeal = { mac: async (data: Uint8Array) => new Uint8Array(await keys.sign(DAEMON_CALLER, sealKey, 'hmac-sha256', Buffer.from(data))) };
+  return openModuleRuntime({ ...opts, cacheSeal });
 }

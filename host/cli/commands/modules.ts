@@ -90,28 +90,29 @@ export function parsePayload(raw: string | undefined): unknown {
   }
 }
 
+/** `deploy <file>`: PUT the manifest (images resolved against its directory); exit 1 if a module failed. */
+async function deployManifest(file: string, getClient: GetClient): Promise<number> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`cannot read manifest ${file}: ${(err as Error).message}`);
+  }
+  const client = await getClient();
+  const r = await client.request<DeployResult>('PUT', '/modules', resolveManifestImages(doc, path.dirname(path.resolve(file))));
+  for (const [label, names] of [['created', r.created], ['updated', r.updated], ['removed', r.removed], ['unchanged', r.unchanged]] as const) {
+    if (names.length) process.stdout.write(`${label}: ${names.join(', ')}\n`);
+  }
+  for (const f of r.failed) process.stderr.write(`failed: ${f.module}: ${f.message}\n`);
+  return r.failed.length ? 1 : 0;
+}
+
 export function registerModuleCommands(program: Command, getClient: GetClient): void {
   program
     .command('deploy')
     .description('apply a deployment manifest (IoT Edge $edgeAgent shape): create, update and remove modules to match it')
     .argument('<file>', 'manifest JSON')
-    .action(
-      action(async (file: string) => {
-        let doc: unknown;
-        try {
-          doc = JSON.parse(await readFile(file, 'utf8'));
-        } catch (err) {
-          throw new Error(`cannot read manifest ${file}: ${(err as Error).message}`);
-        }
-        const client = await getClient();
-        const r = await client.request<DeployResult>('PUT', '/modules', resolveManifestImages(doc, path.dirname(path.resolve(file))));
-        for (const [label, names] of [['created', r.created], ['updated', r.updated], ['removed', r.removed], ['unchanged', r.unchanged]] as const) {
-          if (names.length) process.stdout.write(`${label}: ${names.join(', ')}\n`);
-        }
-        for (const f of r.failed) process.stderr.write(`failed: ${f.module}: ${f.message}\n`);
-        return r.failed.length ? 1 : 0;
-      }),
-    );
+    .action(action((file: string) => deployManifest(file, getClient)));
 
   program
     .command('list')
@@ -142,6 +143,11 @@ export function registerModuleCommands(program: Command, getClient: GetClient): 
       }),
     );
 
+  registerLifecycleCommands(program, getClient);
+}
+
+/** start, stop, restart, remove, invoke: what changes one module. */
+function registerLifecycleCommands(program: Command, getClient: GetClient): void {
   for (const [verb, past, what] of [['start', 'Started', 'start a stopped module'], ['stop', 'Stopped', 'stop a module (desired status stopped)'], ['restart', 'Restarted', 'stop then start a module']] as const) {
     program
       .command(verb)

@@ -14,32 +14,7 @@ export function registerSystemCommands(program: Command, ctx: () => CliContext):
     .command('status')
     .description('is the daemon running, and how are its services')
     .option('--json', 'machine-readable output')
-    .action(
-      action(async (opts: { json?: boolean }) => {
-        const client = await cliClient(ctx());
-        let status: DaemonStatus;
-        try {
-          status = await client.request<DaemonStatus>('GET', '/system/status');
-        } catch (err) {
-          if (!(err instanceof NotRunningError)) throw err;
-          if (opts.json) process.stdout.write(JSON.stringify({ running: false, message: err.message }) + '\n');
-          else process.stdout.write(`System services:\n    edgeward        Down - ${err.message}\n\nStart it with 'edgeward daemon'.\n`);
-          return 1;
-        }
-        if (opts.json) {
-          process.stdout.write(JSON.stringify({ running: true, ...status }, null, 2) + '\n');
-          return;
-        }
-        const rows = status.services.map((s) => [`    ${s.name}`, `${capitalize(s.status)} - ${s.detail}`]);
-        process.stdout.write(
-          `System services:\n${table(rows, 20)}\n\n` +
-            `Version ${status.version}, pid ${status.pid}, up ${status.uptimeSeconds} s, log level ${status.logLevel}\n` +
-            `State: ${status.stateDir}\nConfig: ${status.configSource}\nModules: ${status.modules.running} running of ${status.modules.total}${status.modules.starting ? ' (deployment being applied)' : ''}\n` +
-            `Faults survived: ${faultLine(status.faults)}\n\n` +
-            "Use 'edgeward system logs' to check for non-fatal errors.\nUse 'edgeward check' to diagnose configuration issues.\n",
-        );
-      }),
-    );
+    .action(action((opts: { json?: boolean }) => printStatus(ctx(), opts.json === true)));
 
   system
     .command('logs')
@@ -69,25 +44,7 @@ export function registerSystemCommands(program: Command, ctx: () => CliContext):
   system
     .command('restart')
     .description('restart the daemon in place (modules stop and start again, sockets are re-created)')
-    .action(
-      action(async () => {
-        const client = await cliClient(ctx());
-        await client.request('POST', '/system/restart');
-        // Wait until the daemon answers again.
-        const deadline = Date.now() + 30_000;
-        await new Promise((r) => setTimeout(r, 300));
-        for (;;) {
-          try {
-            await client.request('GET', '/system/status');
-            break;
-          } catch (err) {
-            if (Date.now() > deadline) throw new Error(`the daemon did not come back within 30 s: ${(err as Error).message}`);
-            await new Promise((r) => setTimeout(r, 200));
-          }
-        }
-        process.stdout.write('Restarted edgeward.\n');
-      }),
-    );
+    .action(action(() => restartDaemon(ctx())));
 
   program
     .command('version')
@@ -96,6 +53,52 @@ export function registerSystemCommands(program: Command, ctx: () => CliContext):
       const sha = process.env.EDGEWARD_BUILD_SOURCEVERSION;
       process.stdout.write(`edgeward ${EDGEWARD_VERSION}${sha ? ` (${sha})` : ''}\n`);
     });
+}
+
+/** `system status`: the daemon's services, or "Down" with exit 1 when it does not answer. */
+async function printStatus(ctx: CliContext, json: boolean): Promise<number | undefined> {
+  const client = await cliClient(ctx);
+  let status: DaemonStatus;
+  try {
+    status = await client.request<DaemonStatus>('GET', '/system/status');
+  } catch (err) {
+    if (!(err instanceof NotRunningError)) throw err;
+    if (json) process.stdout.write(JSON.stringify({ running: false, message: err.message }) + '\n');
+    else process.stdout.write(`System services:\n    edgeward        Down - ${err.message}\n\nStart it with 'edgeward daemon'.\n`);
+    return 1;
+  }
+  if (json) {
+    process.stdout.write(JSON.stringify({ running: true, ...status }, null, 2) + '\n');
+    return;
+  }
+  const rows = status.services.map((s) => [`    ${s.name}`, `${capitalize(s.status)} - ${s.detail}`]);
+  process.stdout.write(
+    `System services:\n${table(rows, 20)}\n\n` +
+      `Version ${status.version}, pid ${status.pid}, up ${status.uptimeSeconds} s, log level ${status.logLevel}\n` +
+      `State: ${status.stateDir}\nConfig: ${status.configSource}\nModules: ${status.modules.running} running of ${status.modules.total}${status.modules.starting ? ' (deployment being applied)' : ''}\n` +
+      `Faults survived: ${faultLine(status.faults)}\n\n` +
+      "Use 'edgeward system logs' to check for non-fatal errors.\nUse 'edgeward check' to diagnose configuration issues.\n",
+  );
+  return undefined;
+}
+
+/** `system restart`: ask for it, then wait until the daemon answers again (30 s). */
+async function restartDaemon(ctx: CliContext): Promise<void> {
+  const client = await cliClient(ctx);
+  await client.request('POST', '/system/restart');
+  // Wait until the daemon answers again.
+  const deadline = Date.now() + 30_000;
+  await new Promise((r) => setTimeout(r, 300));
+  for (;;) {
+    try {
+      await client.request('GET', '/system/status');
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`the daemon did not come back within 30 s: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  process.stdout.write('Restarted edgeward.\n');
 }
 
 /** The last-resort counts (daemon/last-resort.ts); an older daemon does not report them. */

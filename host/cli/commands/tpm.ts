@@ -54,59 +54,57 @@ export function registerTpmCommands(program: Command, getConfig: () => Promise<C
     .description('print the DPS registration id and endorsement key (creates and persists EK/SRK if absent)')
     .option(...tctiOption)
     .option('--json', 'machine-readable output')
-    .action(
-      action(async (opts: { tcti?: string; json?: boolean }) => {
-        await withTpm(getConfig, opts.tcti, async (dev, cfg) => {
-          const id = await ensureIdentity(dev, { hierarchyAuth: cfg?.hierarchy_authorization }).catch(async (err: unknown) => {
-            // Say "lockout" rather than a bare auth failure when that is the reason.
-            if (err instanceof TpmError && err.isAuthFailure && (await tpmStatus(dev).catch(() => undefined))?.inLockout) {
-              throw new TpmError(err.command, 0x921);
-            }
-            throw err;
-          });
-          if (opts.json) {
-            process.stdout.write(
-              JSON.stringify({ registrationId: id.registrationId, endorsementKey: id.endorsementKey, storageRootKey: id.storageRootKey, created: id.created }, null, 2) + '\n',
-            );
-            return;
-          }
-          process.stdout.write(`Registration Id:\n${id.registrationId}\n\nEndorsement Key:\n${id.endorsementKey}\n`);
-          if (id.created.ek || id.created.srk) {
-            process.stderr.write(`note: created and persisted ${[id.created.ek ? 'the EK at 0x81010001' : '', id.created.srk ? 'the SRK at 0x81000001' : ''].filter(Boolean).join(' and ')}\n`);
-          }
-        });
-      }),
-    );
+    .action(action((opts: { tcti?: string; json?: boolean }) => withTpm(getConfig, opts.tcti, (dev, cfg) => printRegistrationId(dev, cfg, opts.json === true))));
 
   tpm
     .command('status')
     .description('vendor, lockout and hierarchy-auth state, and the persistent keys Edgeward uses (changes nothing)')
     .option(...tctiOption)
     .option('--json', 'machine-readable output')
-    .action(
-      action(async (opts: { tcti?: string; json?: boolean }) => {
-        await withTpm(getConfig, opts.tcti, async (dev) => {
-          const st = await tpmStatus(dev);
-          if (opts.json) {
-            process.stdout.write(JSON.stringify({ ...st, persistent: st.persistent.map(hex) }, null, 2) + '\n');
-            return;
-          }
-          const has = (h: number): string => (st.persistent.includes(h) ? 'present' : 'absent');
-          const yes = (b: boolean): string => (b ? 'set' : 'not set');
-          process.stdout.write(
-            [
-              `TPM:             ${st.manufacturer || 'unknown'} firmware ${st.firmwareVersion}`,
-              `Lockout:         ${st.inLockout ? 'IN LOCKOUT' : 'no'} (${st.lockoutCounter} of ${st.maxAuthFail} failed authorizations)`,
-              `Hierarchy auth:  owner ${yes(st.ownerAuthSet)}, endorsement ${yes(st.endorsementAuthSet)}, lockout ${yes(st.lockoutAuthSet)}`,
-              `EK  ${hex(EK_HANDLE)}: ${has(EK_HANDLE)}`,
-              `SRK ${hex(SRK_HANDLE)}: ${has(SRK_HANDLE)}`,
-              `Auth key ${hex(DEFAULT_AUTH_KEY_HANDLE)}: ${has(DEFAULT_AUTH_KEY_HANDLE)}`,
-            ].join('\n') + '\n',
-          );
-          if (st.ownerAuthSet || st.endorsementAuthSet) {
-            process.stderr.write('note: a hierarchy auth value is set; Edgeward can read persisted EK/SRK but cannot create them\n');
-          }
-        });
-      }),
+    .action(action((opts: { tcti?: string; json?: boolean }) => withTpm(getConfig, opts.tcti, (dev) => printTpmStatus(dev, opts.json === true))));
+}
+
+/** `tpm registration-id`: the DPS registration id and EK, creating and persisting EK/SRK if absent. */
+async function printRegistrationId(dev: Tpm, cfg: TpmConfig | undefined, json: boolean): Promise<void> {
+  const id = await ensureIdentity(dev, { hierarchyAuth: cfg?.hierarchy_authorization }).catch(async (err: unknown) => {
+    // Say "lockout" rather than a bare auth failure when that is the reason.
+    if (err instanceof TpmError && err.isAuthFailure && (await tpmStatus(dev).catch(() => undefined))?.inLockout) {
+      throw new TpmError(err.command, 0x921);
+    }
+    throw err;
+  });
+  if (json) {
+    process.stdout.write(
+      JSON.stringify({ registrationId: id.registrationId, endorsementKey: id.endorsementKey, storageRootKey: id.storageRootKey, created: id.created }, null, 2) + '\n',
     );
+    return;
+  }
+  process.stdout.write(`Registration Id:\n${id.registrationId}\n\nEndorsement Key:\n${id.endorsementKey}\n`);
+  if (id.created.ek || id.created.srk) {
+    process.stderr.write(`note: created and persisted ${[id.created.ek ? 'the EK at 0x81010001' : '', id.created.srk ? 'the SRK at 0x81000001' : ''].filter(Boolean).join(' and ')}\n`);
+  }
+}
+
+/** `tpm status`: vendor, lockout, hierarchy auth and Edgeward's persistent handles; changes nothing. */
+async function printTpmStatus(dev: Tpm, json: boolean): Promise<void> {
+  const st = await tpmStatus(dev);
+  if (json) {
+    process.stdout.write(JSON.stringify({ ...st, persistent: st.persistent.map(hex) }, null, 2) + '\n');
+    return;
+  }
+  const has = (h: number): string => (st.persistent.includes(h) ? 'present' : 'absent');
+  const yes = (b: boolean): string => (b ? 'set' : 'not set');
+  process.stdout.write(
+    [
+      `TPM:             ${st.manufacturer || 'unknown'} firmware ${st.firmwareVersion}`,
+      `Lockout:         ${st.inLockout ? 'IN LOCKOUT' : 'no'} (${st.lockoutCounter} of ${st.maxAuthFail} failed authorizations)`,
+      `Hierarchy auth:  owner ${yes(st.ownerAuthSet)}, endorsement ${yes(st.endorsementAuthSet)}, lockout ${yes(st.lockoutAuthSet)}`,
+      `EK  ${hex(EK_HANDLE)}: ${has(EK_HANDLE)}`,
+      `SRK ${hex(SRK_HANDLE)}: ${has(SRK_HANDLE)}`,
+      `Auth key ${hex(DEFAULT_AUTH_KEY_HANDLE)}: ${has(DEFAULT_AUTH_KEY_HANDLE)}`,
+    ].join('\n') + '\n',
+  );
+  if (st.ownerAuthSet || st.endorsementAuthSet) {
+    process.stderr.write('note: a hierarchy auth value is set; Edgeward can read persisted EK/SRK but cannot create them\n');
+  }
 }
