@@ -8,9 +8,9 @@
  * type inside a type declaration, a future opcode) is an error: a component whose types cannot be read is
  * refused, never linked unchecked.
  *
- * One file of ~400 lines on purpose: the reader's functions are closures over one component's scope (index
- * spaces, the fresh-resource counter) and follow Binary.md's productions in order; split, they would pass
- * that scope around for nothing.
+ * One file of ~430 lines on purpose: ComponentReader's methods follow Binary.md's productions in order and
+ * call each other freely (a value type holds a record holds a value type…); split across files, the
+ * grammar would be read in pieces for nothing.
  */
 import type { ComponentType, Extern, FuncType, InstanceType, PrimName, ResourceType, TypeExtern, ValType } from './types.js';
 import { unversioned } from './types.js';
@@ -100,10 +100,19 @@ export function decodeComponentTypes(bytes: Uint8Array): ComponentType {
   if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d || bytes[6] !== 1) {
     throw new ComponentTypeError('not a component');
   }
-  let localResources = 0;
-  const fresh = (name?: string): ResourceType => ({ k: 'resource', origin: `local:${localResources++}`, ...(name ? { name } : {}) });
+  const top = new ComponentReader().component(new Reader(bytes), undefined, 0);
+  return { k: 'component', imports: top.imports, exports: top.exports };
+}
 
-  const valType = (r: Reader, scope: Scope): ValType => {
+/**
+ * The reader of one component's types: Binary.md's productions as methods, in its order. Its one piece of
+ * state is the counter that names the component's own (fresh) resource types.
+ */
+class ComponentReader {
+  private localResources = 0;
+  private fresh(name?: string): ResourceType { return ({ k: 'resource', origin: `local:${this.localResources++}`, ...(name ? { name } : {}) }); }
+
+  private valType(r: Reader, scope: Scope): ValType {
     const b = r.peek();
     if ((b & 0x80) === 0 && b >= 0x40) {
       r.pos++;
@@ -114,41 +123,41 @@ export function decodeComponentTypes(bytes: Uint8Array): ComponentType {
     const t = scope.type(r.u32());
     if (t.k === 'func' || t.k === 'instance' || t.k === 'component' || t.k === 'resource') throw new ComponentTypeError(`a ${t.k} type used as a value type`);
     return t;
-  };
+  }
 
-  const resourceAt = (scope: Scope, i: number): ResourceType => {
+  private resourceAt(scope: Scope, i: number): ResourceType {
     const t = scope.type(i);
     if (t.k !== 'resource') throw new ComponentTypeError(`own/borrow of a ${t.k} type`);
     return t;
-  };
+  }
 
-  const defValType = (r: Reader, scope: Scope, op: number): ValType => {
+  private defValType(r: Reader, scope: Scope, op: number): ValType {
     switch (op) {
-      case 0x72: return { k: 'record', fields: r.vec(() => ({ name: r.string(), type: valType(r, scope) })) };
+      case 0x72: return { k: 'record', fields: r.vec(() => ({ name: r.string(), type: this.valType(r, scope) })) };
       case 0x71: return {
         k: 'variant',
         cases: r.vec(() => {
           const name = r.string();
-          const type = r.optional(() => valType(r, scope));
+          const type = r.optional(() => this.valType(r, scope));
           if (r.byte() !== 0) throw new ComponentTypeError('variant case refinements are not supported');
           return type ? { name, type } : { name };
         }),
       };
-      case 0x70: return { k: 'list', of: valType(r, scope) };
-      case 0x67: { const of = valType(r, scope); return { k: 'list', of, len: r.u32() }; }
-      case 0x6f: return { k: 'tuple', of: r.vec(() => valType(r, scope)) };
+      case 0x70: return { k: 'list', of: this.valType(r, scope) };
+      case 0x67: { const of = this.valType(r, scope); return { k: 'list', of, len: r.u32() }; }
+      case 0x6f: return { k: 'tuple', of: r.vec(() => this.valType(r, scope)) };
       case 0x6e: return { k: 'flags', names: r.vec(() => r.string()) };
       case 0x6d: return { k: 'enum', names: r.vec(() => r.string()) };
-      case 0x6b: return { k: 'option', of: valType(r, scope) };
+      case 0x6b: return { k: 'option', of: this.valType(r, scope) };
       case 0x6a: {
-        const ok = r.optional(() => valType(r, scope));
-        const err = r.optional(() => valType(r, scope));
+        const ok = r.optional(() => this.valType(r, scope));
+        const err = r.optional(() => this.valType(r, scope));
         return { k: 'result', ...(ok ? { ok } : {}), ...(err ? { err } : {}) };
       }
-      case 0x69: return { k: 'own', resource: resourceAt(scope, r.u32()) };
-      case 0x68: return { k: 'borrow', resource: resourceAt(scope, r.u32()) };
+      case 0x69: return { k: 'own', resource: this.resourceAt(scope, r.u32()) };
+      case 0x68: return { k: 'borrow', resource: this.resourceAt(scope, r.u32()) };
       case 0x66: case 0x65: {
-        const of = r.optional(() => valType(r, scope));
+        const of = r.optional(() => this.valType(r, scope));
         return { k: op === 0x66 ? 'stream' : 'future', ...(of ? { of } : {}) };
       }
       default: {
@@ -157,26 +166,26 @@ export function decodeComponentTypes(bytes: Uint8Array): ComponentType {
         throw new ComponentTypeError(`unknown type opcode 0x${op.toString(16)}`);
       }
     }
-  };
+  }
 
-  const funcType = (r: Reader, scope: Scope): FuncType => {
-    const params = r.vec(() => ({ name: r.string(), type: valType(r, scope) }));
+  private funcType(r: Reader, scope: Scope): FuncType {
+    const params = r.vec(() => ({ name: r.string(), type: this.valType(r, scope) }));
     const tag = r.byte();
-    if (tag === 0x00) return { k: 'func', params, result: valType(r, scope) };
+    if (tag === 0x00) return { k: 'func', params, result: this.valType(r, scope) };
     if (tag !== 0x01) throw new ComponentTypeError(`bad function result list 0x${tag.toString(16)}`);
-    const named = r.vec(() => ({ name: r.string(), type: valType(r, scope) }));
+    const named = r.vec(() => ({ name: r.string(), type: this.valType(r, scope) }));
     if (named.length > 1) throw new ComponentTypeError('functions with several named results are not supported');
     return named[0] ? { k: 'func', params, result: named[0].type } : { k: 'func', params };
-  };
+  }
 
-  const name = (r: Reader): string => {
+  private name(r: Reader): string {
     const tag = r.byte();
     if (tag !== 0x00 && tag !== 0x01) throw new ComponentTypeError(`unknown extern name form 0x${tag.toString(16)}`);
     return r.string();
-  };
+  }
 
   /** An import or export declaration's description; adds the new index (if any) to `scope`. */
-  const externDesc = (r: Reader, scope: Scope, declName: string): Extern => {
+  private externDesc(r: Reader, scope: Scope, declName: string): Extern {
     const tag = r.byte();
     switch (tag) {
       case 0x00:
@@ -192,7 +201,7 @@ export function decodeComponentTypes(bytes: Uint8Array): ComponentType {
       case 0x02: {
         const vb = r.byte();
         if (vb !== 0x01) throw new ComponentTypeError('value imports are not supported');
-        return { k: 'value', type: valType(r, scope) };
+        return { k: 'value', type: this.valType(r, scope) };
       }
       case 0x03: {
         const bound = r.byte();
@@ -217,17 +226,17 @@ export function decodeComponentTypes(bytes: Uint8Array): ComponentType {
       }
       default: throw new ComponentTypeError(`unknown extern description 0x${tag.toString(16)}`);
     }
-  };
+  }
 
   /** Name the resources an import brings (`wasi:io/streams#output-stream`): their identity from now on. */
-  const nameResources = (importName: string, ext: Extern): void => {
+  private nameResources(importName: string, ext: Extern): void {
     if (ext.k !== 'instance') return;
     for (const [n, e] of Object.entries(ext.exports)) {
       if (e.k === 'type' && e.type.k === 'resource' && e.type.origin === '') e.type.origin = `${unversioned(importName)}#${n}`;
     }
-  };
+  }
 
-  const alias = (r: Reader, scope: Scope): void => {
+  private alias(r: Reader, scope: Scope): void {
     const sort = r.byte();
     if (sort === SORT.core) {
       r.byte();
@@ -243,7 +252,7 @@ export function decodeComponentTypes(bytes: Uint8Array): ComponentType {
       if (!inst) throw new ComponentTypeError('alias of an instance index out of range');
       const item = inst.exports[exportName];
       if (!item) throw new ComponentTypeError(`alias of "${exportName}", which the instance does not export`);
-      pushSorted(scope, sort, item);
+      this.pushSorted(scope, sort, item);
       return;
     }
     if (target === 0x02) {
@@ -261,61 +270,61 @@ export function decodeComponentTypes(bytes: Uint8Array): ComponentType {
       return;
     }
     throw new ComponentTypeError(`bad alias target 0x${target.toString(16)}`);
-  };
+  }
 
-  const pushSorted = (scope: Scope, sort: number, item: Extern): void => {
+  private pushSorted(scope: Scope, sort: number, item: Extern): void {
     if (sort === SORT.func && item.k === 'func') scope.funcs.push(item);
     else if (sort === SORT.instance && item.k === 'instance') scope.instances.push(item);
     else if (sort === SORT.component && item.k === 'component') scope.components.push(item);
     else if (sort === SORT.type && item.k === 'type') scope.types.push(item.type);
     else if (sort !== SORT.value) throw new ComponentTypeError(`alias sort 0x${sort.toString(16)} does not match a ${item.k}`);
-  };
+  }
 
   /** Declarations of a component type (`imports`) or instance type. */
-  const decls = (r: Reader, parent: Scope, depth: number, component: boolean): Scope => {
+  private decls(r: Reader, parent: Scope, depth: number, component: boolean): Scope {
     const scope = new Scope(parent);
     const n = r.u32();
     for (let i = 0; i < n; i++) {
       const tag = r.byte();
       if (tag === 0x00) throw new ComponentTypeError('core type declarations inside a component or instance type are not supported');
-      else if (tag === 0x01) scope.types.push(defType(r, scope, depth + 1));
-      else if (tag === 0x02) alias(r, scope);
-      else if (tag === 0x04) { const nm = name(r); scope.exports[nm] = externDesc(r, scope, nm); }
+      else if (tag === 0x01) scope.types.push(this.defType(r, scope, depth + 1));
+      else if (tag === 0x02) this.alias(r, scope);
+      else if (tag === 0x04) { const nm = this.name(r); scope.exports[nm] = this.externDesc(r, scope, nm); }
       else if (tag === 0x03 && component) {
-        const nm = name(r);
-        const ext = externDesc(r, scope, nm);
-        nameResources(nm, ext);
+        const nm = this.name(r);
+        const ext = this.externDesc(r, scope, nm);
+        this.nameResources(nm, ext);
         scope.imports[nm] = ext;
       } else throw new ComponentTypeError(`unknown declaration 0x${tag.toString(16)}`);
     }
     return scope;
-  };
+  }
 
-  const defType = (r: Reader, scope: Scope, depth: number): TypeEntry => {
+  private defType(r: Reader, scope: Scope, depth: number): TypeEntry {
     if (depth > MAX_DEPTH) throw new ComponentTypeError('types nested too deeply');
     const op = r.byte();
     switch (op) {
-      case 0x40: return funcType(r, scope);
-      case 0x41: { const s = decls(r, scope, depth, true); return { k: 'component', imports: s.imports, exports: s.exports }; }
-      case 0x42: return { k: 'instance', exports: decls(r, scope, depth, false).exports };
+      case 0x40: return this.funcType(r, scope);
+      case 0x41: { const s = this.decls(r, scope, depth, true); return { k: 'component', imports: s.imports, exports: s.exports }; }
+      case 0x42: return { k: 'instance', exports: this.decls(r, scope, depth, false).exports };
       case 0x3f: {
         if (r.byte() !== 0x7f) throw new ComponentTypeError('resource representation other than i32');
         r.optional(() => r.u32());
-        return fresh();
+        return this.fresh();
       }
       case 0x43: case 0x3e: throw new ComponentTypeError('async component-model types are not supported');
-      default: return defValType(r, scope, op);
+      default: return this.defValType(r, scope, op);
     }
-  };
+  }
 
-  const sortIdx = (r: Reader, scope: Scope): Extern | undefined => {
+  private sortIdx(r: Reader, scope: Scope): Extern | undefined {
     const sort = r.byte();
     if (sort === SORT.core) { r.byte(); r.u32(); return undefined; }
     const i = r.u32();
     switch (sort) {
-      case SORT.func: return scope.funcs[i] ?? missing('func', i);
-      case SORT.instance: return scope.instances[i] ?? missing('instance', i);
-      case SORT.component: return scope.components[i] ?? missing('component', i);
+      case SORT.func: return scope.funcs[i] ?? this.missing('func', i);
+      case SORT.instance: return scope.instances[i] ?? this.missing('instance', i);
+      case SORT.component: return scope.components[i] ?? this.missing('component', i);
       case SORT.type: {
         const t = scope.type(i);
         if (t.k === 'func' || t.k === 'instance' || t.k === 'component') return t;
@@ -324,10 +333,10 @@ export function decodeComponentTypes(bytes: Uint8Array): ComponentType {
       case SORT.value: return undefined;
       default: throw new ComponentTypeError(`unknown sort 0x${sort.toString(16)}`);
     }
-  };
-  const missing = (what: string, i: number): never => { throw new ComponentTypeError(`${what} index ${i} out of range`); };
+  }
+  private missing(what: string, i: number): never { throw new ComponentTypeError(`${what} index ${i} out of range`); }
 
-  const canonOpts = (r: Reader): void => {
+  private canonOpts(r: Reader): void {
     r.vec(() => {
       const o = r.byte();
       if (o <= 0x02 || o === 0x06) return;
@@ -335,9 +344,10 @@ export function decodeComponentTypes(bytes: Uint8Array): ComponentType {
       if (o === 0x07) { r.u32(); return; }
       throw new ComponentTypeError(`unknown canonical option 0x${o.toString(16)}`);
     });
-  };
+  }
 
-  const component = (r: Reader, parent: Scope | undefined, depth: number): Scope => {
+  /** A component (the outermost or a nested one): its sections in order, into a new scope. */
+  component(r: Reader, parent: Scope | undefined, depth: number): Scope {
     if (depth > MAX_DEPTH) throw new ComponentTypeError('components nested too deeply');
     const scope = new Scope(parent);
     r.pos += 8; // preamble, checked by the caller for the outermost component
@@ -347,68 +357,77 @@ export function decodeComponentTypes(bytes: Uint8Array): ComponentType {
       const end = r.pos + size;
       if (end > r.end) throw new ComponentTypeError(`section ${id} runs past the end`);
       const s = new Reader(r.bytes, r.pos, end);
-      switch (id) {
-        case 0: case 1: case 2: case 3: case 9: case 12: s.pos = end; break; // custom, core module/instance/type, start, values
-        case 4: {
-          const nested = component(new Reader(r.bytes, r.pos, end), scope, depth + 1);
-          scope.components.push({ k: 'component', imports: nested.imports, exports: nested.exports });
-          s.pos = end;
-          break;
-        }
-        case 5: s.vec(() => {
-          const how = s.byte();
-          if (how === 0x00) {
-            const c = scope.components[s.u32()];
-            if (!c) throw new ComponentTypeError('instantiate of a component index out of range');
-            s.vec(() => { s.string(); sortIdx(s, scope); });
-            scope.instances.push({ k: 'instance', exports: c.exports });
-          } else if (how === 0x01) {
-            const exports: Record<string, Extern> = {};
-            s.vec(() => { const nm = name(s); const item = sortIdx(s, scope); if (item) exports[nm] = item; });
-            scope.instances.push({ k: 'instance', exports });
-          } else throw new ComponentTypeError(`unknown instance expression 0x${how.toString(16)}`);
-        }); break;
-        case 6: s.vec(() => alias(s, scope)); break;
-        case 7: s.vec(() => scope.types.push(defType(s, scope, depth))); break;
-        case 8: s.vec(() => {
-          const op = s.byte();
-          if (op === 0x00) {
-            if (s.byte() !== 0x00) throw new ComponentTypeError('bad canon lift');
-            s.u32(); canonOpts(s);
-            const f = scope.type(s.u32());
-            if (f.k !== 'func') throw new ComponentTypeError('canon lift to a non-function type');
-            scope.funcs.push(f);
-          } else if (op === 0x01) {
-            if (s.byte() !== 0x00) throw new ComponentTypeError('bad canon lower');
-            s.u32(); canonOpts(s);
-          } else if (op === 0x02 || op === 0x03 || op === 0x04 || op === 0x07) s.u32();
-          else throw new ComponentTypeError(`canonical builtin 0x${op.toString(16)} (component-model async or threads) is not supported`);
-        }); break;
-        case 10: s.vec(() => {
-          const nm = name(s);
-          const ext = externDesc(s, scope, nm);
-          nameResources(nm, ext);
-          scope.imports[nm] = ext;
-        }); break;
-        case 11: s.vec(() => {
-          const nm = name(s);
-          const sort = s.peek();
-          const inferred = sortIdx(s, scope);
-          const ascribed = s.optional(() => externDesc(s, scope, nm));
-          const item = ascribed ?? inferred;
-          if (!item) return;
-          // An export adds an index in its sort (externDesc already did for an ascribed type).
-          if (!ascribed) pushSorted(scope, sort, item);
-          scope.exports[nm] = item;
-        }); break;
-        default: throw new ComponentTypeError(`unknown section id ${id}`);
-      }
+      this.section(id, s, scope, depth);
       if (s.pos !== end) throw new ComponentTypeError(`section ${id} has ${end - s.pos} unread bytes`);
       r.pos = end;
     }
     return scope;
-  };
+  }
 
-  const top = component(new Reader(bytes), undefined, 0);
-  return { k: 'component', imports: top.imports, exports: top.exports };
+  private section(id: number, s: Reader, scope: Scope, depth: number): void {
+    switch (id) {
+      case 0: case 1: case 2: case 3: case 9: case 12: s.pos = s.end; break; // custom, core module/instance/type, start, values
+      case 4: {
+        const nested = this.component(new Reader(s.bytes, s.pos, s.end), scope, depth + 1);
+        scope.components.push({ k: 'component', imports: nested.imports, exports: nested.exports });
+        s.pos = s.end;
+        break;
+      }
+      case 5: s.vec(() => this.instanceExpr(s, scope)); break;
+      case 6: s.vec(() => this.alias(s, scope)); break;
+      case 7: s.vec(() => scope.types.push(this.defType(s, scope, depth))); break;
+      case 8: s.vec(() => this.canon(s, scope)); break;
+      case 10: s.vec(() => this.importDecl(s, scope)); break;
+      case 11: s.vec(() => this.exportDecl(s, scope)); break;
+      default: throw new ComponentTypeError(`unknown section id ${id}`);
+    }
+  }
+
+  private instanceExpr(s: Reader, scope: Scope): void {
+    const how = s.byte();
+    if (how === 0x00) {
+      const c = scope.components[s.u32()];
+      if (!c) throw new ComponentTypeError('instantiate of a component index out of range');
+      s.vec(() => { s.string(); this.sortIdx(s, scope); });
+      scope.instances.push({ k: 'instance', exports: c.exports });
+    } else if (how === 0x01) {
+      const exports: Record<string, Extern> = {};
+      s.vec(() => { const nm = this.name(s); const item = this.sortIdx(s, scope); if (item) exports[nm] = item; });
+      scope.instances.push({ k: 'instance', exports });
+    } else throw new ComponentTypeError(`unknown instance expression 0x${how.toString(16)}`);
+  }
+
+  private canon(s: Reader, scope: Scope): void {
+    const op = s.byte();
+    if (op === 0x00) {
+      if (s.byte() !== 0x00) throw new ComponentTypeError('bad canon lift');
+      s.u32(); this.canonOpts(s);
+      const f = scope.type(s.u32());
+      if (f.k !== 'func') throw new ComponentTypeError('canon lift to a non-function type');
+      scope.funcs.push(f);
+    } else if (op === 0x01) {
+      if (s.byte() !== 0x00) throw new ComponentTypeError('bad canon lower');
+      s.u32(); this.canonOpts(s);
+    } else if (op === 0x02 || op === 0x03 || op === 0x04 || op === 0x07) s.u32();
+    else throw new ComponentTypeError(`canonical builtin 0x${op.toString(16)} (component-model async or threads) is not supported`);
+  }
+
+  private importDecl(s: Reader, scope: Scope): void {
+    const nm = this.name(s);
+    const ext = this.externDesc(s, scope, nm);
+    this.nameResources(nm, ext);
+    scope.imports[nm] = ext;
+  }
+
+  private exportDecl(s: Reader, scope: Scope): void {
+    const nm = this.name(s);
+    const sort = s.peek();
+    const inferred = this.sortIdx(s, scope);
+    const ascribed = s.optional(() => this.externDesc(s, scope, nm));
+    const item = ascribed ?? inferred;
+    if (!item) return;
+    // An export adds an index in its sort (externDesc already did for an ascribed type).
+    if (!ascribed) this.pushSorted(scope, sort, item);
+    scope.exports[nm] = item;
+  }
 }
