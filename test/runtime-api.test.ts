@@ -153,6 +153,11 @@ describe('module CLI', () => {
       expect(list.out).toMatch(/^NAME\s+STATUS\s+DESCRIPTION\s+RESTARTS\s+CRASHES\s+Config\necho\s+running\s+Up Less than a second\s+0\s+0\s+\/.*deploy\/echo\.wasm\n$/);
       expect(await cli(sock, 'invoke', 'echo', 'say', '{"x":1}')).toEqual({ out: '{"x":1}\n', code: 0 });
       expect(await cli(sock, 'invoke', 'echo', 'fail')).toEqual({ out: '{"message":"bad method"}\n', code: 1 });
+      // Text that is not JSON is refused, saying how to send it; --text sends it as a JSON string.
+      const notJson = await cli(sock, 'invoke', 'echo', 'say', 'plain words');
+      expect(notJson.code).not.toBe(0);
+      expect(notJson.out).toContain('payload is not JSON: "plain words"; quote a string as JSON (\'"plain words"\') or pass --text to send it as a string');
+      expect(await cli(sock, 'invoke', 'echo', 'say', 'plain words', '--text')).toEqual({ out: 'plain words\n', code: 0 });
       expect(await cli(sock, 'restart', 'echo')).toEqual({ out: 'Restarted echo\n', code: 0 });
       expect((await cli(sock, 'logs', 'echo', '--tail', '1')).out).toMatch(/INFO  \[edgeward\] started: instance 2 /);
       expect(await cli(sock, 'stop', 'echo')).toEqual({ out: 'Stopped echo\n', code: 0 });

@@ -80,13 +80,17 @@ export function resolveManifestImages(doc: unknown, baseDir: string): unknown {
   return doc;
 }
 
-/** A CLI payload: JSON if it parses, else the text as a JSON string. */
-export function parsePayload(raw: string | undefined): unknown {
+/**
+ * A CLI payload: JSON, or with `--text` the text as a JSON string. Text that is not JSON is refused
+ * without `--text` (it used to become a JSON string silently: `invoke m f 12ab` sent "12ab").
+ */
+export function parsePayload(raw: string | undefined, text = false): unknown {
   if (raw === undefined) return null;
+  if (text) return raw;
   try {
     return JSON.parse(raw) as unknown;
   } catch {
-    return raw;
+    throw new Error(`payload is not JSON: ${JSON.stringify(raw.slice(0, 60))}; quote a string as JSON ('"${raw.slice(0, 20)}"') or pass --text to send it as a string`);
   }
 }
 
@@ -174,14 +178,16 @@ function registerLifecycleCommands(program: Command, getClient: GetClient): void
 
   program
     .command('invoke')
-    .description("call a module's direct method; PAYLOAD is JSON (or text)")
+    .description("call a module's direct method; PAYLOAD is JSON (or any text with --text)")
     .argument('<module>')
     .argument('<method>')
     .argument('[payload]')
     .option('--json', 'print the whole {"status","payload"} answer')
+    .option('--text', 'send PAYLOAD as a JSON string, whatever it contains')
     .action(
-      action(async (name: string, method: string, payload: string | undefined, opts: { json?: boolean }) => {
-        const r = await (await getClient()).request<InvokeResult>('POST', `/modules/${seg(name)}/invoke`, { methodName: method, payload: parsePayload(payload) });
+      action(async (name: string, method: string, payload: string | undefined, opts: { json?: boolean; text?: boolean }) => {
+        const body = { methodName: method, payload: parsePayload(payload, opts.text === true) };
+        const r = await (await getClient()).request<InvokeResult>('POST', `/modules/${seg(name)}/invoke`, body);
         process.stdout.write((opts.json ? JSON.stringify(r) : typeof r.payload === 'string' ? r.payload : JSON.stringify(r.payload)) + '\n');
         return r.status >= 400 ? 1 : 0;
       }),
