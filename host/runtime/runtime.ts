@@ -22,7 +22,7 @@ import { loadSignature, SignatureError, type SignatureMaterial } from './signatu
 import { TrustStore, verifyModule, type ModuleTrust, type SignerIdentity } from './trust.js';
 import { BoundaryTypeError, checkBoundary, componentTypes, hostInterface, type ExtraInterfaces } from '../boundary/check.js';
 import type { ComponentType, InstanceType } from '../boundary/types.js';
-import { Instance, warmWorkerPool, type ExitReason, type InvokeOutcome } from './sandbox.js';
+import { Instance, warmWorkerPool, type ExitReason, type InvokeOutcome } from './sandbox/index.js';
 import { RuntimeError, type InvokeResult, type LogQuery, type ModuleDetails, type ModuleRuntime } from './types.js';
 
 export type { DeployResult } from './deployer.js';
