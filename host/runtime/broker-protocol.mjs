@@ -38,6 +38,8 @@ export const ELEMENT_BYTES = 16;
 /**
  * The size of a value crossing the boundary, for the `max_value_bytes` cap and per-function caps: the one
  * size function both sides use (UTF-8 bytes of strings, bytes of typed arrays, ELEMENT_BYTES per member).
+ * @param {unknown} v
+ * @returns {number}
  */
 export function valueBytes(v) {
   if (typeof v === 'string') return Buffer.byteLength(v, 'utf8');
@@ -49,7 +51,7 @@ export function valueBytes(v) {
   }
   if (v && typeof v === 'object') {
     let n = 0;
-    for (const k in v) n += ELEMENT_BYTES + valueBytes(v[k]);
+    for (const k in v) n += ELEMENT_BYTES + valueBytes(/** @type {Record<string, unknown>} */ (v)[k]);
     return n;
   }
   return 8;

@@ -9,6 +9,19 @@
 // would on wasmtime. Streams are the shared wasi:io classes (io/worker.mjs).
 import { InputStream, OutputStream, Pollable, Resource, consumed, ioImports, uncounted } from '../io/worker.mjs';
 import { ELEMENT_BYTES, valueBytes } from '../../runtime/broker-protocol.mjs';
+/** @import { Sink } from '../io/worker.mjs' */
+/** @import { ImportObject, WorkerContext } from '../../runtime/sandbox/worker-api.js' */
+
+/** A WIT variant value as jco represents it (method, scheme, error-code, header-error). @typedef {{ tag: string; val?: any }} Tagged */
+/** One header line: its name and its value's bytes. @typedef {[name: string, value: Uint8Array]} FieldEntry */
+/**
+ * What the worker hands the host's `send` (host.ts), and what it answers.
+ * @typedef {{ method: string; scheme: string; authority: string; pathWithQuery: string; headers: [string, string][];
+ *   connectTimeoutMs: number | undefined; firstByteTimeoutMs: number | undefined; betweenBytesTimeoutMs: number | undefined }} SendRequest
+ * @typedef {{ status: number; headers: [string, string][]; body: Uint8Array }} SendResponse
+ * @typedef {{ ok?: SendResponse; error?: Tagged }} SendAnswer
+ */
+/** @typedef {{ chunks: Uint8Array[]; size: number; streamTaken: boolean; finished: boolean; dropped: boolean; tooLarge: boolean }} BodyState */
 
 export { MAX_LIVE_RESOURCES } from '../io/worker.mjs';
 
@@ -31,9 +44,10 @@ const METHODS = ['get', 'head', 'post', 'put', 'delete', 'connect', 'options', '
 
 const S = Symbol('edgeward.http.state');
 const latin1 = new TextDecoder('latin1');
+/** @param {string} s */
 const toBytes = (s) => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
 
-/** The header-error for one field line, or undefined if the guest may set it. */
+/** The header-error for one field line, or undefined if the guest may set it. @param {unknown} name @param {Uint8Array} [value] */
 function fieldError(name, value) {
   if (typeof name !== 'string' || name.length > MAX_FIELD_NAME_BYTES || !TOKEN.test(name)) return { tag: 'invalid-syntax' };
   if (FORBIDDEN.has(name.toLowerCase())) return { tag: 'forbidden' };
@@ -41,13 +55,16 @@ function fieldError(name, value) {
   return undefined;
 }
 
+/** @param {string} name @param {Uint8Array} [value] */
 function checkField(name, value) {
   const err = fieldError(name, value);
   if (err) throw err;
 }
 
 export class Fields extends Resource {
-  constructor() { super(); this[S] = { entries: [], immutable: false }; }
+  /** @type {{ entries: FieldEntry[]; immutable: boolean }} */
+  [S] = { entries: [], immutable: false };
+  /** @param {FieldEntry[]} entries */
   static fromList(entries) {
     const f = new Fields();
     if (entries.length > MAX_FIELDS) throw { tag: 'invalid-syntax' };
@@ -58,8 +75,11 @@ export class Fields extends Resource {
   #mutable() {
     if (this[S].immutable) throw { tag: 'immutable' };
   }
+  /** @param {string} name */
   get(name) { const n = name.toLowerCase(); return this[S].entries.filter(([k]) => k.toLowerCase() === n).map(([, v]) => v.slice()); }
+  /** @param {string} name */
   has(name) { const n = name.toLowerCase(); return this[S].entries.some(([k]) => k.toLowerCase() === n); }
+  /** @param {string} name @param {Uint8Array[]} values */
   set(name, values) {
     this.#mutable();
     checkField(name);
@@ -67,30 +87,37 @@ export class Fields extends Resource {
     const n = name.toLowerCase();
     const kept = this[S].entries.filter(([k]) => k.toLowerCase() !== n);
     if (kept.length + values.length > MAX_FIELDS) throw { tag: 'invalid-syntax' };
-    this[S].entries = [...kept, ...values.map((v) => [name, v.slice()])];
+    this[S].entries = [...kept, ...values.map((v) => /** @type {FieldEntry} */ ([name, v.slice()]))];
   }
+  /** @param {string} name */
   delete(name) {
     this.#mutable();
     checkField(name);
     const n = name.toLowerCase();
     this[S].entries = this[S].entries.filter(([k]) => k.toLowerCase() !== n);
   }
+  /** @param {string} name @param {Uint8Array} value */
   append(name, value) {
     this.#mutable();
     checkField(name, value);
     if (this[S].entries.length >= MAX_FIELDS) throw { tag: 'invalid-syntax' };
     this[S].entries.push([name, value.slice()]);
   }
+  /** @returns {FieldEntry[]} */
   entries() { return this[S].entries.map(([n, v]) => [n, v.slice()]); }
   clone() { const f = new Fields(); f[S].entries = this.entries(); return f; }
 }
 
+/** @param {Fields} fields */
 function frozen(fields) {
   fields[S].immutable = true;
   return fields;
 }
 
-/** Buffers what the guest writes to an outgoing body, up to the module's value cap. */
+/**
+ * Buffers what the guest writes to an outgoing body, up to the module's value cap.
+ * @param {{ [S]: BodyState }} body @param {number} limit @returns {Sink}
+ */
 function bodySink(body, limit) {
   return {
     checkWrite: MAX_BODY_WRITE_BYTES,
@@ -109,17 +136,20 @@ function bodySink(body, limit) {
   };
 }
 
+/** @param {Partial<Pick<WorkerContext, 'host'>> & Pick<WorkerContext, 'maxValueBytes'>} ctx @returns {ImportObject} */
 export function imports(ctx) {
-  const send = ctx.host?.[HOST_INTERFACE]?.send;
+  const send = /** @type {((request: SendRequest & { body: Uint8Array | undefined }) => SendAnswer) | undefined} */ (ctx.host?.[HOST_INTERFACE]?.send);
   const limit = ctx.maxValueBytes;
 
   class OutgoingBody extends Resource {
-    constructor() { super(); this[S] = { chunks: [], size: 0, streamTaken: false, finished: false, dropped: false, tooLarge: false }; }
+    /** @type {BodyState} */
+    [S] = { chunks: [], size: 0, streamTaken: false, finished: false, dropped: false, tooLarge: false };
     write() {
       if (this[S].streamTaken) throw undefined;
       this[S].streamTaken = true;
       return new OutputStream(bodySink(this, limit));
     }
+    /** @param {OutgoingBody} body @param {Fields | undefined} trailers */
     static finish(body, trailers) {
       consumed(body);
       consumed(trailers);
@@ -128,6 +158,7 @@ export function imports(ctx) {
       if (st.tooLarge) throw { tag: 'HTTP-request-body-size', val: BigInt(st.size) };
       if (trailers && trailers[S].entries.length > 0) throw { tag: 'HTTP-request-trailer-section-size', val: undefined };
     }
+    /** @override */
     [Symbol.dispose]() {
       this[S].dropped = true;
       super[Symbol.dispose]();
@@ -135,6 +166,9 @@ export function imports(ctx) {
   }
 
   class OutgoingRequest extends Resource {
+    /** @type {{ headers: Fields; method: Tagged; path: string | undefined; scheme: Tagged | undefined; authority: string | undefined; body: OutgoingBody | undefined }} */
+    [S];
+    /** @param {Fields} headers */
     constructor(headers) {
       super();
       consumed(headers);
@@ -145,11 +179,13 @@ export function imports(ctx) {
       return (this[S].body = new OutgoingBody());
     }
     method() { return this[S].method; }
+    /** @param {Tagged} m */
     setMethod(m) {
       if (m.tag === 'other' ? !TOKEN.test(m.val) : !METHODS.includes(m.tag)) throw undefined;
       this[S].method = m;
     }
     pathWithQuery() { return this[S].path; }
+    /** @param {string | undefined} p */
     setPathWithQuery(p) {
       // Origin-form only (RFC 9112 §3.2.1): an absolute-form target ("http://other/") would be sent
       // to the granted host as is, and a granted proxy would forward it.
@@ -157,11 +193,13 @@ export function imports(ctx) {
       this[S].path = p;
     }
     scheme() { return this[S].scheme; }
+    /** @param {Tagged | undefined} s */
     setScheme(s) {
       if (s !== undefined && s.tag === 'other' && !/^[a-z][a-z0-9+.-]{0,31}$/i.test(s.val)) throw undefined;
       this[S].scheme = s;
     }
     authority() { return this[S].authority; }
+    /** @param {string | undefined} a */
     setAuthority(a) {
       if (a !== undefined && (a.length > 262 || !/^[\x21-\x7e]*$/.test(a))) throw undefined;
       this[S].authority = a;
@@ -169,23 +207,32 @@ export function imports(ctx) {
     headers() { return this[S].headers; }
   }
 
+  /** @typedef {bigint | undefined} Duration a WIT option<duration>, in ns */
   class RequestOptions extends Resource {
-    constructor() { super(); this[S] = {}; }
+    /** @type {{ connect?: Duration; firstByte?: Duration; betweenBytes?: Duration }} */
+    [S] = {};
     connectTimeout() { return this[S].connect; }
+    /** @param {Duration} d */
     setConnectTimeout(d) { this[S].connect = d; }
     firstByteTimeout() { return this[S].firstByte; }
+    /** @param {Duration} d */
     setFirstByteTimeout(d) { this[S].firstByte = d; }
     betweenBytesTimeout() { return this[S].betweenBytes; }
+    /** @param {Duration} d */
     setBetweenBytesTimeout(d) { this[S].betweenBytes = d; }
   }
 
   class IncomingBody extends Resource {
+    /** @type {{ bytes: Uint8Array; streamTaken: boolean }} */
+    [S];
+    /** @param {Uint8Array} bytes */
     constructor(bytes) { super(); this[S] = { bytes, streamTaken: false }; }
     stream() {
       if (this[S].streamTaken) throw undefined;
       this[S].streamTaken = true;
       return new InputStream(this[S].bytes);
     }
+    /** @param {IncomingBody} body */
     static finish(body) {
       consumed(body);
       return new FutureTrailers();
@@ -193,10 +240,13 @@ export function imports(ctx) {
   }
 
   class IncomingResponse extends Resource {
+    /** @type {{ status: number; headers: Fields; body: Uint8Array; consumed: boolean }} */
+    [S];
+    /** @param {SendResponse} r */
     constructor(r) {
       super();
       // Connection headers and lines a guest could not have set are not handed over (never a trap here).
-      const lines = r.headers.map(([n, v]) => [n, toBytes(v)]).filter(([n, v]) => !fieldError(n, v)).slice(0, MAX_FIELDS);
+      const lines = r.headers.map(([n, v]) => /** @type {FieldEntry} */ ([n, toBytes(v)])).filter(([n, v]) => !fieldError(n, v)).slice(0, MAX_FIELDS);
       this[S] = { status: r.status, headers: frozen(uncounted(() => Fields.fromList(lines))), body: r.body, consumed: false };
     }
     status() { return this[S].status; }
@@ -210,7 +260,7 @@ export function imports(ctx) {
 
   /** The whole body arrived with the response: trailers are never sent, the future is ready at once. */
   class FutureTrailers extends Resource {
-    constructor() { super(); this[S] = { taken: false }; }
+    [S] = { taken: false };
     subscribe() { return new Pollable(); }
     get() {
       if (this[S].taken) return { tag: 'err', val: undefined };
@@ -220,6 +270,9 @@ export function imports(ctx) {
   }
 
   class FutureIncomingResponse extends Resource {
+    /** @type {{ request: SendRequest; body: OutgoingBody | undefined; result: Tagged | undefined; taken: boolean }} */
+    [S];
+    /** @param {SendRequest} request @param {OutgoingBody | undefined} body */
     constructor(request, body) { super(); this[S] = { request, body, result: undefined, taken: false }; }
     #ready() {
       const b = this[S].body?.[S];
@@ -238,7 +291,10 @@ export function imports(ctx) {
     }
   }
 
-  /** Send through the host and wrap its answer; a broker failure is an internal-error, not a trap. */
+  /**
+   * Send through the host and wrap its answer; a broker failure is an internal-error, not a trap.
+   * @param {SendRequest} request @param {BodyState | undefined} body @returns {Tagged}
+   */
   function deliver(request, body) {
     if (body && !body.finished) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(body.size) } };
     if (body?.tooLarge) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(body.size) } };
@@ -248,17 +304,18 @@ export function imports(ctx) {
     // typed array (its bytes); the envelope (the argument list, the body member) adds 2 elements.
     const head = valueBytes(request) + 3 * ELEMENT_BYTES;
     if (head > limit) return { tag: 'err', val: { tag: 'HTTP-request-header-section-size', val: undefined } };
-    if (head + (body?.size ?? 0) > limit) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(body.size) } };
+    if (body && head + body.size > limit) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(body.size) } };
     let answer;
     try {
       answer = send({ ...request, body: body ? concat(body.chunks, body.size) : undefined });
     } catch (err) {
-      return { tag: 'err', val: { tag: 'internal-error', val: String(err?.message ?? err) } };
+      return { tag: 'err', val: { tag: 'internal-error', val: String(/** @type {{ message?: unknown } | undefined} */ (err)?.message ?? err) } };
     }
     if (answer.error) return { tag: 'err', val: answer.error };
-    return { tag: 'ok', val: new IncomingResponse(answer.ok) };
+    return { tag: 'ok', val: new IncomingResponse(/** @type {SendResponse} */ (answer.ok)) };
   }
 
+  /** @param {OutgoingRequest} request @param {RequestOptions | undefined} options */
   function handle(request, options) {
     consumed(request);
     consumed(options);
@@ -266,6 +323,7 @@ export function imports(ctx) {
     if (st.authority === undefined) throw { tag: 'HTTP-request-URI-invalid' };
     const scheme = st.scheme === undefined ? 'https' : st.scheme.tag === 'HTTP' ? 'http' : st.scheme.tag === 'HTTPS' ? 'https' : st.scheme.val;
     const o = options?.[S] ?? {};
+    /** @param {Duration} d */
     const ms = (d) => (d === undefined ? undefined : Number(d / 1_000_000n));
     // The request resource is consumed here: what is sent is what it says now.
     const req = {
@@ -273,7 +331,7 @@ export function imports(ctx) {
       scheme,
       authority: st.authority,
       pathWithQuery: st.path ?? '/',
-      headers: st.headers[S].entries.map(([n, v]) => [n, latin1.decode(v)]),
+      headers: st.headers[S].entries.map(([n, v]) => /** @type {[string, string]} */ ([n, latin1.decode(v)])),
       connectTimeoutMs: ms(o.connect),
       firstByteTimeoutMs: ms(o.firstByte),
       betweenBytesTimeoutMs: ms(o.betweenBytes),
@@ -281,6 +339,7 @@ export function imports(ctx) {
     return new FutureIncomingResponse(req, st.body);
   }
 
+  /** @param {string} what */
   const unsupported = (what) => class {
     constructor() { throw new Error(`wasi:http/types ${what}: this world has no incoming handler`); }
   };
@@ -292,12 +351,13 @@ export function imports(ctx) {
       IncomingRequest: unsupported('incoming-request'),
       OutgoingResponse: unsupported('outgoing-response'),
       ResponseOutparam: unsupported('response-outparam'),
-      httpErrorCode: (err) => err?.httpCode,
+      httpErrorCode: (/** @type {unknown} */ err) => /** @type {{ httpCode?: unknown } | undefined} */ (err)?.httpCode,
     },
     'wasi:http/outgoing-handler': { handle },
   };
 }
 
+/** @param {Uint8Array[]} chunks @param {number} size */
 function concat(chunks, size) {
   const out = new Uint8Array(size);
   let at = 0;
