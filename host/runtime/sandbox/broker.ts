@@ -8,6 +8,7 @@ import type { HostFunction } from '../capabilities.js';
 import { RuntimeError } from '../types.js';
 import type { InstanceType } from '../../boundary/types.js';
 import { protocol, validator } from './shared.js';
+import type { BrokerInit } from './worker-api.js';
 
 const {
   ANSWER_FALSE, ANSWER_LEN, ANSWER_NUMBER, ANSWER_SEQ, ANSWER_TRUE, ANSWER_UNDEFINED, FLAG_SLOTS, MAX_NUMBER_ARGS, PRIVATE_PREFIX,
@@ -87,14 +88,14 @@ export interface BrokerOptions {
 
 export class Broker {
   private readonly flag = new Int32Array(new SharedArrayBuffer(FLAG_SLOTS * 4));
-  private readonly answerBuf: Uint8Array;
+  private readonly answerBuf: Uint8Array<SharedArrayBuffer>;
   private readonly answerNumber: Float64Array;
   private readonly requestBuf: Buffer;
   private readonly requestNumbers: Float64Array;
   private readonly table: HostEntry[];
   private closed = false;
   /** The worker's half, sent in its `load` message (worker.mjs `load`). */
-  readonly workerInit: Record<string, unknown>;
+  readonly workerInit: BrokerInit;
 
   /** Throws RuntimeError `invalid` when a host function has no WIT definition (before any worker is taken). */
   constructor(private readonly opts: BrokerOptions) {

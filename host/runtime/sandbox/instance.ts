@@ -15,6 +15,7 @@ import { Broker, guard, type Fault } from './broker.js';
 import { checkReply, describe, type Reply, type StartTimings } from './messages.js';
 import { takeWorker } from './pool.js';
 import { protocol } from './shared.js';
+import type { HostRequest, LoadMessage } from './worker-api.js';
 
 /** A start gets at least this long: instantiation of a 12 MB guest is ~100 ms, on a slow device more. */
 const MIN_START_TIMEOUT_MS = 10_000;
@@ -85,7 +86,7 @@ function prepareHost(opts: SandboxOptions, signal: AbortSignal, callDeadline: ()
 }
 
 /** The worker's `load` message: the broker's half, the glue, the worker modules granted, the host functions. */
-function loadMessage(opts: SandboxOptions, broker: Broker): Record<string, unknown> {
+function loadMessage(opts: SandboxOptions, broker: Broker): LoadMessage {
   const limits = new Map<string, ArgumentLimit>();
   for (const c of opts.capabilities) {
     for (const [iface, fns] of Object.entries(c.argumentLimits ?? {})) for (const [fn, limit] of Object.entries(fns)) limits.set(`${iface}.${fn}`, limit);
@@ -197,7 +198,7 @@ export class Instance {
     await this.worker.terminate();
   }
 
-  private exchange(msg: Record<string, unknown>, timeoutMs: number, what: string): Promise<Reply> {
+  private exchange(msg: HostRequest, timeoutMs: number, what: string): Promise<Reply> {
     if (this.ended) return Promise.reject(new RuntimeError('failed', `module "${this.opts.module}" is not running`));
     const id = this.nextId++;
     // One guest call at a time (calls are chained), so one deadline.

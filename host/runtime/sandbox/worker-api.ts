@@ -41,8 +41,9 @@ export interface InitMessage { t: 'init'; modules: Record<string, CoreModule>; c
 export interface InvokeMessage { t: 'invoke'; method: string; payload: string }
 export interface StopMessage { t: 'stop' }
 
+export type HostRequest = LoadMessage | InitMessage | InvokeMessage | StopMessage;
 /** What the host posts to a worker; `id` pairs it with the reply. */
-export type HostMessage = (LoadMessage | InitMessage | InvokeMessage | StopMessage) & { id: number };
+export type HostMessage = HostRequest & { id: number };
 
 /** A host function as the worker calls it: synchronously, through the broker. */
 export type BrokerProxy = (...args: unknown[]) => unknown;
