@@ -6,14 +6,15 @@
 // Bodies are buffered whole (the broker carries one value each way): the request is sent when its
 // response is first asked for (`future-incoming-response.get`, or a poll on it) and its body is complete
 // (never taken, finished, or dropped), so a guest that streams its body before waiting works as it
-// would on wasmtime. Streams are the shared wasi:io classes (io/worker.mjs).
+// would on wasmtime. Streams are the shared wasi:io classes (io/worker.mjs); header fields are fields.mjs.
 import { InputStream, OutputStream, Pollable, Resource, consumed, ioImports, uncounted } from '../io/worker.mjs';
 import { ELEMENT_BYTES, valueBytes } from '../../runtime/broker-protocol.mjs';
+import { Fields, MAX_FIELDS, S, TOKEN, fieldError, frozen } from './fields.mjs';
 /** @import { Sink } from '../io/worker.mjs' */
 /** @import { ImportObject, WorkerContext } from '../../runtime/sandbox/worker-api.js' */
 
 /** A WIT variant value as jco represents it (method, scheme, error-code, header-error). @typedef {{ tag: string; val?: any }} Tagged */
-/** One header line: its name and its value's bytes. @typedef {[name: string, value: Uint8Array]} FieldEntry */
+/** @import { FieldEntry } from './fields.mjs' */
 /**
  * What the worker hands the host's `send` (host.ts), and what it answers.
  * @typedef {{ method: string; scheme: string; authority: string; pathWithQuery: string; headers: [string, string][];
@@ -24,95 +25,18 @@ import { ELEMENT_BYTES, valueBytes } from '../../runtime/broker-protocol.mjs';
 /** @typedef {{ chunks: Uint8Array[]; size: number; streamTaken: boolean; finished: boolean; dropped: boolean; tooLarge: boolean }} BodyState */
 
 export { MAX_LIVE_RESOURCES } from '../io/worker.mjs';
+export { Fields, MAX_FIELDS, MAX_FIELD_NAME_BYTES, MAX_FIELD_VALUE_BYTES } from './fields.mjs';
 
 /** Interface under which the host's `send` reaches this module (never linked into a guest's imports). */
 export const HOST_INTERFACE = 'edgeward-private:http';
-/** Most header lines in one fields resource, and the longest name and value (bytes). */
-export const MAX_FIELDS = 128;
-export const MAX_FIELD_NAME_BYTES = 256;
-export const MAX_FIELD_VALUE_BYTES = 8 * 1024;
 /** Bytes the guest may hand over per body write. */
 export const MAX_BODY_WRITE_BYTES = 64n * 1024n;
 
-// What a guest may not set: connection management belongs to the host. Refused with
-// header-error.forbidden, the list wasmtime-wasi-http forbids (content-length is allowed there, and
-// StarlingMonkey sets it; the host drops it with the other framing headers and derives its own from the
-// buffered body, host.ts FORBIDDEN_HEADERS).
-const FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const METHODS = ['get', 'head', 'post', 'put', 'delete', 'connect', 'options', 'trace', 'patch'];
 
-const S = Symbol('edgeward.http.state');
 const latin1 = new TextDecoder('latin1');
 /** @param {string} s */
 const toBytes = (s) => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
-
-/** The header-error for one field line, or undefined if the guest may set it. @param {unknown} name @param {Uint8Array} [value] */
-function fieldError(name, value) {
-  if (typeof name !== 'string' || name.length > MAX_FIELD_NAME_BYTES || !TOKEN.test(name)) return { tag: 'invalid-syntax' };
-  if (FORBIDDEN.has(name.toLowerCase())) return { tag: 'forbidden' };
-  if (value !== undefined && (value.length > MAX_FIELD_VALUE_BYTES || value.some((b) => b === 0 || b === 10 || b === 13))) return { tag: 'invalid-syntax' };
-  return undefined;
-}
-
-/** @param {string} name @param {Uint8Array} [value] */
-function checkField(name, value) {
-  const err = fieldError(name, value);
-  if (err) throw err;
-}
-
-export class Fields extends Resource {
-  /** @type {{ entries: FieldEntry[]; immutable: boolean }} */
-  [S] = { entries: [], immutable: false };
-  /** @param {FieldEntry[]} entries */
-  static fromList(entries) {
-    const f = new Fields();
-    if (entries.length > MAX_FIELDS) throw { tag: 'invalid-syntax' };
-    for (const [name, value] of entries) checkField(name, value);
-    f[S].entries = entries.map(([n, v]) => [n, v.slice()]);
-    return f;
-  }
-  #mutable() {
-    if (this[S].immutable) throw { tag: 'immutable' };
-  }
-  /** @param {string} name */
-  get(name) { const n = name.toLowerCase(); return this[S].entries.filter(([k]) => k.toLowerCase() === n).map(([, v]) => v.slice()); }
-  /** @param {string} name */
-  has(name) { const n = name.toLowerCase(); return this[S].entries.some(([k]) => k.toLowerCase() === n); }
-  /** @param {string} name @param {Uint8Array[]} values */
-  set(name, values) {
-    this.#mutable();
-    checkField(name);
-    for (const v of values) checkField(name, v);
-    const n = name.toLowerCase();
-    const kept = this[S].entries.filter(([k]) => k.toLowerCase() !== n);
-    if (kept.length + values.length > MAX_FIELDS) throw { tag: 'invalid-syntax' };
-    this[S].entries = [...kept, ...values.map((v) => /** @type {FieldEntry} */ ([name, v.slice()]))];
-  }
-  /** @param {string} name */
-  delete(name) {
-    this.#mutable();
-    checkField(name);
-    const n = name.toLowerCase();
-    this[S].entries = this[S].entries.filter(([k]) => k.toLowerCase() !== n);
-  }
-  /** @param {string} name @param {Uint8Array} value */
-  append(name, value) {
-    this.#mutable();
-    checkField(name, value);
-    if (this[S].entries.length >= MAX_FIELDS) throw { tag: 'invalid-syntax' };
-    this[S].entries.push([name, value.slice()]);
-  }
-  /** @returns {FieldEntry[]} */
-  entries() { return this[S].entries.map(([n, v]) => [n, v.slice()]); }
-  clone() { const f = new Fields(); f[S].entries = this.entries(); return f; }
-}
-
-/** @param {Fields} fields */
-function frozen(fields) {
-  fields[S].immutable = true;
-  return fields;
-}
 
 /**
  * Buffers what the guest writes to an outgoing body, up to the module's value cap.
