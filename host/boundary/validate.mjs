@@ -4,7 +4,7 @@
 // string → well-formed string; list → Array or the matching typed array; record/flags → object; tuple →
 // Array; enum → one of its cases; variant/result → {tag, val}; option → undefined or the value; own/borrow →
 // a resource object. Plain ESM with no imports, so the sandbox worker (worker.mjs) and the daemon's broker
-// (sandbox.ts) share it. One validator per interface, built once from the description: no hand-written
+// (sandbox/broker.ts) share it. One validator per interface, built once from the description: no hand-written
 // checks per function.
 /** @import { FuncType, InstanceType, ValType } from './types.js' */
 
