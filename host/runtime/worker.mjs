@@ -126,8 +126,10 @@ async function buildImports(init) {
   return imports;
 }
 
-/** The guest's `edgeward:module/lifecycle` exports, once started. */
-/** @type {{ start(config: string): void; invoke(method: string, payload: string): unknown; stop(): void } | undefined} */
+/**
+ * The guest's `edgeward:module/lifecycle` exports, once started.
+ * @type {{ start(config: string): void; invoke(method: string, payload: string): unknown; stop(): void } | undefined}
+ */
 let lifecycle;
 
 // A guest logging in a loop must not flood the daemon's thread (every line is a message and a file
@@ -169,8 +171,7 @@ function classify(err) {
 /** @type {{ imports: ImportObject; instantiate: Instantiate; link: number } | undefined} */
 let loaded;
 
-/** Phase 1 (may run while the host is still measuring the component): link imports, load the glue. */
-/** @param {LoadMessage} msg */
+/** Phase 1 (may run while the host is still measuring the component): link imports, load the glue. @param {LoadMessage} msg */
 async function load(msg) {
   ({ maxValueBytes, brokerTimeoutMs } = msg);
   flag = new Int32Array(msg.brokerFlag);
@@ -185,8 +186,7 @@ async function load(msg) {
   loaded = { imports, instantiate, link: performance.now() - t0 };
 }
 
-/** Phase 2 (only after the measurement matched): instantiate the core modules and call start(config). */
-/** @param {InitMessage} msg */
+/** Phase 2 (only after the measurement matched): instantiate the core modules and call start(config). @param {InitMessage} msg */
 async function init(msg) {
   const modules = msg.modules;
   if (!loaded) throw new Error('init before load');
