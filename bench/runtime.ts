@@ -17,7 +17,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { buildTestGuest } from '../guests/adversarial/components.js';
 import { ComponentRuntime } from '../host/runtime/runtime.js';
-import { warmWorkerPool } from '../host/runtime/sandbox.js';
+import { warmWorkerPool } from '../host/runtime/sandbox/index.js';
 import { builtinDefaultManifest, type ModuleSpec } from '../host/runtime/manifest.js';
 import { silentLogger } from '../host/log.js';
 import { testCapability } from '../test/helpers/wit.js';

@@ -4,13 +4,19 @@
 // string → well-formed string; list → Array or the matching typed array; record/flags → object; tuple →
 // Array; enum → one of its cases; variant/result → {tag, val}; option → undefined or the value; own/borrow →
 // a resource object. Plain ESM with no imports, so the sandbox worker (worker.mjs) and the daemon's broker
-// (sandbox.ts) share it. One validator per interface, built once from the description: no hand-written
+// (sandbox/broker.ts) share it. One validator per interface, built once from the description: no hand-written
 // checks per function.
+/** @import { FuncType, InstanceType, ValType } from './types.js' */
 
+/** A check of one call's arguments: throws BoundaryValueError, or returns. @typedef {(args: unknown[]) => void} ArgsChecker */
+
+/** @type {Record<'s8' | 'u8' | 's16' | 'u16' | 's32' | 'u32', [number, number]>} */
 const INT_RANGE = {
   s8: [-128, 127], u8: [0, 255], s16: [-32768, 32767], u16: [0, 65535], s32: [-2147483648, 2147483647], u32: [0, 4294967295],
 };
+/** @type {Record<'s64' | 'u64', [bigint, bigint]>} */
 const BIG_RANGE = { s64: [-(2n ** 63n), 2n ** 63n - 1n], u64: [0n, 2n ** 64n - 1n] };
+/** @type {Record<string, (new (length: number) => ArrayLike<unknown>) | undefined>} */
 const TYPED_ARRAY = {
   u8: Uint8Array, s8: Int8Array, u16: Uint16Array, s16: Int16Array, u32: Uint32Array, s32: Int32Array,
   u64: BigUint64Array, s64: BigInt64Array, f32: Float32Array, f64: Float64Array,
@@ -18,39 +24,47 @@ const TYPED_ARRAY = {
 
 /** A value the guest cannot have meant: the call traps, the host function is not called. */
 export class BoundaryValueError extends TypeError {
+  /** @param {string} message */
   constructor(message) {
     super(message);
     this.name = 'BoundaryValueError';
   }
 }
 
-/** kebab-case → lowerCamelCase, as jco names functions, methods, record fields and flags. */
+/** kebab-case → lowerCamelCase, as jco names functions, methods, record fields and flags. @param {string} name */
 export function camel(name) {
   return name.split('-').map((w, i) => (i === 0 ? w : w.charAt(0).toUpperCase() + w.slice(1))).join('');
 }
-/** kebab-case → UpperCamelCase, as jco names resource classes. */
+/** kebab-case → UpperCamelCase, as jco names resource classes. @param {string} name */
 export function pascal(name) {
   const c = camel(name);
   return c.charAt(0).toUpperCase() + c.slice(1);
 }
 
+/** A short description of an untrusted value, for the trap's message. @param {unknown} v */
 function show(v) {
   if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
   if (typeof v === 'bigint') return `bigint ${v}`;
   if (v === null) return 'null';
   if (Array.isArray(v)) return `array of ${v.length}`;
-  if (ArrayBuffer.isView(v)) return `${v.constructor.name} of ${v.length}`;
+  if (ArrayBuffer.isView(v)) return `${v.constructor.name} of ${/** @type {ArrayLike<unknown>} */ (/** @type {unknown} */ (v)).length}`;
   if (typeof v === 'object') return 'object';
   return `${typeof v} ${String(v)}`;
 }
 
+/** @param {ValType} t */
 function typeName(t) {
   if (t.name) return `${t.k} ${t.name}`;
   return t.k;
 }
 
-/** Throws BoundaryValueError when `v` is not a JS value of WIT type `t`; `where` names the place. */
+/**
+ * Throws BoundaryValueError when `v` is not a JS value of WIT type `t`; `where` names the place.
+ * @param {ValType} t @param {any} v an untrusted value, narrowed by the checks below @param {string} where
+ * @returns {void}
+ */
 export function check(t, v, where) {
+  /** @type {() => never} */
   const bad = () => { throw new BoundaryValueError(`${where}: expected ${typeName(t)}, got ${show(v)}`); };
   switch (t.k) {
     case 'bool': if (typeof v !== 'boolean') bad(); return;
@@ -81,7 +95,7 @@ export function check(t, v, where) {
     }
     case 'tuple':
       if (!Array.isArray(v) || v.length !== t.of.length) bad();
-      for (let i = 0; i < t.of.length; i++) check(t.of[i], v[i], `${where}[${i}]`);
+      for (const [i, ti] of t.of.entries()) check(ti, v[i], `${where}[${i}]`);
       return;
     case 'record':
       if (!v || typeof v !== 'object' || Array.isArray(v)) bad();
@@ -124,17 +138,23 @@ export function check(t, v, where) {
   }
 }
 
-/** A checker of one function's arguments (`params` after `skip` leading ones, e.g. a method's self). */
+/**
+ * A checker of one function's arguments (`params` after `skip` leading ones, e.g. a method's self).
+ * @param {string} iface @param {string} fnName @param {FuncType} fn @param {number} [skip]
+ * @returns {ArgsChecker}
+ */
 export function argsChecker(iface, fnName, fn, skip = 0) {
   const params = fn.params.slice(skip);
   const where = `${iface}.${fnName}`;
   return (args) => {
     if (args.length !== params.length) throw new BoundaryValueError(`${where}: expected ${params.length} argument(s), got ${args.length}`);
-    for (let i = 0; i < params.length; i++) check(params[i].type, args[i], `${where}: parameter "${params[i].name}"`);
+    for (const [i, p] of params.entries()) check(p.type, args[i], `${where}: parameter "${p.name}"`);
   };
 }
 
+/** @param {ArgsChecker} checker @param {Function} impl @returns {Function & { [GUARDED]?: true }} */
 function guard(checker, impl) {
+  /** @this {unknown} @param {unknown[]} args */
   const wrapped = function (...args) {
     checker(args);
     return impl.apply(this, args);
@@ -150,8 +170,12 @@ const GUARDED = Symbol('edgeward.guarded');
  * method, static function and constructor the WIT `types` describes checks its arguments first. Classes
  * are patched in place (one worker serves one instance) or, for constructors, replaced by a Proxy that
  * keeps `instanceof`. Returns the object to link.
+ * @template {Record<string, unknown>} T
+ * @param {string} iface @param {InstanceType} types @param {T} fns
+ * @returns {T}
  */
 export function guardInterface(iface, types, fns) {
+  /** @type {Record<string, any>} */
   const out = { ...fns };
   const ctors = new Map();
   for (const [name, ext] of Object.entries(types.exports)) {
@@ -162,10 +186,11 @@ export function guardInterface(iface, types, fns) {
       if (typeof out[js] === 'function') out[js] = guard(argsChecker(iface, name, ext), out[js]);
       continue;
     }
-    const [, kind, resource, member] = m;
+    const [, kind, resource, member] = /** @type {[string, 'method' | 'static' | 'constructor', string, string | undefined]} */ (/** @type {unknown} */ (m));
     const cls = out[pascal(resource)];
     if (typeof cls !== 'function') continue;
     if (kind === 'constructor') { ctors.set(pascal(resource), argsChecker(iface, name, ext)); continue; }
+    if (member === undefined) throw new BoundaryValueError(`${iface}: ${name} names no member of resource ${resource}`);
     const target = kind === 'method' ? cls.prototype : cls;
     const js = camel(member);
     const impl = target[js];
@@ -176,17 +201,22 @@ export function guardInterface(iface, types, fns) {
   }
   for (const [cname, checker] of ctors) {
     out[cname] = new Proxy(out[cname], {
+      /** @param {Function} target @param {unknown[]} args @param {Function} newTarget */
       construct(target, args, newTarget) {
         checker(args);
         return Reflect.construct(target, args, newTarget);
       },
     });
   }
-  return out;
+  return /** @type {T} */ (out);
 }
 
-/** Checkers of plain functions by their JS name (the daemon's broker: host-side capability functions). */
+/**
+ * Checkers of plain functions by their JS name (the daemon's broker: host-side capability functions).
+ * @param {string} iface @param {InstanceType} types @returns {Map<string, ArgsChecker>}
+ */
 export function functionCheckers(iface, types) {
+  /** @type {Map<string, ArgsChecker>} */
   const out = new Map();
   for (const [name, ext] of Object.entries(types.exports)) {
     if (ext.k === 'func' && !name.startsWith('[')) out.set(camel(name), argsChecker(iface, name, ext));

@@ -3,7 +3,7 @@
  * caught is logged (without secrets), counted (`edgeward system status`), reported as an event, and the
  * daemon keeps serving, as long as its state is intact.
  *
- * When it keeps serving: everything a guest can reach is already caught where it happens (sandbox.ts
+ * When it keeps serving: everything a guest can reach is already caught where it happens (sandbox/
  * traps the one instance, an HTTP handler answers 500), so what arrives here is a host bug in a callback
  * or timer of one operation, whose effect is that one operation. The other modules, the key service and
  * the sockets are separate objects whose invariants do not depend on that callback having finished.

@@ -1,4 +1,4 @@
-// The broker's protocol, in one module both sides import: sandbox.ts (the daemon's thread) and worker.mjs
+// The broker's protocol, in one module both sides import: sandbox/broker.ts (the daemon's thread) and worker.mjs
 // (the sandbox worker). A capability call travels through shared memory only: the Int32 `flag` array holds
 // the slots below, the guest's arguments go into the request buffer, the host's answer into the answer
 // buffer. Plain ESM (no imports) so the worker can load it from the package's sources.
@@ -38,6 +38,8 @@ export const ELEMENT_BYTES = 16;
 /**
  * The size of a value crossing the boundary, for the `max_value_bytes` cap and per-function caps: the one
  * size function both sides use (UTF-8 bytes of strings, bytes of typed arrays, ELEMENT_BYTES per member).
+ * @param {unknown} v
+ * @returns {number}
  */
 export function valueBytes(v) {
   if (typeof v === 'string') return Buffer.byteLength(v, 'utf8');
@@ -49,7 +51,7 @@ export function valueBytes(v) {
   }
   if (v && typeof v === 'object') {
     let n = 0;
-    for (const k in v) n += ELEMENT_BYTES + valueBytes(v[k]);
+    for (const k in v) n += ELEMENT_BYTES + valueBytes(/** @type {Record<string, unknown>} */ (v)[k]);
     return n;
   }
   return 8;

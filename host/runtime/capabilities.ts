@@ -14,7 +14,7 @@
  * - worker-side: pure per-instance functions (clocks, random, logging) built inside the sandbox worker
  *   from a small `.mjs` module, so a call never leaves the worker;
  * - host-side: `prepare(instance)` runs on the daemon's thread and returns the functions for one
- *   instance; the guest reaches them synchronously through the broker (sandbox.ts). Because the
+ *   instance; the guest reaches them synchronously through the broker (sandbox/). Because the
  *   functions close over `instance`, a capability always knows its caller without asking the guest.
  *   `edgeward:hsm/keys` and `edgeward:workload/identity` plug in here.
  */

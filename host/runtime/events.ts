@@ -5,7 +5,7 @@
 export type RuntimeEventKind =
   | 'created' | 'updated' | 'removed' | 'started' | 'stopped' | 'crashed' | 'exited' | 'timeout'
   | 'restart-scheduled' | 'restart-abandoned' | 'integrity-violation' | 'signature-refused' | 'denied' | 'type-mismatch' | 'start-failed'
-  /** A host-side bug while serving an instance (sandbox.ts `internal`): the instance trapped, the cause is in the daemon log only. */
+  /** A host-side bug while serving an instance (sandbox/instance.ts `internal`): the instance trapped, the cause is in the daemon log only. */
   | 'internal-error'
   /** The daemon survived an exception nothing caught (daemon/last-resort.ts); `module` is DAEMON_EVENTS. */
   | 'daemon-fault';

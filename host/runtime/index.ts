@@ -22,7 +22,7 @@ export { GrantError, type Capability, type GrantRequest, type InstanceContext, t
 export { parseManifest, parseApiSpec, builtinDefaultManifest, type ModuleSpec } from './manifest.js';
 export type { RuntimeEvent } from './events.js';
 export { IOT_EDGE_BACKOFF, type BackoffSettings } from './policy.js';
-export { warmWorkerPool, drainWorkerPool } from './sandbox.js';
+export { warmWorkerPool, drainWorkerPool } from './sandbox/index.js';
 export { TrustStore, TrustConfigError, type ModuleTrust } from './trust.js';
 
 export interface CreateModuleRuntimeOptions {

@@ -21,7 +21,7 @@ import { loadSignature, SignatureError, type SignatureMaterial } from './signatu
 import { TrustStore, verifyModule, type ModuleTrust, type SignerIdentity } from './trust.js';
 import { BoundaryTypeError, checkBoundary, componentTypes, hostInterface, type ExtraInterfaces } from '../boundary/check.js';
 import type { ComponentType, InstanceType } from '../boundary/types.js';
-import { Instance, warmWorkerPool, type ExitReason, type InvokeOutcome } from './sandbox.js';
+import { Instance, warmWorkerPool, type ExitReason, type InvokeOutcome } from './sandbox/index.js';
 import { RuntimeError, type InvokeResult, type LogQuery, type ModuleDetails, type ModuleRuntime } from './types.js';
 
 export type { DeployResult } from './deployer.js';
@@ -462,7 +462,7 @@ export class ComponentRuntime implements ModuleRuntime {
   }
 
   /**
-   * A host-side bug while serving an instance (sandbox.ts): the cause, stack included, goes to the daemon
+   * A host-side bug while serving an instance (sandbox/): the cause, stack included, goes to the daemon
    * log only; the event (and so the module log) names the place, never the cause.
    */
   private onInternalError(name: string, instanceId: number, where: string, cause: unknown): void {

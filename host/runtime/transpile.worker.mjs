@@ -3,12 +3,15 @@
 import { parentPort } from 'node:worker_threads';
 import { transpile } from '@bytecodealliance/jco';
 
-parentPort.on('message', async ({ id, bytes, options }) => {
+/** Always a worker thread (transpiler.ts). */
+const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
+
+port.on('message', /** @param {{ id: number; bytes: Uint8Array; options: Parameters<typeof transpile>[1] }} msg */ async ({ id, bytes, options }) => {
   try {
     const out = await transpile(bytes, options);
     const files = Object.fromEntries(Object.entries(out.files).filter(([name]) => !name.endsWith('.d.ts')));
-    parentPort.postMessage({ id, files, imports: out.imports, exports: out.exports.map(([name]) => name) });
+    port.postMessage({ id, files, imports: out.imports, exports: out.exports.map(([name]) => name) });
   } catch (err) {
-    parentPort.postMessage({ id, error: err instanceof Error ? err.message : String(err) });
+    port.postMessage({ id, error: err instanceof Error ? err.message : String(err) });
   }
 });

@@ -11,18 +11,32 @@ import {
   ANSWER_FALSE, ANSWER_LEN, ANSWER_NUMBER, ANSWER_SEQ, ANSWER_TRUE, ANSWER_UNDEFINED, MAX_NUMBER_ARGS, PRIVATE_PREFIX,
   REQ_FN, REQ_LEN, REQ_SEQ, valueBytes,
 } from './broker-protocol.mjs';
+/** @import { ArgumentLimit } from './capabilities.js' */
+/** @import { BrokerProxy, HostMessage, ImportObject, InitMessage, InvokeMessage, LoadMessage, WorkerContext } from './sandbox/worker-api.js' */
+/** @import { Reply } from './sandbox/messages.js' */
+
+/** The worker's port to the host (a sandbox worker is always a worker thread). */
+const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
 
 // Set by `load` (workers are spawned ahead of need, before they know their instance). The broker is
 // shared memory only (no message port on the hot path): `flag` (Int32) holds the slots below, the guest's
 // arguments go into `request`, the host's answer comes back in `answer`.
-let flag, request, answer, answerNumber, requestNumbers, maxValueBytes, brokerTimeoutMs;
+/** @type {Int32Array} */ let flag;
+/** @type {Buffer} */ let request;
+/** @type {Buffer} */ let answer;
+/** @type {Float64Array} */ let answerNumber;
+/** @type {Float64Array} */ let requestNumbers;
+/** @type {number} */ let maxValueBytes;
+/** @type {number} */ let brokerTimeoutMs;
 
 /** Thrown through the guest's frames by wasi:cli/exit; ends this instance only. */
 class ExitSignal {
+  /** @param {number} code */
   constructor(code) { this.code = code; }
 }
 
-const post = (msg) => parentPort.postMessage(msg);
+/** @param {Reply} msg */
+const post = (msg) => port.postMessage(msg);
 
 /** How long a guest's thread spins for a host answer before it sleeps on the flag (bounded CPU per call). */
 const BROKER_SPIN_MS = 0.1;
@@ -31,6 +45,7 @@ const BROKER_SPIN_MS = 0.1;
  * A synchronous call to host function number `index` (the table sent at load): write the arguments into
  * shared memory, bump the request counter and wake the host (which waits on it with Atomics.waitAsync),
  * block until the host has answered this very request, read the answer from shared memory.
+ * @param {number} index @param {string} name @param {unknown[]} args @param {ArgumentLimit | undefined} limit
  */
 function brokerCall(index, name, args, limit) {
   // Checked here, before the arguments are copied again to the host's thread (G4); the copy out of
@@ -40,7 +55,7 @@ function brokerCall(index, name, args, limit) {
   if (size > maxValueBytes) throw new Error(`${name}: arguments larger than ${maxValueBytes} bytes`);
   if (limit && size > limit.bytes) throw Object.assign(new Error(`${name}: arguments larger than ${limit.bytes} bytes`), { payload: limit.refusal });
   if (args.length <= MAX_NUMBER_ARGS && args.every((a) => typeof a === 'number')) {
-    for (let i = 0; i < args.length; i++) requestNumbers[i] = args[i];
+    for (let i = 0; i < args.length; i++) requestNumbers[i] = /** @type {number} */ (args[i]);
     Atomics.store(flag, REQ_LEN, -args.length);
   } else {
     const bytes = serialize(args);
@@ -75,22 +90,26 @@ function brokerCall(index, name, args, limit) {
   return ok;
 }
 
+/** @param {LoadMessage} init @returns {Promise<ImportObject>} */
 async function buildImports(init) {
-  const ctx = {
-    log: rateLimitedLog((level, message) => post({ t: 'log', level, message })),
-    exit: (code) => { throw new ExitSignal(code); },
-  };
+  /** @type {ImportObject} */
   const imports = {};
   // hostFunctions: [[iface, fn, limit?], …] in the host's table order; the index is the call's address.
   // `edgeward-private:` interfaces go to the worker modules (ctx.host), never into the guest's imports.
+  /** @type {[string, string, BrokerProxy][]} */
   const proxies = init.hostFunctions.map(([iface, fn, limit], index) => [iface, fn, (...args) => brokerCall(index, `${iface}.${fn}`, args, limit)]);
-  ctx.host = {};
+  /** @type {WorkerContext} */
+  const ctx = {
+    log: rateLimitedLog((level, message) => post({ t: 'log', level, message })),
+    exit: (code) => { throw new ExitSignal(code); },
+    host: {},
+    maxValueBytes,
+  };
   for (const [iface, fn, call] of proxies) if (iface.startsWith(PRIVATE_PREFIX)) (ctx.host[iface] ??= {})[fn] = call;
-  ctx.maxValueBytes = maxValueBytes;
   // Each entry: { url, skip: placeholder interfaces another module provides, dataDir? (only for the
   // capability that serves the module's data directory) }.
   for (const { url, skip, dataDir } of init.workerModules) {
-    const mod = await import(url);
+    const mod = /** @type {{ imports(ctx: WorkerContext): ImportObject }} */ (await import(url));
     const provided = mod.imports(dataDir === undefined ? ctx : { ...ctx, dataDir });
     for (const iface of skip) delete provided[iface];
     Object.assign(imports, provided);
@@ -99,14 +118,18 @@ async function buildImports(init) {
   // Every function the guest can reach checks its arguments against the host's WIT first (validate.mjs):
   // a value of the wrong type traps this instance before any capability code runs. The host sent the
   // types of every interface it links; one it has no types for is not linked at all.
-  for (const iface of Object.keys(imports)) {
+  for (const [iface, fns] of Object.entries(imports)) {
     const types = init.types?.[iface];
     if (!types) throw new Error(`no WIT types for linked interface ${iface}`);
-    imports[iface] = guardInterface(iface, types, imports[iface]);
+    imports[iface] = guardInterface(iface, types, fns);
   }
   return imports;
 }
 
+/**
+ * The guest's `edgeward:module/lifecycle` exports, once started.
+ * @type {{ start(config: string): void; invoke(method: string, payload: string): unknown; stop(): void } | undefined}
+ */
 let lifecycle;
 
 // A guest logging in a loop must not flood the daemon's thread (every line is a message and a file
@@ -114,6 +137,7 @@ let lifecycle;
 const LOG_LINES_PER_SECOND = 1000;
 const LOG_BURST = 2000;
 
+/** @param {WorkerContext['log']} emit @returns {WorkerContext['log']} */
 function rateLimitedLog(emit) {
   let tokens = LOG_BURST;
   let last = performance.now();
@@ -135,6 +159,7 @@ function rateLimitedLog(emit) {
   };
 }
 
+/** What a guest's exception means: its exit, its WIT error, or a trap. @param {unknown} err @returns {Reply} */
 function classify(err) {
   if (err instanceof ExitSignal) return { t: 'exit', code: err.code };
   // jco lifts a WIT `result` error into a thrown Error carrying `payload`: a guest-level answer.
@@ -142,9 +167,11 @@ function classify(err) {
   return { t: 'trap', message: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
 }
 
+/** @typedef {(getCoreModule: (name: string) => unknown, imports: ImportObject) => Promise<Record<string, any>>} Instantiate */
+/** @type {{ imports: ImportObject; instantiate: Instantiate; link: number } | undefined} */
 let loaded;
 
-/** Phase 1 (may run while the host is still measuring the component): link imports, load the glue. */
+/** Phase 1 (may run while the host is still measuring the component): link imports, load the glue. @param {LoadMessage} msg */
 async function load(msg) {
   ({ maxValueBytes, brokerTimeoutMs } = msg);
   flag = new Int32Array(msg.brokerFlag);
@@ -159,9 +186,11 @@ async function load(msg) {
   loaded = { imports, instantiate, link: performance.now() - t0 };
 }
 
-/** Phase 2 (only after the measurement matched): instantiate the core modules and call start(config). */
+/** Phase 2 (only after the measurement matched): instantiate the core modules and call start(config). @param {InitMessage} msg */
 async function init(msg) {
   const modules = msg.modules;
+  if (!loaded) throw new Error('init before load');
+  /** @param {string} name */
   const getCoreModule = (name) => {
     const m = modules[name];
     if (!m) throw new Error(`core module ${name} was not measured by the host`);
@@ -170,19 +199,22 @@ async function init(msg) {
   const t1 = performance.now();
   const exports = await loaded.instantiate(getCoreModule, loaded.imports);
   const t2 = performance.now();
-  lifecycle = exports['edgeward:module/lifecycle@0.1.0'] ?? exports.lifecycle;
-  lifecycle.start(msg.config);
+  const started = exports['edgeward:module/lifecycle@0.1.0'] ?? exports.lifecycle;
+  lifecycle = started;
+  started.start(msg.config);
   return { link: loaded.link, instantiate: t2 - t1, start: performance.now() - t2 };
 }
 
+/** @param {InvokeMessage} msg @returns {Reply} */
 function invoke(msg) {
+  if (!lifecycle) throw new Error('invoke before start');
   const out = lifecycle.invoke(msg.method, msg.payload);
   if (typeof out !== 'string') throw new Error('invoke returned a non-string');
   if (valueBytes(out) > maxValueBytes) return { t: 'guest-error', message: `response larger than ${maxValueBytes} bytes` };
   return { t: 'ok', value: out };
 }
 
-parentPort.on('message', async (msg) => {
+port.on('message', /** @param {HostMessage} msg */ async (msg) => {
   try {
     switch (msg.t) {
       case 'load':
@@ -200,7 +232,7 @@ parentPort.on('message', async (msg) => {
         post({ id: msg.id, t: 'ok', value: '' });
         break;
       default:
-        post({ t: 'trap', message: `unknown message ${msg.t}` });
+        post({ t: 'trap', message: `unknown message ${/** @type {{ t: unknown }} */ (msg).t}` });
     }
   } catch (err) {
     const c = classify(err);

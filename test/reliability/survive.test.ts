@@ -23,7 +23,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildFallible, buildMistypedLogging } from '../../guests/adversarial/mistyped.js';
 import { createLogger } from '../../host/log.js';
 import { FAULT_EXIT_CODE, FAULT_WINDOW_MS, LastResort, MAX_FAULTS_PER_MINUTE } from '../../host/daemon/last-resort.js';
-import { checkReply } from '../../host/runtime/sandbox.js';
+import { checkReply } from '../../host/runtime/sandbox/index.js';
 import type { Capability } from '../../host/runtime/capabilities.js';
 import type { ComponentRuntime } from '../../host/runtime/runtime.js';
 import { MGMT_API_VERSION } from '../../host/api/versions.js';

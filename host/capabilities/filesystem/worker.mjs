@@ -3,14 +3,7 @@
 // use), seen by the guest as `/data`. Nothing from preview2-shim: its preopens are process-global and it
 // follows symlinks.
 //
-// Confinement is the host's, never the guest's: every path is resolved here, component by component,
-// relative to the descriptor it is opened from. Absolute paths, `..` past that descriptor, and any
-// symbolic link on the way are refused with `not-permitted` (wasmtime/cap-std answer escapes the same
-// way). Symlinks are refused outright rather than resolved: the guest cannot create one (`symlink-at`,
-// `link-at` → `not-permitted`), an existing one (planted from outside) is never followed (lstat on every
-// intermediate component, O_NOFOLLOW on the last), and `readlink-at` does not reveal its target. Node has
-// no openat(2), so the lstat walk is a check-then-use: it holds against the guest (the only writer of the
-// directory that runs code in it), not against another local process racing it.
+// Confinement (paths resolved component by component, no symbolic link followed) is tree.mjs's.
 //
 // File descriptors are not held: sandbox workers are terminated at any point (deadline, trap, stop) and
 // an fd opened in a worker belongs to the daemon's process, so a held one would leak on every kill. A
@@ -22,13 +15,19 @@
 // `insufficient-space`. Usage is measured at instance start, so it holds across restarts.
 import fs from 'node:fs';
 import path from 'node:path';
+import { ENTRY_BYTES, confined, ensureDataDir, measure, statOf, sys, typeOf } from './tree.mjs';
+
+export { ENTRY_BYTES, MAX_PATH_BYTES } from './tree.mjs';
+/** @import { ImportObject, WorkerContext } from '../../runtime/sandbox/worker-api.js' */
+
+// WIT flags as jco represents them: an object of booleans by camelCase name.
+/** @typedef {{ read?: boolean; write?: boolean; mutateDirectory?: boolean }} DescriptorFlags */
+/** @typedef {{ symlinkFollow?: boolean }} PathFlags */
+/** @typedef {{ create?: boolean; directory?: boolean; exclusive?: boolean; truncate?: boolean }} OpenFlags */
+/** @typedef {{ type: string; name: string }} DirectoryEntry */
 
 /** Bytes the data directory of one module may hold. */
 export const DATA_QUOTA_BYTES = 16 * 1024 * 1024;
-/** What one file or directory entry costs against the quota, besides its contents. */
-export const ENTRY_BYTES = 512;
-/** Longest path a guest may pass (bytes of UTF-8), like PATH_MAX. */
-export const MAX_PATH_BYTES = 4096;
 /** Most bytes one `read` returns and one `write` accepts. */
 export const MAX_IO_BYTES = 1024 * 1024;
 /**
@@ -42,83 +41,11 @@ export const PREOPEN_NAME = '/data';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW } = fs.constants;
 
-const ERRNO = {
-  ENOENT: 'no-entry', EEXIST: 'exist', ENOTDIR: 'not-directory', EISDIR: 'is-directory', ENOTEMPTY: 'not-empty',
-  EACCES: 'access', EPERM: 'not-permitted', ELOOP: 'not-permitted', ENAMETOOLONG: 'name-too-long',
-  ENOSPC: 'insufficient-space', EDQUOT: 'quota', EINVAL: 'invalid', EBADF: 'bad-descriptor', EFBIG: 'file-too-large',
-  EXDEV: 'cross-device', EBUSY: 'busy', EROFS: 'read-only',
-};
-
-/** Run a host fs call; an errno becomes the WIT `error-code` (thrown as jco expects), anything else traps. */
-function sys(fn) {
-  try {
-    return fn();
-  } catch (err) {
-    if (typeof err === 'string') throw err;
-    if (err && typeof err.code === 'string' && err.code.startsWith('E')) throw ERRNO[err.code] ?? 'io';
-    throw err;
-  }
-}
-
-function lstatOrNull(p) {
-  try {
-    return fs.lstatSync(p, { bigint: true });
-  } catch (err) {
-    if (err.code === 'ENOENT') return null;
-    return sys(() => { throw err; });
-  }
-}
-
-function typeOf(st) {
-  if (st.isFile()) return 'regular-file';
-  if (st.isDirectory()) return 'directory';
-  if (st.isSymbolicLink()) return 'symbolic-link';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isSocket()) return 'socket';
-  if (st.isCharacterDevice()) return 'character-device';
-  if (st.isBlockDevice()) return 'block-device';
-  return 'unknown';
-}
-
-const timestamp = (ns) => ({ seconds: ns / 1_000_000_000n, nanoseconds: Number(ns % 1_000_000_000n) });
-
-function statOf(st) {
-  return {
-    type: typeOf(st),
-    linkCount: st.nlink,
-    size: st.size,
-    dataAccessTimestamp: timestamp(st.atimeNs),
-    dataModificationTimestamp: timestamp(st.mtimeNs),
-    statusChangeTimestamp: timestamp(st.ctimeNs),
-  };
-}
-
-/** Bytes charged for what is already in `dir` (not following links). */
-function measure(dir) {
-  let total = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    total += ENTRY_BYTES;
-    if (e.isDirectory()) total += measure(p);
-    else if (e.isFile()) total += fs.lstatSync(p).size;
-  }
-  return total;
-}
-
-/** Create the data directory (and its parent) 0700 if missing; refuse one that is not a real directory. */
-function ensureDataDir(dir) {
-  fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o700 });
-  try {
-    fs.mkdirSync(dir, { mode: 0o700 });
-  } catch (err) {
-    if (err.code !== 'EEXIST') throw err;
-  }
-  if (!fs.lstatSync(dir).isDirectory()) throw new Error(`data directory ${dir} is not a directory`);
-}
-
+/** @param {Pick<WorkerContext, 'dataDir'>} ctx @returns {ImportObject} */
 export function imports(ctx) {
-  const root = ctx.dataDir;
-  if (typeof root !== 'string' || !path.isAbsolute(root)) throw new Error('wasi:filesystem/data: no data directory for this instance');
+  const { dataDir } = ctx;
+  if (typeof dataDir !== 'string' || !path.isAbsolute(dataDir)) throw new Error('wasi:filesystem/data: no data directory for this instance');
+  const root = dataDir; // a string from here on, in the classes below too
   ensureDataDir(root);
   const state = { usage: measure(root), live: 0 };
 
@@ -128,60 +55,20 @@ export function imports(ctx) {
     state.live++;
   };
 
+  /** Charge `bytes` more against the quota, or refuse them. @param {number} bytes */
   const charge = (bytes) => {
     if (bytes > 0 && state.usage + bytes > DATA_QUOTA_BYTES) throw 'insufficient-space';
     state.usage += bytes;
   };
 
-  /**
-   * Resolve `p` under the directory `parts` (components below root): lexical, refusing absolute paths
-   * and `..` past the descriptor, with every intermediate component lstat'ed (a link → not-permitted).
-   * Returns the components of the target and the lstat of the last one (null when it does not exist).
-   */
-  function resolve(parts, p) {
-    if (typeof p !== 'string') throw 'invalid';
-    if (Buffer.byteLength(p, 'utf8') > MAX_PATH_BYTES) throw 'name-too-long';
-    if (p.includes('\0')) throw 'invalid';
-    if (p.startsWith('/')) throw 'not-permitted';
-    const rel = [];
-    for (const c of p.split('/')) {
-      if (c === '' || c === '.') continue;
-      if (c === '..') {
-        if (rel.length === 0) throw 'not-permitted';
-        rel.pop();
-      } else rel.push(c);
-    }
-    const full = [...parts, ...rel];
-    walk(full);
-    const abs = path.join(root, ...full);
-    return { full, abs, st: lstatOrNull(abs), isSelf: rel.length === 0 };
-  }
-
-  /** Every directory above the last component of `full` is a real directory (never a link). */
-  function walk(full) {
-    for (let i = 1; i < full.length; i++) {
-      const st = lstatOrNull(path.join(root, ...full.slice(0, i)));
-      if (!st) throw 'no-entry';
-      if (st.isSymbolicLink()) throw 'not-permitted';
-      if (!st.isDirectory()) throw 'not-directory';
-    }
-  }
-
-  /** Open the regular file at `full` for one operation (no link followed anywhere), run `fn(fd)`, close. */
-  function withFile(full, mode, fn) {
-    walk(full);
-    const fd = sys(() => fs.openSync(path.join(root, ...full), mode | O_NOFOLLOW));
-    try {
-      if (!fs.fstatSync(fd).isFile()) throw 'not-permitted';
-      return sys(() => fn(fd));
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
+  const { walk, resolve, withFile } = confined(root);
 
   class Descriptor {
     #parts; #isFile; #flags; #closed = false;
-    /** A directory or a regular file, by its components below root (see the header on fds). */
+    /**
+     * A directory or a regular file, by its components below root (see the header on fds).
+     * @param {string[]} parts @param {boolean} isFile @param {Required<DescriptorFlags>} flags
+     */
     constructor(parts, isFile, flags) {
       acquire();
       this.#parts = parts;
@@ -193,7 +80,10 @@ export function imports(ctx) {
       if (this.#isFile) throw 'not-directory';
       return this.#parts;
     }
-    /** Run `fn(fd)` on this file, opened read-only or for writing for the duration of the call. */
+    /**
+     * Run `fn(fd)` on this file, opened read-only or for writing for the duration of the call.
+     * @template T @param {boolean} write @param {(fd: number) => T} fn @returns {T}
+     */
     #file(write, fn) {
       if (this.#closed) throw 'bad-descriptor';
       if (!this.#isFile) throw 'is-directory';
@@ -219,6 +109,7 @@ export function imports(ctx) {
     metadataHash() { throw 'unsupported'; }
     metadataHashAt() { throw 'unsupported'; }
 
+    /** @param {bigint} size */
     setSize(size) {
       const n = Number(size);
       if (!Number.isSafeInteger(n)) throw 'file-too-large';
@@ -235,6 +126,7 @@ export function imports(ctx) {
       });
     }
 
+    /** @param {bigint} length @param {bigint} offset @returns {[Uint8Array, boolean]} */
     read(length, offset) {
       const want = Math.min(Number(length), MAX_IO_BYTES);
       const buf = Buffer.alloc(want);
@@ -242,6 +134,7 @@ export function imports(ctx) {
       return [new Uint8Array(buf.buffer, buf.byteOffset, n), n < want || want === 0];
     }
 
+    /** @param {Uint8Array} buffer @param {bigint} offset */
     write(buffer, offset) {
       if (buffer.byteLength > MAX_IO_BYTES) throw 'invalid';
       const end = Number(offset) + buffer.byteLength;
@@ -272,6 +165,7 @@ export function imports(ctx) {
       return statOf(st);
     }
 
+    /** @param {PathFlags} pathFlags @param {string} p */
     statAt(pathFlags, p) {
       const { st } = resolve(this.#dir(), p);
       if (!st) throw 'no-entry';
@@ -279,6 +173,7 @@ export function imports(ctx) {
       return statOf(st);
     }
 
+    /** @param {PathFlags} pathFlags @param {string} p @param {OpenFlags} openFlags @param {DescriptorFlags} flags */
     openAt(pathFlags, p, openFlags, flags) {
       const parent = this.#dir();
       if (state.live >= MAX_LIVE_DESCRIPTORS) throw 'insufficient-memory'; // before a file is created
@@ -317,6 +212,7 @@ export function imports(ctx) {
       return new Descriptor(full, true, { read: !!flags.read, write: !!flags.write, mutateDirectory: false });
     }
 
+    /** @param {string} p */
     createDirectoryAt(p) {
       this.#mutating();
       const { abs, st, isSelf } = resolve(this.#dir(), p);
@@ -330,6 +226,7 @@ export function imports(ctx) {
       }
     }
 
+    /** @param {string} p */
     removeDirectoryAt(p) {
       this.#mutating();
       const { abs, st, isSelf } = resolve(this.#dir(), p);
@@ -340,7 +237,7 @@ export function imports(ctx) {
       state.usage -= ENTRY_BYTES;
     }
 
-    /** Removes a file, or a symbolic link itself (never what it points to). */
+    /** Removes a file, or a symbolic link itself (never what it points to). @param {string} p */
     unlinkFileAt(p) {
       this.#mutating();
       const { abs, st, isSelf } = resolve(this.#dir(), p);
@@ -350,6 +247,7 @@ export function imports(ctx) {
       state.usage -= ENTRY_BYTES + (st.isFile() ? Number(st.size) : 0);
     }
 
+    /** @param {string} oldPath @param {unknown} newDescriptor @param {string} newPath */
     renameAt(oldPath, newDescriptor, newPath) {
       this.#mutating();
       if (!(newDescriptor instanceof Descriptor)) throw 'bad-descriptor';
@@ -369,35 +267,40 @@ export function imports(ctx) {
     linkAt() { throw 'not-permitted'; }
     readlinkAt() { throw 'not-permitted'; }
 
+    /** @param {unknown} other */
     isSameObject(other) {
       return other instanceof Descriptor && other.#abs === this.#abs;
     }
 
-    /** Dropped by the guest (jco calls the dispose symbol): later calls are `bad-descriptor`. */
-    [Symbol.for('dispose')]() {
+    /**
+     * Dropped by the guest: later calls are `bad-descriptor`. jco's glue calls `Symbol.dispose ??
+     * Symbol.for('dispose')`, which is Symbol.dispose on every Node this runs on (package.json engines).
+     */
+    [Symbol.dispose]() {
       if (!this.#closed) state.live--;
       this.#closed = true;
     }
   }
 
   class DirectoryEntryStream {
+    /** @type {DirectoryEntry[] | undefined} */
     #entries;
+    /** @param {DirectoryEntry[]} entries */
     constructor(entries) {
       acquire();
       this.#entries = entries;
     }
-    readDirectoryEntry() { return this.#entries.shift(); }
-    [Symbol.for('dispose')]() {
+    readDirectoryEntry() {
+      if (!this.#entries) throw new Error('wasi:filesystem: directory-entry-stream used after it was dropped');
+      return this.#entries.shift();
+    }
+    [Symbol.dispose]() {
       if (this.#entries) state.live--;
       this.#entries = undefined;
     }
   }
 
   // A new descriptor per call: the guest owns (and drops) each one it is handed.
-  if (Symbol.dispose) {
-    Descriptor.prototype[Symbol.dispose] = Descriptor.prototype[Symbol.for('dispose')];
-    DirectoryEntryStream.prototype[Symbol.dispose] = DirectoryEntryStream.prototype[Symbol.for('dispose')];
-  }
   const preopen = () => new Descriptor([], false, { read: true, write: false, mutateDirectory: true });
   return {
     'wasi:filesystem/types': { Descriptor, DirectoryEntryStream, filesystemErrorCode: () => undefined },

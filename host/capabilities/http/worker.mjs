@@ -6,91 +6,42 @@
 // Bodies are buffered whole (the broker carries one value each way): the request is sent when its
 // response is first asked for (`future-incoming-response.get`, or a poll on it) and its body is complete
 // (never taken, finished, or dropped), so a guest that streams its body before waiting works as it
-// would on wasmtime. Streams are the shared wasi:io classes (io/worker.mjs).
+// would on wasmtime. Streams are the shared wasi:io classes (io/worker.mjs); header fields are fields.mjs.
 import { InputStream, OutputStream, Pollable, Resource, consumed, ioImports, uncounted } from '../io/worker.mjs';
 import { ELEMENT_BYTES, valueBytes } from '../../runtime/broker-protocol.mjs';
+import { Fields, MAX_FIELDS, S, TOKEN, fieldError, frozen } from './fields.mjs';
+/** @import { Sink } from '../io/worker.mjs' */
+/** @import { ImportObject, WorkerContext } from '../../runtime/sandbox/worker-api.js' */
+
+/** A WIT variant value as jco represents it (method, scheme, error-code, header-error). @typedef {{ tag: string; val?: any }} Tagged */
+/** @import { FieldEntry } from './fields.mjs' */
+/**
+ * What the worker hands the host's `send` (host.ts), and what it answers.
+ * @typedef {{ method: string; scheme: string; authority: string; pathWithQuery: string; headers: [string, string][];
+ *   connectTimeoutMs: number | undefined; firstByteTimeoutMs: number | undefined; betweenBytesTimeoutMs: number | undefined }} SendRequest
+ * @typedef {{ status: number; headers: [string, string][]; body: Uint8Array }} SendResponse
+ * @typedef {{ ok?: SendResponse; error?: Tagged }} SendAnswer
+ */
+/** @typedef {{ chunks: Uint8Array[]; size: number; streamTaken: boolean; finished: boolean; dropped: boolean; tooLarge: boolean }} BodyState */
 
 export { MAX_LIVE_RESOURCES } from '../io/worker.mjs';
+export { Fields, MAX_FIELDS, MAX_FIELD_NAME_BYTES, MAX_FIELD_VALUE_BYTES } from './fields.mjs';
 
 /** Interface under which the host's `send` reaches this module (never linked into a guest's imports). */
 export const HOST_INTERFACE = 'edgeward-private:http';
-/** Most header lines in one fields resource, and the longest name and value (bytes). */
-export const MAX_FIELDS = 128;
-export const MAX_FIELD_NAME_BYTES = 256;
-export const MAX_FIELD_VALUE_BYTES = 8 * 1024;
 /** Bytes the guest may hand over per body write. */
 export const MAX_BODY_WRITE_BYTES = 64n * 1024n;
 
-// What a guest may not set: connection management belongs to the host. Refused with
-// header-error.forbidden, the list wasmtime-wasi-http forbids (content-length is allowed there, and
-// StarlingMonkey sets it; the host drops it with the other framing headers and derives its own from the
-// buffered body, host.ts FORBIDDEN_HEADERS).
-const FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const METHODS = ['get', 'head', 'post', 'put', 'delete', 'connect', 'options', 'trace', 'patch'];
 
-const S = Symbol('edgeward.http.state');
 const latin1 = new TextDecoder('latin1');
+/** @param {string} s */
 const toBytes = (s) => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
 
-/** The header-error for one field line, or undefined if the guest may set it. */
-function fieldError(name, value) {
-  if (typeof name !== 'string' || name.length > MAX_FIELD_NAME_BYTES || !TOKEN.test(name)) return { tag: 'invalid-syntax' };
-  if (FORBIDDEN.has(name.toLowerCase())) return { tag: 'forbidden' };
-  if (value !== undefined && (value.length > MAX_FIELD_VALUE_BYTES || value.some((b) => b === 0 || b === 10 || b === 13))) return { tag: 'invalid-syntax' };
-  return undefined;
-}
-
-function checkField(name, value) {
-  const err = fieldError(name, value);
-  if (err) throw err;
-}
-
-export class Fields extends Resource {
-  constructor() { super(); this[S] = { entries: [], immutable: false }; }
-  static fromList(entries) {
-    const f = new Fields();
-    if (entries.length > MAX_FIELDS) throw { tag: 'invalid-syntax' };
-    for (const [name, value] of entries) checkField(name, value);
-    f[S].entries = entries.map(([n, v]) => [n, v.slice()]);
-    return f;
-  }
-  #mutable() {
-    if (this[S].immutable) throw { tag: 'immutable' };
-  }
-  get(name) { const n = name.toLowerCase(); return this[S].entries.filter(([k]) => k.toLowerCase() === n).map(([, v]) => v.slice()); }
-  has(name) { const n = name.toLowerCase(); return this[S].entries.some(([k]) => k.toLowerCase() === n); }
-  set(name, values) {
-    this.#mutable();
-    checkField(name);
-    for (const v of values) checkField(name, v);
-    const n = name.toLowerCase();
-    const kept = this[S].entries.filter(([k]) => k.toLowerCase() !== n);
-    if (kept.length + values.length > MAX_FIELDS) throw { tag: 'invalid-syntax' };
-    this[S].entries = [...kept, ...values.map((v) => [name, v.slice()])];
-  }
-  delete(name) {
-    this.#mutable();
-    checkField(name);
-    const n = name.toLowerCase();
-    this[S].entries = this[S].entries.filter(([k]) => k.toLowerCase() !== n);
-  }
-  append(name, value) {
-    this.#mutable();
-    checkField(name, value);
-    if (this[S].entries.length >= MAX_FIELDS) throw { tag: 'invalid-syntax' };
-    this[S].entries.push([name, value.slice()]);
-  }
-  entries() { return this[S].entries.map(([n, v]) => [n, v.slice()]); }
-  clone() { const f = new Fields(); f[S].entries = this.entries(); return f; }
-}
-
-function frozen(fields) {
-  fields[S].immutable = true;
-  return fields;
-}
-
-/** Buffers what the guest writes to an outgoing body, up to the module's value cap. */
+/**
+ * Buffers what the guest writes to an outgoing body, up to the module's value cap.
+ * @param {{ [S]: BodyState }} body @param {number} limit @returns {Sink}
+ */
 function bodySink(body, limit) {
   return {
     checkWrite: MAX_BODY_WRITE_BYTES,
@@ -109,17 +60,20 @@ function bodySink(body, limit) {
   };
 }
 
+/** @param {Partial<Pick<WorkerContext, 'host'>> & Pick<WorkerContext, 'maxValueBytes'>} ctx @returns {ImportObject} */
 export function imports(ctx) {
-  const send = ctx.host?.[HOST_INTERFACE]?.send;
+  const send = /** @type {((request: SendRequest & { body: Uint8Array | undefined }) => SendAnswer) | undefined} */ (ctx.host?.[HOST_INTERFACE]?.send);
   const limit = ctx.maxValueBytes;
 
   class OutgoingBody extends Resource {
-    constructor() { super(); this[S] = { chunks: [], size: 0, streamTaken: false, finished: false, dropped: false, tooLarge: false }; }
+    /** @type {BodyState} */
+    [S] = { chunks: [], size: 0, streamTaken: false, finished: false, dropped: false, tooLarge: false };
     write() {
       if (this[S].streamTaken) throw undefined;
       this[S].streamTaken = true;
       return new OutputStream(bodySink(this, limit));
     }
+    /** @param {OutgoingBody} body @param {Fields | undefined} trailers */
     static finish(body, trailers) {
       consumed(body);
       consumed(trailers);
@@ -128,6 +82,7 @@ export function imports(ctx) {
       if (st.tooLarge) throw { tag: 'HTTP-request-body-size', val: BigInt(st.size) };
       if (trailers && trailers[S].entries.length > 0) throw { tag: 'HTTP-request-trailer-section-size', val: undefined };
     }
+    /** @override */
     [Symbol.dispose]() {
       this[S].dropped = true;
       super[Symbol.dispose]();
@@ -135,6 +90,9 @@ export function imports(ctx) {
   }
 
   class OutgoingRequest extends Resource {
+    /** @type {{ headers: Fields; method: Tagged; path: string | undefined; scheme: Tagged | undefined; authority: string | undefined; body: OutgoingBody | undefined }} */
+    [S];
+    /** @param {Fields} headers */
     constructor(headers) {
       super();
       consumed(headers);
@@ -145,11 +103,13 @@ export function imports(ctx) {
       return (this[S].body = new OutgoingBody());
     }
     method() { return this[S].method; }
+    /** @param {Tagged} m */
     setMethod(m) {
       if (m.tag === 'other' ? !TOKEN.test(m.val) : !METHODS.includes(m.tag)) throw undefined;
       this[S].method = m;
     }
     pathWithQuery() { return this[S].path; }
+    /** @param {string | undefined} p */
     setPathWithQuery(p) {
       // Origin-form only (RFC 9112 §3.2.1): an absolute-form target ("http://other/") would be sent
       // to the granted host as is, and a granted proxy would forward it.
@@ -157,11 +117,13 @@ export function imports(ctx) {
       this[S].path = p;
     }
     scheme() { return this[S].scheme; }
+    /** @param {Tagged | undefined} s */
     setScheme(s) {
       if (s !== undefined && s.tag === 'other' && !/^[a-z][a-z0-9+.-]{0,31}$/i.test(s.val)) throw undefined;
       this[S].scheme = s;
     }
     authority() { return this[S].authority; }
+    /** @param {string | undefined} a */
     setAuthority(a) {
       if (a !== undefined && (a.length > 262 || !/^[\x21-\x7e]*$/.test(a))) throw undefined;
       this[S].authority = a;
@@ -169,23 +131,32 @@ export function imports(ctx) {
     headers() { return this[S].headers; }
   }
 
+  /** @typedef {bigint | undefined} Duration a WIT option<duration>, in ns */
   class RequestOptions extends Resource {
-    constructor() { super(); this[S] = {}; }
+    /** @type {{ connect?: Duration; firstByte?: Duration; betweenBytes?: Duration }} */
+    [S] = {};
     connectTimeout() { return this[S].connect; }
+    /** @param {Duration} d */
     setConnectTimeout(d) { this[S].connect = d; }
     firstByteTimeout() { return this[S].firstByte; }
+    /** @param {Duration} d */
     setFirstByteTimeout(d) { this[S].firstByte = d; }
     betweenBytesTimeout() { return this[S].betweenBytes; }
+    /** @param {Duration} d */
     setBetweenBytesTimeout(d) { this[S].betweenBytes = d; }
   }
 
   class IncomingBody extends Resource {
+    /** @type {{ bytes: Uint8Array; streamTaken: boolean }} */
+    [S];
+    /** @param {Uint8Array} bytes */
     constructor(bytes) { super(); this[S] = { bytes, streamTaken: false }; }
     stream() {
       if (this[S].streamTaken) throw undefined;
       this[S].streamTaken = true;
       return new InputStream(this[S].bytes);
     }
+    /** @param {IncomingBody} body */
     static finish(body) {
       consumed(body);
       return new FutureTrailers();
@@ -193,10 +164,13 @@ export function imports(ctx) {
   }
 
   class IncomingResponse extends Resource {
+    /** @type {{ status: number; headers: Fields; body: Uint8Array; consumed: boolean }} */
+    [S];
+    /** @param {SendResponse} r */
     constructor(r) {
       super();
       // Connection headers and lines a guest could not have set are not handed over (never a trap here).
-      const lines = r.headers.map(([n, v]) => [n, toBytes(v)]).filter(([n, v]) => !fieldError(n, v)).slice(0, MAX_FIELDS);
+      const lines = r.headers.map(([n, v]) => /** @type {FieldEntry} */ ([n, toBytes(v)])).filter(([n, v]) => !fieldError(n, v)).slice(0, MAX_FIELDS);
       this[S] = { status: r.status, headers: frozen(uncounted(() => Fields.fromList(lines))), body: r.body, consumed: false };
     }
     status() { return this[S].status; }
@@ -210,7 +184,7 @@ export function imports(ctx) {
 
   /** The whole body arrived with the response: trailers are never sent, the future is ready at once. */
   class FutureTrailers extends Resource {
-    constructor() { super(); this[S] = { taken: false }; }
+    [S] = { taken: false };
     subscribe() { return new Pollable(); }
     get() {
       if (this[S].taken) return { tag: 'err', val: undefined };
@@ -220,6 +194,9 @@ export function imports(ctx) {
   }
 
   class FutureIncomingResponse extends Resource {
+    /** @type {{ request: SendRequest; body: OutgoingBody | undefined; result: Tagged | undefined; taken: boolean }} */
+    [S];
+    /** @param {SendRequest} request @param {OutgoingBody | undefined} body */
     constructor(request, body) { super(); this[S] = { request, body, result: undefined, taken: false }; }
     #ready() {
       const b = this[S].body?.[S];
@@ -238,7 +215,10 @@ export function imports(ctx) {
     }
   }
 
-  /** Send through the host and wrap its answer; a broker failure is an internal-error, not a trap. */
+  /**
+   * Send through the host and wrap its answer; a broker failure is an internal-error, not a trap.
+   * @param {SendRequest} request @param {BodyState | undefined} body @returns {Tagged}
+   */
   function deliver(request, body) {
     if (body && !body.finished) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(body.size) } };
     if (body?.tooLarge) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(body.size) } };
@@ -248,17 +228,18 @@ export function imports(ctx) {
     // typed array (its bytes); the envelope (the argument list, the body member) adds 2 elements.
     const head = valueBytes(request) + 3 * ELEMENT_BYTES;
     if (head > limit) return { tag: 'err', val: { tag: 'HTTP-request-header-section-size', val: undefined } };
-    if (head + (body?.size ?? 0) > limit) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(body.size) } };
+    if (body && head + body.size > limit) return { tag: 'err', val: { tag: 'HTTP-request-body-size', val: BigInt(body.size) } };
     let answer;
     try {
       answer = send({ ...request, body: body ? concat(body.chunks, body.size) : undefined });
     } catch (err) {
-      return { tag: 'err', val: { tag: 'internal-error', val: String(err?.message ?? err) } };
+      return { tag: 'err', val: { tag: 'internal-error', val: String(/** @type {{ message?: unknown } | undefined} */ (err)?.message ?? err) } };
     }
     if (answer.error) return { tag: 'err', val: answer.error };
-    return { tag: 'ok', val: new IncomingResponse(answer.ok) };
+    return { tag: 'ok', val: new IncomingResponse(/** @type {SendResponse} */ (answer.ok)) };
   }
 
+  /** @param {OutgoingRequest} request @param {RequestOptions | undefined} options */
   function handle(request, options) {
     consumed(request);
     consumed(options);
@@ -266,6 +247,7 @@ export function imports(ctx) {
     if (st.authority === undefined) throw { tag: 'HTTP-request-URI-invalid' };
     const scheme = st.scheme === undefined ? 'https' : st.scheme.tag === 'HTTP' ? 'http' : st.scheme.tag === 'HTTPS' ? 'https' : st.scheme.val;
     const o = options?.[S] ?? {};
+    /** @param {Duration} d */
     const ms = (d) => (d === undefined ? undefined : Number(d / 1_000_000n));
     // The request resource is consumed here: what is sent is what it says now.
     const req = {
@@ -273,7 +255,7 @@ export function imports(ctx) {
       scheme,
       authority: st.authority,
       pathWithQuery: st.path ?? '/',
-      headers: st.headers[S].entries.map(([n, v]) => [n, latin1.decode(v)]),
+      headers: st.headers[S].entries.map(([n, v]) => /** @type {[string, string]} */ ([n, latin1.decode(v)])),
       connectTimeoutMs: ms(o.connect),
       firstByteTimeoutMs: ms(o.firstByte),
       betweenBytesTimeoutMs: ms(o.betweenBytes),
@@ -281,6 +263,7 @@ export function imports(ctx) {
     return new FutureIncomingResponse(req, st.body);
   }
 
+  /** @param {string} what */
   const unsupported = (what) => class {
     constructor() { throw new Error(`wasi:http/types ${what}: this world has no incoming handler`); }
   };
@@ -292,12 +275,13 @@ export function imports(ctx) {
       IncomingRequest: unsupported('incoming-request'),
       OutgoingResponse: unsupported('outgoing-response'),
       ResponseOutparam: unsupported('response-outparam'),
-      httpErrorCode: (err) => err?.httpCode,
+      httpErrorCode: (/** @type {unknown} */ err) => /** @type {{ httpCode?: unknown } | undefined} */ (err)?.httpCode,
     },
     'wasi:http/outgoing-handler': { handle },
   };
 }
 
+/** @param {Uint8Array[]} chunks @param {number} size */
 function concat(chunks, size) {
   const out = new Uint8Array(size);
   let at = 0;

@@ -4,7 +4,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import { imports as httpImports, HOST_INTERFACE, MAX_LIVE_RESOURCES } from './worker.mjs';
-// @ts-expect-error: plain .mjs without types (loaded by the sandbox worker)
 import { imports as stdioImports } from '../stdio/worker.mjs';
 
 type Sent = Record<string, unknown> & { body?: Uint8Array };
@@ -148,7 +147,7 @@ describe('wasi:http worker side', () => {
     const http = httpImports({ maxValueBytes: 1024 });
     const stdio = stdioImports({ log: () => undefined });
     for (const iface of ['wasi:io/error', 'wasi:io/poll', 'wasi:io/streams']) {
-      for (const [name, value] of Object.entries(http[iface]!)) expect(stdio[iface][name], `${iface} ${name}`).toBe(value);
+      for (const [name, value] of Object.entries(http[iface]!)) expect(stdio[iface]![name], `${iface} ${name}`).toBe(value);
     }
   });
 });

@@ -18,8 +18,6 @@ export const MAX_LIVE_RESOURCES = 10_000;
 let liveResources = 0;
 let counting = true;
 
-/** What jco calls when the guest drops a handle (its glue uses the same expression). */
-const DISPOSE = Symbol.dispose ?? Symbol.for('dispose');
 
 /**
  * Base of every resource class here and in http/worker.mjs: counted against MAX_LIVE_RESOURCES from
@@ -32,20 +30,26 @@ export class Resource {
     if (liveResources >= MAX_LIVE_RESOURCES) throw new Error(`more than ${MAX_LIVE_RESOURCES} live wasi:http/wasi:io resources in this instance`);
     liveResources++;
   }
-  /** Dropped by the guest. */
-  [DISPOSE]() {
+  /**
+   * Dropped by the guest. jco's glue calls `Symbol.dispose ?? Symbol.for('dispose')`, which is
+   * Symbol.dispose on every Node this runs on (package.json engines; Node has it since 20.4).
+   */
+  [Symbol.dispose]() {
     if (!this.#live) return;
     this.#live = false;
     liveResources--;
   }
 }
 
-/** An own handle the guest passed to the host (a request to `handle`, a body to `finish`): no longer its. */
+/** An own handle the guest passed to the host (a request to `handle`, a body to `finish`): no longer its. @param {unknown} resource */
 export function consumed(resource) {
-  if (resource instanceof Resource) Resource.prototype[DISPOSE].call(resource);
+  if (resource instanceof Resource) Resource.prototype[Symbol.dispose].call(resource);
 }
 
-/** Make a resource the host keeps for itself (not counted: the guest may never be handed it). */
+/**
+ * Make a resource the host keeps for itself (not counted: the guest may never be handed it).
+ * @template T @param {() => T} make @returns {T}
+ */
 export function uncounted(make) {
   counting = false;
   try {
@@ -83,8 +87,9 @@ export class Pollable extends Resource {
   }
 }
 
-/** wasi:io/poll.poll: the indexes of the ready pollables (at least one, or the call traps). */
+/** wasi:io/poll.poll: the indexes of the ready pollables (at least one, or the call traps). @param {Pollable[]} list */
 export function poll(list) {
+  /** @type {number[]} */
   const ready = [];
   list.forEach((p, i) => { if (p.ready()) ready.push(i); });
   if (ready.length === 0) throw new Error('wasi:io/poll: no pollable can become ready (single-threaded sandbox)');
@@ -92,6 +97,7 @@ export function poll(list) {
 }
 
 const closed = () => ({ tag: 'closed' });
+/** @param {string} message @param {unknown} [httpCode] */
 const failed = (message, httpCode) => ({ tag: 'last-operation-failed', val: new IoError(message, httpCode) });
 
 /** An input stream over bytes already in memory (or none: an empty stream is closed at once). */
@@ -103,6 +109,7 @@ export class InputStream extends Resource {
     super();
     this.#bytes = bytes ?? new Uint8Array(0);
   }
+  /** @param {bigint} len */
   read(len) {
     if (this.#at >= this.#bytes.length) throw closed();
     const n = Math.min(Number(len), MAX_READ_BYTES, this.#bytes.length - this.#at);
@@ -110,20 +117,31 @@ export class InputStream extends Resource {
     this.#at += n;
     return out;
   }
+  /** @param {bigint} len */
   blockingRead(len) { return this.read(len); }
+  /** @param {bigint} len */
   skip(len) { return BigInt(this.read(len).length); }
+  /** @param {bigint} len */
   blockingSkip(len) { return this.skip(len); }
   subscribe() { return new Pollable(); }
 }
 
 /**
- * An output stream over a sink: `{ write(bytes): string | undefined, flush?(), checkWrite?: bigint,
- * httpCode?(): unknown }`. A sink answers a refused write with the reason (the stream then fails with
- * `last-operation-failed`, and stays failed).
+ * Where an output stream's bytes go. `write` answers a refused write with the reason; `checkWrite` is
+ * what one write may hand over (MAX_WRITE_BYTES unless set); `httpCode` is the wasi:http error-code
+ * behind a refusal, if any.
+ * @typedef {{ write(bytes: Uint8Array): string | undefined; flush?(): void; checkWrite?: bigint; httpCode?(): unknown }} Sink
+ */
+
+/**
+ * An output stream over a sink (above). A sink answers a refused write with the reason (the stream then
+ * fails with `last-operation-failed`, and stays failed).
  */
 export class OutputStream extends Resource {
   #sink;
+  /** @type {{ message: string; httpCode: unknown } | undefined} */
   #failed;
+  /** @param {Sink} sink */
   constructor(sink) {
     super();
     this.#sink = sink;
@@ -132,6 +150,7 @@ export class OutputStream extends Resource {
     if (this.#failed) throw failed(this.#failed.message, this.#failed.httpCode);
     return this.#sink.checkWrite ?? MAX_WRITE_BYTES;
   }
+  /** @param {Uint8Array} contents */
   write(contents) {
     const max = this.checkWrite();
     if (BigInt(contents.byteLength) > max) throw failed('write larger than check-write allowed');
@@ -141,6 +160,7 @@ export class OutputStream extends Resource {
       throw failed(refused, this.#failed.httpCode);
     }
   }
+  /** @param {Uint8Array} contents */
   blockingWriteAndFlush(contents) {
     this.write(contents);
     this.flush();
@@ -149,8 +169,11 @@ export class OutputStream extends Resource {
   blockingFlush() { this.flush(); }
   subscribe() { return new Pollable(); }
   // checkWrite first: the zeroes are allocated only once the stream has said it takes that many.
+  /** @param {bigint} n */
   writeZeroes(n) { this.write(this.zeroes(n)); }
+  /** @param {bigint} n */
   blockingWriteZeroesAndFlush(n) { this.blockingWriteAndFlush(this.zeroes(n)); }
+  /** @param {bigint} n */
   zeroes(n) {
     const len = Number(n);
     if (!Number.isSafeInteger(len) || len < 0 || BigInt(len) > BigInt(this.checkWrite())) throw failed('write-zeroes larger than check-write allows');

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 
 export const MAX_RANDOM_BYTES = 64 * 1024;
 
+/** @param {bigint} len a u64 */
 function bytes(len) {
   const n = Number(len);
   if (!Number.isSafeInteger(n) || n < 0 || n > MAX_RANDOM_BYTES) throw new RangeError(`random: at most ${MAX_RANDOM_BYTES} bytes per call`);

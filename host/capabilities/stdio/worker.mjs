@@ -5,11 +5,15 @@
 // filesystem (preview2-shim's versions do). The wasi:io classes are the shared ones (io/worker.mjs).
 import { MAX_LOG_LINE_BYTES } from '../logging/worker.mjs';
 import { InputStream, OutputStream, ioImports } from '../io/worker.mjs';
+/** @import { Sink } from '../io/worker.mjs' */
+/** @import { ImportObject, WorkerContext } from '../../runtime/sandbox/worker-api.js' */
 
 /**
  * A sink for the shared output stream (io/worker.mjs) that cuts what the guest writes into log lines.
  * The log is line-oriented: a flush does not cut a line (StarlingMonkey flushes the text and its newline
  * separately); an unterminated line is emitted once it reaches the line cap.
+ * @param {(line: string) => void} emit
+ * @returns {Sink}
  */
 function lineSink(emit) {
   let pending = '';
@@ -36,6 +40,7 @@ class DirectoryEntryStream {}
 class TerminalInput {}
 class TerminalOutput {}
 
+/** @param {Pick<WorkerContext, 'log'>} ctx @returns {ImportObject} */
 export function imports(ctx) {
   const stdout = new OutputStream(lineSink((line) => ctx.log('info', line)));
   const stderr = new OutputStream(lineSink((line) => ctx.log('error', line)));

@@ -1,0 +1,275 @@
+/**
+ * One module instance's lifecycle: a worker from the pool, the component linked and loaded while the host
+ * measures it, instantiated and started once the measurement matched, then invoked one call at a time
+ * until it is stopped, or ends on its own (trap, exit, deadline, worker failure). Its host-capability
+ * calls are the broker's (broker.ts).
+ */
+import type { Worker } from 'node:worker_threads';
+import type { LimitsConfig } from '../../config/schema.js';
+import { shadowed, type ArgumentLimit, type Capability, type HostFunction, type InstanceContext, type LogLevel } from '../capabilities.js';
+import type { CoreModule, Digest } from '../loader.js';
+import { assetUrl } from '../assets.js';
+import { RuntimeError } from '../types.js';
+import type { InstanceType } from '../../boundary/types.js';
+import { Broker, guard, type Fault } from './broker.js';
+import { checkReply, describe, type Reply, type StartTimings } from './messages.js';
+import { takeWorker } from './pool.js';
+import { protocol } from './shared.js';
+import type { HostRequest, LoadMessage } from './worker-api.js';
+
+/** A start gets at least this long: instantiation of a 12 MB guest is ~100 ms, on a slow device more. */
+const MIN_START_TIMEOUT_MS = 10_000;
+
+/** Why an instance ended without the host asking it to. */
+export type ExitReason =
+  | { kind: 'exited'; code: number }
+  | { kind: 'trap'; message: string }
+  | { kind: 'timeout'; message: string }
+  | { kind: 'error'; message: string };
+
+export type InvokeOutcome = { ok: true; value: string } | { ok: false; message: string };
+
+export interface SandboxOptions {
+  module: string;
+  generationId: string;
+  digest: Digest;
+  /** The verified signer of those bytes (`sha256:<SPKI hex>` or "unsigned"). */
+  signer: string;
+  instanceId: number;
+  /** The component's verified JS glue (imported by the worker from a data: URL). */
+  glueSource: string;
+  coreModules: Record<string, CoreModule>;
+  capabilities: readonly Capability[];
+  /** The host's WIT types of every interface linked (host/boundary): the worker checks arguments against them. */
+  interfaceTypes: Readonly<Record<string, InstanceType>>;
+  /** JSON handed to the guest's `start`. */
+  config: string;
+  limits: LimitsConfig;
+  /** The registration's `network` (hosts for wasi:http/outgoing-handler), if any. */
+  network?: { hosts: readonly string[] };
+  /**
+   * The module's own data directory (absolute), handed only to capabilities that declare `dataDir`
+   * (wasi:filesystem/data), which create it on first use. Other capabilities never see a host path.
+   */
+  dataDir?: string;
+  onLog(level: LogLevel, message: string): void;
+  /** Whether the instance is still its module's registration (InstanceContext.current). */
+  current(): boolean;
+  /**
+   * A bug on the host side of this instance: an unexpected exception from a capability call (`where` is
+   * `capability <interface>.<function>`) or from handling the worker's messages. The instance is trapped as
+   * "internal error in <where>"; `cause` (with its stack) is for the daemon log only, never for
+   * the module log (it may name host paths or state).
+   */
+  onInternalError(where: string, cause: unknown): void;
+  /** Resolves when the component's measurement matched; the guest is not instantiated before. */
+  gate?: Promise<unknown>;
+  /** Called once, when the instance ends on its own (trap, exit, timeout, worker error). */
+  onExit(reason: ExitReason): void;
+}
+
+/** The host functions every granted capability prepares for this instance (each closes over `ctx`). */
+function prepareHost(opts: SandboxOptions, signal: AbortSignal, callDeadline: () => number | undefined): Record<string, Record<string, HostFunction>> {
+  const ctx: InstanceContext = {
+    module: opts.module,
+    generationId: opts.generationId,
+    digest: opts.digest,
+    signer: opts.signer,
+    instanceId: opts.instanceId,
+    limits: opts.limits,
+    ...(opts.network ? { network: opts.network } : {}),
+    signal,
+    callDeadline,
+    log: opts.onLog,
+    current: opts.current,
+  };
+  const host: Record<string, Record<string, HostFunction>> = {};
+  for (const cap of opts.capabilities) if (cap.prepare) Object.assign(host, cap.prepare(ctx));
+  return host;
+}
+
+/** The worker's `load` message: the broker's half, the glue, the worker modules granted, the host functions. */
+function loadMessage(opts: SandboxOptions, broker: Broker): LoadMessage {
+  const limits = new Map<string, ArgumentLimit>();
+  for (const c of opts.capabilities) {
+    for (const [iface, fns] of Object.entries(c.argumentLimits ?? {})) for (const [fn, limit] of Object.entries(fns)) limits.set(`${iface}.${fn}`, limit);
+  }
+  return {
+    t: 'load',
+    ...broker.workerInit,
+    glueSource: opts.glueSource,
+    workerModules: opts.capabilities.filter((c) => c.workerModule).map((c) => ({
+      url: assetUrl(c.workerModule!),
+      skip: shadowed(c, opts.capabilities),
+      ...(c.dataDir ? { dataDir: opts.dataDir } : {}),
+    })),
+    hostFunctions: broker.functions.map(([iface, fn]) => [iface, fn, limits.get(`${iface}.${fn}`)]),
+    types: opts.interfaceTypes,
+  };
+}
+
+export class Instance {
+  private readonly worker: Worker;
+  private readonly broker: Broker;
+  private readonly pending = new Map<number, (r: Reply) => void>();
+  private nextId = 1;
+  private chain: Promise<unknown> = Promise.resolve();
+  private ended = false;
+  private hostStopping = false;
+  /** Host-side failures while serving this instance trap it as `internal`. */
+  private readonly fault: Fault = (where, cause) => this.internal(where, cause);
+  readonly startedAt = new Date();
+  /** When the guest call in progress is cut off (performance.now() clock); undefined between calls. */
+  deadline: number | undefined;
+  /** Worker-side timings of this instance's start (link imports + load glue, instantiate, start()). */
+  timings?: StartTimings;
+
+  private constructor(private readonly opts: SandboxOptions, host: Record<string, Record<string, HostFunction>>, private readonly lifetime: AbortController) {
+    const fault = this.fault;
+    this.broker = new Broker({ module: opts.module, maxValueBytes: opts.limits.max_value_bytes, host, interfaceTypes: opts.interfaceTypes, fault });
+    this.worker = takeWorker();
+    // Nothing a worker sends or does may throw out of these listeners: an exception there would be
+    // uncaught on the daemon's thread. Host-side failures trap this instance as `internal`.
+    const LOG = 'capability edgeward:module/logging.log';
+    this.worker.stdout.on('data', (d: Buffer) => guard(fault, LOG, () => opts.onLog('info', d.toString('utf8').trimEnd())));
+    this.worker.stderr.on('data', (d: Buffer) => guard(fault, LOG, () => opts.onLog('error', d.toString('utf8').trimEnd())));
+    this.worker.on('message', (m: unknown) => guard(fault, 'the sandbox message handler', () => this.onMessage(m)));
+    this.worker.on('error', (err: unknown) => guard(fault, 'the sandbox error handler', () => this.end({ kind: 'error', message: err instanceof Error ? `${err.name}: ${err.message}` : `sandbox worker failed: ${describe(err)}` })));
+    this.worker.on('exit', (code) => guard(fault, 'the sandbox exit handler', () => this.end({ kind: 'error', message: `sandbox worker exited (${code})` })));
+    this.broker.start();
+  }
+
+  /** Spawn the worker, instantiate the component with its granted imports, and call `start(config)`. */
+  static async start(opts: SandboxOptions): Promise<Instance> {
+    const lifetime = new AbortController();
+    let instRef: Instance | undefined;
+    const inst = new Instance(opts, prepareHost(opts, lifetime.signal, () => instRef?.deadline), lifetime);
+    instRef = inst;
+    const timeoutMs = Math.max(opts.limits.call_timeout_ms, MIN_START_TIMEOUT_MS);
+    const fail = async (why: string): Promise<never> => {
+      inst.hostStopping = true;
+      await inst.worker.terminate();
+      throw new RuntimeError('failed', `module "${opts.module}" failed to start: ${why}`);
+    };
+    // The worker links and loads the glue while the host finishes measuring; nothing of the guest runs
+    // until the measurement matched (`gate`).
+    const loading = inst.exchange(loadMessage(opts, inst.broker), timeoutMs, 'load');
+    loading.catch(() => undefined);
+    try {
+      await opts.gate;
+    } catch (err) {
+      inst.hostStopping = true;
+      await inst.worker.terminate();
+      throw err;
+    }
+    const loaded = await loading.catch((e: Error) => fail(e.message));
+    if (loaded.t !== 'loaded') await fail(loaded.message ?? loaded.t);
+    const reply = await inst.exchange({ t: 'init', modules: opts.coreModules, config: opts.config }, timeoutMs, 'start');
+    if (reply.t !== 'started') await fail(reply.t === 'exit' ? `exited with code ${reply.code} during start` : (reply.message ?? reply.t));
+    inst.timings = reply.timings;
+    return inst;
+  }
+
+  get alive(): boolean {
+    return !this.ended;
+  }
+
+  /** Call the guest's `invoke`. Calls run one at a time; each gets `call_timeout_ms` once it starts. */
+  invoke(method: string, payload: string): Promise<InvokeOutcome> {
+    const max = this.opts.limits.max_value_bytes;
+    if (protocol.valueBytes(method) + protocol.valueBytes(payload) > max) {
+      return Promise.reject(new RuntimeError('invalid', `payload larger than the module's limit of ${max} bytes`));
+    }
+    const run = async (): Promise<InvokeOutcome> => {
+      const r = await this.exchange({ t: 'invoke', method, payload }, this.opts.limits.call_timeout_ms, `invoke "${method}"`);
+      if (r.t === 'ok') return { ok: true, value: r.value ?? '' };
+      if (r.t === 'guest-error') return { ok: false, message: r.message ?? '' };
+      this.kill(r.t === 'exit' ? { kind: 'exited', code: r.code ?? 0 } : { kind: 'trap', message: r.message ?? r.t });
+      throw new RuntimeError('failed', r.t === 'exit' ? `module "${this.opts.module}" exited with code ${r.code}` : `module "${this.opts.module}" trapped: ${r.message}`);
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Ask the guest to stop (bounded by the call timeout), then end the worker. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.ended) return;
+    this.hostStopping = true;
+    await this.exchange({ t: 'stop' }, this.opts.limits.call_timeout_ms, 'stop').catch(() => undefined);
+    this.end({ kind: 'exited', code: 0 }); // not reported: the host asked for it
+    await this.worker.terminate();
+  }
+
+  private exchange(msg: HostRequest, timeoutMs: number, what: string): Promise<Reply> {
+    if (this.ended) return Promise.reject(new RuntimeError('failed', `module "${this.opts.module}" is not running`));
+    const id = this.nextId++;
+    // One guest call at a time (calls are chained), so one deadline.
+    this.deadline = performance.now() + timeoutMs;
+    return new Promise<Reply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        const message = `module "${this.opts.module}": ${what} exceeded the ${timeoutMs} ms limit; instance terminated`;
+        this.kill({ kind: 'timeout', message });
+        reject(new RuntimeError('timeout', message));
+      }, timeoutMs);
+      this.pending.set(id, (r) => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        this.deadline = undefined;
+        if (r.t === 'ended') reject(new RuntimeError('failed', `module "${this.opts.module}" ended during ${what}: ${r.message}`));
+        else resolve(r);
+      });
+      this.worker.postMessage({ ...msg, id });
+    });
+  }
+
+  /** One message from the worker, checked first (checkReply): a malformed one traps the instance. */
+  private onMessage(raw: unknown): void {
+    const m = checkReply(raw);
+    if (typeof m === 'string') return this.kill({ kind: 'trap', message: `sandbox worker sent an invalid message: ${m}` });
+    if (m.t === 'log') return guard(this.fault, 'capability edgeward:module/logging.log', () => this.opts.onLog(m.level!, m.message!));
+    if (m.id !== undefined) return this.pending.get(m.id)?.(m);
+    if (m.t === 'exit') return this.kill({ kind: 'exited', code: m.code ?? 0 });
+    this.kill({ kind: 'trap', message: m.message ?? 'unexpected message' });
+  }
+
+  /**
+   * A host-side bug while serving this instance: the daemon log gets the cause (onInternalError), the
+   * instance traps with a reason that names only the place (`capability <interface>.<function>` or a
+   * handler of the sandbox). Once the instance has ended nobody waits
+   * for the call (a late rejection after a stop or a timeout), and nothing is reported.
+   */
+  private internal(where: string, cause: unknown): void {
+    if (this.ended) return;
+    try {
+      this.opts.onInternalError(where, cause);
+    } catch {
+      // The report failed too; the trap below still ends the call.
+    }
+    this.kill({ kind: 'trap', message: `internal error in ${where}` });
+  }
+
+  /** End the instance now (host decision: deadline, trap, exit) and report it once. */
+  private kill(reason: ExitReason): void {
+    if (this.ended) return;
+    this.end(reason);
+    this.worker.terminate().catch(() => undefined);
+  }
+
+  private end(reason: ExitReason): void {
+    if (this.ended && reason.kind === 'error') return;
+    const first = !this.ended;
+    this.ended = true;
+    this.broker.close(); // late answers are dropped; the broker's loop ends
+    this.lifetime.abort();
+    for (const resolve of [...this.pending.values()]) resolve({ t: 'ended', message: 'message' in reason ? reason.message : `exit ${reason.code}` });
+    if (first && !this.hostStopping) {
+      try {
+        this.opts.onExit(reason);
+      } catch (err) {
+        try { this.opts.onInternalError('the instance exit handler', err); } catch { /* nothing left to tell */ }
+      }
+    }
+  }
+}

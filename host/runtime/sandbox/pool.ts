@@ -1,0 +1,67 @@
+/**
+ * Workers spawned ahead of need: a thread takes tens of milliseconds to boot (more on a loaded
+ * device), which would otherwise sit on every start's critical path. A pooled worker has no instance,
+ * no guest and no capability until `load`; idle ones do not keep the process alive.
+ *
+ * A worker gets an empty env, no execArgv, no argv, its stdout/stderr piped to the host (the module log),
+ * and a capped JS heap (`resourceLimits`; its linear memories are capped by the loader's rewrite).
+ */
+import { Worker } from 'node:worker_threads';
+import { assetPath } from '../assets.js';
+
+/** JS heap of a sandbox worker (the glue and its tables; guest data lives in linear memory). */
+const WORKER_HEAP_MIB = 64;
+const POOL_SIZE = 1;
+const pool: Worker[] = [];
+const online = new WeakMap<Worker, Promise<void>>();
+
+function spawnWorker(): Worker {
+  // worker.mjs is loaded from the package's sources, from dist/ as from the TS sources (assets.ts).
+  const w = new Worker(assetPath('host/runtime/worker.mjs'), {
+    env: {},
+    execArgv: [],
+    argv: [],
+    stdout: true,
+    stderr: true,
+    resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MIB, maxYoungGenerationSizeMb: 8 },
+  });
+  // Referenced while it boots (so awaiting warmWorkerPool keeps a process alive), then idle and unref'd.
+  online.set(w, new Promise<void>((resolve) => {
+    w.once('online', () => { if (pool.includes(w)) w.unref(); resolve(); });
+    w.once('exit', () => resolve());
+  }));
+  // A pooled worker that dies before use is dropped (its 'error' must not be unhandled).
+  const drop = () => { const i = pool.indexOf(w); if (i >= 0) pool.splice(i, 1); };
+  w.on('error', drop);
+  w.on('exit', drop);
+  return w;
+}
+
+function refillPool(): void {
+  while (pool.length < POOL_SIZE) pool.push(spawnWorker());
+}
+
+/** A worker for one instance: a pooled one (its pool listeners removed, referenced again) or a new one. */
+export function takeWorker(): Worker {
+  const w = pool.shift() ?? spawnWorker();
+  w.removeAllListeners('error');
+  w.removeAllListeners('exit');
+  w.ref();
+  setImmediate(refillPool);
+  return w;
+}
+
+/**
+ * Spawn the pooled workers now (the runtime does at open, so a daemon's first module start does not
+ * wait for a thread to boot). Resolves when they are running.
+ */
+export async function warmWorkerPool(): Promise<void> {
+  refillPool();
+  await Promise.all(pool.map((w) => online.get(w)));
+}
+
+/** Terminate idle pooled workers (tests, shutdown). */
+export async function drainWorkerPool(): Promise<void> {
+  const idle = pool.splice(0);
+  await Promise.all(idle.map((w) => w.terminate()));
+}

@@ -1,0 +1,37 @@
+/**
+ * The plain-ESM modules the daemon's side of the sandbox shares with the worker: the broker protocol
+ * (broker-protocol.mjs: slots, answer codes, the one size function) and the boundary validator
+ * (host/boundary/validate.mjs). tsc does not copy .mjs into dist/, so both sides load them from the
+ * package's sources (assets.ts), from dist/ as from the TS sources.
+ *
+ * Their types are their own JSDoc, checked by `npm run typecheck` (checkJs). The build does not read
+ * JS (no allowJs, so nothing of them is emitted): the interfaces below say what the daemon uses, and
+ * shared.test.ts holds them to the modules.
+ */
+import { assetUrl } from '../assets.js';
+import type { InstanceType } from '../../boundary/types.js';
+
+/** What the daemon uses of broker-protocol.mjs (see its header for the meaning of each). */
+export interface BrokerProtocol {
+  readonly ANSWER_LEN: number;
+  readonly REQ_SEQ: number;
+  readonly REQ_LEN: number;
+  readonly REQ_FN: number;
+  readonly ANSWER_SEQ: number;
+  readonly FLAG_SLOTS: number;
+  readonly ANSWER_NUMBER: number;
+  readonly ANSWER_UNDEFINED: number;
+  readonly ANSWER_TRUE: number;
+  readonly ANSWER_FALSE: number;
+  readonly MAX_NUMBER_ARGS: number;
+  readonly PRIVATE_PREFIX: string;
+  valueBytes(v: unknown): number;
+}
+
+/** What the daemon uses of validate.mjs: the argument checks of an interface's plain functions, by JS name. */
+export interface BoundaryValidator {
+  functionCheckers(iface: string, types: InstanceType): Map<string, (args: unknown[]) => void>;
+}
+
+export const protocol = (await import(assetUrl('host/runtime/broker-protocol.mjs'))) as BrokerProtocol;
+export const validator = (await import(assetUrl('host/boundary/validate.mjs'))) as BoundaryValidator;

@@ -1,0 +1,69 @@
+/**
+ * The contract between the daemon and a sandbox worker, as types: the messages the host posts
+ * (instance.ts → worker.mjs; what the worker posts back is messages.ts `Reply`), and the API of a
+ * worker-side capability module (`imports(ctx)`, host/capabilities/<iface>/worker.mjs). The worker's
+ * plain-ESM sources import these types in JSDoc (`@import`), so `npm run typecheck` holds both sides to
+ * the same contract; nothing here exists at run time.
+ */
+import type { ArgumentLimit, LogLevel } from '../capabilities.js';
+import type { CoreModule } from '../loader.js';
+import type { InstanceType } from '../../boundary/types.js';
+
+/** The broker's shared memory and limits (broker.ts `workerInit`, slots in broker-protocol.mjs). */
+export interface BrokerInit {
+  brokerFlag: SharedArrayBuffer;
+  brokerData: SharedArrayBuffer;
+  brokerRequest: SharedArrayBuffer;
+  maxValueBytes: number;
+  brokerTimeoutMs: number;
+}
+
+/** One worker-side capability module to link: its URL, the interfaces another module provides, its data directory. */
+export interface WorkerModuleRef {
+  url: string;
+  skip: string[];
+  /** Only for the capability that serves the module's data directory (`Capability.dataDir`). */
+  dataDir?: string | undefined;
+}
+
+/** Phase 1 (may run while the host still measures the component): link the imports, load the glue. */
+export interface LoadMessage extends BrokerInit {
+  t: 'load';
+  glueSource: string;
+  workerModules: WorkerModuleRef[];
+  /** The host functions in call-index order: [interface, function, its own argument cap]. */
+  hostFunctions: [iface: string, fn: string, limit: ArgumentLimit | undefined][];
+  types: Readonly<Record<string, InstanceType>>;
+}
+
+/** Phase 2 (only after the measurement matched): instantiate the measured core modules, call start(config). */
+export interface InitMessage { t: 'init'; modules: Record<string, CoreModule>; config: string }
+export interface InvokeMessage { t: 'invoke'; method: string; payload: string }
+export interface StopMessage { t: 'stop' }
+
+export type HostRequest = LoadMessage | InitMessage | InvokeMessage | StopMessage;
+/** What the host posts to a worker; `id` pairs it with the reply. */
+export type HostMessage = HostRequest & { id: number };
+
+/** A host function as the worker calls it: synchronously, through the broker. */
+export type BrokerProxy = (...args: unknown[]) => unknown;
+
+/** What worker.mjs hands each worker-side capability module's `imports(ctx)`. */
+export interface WorkerContext {
+  /** The module log (rate-limited per instance). */
+  log(level: LogLevel, message: string): void;
+  /** wasi:cli/exit: unwinds the guest; the instance ends with exited(code). */
+  exit(code: number): never;
+  /** Host functions of `edgeward-private:` interfaces, for worker modules only (never the guest's). */
+  host: Record<string, Record<string, BrokerProxy>>;
+  /** The module's `max_value_bytes`. */
+  maxValueBytes: number;
+  /** The module's own data directory (absolute), for the capability that declares `dataDir` only. */
+  dataDir?: string | undefined;
+}
+
+/**
+ * An import object fragment: interface name → the functions and resource classes jco's glue links (the
+ * glue is untyped JS; every value it passes in is checked against the WIT first, validate.mjs).
+ */
+export type ImportObject = Record<string, Record<string, any>>;
