@@ -12,7 +12,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic, fsyncDir } from '../state/atomic.js';
-import { RuntimeError } from './types.js';
+import { RuntimeError } from './errors.js';
 import { transpileComponent, type Transpiled } from './transpiler.js';
 import { fetchHttps } from './fetch-source.js';
 import { realModuleOf, stubComponent } from './stub-core.js';

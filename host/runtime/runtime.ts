@@ -13,7 +13,7 @@ import { renderDetails, type ModuleState } from './details.js';
 import { CounterStore, fromPersisted } from './counters.js';
 import { DAEMON_EVENTS, EventRing, type RuntimeEvent, type RuntimeEventKind } from './events.js';
 import { Loader, measure, readSource, type CacheSeal, type Digest } from './loader.js';
-import { reconcile, type DeployResult } from './deployer.js';
+import { reconcile } from './deployer.js';
 import type { ModuleSpec } from './manifest.js';
 import { decideRestart, formatDelay, IOT_EDGE_BACKOFF, type BackoffSettings } from './policy.js';
 import { Registry, type Registration } from './registry.js';
@@ -22,9 +22,8 @@ import { TrustStore, verifyModule, type ModuleTrust, type SignerIdentity } from 
 import { BoundaryTypeError, checkBoundary, componentTypes, hostInterface, type ExtraInterfaces } from '../boundary/check.js';
 import type { ComponentType, InstanceType } from '../boundary/types.js';
 import { Instance, warmWorkerPool, type ExitReason, type InvokeOutcome } from './sandbox.js';
-import { RuntimeError, type InvokeResult, type LogQuery, type ModuleDetails, type ModuleRuntime } from './types.js';
-
-export type { DeployResult } from './deployer.js';
+import { RuntimeError } from './errors.js';
+import type { DeployResult, InvokeResult, LogQuery, ModuleDetails, ModuleRuntime } from './types.js';
 
 export interface RuntimeOptions {
   stateDir: string;
