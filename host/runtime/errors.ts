@@ -16,3 +16,16 @@ export class RuntimeError extends Error {
     this.name = 'RuntimeError';
   }
 }
+
+/**
+ * Bytes that are not the ones registered or pinned (`integrity-mismatch`), with the digest measured as data
+ * for the integrity event; absent when there were no bytes to measure (a stored copy missing).
+ */
+export class IntegrityError extends RuntimeError {
+  constructor(
+    message: string,
+    readonly measured?: string,
+  ) {
+    super('integrity-mismatch', message);
+  }
+}

@@ -22,7 +22,7 @@ import { TrustStore, verifyModule, type ModuleTrust, type SignerIdentity } from 
 import { BoundaryTypeError, checkBoundary, componentTypes, hostInterface, type ExtraInterfaces } from '../boundary/check.js';
 import type { ComponentType, InstanceType } from '../boundary/types.js';
 import { Instance, warmWorkerPool, type ExitReason, type InvokeOutcome } from './sandbox.js';
-import { RuntimeError } from './errors.js';
+import { IntegrityError, RuntimeError } from './errors.js';
 import type { DeployResult, InvokeResult, LogQuery, ModuleDetails, ModuleRuntime } from './types.js';
 
 export interface RuntimeOptions {
@@ -263,7 +263,7 @@ export class ComponentRuntime implements ModuleRuntime {
     if (spec.digest && spec.digest !== measured) {
       const msg = `module "${spec.name}": component ${spec.source} measured ${measured} but the deployment pins ${spec.digest}; refused`;
       this.event(spec.name, 'integrity-violation', msg, { measured, expected: spec.digest });
-      throw new RuntimeError('integrity-mismatch', msg);
+      throw new IntegrityError(msg, measured);
     }
     // The signature is checked before anything parses the bytes (as the measurement is).
     const material = spec.signature ? await loadSignature(spec.signature).catch((err: unknown) => this.refused(spec.name, err)) : undefined;
@@ -356,7 +356,7 @@ export class ComponentRuntime implements ModuleRuntime {
       // Measure the stored bytes on every start, concurrently with reading the cache and the worker's
       // linking; the guest is instantiated only once the measurement matched (sandbox `gate`).
       const measuring = (justMeasured ? Promise.resolve(justMeasured) : this.loader.loadStored(name, r.digest as Digest)).catch((err: RuntimeError) => {
-        const measured = /measured (sha256:[0-9a-f]{64})/.exec(err.message)?.[1];
+        const measured = err instanceof IntegrityError ? err.measured : undefined;
         this.event(name, 'integrity-violation', err.message, { ...(measured ? { measured } : {}), expected: r.digest });
         throw err;
       });
