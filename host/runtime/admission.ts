@@ -43,7 +43,10 @@ export interface StartPlan {
 export class Admission {
   /** WIT types that capabilities bring besides the host's generated table (host/boundary). */
   private readonly extraInterfaces: ExtraInterfaces;
-  /** Declared component types by digest (read once; a component's bytes never change under its digest). */
+  /**
+   * Declared component types by digest (read once; a component's bytes never change under its digest).
+   * `prune` drops the digests no registration uses any more.
+   */
   private readonly declared = new Map<string, ComponentType>();
 
   constructor(private readonly opts: AdmissionOptions) {
@@ -59,6 +62,11 @@ export class Admission {
   /** The module was removed or replaced: capabilities drop what they kept for it. */
   forget(name: string): void {
     for (const c of this.opts.capabilities) c.forget?.(name);
+  }
+
+  /** Drop the declared types of every digest not in `inUse` (the digests of the registrations). */
+  prune(inUse: ReadonlySet<string>): void {
+    for (const digest of this.declared.keys()) if (!inUse.has(digest)) this.declared.delete(digest);
   }
 
   /** The limits a module runs under: the daemon's defaults, overridden by its own. */

@@ -152,7 +152,7 @@ export class ComponentRuntime implements ModuleRuntime {
 
   /** Register a new module (measured, transpiled, linked and memory-checked first) and start it if desired. */
   async create(spec: ModuleSpec): Promise<ModuleDetails> {
-    return this.locks.run(spec.name, async () => {
+    return this.changing(spec.name, async () => {
       if (this.registry.get(spec.name)) throw new RuntimeError('conflict', `module "${spec.name}" already exists`);
       const [reg, bytes] = await this.admission.admit(spec);
       await this.registry.put(reg);
@@ -166,7 +166,7 @@ export class ComponentRuntime implements ModuleRuntime {
 
   /** Replace a module (IoT Edge PUT: stop → remove → create → optional start). Creates it if missing. */
   async update(spec: ModuleSpec, startNow?: boolean): Promise<ModuleDetails> {
-    return this.locks.run(spec.name, async () => {
+    return this.changing(spec.name, async () => {
       const old = this.registry.get(spec.name);
       const [reg, bytes] = await this.admission.admit(spec, old);
       if (startNow !== undefined) reg.desiredStatus = startNow ? 'running' : 'stopped';
@@ -182,7 +182,7 @@ export class ComponentRuntime implements ModuleRuntime {
   }
 
   async remove(name: string): Promise<void> {
-    await this.locks.run(name, async () => {
+    await this.changing(name, async () => {
       this.registry.require(name);
       await this.supervisor.halt(name, 'removed');
       await this.registry.delete(name);
@@ -231,6 +231,14 @@ export class ComponentRuntime implements ModuleRuntime {
   /** The supervisor's instances by module (a test reaches a worker through this name). */
   private get instances(): ReadonlyMap<string, Instance> {
     return this.supervisor.instances;
+  }
+
+  /**
+   * Change registrations under the module's lock; afterwards, whether it succeeded or not, admission
+   * forgets the declared types of digests no registration uses any more.
+   */
+  private changing<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(name, () => fn().finally(() => this.admission.prune(new Set(this.registry.all().map((r) => r.digest)))));
   }
 
   /** Record the desired status (persisted) if it differs. */
