@@ -4,21 +4,27 @@
  * create what is new, update what changed (digest or any setting), and bring the rest to its desired
  * status. One module's failure is reported and does not stop the others.
  */
-import type { ComponentRuntime } from './runtime.js';
 import { measure, readSource } from './loader.js';
 import type { ModuleSpec } from './manifest.js';
 import type { Registration } from './registry.js';
 import { loadSignature } from './signature.js';
+import type { DeployResult } from './types.js';
 
-export interface DeployResult {
-  created: string[];
-  updated: string[];
-  removed: string[];
-  unchanged: string[];
-  failed: { module: string; message: string }[];
+/** What the deployer needs of the runtime (runtime.ts `ComponentRuntime` is one). */
+export interface DeployTarget {
+  registrations(): Registration[];
+  registration(name: string): Registration | undefined;
+  create(spec: ModuleSpec): Promise<unknown>;
+  update(spec: ModuleSpec): Promise<unknown>;
+  remove(name: string): Promise<void>;
+  /** Start without clearing the back-off (runtime.ts `resume`). */
+  resume(name: string): Promise<void>;
+  stop(name: string): Promise<void>;
+  /** Running, or waiting out a back-off before its next start. */
+  isActive(name: string): boolean;
 }
 
-export async function reconcile(rt: ComponentRuntime, specs: ModuleSpec[]): Promise<DeployResult> {
+export async function reconcile(rt: DeployTarget, specs: ModuleSpec[]): Promise<DeployResult> {
   const result: DeployResult = { created: [], updated: [], removed: [], unchanged: [], failed: [] };
   const wanted = new Set(specs.map((s) => s.name));
   for (const r of rt.registrations()) {
@@ -37,7 +43,7 @@ export async function reconcile(rt: ComponentRuntime, specs: ModuleSpec[]): Prom
   return result;
 }
 
-async function apply(rt: ComponentRuntime, spec: ModuleSpec, result: DeployResult): Promise<void> {
+async function apply(rt: DeployTarget, spec: ModuleSpec, result: DeployResult): Promise<void> {
   try {
     const old = rt.registration(spec.name);
     if (!old) {

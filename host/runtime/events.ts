@@ -2,6 +2,8 @@
  * Runtime events (start, stop, crash, restart scheduled, integrity violation, denied import, internal error): kept in a
  * bounded ring for `edgeward:monitor` and the API, and mirrored to the module log and the daemon log.
  */
+import type { Logger } from '../log.js';
+import type { LogStore } from './log-store.js';
 export type RuntimeEventKind =
   | 'created' | 'updated' | 'removed' | 'started' | 'stopped' | 'crashed' | 'exited' | 'timeout'
   | 'restart-scheduled' | 'restart-abandoned' | 'integrity-violation' | 'signature-refused' | 'denied' | 'type-mismatch' | 'start-failed'
@@ -44,5 +46,38 @@ export class EventRing {
   subscribe(l: (e: RuntimeEvent) => void): () => void {
     this.listeners.add(l);
     return () => this.listeners.delete(l);
+  }
+}
+
+/** The kinds logged at warn level (the others at info). */
+const WARN_EVENTS: ReadonlySet<RuntimeEventKind> = new Set<RuntimeEventKind>(['integrity-violation', 'signature-refused', 'denied', 'crashed', 'timeout', 'start-failed', 'internal-error']);
+
+/** Where events go besides the ring. */
+export interface EventSinks {
+  logger: Logger;
+  logs: LogStore;
+  /** Whether `module` is registered: only a registered module's log gets its events. */
+  registered(module: string): boolean;
+}
+
+/** The runtime's events: into the ring, the daemon log and the module's own log. */
+export class RuntimeEvents {
+  readonly ring = new EventRing();
+
+  constructor(private readonly sinks: EventSinks) {}
+
+  /** Record one event about `module`; `toDaemonLog` false when the caller logged it already (with more). */
+  record(module: string, kind: RuntimeEventKind, message: string, extra: { measured?: string; expected?: string } = {}, toDaemonLog = true): void {
+    this.ring.push({ module, kind, message, ...extra });
+    const level = WARN_EVENTS.has(kind) ? 'warn' : 'info';
+    if (toDaemonLog) this.sinks.logger[level]({ module, event: kind, ...extra }, message);
+    if (!this.sinks.registered(module)) return;
+    try {
+      this.sinks.logs.for(module).append(level, `[edgeward] ${kind}: ${message}`);
+    } catch (err) {
+      // A module log that cannot be written (disk full, a file in the way) must not undo the bookkeeping
+      // of the event: the daemon log has it.
+      this.sinks.logger.warn({ module, err: (err as Error).message }, 'could not write the module log');
+    }
   }
 }

@@ -7,7 +7,7 @@
  * daemon's environment for a private registry's CA), or `ca` here.
  */
 import https from 'node:https';
-import { RuntimeError } from './types.js';
+import { RuntimeError } from './errors.js';
 
 export const MAX_REDIRECTS = 5;
 /** The whole download, including redirects. */

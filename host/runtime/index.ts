@@ -14,10 +14,10 @@ import type { Logger } from '../log.js';
 import type { LimitsConfig } from '../config/schema.js';
 import { ComponentRuntime, type RuntimeOptions } from './runtime.js';
 import { builtinDefaultManifest, parseManifest, type ModuleSpec } from './manifest.js';
-import { RuntimeError } from './types.js';
+import { RuntimeError } from './errors.js';
 
-export { ComponentRuntime, type RuntimeOptions, type DeployResult } from './runtime.js';
-export type { InvokeResult } from './types.js';
+export { ComponentRuntime, type RuntimeOptions } from './runtime.js';
+export type { DeployResult, InvokeResult } from './types.js';
 export { GrantError, type Capability, type GrantRequest, type InstanceContext, type HostFunction } from './capabilities.js';
 export { parseManifest, parseApiSpec, builtinDefaultManifest, type ModuleSpec } from './manifest.js';
 export type { RuntimeEvent } from './events.js';

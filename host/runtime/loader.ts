@@ -12,7 +12,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic, fsyncDir } from '../state/atomic.js';
-import { RuntimeError } from './types.js';
+import { IntegrityError, RuntimeError } from './errors.js';
 import { transpileComponent, type Transpiled } from './transpiler.js';
 import { fetchHttps } from './fetch-source.js';
 import { realModuleOf, stubComponent } from './stub-core.js';
@@ -178,14 +178,14 @@ export class Loader {
     return path.join(this.componentsDir, `${digest.slice(7)}.wasm`);
   }
 
-  /** Read the stored copy for `expected` and measure it again; a differing digest refuses the load. */
+  /** Read the stored copy for `expected` and measure it again; a differing digest refuses the load (IntegrityError). */
   async loadStored(module: string, expected: Digest): Promise<Uint8Array> {
     const bytes = await fs.readFile(this.componentPath(expected)).catch(() => {
-      throw new RuntimeError('integrity-mismatch', `module "${module}": component ${expected} is missing from the store`);
+      throw new IntegrityError(`module "${module}": component ${expected} is missing from the store`);
     });
     const actual = measure(bytes);
     if (actual !== expected) {
-      throw new RuntimeError('integrity-mismatch', `module "${module}": component measured ${actual} but the registration pins ${expected}; not started`);
+      throw new IntegrityError(`module "${module}": component measured ${actual} but the registration pins ${expected}; not started`, actual);
     }
     return new Uint8Array(bytes);
   }

@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { RuntimeError } from './types.js';
+import { RuntimeError } from './errors.js';
 import { assetPath } from './assets.js';
 import { isInlinePem, signatureSourceSchema, type SignatureSource } from './signature.js';
 import { RESTART_POLICIES, MODULE_KINDS, MAX_ENV_VARS, MAX_GRANTS, limitsOverrideSchema, networkSchema, type Registration } from './registry.js';

@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { SerialStateFile } from '../state/dir.js';
+import { RuntimeError } from './errors.js';
 import { signatureMaterialSchema, UNSIGNED } from './signature.js';
 
 export const RESTART_POLICIES = ['never', 'on-failure', 'on-unhealthy', 'always'] as const;
@@ -94,6 +95,13 @@ export class Registry {
 
   get(name: string): Registration | undefined {
     return this.byName.get(name);
+  }
+
+  /** The registration of `name`; `not-found` when there is none. */
+  require(name: string): Registration {
+    const r = this.byName.get(name);
+    if (!r) throw new RuntimeError('not-found', `module "${name}" not found`);
+    return r;
   }
 
   all(): Registration[] {

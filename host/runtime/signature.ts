@@ -12,7 +12,7 @@ import { verify, constants, type KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { z } from 'zod';
 import { measure } from './loader.js';
-import { RuntimeError } from './types.js';
+import { RuntimeError } from './errors.js';
 
 export { SIGNATURE_POLICIES, MAX_TRUSTED_SIGNERS, type SignaturePolicy } from '../config/schema.js';
 

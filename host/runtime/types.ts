@@ -4,7 +4,10 @@
  */
 
 import type { ModuleSpec } from './manifest.js';
-import type { DeployResult } from './runtime.js';
+
+// RuntimeError lives in errors.ts (a leaf, so no import circle runs through here); the API, the identity
+// code and the sandbox take it from this file with the runtime's other types.
+export { RuntimeError } from './errors.js';
 
 /** Runtime status as IoT Edge reports it in ModuleDetails.status.runtimeStatus.status. */
 export type RuntimeStatus = 'running' | 'stopped' | 'failed' | 'dead' | 'unknown';
@@ -38,15 +41,13 @@ export interface InvokeResult {
   payload: unknown;
 }
 
-/** A typed runtime failure; the API maps `code` onto an HTTP status. */
-export class RuntimeError extends Error {
-  constructor(
-    readonly code: 'not-found' | 'conflict' | 'invalid' | 'integrity-mismatch' | 'type-mismatch' | 'denied' | 'timeout' | 'failed',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'RuntimeError';
-  }
+/** What a deployment changed (deployer.ts `reconcile`); a module's failure does not stop the others. */
+export interface DeployResult {
+  created: string[];
+  updated: string[];
+  removed: string[];
+  unchanged: string[];
+  failed: { module: string; message: string }[];
 }
 
 export interface ModuleRuntime {

@@ -8,8 +8,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { MgmtClient } from '../client.js';
 import { action, table } from '../output.js';
-import type { InvokeResult, ModuleDetails } from '../../runtime/types.js';
-import type { DeployResult } from '../../runtime/runtime.js';
+import type { DeployResult, InvokeResult, ModuleDetails } from '../../runtime/types.js';
 
 type GetClient = () => Promise<MgmtClient>;
 

@@ -1,0 +1,204 @@
+/**
+ * Admission: what a module passes before it is registered, and again at every start. The bytes are
+ * measured against their pin (the stored copy against its registration), the signature verified under
+ * this device's trust, every capability's grant configured, the imports planned onto granted capabilities,
+ * and the component's declared types checked against the host's WIT (host/boundary). A refusal is an
+ * event and a typed error; nothing is persisted on failure.
+ */
+import { randomUUID } from 'node:crypto';
+import type { LimitsConfig } from '../config/schema.js';
+import { BoundaryTypeError, checkBoundary, componentTypes, hostInterface, type ExtraInterfaces } from '../boundary/check.js';
+import type { ComponentType, InstanceType } from '../boundary/types.js';
+import { configureGrants, planLinks, type Capability } from './capabilities.js';
+import { IntegrityError, RuntimeError } from './errors.js';
+import type { RuntimeEvents } from './events.js';
+import { measure, readSource, type CoreModule, type Digest, type Loader } from './loader.js';
+import type { ModuleSpec } from './manifest.js';
+import type { Registration } from './registry.js';
+import { loadSignature, SignatureError, type SignatureMaterial } from './signature.js';
+import { verifyModule, type ModuleTrust, type SignerIdentity } from './trust.js';
+
+export interface AdmissionOptions {
+  loader: Loader;
+  /** Every capability a module can be granted (RuntimeOptions.capabilities). */
+  capabilities: readonly Capability[];
+  trust: ModuleTrust;
+  /** The daemon's default limits; a registration's own override them. */
+  limits: LimitsConfig;
+  events: RuntimeEvents;
+}
+
+/** What one start needs: the checked, compiled component and the capabilities to link. */
+export interface StartPlan {
+  glueSource: string;
+  coreModules: Record<string, CoreModule>;
+  capabilities: readonly Capability[];
+  /** The host's WIT types of every linked interface, for the worker's argument checks. */
+  interfaceTypes: Record<string, InstanceType>;
+  limits: LimitsConfig;
+  /** Settles when the measured bytes verified and their import types checked; the guest is instantiated only then. */
+  gate: Promise<void>;
+}
+
+export class Admission {
+  /** WIT types that capabilities bring besides the host's generated table (host/boundary). */
+  private readonly extraInterfaces: ExtraInterfaces;
+  /**
+   * Declared component types by digest (read once; a component's bytes never change under its digest).
+   * `prune` drops the digests no registration uses any more.
+   */
+  private readonly declared = new Map<string, ComponentType>();
+
+  constructor(private readonly opts: AdmissionOptions) {
+    this.extraInterfaces = Object.assign({}, ...opts.capabilities.map((c) => c.types ?? {}));
+  }
+
+  /** Every capability's deploy-time check (granted or not): a refusal is `invalid` (400). */
+  configure(spec: ModuleSpec): void {
+    const refused = configureGrants({ module: spec.name, grants: spec.capabilities, ...(spec.network ? { network: spec.network } : {}) }, this.opts.capabilities);
+    if (refused) throw new RuntimeError('invalid', refused);
+  }
+
+  /** The module was removed or replaced: capabilities drop what they kept for it. */
+  forget(name: string): void {
+    for (const c of this.opts.capabilities) c.forget?.(name);
+  }
+
+  /** Drop the declared types of every digest not in `inUse` (the digests of the registrations). */
+  prune(inUse: ReadonlySet<string>): void {
+    for (const digest of this.declared.keys()) if (!inUse.has(digest)) this.declared.delete(digest);
+  }
+
+  /** The limits a module runs under: the daemon's defaults, overridden by its own. */
+  limitsOf(r: Pick<Registration, 'limits'>): LimitsConfig {
+    return { ...this.opts.limits, ...r.limits };
+  }
+
+  /**
+   * Measure and check a spec before anything is registered: digest pin, signature, component validity,
+   * grants against imports, types, memory ceiling. Resolves to the registration and the bytes measured.
+   */
+  async admit(spec: ModuleSpec, old?: Registration): Promise<[Registration, Uint8Array]> {
+    this.configure(spec);
+    const bytes = await readSource(spec.source, spec.digest);
+    const measured = this.measurePinned(spec, bytes);
+    // The signature is checked before anything parses the bytes (as the measurement is).
+    const material = spec.signature ? await loadSignature(spec.signature).catch((err: unknown) => this.refused(spec.name, err)) : undefined;
+    const who = await this.verifySignature(spec.name, bytes, material);
+    // Keeping the content-addressed copy (fsync'd) overlaps the transpile; both must succeed.
+    const storing = this.opts.loader.store(bytes);
+    storing.catch(() => undefined);
+    const prepared = await this.opts.loader.prepare(measured, async () => bytes);
+    if (!prepared.exports.some((e) => e.startsWith('edgeward:module/lifecycle'))) {
+      throw new RuntimeError('invalid', `module "${spec.name}": component does not export edgeward:module/lifecycle (build it for the "module" world in wit/module)`);
+    }
+    const plan = planLinks(spec.name, prepared.imports, spec.capabilities, this.opts.capabilities);
+    if (!plan.ok) {
+      this.opts.events.record(spec.name, 'denied', plan.message);
+      throw new RuntimeError('denied', plan.message);
+    }
+    this.checkTypes(spec.name, measured, bytes);
+    await this.opts.loader.compile(prepared, this.limitsOf(spec).memory_mib);
+    await storing;
+    const { digest: _pin, signature: _src, ...rest } = spec;
+    const generationId = old && old.digest === measured && old.signer === who.signer ? old.generationId : randomUUID();
+    return [{ ...rest, digest: measured, generationId, ...who, ...(material ? { signature: material } : {}) }, bytes];
+  }
+
+  /**
+   * Everything one start of `r` needs, checked again: the stored bytes measured (or `justMeasured`, read
+   * by `admit` moments ago), the signature under the current trust, the link plan, the memory ceiling.
+   * Measuring runs concurrently with reading the cache and compiling; the returned `gate` holds the
+   * guest back until the measurement matched and the types checked.
+   */
+  async atStart(r: Registration, justMeasured?: Uint8Array): Promise<StartPlan> {
+    const limits = this.limitsOf(r);
+    const measuring = justMeasured ? Promise.resolve(justMeasured) : this.loadStored(r);
+    const verified = measuring.then((bytes) => this.verifyAtStart(r, bytes));
+    verified.catch(() => undefined);
+    const prepared = await this.opts.loader.prepare(r.digest as Digest, () => verified);
+    const plan = planLinks(r.name, prepared.imports, r.capabilities, this.opts.capabilities);
+    if (!plan.ok) throw new RuntimeError('denied', plan.message);
+    // The import types against the host's WIT as it is now (it may have changed since the deploy).
+    const gate = verified.then((bytes) => this.checkTypes(r.name, r.digest, bytes));
+    gate.catch(() => undefined);
+    const coreModules = await this.opts.loader.compile(prepared, limits.memory_mib);
+    return { glueSource: prepared.glueSource, coreModules, capabilities: plan.capabilities, interfaceTypes: this.linkedTypes(plan.capabilities), limits, gate };
+  }
+
+  /** The digest of `bytes`, which must be the one the spec pins if it pins one (an integrity event if not). */
+  private measurePinned(spec: ModuleSpec, bytes: Uint8Array): Digest {
+    const measured = measure(bytes);
+    if (spec.digest && spec.digest !== measured) {
+      const msg = `module "${spec.name}": component ${spec.source} measured ${measured} but the deployment pins ${spec.digest}; refused`;
+      this.integrityViolation(spec.name, spec.digest, new IntegrityError(msg, measured));
+    }
+    return measured;
+  }
+
+  /** The stored copy of `r`'s component, measured again (loader.ts); a mismatch or a missing copy is an integrity event. */
+  private loadStored(r: Registration): Promise<Uint8Array> {
+    return this.opts.loader.loadStored(r.name, r.digest as Digest).catch((err: unknown) => this.integrityViolation(r.name, r.digest, err));
+  }
+
+  /** Record an integrity event (with the digest measured, when `err` carries one) and throw `err`. */
+  private integrityViolation(name: string, expected: string, err: unknown): never {
+    const measured = err instanceof IntegrityError ? err.measured : undefined;
+    this.opts.events.record(name, 'integrity-violation', (err as Error).message, { ...(measured ? { measured } : {}), expected });
+    throw err;
+  }
+
+  /**
+   * The typed boundary: the component's declared types of every interface it imports (all linked, the
+   * link plan said) and of the lifecycle the host calls, against the host's WIT. A mismatch is an event
+   * and a `type-mismatch` error naming interface, function and the first difference.
+   */
+  private checkTypes(name: string, digest: string, bytes: Uint8Array): void {
+    try {
+      let types = this.declared.get(digest);
+      if (!types) {
+        types = componentTypes(name, bytes);
+        this.declared.set(digest, types);
+      }
+      checkBoundary(name, types, this.extraInterfaces);
+    } catch (err) {
+      if (!(err instanceof BoundaryTypeError)) throw err;
+      this.opts.events.record(name, 'type-mismatch', err.message);
+      throw new RuntimeError('type-mismatch', err.message);
+    }
+  }
+
+  /** The host's WIT types of every (non-private) interface the capabilities link, for the worker's argument checks. */
+  private linkedTypes(caps: readonly Capability[]): Record<string, InstanceType> {
+    const out: Record<string, InstanceType> = {};
+    for (const c of caps) {
+      for (const iface of c.interfaces) {
+        const t = hostInterface(iface, this.extraInterfaces);
+        if (t) out[iface] = t;
+      }
+    }
+    return out;
+  }
+
+  /** verifyModule under this device's trust; a refusal is an event and a typed error. */
+  private async verifySignature(name: string, bytes: Uint8Array, material: SignatureMaterial | undefined): Promise<SignerIdentity> {
+    return verifyModule(name, bytes, material, this.opts.trust).catch((err: unknown) => this.refused(name, err));
+  }
+
+  private refused(name: string, err: unknown): never {
+    if (err instanceof SignatureError) this.opts.events.record(name, 'signature-refused', `${err.reason}: ${err.message}`);
+    throw err;
+  }
+
+  /**
+   * The start-time check over the bytes just measured: the signature still verifies under the current
+   * trust, by the signer the registration recorded. Resolves to the same buffer.
+   */
+  private async verifyAtStart(r: Registration, bytes: Uint8Array): Promise<Uint8Array> {
+    const who = await this.verifySignature(r.name, bytes, r.signature);
+    if (who.signer !== r.signer) {
+      this.refused(r.name, new SignatureError('untrusted-signer', `module "${r.name}": verified signer ${who.signer} is not the registered signer ${r.signer}`));
+    }
+    return bytes;
+  }
+}
