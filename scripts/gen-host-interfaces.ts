@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hostInterfaceTable } from '../host/boundary/host-wit.js';
+import { hostInterfaceTable } from '../host/capabilities/wit-table.js';
 import { renderHostInterfaces } from '../host/boundary/render.js';
 
 const out = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../host/boundary/generated/host-interfaces.ts');

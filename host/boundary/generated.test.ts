@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { hostInterfaceTable } from './host-wit.js';
+import { hostInterfaceTable } from '../capabilities/wit-table.js';
 import { renderHostInterfaces } from './render.js';
 
 it('generated/host-interfaces.ts matches the WIT (run `npm run gen:wit` after changing wit/)', async () => {

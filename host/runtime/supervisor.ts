@@ -196,7 +196,7 @@ export class Supervisor {
   }
 
   /**
-   * A host-side bug while serving an instance (sandbox.ts): the cause, stack included, goes to the daemon
+   * A host-side bug while serving an instance (sandbox/): the cause, stack included, goes to the daemon
    * log only; the event (and so the module log) names the place, never the cause.
    */
   private onInternalError(name: string, instanceId: number, where: string, cause: unknown): void {

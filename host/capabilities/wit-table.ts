@@ -2,14 +2,14 @@
  * Which WIT the host serves: every interface Edgeward's own packages declare (wit/*: a new capability's
  * WIT is picked up by adding its folder there), the WASI interfaces the built-in capabilities link (from
  * the WASI packages jco ships), and the lifecycle the host calls. `hostInterfaceTable()` builds the table that
- * generated/host-interfaces.ts holds (regenerate with `npm run gen:wit`; a test fails when it drifts).
+ * host/boundary/generated/host-interfaces.ts holds (regenerate with `npm run gen:wit`; a test fails when it drifts).
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { edgewardCapabilities } from '../capabilities/index.js';
-import { interfacesFromWit, nestPackage, wasiWit } from './reference.js';
-import type { InterfaceTable } from './types.js';
+import { edgewardCapabilities } from './index.js';
+import { interfacesFromWit, nestPackage, wasiWit } from '../boundary/reference.js';
+import type { InterfaceTable } from '../boundary/types.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The interfaces the host calls in a component. */
