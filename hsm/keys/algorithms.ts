@@ -3,8 +3,8 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  DAEMON_NAMESPACE, KeyError, MODULE_NAME_PATTERN, moduleNamespace, type Caller, type EncryptAlgorithm, type KeyType, type Namespace,
-  type SignAlgorithm,
+  DAEMON_NAMESPACE, ENCRYPT_ALGORITHM_KEY_TYPES, KeyError, MODULE_NAME_PATTERN, moduleNamespace, type Caller, type EncryptAlgorithm, type KeyType, type Namespace,
+  SIGN_ALGORITHM_KEY_TYPES, type SignAlgorithm,
 } from './types.js';
 
 export function ownNamespace(caller: Caller): Namespace {
@@ -17,16 +17,12 @@ export function checkNamespace(ns: Namespace): void {
   throw new KeyError('invalid-argument', 'a namespace is "edgeward" or "module.<name>"');
 }
 
-/** Which algorithm fits which key type; anything else is `invalid-argument`. */
+/** Which algorithm fits which key type (the tables in types.ts); anything else is `invalid-argument`. */
 export function checkFits(algorithm: SignAlgorithm | EncryptAlgorithm, type: KeyType): void {
-  const ok =
-    algorithm === 'ecdsa-sha256' || algorithm === 'ecdsa-sha384' ? type === 'ec-p256' || type === 'ec-p384'
-    : algorithm === 'rsa-pss-sha256' || algorithm === 'rsa-pkcs1-sha256' || algorithm === 'rsa-oaep-sha256' || algorithm === 'rsa-oaep-sha1'
-      ? type === 'rsa-2048' || type === 'rsa-3072'
-    : algorithm === 'hmac-sha256' ? type === 'hmac-sha256'
-    : algorithm === 'aes-256-gcm' ? type === 'aes-256-gcm'
-    : false;
-  if (!ok) throw new KeyError('invalid-argument', `algorithm ${String(algorithm)} does not fit a ${type} key`);
+  const fits: readonly KeyType[] | undefined = Object.hasOwn(SIGN_ALGORITHM_KEY_TYPES, algorithm) ? SIGN_ALGORITHM_KEY_TYPES[algorithm as SignAlgorithm]
+    : Object.hasOwn(ENCRYPT_ALGORITHM_KEY_TYPES, algorithm) ? ENCRYPT_ALGORITHM_KEY_TYPES[algorithm as EncryptAlgorithm].keyTypes
+    : undefined;
+  if (!fits?.includes(type)) throw new KeyError('invalid-argument', `algorithm ${String(algorithm)} does not fit a ${type} key`);
 }
 
 /** A Buffer view of the caller's bytes, without a copy. */

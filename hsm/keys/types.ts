@@ -4,14 +4,34 @@
  * namespaces and the authorizer on top of any store; what the daemon and capabilities use).
  */
 
+/**
+ * Every key type the service knows, with its label in the WIT `key-type` enum (wit/hsm/keys.wit: a WIT word
+ * cannot start with a digit, so `rsa-2048` is `rsa2048` there). The one list: the type unions, the WIT
+ * mapping (host/capabilities/hsm-keys, checked at compile time against the generated enum) and the
+ * management API's names all derive from it.
+ */
+export const KEY_TYPE_WIT_LABELS = {
+  'ec-p256': 'ec-p256',
+  'ec-p384': 'ec-p384',
+  'rsa-2048': 'rsa2048',
+  'rsa-3072': 'rsa3072',
+  'hmac-sha256': 'hmac-sha256',
+  'aes-256-gcm': 'aes256-gcm',
+} as const;
+export type KeyType = keyof typeof KEY_TYPE_WIT_LABELS;
+
 /** Asymmetric key pairs the service creates. */
-export const KEY_PAIR_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072'] as const;
+export const KEY_PAIR_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072'] as const satisfies readonly KeyType[];
 export type KeyPairType = (typeof KEY_PAIR_TYPES)[number];
 /** Symmetric keys the service creates. */
-export const SECRET_KEY_TYPES = ['hmac-sha256', 'aes-256-gcm'] as const;
+export const SECRET_KEY_TYPES = ['hmac-sha256', 'aes-256-gcm'] as const satisfies readonly KeyType[];
 export type SecretKeyType = (typeof SECRET_KEY_TYPES)[number];
-export type KeyType = KeyPairType | SecretKeyType;
 export const KEY_TYPES: readonly KeyType[] = [...KEY_PAIR_TYPES, ...SECRET_KEY_TYPES];
+// Pairs and secrets together are every key type, and no type is both.
+type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const _everyType: Exactly<KeyPairType | SecretKeyType, KeyType> = true;
+const _disjoint: Exactly<KeyPairType & SecretKeyType, never> = true;
+void _everyType, void _disjoint;
 
 export function isKeyPairType(t: string): t is KeyPairType {
   return (KEY_PAIR_TYPES as readonly string[]).includes(t);
@@ -21,21 +41,35 @@ export function isSecretKeyType(t: string): t is SecretKeyType {
 }
 
 /**
- * Signature algorithms. The input is always the message; the service hashes it (SHA-256/384) on the host
- * and hands only the digest to the backend (CKM_ECDSA / CKM_SHA256_RSA_PKCS*), which every PKCS#11 token
- * supports. ECDSA signatures are returned **DER-encoded** (`ECDSA-Sig-Value`, RFC 3279 §2.2.3), the form
- * X.509, TLS and node:crypto's default `dsaEncoding: 'der'` use; backends that produce raw r||s are converted.
+ * Signature algorithms, with the key types each fits. The input is always the message; the service hashes
+ * it (SHA-256/384) on the host and hands only the digest to the backend (CKM_ECDSA / CKM_SHA256_RSA_PKCS*),
+ * which every PKCS#11 token supports. ECDSA signatures are returned **DER-encoded** (`ECDSA-Sig-Value`,
+ * RFC 3279 §2.2.3), the form X.509, TLS and node:crypto's default `dsaEncoding: 'der'` use; backends that
+ * produce raw r||s are converted. Labels are the same in the WIT `sign-algorithm` enum.
  */
-export const SIGN_ALGORITHMS = ['ecdsa-sha256', 'ecdsa-sha384', 'rsa-pss-sha256', 'rsa-pkcs1-sha256', 'hmac-sha256'] as const;
-export type SignAlgorithm = (typeof SIGN_ALGORITHMS)[number];
+export const SIGN_ALGORITHM_KEY_TYPES = {
+  'ecdsa-sha256': ['ec-p256', 'ec-p384'],
+  'ecdsa-sha384': ['ec-p256', 'ec-p384'],
+  'rsa-pss-sha256': ['rsa-2048', 'rsa-3072'],
+  'rsa-pkcs1-sha256': ['rsa-2048', 'rsa-3072'],
+  'hmac-sha256': ['hmac-sha256'],
+} as const satisfies Record<string, readonly KeyType[]>;
+export type SignAlgorithm = keyof typeof SIGN_ALGORITHM_KEY_TYPES;
+export const SIGN_ALGORITHMS = Object.keys(SIGN_ALGORITHM_KEY_TYPES) as readonly SignAlgorithm[];
 
 /**
- * Encryption: AES-256-GCM (96-bit random IV chosen by the service, 128-bit tag appended) or RSA-OAEP with
- * SHA-256 (hash and MGF1). `rsa-oaep-sha1` exists because many tokens implement only OAEP with SHA-1
- * (SoftHSM2 2.6 refuses any other hash); SHA-1 collisions do not weaken OAEP (RFC 8017 §7.1, RFC 8017 B.1).
+ * Encryption, with the key types each fits and its WIT `encrypt-algorithm` label: AES-256-GCM (96-bit
+ * random IV chosen by the service, 128-bit tag appended) or RSA-OAEP with SHA-256 (hash and MGF1).
+ * `rsa-oaep-sha1` exists because many tokens implement only OAEP with SHA-1 (SoftHSM2 2.6 refuses any
+ * other hash); SHA-1 collisions do not weaken OAEP (RFC 8017 §7.1, RFC 8017 B.1).
  */
-export const ENCRYPT_ALGORITHMS = ['aes-256-gcm', 'rsa-oaep-sha256', 'rsa-oaep-sha1'] as const;
-export type EncryptAlgorithm = (typeof ENCRYPT_ALGORITHMS)[number];
+export const ENCRYPT_ALGORITHM_KEY_TYPES = {
+  'aes-256-gcm': { keyTypes: ['aes-256-gcm'], wit: 'aes256-gcm' },
+  'rsa-oaep-sha256': { keyTypes: ['rsa-2048', 'rsa-3072'], wit: 'rsa-oaep-sha256' },
+  'rsa-oaep-sha1': { keyTypes: ['rsa-2048', 'rsa-3072'], wit: 'rsa-oaep-sha1' },
+} as const satisfies Record<string, { keyTypes: readonly KeyType[]; wit: string }>;
+export type EncryptAlgorithm = keyof typeof ENCRYPT_ALGORITHM_KEY_TYPES;
+export const ENCRYPT_ALGORITHMS = Object.keys(ENCRYPT_ALGORITHM_KEY_TYPES) as readonly EncryptAlgorithm[];
 
 /** The daemon's own namespace (device identity, Edge CA, master keys). */
 export const DAEMON_NAMESPACE = 'edgeward';

@@ -11,16 +11,17 @@ import { createPublicKey } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import {
-  DAEMON_CALLER, isKeyPairType, KeyError, KEY_ID_PATTERN, MAX_KEY_ID_LENGTH, type Caller, type KeyService, type KeyType,
+  DAEMON_CALLER, isKeyPairType, KeyError, KEY_ID_PATTERN, KEY_TYPES, MAX_KEY_ID_LENGTH, type Caller, type KeyService, type KeyType,
 } from '../../../hsm/keys/index.js';
 import { keyErrorResponse } from '../errors.js';
 import { readJsonBody } from '../body.js';
 
-/** Names the CLI and API accept for `type`, with the short forms of the issue (`hmac`, `aes`). */
-export const CREATE_TYPES: Readonly<Record<string, KeyType>> = {
-  'ec-p256': 'ec-p256', 'ec-p384': 'ec-p384', 'rsa-2048': 'rsa-2048', 'rsa-3072': 'rsa-3072',
-  hmac: 'hmac-sha256', 'hmac-sha256': 'hmac-sha256', aes: 'aes-256-gcm', 'aes-256-gcm': 'aes-256-gcm',
-};
+/** Short forms of the issue the CLI and API also accept for `type`. */
+const SHORT_NAMES: Partial<Record<KeyType, string>> = { 'hmac-sha256': 'hmac', 'aes-256-gcm': 'aes' };
+/** Names the CLI and API accept for `type`: every key type, each after its short form. */
+export const CREATE_TYPES: Readonly<Record<string, KeyType>> = Object.fromEntries(
+  KEY_TYPES.flatMap((t) => [...(SHORT_NAMES[t] ? [[SHORT_NAMES[t], t]] : []), [t, t]]),
+);
 
 /** Largest JSON body this route reads (an id and a type). */
 const MAX_BODY_BYTES = 4096;

@@ -6,34 +6,21 @@
  */
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { generateKeyPair } from 'node:crypto';
-import { promisify } from 'node:util';
 import { apiVersion } from '../middleware/api-version.js';
+import { moduleCaller } from '../middleware/module-caller.js';
 import { errorHandler, badRequest } from '../errors.js';
 import { bodyText } from '../body.js';
 import { WORKLOAD_API_VERSIONS } from '../versions.js';
 import type { Logger } from '../../log.js';
-import type { IdentityService } from '../../identity/identity.js';
-import type { CertService, IssuedCertificate } from '../../../hsm/certs/service.js';
-import { DAEMON_CALLER, type KeyService } from '../../../hsm/keys/index.js';
+import type { IssuedCertificate } from '../../../hsm/certs/service.js';
+import { MAX_WORKLOAD_DATA_BYTES, WorkloadIdentity, WorkloadIdentityError, type WorkloadIdentityDeps } from '../../identity/workload.js';
+
+export { MAX_WORKLOAD_DATA_BYTES, WORKLOAD_ENCRYPTION_KEY_ID, MAX_COMMON_NAME_LENGTH as MAX_COMMON_NAME } from '../../identity/workload.js';
 
 /** Largest request body: a sign request for a SAS string is a few hundred bytes. */
 export const MAX_WORKLOAD_BODY_BYTES = 64 * 1024;
-/** Largest `data`/`plaintext` (decoded) the API signs or encrypts. */
-export const MAX_WORKLOAD_DATA_BYTES = 16 * 1024;
-/** Longest common name (RFC 5280 ub-common-name). */
-export const MAX_COMMON_NAME = 64;
-/** The daemon-namespace key behind encrypt/decrypt (IoT Edge: `iotedge_master_encryption_id`). */
-export const WORKLOAD_ENCRYPTION_KEY_ID = 'workload-encryption';
-/** Ciphertext format version: 0x03 || iv(12) || ct || tag(16). IoT Edge's v2 is 0x02 || ct || tag. */
-const CIPHERTEXT_V3 = 0x03;
 
-const generateKeyPairAsync = promisify(generateKeyPair);
-
-export interface WorkloadDeps {
-  identity: IdentityService;
-  certs: CertService;
-  keys: KeyService;
+export interface WorkloadDeps extends Omit<WorkloadIdentityDeps, 'now'> {
   logger: Logger;
   /** Current generation id of a registered native module, or undefined. */
   generationOf(module: string): string | undefined;
@@ -42,89 +29,70 @@ export interface WorkloadDeps {
 /** The module a socket belongs to; undefined for the shared socket, which serves only public routes. */
 export type BoundModule = string | undefined;
 
-const FORBIDDEN = { message: 'forbidden' };
-
-function sameModule(pathName: string, bound: string): boolean {
-  return pathName === bound || pathName.replace(/^\$/, '') === bound.replace(/^\$/, '');
-}
-
 export function workloadApp(deps: WorkloadDeps, bound: BoundModule): Hono {
   const app = new Hono();
+  const workload = new WorkloadIdentity(deps);
   app.onError(errorHandler(deps.logger));
   app.notFound((c) => c.json({ message: 'not found' }, 404));
   app.use('*', bodyLimit({ maxSize: MAX_WORKLOAD_BODY_BYTES, onError: (c) => c.json({ message: 'request body too large' }, 413) }));
   app.use('*', apiVersion({ versions: WORKLOAD_API_VERSIONS }));
+  // Per route, not per prefix: an unknown route under /modules stays a 404.
+  const registered = { bound, generationOf: (m: string) => deps.generationOf(m) };
+  const caller = moduleCaller(registered);
+  const callerAtGeneration = moduleCaller({ ...registered, withGenid: true });
 
-  /** The caller may act only as its own socket's module, with its current generation. */
-  const authorize = (c: Context, withGenid: boolean): string | Response => {
-    const name = c.req.param('name') ?? '';
-    if (bound === undefined || !sameModule(name, bound)) return c.json(FORBIDDEN, 403);
-    if (withGenid) {
-      const current = deps.generationOf(bound);
-      if (current === undefined || c.req.param('genid') !== current) return c.json(FORBIDDEN, 403);
-    } else if (deps.generationOf(bound) === undefined) return c.json(FORBIDDEN, 403);
-    return bound;
-  };
+  app.get('/trust-bundle', (c) => c.json({ certificate: workload.trustBundle() }));
+  app.get('/manifest-trust-bundle', (c) => c.json({ certificate: workload.manifestTrustBundle() }));
 
-  app.get('/trust-bundle', (c) => c.json({ certificate: deps.certs.trustBundle() }));
-  app.get('/manifest-trust-bundle', (c) => c.json({ certificate: deps.certs.manifestTrustBundle() }));
-
-  app.post('/modules/:name/genid/:genid/sign', async (c) => {
-    const who = authorize(c, true);
-    if (typeof who !== 'string') return who;
-    const body = await jsonBody(c);
-    const data = base64Field(body, 'data');
-    const digest = await deps.identity.signForModule(who, data);
+  app.post('/modules/:name/genid/:genid/sign', callerAtGeneration, async (c) => {
+    const data = base64Field(await jsonBody(c), 'data');
+    const digest = await workload.sign(c.get('module'), data);
     return c.json({ digest: digest.toString('base64') });
   });
 
-  app.post('/modules/:name/genid/:genid/encrypt', async (c) => {
-    const who = authorize(c, true);
-    if (typeof who !== 'string') return who;
+  app.post('/modules/:name/genid/:genid/encrypt', callerAtGeneration, async (c) => {
     const body = await jsonBody(c);
     const plaintext = base64Field(body, 'plaintext');
     const iv = base64Field(body, 'initializationVector');
-    const key = await encryptionKey(deps.keys);
-    const r = await deps.keys.encrypt(DAEMON_CALLER, key, 'aes-256-gcm', plaintext, aad(who, c.req.param('genid'), iv));
-    return c.json({ ciphertext: Buffer.concat([Buffer.from([CIPHERTEXT_V3]), r.iv, r.ciphertext]).toString('base64') });
+    const ciphertext = await workload.encrypt(c.get('module'), c.req.param('genid'), plaintext, iv);
+    return c.json({ ciphertext: ciphertext.toString('base64') });
   });
 
-  app.post('/modules/:name/genid/:genid/decrypt', async (c) => {
-    const who = authorize(c, true);
-    if (typeof who !== 'string') return who;
+  app.post('/modules/:name/genid/:genid/decrypt', callerAtGeneration, async (c) => {
     const body = await jsonBody(c);
     const ct = base64Field(body, 'ciphertext');
     const iv = base64Field(body, 'initializationVector');
-    if (ct.length < 1 + 12 + 16 || ct[0] !== CIPHERTEXT_V3) badRequest('invalid parameter: ciphertext (not produced by this device)');
-    const key = await encryptionKey(deps.keys);
-    try {
-      const pt = await deps.keys.decrypt(DAEMON_CALLER, key, 'aes-256-gcm', ct.subarray(1, 13), ct.subarray(13), aad(who, c.req.param('genid'), iv));
-      return c.json({ plaintext: pt.toString('base64') });
-    } catch (err) {
-      if ((err as { tag?: string }).tag === 'decrypt-failed') badRequest('invalid parameter: ciphertext (authentication failed)');
-      throw err;
-    }
+    const pt = await invalidParameter('ciphertext', () => workload.decrypt(c.get('module'), c.req.param('genid'), ct, iv));
+    return c.json({ plaintext: pt.toString('base64') });
   });
 
-  app.post('/modules/:name/certificate/identity', async (c) => {
-    const who = authorize(c, false);
-    if (typeof who !== 'string') return who;
-    const { publicKey, privateKey } = await freshKeyPair();
-    return c.json(certificateResponse(await deps.certs.issueIdentityCertificate(who, publicKey), privateKey), 201);
+  app.post('/modules/:name/certificate/identity', caller, async (c) => {
+    const { cert, privateKeyPem } = await workload.identityCertificateWithNewKey(c.get('module'));
+    return c.json(certificateResponse(cert, privateKeyPem), 201);
   });
 
-  app.post('/modules/:name/genid/:genid/certificate/server', async (c) => {
-    const who = authorize(c, true);
-    if (typeof who !== 'string') return who;
-    const body = await jsonBody(c);
-    const cn = body.commonName;
+  app.post('/modules/:name/genid/:genid/certificate/server', callerAtGeneration, async (c) => {
+    const cn = (await jsonBody(c)).commonName;
     if (typeof cn !== 'string' || cn.length === 0) badRequest('missing parameter: commonName');
-    if (cn.length > MAX_COMMON_NAME || !/^[A-Za-z0-9.:_-]+$/.test(cn)) badRequest('invalid parameter: commonName (a host name or IP address of at most 64 characters)');
-    const { publicKey, privateKey } = await freshKeyPair();
-    return c.json(certificateResponse(await deps.certs.issueServerCertificate(who, cn, publicKey), privateKey), 201);
+    const { cert, privateKeyPem } = await invalidParameter('commonName', () => workload.serverCertificateWithNewKey(c.get('module'), cn),
+      'a host name or IP address of at most 64 characters');
+    return c.json(certificateResponse(cert, privateKeyPem), 201);
   });
 
   return app;
+}
+
+/**
+ * The service's refusal as IoT Edge words it: 400 `invalid parameter: <name> (<why>)`, with the service's
+ * reason unless the route has its own wording.
+ */
+async function invalidParameter<T>(name: string, fn: () => Promise<T>, why?: string): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof WorkloadIdentityError) badRequest(`invalid parameter: ${name} (${why ?? err.message})`);
+    throw err;
+  }
 }
 
 async function jsonBody(c: Context): Promise<Record<string, unknown>> {
@@ -149,29 +117,6 @@ function base64Field(body: Record<string, unknown>, name: string): Buffer {
   const bytes = Buffer.from(v, 'base64');
   if (bytes.length > MAX_WORKLOAD_DATA_BYTES) badRequest(`invalid parameter: ${name} (larger than ${MAX_WORKLOAD_DATA_BYTES} bytes)`);
   return bytes;
-}
-
-/** AAD binds a ciphertext to the module, its generation and the caller's IV (IoT Edge: name + genid). */
-function aad(module: string, genid: string, iv: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(`${module}${genid}`, 'utf8'), Buffer.from([0]), iv]);
-}
-
-/** One create-or-load of the encryption key per key service, shared by every socket's app. */
-const encryptionKeys = new WeakMap<KeyService, Promise<string>>();
-function encryptionKey(keys: KeyService): Promise<string> {
-  let h = encryptionKeys.get(keys);
-  if (!h) {
-    h = keys.createSecretKey(DAEMON_CALLER, { id: WORKLOAD_ENCRYPTION_KEY_ID }, 'aes-256-gcm');
-    h.catch(() => encryptionKeys.delete(keys));
-    encryptionKeys.set(keys, h);
-  }
-  return h;
-}
-
-/** A fresh key pair per request, as aziot-edged does (the HTTP API must hand the private key over). */
-async function freshKeyPair(): Promise<{ publicKey: Buffer; privateKey: string }> {
-  const { publicKey, privateKey } = await generateKeyPairAsync('rsa', { modulusLength: 2048 });
-  return { publicKey: publicKey.export({ type: 'spki', format: 'der' }), privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
 }
 
 /** IoT Edge's CertificateResponse as the implementation returns it: PEM text, not base64. */

@@ -4,18 +4,10 @@
  * mapping in step with `KeyErrorTag` and the WIT variant.
  */
 import { KeyError, type KeyErrorTag } from '../../../hsm/keys/index.js';
+import type { KeyError as KeyErrorVariant } from './generated/interfaces/edgeward-hsm-keys.js';
 
-export type WitKeyError =
-  | { tag: 'invalid-handle' }
-  | { tag: 'access-denied' }
-  | { tag: 'not-found' }
-  | { tag: 'already-exists' }
-  | { tag: 'unsupported'; val: string }
-  | { tag: 'invalid-argument'; val: string }
-  | { tag: 'limit-exceeded'; val: string }
-  | { tag: 'decrypt-failed' }
-  | { tag: 'backend-unavailable' }
-  | { tag: 'internal' };
+/** The WIT `key-error` variant, as jco generates it from wit/hsm/keys.wit. */
+export type WitKeyError = KeyErrorVariant;
 
 /** The error a host function throws for jco: `Error` with `payload`. */
 export class KeyErrorPayload extends Error {

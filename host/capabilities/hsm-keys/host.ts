@@ -6,54 +6,22 @@
 import {
   MAX_AAD_BYTES, MAX_DERIVATION_DATA_BYTES, MAX_ENCRYPT_INPUT_BYTES, MAX_HANDLE_LENGTH, MAX_IMPORT_KEY_BYTES, MAX_KEY_ID_LENGTH,
   MAX_RANDOM_BYTES, MAX_SIGN_INPUT_BYTES, MAX_SIGNATURE_BYTES,
-  type Caller, type EncryptAlgorithm, type KeyPairType, type KeyService, type KeyType, type SecretKeyType, type SignAlgorithm,
+  type Caller, type KeyService,
 } from '../../../hsm/keys/index.js';
+import type { Imports } from './generated/imports.js';
 import { invalidArgument, KeyErrorPayload, limitExceeded, toPayloadError } from './errors.js';
+import { encryptAlgorithm, keyPairType, secretKeyType, signAlgorithm, witKeyType } from './wit.js';
 
-/** WIT enum label ↔ service name (WIT words cannot start with a digit: `rsa2048`, `aes256-gcm`). */
-const KEY_TYPES: Record<string, KeyType> = {
-  'ec-p256': 'ec-p256', 'ec-p384': 'ec-p384', rsa2048: 'rsa-2048', rsa3072: 'rsa-3072', 'hmac-sha256': 'hmac-sha256', 'aes256-gcm': 'aes-256-gcm',
-};
-const WIT_KEY_TYPES: Record<KeyType, string> = Object.fromEntries(Object.entries(KEY_TYPES).map(([w, t]) => [t, w])) as Record<KeyType, string>;
-const PAIR_TYPES = new Set<string>(['ec-p256', 'ec-p384', 'rsa2048', 'rsa3072']);
-const SECRET_TYPES = new Set<string>(['hmac-sha256', 'aes256-gcm']);
-const SIGN_ALGORITHMS = new Set<string>(['ecdsa-sha256', 'ecdsa-sha384', 'rsa-pss-sha256', 'rsa-pkcs1-sha256', 'hmac-sha256']);
-const ENCRYPT_ALGORITHMS: Record<string, EncryptAlgorithm> = { 'aes256-gcm': 'aes-256-gcm', 'rsa-oaep-sha256': 'rsa-oaep-sha256', 'rsa-oaep-sha1': 'rsa-oaep-sha1' };
-
-export interface WitCiphertext {
-  iv: Uint8Array;
-  data: Uint8Array;
-}
-
-export interface WitKeyInfo {
-  id: string;
-  kind: string;
-}
-
-/** The jco-shaped import object for `edgeward:hsm/keys` (kebab-case → camelCase). */
-export interface HsmKeysImports {
-  createKeyPair(id: string, kind: string): Promise<string>;
-  createSecretKey(id: string, kind: string): Promise<string>;
-  loadKey(id: string): Promise<string>;
-  importSecretKey(id: string, kind: string, key: Uint8Array): Promise<string>;
-  deriveKey(base: string, data: Uint8Array): Promise<string>;
-  getPublicKey(key: string): Promise<Uint8Array>;
-  sign(key: string, algorithm: string, message: Uint8Array): Promise<Uint8Array>;
-  verify(key: string, algorithm: string, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
-  encrypt(key: string, algorithm: string, plaintext: Uint8Array, aad: Uint8Array): Promise<WitCiphertext>;
-  decrypt(key: string, algorithm: string, iv: Uint8Array, data: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
-  randomBytes(len: number): Promise<Uint8Array>;
-  deleteKey(key: string): Promise<void>;
-  listKeys(): Promise<WitKeyInfo[]>;
-}
+/** The jco-shaped import object for `edgeward:hsm/keys` (kebab-case → camelCase), generated from the WIT. */
+export type HsmKeysImports = Imports;
 
 export function hostFunctions(keys: KeyService, caller: Caller): HsmKeysImports {
   return {
-    createKeyPair: (id, kind) => call(() => keys.createKeyPair(caller, { id: str(id, MAX_KEY_ID_LENGTH, 'id') }, oneOf(kind, PAIR_TYPES, 'key-pair-type') as KeyPairType)),
-    createSecretKey: (id, kind) => call(() => keys.createSecretKey(caller, { id: str(id, MAX_KEY_ID_LENGTH, 'id') }, secretType(kind))),
+    createKeyPair: (id, kind) => call(() => keys.createKeyPair(caller, { id: str(id, MAX_KEY_ID_LENGTH, 'id') }, keyPairType(kind))),
+    createSecretKey: (id, kind) => call(() => keys.createSecretKey(caller, { id: str(id, MAX_KEY_ID_LENGTH, 'id') }, secretKeyType(kind))),
     loadKey: (id) => call(() => keys.loadKey(caller, { id: str(id, MAX_KEY_ID_LENGTH, 'id') })),
     importSecretKey: (id, kind, key) =>
-      call(() => keys.importSecretKey(caller, { id: str(id, MAX_KEY_ID_LENGTH, 'id') }, secretType(kind), bytes(key, MAX_IMPORT_KEY_BYTES, 'key'))),
+      call(() => keys.importSecretKey(caller, { id: str(id, MAX_KEY_ID_LENGTH, 'id') }, secretKeyType(kind), bytes(key, MAX_IMPORT_KEY_BYTES, 'key'))),
     deriveKey: (base, data) => call(() => keys.deriveKey(caller, handle(base), bytes(data, MAX_DERIVATION_DATA_BYTES, 'derivation data'))),
     getPublicKey: (key) => call(async () => u8(await keys.getPublicKey(caller, handle(key)))),
     sign: (key, algorithm, message) =>
@@ -76,7 +44,7 @@ export function hostFunctions(keys: KeyService, caller: Caller): HsmKeysImports 
         return u8(await keys.randomBytes(caller, len));
       }),
     deleteKey: (key) => call(() => keys.deleteKey(caller, handle(key))),
-    listKeys: () => call(async () => (await keys.listKeys(caller)).map((k) => ({ id: k.id, kind: WIT_KEY_TYPES[k.type] }))),
+    listKeys: () => call(async () => (await keys.listKeys(caller)).map((k) => ({ id: k.id, kind: witKeyType(k.type) }))),
   };
 }
 
@@ -106,26 +74,6 @@ function handle(v: unknown): string {
   // Anything that is not a plausible handle is simply not one of ours.
   if (typeof v !== 'string' || v.length > MAX_HANDLE_LENGTH) throw new KeyErrorPayload({ tag: 'invalid-handle' });
   return v;
-}
-
-function oneOf(v: unknown, allowed: ReadonlySet<string>, what: string): KeyType {
-  if (typeof v !== 'string' || !allowed.has(v)) throw invalidArgument(`unknown ${what}`);
-  return KEY_TYPES[v]!;
-}
-
-function secretType(v: unknown): SecretKeyType {
-  return oneOf(v, SECRET_TYPES, 'secret-key-type') as SecretKeyType;
-}
-
-function signAlgorithm(v: unknown): SignAlgorithm {
-  if (typeof v !== 'string' || !SIGN_ALGORITHMS.has(v)) throw invalidArgument('unknown sign-algorithm');
-  return v as SignAlgorithm;
-}
-
-function encryptAlgorithm(v: unknown): EncryptAlgorithm {
-  const a = typeof v === 'string' ? ENCRYPT_ALGORITHMS[v] : undefined;
-  if (!a) throw invalidArgument('unknown encrypt-algorithm');
-  return a;
 }
 
 /** A plain Uint8Array (not a Buffer view of Node's pool) for the guest. */

@@ -6,7 +6,7 @@
  *             instance, so every call is authorized against that module's namespace by the service;
  * call      — host.ts decodes, checks limits, calls, and encodes errors as the WIT `key-error` variant.
  */
-import type { Capability, InstanceContext } from '../../runtime/capabilities.js';
+import type { Capability, HostFunction, InstanceContext } from '../../runtime/capabilities.js';
 import {
   KeyError, MAX_AAD_BYTES, MAX_DERIVATION_DATA_BYTES, MAX_ENCRYPT_INPUT_BYTES, MAX_HANDLE_LENGTH, MAX_IMPORT_KEY_BYTES,
   MAX_SIGN_INPUT_BYTES, MAX_SIGNATURE_BYTES, MODULE_NAME_PATTERN, type KeyService,
@@ -19,7 +19,7 @@ export {
   MAX_KEYS_PER_MODULE, MAX_RANDOM_BYTES, MAX_SIGN_INPUT_BYTES, MAX_SIGNATURE_BYTES,
 } from '../../../hsm/keys/index.js';
 export { KeyErrorPayload, type WitKeyError } from './errors.js';
-export type { HsmKeysImports, WitCiphertext, WitKeyInfo } from './host.js';
+export type { HsmKeysImports } from './host.js';
 
 /** The WIT interface this capability implements. */
 export const HSM_KEYS_INTERFACE = 'edgeward:hsm/keys';
@@ -54,7 +54,7 @@ export function hsmKeysCapability(keyService: KeyService): Capability {
     interfaces: [HSM_KEYS_INTERFACE],
     argumentLimits: { [HSM_KEYS_INTERFACE]: limits },
     prepare(instance: InstanceContext) {
-      const fns = prepareHsmKeys(keyService, instance.module) as unknown as Record<string, (...args: unknown[]) => unknown>;
+      const fns = prepareHsmKeys(keyService, instance.module) as Record<string, HostFunction>;
       return { [HSM_KEYS_INTERFACE]: fns };
     },
   };

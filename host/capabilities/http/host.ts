@@ -10,6 +10,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { InstanceContext } from '../../runtime/capabilities.js';
 import { HostAllowList, type Scheme, type Target } from './hosts.js';
+import type { ErrorCode } from './generated/interfaces/wasi-http-types.js';
 
 /** A request as the worker hands it over (decoded from the wasi:http resources). */
 export interface SendRequest {
@@ -26,18 +27,8 @@ export interface SendRequest {
   betweenBytesTimeoutMs?: number;
 }
 
-/**
- * wasi:http/types `error-code`, as jco represents the variant (`{tag, val}`; tags as in the WIT). Only the
- * cases this host produces carry a typed payload.
- */
-export type ErrorCode =
-  | { tag: 'HTTP-request-denied' | 'DNS-timeout' | 'connection-refused' | 'connection-terminated' | 'connection-timeout' | 'connection-read-timeout' }
-  | { tag: 'destination-unavailable' | 'destination-IP-unroutable' | 'destination-IP-prohibited' | 'TLS-certificate-error' | 'TLS-protocol-error' }
-  | { tag: 'HTTP-request-method-invalid' | 'HTTP-request-URI-invalid' | 'HTTP-response-incomplete' | 'HTTP-response-timeout' | 'HTTP-protocol-error' }
-  | { tag: 'DNS-error'; val: { rcode: string | undefined; infoCode: number | undefined } }
-  | { tag: 'HTTP-request-body-size' | 'HTTP-response-body-size'; val: bigint | undefined }
-  | { tag: 'HTTP-request-header-size' | 'HTTP-response-header-section-size'; val: undefined }
-  | { tag: 'internal-error'; val: string | undefined };
+/** wasi:http/types `error-code`, as jco generates it from the WASI WIT (`{tag, val}`; tags as in the WIT). */
+export type { ErrorCode };
 
 export interface SendResponse {
   status: number;

@@ -4,13 +4,11 @@
  * by the services.
  */
 import { KeyError } from '../../../hsm/keys/index.js';
+import { WorkloadIdentityError } from '../../identity/workload.js';
+import type { IdentityError } from './generated/interfaces/edgeward-workload-identity.js';
 
-export type WitIdentityError =
-  | { tag: 'measurement-mismatch' }
-  | { tag: 'invalid-argument'; val: string }
-  | { tag: 'limit-exceeded'; val: string }
-  | { tag: 'unavailable' }
-  | { tag: 'internal' };
+/** The WIT `identity-error` variant, as jco generates it from wit/workload/identity.wit. */
+export type WitIdentityError = IdentityError;
 
 export class IdentityErrorPayload extends Error {
   constructor(readonly payload: WitIdentityError) {
@@ -21,6 +19,7 @@ export class IdentityErrorPayload extends Error {
 
 export function toIdentityError(err: unknown): IdentityErrorPayload {
   if (err instanceof IdentityErrorPayload) return err;
+  if (err instanceof WorkloadIdentityError) return new IdentityErrorPayload({ tag: err.tag, val: err.message });
   if (err instanceof KeyError) {
     if (err.tag === 'backend-unavailable') return new IdentityErrorPayload({ tag: 'unavailable' });
     if (err.tag === 'limit-exceeded') return new IdentityErrorPayload({ tag: 'limit-exceeded', val: err.message });

@@ -8,7 +8,8 @@
  *             (`instance.current()`: generation, digest, signer), then serves;
  * forget    — a removed or replaced module's certificate cache is dropped.
  */
-import type { Capability } from '../../runtime/capabilities.js';
+import type { Capability, HostFunction } from '../../runtime/capabilities.js';
+import { WorkloadIdentity } from '../../identity/workload.js';
 import { identityFunctions, ModuleCertCaches, type WorkloadIdentityDeps } from './host.js';
 
 export const WORKLOAD_IDENTITY_INTERFACE = 'edgeward:workload/identity';
@@ -17,11 +18,12 @@ export { IdentityErrorPayload, type WitIdentityError } from './errors.js';
 
 export function workloadIdentityCapability(deps: WorkloadIdentityDeps): Capability {
   const caches = new ModuleCertCaches();
+  const service = new WorkloadIdentity(deps);
   return {
     name: WORKLOAD_IDENTITY_INTERFACE,
     interfaces: [WORKLOAD_IDENTITY_INTERFACE],
     prepare(instance) {
-      return { [WORKLOAD_IDENTITY_INTERFACE]: identityFunctions(deps, instance, caches.for(instance)) as unknown as Record<string, (...args: unknown[]) => unknown> };
+      return { [WORKLOAD_IDENTITY_INTERFACE]: identityFunctions(deps, instance, caches.for(instance), service) as Record<string, HostFunction> };
     },
     forget: (module) => caches.forget(module),
   };
