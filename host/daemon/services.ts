@@ -17,7 +17,7 @@ import { edgewardCapabilities } from '../capabilities/index.js';
 import { keysRoutes } from '../api/management/keys.js';
 import { identitiesRoutes } from '../api/management/identities.js';
 import { NativeModules } from '../identity/native.js';
-import { NativeModuleService } from '../identity/native-service.js';
+import { NativeModuleService } from '../api/native-modules.js';
 import { WorkloadSockets } from '../api/workload/sockets.js';
 import type { HttpLimits } from '../api/serve.js';
 import { MGMT_API_VERSION } from '../api/versions.js';

@@ -12,7 +12,7 @@ import { readJsonBody } from '../body.js';
 import { apiVersion } from '../middleware/api-version.js';
 import { MGMT_API_VERSION } from '../versions.js';
 import { RuntimeError } from '../../runtime/types.js';
-import type { NativeModuleService } from '../../identity/native-service.js';
+import type { NativeModuleService } from '../native-modules.js';
 
 const postSchema = z
   .object({

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import type { MgmtClient } from '../client.js';
-import type { IdentityJson } from '../../identity/native-service.js';
+import type { IdentityJson } from '../../api/native-modules.js';
 import { action, table } from '../output.js';
 
 export function registerNativeModuleCommands(program: Command, getClient: () => Promise<MgmtClient>): void {

@@ -4,10 +4,10 @@
  */
 import type { Logger } from '../log.js';
 import { RuntimeError } from '../runtime/types.js';
-import { WORKLOAD_API_VERSION_FOR_MODULES } from '../api/versions.js';
-import type { WorkloadSockets } from '../api/workload/sockets.js';
-import type { IdentityService } from './identity.js';
-import type { NativeModules } from './native.js';
+import { WORKLOAD_API_VERSION_FOR_MODULES } from './versions.js';
+import type { WorkloadSockets } from './workload/sockets.js';
+import type { IdentityService } from '../identity/identity.js';
+import type { NativeModules } from '../identity/native.js';
 
 /** IoT Edge's Identity shape (management API). */
 export interface IdentityJson {
