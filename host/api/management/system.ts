@@ -6,6 +6,7 @@ import os from 'node:os';
 import { promises as fs } from 'node:fs';
 import { Hono } from 'hono';
 import { stream } from 'hono/streaming';
+import type { StreamingApi } from 'hono/utils/stream';
 import { apiVersion } from '../middleware/api-version.js';
 import { badRequest } from '../errors.js';
 import { readJsonBody } from '../body.js';
@@ -18,18 +19,7 @@ const MAX_TAIL = 100_000;
 export function systemRoutes(daemon: DaemonControl): Hono {
   const app = new Hono();
   app.get('/systeminfo', apiVersion(), (c) => c.json(systemInfo(daemon)));
-  app.get('/systeminfo/resources', apiVersion({ minimum: '2019-11-05' }), async (c) => {
-    const mem = process.memoryUsage();
-    return c.json({
-      host_uptime: Math.round(os.uptime()),
-      process_uptime: Math.round(process.uptime()),
-      used_cpu: os.loadavg()[0],
-      used_ram: os.totalmem() - os.freemem(),
-      total_ram: os.totalmem(),
-      process_rss: mem.rss,
-      disks: [],
-    });
-  });
+  app.get('/systeminfo/resources', apiVersion({ minimum: '2019-11-05' }), (c) => c.json(systemResources()));
 
   const own = apiVersion({ minimum: MGMT_API_VERSION });
   app.get('/system/status', own, async (c) => c.json(await daemon.status()));
@@ -51,34 +41,51 @@ export function systemRoutes(daemon: DaemonControl): Hono {
     const tail = tailRaw === undefined ? 200 : Math.min(Number(tailRaw), MAX_TAIL);
     const follow = c.req.query('follow') === 'true';
     c.header('content-type', 'text/plain; charset=utf-8');
-    return stream(c, async (s) => {
-      const file = daemon.logFile;
-      const text = await fs.readFile(file, 'utf8').catch(() => '');
-      const lines = text.split('\n').filter(Boolean);
-      for (const line of lines.slice(-tail)) await s.write(line + '\n');
-      if (!follow) return;
-      let offset = Buffer.byteLength(text);
-      let open = true;
-      s.onAbort(() => {
-        open = false;
-      });
-      while (open && !daemon.stopping) {
-        await new Promise((r) => setTimeout(r, 250));
-        const st = await fs.stat(file).catch(() => undefined);
-        if (!st) continue;
-        if (st.size < offset) offset = 0; // rotated
-        if (st.size > offset) {
-          const fh = await fs.open(file, 'r');
-          const buf = Buffer.alloc(st.size - offset);
-          await fh.read(buf, 0, buf.length, offset);
-          await fh.close();
-          offset = st.size;
-          await s.write(buf.toString('utf8'));
-        }
-      }
-    });
+    return stream(c, (s) => streamDaemonLog(s, daemon, tail, follow));
   });
   return app;
+}
+
+/** The last `tail` lines of the daemon's log, then (with `follow`) what is appended, until the client goes. */
+async function streamDaemonLog(s: StreamingApi, daemon: DaemonControl, tail: number, follow: boolean): Promise<void> {
+  const file = daemon.logFile;
+  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  const lines = text.split('\n').filter(Boolean);
+  for (const line of lines.slice(-tail)) await s.write(line + '\n');
+  if (!follow) return;
+  let offset = Buffer.byteLength(text);
+  let open = true;
+  s.onAbort(() => {
+    open = false;
+  });
+  while (open && !daemon.stopping) {
+    await new Promise((r) => setTimeout(r, 250));
+    const st = await fs.stat(file).catch(() => undefined);
+    if (!st) continue;
+    if (st.size < offset) offset = 0; // rotated
+    if (st.size > offset) {
+      const fh = await fs.open(file, 'r');
+      const buf = Buffer.alloc(st.size - offset);
+      await fh.read(buf, 0, buf.length, offset);
+      await fh.close();
+      offset = st.size;
+      await s.write(buf.toString('utf8'));
+    }
+  }
+}
+
+/** IoT Edge SystemResources (no disks: a WASI module has no filesystem of its own to report). */
+function systemResources(): Record<string, unknown> {
+  const mem = process.memoryUsage();
+  return {
+    host_uptime: Math.round(os.uptime()),
+    process_uptime: Math.round(process.uptime()),
+    used_cpu: os.loadavg()[0],
+    used_ram: os.totalmem() - os.freemem(),
+    total_ram: os.totalmem(),
+    process_rss: mem.rss,
+    disks: [],
+  };
 }
 
 /** IoT Edge SystemInfo, plus Edgeward's runtime platform fields. */
