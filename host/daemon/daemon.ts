@@ -100,7 +100,8 @@ export class Daemon implements DaemonControl {
     this.logger.level = config.log.level;
     this.logger.info({ version: this.version, source: loaded.source, stateDir: config.state_dir }, 'edgeward starting');
     if (swept.length > 0) this.logger.warn({ files: swept }, 'removed temp files left by an interrupted write');
-    for (const setting of loaded.ignored) this.logger.warn({ setting }, 'config key is an IoT Edge setting with no meaning for Edgeward; ignored');
+    // The setting's name is logged as `setting` (REDACT_PATHS redacts `key` fields: values, never names).
+    for (const setting of loaded.ignored) this.logger.warn({ setting }, 'config key is an IoT Edge setting with no meaning for Edgeward; ignored (remove it, or see "edgeward config import" for what each key becomes)');
     await writeFileAtomic(effectiveConfigPath(config.state_dir), configToToml(config));
     // Nothing binds yet (a restart has torn its sockets down): bind directories left here are a killed daemon's.
     const workloadDir = path.dirname(socketPathOf(config.listen.workload_uri));
