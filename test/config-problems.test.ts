@@ -104,6 +104,10 @@ describe('config apply and check run the daemon start-up preflight', () => {
       expect(r.stderr).toContain(`trust_bundle_cert: ${notPem} holds no PEM certificate ("-----BEGIN CERTIFICATE-----"): give the certificate file in PEM form`);
       expect(r.stderr).toContain('keys.pkcs11.library: PKCS#11 library not found: /nonexistent/libp11.so: install the vendor library or fix the path');
       expect(r.stderr).not.toContain('1234');
+      const check = await runCli(['-c', cfg, 'check'], envFor(home));
+      expect(check.code).toBe(2);
+      expect(check.stdout).toContain('× key store is reachable - Error');
+      expect(check.stdout).toContain('fix: the daemon refuses to start until this is fixed');
     });
   });
 

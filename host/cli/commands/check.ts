@@ -194,6 +194,9 @@ export async function runChecks(ctx: CliContext): Promise<CheckOutcome[]> {
   return out;
 }
 
+/** Checks whose error means the daemon refuses to start. */
+const REFUSING_CHECKS = new Set(['config-well-formed', 'key-store']);
+
 const SYMBOL: Record<CheckResult, string> = { ok: '√', warning: '‼', error: '×', skipped: '-' };
 const WORD: Record<CheckResult, string> = { ok: 'OK', warning: 'Warning', error: 'Error', skipped: 'Skipped' };
 
@@ -221,8 +224,9 @@ export function registerCheckCommand(program: Command, ctx: () => CliContext): v
           if (count('skipped')) lines.push(`${count('skipped')} check(s) were skipped due to errors from other checks.`);
           process.stdout.write(lines.join('\n') + '\n');
         }
-        // A config the daemon would refuse is exit 2, as for `config apply`; other errors exit 1.
-        if (outcomes.some((o) => o.id === 'config-well-formed' && o.result === 'error')) return CONFIG_EXIT_CODE;
+        // A config the daemon would refuse (its schema, its preflight, its key backend) is exit 2, as for
+        // `config apply`; other errors exit 1.
+        if (outcomes.some((o) => REFUSING_CHECKS.has(o.id) && o.result === 'error')) return CONFIG_EXIT_CODE;
         return count('error') > 0 ? 1 : 0;
       }),
     );
