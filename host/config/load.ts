@@ -88,7 +88,10 @@ export function parseConfigText(text: string, source: string, env = process.env)
   const parsed = configSchema.safeParse(raw);
   const edgeCaChecked = isTable(raw.edge_ca);
   if (!parsed.success) {
-    problems.push(...describeIssues(parsed.error.issues).filter((p) => !within(p.path, 'provisioning') && !(edgeCaChecked && within(p.path, 'edge_ca'))));
+    const all = describeIssues(parsed.error.issues);
+    const rest = all.filter((p) => !within(p.path, 'provisioning') && !(edgeCaChecked && within(p.path, 'edge_ca')));
+    // Should a union fail where its branch passed, its own issues still say why.
+    problems.push(...(problems.length === 0 && rest.length === 0 ? all : rest));
   } else problems.push(...socketIssues(parsed.data));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(source, dedupe(problems));
   const config = applyAziotKeys(parsed.data);
