@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse as parseToml, stringify as stringifyToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
-import { configSchema, edgeCaBranch, IGNORED_IOT_EDGE_KEYS, PROVISIONING_SOURCES, provisioningBranch, type Config } from './schema.js';
+import { configSchema, edgeCaBranch, IGNORED_IOT_EDGE_KEYS, PROVISIONING_SOURCES, provisioningBranch, SOCKET_EXAMPLES, type Config, type SocketKey } from './schema.js';
+import { edgeCaMethodMessage, ISSUED_EDGE_CA_KEYS } from './unsupported.js';
 import { EMBEDDED_DEFAULT_TOML } from './default.js';
 import { defaultRunDir, defaultStateDir, edgewardHome, homeConfigFile } from './paths.js';
 
@@ -81,45 +82,86 @@ export function parseConfigText(text: string, source: string, env = process.env)
   const ignored = IGNORED_IOT_EDGE_KEYS.filter((k) => k in raw);
   for (const k of ignored) delete raw[k];
   fillDefaults(raw, home);
-  precheckProvisioning(raw, source);
-  const branchProblems = [
-    ...branchIssues(raw.provisioning, 'provisioning', provisioningBranch),
-    ...branchIssues(raw.edge_ca, 'edge_ca', edgeCaBranch),
-  ];
-  if (branchProblems.length > 0) throw new ConfigError(source, branchProblems);
+  // Every problem of the file in one message: the tagged tables are checked on their own branch, the
+  // rest by the whole schema (whose union errors for those tables would only repeat them less clearly).
+  const problems = [...provisioningIssues(raw.provisioning), ...edgeCaIssues(raw.edge_ca)];
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(source, describeIssues(parsed.error.issues));
+  const edgeCaChecked = isTable(raw.edge_ca);
+  if (!parsed.success) {
+    const all = describeIssues(parsed.error.issues);
+    const rest = all.filter((p) => !within(p.path, 'provisioning') && !(edgeCaChecked && within(p.path, 'edge_ca')));
+    // Should a union fail where its branch passed, its own issues still say why.
+    problems.push(...(problems.length === 0 && rest.length === 0 ? all : rest));
+  } else problems.push(...socketIssues(parsed.data));
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(source, dedupe(problems));
   const config = applyAziotKeys(parsed.data);
   return { config, source, ignored: [...ignored] };
 }
 
+type Problem = { path: string; message: string };
+
+function isTable(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function within(p: string, table: string): boolean {
+  return p === table || p.startsWith(table + '.');
+}
+
+/**
+ * Sockets: a key given in only one of [connect] and [listen] applies to both (the CLI connects where the
+ * daemon listens; Edgeward has no proxy between them), and both default to the per-user run directory.
+ */
 function fillDefaults(raw: Record<string, unknown>, home: string): void {
   raw.hostname ??= os.hostname();
   raw.state_dir ??= defaultStateDir(home);
   const run = defaultRunDir(home);
-  const sockets = { management_uri: `unix://${run}/mgmt.sock`, workload_uri: `unix://${run}/workload.sock` };
-  raw.connect ??= { ...sockets };
-  raw.listen ??= { ...sockets };
+  const defaults: Record<SocketKey, string> = { management_uri: `unix://${run}/mgmt.sock`, workload_uri: `unix://${run}/workload.sock` };
+  raw.connect ??= {};
+  raw.listen ??= {};
+  const { connect, listen } = raw;
+  if (!isTable(connect) || !isTable(listen)) return;
+  for (const key of Object.keys(defaults) as SocketKey[]) {
+    connect[key] ??= typeof listen[key] === 'string' && !listen[key].startsWith('fd://') ? listen[key] : defaults[key];
+    listen[key] ??= connect[key];
+  }
 }
 
-/** An unknown `source` gets one readable message naming the allowed values. */
-function precheckProvisioning(raw: Record<string, unknown>, source: string): void {
-  const prov = raw.provisioning;
-  if (prov === undefined) throw new ConfigError(source, [{ path: 'provisioning', message: 'required table [provisioning] is missing (e.g. source = "none")' }]);
-  if (typeof prov !== 'object' || prov === null || Array.isArray(prov)) {
-    throw new ConfigError(source, [{ path: 'provisioning', message: `expected a table, got ${typeName(prov)}` }]);
-  }
-  const src = (prov as Record<string, unknown>).source;
+/** [connect] and [listen] must name the same sockets: the daemon serves only what it listens on. */
+function socketIssues(config: Config): Problem[] {
+  return (Object.keys(SOCKET_EXAMPLES) as SocketKey[])
+    .filter((key) => config.connect[key] !== config.listen[key])
+    .map((key) => ({
+      path: `connect.${key}`,
+      message: `"${config.connect[key]}" differs from listen.${key} "${config.listen[key]}": the CLI connects where the daemon listens, so give both the same URI (or leave it out of [connect])`,
+    }));
+}
+
+/** `[provisioning]`: missing, not a table, an unknown `source`, or the fields of the branch `source` selects. */
+function provisioningIssues(prov: unknown): Problem[] {
+  if (prov === undefined) return [{ path: 'provisioning', message: 'required table [provisioning] is missing (e.g. source = "none")' }];
+  if (!isTable(prov)) return [{ path: 'provisioning', message: `expected a table, got ${typeName(prov)}` }];
+  const src = prov.source;
   if (typeof src !== 'string' || !(PROVISIONING_SOURCES as readonly string[]).includes(src)) {
     const got = src === undefined ? 'nothing' : JSON.stringify(src);
-    throw new ConfigError(source, [{ path: 'provisioning.source', message: `expected one of ${PROVISIONING_SOURCES.map((s) => `"${s}"`).join(', ')}, got ${got}` }]);
+    return [{ path: 'provisioning.source', message: `expected one of ${PROVISIONING_SOURCES.map((s) => `"${s}"`).join(', ')}, got ${got}` }];
   }
+  return branchIssues(prov, 'provisioning', provisioningBranch);
+}
+
+/** `[edge_ca]`: IoT Edge's issued variant (`method = …`) is answered with what to use instead. */
+function edgeCaIssues(table: unknown): Problem[] {
+  if (!isTable(table) || !('method' in table)) return branchIssues(table, 'edge_ca', edgeCaBranch);
+  const rest = { ...table };
+  delete rest.method;
+  for (const k of ISSUED_EDGE_CA_KEYS) delete rest[k];
+  return [{ path: 'edge_ca', message: edgeCaMethodMessage(table.method) }, ...branchIssues(rest, 'edge_ca', edgeCaBranch)];
 }
 
 /** Validate a tagged table against the one branch its keys select, with paths prefixed by the table. */
-function branchIssues(table: unknown, key: string, pick: (t: Record<string, unknown>) => z.ZodType): { path: string; message: string }[] {
-  if (typeof table !== 'object' || table === null || Array.isArray(table)) return [];
-  const r = pick(table as Record<string, unknown>).safeParse(table);
+function branchIssues(table: unknown, key: string, pick: (t: Record<string, unknown>) => z.ZodType): Problem[] {
+  if (!isTable(table)) return [];
+  const r = pick(table).safeParse(table);
   return r.success ? [] : describeIssues(r.error.issues.map((i) => ({ ...i, path: [key, ...i.path] })));
 }
 

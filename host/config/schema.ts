@@ -9,6 +9,7 @@
  * reused.
  */
 import { z } from 'zod';
+import { fdSocketMessage } from './unsupported.js';
 
 /** `[modules] signature_policy`: whether an unsigned module may run (host/runtime/signature.ts verifies). */
 export const SIGNATURE_POLICIES = ['optional', 'required'] as const;
@@ -20,10 +21,18 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
 export const logLevelSchema = z.enum(LOG_LEVELS);
 export type LogLevel = z.infer<typeof logLevelSchema>;
 
-/** `unix:///abs/path` — the only URI scheme the sockets accept. */
-const unixUri = z
-  .string()
-  .regex(/^unix:\/\/\/.+/, 'a unix socket URI such as "unix:///run/edgeward/mgmt.sock"');
+/** Example socket URI per socket, so each error names the socket it is about. */
+export const SOCKET_EXAMPLES = { management_uri: 'unix:///run/edgeward/mgmt.sock', workload_uri: 'unix:///run/edgeward/workload.sock' } as const;
+export type SocketKey = keyof typeof SOCKET_EXAMPLES;
+
+/** `unix:///abs/path` — the only URI scheme the sockets accept; `fd://` (systemd activation) gets its own answer. */
+function unixUri(socket: SocketKey) {
+  const example = SOCKET_EXAMPLES[socket];
+  return z.string().superRefine((v, ctx) => {
+    if (/^unix:\/\/\/.+/.test(v)) return;
+    ctx.addIssue({ code: 'custom', message: v.startsWith('fd://') ? fdSocketMessage(v, example) : `a unix socket URI such as "${example}"` });
+  });
+}
 
 /** A secret given inline or by file: `{ value = "…" }` or `{ uri = "file:///…" | "pkcs11:…" }`. */
 const secretRef = z.union([
@@ -178,7 +187,7 @@ export const tpmSchema = z
   })
   .strict();
 
-const socketPair = z.object({ management_uri: unixUri, workload_uri: unixUri }).strict();
+const socketPair = z.object({ management_uri: unixUri('management_uri'), workload_uri: unixUri('workload_uri') }).strict();
 
 /** `[[principal]]`: which OS user or module may use which key ids. */
 const principalSchema = z

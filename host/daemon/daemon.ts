@@ -20,7 +20,9 @@ import type { DaemonControl, DaemonStatus, ReloadResult, ServiceStatus } from '.
 import { composeServices, type Services } from './services.js';
 import { LastResort } from './last-resort.js';
 import type { Capability } from '../runtime/index.js';
-import { DAEMON_LOG_FILE, daemonLogPath, effectiveConfigPath } from './paths.js';
+import { DAEMON_LOG_FILE, daemonLogPath, daemonRecordPath, effectiveConfigPath, startErrorPath, type DaemonRecord, type StartFailure } from './paths.js';
+import { preflight } from '../config/preflight.js';
+import { describeError, exitCodeFor } from '../cli/output.js';
 
 export interface DaemonOptions {
   /** Capabilities beyond the daemon's own (tests register faulty ones; the CLI passes none). */
@@ -88,6 +90,7 @@ export class Daemon implements DaemonControl {
   private async bootstrap(loaded: LoadedConfig): Promise<void> {
     this.loaded = loaded;
     const { config } = loaded;
+    await preflight(loaded);
     await prepareStateDir(config.state_dir);
     this.lock ??= await acquireStateLock(config.state_dir);
     const swept = await reconcileStateDir(config.state_dir);
@@ -97,7 +100,8 @@ export class Daemon implements DaemonControl {
     this.logger.level = config.log.level;
     this.logger.info({ version: this.version, source: loaded.source, stateDir: config.state_dir }, 'edgeward starting');
     if (swept.length > 0) this.logger.warn({ files: swept }, 'removed temp files left by an interrupted write');
-    for (const key of loaded.ignored) this.logger.warn({ key }, 'config key is an IoT Edge setting with no meaning for Edgeward; ignored');
+    // The setting's name is logged as `setting` (REDACT_PATHS redacts `key` fields: values, never names).
+    for (const setting of loaded.ignored) this.logger.warn({ setting }, 'config key is an IoT Edge setting with no meaning for Edgeward; ignored (remove it, or see "edgeward config import" for what each key becomes)');
     await writeFileAtomic(effectiveConfigPath(config.state_dir), configToToml(config));
     // Nothing binds yet (a restart has torn its sockets down): bind directories left here are a killed daemon's.
     const workloadDir = path.dirname(socketPathOf(config.listen.workload_uri));
@@ -106,6 +110,10 @@ export class Daemon implements DaemonControl {
     this.services = await composeServices({ config, logger: this.logger, source: loaded.source, capabilities: this.opts.capabilities });
     const app = managementApp({ daemon: this, runtime: this.services.runtime, logger: this.logger, extra: this.services.managementRoutes });
     this.mgmt = await serveOnUnixSocket(app, socketPathOf(config.listen.management_uri), 0o660);
+    const record: DaemonRecord = { pid: process.pid, managementUri: config.listen.management_uri };
+    await writeFileAtomic(daemonRecordPath(config.state_dir), JSON.stringify(record) + '\n');
+    await fs.rm(startErrorPath(config.state_dir), { force: true });
+    // Last before serving: tests and supervisors take this line as "started".
     this.logger.info({ socket: this.mgmt.path }, 'management API listening');
     // Modules start after the API answers: a first start transpiles components for seconds, and
     // `edgeward system status` should say "running, modules starting" meanwhile, not "down".
@@ -133,6 +141,7 @@ export class Daemon implements DaemonControl {
     this.stopping = true;
     this.logger.info({ reason }, 'edgeward stopping');
     await this.teardown();
+    await fs.rm(daemonRecordPath(this.config.state_dir), { force: true });
     await this.lock?.release();
     this.lock = undefined;
     this.logger.info('edgeward stopped');
@@ -216,10 +225,17 @@ export class Daemon implements DaemonControl {
       this.logger.info('edgeward restarted');
     } catch (err) {
       this.logger.fatal({ err }, 'restart failed; stopping');
+      await this.recordStartFailure(err);
       await this.stop('restart failed');
     } finally {
       this.restartPending = false;
     }
+  }
+
+  /** `edgeward system restart` reads this to show why the daemon did not come back. */
+  private async recordStartFailure(err: unknown): Promise<void> {
+    const failure: StartFailure = { time: new Date().toISOString(), message: describeError(err), exitCode: exitCodeFor(err) };
+    await writeFileAtomic(startErrorPath(this.config.state_dir), JSON.stringify(failure) + '\n').catch((e: unknown) => this.logger.warn({ err: e }, 'cannot record the start failure'));
   }
 }
 

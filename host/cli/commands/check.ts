@@ -10,7 +10,10 @@ import { checkDirSafe } from '../../state/dir.js';
 import { effectiveConfigPath } from '../../daemon/paths.js';
 import { NotRunningError } from '../client.js';
 import { action } from '../output.js';
-import { cliClient, loadCliConfig, type CliContext } from '../context.js';
+import { cliClient, loadCliConfig, runningDaemon, type CliContext } from '../context.js';
+import { keyBackendProblems, preflightProblems, signerProblems } from '../../config/preflight.js';
+import { socketMoved } from './system.js';
+import { CONFIG_EXIT_CODE } from '../../config/load.js';
 
 export type CheckResult = 'ok' | 'warning' | 'error' | 'skipped';
 export interface CheckOutcome {
@@ -42,13 +45,18 @@ export const CHECKS: Check[] = [
     id: 'config-well-formed',
     description: 'config file is well-formed',
     async run(s) {
+      const fix = 'fix the fields named above, then run "edgeward config apply"';
       try {
         s.loaded = await loadCliConfig(s.ctx);
-        return ok(`source: ${s.loaded.source}`);
       } catch (err) {
-        if (err instanceof ConfigError) return fail(err.message, 'fix the fields named above, then run "edgeward config apply"');
+        if (err instanceof ConfigError) return fail(err.message, fix);
         throw err;
       }
+      // What the daemon refuses at start (files, unsupported features, signer files); the key backend is its own check.
+      const { config, source } = s.loaded;
+      const problems = [...(await preflightProblems(config)), ...(await signerProblems(config))];
+      if (problems.length > 0) return fail(new ConfigError(source, problems).message, fix);
+      return ok(`source: ${source}`);
     },
   },
   {
@@ -93,22 +101,11 @@ export const CHECKS: Check[] = [
       if (!s.loaded) return skip('config is not valid');
       const keys = s.loaded.config.keys;
       if (keys.backend === 'file') return warn('development file key store: not a hardware root of trust', 'use [keys] backend = "pkcs11" or "tpm" on a production device');
-      if (keys.backend === 'pkcs11') {
-        const lib = keys.pkcs11?.library ?? '';
-        return (await fs.access(lib).then(() => true, () => false)) ? ok(`PKCS#11 library ${lib}`) : fail(`PKCS#11 library ${lib} not found`, 'install the vendor library or fix [keys.pkcs11] library');
-      }
+      const problems = await keyBackendProblems(s.loaded.config);
+      if (problems.length > 0) return fail(new ConfigError(s.loaded.source, problems).message, 'the daemon refuses to start until this is fixed');
+      if (keys.backend === 'pkcs11') return ok(`PKCS#11 library ${keys.pkcs11?.library ?? ''}`);
       const tcti = s.loaded.config.tpm?.tcti ?? 'device:/dev/tpmrm0';
-      if (tcti.startsWith('device')) {
-        const dev = tcti.split(':')[1] || '/dev/tpmrm0';
-        try {
-          await fs.access(dev, fs.constants.R_OK | fs.constants.W_OK);
-          return ok(dev);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          return fail(`${dev}: ${code}`, code === 'EACCES' ? 'add a udev rule KERNEL=="tpmrm[0-9]*", GROUP="tss", MODE="0660" and add this user to group tss' : 'this device has no TPM: use another [keys] backend');
-        }
-      }
-      return ok(`TPM simulator at ${tcti}`);
+      return ok(tcti.startsWith('device') ? tcti.slice('device:'.length) || '/dev/tpmrm0' : `TPM simulator at ${tcti}`);
     },
   },
   {
@@ -120,8 +117,12 @@ export const CHECKS: Check[] = [
         await (await cliClient(s.ctx)).request('GET', '/systeminfo');
         return ok();
       } catch (err) {
-        if (err instanceof NotRunningError) return warn(err.message, 'start it with "edgeward daemon"');
-        return fail((err as Error).message, 'see "edgeward system logs"');
+        if (!(err instanceof NotRunningError)) return fail((err as Error).message, 'see "edgeward system logs"');
+        const running = s.loaded && !s.ctx.host && !process.env.EDGEWARD_HOST ? await runningDaemon(s.loaded.config.state_dir) : undefined;
+        if (running && running.managementUri !== s.loaded?.config.connect.management_uri) {
+          return fail(socketMoved(running, s.loaded!.config.connect.management_uri), 'run "edgeward system restart" (the CLI follows [connect]; the daemon moves there when it restarts)');
+        }
+        return warn(err.message, 'start it with "edgeward daemon"');
       }
     },
   },
@@ -193,6 +194,9 @@ export async function runChecks(ctx: CliContext): Promise<CheckOutcome[]> {
   return out;
 }
 
+/** Checks whose error means the daemon refuses to start. */
+const REFUSING_CHECKS = new Set(['config-well-formed', 'key-store']);
+
 const SYMBOL: Record<CheckResult, string> = { ok: '√', warning: '‼', error: '×', skipped: '-' };
 const WORD: Record<CheckResult, string> = { ok: 'OK', warning: 'Warning', error: 'Error', skipped: 'Skipped' };
 
@@ -220,6 +224,9 @@ export function registerCheckCommand(program: Command, ctx: () => CliContext): v
           if (count('skipped')) lines.push(`${count('skipped')} check(s) were skipped due to errors from other checks.`);
           process.stdout.write(lines.join('\n') + '\n');
         }
+        // A config the daemon would refuse (its schema, its preflight, its key backend) is exit 2, as for
+        // `config apply`; other errors exit 1.
+        if (outcomes.some((o) => REFUSING_CHECKS.has(o.id) && o.result === 'error')) return CONFIG_EXIT_CODE;
         return count('error') > 0 ? 1 : 0;
       }),
     );

@@ -3,9 +3,15 @@ import type { Command } from 'commander';
 import { logLevelSchema } from '../../config/schema.js';
 import type { DaemonStatus } from '../../daemon/control.js';
 import { EDGEWARD_VERSION } from '../../version.js';
-import { NotRunningError } from '../client.js';
+import { promises as fs } from 'node:fs';
+import { ConfigError, CONFIG_EXIT_CODE, loadConfig } from '../../config/load.js';
+import { socketPathOf } from '../../config/paths.js';
+import { preflight } from '../../config/preflight.js';
+import { effectiveConfigPath, startErrorPath, type DaemonRecord, type StartFailure } from '../../daemon/paths.js';
+import { StartupError } from '../../errors.js';
+import { createMgmtClient, NotRunningError } from '../client.js';
 import { action, table } from '../output.js';
-import { cliClient, type CliContext } from '../context.js';
+import { cliClient, loadCliConfig, runningDaemon, type CliContext } from '../context.js';
 
 export function registerSystemCommands(program: Command, ctx: () => CliContext): void {
   const system = program.command('system').description('the Edgeward daemon itself');
@@ -63,8 +69,9 @@ async function printStatus(ctx: CliContext, json: boolean): Promise<number | und
     status = await client.request<DaemonStatus>('GET', '/system/status');
   } catch (err) {
     if (!(err instanceof NotRunningError)) throw err;
-    if (json) process.stdout.write(JSON.stringify({ running: false, message: err.message }) + '\n');
-    else process.stdout.write(`System services:\n    edgeward        Down - ${err.message}\n\nStart it with 'edgeward daemon'.\n`);
+    const message = await whyDown(ctx, err);
+    if (json) process.stdout.write(JSON.stringify({ running: false, message }) + '\n');
+    else process.stdout.write(`System services:\n    edgeward        Down - ${message}\n\nStart it with 'edgeward daemon'.\n`);
     return 1;
   }
   if (json) {
@@ -82,23 +89,74 @@ async function printStatus(ctx: CliContext, json: boolean): Promise<number | und
   return undefined;
 }
 
-/** `system restart`: ask for it, then wait until the daemon answers again (30 s). */
-async function restartDaemon(ctx: CliContext): Promise<void> {
-  const client = await cliClient(ctx);
-  await client.request('POST', '/system/restart');
-  // Wait until the daemon answers again.
-  const deadline = Date.now() + 30_000;
-  await new Promise((r) => setTimeout(r, 300));
+/** "Not running", or: it runs, but on another socket than [connect] names (applied, not restarted into). */
+async function whyDown(ctx: CliContext, err: NotRunningError): Promise<string> {
+  if (ctx.host ?? process.env.EDGEWARD_HOST) return err.message;
+  const { config } = await loadCliConfig(ctx);
+  const running = await runningDaemon(config.state_dir);
+  if (!running || running.managementUri === config.connect.management_uri) return err.message;
+  return socketMoved(running, config.connect.management_uri);
+}
+
+/** A daemon that listens elsewhere than [connect]: what to do about it. */
+export function socketMoved(running: DaemonRecord, connect: string): string {
+  return `the daemon (pid ${running.pid}) listens on ${running.managementUri}, not on [connect] management_uri ${connect}: run "edgeward system restart" so it moves to the applied sockets`;
+}
+
+/** How long `system restart` waits for the daemon to answer again. */
+const RESTART_WAIT_MS = 30_000;
+
+/**
+ * `system restart`: the config the daemon restarts onto (the effective config in its state directory)
+ * passes the daemon's own preflight first, else nothing restarts; then ask the running daemon, and wait
+ * until the daemon answers on its new socket, or report the start-up error it recorded.
+ */
+async function restartDaemon(ctx: CliContext): Promise<number | undefined> {
+  const loaded = await loadCliConfig(ctx);
+  const eff = effectiveConfigPath(loaded.config.state_dir);
+  const next = (await fs.stat(eff).then(() => true, () => false)) ? await loadConfig(eff) : loaded;
+  try {
+    await preflight(next, { services: true });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`error: ${err.message}\nThe daemon was not restarted and keeps running on its current config: fix the fields above and run "edgeward config apply".\n`);
+    return CONFIG_EXIT_CODE;
+  }
+  const asked = Date.now();
+  await (await cliClient(ctx, { running: true })).request('POST', '/system/restart');
+  const uri = ctx.host ?? process.env.EDGEWARD_HOST ?? next.config.connect.management_uri;
+  const client = createMgmtClient(socketPathOf(uri));
+  const deadline = asked + RESTART_WAIT_MS;
+  await sleep(300);
   for (;;) {
     try {
       await client.request('GET', '/system/status');
       break;
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`the daemon did not come back within 30 s: ${(err as Error).message}`);
-      await new Promise((r) => setTimeout(r, 200));
+      const failure = await startFailureSince(next.config.state_dir, asked);
+      if (failure) throw new StartupError(`the daemon stopped: its restart failed:\n${failure.message}`, failure.exitCode, 'fix the config, run "edgeward config apply", then start it with "edgeward daemon"');
+      if (Date.now() > deadline) throw new Error(`the daemon did not come back within ${RESTART_WAIT_MS / 1000} s: ${(err as Error).message}; see "edgeward system logs"`);
+      await sleep(200);
     }
   }
   process.stdout.write('Restarted edgeward.\n');
+  return undefined;
+}
+
+/** The start-up error the daemon recorded, if it is from this restart. */
+async function startFailureSince(stateDir: string, since: number): Promise<StartFailure | undefined> {
+  const text = await fs.readFile(startErrorPath(stateDir), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const f = JSON.parse(text) as StartFailure;
+    return Date.parse(f.time) >= since - 1000 ? f : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** The last-resort counts (daemon/last-resort.ts); an older daemon does not report them. */

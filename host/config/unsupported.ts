@@ -1,0 +1,29 @@
+/**
+ * IoT Edge features this build does not support, and what to use instead. One place for the wording:
+ * config loading, the start-up preflight and `edgeward config import` all say the same thing.
+ */
+
+/** The Edge CA choices Edgeward does support, for every "use instead" line. */
+export const EDGE_CA_INSTEAD = 'leave [edge_ca] without method for a quickstart Edge CA generated on the device, or give cert = "file:///…" and pk = "file:///…" for an Edge CA issued elsewhere';
+
+/** `[edge_ca] method = …` (an issued Edge CA): none of IoT Edge's issuers exists here yet. */
+export function edgeCaMethodMessage(method: unknown): string {
+  const what: Record<string, string> = {
+    est: 'an Edge CA issued by an EST server: EST is not supported yet',
+    local_ca: 'an Edge CA issued by [cert_issuance.local_ca]: a local issuing CA is not supported yet',
+    self_signed: 'a self-signed issued Edge CA is not supported as such',
+  };
+  const m = typeof method === 'string' ? method : JSON.stringify(method);
+  return `method = "${m}" (${what[m] ?? 'not a known issuance method'}): ${EDGE_CA_INSTEAD}`;
+}
+
+/** Keys of IoT Edge's issued `[edge_ca]` variant; meaningless without `method`, reported through it. */
+export const ISSUED_EDGE_CA_KEYS = ['common_name', 'expiry_days', 'url', 'username', 'password', 'identity_cert', 'identity_pk', 'bootstrap_identity_cert', 'bootstrap_identity_pk'] as const;
+
+/** `[provisioning] source = "dps"`: the schema knows it, the daemon refuses it. */
+export const DPS_UNSUPPORTED = 'source = "dps" is not supported yet (the DPS client is not written): provision with source = "manual" and the device\'s connection string (connection_string = "HostName=…;DeviceId=…;SharedAccessKey=…"), or source = "none"';
+
+/** A socket URI IoT Edge uses for systemd socket activation. */
+export function fdSocketMessage(uri: string, example: string): string {
+  return `"${uri}" is systemd socket activation, which Edgeward does not use (the daemon binds its own sockets): use a unix socket URI such as "${example}", the same as in [connect]`;
+}
