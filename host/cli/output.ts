@@ -1,20 +1,13 @@
 /** CLI error reporting: one clear line (no stack trace), and the exit code the error calls for. */
-import { ConfigError, CONFIG_EXIT_CODE } from '../config/load.js';
-import { StartupError } from '../errors.js';
+import { describeStartError, exitCodeFor } from '../daemon/failure.js';
 import { ApiError, NotRunningError } from './client.js';
 
-export function exitCodeFor(err: unknown): number {
-  if (err instanceof ConfigError) return CONFIG_EXIT_CODE;
-  if (err instanceof StartupError) return err.exitCode;
-  return 1;
-}
+export { exitCodeFor };
 
 export function describeError(err: unknown): string {
-  if (err instanceof ConfigError || err instanceof NotRunningError) return err.message;
-  if (err instanceof StartupError) return err.message + (err.hint && !err.message.includes(err.hint) ? `\n  hint: ${err.hint}` : '');
+  if (err instanceof NotRunningError) return err.message;
   if (err instanceof ApiError) return `the daemon refused the request (${err.status}): ${err.message}`;
-  if (err instanceof Error) return err.message;
-  return String(err);
+  return describeStartError(err);
 }
 
 /** Wrap a command action: errors print as `error: …` on stderr and set the exit code. */

@@ -16,13 +16,13 @@ import { managementApp } from '../api/management/app.js';
 import { serveOnUnixSocket, sweepBindDirs, type UdsServer } from '../api/serve.js';
 import type { ModuleRuntime } from '../runtime/types.js';
 import { EDGEWARD_VERSION, JCO_VERSION } from '../version.js';
-import type { DaemonControl, DaemonStatus, ReloadResult, ServiceStatus } from './control.js';
+import type { DaemonControl, DaemonStatus, ReloadResult, ServiceStatus } from '../api/management/control.js';
 import { composeServices, type Services } from './services.js';
 import { LastResort } from './last-resort.js';
 import type { Capability } from '../runtime/index.js';
 import { DAEMON_LOG_FILE, daemonLogPath, daemonRecordPath, effectiveConfigPath, startErrorPath, type DaemonRecord, type StartFailure } from './paths.js';
-import { preflight } from '../config/preflight.js';
-import { describeError, exitCodeFor } from '../cli/output.js';
+import { preflight } from './preflight.js';
+import { describeStartError, exitCodeFor } from './failure.js';
 
 export interface DaemonOptions {
   /** Capabilities beyond the daemon's own (tests register faulty ones; the CLI passes none). */
@@ -234,7 +234,7 @@ export class Daemon implements DaemonControl {
 
   /** `edgeward system restart` reads this to show why the daemon did not come back. */
   private async recordStartFailure(err: unknown): Promise<void> {
-    const failure: StartFailure = { time: new Date().toISOString(), message: describeError(err), exitCode: exitCodeFor(err) };
+    const failure: StartFailure = { time: new Date().toISOString(), message: describeStartError(err), exitCode: exitCodeFor(err) };
     await writeFileAtomic(startErrorPath(this.config.state_dir), JSON.stringify(failure) + '\n').catch((e: unknown) => this.logger.warn({ err: e }, 'cannot record the start failure'));
   }
 }

@@ -18,6 +18,7 @@
  *   serving on would only hide it;
  * - the handler itself fails (nothing is left to trust).
  */
+import type { FaultCounts, FaultKind } from '../api/management/control.js';
 import type { Logger } from '../log.js';
 
 /** More faults than this within FAULT_WINDOW_MS: the state is not intact, exit. */
@@ -28,17 +29,10 @@ export const FAULT_EXIT_CODE = 70;
 /** The longest an exit waits for the log to be flushed. */
 const FLUSH_TIMEOUT_MS = 1_000;
 
-export type FaultKind = 'uncaught-exception' | 'unhandled-rejection';
 
 /** What `edgeward system status` shows. */
-export interface FaultCounts {
-  uncaughtExceptions: number;
-  unhandledRejections: number;
-  /** The most recent one: when, which kind, the error's name (never its message: it may carry a secret). */
-  last?: { time: string; kind: FaultKind; name: string };
-  /** The policy's limit (more in a minute and the daemon exits). */
-  maxPerMinute: number;
-}
+
+export type { FaultCounts, FaultKind };
 
 /** One fault as logged and reported: names and code frames, the message with secret-looking values cut. */
 export interface FaultReport {

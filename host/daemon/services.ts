@@ -21,7 +21,7 @@ import { NativeModuleService } from '../api/native-modules.js';
 import { WorkloadSockets } from '../api/workload/sockets.js';
 import type { HttpLimits } from '../api/serve.js';
 import { MGMT_API_VERSION } from '../api/versions.js';
-import type { ServiceStatus } from './control.js';
+import type { ServiceStatus } from '../api/management/control.js';
 
 /** The daemon's HMAC key that seals the module runtime's transpile cache. */
 const CACHE_SEAL_KEY_ID = 'runtime-cache-seal';

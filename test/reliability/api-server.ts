@@ -19,7 +19,7 @@ import { createLogger } from '../../host/log.js';
 import { composeServices } from '../../host/daemon/services.js';
 import { managementApp } from '../../host/api/management/app.js';
 import { DEFAULT_HTTP_LIMITS, MAX_MGMT_CONNECTIONS, serveOnUnixSocket, type HttpLimits } from '../../host/api/serve.js';
-import type { DaemonControl, ReloadResult } from '../../host/daemon/control.js';
+import type { DaemonControl, ReloadResult } from '../../host/api/management/control.js';
 import type { LogLevel } from '../../host/config/schema.js';
 
 const [home, limitsJson] = process.argv.slice(2);

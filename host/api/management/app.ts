@@ -10,7 +10,7 @@ import { DEFAULT_HTTP_LIMITS } from '../serve.js';
 import { systemRoutes } from './system.js';
 import { modulesRoutes } from './modules.js';
 import type { ModuleRuntime } from '../../runtime/types.js';
-import type { DaemonControl } from '../../daemon/control.js';
+import type { DaemonControl } from './control.js';
 import type { Logger } from '../../log.js';
 
 /** Largest request body the management API reads (a deployment manifest fits comfortably). */

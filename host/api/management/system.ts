@@ -11,7 +11,7 @@ import { apiVersion } from '../middleware/api-version.js';
 import { badRequest } from '../errors.js';
 import { readJsonBody } from '../body.js';
 import { logLevelSchema } from '../../config/schema.js';
-import type { DaemonControl } from '../../daemon/control.js';
+import type { DaemonControl } from './control.js';
 import { MGMT_API_VERSION } from '../versions.js';
 
 const MAX_TAIL = 100_000;

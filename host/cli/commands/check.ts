@@ -11,7 +11,7 @@ import { effectiveConfigPath } from '../../daemon/paths.js';
 import { NotRunningError } from '../client.js';
 import { action } from '../output.js';
 import { cliClient, loadCliConfig, runningDaemon, type CliContext } from '../context.js';
-import { keyBackendProblems, preflightProblems, signerProblems } from '../../config/preflight.js';
+import { keyBackendProblems, preflightProblems, signerProblems } from '../../daemon/preflight.js';
 import { socketMoved } from './system.js';
 import { CONFIG_EXIT_CODE } from '../../config/load.js';
 

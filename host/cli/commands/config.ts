@@ -8,11 +8,11 @@ import { edgewardHome, homeConfigFile } from '../../config/paths.js';
 import { writeFileAtomic } from '../../state/atomic.js';
 import { prepareStateDir } from '../../state/dir.js';
 import { effectiveConfigPath } from '../../daemon/paths.js';
-import type { ReloadResult } from '../../daemon/control.js';
+import type { ReloadResult } from '../../api/management/control.js';
 import { NotRunningError } from '../client.js';
 import { action } from '../output.js';
 import { cliClient, loadCliConfig, type CliContext } from '../context.js';
-import { preflight } from '../../config/preflight.js';
+import { preflight } from '../../daemon/preflight.js';
 
 export function registerConfigCommands(program: Command, ctx: () => CliContext): void {
   const config = program.command('config').description('validate, apply and show the configuration');

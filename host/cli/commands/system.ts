@@ -1,12 +1,12 @@
 /** `edgeward system status|logs|set-log-level|restart` and `edgeward version`. */
 import type { Command } from 'commander';
 import { logLevelSchema } from '../../config/schema.js';
-import type { DaemonStatus } from '../../daemon/control.js';
+import type { DaemonStatus } from '../../api/management/control.js';
 import { EDGEWARD_VERSION } from '../../version.js';
 import { promises as fs } from 'node:fs';
 import { ConfigError, CONFIG_EXIT_CODE, loadConfig } from '../../config/load.js';
 import { socketPathOf } from '../../config/paths.js';
-import { preflight } from '../../config/preflight.js';
+import { preflight } from '../../daemon/preflight.js';
 import { effectiveConfigPath, startErrorPath, type DaemonRecord, type StartFailure } from '../../daemon/paths.js';
 import { StartupError } from '../../errors.js';
 import { createMgmtClient, NotRunningError } from '../client.js';

@@ -6,9 +6,9 @@
  */
 import { promises as fs, constants as fsc } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, type LoadedConfig } from './load.js';
-import type { Config } from './schema.js';
-import { DPS_UNSUPPORTED } from './unsupported.js';
+import { ConfigError, type LoadedConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { DPS_UNSUPPORTED } from '../config/unsupported.js';
 
 export type Problem = { path: string; message: string };
 

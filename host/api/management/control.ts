@@ -1,6 +1,18 @@
 /** What the management API may ask of the daemon itself. */
-import type { LogLevel } from '../config/schema.js';
-import type { FaultCounts } from './last-resort.js';
+import type { LogLevel } from '../../config/schema.js';
+
+/** What the last-resort handler (host/daemon/last-resort.ts) counts. */
+export type FaultKind = 'uncaught-exception' | 'unhandled-rejection';
+
+/** The faults the daemon survived, for `system status`. */
+export interface FaultCounts {
+  uncaughtExceptions: number;
+  unhandledRejections: number;
+  /** The most recent one: when, which kind, the error's name (never its message: it may carry a secret). */
+  last?: { time: string; kind: FaultKind; name: string };
+  /** The policy's limit (more in a minute and the daemon exits). */
+  maxPerMinute: number;
+}
 
 export interface ServiceStatus {
   name: string;
