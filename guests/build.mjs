@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Build guests (npm run build:guests [-- NAME…]): every folder guests/<name>/ with src/index.ts. For each:
+// Build guests (npm run build:guests [-- NAME|DIR…]): every folder guests/<name>/ with src/index.ts (or the
+// guest folders named by path). For each:
 // its world (guests/<name>/world.wit, or the plain `module` world of wit/module when there is none) is laid
 // out as the root of a temporary WIT tree with the packages it uses as deps/ (Edgeward's wit/ packages,
 // and the WASI 0.2.12 packages jco ships when it imports wasi:*), so no shared file is edited to add one;
@@ -41,6 +42,8 @@ function writeAtomic(file, data) {
   renameSync(tmp, file);
 }
 
+/** A file as the author should read it: relative below the repository, else absolute. */
+const shown = (file) => (path.relative(root, file).startsWith('..') ? file : path.relative(root, file));
 const witFiles = (dir) => readdirSync(dir).filter((f) => f.endsWith('.wit')).sort().map((f) => path.join(dir, f));
 const isDir = (p) => existsSync(p) && statSync(p).isDirectory();
 
@@ -69,24 +72,29 @@ function referencedPackages(text) {
   return refs;
 }
 
-/** What to build for guest `name`: its folders, world and features, checked (GuestError says what is wrong). */
-function guestSpec(name) {
+/**
+ * What to build for guest `arg` (a name in guests/, or a path to a guest's folder anywhere, as `edgeward
+ * new module --dir` makes them): its folders, world and features, checked (GuestError says what is wrong).
+ */
+function guestSpec(arg) {
+  const isPath = arg.includes('/') || arg.startsWith('.');
+  const dir = isPath ? path.resolve(arg) : path.join(guestsDir, arg);
+  const name = path.basename(dir);
   if (!NAME.test(name)) throw new GuestError(`"${name}" is not a guest name (lower-case letters, digits and '-', at most 32, as builtin:<name> takes)`);
-  const dir = path.join(guestsDir, name);
   const src = path.join(dir, 'src', 'index.ts');
-  if (!existsSync(src)) throw new GuestError(`no guest "${name}": ${path.relative(root, src)} does not exist`);
+  if (!existsSync(src)) throw new GuestError(`no guest "${name}": ${shown(src)} does not exist`);
   const worldFile = path.join(dir, 'world.wit');
   let world = 'module';
   if (existsSync(worldFile)) {
     const text = readFileSync(worldFile, 'utf8');
     const worlds = [...text.matchAll(/^\s*world\s+([a-z][a-z0-9-]*)\s*\{/gm)].map((m) => m[1]);
-    if (worlds.length !== 1) throw new GuestError(`${path.relative(root, worldFile)} must declare exactly one world (found ${worlds.length})`);
-    if (!/\binclude\s+edgeward:module\/module@0\.1\.0\s*;/.test(text)) throw new GuestError(`${path.relative(root, worldFile)}: world "${worlds[0]}" must \`include edgeward:module/module@0.1.0;\` (the lifecycle every module exports)`);
+    if (worlds.length !== 1) throw new GuestError(`${shown(worldFile)} must declare exactly one world (found ${worlds.length})`);
+    if (!/\binclude\s+edgeward:module\/module@0\.1\.0\s*;/.test(text)) throw new GuestError(`${shown(worldFile)}: world "${worlds[0]}" must \`include edgeward:module/module@0.1.0;\` (the lifecycle every module exports)`);
     world = worlds[0];
   }
   const featuresFile = path.join(dir, 'features.json');
   const features = existsSync(featuresFile) ? JSON.parse(readFileSync(featuresFile, 'utf8')) : [];
-  if (!Array.isArray(features) || features.some((f) => !FEATURES.includes(f))) throw new GuestError(`${path.relative(root, featuresFile)} must be a JSON list of componentize-js features among ${FEATURES.join(', ')}`);
+  if (!Array.isArray(features) || features.some((f) => !FEATURES.includes(f))) throw new GuestError(`${shown(featuresFile)} must be a JSON list of componentize-js features among ${FEATURES.join(', ')}`);
   return { name, dir, src, worldFile: existsSync(worldFile) ? worldFile : undefined, world, features };
 }
 
@@ -118,7 +126,7 @@ function witTree(spec) {
     const from = PACKAGES.get(pkg);
     if (!from) {
       rmSync(dir, { recursive: true, force: true });
-      throw new GuestError(`${path.relative(root, spec.worldFile)} uses package "${pkg}", which is neither in wit/ nor a WASI 0.2.12 package (known: ${[...PACKAGES.keys()].sort().join(', ')})`);
+      throw new GuestError(`${shown(spec.worldFile)} uses package "${pkg}", which is neither in wit/ nor a WASI 0.2.12 package (known: ${[...PACKAGES.keys()].sort().join(', ')})`);
     }
     for (const f of witFiles(from)) pending.push(...referencedPackages(copy(f, path.join(dir, 'deps', pkg.replace(':', '-')))));
   }
@@ -167,8 +175,8 @@ void lifecycle;
   const diagnostics = ts.getPreEmitDiagnostics(program);
   if (diagnostics.length === 0) return;
   const text = ts.formatDiagnostics(diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => '\n' })
-    .replaceAll(path.relative(root, check), `${path.relative(root, spec.src)} (its exports: \`export const lifecycle = { start, stop, invoke }\`)`);
-  throw new GuestError(`${spec.name} does not type-check against its world "${spec.world}" (types in ${path.relative(root, path.dirname(typesFile))}/):\n${text}`);
+    .replaceAll(path.relative(root, check), `${shown(spec.src)} (its exports: \`export const lifecycle = { start, stop, invoke }\`)`);
+  throw new GuestError(`${spec.name} does not type-check against its world "${spec.world}" (types in ${shown(path.dirname(typesFile))}/):\n${text}`);
 }
 
 async function build(name) {
