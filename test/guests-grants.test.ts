@@ -5,28 +5,31 @@ import { planLinks } from '../host/runtime/capabilities.js';
 
 const CAPABILITIES = edgewardCapabilities();
 
-/** What guests/notes (componentize-js, a world importing wasi:filesystem) imports, as jco lists it. */
+/** What guests/notes (componentize-js, a world importing wasi:filesystem) imports, in the order the runtime lists them. */
 const NOTES_IMPORTS = [
-  'wasi:io/error@0.2.12', 'wasi:io/poll@0.2.12', 'wasi:io/streams@0.2.12', 'wasi:clocks/wall-clock@0.2.12',
-  'wasi:filesystem/types@0.2.12', 'wasi:filesystem/preopens@0.2.12', 'edgeward:module/logging@0.1.0',
-  'wasi:cli/stdin@0.2.12', 'wasi:cli/stdout@0.2.12', 'wasi:cli/stderr@0.2.12',
+  'edgeward:module/logging', 'wasi:cli/stderr', 'wasi:cli/stdin', 'wasi:cli/stdout', 'wasi:clocks/wall-clock',
+  'wasi:filesystem/preopens', 'wasi:filesystem/types', 'wasi:io/error', 'wasi:io/poll', 'wasi:io/streams',
 ];
 
 describe('missing grants', () => {
-  it('names every missing grant once, with the imports needing it (wasi:io under a grant that brings it)', () => {
+  it('names every missing grant once, with the imports needing it (wasi:io and the filesystem under the stdio that links them)', () => {
     expect(planLinks('notes', NOTES_IMPORTS, [], CAPABILITIES)).toEqual({
       ok: false,
       message: 'module "notes" imports interfaces that are not granted: '
-        + 'grant "wasi:clocks" is missing (for "wasi:clocks/wall-clock@0.2.12"); '
-        + 'grant "wasi:filesystem/data" is missing (for "wasi:filesystem/types@0.2.12", "wasi:filesystem/preopens@0.2.12"); '
-        + 'grant "wasi:cli/stdio" is missing (for "wasi:cli/stdin@0.2.12", "wasi:cli/stdout@0.2.12", "wasi:cli/stderr@0.2.12", "wasi:io/error@0.2.12", "wasi:io/poll@0.2.12", "wasi:io/streams@0.2.12")',
+        + 'grant "wasi:cli/stdio" is missing (for "wasi:cli/stderr", "wasi:cli/stdin", "wasi:cli/stdout", "wasi:filesystem/preopens", "wasi:filesystem/types", "wasi:io/error", "wasi:io/poll", "wasi:io/streams"); '
+        + 'grant "wasi:clocks" is missing (for "wasi:clocks/wall-clock")',
     });
   });
 
-  it('names only what is still missing, in the one-grant form when one is', () => {
+  it('names only what is still missing, in the one-grant form when one grant is', () => {
+    expect(planLinks('notes', [...NOTES_IMPORTS, 'wasi:random/random'], ['wasi:cli/stdio'], CAPABILITIES)).toEqual({
+      ok: false,
+      message: 'module "notes" imports interfaces that are not granted: '
+        + 'grant "wasi:clocks" is missing (for "wasi:clocks/wall-clock"); grant "wasi:random" is missing (for "wasi:random/random")',
+    });
     expect(planLinks('notes', NOTES_IMPORTS, ['wasi:filesystem/data', 'wasi:clocks'], CAPABILITIES)).toEqual({
       ok: false,
-      message: 'module "notes" imports "wasi:cli/stdin@0.2.12", which is not granted: grant "wasi:cli/stdio" is missing',
+      message: 'module "notes" imports "wasi:cli/stderr", which is not granted: grant "wasi:cli/stdio" is missing',
     });
     const plan = planLinks('notes', NOTES_IMPORTS, ['wasi:cli/stdio', 'wasi:clocks', 'wasi:filesystem/data'], CAPABILITIES);
     expect(plan.ok && plan.capabilities.map((c) => c.name).sort()).toEqual(['edgeward:module/logging', 'wasi:cli/stdio', 'wasi:clocks', 'wasi:filesystem/data']);

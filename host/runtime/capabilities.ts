@@ -173,8 +173,9 @@ export function planLinks(module: string, imports: readonly string[], grants: re
   const ungrantable = new Map<string, string[]>();
   const wanted: Capability[] = [];
   // wasi:io is what other interfaces hand out (streams, pollables): a module that imports it along with
-  // wasi:http or wasi:cli is told about the grant it really lacks, so io is checked last, and counts as
-  // needing a grant already found missing that really provides it.
+  // wasi:http or wasi:cli is told about the grant it really lacks, so io is checked last. An import a grant
+  // already found missing would link (even as a placeholder: the wasi:filesystem stdio drags in) is
+  // counted under that grant, so a guest built with `stdio` is told one grant, as before.
   const isIo = (imp: string) => unversioned(imp).startsWith('wasi:io/');
   for (const imp of [...imports.filter((i) => !isIo(i)), ...imports.filter(isIo)]) {
     const iface = unversioned(imp);
@@ -183,7 +184,7 @@ export function planLinks(module: string, imports: readonly string[], grants: re
       used.add(provider);
       continue;
     }
-    const would = providerOf([...wanted, ...registry], iface);
+    const would = providerOf(wanted, iface) ?? providerOf(registry, iface);
     if (would && !wanted.includes(would)) wanted.push(would);
     const instead = registry.find((c) => c.insteadOf && iface.startsWith(c.insteadOf.prefix));
     const hint = would ? `grant "${would.name}" is missing` : (instead?.insteadOf?.advice ?? 'no Edgeward capability provides it');
