@@ -1,34 +1,35 @@
 #!/usr/bin/env node
-// Build the sample guests (npm run build:guests): WIT → guest types (guests/types), TypeScript →
-// JavaScript → WASI component with componentize-js for the guest's world, every WASI feature disabled
-// but those the guest lists. Worlds: `module` (wit/module), or one in wit/guests (e.g. `identity-module`
-// for hello, which adds edgeward:workload/identity). Output guests/<name>/dist/<name>.wasm.
-// A guest is rebuilt only when its source, the WIT it was built from, this script or componentize-js
-// changed (hash file next to the output), because componentize takes seconds per guest.
+// Build guests (npm run build:guests [-- NAME|DIR…]): every folder guests/<name>/ with src/index.ts (or the
+// guest folders named by path). For each:
+// its world (guests/<name>/world.wit, or the plain `module` world of wit/module when there is none) is laid
+// out as the root of a temporary WIT tree with the packages it uses as deps/ (Edgeward's wit/ packages,
+// and the WASI 0.2.12 packages jco ships when it imports wasi:*), so no shared file is edited to add one;
+// jco writes its guest types (guests/<name>/types/); the source is type-checked against them; TypeScript →
+// JavaScript → WASI component with componentize-js, every engine feature disabled but those listed in
+// guests/<name>/features.json. Output guests/<name>/dist/<name>.wasm.
+// A guest is rebuilt only when its source, the WIT it was built from, its features, this script or
+// componentize-js changed (hash file next to the output), because componentize takes seconds per guest.
+// One guest's failure does not stop the others: each is reported, and the exit status is 1 at the end.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const witDir = path.join(root, 'wit', 'module');
-/** Guests: the world each targets, and the WASI features each is built with (everything else disabled: deny by default). */
-const GUESTS = {
-  hello: { world: 'identity-module', features: [] },
-  runaway: { world: 'module', features: [] },
-  console: { world: 'module', features: ['stdio'] },
-  fetcher: { world: 'module', features: ['http'] },
-};
-/**
- * Worlds outside wit/module: the root package (wit/guests) and the packages it uses, laid out as
- * wit-parser resolves them (`<root>/*.wit` plus `<root>/deps/<name>/*.wit`).
- */
-const GUEST_WORLDS = {
-  'identity-module': { root: 'wit/guests', deps: { module: 'wit/module', workload: 'wit/workload' } },
-};
+const guestsDir = path.join(root, 'guests');
+/** componentize-js engine features; each adds WASI imports of its own, so all are off unless a guest lists them. */
 const FEATURES = ['stdio', 'random', 'clocks', 'http', 'fetch-event'];
+/** The WASI release componentize-js 0.23 targets, whose WIT jco ships (imports must match it). */
+const WASI_WIT = path.join(root, 'node_modules/@bytecodealliance/jco/lib/wit/builtin/0.2.12');
+/** Guest names as `builtin:<name>` accepts them (host/runtime/manifest.ts). */
+const NAME = /^[a-z][a-z0-9-]{0,31}$/;
+/** Folders of guests/ that are not guests. */
+const NOT_GUESTS = new Set(['types', 'adversarial']);
+
+/** A build failure with a message meant for the guest's author (printed without a stack). */
+class GuestError extends Error {}
 
 // preview2-shim starts with no preopens; the BUILD process (never the daemon) needs the real filesystem
 // for componentize-js and jco's WIT reader.
@@ -41,89 +42,196 @@ function writeAtomic(file, data) {
   renameSync(tmp, file);
 }
 
-const witFiles = (dir) => readdirSync(path.join(root, dir)).filter((f) => f.endsWith('.wit')).sort().map((f) => path.join(root, dir, f));
+/** A file as the author should read it: relative below the repository, else absolute. */
+const shown = (file) => (path.relative(root, file).startsWith('..') ? file : path.relative(root, file));
+const witFiles = (dir) => readdirSync(dir).filter((f) => f.endsWith('.wit')).sort().map((f) => path.join(dir, f));
+const isDir = (p) => existsSync(p) && statSync(p).isDirectory();
 
-/** The WIT tree for `world` (wit/module itself, or a temporary tree with deps/) and the text of every file in it. */
-function witTree(world) {
-  if (world === 'module') return { dir: witDir, text: witFiles('wit/module').map((f) => readFileSync(f, 'utf8')).join('\n'), cleanup() {} };
-  const spec = GUEST_WORLDS[world];
-  if (!spec) throw new Error(`unknown world "${world}" (known: module, ${Object.keys(GUEST_WORLDS).join(', ')})`);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'edgeward-wit-'));
-  const parts = [];
-  const copy = (from, to) => {
-    mkdirSync(to, { recursive: true });
-    for (const f of witFiles(from)) {
-      const text = readFileSync(f, 'utf8');
-      writeFileSync(path.join(to, path.basename(f)), text);
-      parts.push(`${path.relative(dir, to)}/${path.basename(f)}\n${text}`);
+/**
+ * WIT packages a guest world may use, by package name without version (`edgeward:hsm`, `wasi:io`) → the
+ * folder holding it: each folder of wit/ and each WASI package jco ships.
+ */
+function witPackages() {
+  const packages = new Map();
+  const add = (dir) => {
+    for (const f of witFiles(dir)) {
+      const m = /^\s*package\s+([a-z][a-z0-9-]*:[a-z][a-z0-9-]*)/m.exec(readFileSync(f, 'utf8'));
+      if (m) packages.set(m[1], dir);
     }
   };
-  copy(spec.root, dir);
-  for (const [name, from] of Object.entries(spec.deps)) copy(from, path.join(dir, 'deps', name));
-  return { dir, text: parts.join('\n'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  for (const d of readdirSync(path.join(root, 'wit'))) if (isDir(path.join(root, 'wit', d))) add(path.join(root, 'wit', d));
+  for (const d of readdirSync(WASI_WIT)) add(path.join(WASI_WIT, d));
+  return packages;
 }
+const PACKAGES = witPackages();
+
+/** Package names (`ns:name`) that WIT text refers to in `use`, `import`, `include` or `export`. */
+function referencedPackages(text) {
+  const refs = new Set();
+  for (const m of text.matchAll(/\b([a-z][a-z0-9-]*:[a-z][a-z0-9-]*)\/[a-z]/g)) refs.add(m[1]);
+  return refs;
+}
+
+/**
+ * What to build for guest `arg` (a name in guests/, or a path to a guest's folder anywhere, as `edgeward
+ * new module --dir` makes them): its folders, world and features, checked (GuestError says what is wrong).
+ */
+function guestSpec(arg) {
+  const isPath = arg.includes('/') || arg.startsWith('.');
+  const dir = isPath ? path.resolve(arg) : path.join(guestsDir, arg);
+  const name = path.basename(dir);
+  if (!NAME.test(name)) throw new GuestError(`"${name}" is not a guest name (lower-case letters, digits and '-', at most 32, as builtin:<name> takes)`);
+  const src = path.join(dir, 'src', 'index.ts');
+  if (!existsSync(src)) throw new GuestError(`no guest "${name}": ${shown(src)} does not exist`);
+  const worldFile = path.join(dir, 'world.wit');
+  let world = 'module';
+  if (existsSync(worldFile)) {
+    const text = readFileSync(worldFile, 'utf8');
+    const worlds = [...text.matchAll(/^\s*world\s+([a-z][a-z0-9-]*)\s*\{/gm)].map((m) => m[1]);
+    if (worlds.length !== 1) throw new GuestError(`${shown(worldFile)} must declare exactly one world (found ${worlds.length})`);
+    if (!/\binclude\s+edgeward:module\/module@0\.1\.0\s*;/.test(text)) throw new GuestError(`${shown(worldFile)}: world "${worlds[0]}" must \`include edgeward:module/module@0.1.0;\` (the lifecycle every module exports)`);
+    world = worlds[0];
+  }
+  const featuresFile = path.join(dir, 'features.json');
+  const features = existsSync(featuresFile) ? JSON.parse(readFileSync(featuresFile, 'utf8')) : [];
+  if (!Array.isArray(features) || features.some((f) => !FEATURES.includes(f))) throw new GuestError(`${shown(featuresFile)} must be a JSON list of componentize-js features among ${FEATURES.join(', ')}`);
+  return { name, dir, src, worldFile: existsSync(worldFile) ? worldFile : undefined, world, features };
+}
+
+/**
+ * The WIT tree for a guest, as wit-parser resolves packages: its world.wit as the root, and every package it
+ * uses (transitively) under deps/<package>/. A guest without world.wit gets wit/module itself. `text`
+ * holds every file (for the rebuild hash).
+ */
+function witTree(spec) {
+  if (!spec.worldFile) {
+    const dir = path.join(root, 'wit', 'module');
+    return { dir, text: witFiles(dir).map((f) => readFileSync(f, 'utf8')).join('\n'), cleanup() {} };
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'edgeward-wit-'));
+  const parts = [];
+  const copy = (file, to) => {
+    const text = readFileSync(file, 'utf8');
+    mkdirSync(to, { recursive: true });
+    writeFileSync(path.join(to, path.basename(file)), text);
+    parts.push(`${path.relative(dir, path.join(to, path.basename(file)))}\n${text}`);
+    return text;
+  };
+  const pending = [...referencedPackages(copy(spec.worldFile, dir))];
+  const done = new Set();
+  while (pending.length) {
+    const pkg = pending.shift();
+    if (done.has(pkg)) continue;
+    done.add(pkg);
+    const from = PACKAGES.get(pkg);
+    if (!from) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new GuestError(`${shown(spec.worldFile)} uses package "${pkg}", which is neither in wit/ nor a WASI 0.2.12 package (known: ${[...PACKAGES.keys()].sort().join(', ')})`);
+    }
+    for (const f of witFiles(from)) pending.push(...referencedPackages(copy(f, path.join(dir, 'deps', pkg.replace(':', '-')))));
+  }
+  return { dir, text: parts.sort().join('\n'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 const czVersion = JSON.parse(readFileSync(path.join(root, 'node_modules/@bytecodealliance/componentize-js/package.json'), 'utf8')).version;
 const self = readFileSync(fileURLToPath(import.meta.url), 'utf8');
+const { typesComponent } = await import('@bytecodealliance/jco/dist/cmd/types.js').catch(() => import(path.join(root, 'node_modules/@bytecodealliance/jco/dist/cmd/types.js')));
 
-/** TypeScript types from the WIT, for guests (guests/types) and for the host (host/runtime/generated). */
-async function witTypes() {
-  const { typesComponent } = await import('@bytecodealliance/jco/dist/cmd/types.js').catch(() => import(path.join(root, 'node_modules/@bytecodealliance/jco/dist/cmd/types.js')));
-  const targets = [
-    [path.join(root, 'guests', 'types'), 'module', { worldName: 'module', guest: true, quiet: true }],
-    [path.join(root, 'host', 'runtime', 'generated'), 'module', { worldName: 'module', instantiation: 'async', quiet: true }],
-    // Guest worlds beside it: guests/types/<world>.d.ts plus the interfaces they add.
-    ...Object.keys(GUEST_WORLDS).map((world) => [path.join(root, 'guests', 'types'), world, { worldName: world, guest: true, quiet: true }]),
-  ];
-  for (const [dir, world, opts] of targets) {
-    const tree = witTree(world);
-    let files;
-    try {
-      files = await typesComponent(tree.dir, opts);
-    } finally {
-      tree.cleanup();
-    }
-    for (const [name, data] of Object.entries(files)) {
-      const out = path.join(dir, name);
-      mkdirSync(path.dirname(out), { recursive: true });
-      writeAtomic(out, data);
-    }
+/** jco's TypeScript types for one world, written under `outDir`; returns the world's own .d.ts. */
+async function writeTypes(witDir, world, outDir, opts) {
+  const files = await typesComponent(witDir, { worldName: world, quiet: true, ...opts });
+  for (const [name, data] of Object.entries(files)) {
+    const out = path.join(outDir, name);
+    mkdirSync(path.dirname(out), { recursive: true });
+    writeAtomic(out, data);
   }
+  return path.join(outDir, `${world}.d.ts`);
+}
+
+/** Types of the plain `module` world: for guests without a world of their own, and for the host. */
+async function moduleTypes() {
+  const dir = path.join(root, 'wit', 'module');
+  await writeTypes(dir, 'module', path.join(guestsDir, 'types'), { guest: true });
+  await writeTypes(dir, 'module', path.join(root, 'host', 'runtime', 'generated'), { instantiation: 'async' });
+}
+
+/**
+ * Type-check a guest's source against its world's types (what it imports) and the lifecycle every module
+ * exports. The engine provides ES2022 and the web APIs (console, fetch, TextEncoder): lib es2022 + dom.
+ */
+function typeCheck(spec, typesFile) {
+  const check = path.join(spec.dir, 'src', '.edgeward-exports.ts');
+  const checkText = `import * as guest from './index.js';
+const lifecycle: { start(config: string): unknown; stop(): unknown; invoke(method: string, payload: string): string | Promise<string> } = guest.lifecycle;
+void lifecycle;
+`;
+  const options = { strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler, lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'], types: [], skipLibCheck: true, allowImportingTsExtensions: false };
+  const host = ts.createCompilerHost(options);
+  const { fileExists, readFile, getSourceFile } = host;
+  host.fileExists = (f) => f === check || fileExists.call(host, f);
+  host.readFile = (f) => (f === check ? checkText : readFile.call(host, f));
+  host.getSourceFile = (f, lang, ...rest) => (f === check ? ts.createSourceFile(f, checkText, lang) : getSourceFile.call(host, f, lang, ...rest));
+  const program = ts.createProgram([spec.src, typesFile, check], options, host);
+  const diagnostics = ts.getPreEmitDiagnostics(program);
+  if (diagnostics.length === 0) return;
+  const text = ts.formatDiagnostics(diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => '\n' })
+    .replaceAll(path.relative(root, check), `${shown(spec.src)} (its exports: \`export const lifecycle = { start, stop, invoke }\`)`);
+  throw new GuestError(`${spec.name} does not type-check against its world "${spec.world}" (types in ${shown(path.dirname(typesFile))}/):\n${text}`);
 }
 
 async function build(name) {
-  const srcFile = path.join(root, 'guests', name, 'src', 'index.ts');
-  const source = readFileSync(srcFile, 'utf8');
-  const guest = GUESTS[name];
-  if (!guest) throw new Error(`unknown guest "${name}" (known: ${Object.keys(GUESTS).join(', ')})`);
-  const tree = witTree(guest.world);
+  const spec = guestSpec(name);
+  const tree = witTree(spec);
   try {
-    await componentizeGuest(name, source, guest, tree);
+    // A guest of the plain module world uses the shared guests/types/module.d.ts (written by moduleTypes).
+    const typesFile = spec.worldFile ? await writeTypes(tree.dir, spec.world, path.join(spec.dir, 'types'), { guest: true }) : path.join(guestsDir, 'types', 'module.d.ts');
+    await componentizeGuest(spec, tree, typesFile);
   } finally {
     tree.cleanup();
   }
 }
 
-async function componentizeGuest(name, source, guest, tree) {
-  const hash = createHash('sha256').update(source).update(guest.world).update(tree.text).update(czVersion).update(self).digest('hex');
-  const dist = path.join(root, 'guests', name, 'dist');
+async function componentizeGuest(spec, tree, typesFile) {
+  const { name, features } = spec;
+  const source = readFileSync(spec.src, 'utf8');
+  const hash = createHash('sha256').update(source).update(spec.world).update(tree.text).update(JSON.stringify(features)).update(czVersion).update(self).digest('hex');
+  const dist = path.join(spec.dir, 'dist');
   const out = path.join(dist, `${name}.wasm`);
   const hashFile = `${out}.inputs`;
   if (existsSync(out) && existsSync(hashFile) && readFileSync(hashFile, 'utf8') === hash) {
     console.log(`guests: ${name} up to date`);
     return;
   }
+  typeCheck(spec, typesFile);
   mkdirSync(dist, { recursive: true });
   const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
   const jsFile = path.join(dist, `${name}.js`);
   writeAtomic(jsFile, js);
   const t = Date.now();
   const { componentize } = await import('@bytecodealliance/componentize-js');
-  const { component } = await componentize({ sourcePath: jsFile, witPath: tree.dir, worldName: guest.world, disableFeatures: FEATURES.filter((f) => !guest.features.includes(f)) });
+  const { component } = await componentize({ sourcePath: jsFile, witPath: tree.dir, worldName: spec.world, disableFeatures: FEATURES.filter((f) => !features.includes(f)) });
   writeAtomic(out, component);
   writeAtomic(hashFile, hash);
   const digest = createHash('sha256').update(component).digest('hex');
   console.log(`guests: ${name} built in ${Date.now() - t} ms, ${component.length} bytes, sha256:${digest}`);
 }
 
-await witTypes();
-for (const g of process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(GUESTS)) await build(g);
+/** Every guest: a folder of guests/ with src/index.ts. */
+function allGuests() {
+  return readdirSync(guestsDir).filter((d) => !NOT_GUESTS.has(d) && existsSync(path.join(guestsDir, d, 'src', 'index.ts'))).sort();
+}
+
+await moduleTypes();
+const failed = [];
+for (const name of process.argv.slice(2).length ? process.argv.slice(2) : allGuests()) {
+  try {
+    await build(name);
+  } catch (err) {
+    failed.push(name);
+    console.error(`guests: ${name} FAILED: ${err instanceof GuestError ? err.message : (err?.stack ?? err)}`);
+  }
+}
+if (failed.length) {
+  console.error(`guests: ${failed.length} failed (${failed.join(', ')}); the others are built`);
+  process.exitCode = 1;
+}

@@ -15,6 +15,7 @@ import { registerTpmCommands } from './commands/tpm.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerModuleCommands } from './commands/modules.js';
 import { registerNativeModuleCommands } from './commands/module.js';
+import { registerNewCommand } from './commands/new.js';
 import { cliClient, loadCliConfig } from './context.js';
 
 const program = new Command();
@@ -43,6 +44,7 @@ registerModuleCommands(program, () => cliClient(ctx()));
 registerCheckCommand(program, ctx);
 registerKeysCommands(program, () => cliClient(ctx()));
 registerNativeModuleCommands(program, () => cliClient(ctx()));
+registerNewCommand(program);
 registerTpmCommands(program, async () => (await loadCliConfig(ctx())).config);
 
 await program.parseAsync(process.argv);

@@ -156,7 +156,9 @@ export type LinkPlan =
 
 /**
  * Decide which capabilities link a component's imports. Fails on an unknown grant name (configure
- * phase: a typo is an error, never a silent deny) and on an import that no granted capability provides.
+ * phase: a typo is an error, never a silent deny) and on imports that no granted capability provides:
+ * every missing grant is named at once, each with the imports that need it, so one deploy tells the
+ * author everything to add.
  */
 export function planLinks(module: string, imports: readonly string[], grants: readonly string[], registry: readonly Capability[]): LinkPlan {
   const byName = new Map(registry.map((c) => [c.name, c] as const));
@@ -165,8 +167,15 @@ export function planLinks(module: string, imports: readonly string[], grants: re
   }
   const linked = registry.filter((c) => c.implicit || grants.includes(c.name));
   const used = new Set<Capability>();
+  /** Why each unlinked import is refused (the missing grant, or advice) → the imports refused for it. */
+  const missing = new Map<string, string[]>();
+  /** Imports no capability provides (wasi:sockets…) → the advice given for them. */
+  const ungrantable = new Map<string, string[]>();
+  const wanted: Capability[] = [];
   // wasi:io is what other interfaces hand out (streams, pollables): a module that imports it along with
-  // wasi:http or wasi:cli is told about the grant it really lacks, so io is checked last.
+  // wasi:http or wasi:cli is told about the grant it really lacks, so io is checked last. An import a grant
+  // already found missing would link (even as a placeholder: the wasi:filesystem stdio drags in) is
+  // counted under that grant, so a guest built with `stdio` is told one grant, as before.
   const isIo = (imp: string) => unversioned(imp).startsWith('wasi:io/');
   for (const imp of [...imports.filter((i) => !isIo(i)), ...imports.filter(isIo)]) {
     const iface = unversioned(imp);
@@ -175,12 +184,25 @@ export function planLinks(module: string, imports: readonly string[], grants: re
       used.add(provider);
       continue;
     }
-    const would = providerOf(registry, iface);
+    const would = providerOf(wanted, iface) ?? providerOf(registry, iface);
+    if (would && !wanted.includes(would)) wanted.push(would);
     const instead = registry.find((c) => c.insteadOf && iface.startsWith(c.insteadOf.prefix));
     const hint = would ? `grant "${would.name}" is missing` : (instead?.insteadOf?.advice ?? 'no Edgeward capability provides it');
-    return { ok: false, message: `module "${module}" imports "${imp}", which is not granted: ${hint}` };
+    const group = would ? missing : ungrantable;
+    group.set(hint, [...(group.get(hint) ?? []), imp]);
   }
-  return { ok: true, capabilities: [...used] };
+  // An import no grant provides is told first: no manifest change fixes it, the guest must be rebuilt.
+  const refused = ungrantable.size ? ungrantable : missing;
+  if (refused.size === 0) return { ok: true, capabilities: [...used] };
+  return { ok: false, message: refusal(module, refused) };
+}
+
+/** One message for every refused import: the historical one-import form when one reason covers them all. */
+function refusal(module: string, refused: ReadonlyMap<string, readonly string[]>): string {
+  const [[hint, [first]]] = [...refused] as [[string, [string]]];
+  if (refused.size === 1) return `module "${module}" imports "${first}", which is not granted: ${hint}`;
+  const each = [...refused].map(([why, imps]) => `${why} (for ${imps.map((i) => `"${i}"`).join(', ')})`);
+  return `module "${module}" imports interfaces that are not granted: ${each.join('; ')}`;
 }
 
 /** The capability that links `iface`: a real provider before one that links it only as a placeholder. */
