@@ -15,6 +15,7 @@ import type { LimitsConfig } from '../config/schema.js';
 import { ComponentRuntime, type RuntimeOptions } from './runtime.js';
 import { builtinDefaultManifest, parseManifest, type ModuleSpec } from './manifest.js';
 import { RuntimeError } from './errors.js';
+import { deploymentDigest } from './deployments.js';
 
 export { ComponentRuntime, type RuntimeOptions } from './runtime.js';
 export type { DeployResult, InvokeResult } from './types.js';
@@ -71,9 +72,11 @@ export async function openModuleRuntime(opts: CreateModuleRuntimeOptions): Promi
 }
 
 /**
- * Apply `deployment` (or start the registered modules). A deployment that cannot be applied is logged and
- * the daemon keeps running with what it has: a missing sample component must not take the security
- * manager down.
+ * Start the modules at daemon start: restore what was deployed, or apply `deployment` where it is new
+ * (deployments.ts): the embedded default only on a state directory where nothing was ever deployed, a
+ * manifest file when it is new or changed since it was applied. A deployment that cannot be applied is
+ * logged and the daemon keeps running with what it has: a missing sample component must not take the
+ * security manager down.
  */
 export async function startModules(runtime: ComponentRuntime, deployment: string | undefined, logger: Logger): Promise<void> {
   if (!deployment) {
@@ -81,19 +84,40 @@ export async function startModules(runtime: ComponentRuntime, deployment: string
     return;
   }
   try {
-    const specs = deployment === 'builtin:default' ? builtinDefaultManifest() : await readManifestFile(deployment);
+    const decision = await startDecision(runtime, deployment);
+    if (!decision.apply) {
+      logger.info({ deployment }, `deployment not re-applied: ${decision.why}; starting the registered modules`);
+      await runtime.startAll();
+      return;
+    }
+    const specs = decision.specs;
     for (const s of specs) {
       if (!/^https:/.test(s.source) && !existsSync(s.source)) {
         throw new RuntimeError('invalid', `component for module "${s.name}" not found at ${s.source}` + (deployment === 'builtin:default' ? ' (run `npm run build:guests` at install)' : ''));
       }
     }
-    const result = await runtime.deploy(specs);
+    const result = await runtime.deploy(specs, deployment);
     for (const f of result.failed) logger.error({ module: f.module }, `deployment: ${f.message}`);
     logger.info({ ...result, failed: result.failed.length }, `deployment ${deployment} applied`);
   } catch (err) {
     logger.error({ err: (err as Error).message }, `deployment ${deployment} not applied; running with the registered modules`);
     await runtime.startAll();
   }
+}
+
+type StartDecision = { apply: true; specs: ModuleSpec[] } | { apply: false; why: string };
+
+/** Whether the configured `deployment` is applied at this start (see deployments.ts). */
+async function startDecision(runtime: ComponentRuntime, deployment: string): Promise<StartDecision> {
+  const records = runtime.deployments;
+  if (deployment === 'builtin:default') {
+    if (records.any) return { apply: false, why: `a deployment was applied here before (last from ${records.last?.source ?? 'an earlier version'})` };
+    if (runtime.registrations().length > 0) return { apply: false, why: 'modules are registered in this state directory' };
+    return { apply: true, specs: builtinDefaultManifest() };
+  }
+  const specs = await readManifestFile(deployment);
+  if (records.appliedDigest(deployment) === deploymentDigest(specs)) return { apply: false, why: `${deployment} is unchanged since it was applied` };
+  return { apply: true, specs };
 }
 
 /** Open the runtime and start its modules (`openModuleRuntime` + `startModules`). */

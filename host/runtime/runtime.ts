@@ -16,6 +16,7 @@ import { renderDetails } from './details.js';
 import { RuntimeError } from './errors.js';
 import { DAEMON_EVENTS, RuntimeEvents, type RuntimeEvent } from './events.js';
 import { Loader, type CacheSeal } from './loader.js';
+import { API_SOURCE, DeploymentRecords, deploymentDigest } from './deployments.js';
 import { ModuleLocks } from './locks.js';
 import { LogStore, type LogStoreOptions } from './log-store.js';
 import type { ModuleSpec } from './manifest.js';
@@ -49,7 +50,7 @@ export class ComponentRuntime implements ModuleRuntime {
   private readonly supervisor: Supervisor;
   private readonly locks = new ModuleLocks();
 
-  private constructor(opts: RuntimeOptions, private readonly registry: Registry, private readonly logStore: LogStore, counters: CounterStore, saved: LoadedCounters) {
+  private constructor(opts: RuntimeOptions, private readonly registry: Registry, private readonly logStore: LogStore, counters: CounterStore, saved: LoadedCounters, readonly deployments: DeploymentRecords) {
     if (saved.problem) this.countersProblem = saved.problem;
     this.loader = new Loader(opts.stateDir, opts.cacheSeal);
     this.eventLog = new RuntimeEvents({ logger: opts.logger, logs: logStore, registered: (m) => registry.get(m) !== undefined });
@@ -73,7 +74,8 @@ export class ComponentRuntime implements ModuleRuntime {
     const counters = new CounterStore(opts.stateDir);
     const saved = await counters.load();
     if (saved.problem) opts.logger.warn({ file: counters.file, problem: saved.problem }, 'supervisor counters could not be read; restart and crash counts start from zero');
-    const rt = new ComponentRuntime(opts, registry, logs, counters, saved);
+    const deployments = await DeploymentRecords.open(opts.stateDir);
+    const rt = new ComponentRuntime(opts, registry, logs, counters, saved, deployments);
     void warmWorkerPool();
     return rt;
   }
@@ -205,11 +207,16 @@ export class ComponentRuntime implements ModuleRuntime {
     return { status: 200, payload: value };
   }
 
-  /** Reconcile to a manifest (deployer.ts): create what is new, update what changed, remove what is gone. */
-  async deploy(specs: ModuleSpec[]): Promise<DeployResult> {
+  /**
+   * Reconcile to a manifest (deployer.ts): create what is new, update what changed, remove what is gone.
+   * Recorded as applied from `source` (deployments.ts), so a daemon restart restores it.
+   */
+  async deploy(specs: ModuleSpec[], source: string = API_SOURCE): Promise<DeployResult> {
     // A manifest with a module no capability agrees to is refused whole, before anything changes.
     for (const s of specs) this.admission.configure(s);
-    return reconcile(this, specs);
+    const result = await reconcile(this, specs);
+    await this.deployments.applied(source, deploymentDigest(specs), specs.map((s) => s.name));
+    return result;
   }
 
   /** The registration of `name`, if any (deployer, workload API). */

@@ -93,6 +93,15 @@ export function parsePayload(raw: string | undefined, text = false): unknown {
   }
 }
 
+/** Registered modules a manifest does not name: applying it removes them (IoT Edge: the manifest is the whole set). */
+async function notInManifest(client: MgmtClient, doc: unknown): Promise<string[]> {
+  const d = doc as Record<string, any> | null;
+  const desired = d?.modulesContent?.['$edgeAgent']?.['properties.desired'] ?? d?.['properties.desired'] ?? d;
+  const named = desired && typeof desired.modules === 'object' && desired.modules !== null ? Object.keys(desired.modules as object) : [];
+  const { modules } = await client.request<{ modules: ModuleDetails[] }>('GET', '/modules');
+  return modules.map((m) => m.name).filter((n) => !named.includes(n));
+}
+
 /** `deploy <file>`: PUT the manifest (images resolved against its directory); exit 1 if a module failed. */
 async function deployManifest(file: string, getClient: GetClient): Promise<number> {
   let doc: unknown;
@@ -102,6 +111,8 @@ async function deployManifest(file: string, getClient: GetClient): Promise<numbe
     throw new Error(`cannot read manifest ${file}: ${(err as Error).message}`);
   }
   const client = await getClient();
+  const removing = await notInManifest(client, doc);
+  if (removing.length) process.stdout.write(`removing (not in the manifest, which is the whole set): ${removing.join(', ')}\n`);
   const r = await client.request<DeployResult>('PUT', '/modules', resolveManifestImages(doc, path.dirname(path.resolve(file))));
   for (const [label, names] of [['created', r.created], ['updated', r.updated], ['removed', r.removed], ['unchanged', r.unchanged]] as const) {
     if (names.length) process.stdout.write(`${label}: ${names.join(', ')}\n`);
