@@ -41,6 +41,22 @@ export const PREOPEN_NAME = '/data';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW } = fs.constants;
 
+/**
+ * The open(2) flags for opening a file at: never following a symbolic link; truncating needs write.
+ * @param {OpenFlags} openFlags @param {DescriptorFlags} flags
+ */
+function openMode(openFlags, flags) {
+  let mode = flags.write ? (flags.read ? O_RDWR : O_WRONLY) : O_RDONLY;
+  mode |= O_NOFOLLOW;
+  if (openFlags.create) mode |= O_CREAT;
+  if (openFlags.exclusive) mode |= O_EXCL;
+  if (openFlags.truncate) {
+    if (!flags.write) throw 'invalid';
+    mode |= O_TRUNC;
+  }
+  return mode;
+}
+
 /** One instance's data directory: its root, the bytes it holds (the quota's usage) and its live descriptors and streams. */
 class DataDir {
   /** @param {string} root an absolute path */
@@ -203,14 +219,7 @@ class Descriptor {
     if (st && !st.isFile()) throw 'not-permitted';
     if (!st && !openFlags.create) throw 'no-entry';
     if ((openFlags.create || openFlags.truncate) && !granted.mutateDirectory) throw 'read-only';
-    let mode = flags.write ? (flags.read ? O_RDWR : O_WRONLY) : O_RDONLY;
-    mode |= O_NOFOLLOW;
-    if (openFlags.create) mode |= O_CREAT;
-    if (openFlags.exclusive) mode |= O_EXCL;
-    if (openFlags.truncate) {
-      if (!flags.write) throw 'invalid';
-      mode |= O_TRUNC;
-    }
+    const mode = openMode(openFlags, flags);
     if (!st) this.#data.charge(ENTRY_BYTES);
     // Opened once to create/truncate and to check access, then closed (see the header on fds).
     try {
