@@ -58,41 +58,19 @@ function typeName(t) {
   return t.k;
 }
 
+/** Throws the trap for a value that is not of the type checked. @typedef {() => never} Bad */
+/** @template {ValType['k']} K @typedef {Extract<ValType, { k: K }>} Of */
+
 /**
  * Throws BoundaryValueError when `v` is not a JS value of WIT type `t`; `where` names the place.
  * @param {ValType} t @param {any} v an untrusted value, narrowed by the checks below @param {string} where
  * @returns {void}
  */
 export function check(t, v, where) {
-  /** @type {() => never} */
+  /** @type {Bad} */
   const bad = () => { throw new BoundaryValueError(`${where}: expected ${typeName(t)}, got ${show(v)}`); };
   switch (t.k) {
-    case 'bool': if (typeof v !== 'boolean') bad(); return;
-    case 's8': case 'u8': case 's16': case 'u16': case 's32': case 'u32': {
-      const [lo, hi] = INT_RANGE[t.k];
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) bad();
-      return;
-    }
-    case 's64': case 'u64': {
-      const [lo, hi] = BIG_RANGE[t.k];
-      if (typeof v !== 'bigint' || v < lo || v > hi) bad();
-      return;
-    }
-    case 'f32': case 'f64': if (typeof v !== 'number') bad(); return;
-    case 'char': {
-      if (typeof v !== 'string') bad();
-      const cp = v.codePointAt(0);
-      if (cp === undefined || String.fromCodePoint(cp).length !== v.length || (cp >= 0xd800 && cp <= 0xdfff)) bad();
-      return;
-    }
-    case 'string': if (typeof v !== 'string' || !v.isWellFormed()) bad(); return;
-    case 'list': {
-      const Typed = TYPED_ARRAY[t.of.k];
-      if (Typed && v instanceof Typed) { if (t.len !== undefined && v.length !== t.len) bad(); return; }
-      if (!Array.isArray(v) || (t.len !== undefined && v.length !== t.len)) bad();
-      for (let i = 0; i < v.length; i++) check(t.of, v[i], `${where}[${i}]`);
-      return;
-    }
+    case 'list': return checkList(t, v, where, bad);
     case 'tuple':
       if (!Array.isArray(v) || v.length !== t.of.length) bad();
       for (const [i, ti] of t.of.entries()) check(ti, v[i], `${where}[${i}]`);
@@ -101,41 +79,88 @@ export function check(t, v, where) {
       if (!v || typeof v !== 'object' || Array.isArray(v)) bad();
       for (const f of t.fields) check(f.type, v[camel(f.name)], `${where}.${camel(f.name)}`);
       return;
-    case 'flags':
-      if (!v || typeof v !== 'object' || Array.isArray(v)) bad();
-      for (const n of t.names) {
-        const f = v[camel(n)];
-        if (f !== undefined && typeof f !== 'boolean') throw new BoundaryValueError(`${where}.${camel(n)}: expected a flag (boolean), got ${show(f)}`);
-      }
-      return;
+    case 'flags': return checkFlags(t, v, where, bad);
     case 'enum': if (typeof v !== 'string' || !t.names.includes(v)) bad(); return;
-    case 'variant': {
-      if (!v || typeof v !== 'object') bad();
-      const c = t.cases.find((x) => x.name === v.tag);
-      if (!c) bad();
-      if (c.type) check(c.type, v.val, `${where}(${c.name})`);
-      else if (v.val !== undefined) throw new BoundaryValueError(`${where}(${c.name}): a case without a payload got ${show(v.val)}`);
-      return;
-    }
-    case 'option':
-      if (v === undefined || v === null) return;
-      if (t.of.k === 'option') {
-        if (typeof v !== 'object' || v.tag !== 'some') bad();
-        check(t.of, v.val, `${where}?`);
-      } else check(t.of, v, `${where}?`);
-      return;
-    case 'result': {
-      if (!v || typeof v !== 'object' || (v.tag !== 'ok' && v.tag !== 'err')) bad();
-      const inner = v.tag === 'ok' ? t.ok : t.err;
-      if (inner) check(inner, v.val, `${where}(${v.tag})`);
-      return;
-    }
+    case 'variant': return checkVariant(t, v, where, bad);
+    case 'option': return checkOption(t, v, where, bad);
+    case 'result': return checkResult(t, v, where, bad);
     case 'own': case 'borrow':
       if (!v || typeof v !== 'object') throw new BoundaryValueError(`${where}: expected ${t.k}<${t.resource.name ?? t.resource.origin}>, got ${show(v)}`);
       return;
     default:
-      throw new BoundaryValueError(`${where}: values of type ${t.k} cannot cross this boundary`);
+      if (!checkScalar(t.k, v, bad)) throw new BoundaryValueError(`${where}: values of type ${t.k} cannot cross this boundary`);
   }
+}
+
+/**
+ * Checks `v` against a scalar type (bool, the integers, floats, char, string); false when `k` is none.
+ * @param {string} k @param {any} v @param {Bad} bad @returns {boolean}
+ */
+function checkScalar(k, v, bad) {
+  switch (k) {
+    case 'bool': if (typeof v !== 'boolean') bad(); return true;
+    case 's8': case 'u8': case 's16': case 'u16': case 's32': case 'u32': {
+      const [lo, hi] = INT_RANGE[k];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) bad();
+      return true;
+    }
+    case 's64': case 'u64': {
+      const [lo, hi] = BIG_RANGE[k];
+      if (typeof v !== 'bigint' || v < lo || v > hi) bad();
+      return true;
+    }
+    case 'f32': case 'f64': if (typeof v !== 'number') bad(); return true;
+    case 'char': {
+      if (typeof v !== 'string') bad();
+      const cp = v.codePointAt(0);
+      if (cp === undefined || String.fromCodePoint(cp).length !== v.length || (cp >= 0xd800 && cp <= 0xdfff)) bad();
+      return true;
+    }
+    case 'string': if (typeof v !== 'string' || !v.isWellFormed()) bad(); return true;
+    default: return false;
+  }
+}
+
+/** An Array, or the typed array jco uses for a list of numbers. @param {Of<'list'>} t @param {any} v @param {string} where @param {Bad} bad */
+function checkList(t, v, where, bad) {
+  const Typed = TYPED_ARRAY[t.of.k];
+  if (Typed && v instanceof Typed) { if (t.len !== undefined && v.length !== t.len) bad(); return; }
+  if (!Array.isArray(v) || (t.len !== undefined && v.length !== t.len)) bad();
+  for (let i = 0; i < v.length; i++) check(t.of, v[i], `${where}[${i}]`);
+}
+
+/** An object of booleans by camelCase name; a flag left out is false. @param {Of<'flags'>} t @param {any} v @param {string} where @param {Bad} bad */
+function checkFlags(t, v, where, bad) {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) bad();
+  for (const n of t.names) {
+    const f = v[camel(n)];
+    if (f !== undefined && typeof f !== 'boolean') throw new BoundaryValueError(`${where}.${camel(n)}: expected a flag (boolean), got ${show(f)}`);
+  }
+}
+
+/** `{ tag, val }` with one of its cases, and a payload exactly when the case has one. @param {Of<'variant'>} t @param {any} v @param {string} where @param {Bad} bad */
+function checkVariant(t, v, where, bad) {
+  if (!v || typeof v !== 'object') bad();
+  const c = t.cases.find((x) => x.name === v.tag);
+  if (!c) bad();
+  if (c.type) check(c.type, v.val, `${where}(${c.name})`);
+  else if (v.val !== undefined) throw new BoundaryValueError(`${where}(${c.name}): a case without a payload got ${show(v.val)}`);
+}
+
+/** undefined (or null), or the value; an option of an option is `{ tag: 'some', val }`. @param {Of<'option'>} t @param {any} v @param {string} where @param {Bad} bad */
+function checkOption(t, v, where, bad) {
+  if (v === undefined || v === null) return;
+  if (t.of.k === 'option') {
+    if (typeof v !== 'object' || v.tag !== 'some') bad();
+    check(t.of, v.val, `${where}?`);
+  } else check(t.of, v, `${where}?`);
+}
+
+/** `{ tag: 'ok' | 'err', val }`. @param {Of<'result'>} t @param {any} v @param {string} where @param {Bad} bad */
+function checkResult(t, v, where, bad) {
+  if (!v || typeof v !== 'object' || (v.tag !== 'ok' && v.tag !== 'err')) bad();
+  const inner = v.tag === 'ok' ? t.ok : t.err;
+  if (inner) check(inner, v.val, `${where}(${v.tag})`);
 }
 
 /**

@@ -142,86 +142,113 @@ function clampMs(v: number | undefined, dflt: number, max: number): number {
 function request(scheme: Scheme, target: Target, req: SendRequest, maxBytes: number, budgetMs: number, signal?: AbortSignal): Promise<SendResult> {
   return new Promise<SendResult>((resolve) => {
     if (signal?.aborted) return resolve({ error: { tag: 'internal-error', val: 'instance ended' } });
-    const timers: NodeJS.Timeout[] = [];
-    let settled = false;
-    const finish = (r: SendResult) => {
-      if (settled) return;
-      settled = true;
-      for (const t of timers) clearTimeout(t);
-      if ('error' in r) creq.destroy();
-      resolve(r);
-    };
-    const after = (ms: number, error: ErrorCode) => {
-      const t = setTimeout(() => finish({ error }), ms);
-      timers.push(t);
-      return t;
-    };
-    const headers: Record<string, string[]> = Object.create(null) as Record<string, string[]>; // `__proto__` is a valid field name
-    for (const [name, value] of req.headers) {
-      const n = name.toLowerCase();
-      if (!FORBIDDEN_HEADERS.has(n)) (headers[n] ??= []).push(value);
-    }
-    if (req.body && req.body.length > 0) headers['content-length'] = [String(req.body.length)];
     let creq: http.ClientRequest;
     try {
-      creq = (scheme === 'https' ? https : http).request({
-        host: target.host.startsWith('[') ? target.host.slice(1, -1) : target.host,
-        port: target.port,
-        method: req.method,
-        path: req.pathWithQuery,
-        headers,
-        agent: false,
-        // The instance ended (killed mid-request): the socket closes now, not at the timeout.
-        ...(signal ? { signal } : {}),
-        maxHeaderSize: Math.min(16 * 1024, maxBytes),
-      });
+      creq = openRequest(scheme, target, req, maxBytes, signal);
     } catch (err) {
       resolve({ error: mapRequestError(err) });
       return;
     }
-    after(budgetMs, { tag: 'HTTP-response-timeout' });
-    const connectTimer = after(clampMs(req.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, budgetMs), { tag: 'connection-timeout' });
-    let firstByteTimer: NodeJS.Timeout | undefined;
-    creq.on('socket', (socket) => {
-      socket.once('connect', () => {
-        clearTimeout(connectTimer);
-        firstByteTimer = after(clampMs(req.firstByteTimeoutMs, DEFAULT_FIRST_BYTE_TIMEOUT_MS, budgetMs), { tag: 'HTTP-response-timeout' });
-      });
-    });
-    creq.on('error', (err) => finish({ error: mapNetworkError(err) }));
+    const exchange = new Exchange(creq, resolve);
+    exchange.after(budgetMs, { tag: 'HTTP-response-timeout' });
+    const stopFirstByte = watchConnect(exchange, creq, req, budgetMs);
+    creq.on('error', (err) => exchange.finish({ error: mapNetworkError(err) }));
     // A 101 (or any upgrade) is not HTTP this capability speaks: answered at once, not at the timeout.
-    creq.on('upgrade', (_res, socket) => { socket.destroy(); finish({ error: { tag: 'HTTP-protocol-error' } }); });
+    creq.on('upgrade', (_res, socket) => { socket.destroy(); exchange.finish({ error: { tag: 'HTTP-protocol-error' } }); });
     creq.on('response', (res) => {
-      clearTimeout(firstByteTimer);
-      const headerLines: [string, string][] = [];
-      let total = 0;
-      for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
-        headerLines.push([res.rawHeaders[i]!, res.rawHeaders[i + 1]!]);
-        total += res.rawHeaders[i]!.length + res.rawHeaders[i + 1]!.length + 8;
-      }
-      const chunks: Buffer[] = [];
-      const idleMs = clampMs(req.betweenBytesTimeoutMs, DEFAULT_BETWEEN_BYTES_TIMEOUT_MS, budgetMs);
-      let idle = after(idleMs, { tag: 'connection-read-timeout' });
-      const declared = Number(res.headers['content-length']);
-      res.on('data', (chunk: Buffer) => {
-        total += chunk.length;
-        if (total > maxBytes) {
-          finish({ error: { tag: 'HTTP-response-body-size', val: Number.isSafeInteger(declared) ? BigInt(declared) : undefined } });
-          return;
-        }
-        chunks.push(chunk);
-        clearTimeout(idle);
-        idle = after(idleMs, { tag: 'connection-read-timeout' });
-      });
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        finish({ ok: { status: res.statusCode ?? 0, headers: headerLines, body: new Uint8Array(body.buffer, body.byteOffset, body.length) } });
-      });
-      res.on('aborted', () => finish({ error: { tag: 'HTTP-response-incomplete' } }));
-      res.on('error', (err) => finish({ error: mapNetworkError(err) }));
+      stopFirstByte();
+      receive(exchange, res, clampMs(req.betweenBytesTimeoutMs, DEFAULT_BETWEEN_BYTES_TIMEOUT_MS, budgetMs), maxBytes);
     });
     creq.end(req.body && req.body.length > 0 ? req.body : undefined);
   });
+}
+
+/** The timers of one exchange and its one answer: `finish` clears them all and resolves once. */
+class Exchange {
+  readonly #timers: NodeJS.Timeout[] = [];
+  #settled = false;
+  constructor(
+    private readonly creq: http.ClientRequest,
+    private readonly resolve: (r: SendResult) => void,
+  ) {}
+
+  finish(r: SendResult): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    for (const t of this.#timers) clearTimeout(t);
+    if ('error' in r) this.creq.destroy();
+    this.resolve(r);
+  }
+
+  /** Answer `error` in `ms` unless the exchange is finished (or the timer cleared) first. */
+  after(ms: number, error: ErrorCode): NodeJS.Timeout {
+    const t = setTimeout(() => this.finish({ error }), ms);
+    this.#timers.push(t);
+    return t;
+  }
+}
+
+/** The client request, not yet sent: hop-by-hop and framing headers are the host's. Throws on a bad method, path or header. */
+function openRequest(scheme: Scheme, target: Target, req: SendRequest, maxBytes: number, signal?: AbortSignal): http.ClientRequest {
+  const headers: Record<string, string[]> = Object.create(null) as Record<string, string[]>; // `__proto__` is a valid field name
+  for (const [name, value] of req.headers) {
+    const n = name.toLowerCase();
+    if (!FORBIDDEN_HEADERS.has(n)) (headers[n] ??= []).push(value);
+  }
+  if (req.body && req.body.length > 0) headers['content-length'] = [String(req.body.length)];
+  return (scheme === 'https' ? https : http).request({
+    host: target.host.startsWith('[') ? target.host.slice(1, -1) : target.host,
+    port: target.port,
+    method: req.method,
+    path: req.pathWithQuery,
+    headers,
+    agent: false,
+    // The instance ended (killed mid-request): the socket closes now, not at the timeout.
+    ...(signal ? { signal } : {}),
+    maxHeaderSize: Math.min(16 * 1024, maxBytes),
+  });
+}
+
+/** The connect timeout, then the first-byte one from the connect on; returns what stops the latter at the response. */
+function watchConnect(exchange: Exchange, creq: http.ClientRequest, req: SendRequest, budgetMs: number): () => void {
+  const connectTimer = exchange.after(clampMs(req.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, budgetMs), { tag: 'connection-timeout' });
+  let firstByteTimer: NodeJS.Timeout | undefined;
+  creq.on('socket', (socket) => {
+    socket.once('connect', () => {
+      clearTimeout(connectTimer);
+      firstByteTimer = exchange.after(clampMs(req.firstByteTimeoutMs, DEFAULT_FIRST_BYTE_TIMEOUT_MS, budgetMs), { tag: 'HTTP-response-timeout' });
+    });
+  });
+  return () => clearTimeout(firstByteTimer);
+}
+
+/** Reads the response whole: header lines and body count against `maxBytes`, each gap between chunks against `idleMs`. */
+function receive(exchange: Exchange, res: http.IncomingMessage, idleMs: number, maxBytes: number): void {
+  const headerLines: [string, string][] = [];
+  let total = 0;
+  for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
+    headerLines.push([res.rawHeaders[i]!, res.rawHeaders[i + 1]!]);
+    total += res.rawHeaders[i]!.length + res.rawHeaders[i + 1]!.length + 8;
+  }
+  const chunks: Buffer[] = [];
+  let idle = exchange.after(idleMs, { tag: 'connection-read-timeout' });
+  const declared = Number(res.headers['content-length']);
+  res.on('data', (chunk: Buffer) => {
+    total += chunk.length;
+    if (total > maxBytes) {
+      exchange.finish({ error: { tag: 'HTTP-response-body-size', val: Number.isSafeInteger(declared) ? BigInt(declared) : undefined } });
+      return;
+    }
+    chunks.push(chunk);
+    clearTimeout(idle);
+    idle = exchange.after(idleMs, { tag: 'connection-read-timeout' });
+  });
+  res.on('end', () => {
+    const body = Buffer.concat(chunks);
+    exchange.finish({ ok: { status: res.statusCode ?? 0, headers: headerLines, body: new Uint8Array(body.buffer, body.byteOffset, body.length) } });
+  });
+  res.on('aborted', () => exchange.finish({ error: { tag: 'HTTP-response-incomplete' } }));
+  res.on('error', (err) => exchange.finish({ error: mapNetworkError(err) }));
 }
 
 /** Errors thrown while the request is built (before any I/O): bad method, path or header. */
