@@ -30,6 +30,16 @@ describe('a deployment survives a daemon restart', () => {
     expect(r.code, r.stderr).toBe(0);
     return (JSON.parse(r.stdout) as { name: string }[]).map((m) => m.name).sort();
   };
+  /** Modules start once the API answers: wait until the daemon says the start-up deployment is done. */
+  const started = async (): Promise<string[]> => {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const st = JSON.parse((await runCli(['system', 'status', '--json'], env)).stdout) as { modules?: { starting?: boolean } };
+      if (st.modules && !st.modules.starting) return names();
+      if (Date.now() > deadline) throw new Error('the start-up deployment did not finish within 60 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
 
   it('embedded default: deploy replaces hello; system restart and a new daemon process keep the deployment', async () => {
     writeFileSync(path.join(home, 'echo.wasm'), await buildTestGuest('echo'));
@@ -37,7 +47,7 @@ describe('a deployment survives a daemon restart', () => {
     writeFileSync(manifest, JSON.stringify({ modules: { echo: { settings: { image: './echo.wasm' } } } }));
 
     daemon = await startDaemon(env); // no config file: the embedded default, which deploys hello
-    expect(await names()).toEqual(['hello']);
+    expect(await started()).toEqual(['hello']);
     const deployed = await runCli(['deploy', manifest], env, 60_000);
     expect(deployed.code, deployed.stderr).toBe(0);
     // The manifest is the whole set: what it removes is said before it is applied, and after.
@@ -47,12 +57,12 @@ describe('a deployment survives a daemon restart', () => {
 
     const restarted = await runCli(['system', 'restart'], env, 60_000);
     expect(restarted.code, restarted.stderr).toBe(0);
-    expect(await names()).toEqual(['echo']);
+    expect(await started()).toEqual(['echo']);
     expect(daemon.output()).toContain('deployment not re-applied: a deployment was applied here before (last from management API)');
 
     await stopDaemon(daemon);
     daemon = await startDaemon(env);
-    expect(await names()).toEqual(['echo']);
+    expect(await started()).toEqual(['echo']);
     expect((await runCli(['invoke', 'echo', 'say', '{"x":1}'], env)).stdout).toBe('{"x":1}\n');
   }, 120_000);
 
@@ -66,20 +76,20 @@ describe('a deployment survives a daemon restart', () => {
     writeFileSync(other, JSON.stringify({ modules: { second: { settings: { image: './echo.wasm' } } } }));
 
     daemon = await startDaemon(env);
-    expect(await names()).toEqual(['first']);
+    expect(await started()).toEqual(['first']);
     expect((await runCli(['deploy', other], env, 60_000)).code).toBe(0);
     expect(await names()).toEqual(['second']);
 
     // Unchanged file: the later deploy stands.
     await stopDaemon(daemon);
     daemon = await startDaemon(env);
-    expect(await names()).toEqual(['second']);
+    expect(await started()).toEqual(['second']);
     expect(daemon.output()).toContain(`deployment not re-applied: ${configured} is unchanged since it was applied`);
 
     // Changed file: it is the newer intent and is applied.
     write({ first: { settings: { image: './echo.wasm' }, env: { V: { value: '2' } } } });
     await stopDaemon(daemon);
     daemon = await startDaemon(env);
-    expect(await names()).toEqual(['first']);
+    expect(await started()).toEqual(['first']);
   }, 120_000);
 });
