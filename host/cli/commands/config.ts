@@ -21,35 +21,7 @@ export function registerConfigCommands(program: Command, ctx: () => CliContext):
     .command('apply')
     .description('validate the config, write the effective config into the state directory and tell a running daemon to reload')
     .option('-c, --config <file>', 'config file to apply (default: <home>/config.toml)')
-    .action(
-      action(async (opts: { config?: string }) => {
-        const file = opts.config ?? ctx().configFile;
-        const loaded = file ? await loadConfig(path.resolve(file)) : await loadCliConfig(ctx());
-        await preflight(loaded, { services: true });
-        const { config: cfg } = loaded;
-        for (const key of loaded.ignored) process.stdout.write(`note: "${key}" is an IoT Edge setting with no meaning for Edgeward; ignored\n`);
-        await prepareStateDir(cfg.state_dir);
-        await writeFileAtomic(effectiveConfigPath(cfg.state_dir), configToToml(cfg));
-        // A daemon started later without -c picks the applied file up from the Edgeward home.
-        if (loaded.source !== EMBEDDED_SOURCE) {
-          const target = homeConfigFile(edgewardHome());
-          if (path.resolve(loaded.source) !== target) {
-            await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
-            await writeFileAtomic(target, await fs.readFile(loaded.source));
-          }
-        }
-        process.stdout.write(`Edgeward has been configured successfully! (effective config: ${effectiveConfigPath(cfg.state_dir)})\n`);
-        try {
-          // The daemon that runs now, even if the applied [connect] names a socket it moves to only at restart.
-          const client = await cliClient({ ...ctx(), configFile: file }, { running: true });
-          const result = await client.request<ReloadResult>('POST', '/config/reload');
-          process.stdout.write(`Daemon reloaded: ${result.message}\n`);
-        } catch (err) {
-          if (!(err instanceof NotRunningError)) throw err;
-          process.stdout.write('The daemon is not running; the config takes effect when it starts.\n');
-        }
-      }),
-    );
+    .action(action((opts: { config?: string }) => applyConfig(ctx(), opts.config)));
 
   config
     .command('import')
@@ -78,6 +50,35 @@ export function registerConfigCommands(program: Command, ctx: () => CliContext):
         else process.stdout.write(`# source: ${loaded.source}\n${configToToml(redacted)}\n`);
       }),
     );
+}
+
+/** `config apply`: load, preflight, write the effective config, and reload the daemon if one runs. */
+async function applyConfig(context: CliContext, configOption: string | undefined): Promise<void> {
+  const file = configOption ?? context.configFile;
+  const loaded = file ? await loadConfig(path.resolve(file)) : await loadCliConfig(context);
+  await preflight(loaded, { services: true });
+  const { config: cfg } = loaded;
+  for (const key of loaded.ignored) process.stdout.write(`note: "${key}" is an IoT Edge setting with no meaning for Edgeward; ignored\n`);
+  await prepareStateDir(cfg.state_dir);
+  await writeFileAtomic(effectiveConfigPath(cfg.state_dir), configToToml(cfg));
+  // A daemon started later without -c picks the applied file up from the Edgeward home.
+  if (loaded.source !== EMBEDDED_SOURCE) {
+    const target = homeConfigFile(edgewardHome());
+    if (path.resolve(loaded.source) !== target) {
+      await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+      await writeFileAtomic(target, await fs.readFile(loaded.source));
+    }
+  }
+  process.stdout.write(`Edgeward has been configured successfully! (effective config: ${effectiveConfigPath(cfg.state_dir)})\n`);
+  try {
+    // The daemon that runs now, even if the applied [connect] names a socket it moves to only at restart.
+    const client = await cliClient({ ...context, configFile: file }, { running: true });
+    const result = await client.request<ReloadResult>('POST', '/config/reload');
+    process.stdout.write(`Daemon reloaded: ${result.message}\n`);
+  } catch (err) {
+    if (!(err instanceof NotRunningError)) throw err;
+    process.stdout.write('The daemon is not running; the config takes effect when it starts.\n');
+  }
 }
 
 /** `config import`: one line per key, the file written (0600), then whether it loads as it is. */
