@@ -180,6 +180,10 @@ describe('daemon on the embedded default', () => {
     const logs = await runCli(['system', 'logs', '--tail', '50'], env);
     expect(logs.stdout).toContain('management API listening');
     expect(logs.stdout).toContain('log level changed');
+    // On a terminal (or with --format pretty) the lines read like module logs: time, level, message, fields.
+    const pretty = await runCli(['system', 'logs', '--tail', '50', '--format', 'pretty'], env);
+    expect(pretty.stdout).toMatch(/^\d{4}-\d\d-\d\dT\S+Z INFO  management API listening/m);
+    expect(pretty.stdout).not.toContain('{"level"');
   });
 
   it('management bodies follow edged: unparseable JSON is 422, a PUT without JSON content type is 415', async () => {

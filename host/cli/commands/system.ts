@@ -27,10 +27,14 @@ export function registerSystemCommands(program: Command, ctx: () => CliContext):
     .description("print the daemon's log")
     .option('-f, --follow', 'keep printing new lines')
     .option('--tail <n>', 'lines from the end', '200')
+    .option('--format <format>', 'pretty (the default on a terminal) or json (the daemon\'s own lines, the default otherwise)')
     .action(
-      action(async (opts: { follow?: boolean; tail: string }) => {
+      action(async (opts: { follow?: boolean; tail: string; format?: string }) => {
+        const format = opts.format ?? (process.stdout.isTTY ? 'pretty' : 'json');
+        if (format !== 'pretty' && format !== 'json') throw new Error(`invalid --format "${format}": expected pretty or json`);
         const client = await cliClient(ctx());
-        await client.stream(`/system/logs?tail=${encodeURIComponent(opts.tail)}${opts.follow ? '&follow=true' : ''}`, (c) => process.stdout.write(c));
+        const out = format === 'pretty' ? prettyLines((l) => process.stdout.write(l)) : (c: string) => process.stdout.write(c);
+        await client.stream(`/system/logs?tail=${encodeURIComponent(opts.tail)}${opts.follow ? '&follow=true' : ''}`, out);
       }),
     );
 
@@ -157,6 +161,36 @@ async function startFailureSince(stateDir: string, since: number): Promise<Start
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const QUIET_FIELDS = new Set(['level', 'time', 'pid', 'hostname', 'msg']);
+
+/**
+ * The daemon's JSON log lines as the module logs read: `time LEVEL message key=value…`. A chunk may end
+ * mid-line: the rest waits for the next one. A line that is not JSON is printed as it is.
+ */
+export function prettyLines(write: (line: string) => void): (chunk: string) => void {
+  let partial = '';
+  return (chunk) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (line) write(prettyLine(line) + '\n');
+  };
+}
+
+function prettyLine(line: string): string {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  if (!o || typeof o !== 'object') return line;
+  const time = typeof o.time === 'number' ? new Date(o.time).toISOString() : String(o.time ?? '');
+  const level = (LEVELS[Number(o.level)] ?? String(o.level)).padEnd(5);
+  const extra = Object.entries(o).filter(([k]) => !QUIET_FIELDS.has(k)).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  return [time, level, String(o.msg ?? ''), ...extra].join(' ').trimEnd();
 }
 
 /** The last-resort counts (daemon/last-resort.ts); an older daemon does not report them. */
