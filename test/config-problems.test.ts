@@ -6,20 +6,13 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, parseConfigText } from '../host/config/load.js';
+import { parseConfigText } from '../host/config/load.js';
+import { configProblems } from './helpers/config.js';
 import { envFor, runCli, tempHome } from './helpers/cli.js';
 
 const env = { EDGEWARD_HOME: '/tmp/ew-config-problems' } as NodeJS.ProcessEnv;
 
-function problems(text: string): { path: string; message: string }[] {
-  try {
-    parseConfigText(text, 'test.toml', env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error('config was accepted');
-}
+const problems = (text: string) => configProblems(text, env);
 
 async function withHome(fn: (home: string, file: (name: string, text: string) => string) => Promise<void>): Promise<void> {
   const { home, cleanup } = tempHome('ew-cfgp-');

@@ -1,20 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, EMBEDDED_SOURCE, loadConfig, parseConfigText, redactConfig, REDACTED } from '../host/config/load.js';
+import { EMBEDDED_SOURCE, loadConfig, parseConfigText, redactConfig, REDACTED } from '../host/config/load.js';
+import { configProblems } from './helpers/config.js';
 import { envFor, runCli, tempHome } from './helpers/cli.js';
 
 const env = { EDGEWARD_HOME: '/tmp/ew-config-test' } as NodeJS.ProcessEnv;
 
-function problems(text: string): { path: string; message: string }[] {
-  try {
-    parseConfigText(text, 'test.toml', env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error('config was accepted');
-}
+const problems = (text: string) => configProblems(text, env);
 
 describe('config', () => {
   it('the embedded default is valid and needs no file', async () => {

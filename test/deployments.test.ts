@@ -3,30 +3,17 @@
  * configured deployment over it. The embedded default deploys `hello` only on a state directory where
  * nothing was ever deployed; a configured manifest file is re-applied only when it changed.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildTestGuest } from '../guests/adversarial/components.js';
-import { envFor, runCli, startDaemon, stopDaemon, tempHome, type DaemonHandle } from './helpers/cli.js';
+import { daemonHomePerTest, runCli, startDaemon, stopDaemon } from './helpers/cli.js';
 
 describe('a deployment survives a daemon restart', () => {
-  let home: string;
-  let cleanup: () => void;
-  let env: NodeJS.ProcessEnv;
-  let daemon: DaemonHandle | undefined;
-
-  beforeEach(() => {
-    ({ home, cleanup } = tempHome());
-    env = envFor(home);
-  });
-  afterEach(async () => {
-    if (daemon) await stopDaemon(daemon, 'SIGKILL');
-    daemon = undefined;
-    cleanup();
-  });
+  const t = daemonHomePerTest();
 
   const names = async (): Promise<string[]> => {
-    const r = await runCli(['list', '--json'], env);
+    const r = await runCli(['list', '--json'], t.env);
     expect(r.code, r.stderr).toBe(0);
     return (JSON.parse(r.stdout) as { name: string }[]).map((m) => m.name).sort();
   };
@@ -34,7 +21,7 @@ describe('a deployment survives a daemon restart', () => {
   const started = async (): Promise<string[]> => {
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const st = JSON.parse((await runCli(['system', 'status', '--json'], env)).stdout) as { modules?: { starting?: boolean } };
+      const st = JSON.parse((await runCli(['system', 'status', '--json'], t.env)).stdout) as { modules?: { starting?: boolean } };
       if (st.modules && !st.modules.starting) return names();
       if (Date.now() > deadline) throw new Error('the start-up deployment did not finish within 60 s');
       await new Promise((r) => setTimeout(r, 200));
@@ -42,54 +29,54 @@ describe('a deployment survives a daemon restart', () => {
   };
 
   it('embedded default: deploy replaces hello; system restart and a new daemon process keep the deployment', async () => {
-    writeFileSync(path.join(home, 'echo.wasm'), await buildTestGuest('echo'));
-    const manifest = path.join(home, 'manifest.json');
+    writeFileSync(path.join(t.home, 'echo.wasm'), await buildTestGuest('echo'));
+    const manifest = path.join(t.home, 'manifest.json');
     writeFileSync(manifest, JSON.stringify({ modules: { echo: { settings: { image: './echo.wasm' } } } }));
 
-    daemon = await startDaemon(env); // no config file: the embedded default, which deploys hello
+    t.daemon = await startDaemon(t.env); // no config file: the embedded default, which deploys hello
     expect(await started()).toEqual(['hello']);
-    const deployed = await runCli(['deploy', manifest], env, 60_000);
+    const deployed = await runCli(['deploy', manifest], t.env, 60_000);
     expect(deployed.code, deployed.stderr).toBe(0);
     // The manifest is the whole set: what it removes is said before it is applied, and after.
     expect(deployed.stdout).toContain('removing (not in the manifest, which is the whole set): hello\n');
     expect(deployed.stdout).toContain('created: echo\nremoved: hello\n');
     expect(await names()).toEqual(['echo']);
 
-    const restarted = await runCli(['system', 'restart'], env, 60_000);
+    const restarted = await runCli(['system', 'restart'], t.env, 60_000);
     expect(restarted.code, restarted.stderr).toBe(0);
     expect(await started()).toEqual(['echo']);
-    expect(daemon.output()).toContain('deployment not re-applied: a deployment was applied here before (last from management API)');
+    expect(t.daemon.output()).toContain('deployment not re-applied: a deployment was applied here before (last from management API)');
 
-    await stopDaemon(daemon);
-    daemon = await startDaemon(env);
+    await stopDaemon(t.daemon);
+    t.daemon = await startDaemon(t.env);
     expect(await started()).toEqual(['echo']);
-    expect((await runCli(['invoke', 'echo', 'say', '{"x":1}'], env)).stdout).toBe('{"x":1}\n');
+    expect((await runCli(['invoke', 'echo', 'say', '{"x":1}'], t.env)).stdout).toBe('{"x":1}\n');
   }, 120_000);
 
   it('a configured manifest file is applied when new or changed, not over a later deploy when unchanged', async () => {
-    writeFileSync(path.join(home, 'echo.wasm'), await buildTestGuest('echo'));
-    const configured = path.join(home, 'configured.json');
+    writeFileSync(path.join(t.home, 'echo.wasm'), await buildTestGuest('echo'));
+    const configured = path.join(t.home, 'configured.json');
     const write = (modules: Record<string, unknown>) => writeFileSync(configured, JSON.stringify({ modules }));
     write({ first: { settings: { image: './echo.wasm' } } });
-    writeFileSync(path.join(home, 'config.toml'), `[provisioning]\nsource = "none"\n[runtime]\ndeployment = "${configured}"\n`);
-    const other = path.join(home, 'other.json');
+    writeFileSync(path.join(t.home, 'config.toml'), `[provisioning]\nsource = "none"\n[runtime]\ndeployment = "${configured}"\n`);
+    const other = path.join(t.home, 'other.json');
     writeFileSync(other, JSON.stringify({ modules: { second: { settings: { image: './echo.wasm' } } } }));
 
-    daemon = await startDaemon(env);
+    t.daemon = await startDaemon(t.env);
     expect(await started()).toEqual(['first']);
-    expect((await runCli(['deploy', other], env, 60_000)).code).toBe(0);
+    expect((await runCli(['deploy', other], t.env, 60_000)).code).toBe(0);
     expect(await names()).toEqual(['second']);
 
     // Unchanged file: the later deploy stands.
-    await stopDaemon(daemon);
-    daemon = await startDaemon(env);
+    await stopDaemon(t.daemon);
+    t.daemon = await startDaemon(t.env);
     expect(await started()).toEqual(['second']);
-    expect(daemon.output()).toContain(`deployment not re-applied: ${configured} is unchanged since it was applied`);
+    expect(t.daemon.output()).toContain(`deployment not re-applied: ${configured} is unchanged since it was applied`);
 
     // Changed file: it is the newer intent and is applied.
     write({ first: { settings: { image: './echo.wasm' }, env: { V: { value: '2' } } } });
-    await stopDaemon(daemon);
-    daemon = await startDaemon(env);
+    await stopDaemon(t.daemon);
+    t.daemon = await startDaemon(t.env);
     expect(await started()).toEqual(['first']);
   }, 120_000);
 });

@@ -2,6 +2,7 @@
  * Test helpers: run the compiled `edgeward` CLI against a temporary Edgeward home, and start/stop a daemon.
  * The build is done once by test/global-setup.ts.
  */
+import { afterEach, beforeEach } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import os from 'node:os';
@@ -85,4 +86,23 @@ export async function stopDaemon(d: DaemonHandle, signal: NodeJS.Signals = 'SIGT
   const code = await d.exited;
   clearTimeout(timer);
   return code;
+}
+
+/**
+ * A fresh Edgeward home for each test of the enclosing describe (`home`, `env`), and the daemon a test
+ * starts there (`daemon`), killed after the test; the home is removed.
+ */
+export function daemonHomePerTest(prefix = 'ew-'): { home: string; env: NodeJS.ProcessEnv; daemon: DaemonHandle | undefined } {
+  const t = { home: '', env: {} as NodeJS.ProcessEnv, daemon: undefined as DaemonHandle | undefined };
+  let cleanup = (): void => undefined;
+  beforeEach(() => {
+    ({ home: t.home, cleanup } = tempHome(prefix));
+    t.env = envFor(t.home);
+  });
+  afterEach(async () => {
+    if (t.daemon) await stopDaemon(t.daemon, 'SIGKILL');
+    t.daemon = undefined;
+    cleanup();
+  });
+  return t;
 }
