@@ -25,6 +25,9 @@ fi
 # platform packages of jco, componentize-js and rolldown (win32, darwin, musl, …) are absent from it.
 echo "==> npm install (from package-lock.json)"
 npm install --no-audit --no-fund
+# The official TPM security client, apart and without install scripts (its ffi-napi does not build on
+# Node 20 and is Windows-only there): the tests use it to check the DPS fixture's TPM attestation.
+(cd test/sdk-tpm && npm install --ignore-scripts --no-audit --no-fund)
 echo "==> type check (sources, tests, benches) and build"
 npm run typecheck
 npm run build
