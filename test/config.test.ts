@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { EMBEDDED_DEFAULT_TOML } from '../host/config/default.js';
 import { EMBEDDED_SOURCE, loadConfig, parseConfigText, redactConfig, REDACTED } from '../host/config/load.js';
 import { configProblems } from './helpers/config.js';
 import { envFor, runCli, tempHome } from './helpers/cli.js';
@@ -30,8 +31,25 @@ describe('config', () => {
     expect(p).toEqual([{ path: 'provisioning.source', message: 'expected one of "none", "manual", "dps", got "cloud"' }]);
   });
 
-  it('a missing [provisioning] table is refused by name', () => {
-    expect(problems('hostname = "a"\n')[0]).toEqual({ path: 'provisioning', message: expect.stringContaining('missing') });
+  it('a file without [provisioning] overrides the embedded default one key at a time', () => {
+    const { config } = parseConfigText('[runtime]\ndeployment = "file:///srv/deploy.json"\n', 't', env);
+    const embedded = parseConfigText(EMBEDDED_DEFAULT_TOML, EMBEDDED_SOURCE, env).config;
+    // Only the key given changed: same hostname, no cloud, same sockets, state and key store.
+    expect(config).toEqual({ ...embedded, runtime: { ...embedded.runtime, deployment: 'file:///srv/deploy.json' } });
+    expect(config.hostname).toBe('edgeward-dev');
+    // A socket given in [listen] alone applies to [connect] too, as without the default.
+    const sock = parseConfigText('[listen]\nmanagement_uri = "unix:///tmp/m.sock"\n', 't', env).config;
+    expect(sock.connect.management_uri).toBe('unix:///tmp/m.sock');
+    expect(sock.connect.workload_uri).toBe(embedded.connect.workload_uri);
+    // A tagged table is replaced whole: a preloaded Edge CA does not inherit the quickstart expiry.
+    const ca = parseConfigText('[edge_ca]\ncert = "file:///c.pem"\npk = "file:///k.pem"\n', 't', env).config;
+    expect(ca.edge_ca).toEqual({ cert: 'file:///c.pem', pk: 'file:///k.pem' });
+  });
+
+  it('a file with [provisioning] describes the device on its own: no sample deployment, its own hostname', () => {
+    const { config } = parseConfigText('hostname = "gw"\n[provisioning]\nsource = "none"\n', 't', env);
+    expect(config.runtime.deployment).toBeUndefined();
+    expect(config.hostname).toBe('gw');
   });
 
   it('a missing required field inside a table is named', () => {

@@ -79,6 +79,7 @@ export function parseConfigText(text: string, source: string, env = process.env)
     }
     throw err;
   }
+  if (source !== EMBEDDED_SOURCE && !('provisioning' in raw)) raw = overEmbeddedDefault(raw, home);
   const ignored = IGNORED_IOT_EDGE_KEYS.filter((k) => k in raw);
   for (const k of ignored) delete raw[k];
   fillDefaults(raw, home);
@@ -99,6 +100,35 @@ export function parseConfigText(text: string, source: string, env = process.env)
 }
 
 type Problem = { path: string; message: string };
+
+/** Tables whose variants do not mix: a file that gives one replaces the default's whole. */
+const WHOLE_TABLES = new Set(['provisioning', 'edge_ca']);
+
+/**
+ * A file without `[provisioning]` is a development config: it is read over the embedded default, each key
+ * it gives replacing the default's (tables merge key by key, except the tagged ones). A file with
+ * `[provisioning]` describes a device on its own, as IoT Edge's config.toml does (no sample modules).
+ */
+function overEmbeddedDefault(raw: Record<string, unknown>, home: string): Record<string, unknown> {
+  const base = parseToml(EMBEDDED_DEFAULT_TOML.replaceAll('@HOME@', home)) as Record<string, unknown>;
+  const merge = (under: Record<string, unknown>, over: Record<string, unknown>, top: boolean): Record<string, unknown> => {
+    const out: Record<string, unknown> = { ...under };
+    for (const [k, v] of Object.entries(over)) {
+      const u = out[k];
+      out[k] = isTable(u) && isTable(v) && !(top && WHOLE_TABLES.has(k)) ? merge(u, v, false) : v;
+    }
+    return out;
+  };
+  const merged = merge(base, raw, true);
+  // A socket the file gives in only one of [connect] and [listen] still applies to both (fillDefaults).
+  for (const [mine, other] of [['connect', 'listen'], ['listen', 'connect']] as const) {
+    const given = raw[mine];
+    const target = merged[other];
+    if (!isTable(given) || !isTable(target)) continue;
+    for (const key of Object.keys(given)) if (!(isTable(raw[other]) && key in raw[other])) delete target[key];
+  }
+  return merged;
+}
 
 function isTable(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -139,7 +169,6 @@ function socketIssues(config: Config): Problem[] {
 
 /** `[provisioning]`: missing, not a table, an unknown `source`, or the fields of the branch `source` selects. */
 function provisioningIssues(prov: unknown): Problem[] {
-  if (prov === undefined) return [{ path: 'provisioning', message: 'required table [provisioning] is missing (e.g. source = "none")' }];
   if (!isTable(prov)) return [{ path: 'provisioning', message: `expected a table, got ${typeName(prov)}` }];
   const src = prov.source;
   if (typeof src !== 'string' || !(PROVISIONING_SOURCES as readonly string[]).includes(src)) {
