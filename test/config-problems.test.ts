@@ -48,13 +48,10 @@ describe('config problems, all at once', () => {
     ]);
   });
 
-  it('fd:// [listen] URIs are refused with the example of THAT socket', () => {
-    const p = problems('[provisioning]\nsource = "none"\n[connect]\nmanagement_uri = "unix:///run/iotedge/mgmt.sock"\nworkload_uri = "unix:///run/iotedge/workload.sock"\n[listen]\nmanagement_uri = "fd://aziot-edged.mgmt.socket"\nworkload_uri = "fd://aziot-edged.workload.socket"\n');
-    expect(p).toEqual([
-      { path: 'listen.management_uri', message: expect.stringContaining('"fd://aziot-edged.mgmt.socket" is systemd socket activation, which Edgeward does not use (the daemon binds its own sockets): use a unix socket URI such as "unix:///run/edgeward/mgmt.sock"') },
-      { path: 'listen.workload_uri', message: expect.stringContaining('use a unix socket URI such as "unix:///run/edgeward/workload.sock"') },
-    ]);
-    expect(p[1]!.message).not.toContain('mgmt.sock');
+  it('fd:// [listen] URIs (systemd socket activation) are accepted beside a [connect] path', () => {
+    const { config } = parseConfigText('[provisioning]\nsource = "none"\n[connect]\nmanagement_uri = "unix:///run/iotedge/mgmt.sock"\nworkload_uri = "unix:///run/iotedge/workload.sock"\n[listen]\nmanagement_uri = "fd://aziot-edged.mgmt.socket"\nworkload_uri = "fd://aziot-edged.workload.socket"\n', 't', {});
+    expect(config.listen).toEqual({ management_uri: 'fd://aziot-edged.mgmt.socket', workload_uri: 'fd://aziot-edged.workload.socket' });
+    expect(config.connect.management_uri).toBe('unix:///run/iotedge/mgmt.sock');
   });
 
   it('[connect] alone sets [listen] too; a [connect] that differs from [listen] is refused naming both', () => {

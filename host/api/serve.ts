@@ -9,9 +9,10 @@ import http from 'node:http';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { getRequestListener } from '@hono/node-server';
-import type { Hono } from 'hono';
+import { Hono } from 'hono';
 import { StartupError } from '../errors.js';
 import { limitBody } from './body.js';
+import { activatedSocketFor } from './socket-activation.js';
 
 export interface UdsServer {
   readonly path: string;
@@ -60,6 +61,62 @@ export async function serveOnUnixSocket(
 ): Promise<UdsServer> {
   await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o750 });
   await removeStaleSocket(socketPath);
+  const { server, stop } = httpServer(app, maxConnections, limits);
+  await bindPrivately(server, socketPath, mode);
+  return {
+    path: socketPath,
+    async close() {
+      await stop();
+      await fs.rm(socketPath, { force: true });
+    },
+  };
+}
+
+/**
+ * Serve `app` on a `[listen]` URI: `unix:///path` (bound here, at `mode`), or `fd://NAME` / `fd://N`, a
+ * socket systemd bound and passed (its unit owns the file, its mode and its removal).
+ */
+export async function serveOnListenUri(app: Hono, uri: string, opts: { mode?: number; maxConnections?: number; limits?: HttpLimits } = {}): Promise<UdsServer> {
+  const { maxConnections = MAX_MGMT_CONNECTIONS, limits = DEFAULT_HTTP_LIMITS } = opts;
+  if (!uri.startsWith('fd://')) return serveOnUnixSocket(app, uri.replace(/^unix:\/\//, ''), opts.mode, maxConnections, limits);
+  const { fd } = activatedSocketFor(uri);
+  let served = activated.get(fd);
+  if (!served) {
+    // The descriptor is the unit's for the process's lifetime: once closed it cannot be listened on again,
+    // so a `system restart` (a new bootstrap in this process) swaps the app behind the same server.
+    const slot: { app?: Hono } = {};
+    const { server, dropConnections } = httpServer(new Hono().all('*', (c) => (slot.app ? slot.app.fetch(c.req.raw, c.env) : c.json({ message: 'the daemon is restarting' }, 503))), maxConnections, limits);
+    await listen(server, { fd });
+    served = { slot, dropConnections };
+    activated.set(fd, served);
+  }
+  const current = served;
+  current.slot.app = app;
+  return {
+    path: uri,
+    async close() {
+      if (current.slot.app === app) current.slot.app = undefined;
+      await current.dropConnections();
+    },
+  };
+}
+
+/** `server.listen(target)`, settled: an error while binding rejects instead of being emitted. */
+function listen(server: http.Server, target: { path: string } | { fd: number }): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(target, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** Servers on systemd-passed descriptors, by descriptor: listening for the process's lifetime. */
+const activated = new Map<number, { slot: { app?: Hono }; dropConnections(): Promise<void> }>();
+
+/** An HTTP server for `app` with the limits, and a stop that closes it and every open connection. */
+function httpServer(app: Hono, maxConnections: number, limits: HttpLimits): { server: http.Server; stop(): Promise<void>; dropConnections(): Promise<void> } {
   const server = http.createServer(
     { maxHeaderSize: limits.maxHeaderBytes, headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: limits.timeoutCheckIntervalMs },
     limitBody(getRequestListener(app.fetch), limits.maxBodyBytes),
@@ -70,17 +127,12 @@ export async function serveOnUnixSocket(
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await bindPrivately(server, socketPath, mode);
-  return {
-    path: socketPath,
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
-      await fs.rm(socketPath, { force: true });
-    },
-  };
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const s of sockets) s.destroy();
+    });
+  return { server, stop, dropConnections: async () => { for (const s of sockets) s.destroy(); } };
 }
 
 /** Name of bindPrivately's directory: mkdtemp's 6 random characters after this prefix. */
@@ -123,13 +175,7 @@ async function bindPrivately(server: http.Server, socketPath: string, mode: numb
     if (Buffer.byteLength(staging) > MAX_SOCKET_PATH_BYTES) {
       throw new StartupError(`socket directory ${dir} is too deep: ${staging} (used while binding ${path.basename(socketPath)}) is longer than ${MAX_SOCKET_PATH_BYTES} bytes`);
     }
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(staging, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, { path: staging });
     await fs.chmod(staging, mode);
     await fs.link(staging, socketPath).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'EEXIST') throw new StartupError(`${socketPath} appeared while the daemon was binding it; is another process serving it?`, 1);

@@ -157,10 +157,13 @@ function fillDefaults(raw: Record<string, unknown>, home: string): void {
   }
 }
 
-/** [connect] and [listen] must name the same sockets: the daemon serves only what it listens on. */
+/**
+ * [connect] and [listen] must name the same sockets: the daemon serves only what it listens on. A socket
+ * systemd passes (`fd://` in [listen]) is bound by its unit at the path [connect] gives.
+ */
 function socketIssues(config: Config): Problem[] {
   return (Object.keys(SOCKET_EXAMPLES) as SocketKey[])
-    .filter((key) => config.connect[key] !== config.listen[key])
+    .filter((key) => config.connect[key] !== config.listen[key] && !config.listen[key].startsWith('fd://'))
     .map((key) => ({
       path: `connect.${key}`,
       message: `"${config.connect[key]}" differs from listen.${key} "${config.listen[key]}": the CLI connects where the daemon listens, so give both the same URI (or leave it out of [connect])`,

@@ -25,12 +25,17 @@ export type LogLevel = z.infer<typeof logLevelSchema>;
 export const SOCKET_EXAMPLES = { management_uri: 'unix:///run/edgeward/mgmt.sock', workload_uri: 'unix:///run/edgeward/workload.sock' } as const;
 export type SocketKey = keyof typeof SOCKET_EXAMPLES;
 
-/** `unix:///abs/path` — the only URI scheme the sockets accept; `fd://` (systemd activation) gets its own answer. */
-function unixUri(socket: SocketKey) {
+/**
+ * `unix:///abs/path`; in `[listen]` also `fd://NAME` or `fd://N`, a socket systemd passes (socket activation,
+ * as IoT Edge's units do). `[connect]` is where the CLI connects: always a path.
+ */
+function socketUri(socket: SocketKey, side: 'connect' | 'listen') {
   const example = SOCKET_EXAMPLES[socket];
   return z.string().superRefine((v, ctx) => {
     if (/^unix:\/\/\/.+/.test(v)) return;
-    ctx.addIssue({ code: 'custom', message: v.startsWith('fd://') ? fdSocketMessage(v, example) : `a unix socket URI such as "${example}"` });
+    if (side === 'listen' && /^fd:\/\/[A-Za-z0-9_.:@-]+$/.test(v)) return;
+    const message = v.startsWith('fd://') ? fdSocketMessage(v, example, side) : `a unix socket URI such as "${example}"${side === 'listen' ? ', or fd://NAME for a socket systemd passes' : ''}`;
+    ctx.addIssue({ code: 'custom', message });
   });
 }
 
@@ -187,7 +192,7 @@ export const tpmSchema = z
   })
   .strict();
 
-const socketPair = z.object({ management_uri: unixUri('management_uri'), workload_uri: unixUri('workload_uri') }).strict();
+const socketPair = (side: 'connect' | 'listen') => z.object({ management_uri: socketUri('management_uri', side), workload_uri: socketUri('workload_uri', side) }).strict();
 
 /** `[[principal]]`: which OS user or module may use which key ids. */
 const principalSchema = z
@@ -265,8 +270,8 @@ export const configSchema = z
     aziot_keys: aziotKeysSchema.optional(),
     tpm: tpmSchema.optional(),
     edge_ca: edgeCaSchema.default({ auto_generated_edge_ca_expiry_days: 90 }),
-    connect: socketPair,
-    listen: socketPair,
+    connect: socketPair('connect'),
+    listen: socketPair('listen'),
     principal: z.array(principalSchema).default([]),
     log: z.object({ level: logLevelSchema.default('info') }).strict().default({ level: 'info' }),
     runtime: runtimeSchema.default(runtimeSchema.parse({})),

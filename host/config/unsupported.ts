@@ -23,7 +23,9 @@ export const ISSUED_EDGE_CA_KEYS = ['common_name', 'expiry_days', 'url', 'userna
 /** `[provisioning] source = "dps"`: the schema knows it, the daemon refuses it. */
 export const DPS_UNSUPPORTED = 'source = "dps" is not supported yet (the DPS client is not written): provision with source = "manual" and the device\'s connection string (connection_string = "HostName=…;DeviceId=…;SharedAccessKey=…"), or source = "none"';
 
-/** A socket URI IoT Edge uses for systemd socket activation. */
-export function fdSocketMessage(uri: string, example: string): string {
-  return `"${uri}" is systemd socket activation, which Edgeward does not use (the daemon binds its own sockets): use a unix socket URI such as "${example}", the same as in [connect]`;
+/** An `fd://` socket URI where it cannot be used: in [connect], or malformed in [listen]. */
+export function fdSocketMessage(uri: string, example: string, side: 'connect' | 'listen'): string {
+  return side === 'connect'
+    ? `"${uri}" is a systemd-passed socket, which only the daemon can use: [connect] is where the CLI connects, so give the socket's path, such as "${example}" (keep fd:// in [listen])`
+    : `"${uri}" is not a socket name: fd://NAME with the unit's FileDescriptorName (e.g. "fd://aziot-edged.mgmt.socket"), or a unix socket URI such as "${example}"`;
 }

@@ -13,7 +13,8 @@ import { acquireStateLock, ensureSubdir, prepareStateDir, reconcileStateDir, typ
 import { writeFileAtomic } from '../state/atomic.js';
 import { createLogger, type Logger } from '../log.js';
 import { managementApp } from '../api/management/app.js';
-import { serveOnUnixSocket, sweepBindDirs, type UdsServer } from '../api/serve.js';
+import { serveOnListenUri, sweepBindDirs, type UdsServer } from '../api/serve.js';
+import { activatedSocketFor } from '../api/socket-activation.js';
 import type { ModuleRuntime } from '../runtime/types.js';
 import { EDGEWARD_VERSION, JCO_VERSION } from '../version.js';
 import type { DaemonControl, DaemonStatus, ReloadResult, ServiceStatus } from '../api/management/control.js';
@@ -104,13 +105,16 @@ export class Daemon implements DaemonControl {
     for (const setting of loaded.ignored) this.logger.warn({ setting }, 'config key is an IoT Edge setting with no meaning for Edgeward; ignored (remove it, or see "edgeward config import" for what each key becomes)');
     await writeFileAtomic(effectiveConfigPath(config.state_dir), configToToml(config));
     // Nothing binds yet (a restart has torn its sockets down): bind directories left here are a killed daemon's.
-    const workloadDir = path.dirname(socketPathOf(config.listen.workload_uri));
-    const bindLeftovers = await sweepBindDirs([path.dirname(socketPathOf(config.listen.management_uri)), workloadDir, path.join(workloadDir, 'mnt')]);
+    // [connect] holds the socket paths even where [listen] takes systemd-passed sockets (fd://).
+    const workloadDir = path.dirname(socketPathOf(config.connect.workload_uri));
+    const bindLeftovers = await sweepBindDirs([path.dirname(socketPathOf(config.connect.management_uri)), workloadDir, path.join(workloadDir, 'mnt')]);
     if (bindLeftovers.length > 0) this.logger.warn({ dirs: bindLeftovers }, 'removed socket bind directories left by a killed daemon');
+    // systemd-passed sockets named in [listen] must all be there before anything is served.
+    for (const uri of [config.listen.management_uri, config.listen.workload_uri]) if (uri.startsWith('fd://')) activatedSocketFor(uri);
     this.services = await composeServices({ config, logger: this.logger, source: loaded.source, capabilities: this.opts.capabilities });
     const app = managementApp({ daemon: this, runtime: this.services.runtime, logger: this.logger, extra: this.services.managementRoutes });
-    this.mgmt = await serveOnUnixSocket(app, socketPathOf(config.listen.management_uri), 0o660);
-    const record: DaemonRecord = { pid: process.pid, managementUri: config.listen.management_uri };
+    this.mgmt = await serveOnListenUri(app, config.listen.management_uri, { mode: 0o660 });
+    const record: DaemonRecord = { pid: process.pid, managementUri: config.connect.management_uri };
     await writeFileAtomic(daemonRecordPath(config.state_dir), JSON.stringify(record) + '\n');
     await fs.rm(startErrorPath(config.state_dir), { force: true });
     // Last before serving: tests and supervisors take this line as "started".
@@ -163,7 +167,7 @@ export class Daemon implements DaemonControl {
       stateDir: this.config.state_dir,
       configSource: this.loaded.source,
       logLevel: this.logger.level as LogLevel,
-      managementUri: this.config.listen.management_uri,
+      managementUri: this.config.connect.management_uri,
       services,
       modules: { total: modules.length, running: modules.filter((m) => m.status.runtimeStatus.status === 'running').length, starting: this.modulesStarting !== undefined },
       faults: this.lastResort.status(),

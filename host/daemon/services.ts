@@ -79,9 +79,9 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     runtimeLogger.info({ signaturePolicy: trust.policy, trustedSigners: trust.store.size }, 'module signature policy');
     closers.push(() => runtime.close());
     const nativeRegistry = await NativeModules.open(stateDir);
-    const runDir = path.dirname(socketPathOf(config.listen.workload_uri));
+    const runDir = path.dirname(socketPathOf(config.connect.workload_uri));
     const workloadLogger = logger.child({ component: 'workload' });
-    const workload = new WorkloadSockets({ identity, certs, keys, logger: workloadLogger, generationOf: (m) => nativeRegistry.get(m)?.generationId }, runDir, socketPathOf(config.listen.workload_uri), opts.httpLimits);
+    const workload = new WorkloadSockets({ identity, certs, keys, logger: workloadLogger, generationOf: (m) => nativeRegistry.get(m)?.generationId }, runDir, config.listen.workload_uri, opts.httpLimits);
     await workload.start();
     closers.push(() => workload.close());
     const native = new NativeModuleService(nativeRegistry, workload, identity, workloadLogger, () => runtime.registrations().map((r) => ({ name: r.name, generationId: r.generationId })));

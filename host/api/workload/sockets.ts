@@ -5,7 +5,7 @@
  * the only sound way to tell native callers apart here.
  */
 import path from 'node:path';
-import { DEFAULT_HTTP_LIMITS, MAX_WORKLOAD_CONNECTIONS, serveOnUnixSocket, type HttpLimits, type UdsServer } from '../serve.js';
+import { DEFAULT_HTTP_LIMITS, MAX_WORKLOAD_CONNECTIONS, serveOnListenUri, serveOnUnixSocket, type HttpLimits, type UdsServer } from '../serve.js';
 import { MAX_WORKLOAD_BODY_BYTES, workloadApp, type WorkloadDeps } from './app.js';
 
 /** Module socket mode: only the daemon's user (and root). A module under another uid gets it by chown. */
@@ -22,14 +22,15 @@ export class WorkloadSockets {
   constructor(
     private readonly deps: WorkloadDeps,
     private readonly runDir: string,
-    private readonly sharedSocketPath: string,
+    /** The shared socket's `[listen]` URI: `unix:///…`, or `fd://NAME` from systemd. */
+    private readonly sharedListenUri: string,
     limits: HttpLimits = DEFAULT_HTTP_LIMITS,
   ) {
     this.limits = { ...limits, maxBodyBytes: Math.min(limits.maxBodyBytes, MAX_WORKLOAD_BODY_BYTES) };
   }
 
   async start(): Promise<void> {
-    this.shared = await serveOnUnixSocket(workloadApp(this.deps, undefined), this.sharedSocketPath, SHARED_SOCKET_MODE, undefined, this.limits);
+    this.shared = await serveOnListenUri(workloadApp(this.deps, undefined), this.sharedListenUri, { mode: SHARED_SOCKET_MODE, limits: this.limits });
   }
 
   socketPathFor(module: string): string {
