@@ -7,26 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildTestGuest } from '../guests/adversarial/components.js';
-import { daemonHomePerTest, runCli, startDaemon, stopDaemon } from './helpers/cli.js';
+import { daemonHomePerTest, moduleNames, modulesStarted, runCli, startDaemon, stopDaemon } from './helpers/cli.js';
 
 describe('a deployment survives a daemon restart', () => {
   const t = daemonHomePerTest();
 
-  const names = async (): Promise<string[]> => {
-    const r = await runCli(['list', '--json'], t.env);
-    expect(r.code, r.stderr).toBe(0);
-    return (JSON.parse(r.stdout) as { name: string }[]).map((m) => m.name).sort();
-  };
-  /** Modules start once the API answers: wait until the daemon says the start-up deployment is done. */
-  const started = async (): Promise<string[]> => {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const st = JSON.parse((await runCli(['system', 'status', '--json'], t.env)).stdout) as { modules?: { starting?: boolean } };
-      if (st.modules && !st.modules.starting) return names();
-      if (Date.now() > deadline) throw new Error('the start-up deployment did not finish within 60 s');
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
+  const names = () => moduleNames(t.env);
+  const started = () => modulesStarted(t.env);
 
   it('embedded default: deploy replaces hello; system restart and a new daemon process keep the deployment', async () => {
     writeFileSync(path.join(t.home, 'echo.wasm'), await buildTestGuest('echo'));

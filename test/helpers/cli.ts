@@ -106,3 +106,21 @@ export function daemonHomePerTest(prefix = 'ew-'): { home: string; env: NodeJS.P
   });
   return t;
 }
+
+/** The names of the daemon's modules (`edgeward list --json`), sorted. */
+export async function moduleNames(env: NodeJS.ProcessEnv): Promise<string[]> {
+  const r = await runCli(['list', '--json'], env);
+  if (r.code !== 0) throw new Error(`edgeward list failed (${r.code}): ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { name: string }[]).map((m) => m.name).sort();
+}
+
+/** Modules start once the API answers: wait until the daemon says its start-up deployment is done, then list. */
+export async function modulesStarted(env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const st = JSON.parse((await runCli(['system', 'status', '--json'], env)).stdout || '{}') as { modules?: { starting?: boolean } };
+    if (st.modules && !st.modules.starting) return moduleNames(env);
+    if (Date.now() > deadline) throw new Error(`the start-up deployment did not finish within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
