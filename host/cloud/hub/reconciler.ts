@@ -56,6 +56,7 @@ export interface HubIdentityStatus {
   nextRetryAt?: string;
 }
 
+const FULL = Symbol('full sync');
 const isSystem = (m: string): boolean => HUB_SYSTEM_MODULES.has(m);
 
 export class ModuleIdentityReconciler {
@@ -63,6 +64,8 @@ export class ModuleIdentityReconciler {
   private readonly local = new Set<string>();
   private readonly pending = new Set<string>();
   private fullPending = false;
+  /** The unit of work in flight (a module name, or FULL): still counted as pending in `status()`. */
+  private inFlight: string | typeof FULL | undefined;
   private running: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private nextRetryAt: number | undefined;
@@ -117,8 +120,8 @@ export class ModuleIdentityReconciler {
     return {
       hub: this.opts.hubHostname,
       deviceId: this.opts.deviceId,
-      pending: [...this.pending].sort(),
-      fullSyncPending: this.fullPending,
+      pending: [...new Set([...this.pending, ...(typeof this.inFlight === 'string' ? [this.inFlight] : [])])].sort(),
+      fullSyncPending: this.fullPending || this.inFlight === FULL,
       failedAttempts: this.failedAttempts,
       ...(this.lastSuccess === undefined ? {} : { lastSuccess: iso(this.lastSuccess) }),
       ...(this.lastError === undefined ? {} : { lastError: this.lastError }),
@@ -185,20 +188,26 @@ export class ModuleIdentityReconciler {
   private async step(): Promise<void> {
     if (this.fullPending) {
       this.fullPending = false;
+      this.inFlight = FULL;
       try {
         await this.fullSync();
       } catch (err) {
         this.fullPending = true;
         throw err;
+      } finally {
+        this.inFlight = undefined;
       }
     } else {
       const name = this.pending.values().next().value as string;
       this.pending.delete(name);
+      this.inFlight = name;
       try {
         await this.syncOne(name);
       } catch (err) {
         this.pending.add(name);
         throw err;
+      } finally {
+        this.inFlight = undefined;
       }
     }
     this.succeeded();
