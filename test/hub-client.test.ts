@@ -1,15 +1,23 @@
 /**
  * host/cloud/hub HubClient against the IoT Hub fixture: module CRUD with a device SAS, aziot's path
  * encoding, and each failure mapped to its typed error (401, 403, 404, 409, 500 → not-connected, reset,
- * untrusted certificate, timeout), with no token in any message.
+ * untrusted certificate, timeout), with no token in any message; X.509 device authentication (TLS client
+ * certificate, no header); and the daemon's way of trusting the hub (NODE_EXTRA_CA_CERTS) in a child process.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHmac, randomBytes } from 'node:crypto';
+import { X509Certificate, createHmac, randomBytes } from 'node:crypto';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { HubClient, HubError, encodePathSegment, type HubClientOptions } from '../host/cloud/hub/index.js';
 import { encodeURIComponentStrict } from '../host/identity/identity.js';
 import { HubFixture } from './fixtures/cloud/hub.js';
 
+const execFileAsync = promisify(execFile);
 let hub: HubFixture;
 let agent: https.Agent;
 let edgeKey: Buffer;
@@ -125,5 +133,45 @@ describe('HubClient', () => {
     } finally {
       hub.latencyMs = 0;
     }
+  });
+});
+
+describe('HubClient with X.509 device credentials', () => {
+  it('authenticates with the TLS client certificate registered for the device, and only that one', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ew-hub-x509-'));
+    try {
+      const cert = (name: string): { key: Buffer; cert: Buffer; sha256: string } => {
+        execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=edge-x509', '-keyout', `${name}.key`, '-out', `${name}.pem`], { cwd: dir, stdio: 'ignore' });
+        const pem = readFileSync(path.join(dir, `${name}.pem`));
+        return { key: readFileSync(path.join(dir, `${name}.key`)), cert: pem, sha256: new X509Certificate(pem).fingerprint256 };
+      };
+      const good = cert('good');
+      const other = cert('other');
+      hub.addDevice('edge-x509', { x509Thumbprints: [good.sha256] });
+      const x509 = (c: { key: Buffer; cert: Buffer }): HubClient =>
+        new HubClient({ hubHostname: hub.hostname, deviceId: 'edge-x509', authorization: async () => undefined, agent: new https.Agent({ ca: hub.ca, key: c.key, cert: c.cert }) });
+      await x509(good).createModule({ moduleId: 'm' });
+      expect(hub.requests.at(-1)).toMatchObject({ auth: 'device-x509', status: 200 });
+      expect((await failure(x509(other).listModules())).kind).toBe('unauthorized');
+      expect((await failure(client({ authorization: async () => undefined }).listModules())).kind).toBe('unauthorized');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('HubClient in a process trusting the hub through NODE_EXTRA_CA_CERTS (as the daemon)', () => {
+  // async: the fixture answers from this very process
+  const run = async (env: NodeJS.ProcessEnv): Promise<string> => {
+    const url = pathToFileURL(path.resolve('dist/host/cloud/hub/client.js')).href;
+    const script = `const { HubClient } = await import(${JSON.stringify(url)});
+      const c = new HubClient({ hubHostname: process.env.HUB, deviceId: 'edge-1', authorization: async () => process.env.SAS });
+      try { console.log((await c.listModules()).length); } catch (e) { console.log(e.kind); }`;
+    const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', script], { env: { PATH: process.env.PATH, HUB: hub.hostname, SAS: deviceSas('edge-1', edgeKey), ...env }, encoding: 'utf8', timeout: 20_000 });
+    return stdout.trim();
+  };
+  it('lists modules with the CA in NODE_EXTRA_CA_CERTS, and says tls without it', async () => {
+    expect(await run({ NODE_EXTRA_CA_CERTS: hub.caFile })).toMatch(/^\d+$/);
+    expect(await run({})).toBe('tls');
   });
 });

@@ -26,8 +26,11 @@ export const HUB_SYSTEM_MODULES: ReadonlySet<string> = new Set(['$edgeAgent', '$
 export interface ModuleIdentitySource {
   hubHostname: string;
   deviceId: string;
-  /** `SharedAccessSignature …` for `audience` (`{hub}/devices/{device}`), signed with the device key. */
-  deviceSasToken(audience: string, ttlSeconds: number): Promise<string>;
+  /**
+   * `SharedAccessSignature …` for `audience` (`{hub}/devices/{device}`), signed with the device key. Absent
+   * for X.509 devices: then `agent` carries the device's TLS client certificate and no header is sent.
+   */
+  deviceSasToken?(audience: string, ttlSeconds: number): Promise<string>;
   /** The module's SAS keys as derived in the key service (what its workload-API tokens are signed with). */
   moduleSasKeys(module: string): Promise<{ primary: Buffer; secondary: Buffer }>;
   agent?: https.Agent;
@@ -141,7 +144,7 @@ export class ModuleIdentityReconciler {
     return new HubClient({
       hubHostname,
       deviceId,
-      authorization: () => this.opts.deviceSasToken(`${hubHostname}/devices/${deviceId}`, ttl),
+      authorization: async () => this.opts.deviceSasToken?.(`${hubHostname}/devices/${deviceId}`, ttl),
       ...(this.opts.agent ? { agent: this.opts.agent } : {}),
       ...(this.opts.timeoutMs === undefined ? {} : { timeoutMs: this.opts.timeoutMs }),
     });
