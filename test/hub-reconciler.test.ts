@@ -141,11 +141,13 @@ describe('ModuleIdentityReconciler', () => {
     const s = r.status();
     expect(s).toMatchObject({ pending: ['a', 'b', 'c'], failedAttempts: 1, lastError: { kind: 'not-connected' }, nextRetryAt: expect.any(String) });
     expect(hubIds()).toEqual(['$edgeAgent', '$edgeHub', 'a']);
+    expect(r.serviceStatus()).toMatchObject({ status: 'degraded', detail: expect.stringMatching(/^3 module\(s\) waiting for localhost:\d+ \(device edge-1\): IoT Hub .*check the network; next retry /) });
     hub.setDown(false);
     await r.flush();
     expect(hubIds()).toEqual(['$edgeAgent', '$edgeHub', 'b']);
     expect(r.status()).toMatchObject({ pending: [], failedAttempts: 0 });
     expect(r.status().nextRetryAt).toBeUndefined();
+    expect(r.serviceStatus()).toMatchObject({ status: 'running', detail: expect.stringMatching(/^module identities in sync with/) });
   });
 
   it('retries by itself with back-off, and a start-up reconcile while down converges', async () => {

@@ -132,6 +132,17 @@ export class ModuleIdentityReconciler {
     };
   }
 
+  /** One line for `system status` (the management API's ServiceStatus shape). */
+  serviceStatus(): { name: string; status: 'running' | 'degraded'; detail: string } {
+    const s = this.status();
+    const where = `${s.hub} (device ${s.deviceId})`;
+    const waiting = s.pending.length + (s.fullSyncPending ? 1 : 0);
+    if (waiting === 0) return { name: 'hub-identities', status: 'running', detail: `module identities in sync with ${where}${s.lastSuccess ? `, last sync ${s.lastSuccess}` : ''}` };
+    const what = s.fullSyncPending ? 'full sync' : `${s.pending.length} module(s)`;
+    const retry = s.nextRetryAt ? `; next retry ${s.nextRetryAt}` : '';
+    return { name: 'hub-identities', status: 'degraded', detail: `${what} waiting for ${where}${s.lastError ? `: ${s.lastError.message}` : ''}${retry}` };
+  }
+
   /** Stop retrying (daemon shutdown); an attempt in flight finishes. */
   async close(): Promise<void> {
     this.closed = true;
