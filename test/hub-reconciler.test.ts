@@ -8,7 +8,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { promises as fs } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import https from 'node:https';
-import { ModuleIdentityReconciler, MANAGED_BY, type ModuleIdentitySource, type ReconcilerOptions } from '../host/cloud/hub/index.js';
+import { EventRing } from '../host/runtime/events.js';
+import { ModuleIdentityReconciler, MANAGED_BY, followRuntimeEvents, type ModuleIdentitySource, type ReconcilerOptions } from '../host/cloud/hub/index.js';
 import { DEVICE_KEY_ID, encodeURIComponentStrict } from '../host/identity/identity.js';
 import { DAEMON_CALLER } from '../hsm/keys/index.js';
 import { HubFixture } from './fixtures/cloud/hub.js';
@@ -128,6 +129,26 @@ describe('ModuleIdentityReconciler', () => {
     await r.moduleRemoved('foreign');
     await r.moduleRemoved('$edgeHub');
     expect(hubIds()).toEqual(['$edgeAgent', '$edgeHub', 'foreign']);
+  });
+
+  it('follows the runtime events: created adds, removed deletes, updated keeps', async () => {
+    const r = reconciler();
+    await r.reconcile([]);
+    const ring = new EventRing();
+    const stop = followRuntimeEvents(r, (l) => ring.subscribe(l));
+    ring.push({ module: 'comp', kind: 'created', message: 'registered' });
+    ring.push({ module: 'comp', kind: 'updated', message: 'registered' });
+    ring.push({ module: 'comp', kind: 'started', message: 'started' });
+    await r.flush();
+    expect(hubIds()).toContain('comp');
+    expect(hub.verifyModuleSas(await moduleToken('comp')).ok).toBe(true);
+    ring.push({ module: 'comp', kind: 'removed', message: 'module removed' });
+    await r.flush();
+    expect(hubIds()).not.toContain('comp');
+    stop();
+    ring.push({ module: 'after', kind: 'created', message: 'registered' });
+    await r.flush();
+    expect(hubIds()).not.toContain('after');
   });
 
   it('queues while the hub is down (coalesced per module) and converges when it is back', async () => {
