@@ -194,6 +194,22 @@ describe('ModuleIdentityReconciler', () => {
     expect(hubIds()).toContain('m');
   });
 
+  it('moves to the new hub after reprovisioning (setDevice) and resyncs there', async () => {
+    const hub2 = await HubFixture.start();
+    const both = new https.Agent({ ca: [hub.ca, hub2.ca] });
+    try {
+      hub2.addDevice('edge-9', { primaryKey: services.deviceKey });
+      const r = reconciler({ agent: both });
+      await r.reconcile(['a', 'b']);
+      await r.setDevice(hub2.hostname, 'edge-9');
+      expect(hub2.modules('edge-9').map((m) => m.moduleId).sort()).toEqual(['$edgeAgent', '$edgeHub', 'a', 'b']);
+      expect(r.status()).toMatchObject({ hub: hub2.hostname, deviceId: 'edge-9', pending: [], fullSyncPending: false });
+    } finally {
+      both.destroy();
+      await hub2.stop();
+    }
+  });
+
   it('calls onDeviceUnauthorized once per failure streak on 401', async () => {
     let calls = 0;
     hub.mode = 'deviceUnauthorized';

@@ -78,7 +78,10 @@ export class ModuleIdentityReconciler {
   private lastError: HubIdentityStatus['lastError'];
   private closed = false;
 
-  constructor(private readonly opts: ReconcilerOptions) {
+  private readonly opts: ReconcilerOptions;
+
+  constructor(opts: ReconcilerOptions) {
+    this.opts = { ...opts };
     this.client = this.makeClient(opts.hubHostname, opts.deviceId);
   }
 
