@@ -12,7 +12,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientIdentity, TlsIdentityError, type ClientIdentity } from '../host/cloud/tls/index.js';
+import { configSchema } from '../host/config/schema.js';
+import { clientIdentity, TlsIdentityError, x509IdentityFromConfig, type ClientIdentity } from '../host/cloud/tls/index.js';
 import { DAEMON_CALLER, type KeyService } from '../hsm/keys/index.js';
 import { pkcs11Tool, withRawSession } from '../hsm/testing/softhsm.js';
 import { fileBackend, makeConfig, pkcs11Backend, type Backend } from './helpers/keys.js';
@@ -160,6 +161,24 @@ describe('TLS client identity', () => {
     expect((err as TlsIdentityError).code).toBe('key-unavailable');
     const h = await keys.loadKeyByUri(DAEMON_CALLER, KEY_URI);
     expect((await keys.getPublicKey(DAEMON_CALLER, h)).length).toBeGreaterThan(0);
+  });
+
+  it('the config’s X.509 identity (manual hub authentication and DPS attestation) is the token key’s', async () => {
+    const identity_cert = pathToFileURL(pki.file('dev.crt')).href;
+    const manual = { source: 'manual', iothub_hostname: 'hub.example', device_id: 'device-hsm-1', authentication: { method: 'x509', identity_cert, identity_pk: KEY_URI } };
+    const dps = { source: 'dps', id_scope: '0ne00000000', attestation: { method: 'x509', identity_cert, identity_pk: KEY_URI } };
+    for (const provisioning of [manual, dps]) {
+      const cfg = configSchema.parse({ ...config(), provisioning });
+      const id = await x509IdentityFromConfig(cfg, keys, { ca: serverCa });
+      try {
+        expect(id?.keyKind).toBe('pkcs11');
+        expect(id?.commonName).toBe('device-hsm-1');
+        expect(await get(id!)).toBe('hello device-hsm-1');
+      } finally {
+        await id?.close();
+      }
+    }
+    expect(await x509IdentityFromConfig(config(), keys)).toBeUndefined();
   });
 
   it('a failed engine load with no engine context alive finalises the shared PKCS#11 library (libp11); after a first context it does not', async () => {

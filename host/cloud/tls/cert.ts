@@ -60,3 +60,9 @@ export function assertSameKey(cert: IdentityCert, spki: Buffer, keyWhat: string)
 export function describeCert(cert: IdentityCert): string {
   return `${cert.leaf.subject.replace(/\n/g, ', ')} (issuer ${cert.leaf.issuer.replace(/\n/g, ', ')}, valid to ${cert.leaf.validTo})`;
 }
+
+/** The subject's CN (the last one if several), or undefined. */
+export function commonNameOf(cert: IdentityCert): string | undefined {
+  const cns = cert.leaf.subject.split('\n').filter((l) => l.startsWith('CN=')).map((l) => l.slice(3));
+  return cns.at(-1);
+}

@@ -11,7 +11,7 @@ import https from 'node:https';
 import tls from 'node:tls';
 import type { KeysConfig } from '../../config/schema.js';
 import { DAEMON_CALLER, KeyError, parsePkcs11Uri, type KeyService, type Pkcs11Uri } from '../../../hsm/keys/index.js';
-import { assertSameKey, describeCert, filePath, readIdentityCert, schemeOf, spkiOf, type IdentityCert } from './cert.js';
+import { assertSameKey, commonNameOf, describeCert, filePath, readIdentityCert, schemeOf, spkiOf, type IdentityCert } from './cert.js';
 import { pkcs11SecureContext } from './engine.js';
 import { TlsIdentityError } from './errors.js';
 
@@ -40,6 +40,8 @@ export interface ClientIdentity {
   /** Secret-free: the certificate subject, issuer, expiry and how the key is used. */
   readonly describe: string;
   readonly keyKind: 'file' | 'pkcs11';
+  /** The identity certificate's subject CN (DPS registration id and hub device id by default). */
+  readonly commonName: string | undefined;
   /** Close the agent's sockets. */
   close(): Promise<void>;
 }
@@ -68,6 +70,7 @@ export async function clientIdentity(o: ClientIdentityOptions): Promise<ClientId
     agent,
     secureContext,
     keyKind,
+    commonName: commonNameOf(cert),
     describe: `TLS client certificate ${describeCert(cert)}, ${how}`,
     close: async () => agent.destroy(),
   };
