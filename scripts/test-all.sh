@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(softhsm2 opensc swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0 openssl systemd)
+PKGS=(softhsm2 opensc swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0 openssl systemd libengine-pkcs11-openssl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
