@@ -44,7 +44,7 @@ describe('notes (wasi:filesystem/data)', () => {
   it('cannot leave /data', async () => {
     const rt = await fx.runtime({ limits: LIMITS });
     await rt.create(spec('notes', image('notes'), { capabilities: GRANTS }));
-    expect(await rt.invoke('notes', 'write', { name: '../escape.txt', text: 'x' })).toEqual({ status: 500, payload: { message: 'write ../escape.txt: not-permitted' } });
+    expect(await rt.invoke('notes', 'write', { name: '../escape.txt', text: 'x' })).toEqual({ status: 422, payload: { code: 'guest-error', message: 'write ../escape.txt: not-permitted' } });
   });
 
   it('is refused without grants, with every missing grant named in one message', async () => {

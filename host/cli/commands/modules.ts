@@ -93,6 +93,14 @@ export function parsePayload(raw: string | undefined, text = false): unknown {
   }
 }
 
+/** A direct method's error answer in one line: `module "m" answered f with guest-error (422): <message>`. */
+export function describeInvokeError(name: string, method: string, r: InvokeResult): string {
+  const p = r.payload as { code?: unknown; message?: unknown } | null;
+  const code = p && typeof p === 'object' && typeof p.code === 'string' ? p.code : 'an error';
+  const message = p && typeof p === 'object' && typeof p.message === 'string' ? p.message : JSON.stringify(r.payload);
+  return `module "${name}" answered ${method} with ${code} (${r.status}): ${message}`;
+}
+
 /** Registered modules a manifest does not name: applying it removes them (IoT Edge: the manifest is the whole set). */
 async function notInManifest(client: MgmtClient, doc: unknown): Promise<string[]> {
   const d = doc as Record<string, any> | null;
@@ -198,7 +206,9 @@ function registerLifecycleCommands(program: Command, getClient: GetClient): void
       action(async (name: string, method: string, payload: string | undefined, opts: { json?: boolean; text?: boolean }) => {
         const body = { methodName: method, payload: parsePayload(payload, opts.text === true) };
         const r = await (await getClient()).request<InvokeResult>('POST', `/modules/${seg(name)}/invoke`, body);
-        process.stdout.write((opts.json ? JSON.stringify(r) : typeof r.payload === 'string' ? r.payload : JSON.stringify(r.payload)) + '\n');
+        if (opts.json) process.stdout.write(JSON.stringify(r) + '\n');
+        else if (r.status >= 400) process.stderr.write(`error: ${describeInvokeError(name, method, r)}\n`);
+        else process.stdout.write((typeof r.payload === 'string' ? r.payload : JSON.stringify(r.payload)) + '\n');
         return r.status >= 400 ? 1 : 0;
       }),
     );
