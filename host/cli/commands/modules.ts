@@ -32,6 +32,9 @@ export function humanAge(ms: number): string {
 export function describeModule(m: ModuleDetails, now = Date.now()): string {
   const st = m.status;
   const since = (iso?: string) => (iso ? humanAge(now - Date.parse(iso)) : '');
+  // A native module: Edgeward knows its registration, not its process.
+  const registeredAt = m.type === 'native' ? (m.edgeward as { registeredAt?: string } | undefined)?.registeredAt : undefined;
+  if (m.type === 'native') return `Native, not run by Edgeward${registeredAt ? `; registered ${since(registeredAt)} ago` : ''}`;
   switch (st.runtimeStatus.status) {
     case 'running':
       return `Up ${since(st.startTime)}`.trimEnd();
@@ -50,8 +53,9 @@ export function describeModule(m: ModuleDetails, now = Date.now()): string {
 export function formatList(modules: ModuleDetails[], now = Date.now()): string {
   const rows = [['NAME', 'STATUS', 'DESCRIPTION', 'RESTARTS', 'CRASHES', 'Config']];
   for (const m of [...modules].sort((a, b) => a.name.localeCompare(b.name))) {
-    const e = (m.edgeward ?? {}) as { restartCount?: number; crashCount?: number };
-    rows.push([m.name, m.status.runtimeStatus.status, describeModule(m, now), String(e.restartCount ?? 0), String(e.crashCount ?? 0), m.config.settings.image]);
+    const e = (m.edgeward ?? {}) as { restartCount?: number; crashCount?: number; generationId?: string };
+    if (m.type === 'native') rows.push([m.name, m.status.runtimeStatus.status, describeModule(m, now), '-', '-', `native (generation ${e.generationId ?? '?'})`]);
+    else rows.push([m.name, m.status.runtimeStatus.status, describeModule(m, now), String(e.restartCount ?? 0), String(e.crashCount ?? 0), m.config.settings.image]);
   }
   return table(rows);
 }
@@ -107,7 +111,8 @@ async function notInManifest(client: MgmtClient, doc: unknown): Promise<string[]
   const desired = d?.modulesContent?.['$edgeAgent']?.['properties.desired'] ?? d?.['properties.desired'] ?? d;
   const named = desired && typeof desired.modules === 'object' && desired.modules !== null ? Object.keys(desired.modules as object) : [];
   const { modules } = await client.request<{ modules: ModuleDetails[] }>('GET', '/modules');
-  return modules.map((m) => m.name).filter((n) => !named.includes(n));
+  // Native modules are listed too, but a deployment never removes them (they are registered, not deployed).
+  return modules.filter((m) => m.type !== 'native').map((m) => m.name).filter((n) => !named.includes(n));
 }
 
 /** `deploy <file>`: PUT the manifest (images resolved against its directory); exit 1 if a module failed. */
