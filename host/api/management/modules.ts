@@ -74,6 +74,29 @@ async function onComponent<T>(natives: NativeModulesView, name: string, what: st
   }
 }
 
+/** GET /:name/logs: a module's log lines, streamed (`follow` until the client goes away). */
+function logsRoute(app: Hono, runtime: ModuleRuntime, natives: NativeModulesView): void {
+  app.get('/:name/logs', async (c) => {
+    const name = moduleName(c.req.param('name'));
+    const since = parseTime(c.req.query('since'));
+    const until = parseTime(c.req.query('until'));
+    const tail = parseTail(c.req.query('tail'));
+    await onComponent(natives, name, 'logs', () => runtime.get(name)); // 404 (409 for a native module) before streaming starts
+    c.header('content-type', 'text/plain; charset=utf-8');
+    return stream(c, async (s) => {
+      const aborted = new AbortController();
+      s.onAbort(() => aborted.abort());
+      const query: LogQuery = { tail, follow: c.req.query('follow') === 'true', signal: aborted.signal };
+      if (since) query.since = since;
+      if (until) query.until = until;
+      for await (const line of runtime.logs(name, query)) {
+        if (aborted.signal.aborted) break;
+        await s.write(line.endsWith('\n') ? line : line + '\n');
+      }
+    });
+  });
+}
+
 /** `natives`: the native modules (host/api/native-modules.ts), listed beside the runtime's. */
 export function modulesRoutes(runtime: ModuleRuntime, natives: NativeModulesView = NO_NATIVES): Hono {
   const app = new Hono();
@@ -120,24 +143,6 @@ export function modulesRoutes(runtime: ModuleRuntime, natives: NativeModulesView
     if (typeof method !== 'string' || !METHOD_NAME_RE.test(method)) badRequest('methodName: 1-128 letters, digits, "_", ".", ":", "-"');
     return c.json(await onComponent(natives, name, 'invoke', () => runtime.invoke(name, method, body?.payload ?? null)));
   });
-  app.get('/:name/logs', async (c) => {
-    const name = moduleName(c.req.param('name'));
-    const since = parseTime(c.req.query('since'));
-    const until = parseTime(c.req.query('until'));
-    const tail = parseTail(c.req.query('tail'));
-    await onComponent(natives, name, 'logs', () => runtime.get(name)); // 404 (409 for a native module) before streaming starts
-    c.header('content-type', 'text/plain; charset=utf-8');
-    return stream(c, async (s) => {
-      const aborted = new AbortController();
-      s.onAbort(() => aborted.abort());
-      const query: LogQuery = { tail, follow: c.req.query('follow') === 'true', signal: aborted.signal };
-      if (since) query.since = since;
-      if (until) query.until = until;
-      for await (const line of runtime.logs(name, query)) {
-        if (aborted.signal.aborted) break;
-        await s.write(line.endsWith('\n') ? line : line + '\n');
-      }
-    });
-  });
+  logsRoute(app, runtime, natives);
   return app;
 }
