@@ -41,10 +41,22 @@ describe('notes (wasi:filesystem/data)', () => {
     expect(await rt.invoke('notes', 'read', { name: 'todo.txt' })).toEqual({ status: 200, payload: { text: 'buy milk ✓' } });
   });
 
+  it('lists /data with read-directory, with or without a payload', async () => {
+    const rt = await fx.runtime({ limits: LIMITS });
+    await rt.create(spec('notes', image('notes'), { capabilities: GRANTS }));
+    expect(await rt.invoke('notes', 'list', null)).toEqual({ status: 200, payload: { names: [] } });
+    for (const name of ['b.txt', 'a.txt']) await rt.invoke('notes', 'write', { name, text: name });
+    // The call without a payload is the one that "trapped": the host sends "null", and notes read a
+    // property of JSON.parse("null"); a TypeError, which componentize-js turned into a trap.
+    expect(await rt.invoke('notes', 'list', null)).toEqual({ status: 200, payload: { names: ['a.txt', 'b.txt'] } });
+    expect(await rt.invoke('notes', 'list', {})).toEqual({ status: 200, payload: { names: ['a.txt', 'b.txt'] } });
+    expect((await rt.get('notes')).edgeward).toMatchObject({ crashCount: 0 });
+  });
+
   it('cannot leave /data', async () => {
     const rt = await fx.runtime({ limits: LIMITS });
     await rt.create(spec('notes', image('notes'), { capabilities: GRANTS }));
-    expect(await rt.invoke('notes', 'write', { name: '../escape.txt', text: 'x' })).toEqual({ status: 500, payload: { message: 'write ../escape.txt: not-permitted' } });
+    expect(await rt.invoke('notes', 'write', { name: '../escape.txt', text: 'x' })).toEqual({ status: 422, payload: { code: 'guest-error', message: 'write ../escape.txt: not-permitted' } });
   });
 
   it('is refused without grants, with every missing grant named in one message', async () => {

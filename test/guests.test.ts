@@ -86,7 +86,7 @@ describe('hello (componentize-js guest)', () => {
     expect(hello).toMatchObject({ name: 'hello', status: { runtimeStatus: { status: 'running' } } });
     expect(await rt.invoke('hello', 'hello', { name: 'Ada' })).toEqual({ status: 200, payload: { message: 'Hello from Edgeward, Ada!', count: 1 } });
     expect(await rt.invoke('hello', 'count', null)).toEqual({ status: 200, payload: { count: 2 } });
-    expect(await rt.invoke('hello', 'nope', null)).toEqual({ status: 500, payload: { message: 'unknown method "nope"' } });
+    expect(await rt.invoke('hello', 'nope', null)).toEqual({ status: 422, payload: { code: 'guest-error', message: 'unknown method "nope"' } });
     await rt.restart('hello');
     expect(await rt.invoke('hello', 'count', null)).toEqual({ status: 200, payload: { count: 1 } });
     const lines = await moduleLogLines(rt, 'hello');
@@ -205,7 +205,7 @@ describe('hello with edgeward:workload/identity', () => {
     const { rt } = await identityRuntime({ logger: capture().logger, bind: false });
     await rt.create(helloSpec(true));
     expect(await rt.invoke('hello', 'count', null)).toEqual({ status: 200, payload: { count: 1 } });
-    expect(await rt.invoke('hello', 'identity', null)).toEqual({ status: 500, payload: { message: 'identity unavailable: measurement-mismatch' } });
+    expect(await rt.invoke('hello', 'identity', null)).toEqual({ status: 422, payload: { code: 'guest-error', message: 'identity unavailable: measurement-mismatch' } });
     const lines = (await moduleLogLines(rt, 'hello')).map((l) => l.slice(25));
     expect(lines).toContain('WARN  SAS token for hub.example/devices/dev1/modules/hello unavailable: measurement-mismatch');
     expect(lines).toContain('WARN  server certificate for hello.local unavailable: measurement-mismatch');
@@ -249,7 +249,7 @@ describe('runaway (componentize-js guest)', () => {
     expect(await rt.invoke('runaway', 'ping', null)).toEqual({ status: 200, payload: 'pong' });
     const rss0 = process.memoryUsage().rss;
     const grow = await rt.invoke('runaway', 'grow', null);
-    expect(grow).toEqual({ status: 500, payload: { message: 'out of memory' } });
+    expect(grow).toEqual({ status: 422, payload: { code: 'guest-error', message: 'out of memory' } });
     expect(process.memoryUsage().rss - rss0).toBeLessThan(96 * 1024 * 1024);
     await rt.restart('runaway');
     const t0 = performance.now();

@@ -152,7 +152,8 @@ describe('module CLI', () => {
       const list = await cli(sock, 'list');
       expect(list.out).toMatch(/^NAME\s+STATUS\s+DESCRIPTION\s+RESTARTS\s+CRASHES\s+Config\necho\s+running\s+Up Less than a second\s+0\s+0\s+\/.*deploy\/echo\.wasm\n$/);
       expect(await cli(sock, 'invoke', 'echo', 'say', '{"x":1}')).toEqual({ out: '{"x":1}\n', code: 0 });
-      expect(await cli(sock, 'invoke', 'echo', 'fail')).toEqual({ out: '{"message":"bad method"}\n', code: 1 });
+      // The module's error answer: its message on stderr, exit 1.
+      expect(await cli(sock, 'invoke', 'echo', 'fail')).toEqual({ out: 'error: module "echo" answered fail with guest-error (422): bad method\n', code: 1 });
       // Text that is not JSON is refused, saying how to send it; --text sends it as a JSON string.
       const notJson = await cli(sock, 'invoke', 'echo', 'say', 'plain words');
       expect(notJson.code).not.toBe(0);

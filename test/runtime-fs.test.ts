@@ -17,11 +17,11 @@ let fx: Fixture;
 beforeEach(() => { fx = new Fixture(); });
 afterEach(async () => { await fx.cleanup(); });
 
-/** What the guest answers for a filesystem error: `{status: 500, payload: {message: <index>}}`. */
+/** What the guest answers for a filesystem error: `{status: 422, payload: {code: "guest-error", message: <index>}}`. */
 const fsError = (code: string) => {
   const i = FS_ERROR_CODES.indexOf(code);
   expect(i).toBeGreaterThanOrEqual(0);
-  return { status: 500, payload: { message: String(i) } };
+  return { status: 422, payload: { code: 'guest-error', message: String(i) } };
 };
 const ok = (payload: unknown = null) => ({ status: 200, payload });
 

@@ -114,7 +114,7 @@ describe('wasi:http/outgoing-handler', () => {
     const a = await server('a');
     const b = await server('b');
     const rt = await fetcher('net', [a.authority]);
-    expect(await fetchVia(rt, 'net', { url: `http://${b.authority}/` })).toEqual({ status: 500, payload: { message: expect.stringMatching(/^fetch failed: /) } });
+    expect(await fetchVia(rt, 'net', { url: `http://${b.authority}/` })).toEqual({ status: 422, payload: { code: 'guest-error', message: expect.stringMatching(/^fetch failed: /) } });
     expect(b.seen).toEqual([]);
     expect(await logsOf(rt, 'net')).toContain(`WARN  http: GET http "${b.authority}" denied: not in network.hosts`);
   });
@@ -122,8 +122,8 @@ describe('wasi:http/outgoing-handler', () => {
   it('the same host on another port, or by another spelling of the name, is denied', async () => {
     const a = await server('a');
     const rt = await fetcher('net', [`localhost:${a.port}`]);
-    expect((await fetchVia(rt, 'net', { url: `http://${a.authority}/` })).status).toBe(500);
-    expect((await fetchVia(rt, 'net', { url: `http://localhost:${await closedPort()}/` })).status).toBe(500);
+    expect((await fetchVia(rt, 'net', { url: `http://${a.authority}/` })).status).toBe(422);
+    expect((await fetchVia(rt, 'net', { url: `http://localhost:${await closedPort()}/` })).status).toBe(422);
     expect(a.seen).toEqual([]);
     const lines = await logsOf(rt, 'net');
     expect(lines.filter((l) => l.startsWith('WARN  http:') && l.endsWith('denied: not in network.hosts'))).toHaveLength(2);
@@ -141,7 +141,7 @@ describe('wasi:http/outgoing-handler', () => {
     expect(b.seen).toEqual([]);
     expect(a.seen.map((s) => s.url)).toEqual(['/go', '/go']);
     // Following it by hand is a new request to an ungranted host: denied.
-    expect((await fetchVia(rt, 'net', { url: `http://${b.authority}/stolen` })).status).toBe(500);
+    expect((await fetchVia(rt, 'net', { url: `http://${b.authority}/stolen` })).status).toBe(422);
     expect(b.seen).toEqual([]);
   });
 
@@ -149,7 +149,7 @@ describe('wasi:http/outgoing-handler', () => {
     const big = 'x'.repeat(80 * 1024);
     const a = await server('a', { '/big': (res) => { res.writeHead(200, { 'content-length': String(big.length) }); res.end(big); } });
     const rt = await fetcher('net', [a.authority]);
-    expect((await fetchVia(rt, 'net', { url: `http://${a.authority}/big` })).status).toBe(500);
+    expect((await fetchVia(rt, 'net', { url: `http://${a.authority}/big` })).status).toBe(422);
     expect((await logsOf(rt, 'net')).some((l) => l.startsWith(`WARN  http: GET http://${a.authority}/big failed: HTTP-response-body-size`))).toBe(true);
     // The instance is still healthy.
     expect(await fetchVia(rt, 'net', { url: `http://${a.authority}/small` })).toEqual({ status: 200, payload: { status: 200, body: 'hello from a' } });
@@ -158,7 +158,7 @@ describe('wasi:http/outgoing-handler', () => {
   it('a refused connection is connection-refused, logged, and the guest gets an error', async () => {
     const port = await closedPort();
     const rt = await fetcher('net', [`127.0.0.1:${port}`]);
-    expect((await fetchVia(rt, 'net', { url: `http://127.0.0.1:${port}/` })).status).toBe(500);
+    expect((await fetchVia(rt, 'net', { url: `http://127.0.0.1:${port}/` })).status).toBe(422);
     expect((await logsOf(rt, 'net')).some((l) => l.startsWith(`WARN  http: GET http://127.0.0.1:${port}/ failed: connection-refused`))).toBe(true);
   });
 
@@ -174,12 +174,12 @@ describe('wasi:http/outgoing-handler', () => {
       for (const [module, srv, allowed] of matrix) {
         const r = await fetchVia(rt, module, { url: `http://${srv.authority}/${module}` });
         if (allowed) expect(r).toEqual({ status: 200, payload: { status: 200, body: `hello from ${srv === a ? 'a' : 'b'}` } });
-        else expect(r.status).toBe(500);
+        else expect(r.status).toBe(422);
       }
     }
     // And all four at once (each worker blocks on its own request; the host serves them concurrently).
     const concurrent = await Promise.all(matrix.map(([module, srv]) => fetchVia(rt, module, { url: `http://${srv.authority}/${module}` })));
-    expect(concurrent.map((r) => r.status)).toEqual(matrix.map(([, , allowed]) => (allowed ? 200 : 500)));
+    expect(concurrent.map((r) => r.status)).toEqual(matrix.map(([, , allowed]) => (allowed ? 200 : 422)));
     expect(a.seen.map((s) => s.url)).toEqual(['/to-a', '/to-a', '/to-a']);
     expect(b.seen.map((s) => s.url)).toEqual(['/to-b', '/to-b', '/to-b']);
     const denied = async (module: string, srv: Server) => (await logsOf(rt, module)).filter((l) => l === `WARN  http: GET http "${srv.authority}" denied: not in network.hosts`).length;

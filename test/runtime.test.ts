@@ -24,7 +24,7 @@ describe('lifecycle', () => {
     expect(d.status.runtimeStatus.status).toBe('running');
     expect(d.config.settings.imageHash).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(await rt.invoke('echo', 'say', { n: 1 })).toEqual({ status: 200, payload: { n: 1 } });
-    expect(await rt.invoke('echo', 'fail', null)).toEqual({ status: 500, payload: { message: 'bad method' } });
+    expect(await rt.invoke('echo', 'fail', null)).toEqual({ status: 422, payload: { code: 'guest-error', message: 'bad method' } });
     await rt.stop('echo');
     expect((await rt.get('echo')).status.runtimeStatus.status).toBe('stopped');
     expect((await rejection(rt.invoke('echo', 'say', 1))).code).toBe('conflict');

@@ -7,6 +7,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { RuntimeError } from '../runtime/types.js';
+import { TrapError } from '../runtime/errors.js';
 import { KeyError, type KeyErrorTag } from '../../hsm/keys/index.js';
 import type { Logger } from '../log.js';
 
@@ -19,6 +20,8 @@ const RUNTIME_STATUS: Record<RuntimeError['code'], ContentfulStatusCode> = {
   denied: 403,
   timeout: 504,
   failed: 500,
+  // The module itself answered an error (its start's WIT `err`): the request reached it, it refused.
+  'guest-error': 422,
 };
 
 /** Key service errors on HTTP. `unsupported` is 501: the device's key store cannot do it (e.g. AES-GCM on a TPM). */
@@ -53,7 +56,8 @@ export function errorHandler(logger: Logger) {
     if (err instanceof RuntimeError) {
       const status = RUNTIME_STATUS[err.code];
       if (status >= 500) logger.error({ err, path: c.req.path }, 'runtime error');
-      return jsonError(c, status, status >= 500 && err.code === 'failed' ? 'internal error' : err.message);
+      // A trap's message is the module's reason (never a host cause): shown, unlike other failures.
+      return jsonError(c, status, status >= 500 && err.code === 'failed' && !(err instanceof TrapError) ? 'internal error' : err.message);
     }
     const status = (err as { status?: unknown }).status;
     if (typeof status === 'number' && status >= 400 && status < 500) return jsonError(c, status as ContentfulStatusCode, err.message);

@@ -3,11 +3,35 @@
  * that `ModuleClient.fromEnvironment()` reads.
  */
 import type { Logger } from '../log.js';
-import { RuntimeError } from '../runtime/types.js';
+import { RuntimeError, type ModuleDetails } from '../runtime/types.js';
 import { WORKLOAD_API_VERSION_FOR_MODULES } from './versions.js';
 import type { WorkloadSockets } from './workload/sockets.js';
 import type { IdentityService } from '../identity/identity.js';
-import type { NativeModules } from '../identity/native.js';
+import type { NativeModule, NativeModules } from '../identity/native.js';
+
+/**
+ * What Edgeward knows of a native module's run time: nothing. It registers the module and serves its
+ * workload socket; the process is started, watched and logged by whatever runs it (systemd, Docker…).
+ */
+export const NATIVE_STATUS_DESCRIPTION = 'native module: registered with Edgeward, which serves its identity but does not run or watch its process';
+
+/** Why `logs` has nothing for a native module, and where its logs are. */
+export function nativeLogsMessage(name: string): string {
+  return `module "${name}" is a native module: Edgeward does not run it and does not capture its output; read its logs where it runs (journalctl -u <its unit>, docker logs <its container>, or its own log files)`;
+}
+
+/** Why start/stop/restart/remove/invoke do not apply to a native module, and what to use instead. */
+export function nativeRefusal(name: string, what: string): string {
+  return `module "${name}" is a native module: Edgeward does not run it, so it cannot ${what} it; manage the process where it runs (systemd, Docker…), and remove its registration with \`edgeward module unregister ${name}\``;
+}
+
+/** The native modules as the management API's module routes show them (host/api/management/modules.ts). */
+export interface NativeModulesView {
+  /** Every native module as IoT Edge ModuleDetails (type "native", status "unknown"). */
+  moduleDetails(): ModuleDetails[];
+  /** One of them, or undefined when no native module has that name. */
+  moduleDetail(name: string): ModuleDetails | undefined;
+}
 
 /** IoT Edge's Identity shape (management API). */
 export interface IdentityJson {
@@ -18,7 +42,7 @@ export interface IdentityJson {
   kind: 'native' | 'component';
 }
 
-export class NativeModuleService {
+export class NativeModuleService implements NativeModulesView {
   constructor(
     private readonly registry: NativeModules,
     private readonly sockets: WorkloadSockets,
@@ -81,6 +105,37 @@ export class NativeModuleService {
       IOTEDGE_MODULEGENERATIONID: m.generationId,
       IOTEDGE_APIVERSION: WORKLOAD_API_VERSION_FOR_MODULES,
       IOTEDGE_AUTHSCHEME: 'sasToken',
+    };
+  }
+
+  moduleDetails(): ModuleDetails[] {
+    return this.registry.all().map((m) => this.details(m));
+  }
+
+  moduleDetail(name: string): ModuleDetails | undefined {
+    const m = this.registry.get(name);
+    return m ? this.details(m) : undefined;
+  }
+
+  /**
+   * A native module as IoT Edge ModuleDetails. Status `unknown`: Edgeward knows the registration (name,
+   * generation id, when, its workload socket), not whether the process runs.
+   */
+  private details(m: NativeModule): ModuleDetails {
+    return {
+      id: m.name,
+      name: m.name,
+      type: 'native',
+      config: { settings: { image: 'native' }, env: [] },
+      status: { runtimeStatus: { status: 'unknown', description: NATIVE_STATUS_DESCRIPTION } },
+      edgeward: {
+        kind: 'native',
+        generationId: m.generationId,
+        registeredAt: m.createdAt,
+        workloadUri: `unix://${this.sockets.socketPathFor(m.name)}`,
+        ...(m.uid !== undefined ? { uid: m.uid } : {}),
+        logs: nativeLogsMessage(m.name),
+      },
     };
   }
 

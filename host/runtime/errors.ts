@@ -4,7 +4,7 @@
  */
 
 /** What went wrong, as the management API maps it onto an HTTP status (host/api/errors.ts). */
-export type RuntimeErrorCode = 'not-found' | 'conflict' | 'invalid' | 'integrity-mismatch' | 'type-mismatch' | 'denied' | 'timeout' | 'failed';
+export type RuntimeErrorCode = 'not-found' | 'conflict' | 'invalid' | 'integrity-mismatch' | 'type-mismatch' | 'denied' | 'timeout' | 'failed' | 'guest-error';
 
 /** A typed runtime failure; the API maps `code` onto an HTTP status. */
 export class RuntimeError extends Error {
@@ -14,6 +14,16 @@ export class RuntimeError extends Error {
   ) {
     super(message);
     this.name = 'RuntimeError';
+  }
+}
+
+/**
+ * The module ended in the middle of a call: a WebAssembly trap (`unreachable`, out of bounds…) or its own
+ * `exit`. Code `failed`, but its message is the module's reason, never a host cause, so the API shows it.
+ */
+export class TrapError extends RuntimeError {
+  constructor(message: string) {
+    super('failed', message);
   }
 }
 

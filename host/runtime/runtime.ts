@@ -25,7 +25,7 @@ import { Registry, type Registration } from './registry.js';
 import { warmWorkerPool, type Instance, type InvokeOutcome } from './sandbox/index.js';
 import { Supervisor } from './supervisor.js';
 import { TrustStore, type ModuleTrust } from './trust.js';
-import type { DeployResult, InvokeResult, LogQuery, ModuleDetails, ModuleRuntime } from './types.js';
+import { GUEST_ERROR_STATUS, type DeployResult, type InvokeResult, type LogQuery, type ModuleDetails, type ModuleRuntime } from './types.js';
 
 export interface RuntimeOptions {
   stateDir: string;
@@ -201,7 +201,7 @@ export class ComponentRuntime implements ModuleRuntime {
     const inst = this.instances.get(name);
     if (!inst?.alive) throw new RuntimeError('conflict', `module "${name}" is not running`);
     const out: InvokeOutcome = await inst.invoke(method, JSON.stringify(payload ?? null));
-    if (!out.ok) return { status: 500, payload: { message: out.message } };
+    if (!out.ok) return { status: GUEST_ERROR_STATUS, payload: { code: 'guest-error', message: out.message } };
     let value: unknown = out.value;
     try { value = out.value === '' ? null : JSON.parse(out.value); } catch { /* plain text answer */ }
     return { status: 200, payload: value };

@@ -35,7 +35,17 @@ export interface LogQuery {
   signal?: AbortSignal;
 }
 
-/** A direct method's answer, shaped like IoT Hub's: `{"status", "payload"}`. */
+/**
+ * The `status` of a direct method whose module answered its WIT `err` (a guest-error): 422, the request
+ * reached the module and the module refused it. 200 is an `ok` answer; a failure of Edgeward or of the
+ * instance (not running 409, trap 500, timeout 504) is the HTTP error of the call itself, not an answer.
+ */
+export const GUEST_ERROR_STATUS = 422;
+
+/**
+ * A direct method's answer, shaped like IoT Hub's: `{"status", "payload"}`; for a guest-error the
+ * payload is `{"code": "guest-error", "message"}`.
+ */
 export interface InvokeResult {
   status: number;
   payload: unknown;

@@ -236,7 +236,9 @@ port.on('message', /** @param {HostMessage} msg */ async (msg) => {
     }
   } catch (err) {
     const c = classify(err);
-    if ((msg.t === 'init' || msg.t === 'load') && c.t !== 'exit') post({ id: msg.id, t: 'start-failed', message: c.message });
+    // start's own `err` answer is the module refusing to start (start-error), anything else a failure.
+    if (msg.t === 'init' && c.t === 'guest-error') post({ id: msg.id, t: 'start-error', message: c.message });
+    else if ((msg.t === 'init' || msg.t === 'load') && c.t !== 'exit') post({ id: msg.id, t: 'start-failed', message: c.message });
     else post({ id: msg.id, ...c });
   }
 });

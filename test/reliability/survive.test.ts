@@ -153,8 +153,8 @@ describe('D1: a host-side fault ends one instance, never the daemon (in-process 
     const ring = () => rt.events('fallible').filter((e) => e.kind === 'internal-error').length;
     // JSON payload lengths: 1 → 2; "abcdefgh" (10) → sync WIT error; "a" (3) → async WIT error.
     expect(await rt.invoke('fallible', 'x', 1)).toEqual({ status: 200, payload: 2 });
-    expect(await rt.invoke('fallible', 'x', 'abcdefgh')).toEqual({ status: 500, payload: { message: 'too big: 10' } });
-    expect(await rt.invoke('fallible', 'x', 'a')).toEqual({ status: 500, payload: { message: 'three is refused' } });
+    expect(await rt.invoke('fallible', 'x', 'abcdefgh')).toEqual({ status: 422, payload: { code: 'guest-error', message: 'too big: 10' } });
+    expect(await rt.invoke('fallible', 'x', 'a')).toEqual({ status: 422, payload: { code: 'guest-error', message: 'three is refused' } });
     expect(rt.isActive('fallible')).toBe(true);
     expect(ring()).toBe(0);
     // "ab" (4): a rejection without payload is a host bug, even on the async path.

@@ -3,6 +3,7 @@
  * `wasi:filesystem/data` preopens: `<state_dir>/modules/<name>/data` on the host, kept across restarts).
  *   write {"name", "text"} → {"bytes": n}      (creates or replaces /data/<name>)
  *   read  {"name"}         → {"text"}
+ *   list                   → {"names": [...]}   (the entries of /data, sorted)
  * A filesystem error is the `err` answer: "<method> <name>: <error-code>" (e.g. `not-permitted` for a
  * name with `..` or `/`, which the host refuses to resolve outside /data).
  * Built for the `notes` world (guests/notes/world.wit). The engine adds imports of its own when it
@@ -45,18 +46,27 @@ function read(name: string): { text: string } {
   return { text: new TextDecoder().decode(bytes) };
 }
 
+function list(): { names: string[] } {
+  const entries = dataDir().readDirectory();
+  const names: string[] = [];
+  for (let e = entries.readDirectoryEntry(); e; e = entries.readDirectoryEntry()) names.push(e.name);
+  return { names: names.sort() };
+}
+
 export const lifecycle = {
   start(_config: string): void {
     log('info', 'notes started');
   },
   stop(): void {},
   invoke(method: string, payload: string): string {
-    const args = (payload ? JSON.parse(payload) : {}) as { name?: string; text?: string };
+    // The host sends "null" for a call without payload (JSON.parse gives null, not {}).
+    const args = ((payload ? JSON.parse(payload) : null) ?? {}) as { name?: string; text?: string };
     const name = args.name ?? '';
     try {
       switch (method) {
         case 'write': return JSON.stringify(write(name, args.text ?? ''));
         case 'read': return JSON.stringify(read(name));
+        case 'list': return JSON.stringify(list());
         default: throw `unknown method "${method}"`;
       }
     } catch (err) {

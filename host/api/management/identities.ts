@@ -23,8 +23,17 @@ const postSchema = z
   })
   .strict();
 
+/** The native module service behind each identities app (managementApp lists its modules under /modules). */
+const services = new WeakMap<Hono, NativeModuleService>();
+
+/** The native module service an app made by identitiesRoutes serves, if `app` is one. */
+export function nativeModulesOf(app: Hono): NativeModuleService | undefined {
+  return services.get(app);
+}
+
 export function identitiesRoutes(native: NativeModuleService): Hono {
   const app = new Hono();
+  services.set(app, native);
   app.get('/', (c) => c.json({ identities: native.identities() }));
   app.post('/', async (c) => {
     const body = await readJsonBody(c, { maxBytes: 4096 });

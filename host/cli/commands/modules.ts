@@ -32,6 +32,9 @@ export function humanAge(ms: number): string {
 export function describeModule(m: ModuleDetails, now = Date.now()): string {
   const st = m.status;
   const since = (iso?: string) => (iso ? humanAge(now - Date.parse(iso)) : '');
+  // A native module: Edgeward knows its registration, not its process.
+  const registeredAt = m.type === 'native' ? (m.edgeward as { registeredAt?: string } | undefined)?.registeredAt : undefined;
+  if (m.type === 'native') return `Native, not run by Edgeward${registeredAt ? `; registered ${since(registeredAt)} ago` : ''}`;
   switch (st.runtimeStatus.status) {
     case 'running':
       return `Up ${since(st.startTime)}`.trimEnd();
@@ -50,8 +53,9 @@ export function describeModule(m: ModuleDetails, now = Date.now()): string {
 export function formatList(modules: ModuleDetails[], now = Date.now()): string {
   const rows = [['NAME', 'STATUS', 'DESCRIPTION', 'RESTARTS', 'CRASHES', 'Config']];
   for (const m of [...modules].sort((a, b) => a.name.localeCompare(b.name))) {
-    const e = (m.edgeward ?? {}) as { restartCount?: number; crashCount?: number };
-    rows.push([m.name, m.status.runtimeStatus.status, describeModule(m, now), String(e.restartCount ?? 0), String(e.crashCount ?? 0), m.config.settings.image]);
+    const e = (m.edgeward ?? {}) as { restartCount?: number; crashCount?: number; generationId?: string };
+    if (m.type === 'native') rows.push([m.name, m.status.runtimeStatus.status, describeModule(m, now), '-', '-', `native (generation ${e.generationId ?? '?'})`]);
+    else rows.push([m.name, m.status.runtimeStatus.status, describeModule(m, now), String(e.restartCount ?? 0), String(e.crashCount ?? 0), m.config.settings.image]);
   }
   return table(rows);
 }
@@ -93,13 +97,22 @@ export function parsePayload(raw: string | undefined, text = false): unknown {
   }
 }
 
+/** A direct method's error answer in one line: `module "m" answered f with guest-error (422): <message>`. */
+export function describeInvokeError(name: string, method: string, r: InvokeResult): string {
+  const p = r.payload as { code?: unknown; message?: unknown } | null;
+  const code = p && typeof p === 'object' && typeof p.code === 'string' ? p.code : 'an error';
+  const message = p && typeof p === 'object' && typeof p.message === 'string' ? p.message : JSON.stringify(r.payload);
+  return `module "${name}" answered ${method} with ${code} (${r.status}): ${message}`;
+}
+
 /** Registered modules a manifest does not name: applying it removes them (IoT Edge: the manifest is the whole set). */
 async function notInManifest(client: MgmtClient, doc: unknown): Promise<string[]> {
   const d = doc as Record<string, any> | null;
   const desired = d?.modulesContent?.['$edgeAgent']?.['properties.desired'] ?? d?.['properties.desired'] ?? d;
   const named = desired && typeof desired.modules === 'object' && desired.modules !== null ? Object.keys(desired.modules as object) : [];
   const { modules } = await client.request<{ modules: ModuleDetails[] }>('GET', '/modules');
-  return modules.map((m) => m.name).filter((n) => !named.includes(n));
+  // Native modules are listed too, but a deployment never removes them (they are registered, not deployed).
+  return modules.filter((m) => m.type !== 'native').map((m) => m.name).filter((n) => !named.includes(n));
 }
 
 /** `deploy <file>`: PUT the manifest (images resolved against its directory); exit 1 if a module failed. */
@@ -198,7 +211,9 @@ function registerLifecycleCommands(program: Command, getClient: GetClient): void
       action(async (name: string, method: string, payload: string | undefined, opts: { json?: boolean; text?: boolean }) => {
         const body = { methodName: method, payload: parsePayload(payload, opts.text === true) };
         const r = await (await getClient()).request<InvokeResult>('POST', `/modules/${seg(name)}/invoke`, body);
-        process.stdout.write((opts.json ? JSON.stringify(r) : typeof r.payload === 'string' ? r.payload : JSON.stringify(r.payload)) + '\n');
+        if (opts.json) process.stdout.write(JSON.stringify(r) + '\n');
+        else if (r.status >= 400) process.stderr.write(`error: ${describeInvokeError(name, method, r)}\n`);
+        else process.stdout.write((typeof r.payload === 'string' ? r.payload : JSON.stringify(r.payload)) + '\n');
         return r.status >= 400 ? 1 : 0;
       }),
     );

@@ -10,6 +10,7 @@ import { shadowed, type ArgumentLimit, type Capability, type HostFunction, type 
 import type { CoreModule, Digest } from '../loader.js';
 import { assetUrl } from '../assets.js';
 import { RuntimeError } from '../types.js';
+import { TrapError } from '../errors.js';
 import type { InstanceType } from '../../boundary/types.js';
 import { Broker, guard, type Fault } from './broker.js';
 import { checkReply, describe, type Reply, type StartTimings } from './messages.js';
@@ -146,10 +147,10 @@ export class Instance {
     const inst = new Instance(opts, prepareHost(opts, lifetime.signal, () => instRef?.deadline), lifetime);
     instRef = inst;
     const timeoutMs = Math.max(opts.limits.call_timeout_ms, MIN_START_TIMEOUT_MS);
-    const fail = async (why: string): Promise<never> => {
+    const fail = async (why: string, code: 'failed' | 'guest-error' = 'failed'): Promise<never> => {
       inst.hostStopping = true;
       await inst.worker.terminate();
-      throw new RuntimeError('failed', `module "${opts.module}" failed to start: ${why}`);
+      throw new RuntimeError(code, code === 'guest-error' ? `module "${opts.module}" refused to start: its start answered: ${why}` : `module "${opts.module}" failed to start: ${why}`);
     };
     // The worker links and loads the glue while the host finishes measuring; nothing of the guest runs
     // until the measurement matched (`gate`).
@@ -165,6 +166,7 @@ export class Instance {
     const loaded = await loading.catch((e: Error) => fail(e.message));
     if (loaded.t !== 'loaded') await fail(loaded.message ?? loaded.t);
     const reply = await inst.exchange({ t: 'init', modules: opts.coreModules, config: opts.config }, timeoutMs, 'start');
+    if (reply.t === 'start-error') await fail(reply.message ?? '', 'guest-error');
     if (reply.t !== 'started') await fail(reply.t === 'exit' ? `exited with code ${reply.code} during start` : (reply.message ?? reply.t));
     inst.timings = reply.timings;
     return inst;
@@ -185,7 +187,7 @@ export class Instance {
       if (r.t === 'ok') return { ok: true, value: r.value ?? '' };
       if (r.t === 'guest-error') return { ok: false, message: r.message ?? '' };
       this.kill(r.t === 'exit' ? { kind: 'exited', code: r.code ?? 0 } : { kind: 'trap', message: r.message ?? r.t });
-      throw new RuntimeError('failed', r.t === 'exit' ? `module "${this.opts.module}" exited with code ${r.code}` : `module "${this.opts.module}" trapped: ${r.message}`);
+      throw new TrapError(r.t === 'exit' ? `module "${this.opts.module}" exited with code ${r.code}` : `module "${this.opts.module}" trapped: ${r.message}`);
     };
     const p = this.chain.then(run, run);
     this.chain = p.catch(() => undefined);

@@ -13,7 +13,7 @@ export type Reply = { id?: number; t: string; value?: string; message?: string; 
 /** The WIT `edgeward:module/logging.level` cases; `satisfies` keeps the list inside the generated type. */
 const LOG_LEVELS: ReadonlySet<string> = new Set(['trace', 'debug', 'info', 'warn', 'error'] satisfies LogLevel[]);
 /** What a sandbox worker may post (worker.mjs); `ended` is the host's own and never accepted from it. */
-const WORKER_REPLIES: ReadonlySet<string> = new Set(['log', 'loaded', 'started', 'ok', 'guest-error', 'trap', 'exit', 'start-failed']);
+const WORKER_REPLIES: ReadonlySet<string> = new Set(['log', 'loaded', 'started', 'ok', 'guest-error', 'trap', 'exit', 'start-failed', 'start-error']);
 
 /**
  * Check one message from a sandbox worker. The worker runs the guest, so what it posts is untrusted: the
