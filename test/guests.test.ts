@@ -139,11 +139,14 @@ describe('hello (componentize-js guest)', () => {
     const { rt } = await identityRuntime({ logger: capture().logger });
     const h = monitorEventLoopDelay({ resolution: 10 });
     h.enable();
+    const t0 = performance.now();
     await rt.deploy(builtinDefaultManifest());
+    const elapsed = performance.now() - t0;
     h.disable();
     expect(rt.loader.stats.transpiles).toBe(1);
-    // jco's transpiler runs on its own thread; before it did, this was ~2 s.
-    expect(h.max / 1e6).toBeLessThan(500);
+    // jco's transpiler runs on its own thread: no single stall takes a large share of the deploy. Before it
+    // did, one stall was ~2 s of a ~3 s deploy. A share, not milliseconds: both stretch alike under load.
+    expect(h.max / 1e6, `longest stall ${Math.round(h.max / 1e6)} ms of a ${Math.round(elapsed)} ms deploy`).toBeLessThan(elapsed * 0.4);
   });
 
   it('keeps the daemon running with no modules when the deployment component is missing', async () => {
