@@ -29,7 +29,8 @@ function transport(): Http {
 }
 
 function register(security: SymmetricKeySecurityClient | X509Security): Promise<RegistrationResult> {
-  const client = ProvisioningDeviceClient.create('127.0.0.1', dps.idScope, transport(), security);
+  // The SDK packages each bundle their own azure-iot-common: the types differ, the objects are the same.
+  const client = ProvisioningDeviceClient.create('127.0.0.1', dps.idScope, transport(), security as unknown as Parameters<typeof ProvisioningDeviceClient.create>[3]);
   return new Promise((resolve, reject) => client.register((err, result) => (err ? reject(err) : resolve(result!))));
 }
 
