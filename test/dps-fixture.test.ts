@@ -23,7 +23,7 @@ function transport(): Http {
   (agent as unknown as { defaultPort: number }).defaultPort = dps.port;
   const base = new HttpBase();
   base.setOptions({ http: { agent } });
-  const t = new Http(base);
+  const t = new Http(base as unknown as ConstructorParameters<typeof Http>[0]);
   t.setTransportOptions({ pollingInterval: 10 });
   return t;
 }
