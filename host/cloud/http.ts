@@ -46,7 +46,7 @@ export function classify(err: NodeJS.ErrnoException, host: string): CloudHttpErr
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new CloudHttpError('dns', `cannot resolve ${host} (${code}): check DNS and the endpoint name`, err);
   if (code === 'ECONNREFUSED') return new CloudHttpError('refused', `${host} refused the connection: check the endpoint and port, and that it is reachable`, err);
   if (TLS_CODES.has(code) || code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS')) {
-    return new CloudHttpError('tls', `TLS with ${host} failed (${code}): the server certificate is not trusted; add its CA to trust_bundle_cert or NODE_EXTRA_CA_CERTS`, err);
+    return new CloudHttpError('tls', `TLS with ${host} failed (${code}): the server certificate is not trusted`, err);
   }
   return new CloudHttpError('network', `request to ${host} failed (${code || err.message})`, err);
 }

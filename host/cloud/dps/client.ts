@@ -158,7 +158,7 @@ class Ctx {
         r = await this.request(method, rest, body, opts.unauthenticated ?? false);
       } catch (err) {
         if (!(err instanceof CloudHttpError)) throw err;
-        failure = new DpsError(err.kind === 'timeout' ? 'timeout' : 'network', `DPS ${err.message}`, err.kind === 'tls' ? 'trust the DPS server certificate: trust_bundle_cert or NODE_EXTRA_CA_CERTS' : DPS_FIX.network, { cause: err });
+        failure = new DpsError(err.kind === 'timeout' ? 'timeout' : 'network', `DPS ${err.message}`, err.kind === 'tls' ? 'trust the DPS server certificate: add its CA to the system store or to NODE_EXTRA_CA_CERTS' : DPS_FIX.network, { cause: err });
       }
       if (r) {
         if (r.status < 300 || (opts.unauthenticated && r.status === 401)) return r;

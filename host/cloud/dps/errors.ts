@@ -31,7 +31,7 @@ export const DPS_FIX: Record<DpsFailure, string> = {
   'not-found': 'check [provisioning] id_scope and global_endpoint',
   throttled: 'DPS is throttling this device; wait and restart, or raise cloud_retries',
   unavailable: 'DPS is unavailable; the daemon retries at the next start, or raise cloud_retries',
-  network: 'check the network, DNS and trust of global_endpoint (trust_bundle_cert / NODE_EXTRA_CA_CERTS)',
+  network: 'check the network, DNS and trust of global_endpoint (system CAs / NODE_EXTRA_CA_CERTS)',
   timeout: 'DPS did not assign the device in time; raise cloud_timeout_sec or cloud_retries, or check the network',
   protocol: 'the endpoint does not speak the DPS API; check [provisioning] global_endpoint',
   config: 'fix [provisioning.attestation]',
