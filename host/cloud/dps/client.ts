@@ -111,8 +111,9 @@ async function finish(ctx: Ctx, op: Operation): Promise<DpsAssignment> {
 async function tpmChallenge(ctx: Ctx, att: Extract<DpsAttestation, { kind: 'tpm' }>): Promise<void> {
   const r = await ctx.send('PUT', 'register', { registrationId: ctx.o.registrationId, tpm: { endorsementKey: att.endorsementKey, storageRootKey: att.storageRootKey } }, { unauthenticated: true });
   const key = (r.body as { authenticationKey?: unknown } | undefined)?.authenticationKey;
-  if (r.status !== 401 || typeof key !== 'string') throw new DpsError('protocol', `DPS answered ${r.status} to the TPM registration without an authenticationKey`, r.status === 401 ? DPS_FIX.protocol : DPS_FIX.unauthorized);
-  await att.importKey(key);
+  if (r.status === 401 && typeof key === 'string') return att.importKey(key);
+  if (r.status === 401) throw refusal(r, ctx.o.registrationId); // no enrollment for this EK
+  throw new DpsError('protocol', `DPS answered ${r.status} to the TPM registration instead of a 401 challenge`, DPS_FIX.protocol);
 }
 
 /** One registration's deadline, retries and authorization. */
