@@ -65,6 +65,7 @@ describe('DPS symmetric key', () => {
     dps.assigningPolls = 0;
     expect(id.device).toMatchObject({ hubHostname: 'hub-a.fixture.test', deviceId: 'Dev-Sym-1', authType: 'sas' });
     expect(of('Dev-Sym-1').map((q) => `${q.method} ${q.status} ${q.auth} ${q.apiVersion}`)).toEqual(['PUT 202 sas 2021-06-01', 'GET 202 sas 2021-06-01', 'GET 202 sas 2021-06-01', 'GET 200 sas 2021-06-01']);
+    expect(of('Dev-Sym-1')[0]!.sr).toBe(`${dps.idScope.toLowerCase()}%2Fregistrations%2Fdev-sym-1`);
     const token = await id.deviceSasToken('hub-a.fixture.test/devices/Dev-Sym-1', 60);
     expect(verifies(token, key)).toBe(true);
     const b = await readBackup(dir);
@@ -190,5 +191,27 @@ describe('DPS X.509 with a file key', () => {
     const err = await device(await tempDir('ew-dps-'), `method = "x509"\nidentity_cert = "file://${dev.certFile}"\nidentity_pk = "pkcs11:token=t;object=device-id"\n`).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StartupError);
     expect((err as Error).message).toMatch(/pkcs11: key, which this build cannot use for a TLS client certificate yet: give a file:\/\/\/ key for now .*no software fallback/);
+  });
+});
+
+describe('DPS preflight (what config apply, check and the daemon refuse up front)', () => {
+  it('names a pkcs11: X.509 key, a missing identity certificate and a payload that is not JSON', async () => {
+    const { preflightProblems } = await import('../host/daemon/preflight.js');
+    const dir = await tempDir('ew-dps-');
+    const payload = path.join(dir, 'payload.json');
+    await fs.writeFile(payload, 'not json');
+    const cfg = (att: string) => parseConfigText(`state_dir = "${dir}"\n[provisioning]\nsource = "dps"\nid_scope = "0ne00X"\npayload = { uri = "file://${payload}" }\n[provisioning.attestation]\n${att}`, 't', { EDGEWARD_HOME: dir } as NodeJS.ProcessEnv).config;
+    const missing = path.join(dir, 'nope.pem');
+    expect(await preflightProblems(cfg(`method = "x509"\nidentity_cert = "file://${missing}"\nidentity_pk = "pkcs11:object=id"\n`))).toEqual([
+      { path: 'provisioning.attestation.identity_pk', message: expect.stringMatching(/^a pkcs11: identity_pk cannot sign a DPS TLS handshake in this build yet/) },
+      { path: 'provisioning.payload', message: `${payload} is not JSON: fix the DPS payload file` },
+      { path: 'provisioning.attestation.identity_cert', message: `cannot read ${missing} (ENOENT): put the file there or fix the URI` },
+    ]);
+  });
+
+  it('symmetric_key and enrollment_group_key: exactly one', () => {
+    const text = (att: string) => `[provisioning]\nsource = "dps"\nid_scope = "0ne00X"\n[provisioning.attestation]\nmethod = "symmetric_key"\nregistration_id = "r"\n${att}`;
+    expect(() => parseConfigText(text(''), 't', { EDGEWARD_HOME: '/tmp/x' } as NodeJS.ProcessEnv)).toThrow(/give symmetric_key \(the device key\) or enrollment_group_key \(the group key\), exactly one/);
+    expect(() => parseConfigText(text('symmetric_key = { value = "AA==" }\nenrollment_group_key = { value = "AA==" }\n'), 't', { EDGEWARD_HOME: '/tmp/x' } as NodeJS.ProcessEnv)).toThrow(/exactly one/);
   });
 });
