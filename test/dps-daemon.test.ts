@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildTestGuest } from '../guests/adversarial/components.js';
-import { daemonHomePerTest, runCli, startDaemon, stopDaemon } from './helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { CLI, daemonHomePerTest, runCli, startDaemon, stopDaemon } from './helpers/cli.js';
 import { CloudCa } from './fixtures/cloud/ca.js';
 import { DpsFixture } from './fixtures/cloud/dps.js';
 
@@ -78,6 +79,38 @@ describe('daemon provisioned by DPS', () => {
     expect(t.daemon.output()).toContain('provisioned from the DPS backup');
     expect(await running()).toEqual(['echo']);
     expect(await moduleEnv('probe')).toMatchObject({ IOTEDGE_IOTHUBHOSTNAME: 'hub-e2e.fixture.test', IOTEDGE_DEVICEID: 'gw-assigned-1' });
+  });
+
+  it('killed (SIGKILL) while DPS is still assigning: no backup is left, and the restart provisions and starts', async () => {
+    const dps = await DpsFixture.start({ ca }); // the shared one is stopped by the first test
+    const key = randomBytes(32);
+    dps.enrollSymmetric('edge-gw-3', key, { hub: 'hub-kill.fixture.test' });
+    writeFileSync(path.join(t.home, 'config.toml'), [
+      'cloud_timeout_sec = 20', 'cloud_retries = 0',
+      '[provisioning]', 'source = "dps"', `global_endpoint = "${dps.endpoint}"`, `id_scope = "${dps.idScope}"`,
+      '[provisioning.attestation]', 'method = "symmetric_key"', 'registration_id = "edge-gw-3"', `symmetric_key = { value = "${key.toString('base64')}" }`,
+      '[runtime]', '',
+    ].join('\n'));
+    t.env.NODE_EXTRA_CA_CERTS = ca.caFile;
+    dps.assigningPolls = 1000;
+    dps.retryAfter = '0.2';
+    const child = spawn(process.execPath, [CLI, 'daemon'], { env: t.env, stdio: 'ignore' });
+    try {
+      const deadline = Date.now() + 20_000;
+      while (dps.requests.filter((q) => q.path.includes('edge-gw-3') && q.method === 'GET').length < 2) {
+        if (Date.now() > deadline) throw new Error('the daemon never polled DPS');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    } finally {
+      dps.assigningPolls = 0;
+      dps.retryAfter = '0';
+    }
+    expect(existsSync(path.join(t.home, 'state', 'provisioning.json'))).toBe(false);
+    t.daemon = await startDaemon(t.env);
+    expect((await runCli(['system', 'status', '--json'], t.env)).stdout).toContain('device edge-gw-3 on hub-kill.fixture.test');
+    await dps.stop();
   });
 
   it('an empty state dir with DPS unreachable: the daemon refuses to start with the DPS error and its fix', async () => {
