@@ -108,23 +108,22 @@ describe('edgeward config import', () => {
     });
   });
 
-  it('DPS and EST settings are unsupported with what to use instead; the file keeps them commented out; exit 2', async () => {
+  it('DPS is kept; EST settings are unsupported with what to use instead; the file keeps them commented out; exit 2', async () => {
     await inHome(async (home, env, write) => {
       const src = write('aziot.toml', DPS_EST);
       const out = path.join(home, 'out.toml');
       const r = await runCli(['config', 'import', src, '-o', out], env);
       expect(r.code).toBe(2);
-      expect(r.stdout).toContain('provisioning: unsupported (source = "dps" is not supported yet (the DPS client is not written): provision with source = "manual" and the device\'s connection string');
+      expect(r.stdout).toContain('provisioning: kept (source = "dps")');
       expect(r.stdout).toContain('edge_ca: unsupported (method = "est" (an Edge CA issued by an EST server: EST is not supported yet): leave [edge_ca] without method for a quickstart Edge CA');
       expect(r.stdout).toContain('cert_issuance: unsupported (EST and local-CA certificate issuance are not supported yet: use a quickstart Edge CA (no [edge_ca] method) or certificate files (cert/pk))');
-      expect(r.stdout).toContain('auto_reprovisioning_mode: ignored (a setting of the DPS/IoT Hub client, which Edgeward does not have yet)');
+      expect(r.stdout).toContain('auto_reprovisioning_mode: kept');
       expect(r.stdout).toContain('moby_runtime: ignored (Docker settings');
       expect(r.stdout).toContain('tpm: kept');
-      expect(r.stdout).toContain(`Wrote ${out} with 3 unsupported setting(s) commented out: edit it as the lines above say, then run "edgeward config apply -c ${out}".`);
+      expect(r.stdout).toContain(`Wrote ${out} with 2 unsupported setting(s) commented out: edit it as the lines above say, then run "edgeward config apply -c ${out}".`);
       const text = readFileSync(out, 'utf8');
-      expect(text).toContain('# [provisioning]\n# source = "dps"');
+      expect(text).toMatch(/^\[provisioning\]\nsource = "dps"/m);
       expect(text).toContain('# [edge_ca]\n# method = "est"');
-      expect(text).not.toMatch(/^\[provisioning\]/m);
     });
   });
 

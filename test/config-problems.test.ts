@@ -66,14 +66,15 @@ describe('config problems, all at once', () => {
 });
 
 describe('config apply and check run the daemon start-up preflight', () => {
-  it('DPS and a missing trust_bundle_cert: apply and check exit 2 naming both in one message, nothing is applied', async () => {
+  it('a missing DPS payload file and a missing trust_bundle_cert: apply and check exit 2 naming both in one message, nothing is applied', async () => {
     await withHome(async (home, file) => {
       const missing = path.join(home, 'root-ca.pem');
-      const cfg = file('dps.toml', `trust_bundle_cert = "file://${missing}"\n[provisioning]\nsource = "dps"\nid_scope = "0ne00ABCDEF"\n[provisioning.attestation]\nmethod = "tpm"\nregistration_id = "gw"\n`);
+      const payload = path.join(home, 'payload.json');
+      const cfg = file('dps.toml', `trust_bundle_cert = "file://${missing}"\n[provisioning]\nsource = "dps"\nid_scope = "0ne00ABCDEF"\npayload = { uri = "file://${payload}" }\n[provisioning.attestation]\nmethod = "symmetric_key"\nregistration_id = "gw"\nsymmetric_key = { value = "AAAA" }\n`);
       const r = await runCli(['config', 'apply', '-c', cfg], envFor(home));
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(`error: invalid config ${cfg}:\n`);
-      expect(r.stderr).toContain('  provisioning.source: source = "dps" is not supported yet (the DPS client is not written): provision with source = "manual"');
+      expect(r.stderr).toContain(`  provisioning.payload: cannot read ${payload} (ENOENT): put the file there or fix the URI`);
       expect(r.stderr).toContain(`  trust_bundle_cert: cannot read ${missing} (ENOENT): put the file there or fix the URI`);
       expect(existsSync(path.join(home, 'state', 'effective-config.toml'))).toBe(false);
       expect(existsSync(path.join(home, 'config.toml'))).toBe(false);

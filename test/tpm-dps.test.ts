@@ -1,8 +1,8 @@
 /**
- * DPS key import on swtpm with vectors made by tpm2-tools the way the DPS service makes them: the credential
- * by `tpm2_makecredential --tcti none` (software only, against the device's EK public and SRK name), the
- * inner-wrapped duplicate of a known HMAC key by `tpm2_duplicate` on a second swtpm (the "service" TPM)
- * towards the device SRK's public area. The device TPM has to accept them for the test to pass.
+ * DPS key import on swtpm with vectors made by tpm2-tools the way the DPS service makes them
+ * (test/fixtures/cloud/tpm-challenge.ts: `tpm2_makecredential --tcti none` against the device's EK public and
+ * SRK name, `tpm2_duplicate` of a known HMAC key on a second swtpm towards the device SRK). The device TPM
+ * has to accept them for the test to pass.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHmac, randomBytes } from 'node:crypto';
@@ -11,84 +11,41 @@ import path from 'node:path';
 import { Swtpm, tpm2 } from '../hsm/tpm/testing/swtpm.js';
 import { Tpm } from '../hsm/tpm/tpm.js';
 import { ensureIdentity } from '../hsm/tpm/identity.js';
-import { DEFAULT_AUTH_KEY_HANDLE, DpsImportError, authKeyHandle, importDpsAuthKey, marshalAuthKeyBlob, parseAuthKeyBlob, signWithAuthKey } from '../hsm/tpm/dps.js';
-import { Reader } from '../hsm/tpm/marshal.js';
+import { DEFAULT_AUTH_KEY_HANDLE, DpsImportError, authKeyHandle, importDpsAuthKey, parseAuthKeyBlob, signWithAuthKey } from '../hsm/tpm/dps.js';
+import { TpmChallenger, nameOfTpm2bPublic } from './fixtures/cloud/tpm-challenge.js';
 import { TpmError } from '../hsm/tpm/rc.js';
 import { openTransport } from '../hsm/tpm/transport.js';
 import { Tap } from '../hsm/tpm/testing/tap.js';
 
-/** Read tpm2_makecredential's output file: magic 0xBADCC0DE, version 1, TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET. */
-function readCredFile(b: Buffer): { credentialBlob: Buffer; secret: Buffer } {
-  const r = new Reader(b);
-  expect(r.u32()).toBe(0xbadcc0de);
-  expect(r.u32()).toBe(1);
-  const credentialBlob = r.b2();
-  const secret = r.b2();
-  r.end();
-  return { credentialBlob, secret };
-}
-
 describe('DPS authentication key import (swtpm + tpm2-tools vectors)', () => {
   let device: Swtpm;
-  let service: Swtpm;
+  let challenger: TpmChallenger;
   let tpm: Tpm;
   let tap: Tap;
   let work: string;
+  let target: { ekPub: Buffer; srkPub: Buffer };
+  let otherEk: Buffer;
+  let ekName: Buffer;
 
-  /** Make a DPS-style blob for `hmacKey` aimed at the device's EK (or `ekPubFile`) and SRK. */
-  let lastInner = Buffer.alloc(0);
-  async function makeBlob(hmacKey: Buffer, opts: { ekPubFile?: string; nameFile?: string } = {}): Promise<string> {
-    const inner = randomBytes(16);
-    lastInner = inner;
-    await fs.writeFile(path.join(work, 'hk.bin'), hmacKey);
-    await fs.writeFile(path.join(work, 'inner.bin'), inner);
-    const name = (await fs.readFile(path.join(work, opts.nameFile ?? 'srk.name'))).toString('hex');
-    await tpm2(undefined, 'tpm2_makecredential', ['--tcti', 'none', '-u', opts.ekPubFile ?? 'ek.pub', '-s', 'inner.bin', '-n', name, '-o', 'cred.out'], { cwd: work });
-    const cred = readCredFile(await fs.readFile(path.join(work, 'cred.out')));
-    // The service TPM: a duplicable HMAC key holding hmacKey, duplicated to the device SRK with the inner key.
-    const run = (tool: string, args: string[]): Promise<Buffer> => tpm2(service, tool, args, { cwd: work });
-    await run('tpm2_import', ['-C', 'prim.ctx', '-G', 'hmac', '-i', 'hk.bin', '-u', 'k.pub', '-r', 'k.priv', '-a', 'sign|userwithauth', '-L', 'dup.policy']);
-    await run('tpm2_flushcontext', ['-t']);
-    await run('tpm2_load', ['-C', 'prim.ctx', '-u', 'k.pub', '-r', 'k.priv', '-c', 'k.ctx']);
-    await run('tpm2_flushcontext', ['-t']);
-    await run('tpm2_loadexternal', ['-C', 'o', '-u', 'srk.pub', '-c', 'newparent.ctx']);
-    await run('tpm2_flushcontext', ['-t']);
-    await run('tpm2_startauthsession', ['--policy-session', '-S', 's.ctx']);
-    await run('tpm2_policycommandcode', ['-S', 's.ctx', 'TPM2_CC_Duplicate']);
-    await run('tpm2_duplicate', ['-C', 'newparent.ctx', '-c', 'k.ctx', '-G', 'aes', '-i', 'inner.bin', '-p', 'session:s.ctx', '-r', 'dup.priv', '-s', 'dup.seed']);
-    await run('tpm2_flushcontext', ['s.ctx']);
-    await run('tpm2_flushcontext', ['-t']);
-    const dup = await fs.readFile(path.join(work, 'dup.priv'));
-    const seed = await fs.readFile(path.join(work, 'dup.seed'));
-    const blob = marshalAuthKeyBlob({
-      ...cred,
-      duplicate: new Reader(dup).b2(),
-      inSymSeed: new Reader(seed).b2(),
-      publicBytes: await fs.readFile(path.join(work, 'k.pub')),
-    });
-    return blob.toString('base64');
+  /** A DPS-style blob for `hmacKey` aimed at the device's EK (or another EK) and SRK (or another name). */
+  function makeBlob(hmacKey: Buffer, opts: { ekPub?: Buffer; name?: Buffer } = {}): Promise<string> {
+    return challenger.makeBlob(hmacKey, { ekPub: opts.ekPub ?? target.ekPub, srkPub: target.srkPub, name: opts.name });
   }
 
   beforeAll(async () => {
-    [device, service] = await Promise.all([Swtpm.start(), Swtpm.start()]);
+    [device, challenger] = await Promise.all([Swtpm.start(), TpmChallenger.start()]);
     work = device.stateDir;
     tap = new Tap(await openTransport(device.tcti));
     tpm = new Tpm(tap);
-    await ensureIdentity(tpm);
+    const id = await ensureIdentity(tpm);
+    target = { ekPub: Buffer.from(id.endorsementKey, 'base64'), srkPub: Buffer.from(id.storageRootKey, 'base64') };
     await tpm.close();
-    await tpm2(device, 'tpm2_readpublic', ['-c', '0x81000001', '-o', 'srk.pub', '-n', 'srk.name'], { cwd: work });
-    await tpm2(device, 'tpm2_readpublic', ['-c', '0x81010001', '-o', 'ek.pub', '-n', 'ek.name'], { cwd: work });
-    const svc = (tool: string, args: string[]): Promise<Buffer> => tpm2(service, tool, args, { cwd: work });
-    await svc('tpm2_createek', ['-c', '0x81010001', '-G', 'rsa', '-u', 'other-ek.pub']);
-    await svc('tpm2_createprimary', ['-Q', '-C', 'o', '-c', 'prim.ctx']);
-    await svc('tpm2_flushcontext', ['-t']);
-    await svc('tpm2_startauthsession', ['-S', 'trial.ctx']);
-    await svc('tpm2_policycommandcode', ['-S', 'trial.ctx', '-L', 'dup.policy', 'TPM2_CC_Duplicate']);
-    await svc('tpm2_flushcontext', ['trial.ctx']);
+    ekName = nameOfTpm2bPublic(target.ekPub);
+    otherEk = await challenger.otherEk();
   });
   afterAll(async () => {
     await tpm?.close();
-    await Promise.all([device?.stop(), service?.stop()]);
+    await Promise.all([device?.stop(), challenger?.stop()]);
   });
 
   it('activates, imports and persists the HMAC key; TPM2_HMAC then equals node:crypto HMAC with that key', async () => {
@@ -97,7 +54,7 @@ describe('DPS authentication key import (swtpm + tpm2-tools vectors)', () => {
     tap.wire = [];
     expect(await importDpsAuthKey(tpm, blob)).toBe(DEFAULT_AUTH_KEY_HANDLE);
     // The inner wrapping key came out of ActivateCredential and went into Import only encrypted.
-    expect(tap.saw(lastInner)).toBe(false);
+    expect(tap.saw(challenger.lastInner)).toBe(false);
     const sr = 'myscope/registrations/8ab8210e\n1700000000';
     const sig = await signWithAuthKey(tpm, Buffer.from(sr));
     expect(sig.toString('hex')).toBe(createHmac('sha256', key).update(sr).digest('hex'));
@@ -116,14 +73,14 @@ describe('DPS authentication key import (swtpm + tpm2-tools vectors)', () => {
   });
 
   it('rejects a blob made for another EK', async () => {
-    const err = await importDpsAuthKey(tpm, await makeBlob(randomBytes(32), { ekPubFile: 'other-ek.pub' })).catch((e: unknown) => e);
+    const err = await importDpsAuthKey(tpm, await makeBlob(randomBytes(32), { ekPub: otherEk })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DpsImportError);
     expect((err as Error).message).toMatch(/^the TPM refused the DPS credential \(TPM_RC_\w+\): it was not made for this device's EK and SRK$/);
     expect((err as Error).cause).toBeInstanceOf(TpmError);
   });
 
   it('rejects a credential that names another object than the SRK', async () => {
-    const err = await importDpsAuthKey(tpm, await makeBlob(randomBytes(32), { nameFile: 'ek.name' })).catch((e: unknown) => e);
+    const err = await importDpsAuthKey(tpm, await makeBlob(randomBytes(32), { name: ekName })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DpsImportError);
     expect(((err as Error).cause as TpmError).code).toBe('TPM_RC_INTEGRITY');
   });

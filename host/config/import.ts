@@ -7,7 +7,7 @@
 import { parse as parseToml, stringify as stringifyToml, TomlError } from 'smol-toml';
 import { SOCKET_EXAMPLES, type SocketKey } from './schema.js';
 import { ConfigError } from './load.js';
-import { DPS_UNSUPPORTED, edgeCaMethodMessage } from './unsupported.js';
+import { DPS_PKCS11_X509, edgeCaMethodMessage } from './unsupported.js';
 
 export type Verdict = 'kept' | 'mapped' | 'ignored' | 'unsupported';
 export interface ImportLine {
@@ -24,7 +24,7 @@ export interface ImportResult {
 }
 
 const CONTAINERS = 'Docker settings: Edgeward runs WASI components, not containers; deploy modules with "edgeward deploy"';
-const CLOUD_CLIENT = 'a setting of the DPS/IoT Hub client, which Edgeward does not have yet';
+const CLOUD_CLIENT = 'a setting of the IoT Hub module-identity client, which Edgeward does not have yet';
 
 /** Why each IoT Edge key that means nothing here is ignored. */
 const IGNORED_BECAUSE: Record<string, string> = {
@@ -33,9 +33,6 @@ const IGNORED_BECAUSE: Record<string, string> = {
   moby_runtime: CONTAINERS,
   image_garbage_collection: CONTAINERS,
   watchdog: 'the daemon supervises and restarts its modules itself',
-  auto_reprovisioning_mode: CLOUD_CLIENT,
-  cloud_timeout_sec: CLOUD_CLIENT,
-  cloud_retries: CLOUD_CLIENT,
   prefer_module_identity_cache: CLOUD_CLIENT,
   iotedge_max_requests: 'Edgeward has its own per-caller connection limits',
   aziot_max_requests: 'Edgeward has its own per-caller connection limits',
@@ -54,7 +51,7 @@ const UNSUPPORTED_BECAUSE: Record<string, string> = {
 };
 
 /** Edgeward's own top-level keys: a config that already has them keeps them. */
-const EDGEWARD_KEYS = ['state_dir', 'keys', 'log', 'runtime', 'modules', 'principal', 'tpm', 'trust_bundle_cert', 'hostname'];
+const EDGEWARD_KEYS = ['auto_reprovisioning_mode', 'cloud_timeout_sec', 'cloud_retries', 'state_dir', 'keys', 'log', 'runtime', 'modules', 'principal', 'tpm', 'trust_bundle_cert', 'hostname'];
 
 export function importSuperConfig(text: string, file: string): ImportResult {
   let raw: Record<string, unknown>;
@@ -92,7 +89,8 @@ type Unsupported = (key: string, detail: string, value: unknown) => void;
 
 function importProvisioning(value: unknown, out: Record<string, unknown>, lines: ImportLine[], unsupported: Unsupported): void {
   const source = (value as { source?: unknown } | undefined)?.source;
-  if (source === 'dps') return unsupported('provisioning', DPS_UNSUPPORTED, value);
+  const att = (value as { attestation?: { method?: unknown; identity_pk?: unknown } } | undefined)?.attestation;
+  if (source === 'dps' && att?.method === 'x509' && typeof att.identity_pk === 'string' && att.identity_pk.startsWith('pkcs11:')) return unsupported('provisioning', DPS_PKCS11_X509, value);
   out.provisioning = value;
   lines.push({ key: 'provisioning', verdict: 'kept', detail: typeof source === 'string' ? `source = "${source}"` : undefined });
 }

@@ -75,14 +75,25 @@ const manualProvisioning = z.union([
     .strict(),
 ]);
 
-const dpsAttestation = z.discriminatedUnion('method', [
-  z.object({ method: z.literal('symmetric_key'), registration_id: z.string().min(1), symmetric_key: secretRef }).strict(),
+/**
+ * `[provisioning.attestation] method = "symmetric_key"`: `symmetric_key` is the device's own key (an
+ * individual enrollment's, or a group enrollment's key already derived for this registration id, as IoT
+ * Edge takes it). Edgeward also takes `enrollment_group_key` instead: the group's key, from which the key
+ * service derives the device key HMAC-SHA256(group key, registration_id) on the device.
+ */
+const dpsSymmetricKey = z
+  .object({ method: z.literal('symmetric_key'), registration_id: z.string().min(1), symmetric_key: secretRef.optional(), enrollment_group_key: secretRef.optional() })
+  .strict()
+  .refine((a) => (a.symmetric_key === undefined) !== (a.enrollment_group_key === undefined), { message: 'give symmetric_key (the device key) or enrollment_group_key (the group key), exactly one' });
+
+const dpsAttestation = z.union([
+  dpsSymmetricKey,
   z
     .object({
       method: z.literal('x509'),
       registration_id: z.string().min(1).optional(),
-      identity_cert: z.string().min(1),
-      identity_pk: z.string().min(1),
+      identity_cert: z.string().regex(/^file:\/\/\//, 'a file:/// URI'),
+      identity_pk: z.string().regex(/^(file:\/\/\/|pkcs11:)/, 'a file:/// or pkcs11: URI'),
     })
     .strict(),
   z.object({ method: z.literal('tpm'), registration_id: z.string().min(1) }).strict(),
@@ -93,7 +104,7 @@ const dpsProvisioning = z
     source: z.literal('dps'),
     global_endpoint: z.string().url().default('https://global.azure-devices-provisioning.net'),
     id_scope: z.string().min(1),
-    payload: z.object({ uri: z.string().regex(/^file:\/\/\//) }).strict().optional(),
+    payload: z.object({ uri: z.string().regex(/^file:\/\/\//, 'a file:/// URI of a JSON file') }).strict().optional(),
     attestation: dpsAttestation,
   })
   .strict();
@@ -241,11 +252,8 @@ export const IGNORED_IOT_EDGE_KEYS = [
   'parent_hostname',
   'local_gateway_hostname',
   'allow_elevated_docker_permissions',
-  'auto_reprovisioning_mode',
   'imported_master_encryption_key',
   'additional_info',
-  'cloud_timeout_sec',
-  'cloud_retries',
   'prefer_module_identity_cache',
   'iotedge_max_requests',
   'aziot_max_requests',
@@ -259,6 +267,10 @@ export const IGNORED_IOT_EDGE_KEYS = [
   'image_garbage_collection',
 ] as const;
 
+/** `auto_reprovisioning_mode`, as IoT Edge: when the device goes back to DPS (host/cloud/dps/provision.ts). */
+export const REPROVISIONING_MODES = ['Dynamic', 'AlwaysOnStartup', 'OnErrorOnly'] as const;
+export type ReprovisioningMode = (typeof REPROVISIONING_MODES)[number];
+
 export const configSchema = z
   .object({
     hostname: z.string().min(1).max(253).regex(/^[A-Za-z0-9.-]+$/, 'a DNS host name (letters, digits, "." and "-")'),
@@ -266,6 +278,11 @@ export const configSchema = z
     state_dir: z.string().min(1),
     trust_bundle_cert: z.string().regex(/^file:\/\/\//, 'a file:/// URI').optional(),
     provisioning: provisioningSchema,
+    auto_reprovisioning_mode: z.enum(REPROVISIONING_MODES).default('Dynamic'),
+    /** Each cloud request's timeout (IoT Edge's code default 70 s). */
+    cloud_timeout_sec: z.number().int().min(1).max(3600).default(70),
+    /** Retries of a failed cloud request (IoT Edge default 1). */
+    cloud_retries: z.number().int().min(0).max(100).default(1),
     keys: keysSchema.default(keysSchema.parse({})),
     aziot_keys: aziotKeysSchema.optional(),
     tpm: tpmSchema.optional(),

@@ -8,7 +8,7 @@ import { promises as fs, constants as fsc } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { DPS_UNSUPPORTED } from '../config/unsupported.js';
+import { DPS_PKCS11_X509 } from '../config/unsupported.js';
 
 export type Problem = { path: string; message: string };
 
@@ -34,16 +34,18 @@ export async function preflight(loaded: LoadedConfig, opts: PreflightOptions = {
 }
 
 function unsupportedProblems(config: Config): Problem[] {
-  return config.provisioning.source === 'dps' ? [{ path: 'provisioning.source', message: DPS_UNSUPPORTED }] : [];
+  const p = config.provisioning;
+  if (p.source === 'dps' && p.attestation.method === 'x509' && p.attestation.identity_pk.startsWith('pkcs11:')) return [{ path: 'provisioning.attestation.identity_pk', message: DPS_PKCS11_X509 }];
+  return [];
 }
 
-type FileRef = { path: string; uri: string; pem: boolean };
+type FileRef = { path: string; uri: string; pem: boolean; json?: boolean };
 
 /** The file URIs a config names; `pem` ones must hold at least one certificate. */
 function fileRefs(config: Config): FileRef[] {
   const refs: FileRef[] = [];
-  const add = (path: string, uri: string | undefined, pem = false) => {
-    if (uri?.startsWith('file://')) refs.push({ path, uri, pem });
+  const add = (path: string, uri: string | undefined, pem = false, json = false) => {
+    if (uri?.startsWith('file://')) refs.push({ path, uri, pem, json });
   };
   add('trust_bundle_cert', config.trust_bundle_cert, true);
   const ca = config.edge_ca;
@@ -52,6 +54,17 @@ function fileRefs(config: Config): FileRef[] {
     add('edge_ca.pk', ca.pk);
   }
   const p = config.provisioning;
+  if (p.source === 'dps') {
+    const a = p.attestation;
+    add('provisioning.payload', p.payload?.uri, false, true);
+    if (a.method === 'symmetric_key') {
+      const ref = a.symmetric_key ?? a.enrollment_group_key;
+      add(`provisioning.attestation.${a.symmetric_key ? 'symmetric_key' : 'enrollment_group_key'}`, ref && 'uri' in ref ? ref.uri : undefined);
+    } else if (a.method === 'x509') {
+      add('provisioning.attestation.identity_cert', a.identity_cert, true);
+      add('provisioning.attestation.identity_pk', a.identity_pk);
+    }
+  }
   if (p.source === 'manual' && 'authentication' in p) {
     const auth = p.authentication;
     if (auth.method === 'sas') add('provisioning.authentication.device_id_pk', 'uri' in auth.device_id_pk ? auth.device_id_pk.uri : undefined);
@@ -69,9 +82,19 @@ async function fileProblems(config: Config): Promise<Problem[]> {
     const file = fileURLToPath(ref.uri);
     const text = await fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => err);
     if (text instanceof Error) out.push({ path: ref.path, message: `cannot read ${file} (${text.code ?? text.message}): put the file there or fix the URI` });
+    else if (ref.json && !isJson(text)) out.push({ path: ref.path, message: `${file} is not JSON: fix the DPS payload file` });
     else if (ref.pem && !(await holdsCertificate(text))) out.push({ path: ref.path, message: `${file} holds no PEM certificate ("-----BEGIN CERTIFICATE-----"): give the certificate file in PEM form` });
   }
   return out;
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function holdsCertificate(text: string): Promise<boolean> {
@@ -94,7 +117,8 @@ export async function keyBackendProblems(config: Config): Promise<Problem[]> {
     if (p.pin_file !== undefined && !(await exists(p.pin_file, fsc.R_OK))) out.push({ path: 'keys.pkcs11.pin_file', message: `cannot read ${p.pin_file}: write the user PIN there (chmod 600) or fix the path` });
     return out;
   }
-  if (keys.backend !== 'tpm') return [];
+  const dpsTpm = config.provisioning.source === 'dps' && config.provisioning.attestation.method === 'tpm';
+  if (keys.backend !== 'tpm' && !dpsTpm) return [];
   const tcti = config.tpm?.tcti ?? 'device:/dev/tpmrm0';
   if (!tcti.startsWith('device')) return [];
   const dev = tcti.split(':')[1] || '/dev/tpmrm0';

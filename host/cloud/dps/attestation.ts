@@ -1,0 +1,165 @@
+/**
+ * The device's DPS attestation, opened from `[provisioning.attestation]`, with every secret behind the key
+ * service or the TPM:
+ * - symmetric key: imported into the key service as `device-id` (individual key, or a group's key already
+ *   derived), or the group key imported as `dps-group-key` and the device key derived from it in the key
+ *   service (HMAC-SHA256(group key, registration id)); a `pkcs11:` key is used where it is. The key bytes
+ *   are dropped after import; every SAS is signed by the key service.
+ * - TPM: EK/SRK read (or created) on the TPM `[tpm] tcti` names, whatever `[keys] backend` is; the DPS
+ *   authenticationKey imported with hsm/tpm's DPS import at `[tpm] auth_key_index`; SAS by TPM2_HMAC.
+ * - X.509: `identity_cert` + `identity_pk` files used as the TLS client certificate. A `pkcs11:` key is
+ *   refused (DpsError 'config') until the HSM-backed TLS client exists: never a software fallback.
+ */
+import { X509Certificate, createHmac } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Config, TpmConfig } from '../../config/schema.js';
+import type { Logger } from '../../log.js';
+import { DAEMON_CALLER, KeyError, type KeyService } from '../../../hsm/keys/index.js';
+import { Tpm, authKeyHandle, ensureIdentity, importDpsAuthKey, passwordAuth, signWithAuthKey } from '../../../hsm/tpm/index.js';
+import type { DpsAttestation } from './client.js';
+import { DpsError } from './errors.js';
+import type { HmacSigner } from './sas.js';
+
+export type DpsConfig = Extract<Config['provisioning'], { source: 'dps' }>;
+export type AttestationKind = DpsConfig['attestation']['method'];
+
+export const DEVICE_KEY_ID = 'device-id';
+export const GROUP_KEY_ID = 'dps-group-key';
+
+export interface OpenedAttestation {
+  kind: AttestationKind;
+  registrationId: string;
+  attestation: DpsAttestation;
+  /** The device's SAS signer for IoT Hub (the same key DPS verified); undefined for X.509 devices. */
+  deviceSigner?: HmacSigner;
+}
+
+export async function openAttestation(config: Config, p: DpsConfig, keys: KeyService, log: Logger): Promise<OpenedAttestation> {
+  const a = p.attestation;
+  switch (a.method) {
+    case 'symmetric_key': {
+      const sign = await symmetricSigner(keys, a, log);
+      return { kind: a.method, registrationId: a.registration_id, attestation: { kind: 'symmetric_key', sign }, deviceSigner: sign };
+    }
+    case 'tpm': {
+      const tpm = new TpmDevice(config.tpm);
+      const id = await tpm.identity();
+      const attestation: DpsAttestation = { kind: 'tpm', ...id, sign: (d) => tpm.sign(d), importKey: (k) => tpm.importKey(k) };
+      return { kind: a.method, registrationId: a.registration_id, attestation, deviceSigner: (d) => tpm.sign(d) };
+    }
+    case 'x509': {
+      if (a.identity_pk.startsWith('pkcs11:')) {
+        throw new DpsError('config', 'provisioning.attestation.identity_pk is a pkcs11: key, which this build cannot use for a TLS client certificate yet', 'give a file:/// key for now (an HSM-backed TLS client is coming; there is no software fallback for an HSM key)');
+      }
+      const cert = await readFileUri(a.identity_cert, 'identity_cert');
+      const key = await readFileUri(a.identity_pk, 'identity_pk');
+      const registrationId = a.registration_id ?? commonName(cert);
+      return { kind: a.method, registrationId, attestation: { kind: 'x509', cert, key } };
+    }
+  }
+}
+
+type SymmetricAttestation = Extract<DpsConfig['attestation'], { method: 'symmetric_key' }>;
+
+async function symmetricSigner(keys: KeyService, a: SymmetricAttestation, log: Logger): Promise<HmacSigner> {
+  const ref = a.symmetric_key ?? a.enrollment_group_key!;
+  const isGroup = a.symmetric_key === undefined;
+  let handle: string;
+  if ('uri' in ref && ref.uri.startsWith('pkcs11:')) {
+    if (isGroup) throw new DpsError('config', 'enrollment_group_key as a pkcs11: key cannot derive the device key', 'give the derived device key as symmetric_key = { uri = "pkcs11:…" }, or the group key as a file');
+    handle = await keys.loadKeyByUri(DAEMON_CALLER, ref.uri);
+  } else {
+    const bytes = 'value' in ref ? Buffer.from(ref.value, 'base64') : await readKeyUri(ref.uri);
+    handle = await importKeyOnce(keys, isGroup ? GROUP_KEY_ID : DEVICE_KEY_ID, bytes, log);
+    bytes.fill(0);
+    if (isGroup) handle = await keys.deriveKey(DAEMON_CALLER, handle, Buffer.from(a.registration_id, 'utf8'));
+  }
+  return (data) => keys.sign(DAEMON_CALLER, handle, 'hmac-sha256', data);
+}
+
+/**
+ * Import an HMAC key under `id` in the daemon namespace. If one is there, keep it when it is the same key
+ * (compared by HMAC over a fixed probe, so the key is never read back) and replace it when the config changed.
+ */
+export async function importKeyOnce(keys: KeyService, id: string, key: Buffer, log: Logger): Promise<string> {
+  if (key.length === 0) throw new DpsError('config', `the ${id} key is empty`, 'give the base64 key');
+  try {
+    return await keys.importSecretKey(DAEMON_CALLER, { id }, 'hmac-sha256', key);
+  } catch (err) {
+    if (!(err instanceof KeyError) || err.tag !== 'already-exists') throw err;
+  }
+  const existing = await keys.loadKey(DAEMON_CALLER, { id });
+  const probe = Buffer.from('edgeward device key probe');
+  const same = (await keys.sign(DAEMON_CALLER, existing, 'hmac-sha256', probe)).equals(createHmac('sha256', key).update(probe).digest());
+  if (same) return existing;
+  log.warn({ keyId: id }, 'key changed in the config; replacing the stored key');
+  await keys.deleteKey(DAEMON_CALLER, existing);
+  return keys.importSecretKey(DAEMON_CALLER, { id }, 'hmac-sha256', key);
+}
+
+async function readKeyUri(uri: string): Promise<Buffer> {
+  const text = (await readFileUri(uri, 'symmetric key')).trim();
+  // aziot key files hold the raw key; a base64 text file is accepted too.
+  return /^[A-Za-z0-9+/]+=*$/.test(text) && text.length % 4 === 0 ? Buffer.from(text, 'base64') : Buffer.from(text, 'utf8');
+}
+
+async function readFileUri(uri: string, what: string): Promise<string> {
+  const file = fileURLToPath(uri);
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new DpsError('config', `provisioning.attestation ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'put the file there or fix the URI');
+  }
+}
+
+function commonName(pem: string): string {
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(new X509Certificate(pem).subject)?.[1];
+  if (!cn) throw new DpsError('config', 'identity_cert has no CN and no registration_id is given', 'set provisioning.attestation.registration_id');
+  return cn;
+}
+
+/**
+ * The TPM for DPS: opened from `[tpm] tcti` for each operation and closed after (a simulator serves one
+ * connection at a time; /dev/tpmrm0 does not mind), one operation at a time.
+ */
+export class TpmDevice {
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly handle: number;
+
+  constructor(private readonly cfg: TpmConfig | undefined) {
+    this.handle = authKeyHandle(cfg?.auth_key_index);
+  }
+
+  private run<T>(fn: (tpm: Tpm) => Promise<T>): Promise<T> {
+    const next = this.queue.then(async () => {
+      const tpm = await Tpm.open(this.cfg?.tcti ?? 'device:/dev/tpmrm0');
+      try {
+        return await fn(tpm);
+      } finally {
+        await tpm.close().catch(() => undefined);
+      }
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  identity(): Promise<{ endorsementKey: string; storageRootKey: string }> {
+    return this.run(async (tpm) => {
+      const id = await ensureIdentity(tpm, { hierarchyAuth: this.cfg?.hierarchy_authorization });
+      return { endorsementKey: id.endorsementKey, storageRootKey: id.storageRootKey };
+    });
+  }
+
+  importKey(blob: string): Promise<void> {
+    const auth = this.cfg?.hierarchy_authorization;
+    const pw = (s?: string) => (s === undefined ? undefined : passwordAuth(Buffer.from(s, 'utf8')));
+    return this.run(async (tpm) => {
+      await importDpsAuthKey(tpm, blob, { handle: this.handle, endorsementAuth: pw(auth?.endorsement), ownerAuth: pw(auth?.owner) });
+    });
+  }
+
+  sign(data: Buffer): Promise<Buffer> {
+    return this.run((tpm) => signWithAuthKey(tpm, data, this.handle));
+  }
+}
