@@ -186,11 +186,12 @@ describe('DPS X.509 with a file key', () => {
     expect((err as IdentityError).code).toBe('x509-device');
   });
 
-  it('a pkcs11: identity_pk is refused with a clear error (no software fallback)', async () => {
+  it('a pkcs11: identity_pk with a key service that is not that token is refused (no software fallback)', async () => {
     const dev = ca.device('x-dev2', 'x-dev-2', 'x-fleet');
     const err = await device(await tempDir('ew-dps-'), `method = "x509"\nidentity_cert = "file://${dev.certFile}"\nidentity_pk = "pkcs11:token=t;object=device-id"\n`).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StartupError);
-    expect((err as Error).message).toMatch(/pkcs11: key, which this build cannot use for a TLS client certificate yet: give a file:\/\/\/ key for now .*no software fallback/);
+    expect((err as Error).message).toMatch(/^provisioning\.attestation: .*pkcs11/);
+    expect((err as Error).message).toMatch(/\[keys\] backend = "pkcs11"/);
   });
 });
 
@@ -203,7 +204,7 @@ describe('DPS preflight (what config apply, check and the daemon refuse up front
     const cfg = (att: string) => parseConfigText(`state_dir = "${dir}"\n[provisioning]\nsource = "dps"\nid_scope = "0ne00X"\npayload = { uri = "file://${payload}" }\n[provisioning.attestation]\n${att}`, 't', { EDGEWARD_HOME: dir } as NodeJS.ProcessEnv).config;
     const missing = path.join(dir, 'nope.pem');
     expect(await preflightProblems(cfg(`method = "x509"\nidentity_cert = "file://${missing}"\nidentity_pk = "pkcs11:object=id"\n`))).toEqual([
-      { path: 'provisioning.attestation.identity_pk', message: expect.stringMatching(/^a pkcs11: identity_pk cannot sign a DPS TLS handshake in this build yet/) },
+      { path: 'provisioning.attestation.identity_pk', message: expect.stringMatching(/^a pkcs11: identity_pk is used where it is, in the key service's token .*set \[keys\] backend = "pkcs11"/) },
       { path: 'provisioning.payload', message: `${payload} is not JSON: fix the DPS payload file` },
       { path: 'provisioning.attestation.identity_cert', message: `cannot read ${missing} (ENOENT): put the file there or fix the URI` },
     ]);

@@ -6,7 +6,7 @@
  * Nothing here logs request headers (they carry SAS tokens).
  */
 import https from 'node:https';
-import type { SecureContextOptions } from 'node:tls';
+import type { SecureContextOptions, SecureContext } from 'node:tls';
 
 export interface JsonRequest {
   method: 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -15,7 +15,7 @@ export interface JsonRequest {
   body?: unknown;
   timeoutMs: number;
   /** Extra trust (PEM) and a TLS client certificate (`cert` + `key`, PEM) for X.509 attestation. */
-  tls?: Pick<SecureContextOptions, 'ca' | 'cert' | 'key'>;
+  tls?: Pick<SecureContextOptions, 'ca' | 'cert' | 'key'> | { secureContext: SecureContext };
 }
 
 export interface JsonResponse {

@@ -7,7 +7,7 @@
 import { parse as parseToml, stringify as stringifyToml, TomlError } from 'smol-toml';
 import { SOCKET_EXAMPLES, type SocketKey } from './schema.js';
 import { ConfigError } from './load.js';
-import { DPS_PKCS11_X509, edgeCaMethodMessage } from './unsupported.js';
+import { edgeCaMethodMessage } from './unsupported.js';
 
 export type Verdict = 'kept' | 'mapped' | 'ignored' | 'unsupported';
 export interface ImportLine {
@@ -89,8 +89,6 @@ type Unsupported = (key: string, detail: string, value: unknown) => void;
 
 function importProvisioning(value: unknown, out: Record<string, unknown>, lines: ImportLine[], unsupported: Unsupported): void {
   const source = (value as { source?: unknown } | undefined)?.source;
-  const att = (value as { attestation?: { method?: unknown; identity_pk?: unknown } } | undefined)?.attestation;
-  if (source === 'dps' && att?.method === 'x509' && typeof att.identity_pk === 'string' && att.identity_pk.startsWith('pkcs11:')) return unsupported('provisioning', DPS_PKCS11_X509, value);
   out.provisioning = value;
   lines.push({ key: 'provisioning', verdict: 'kept', detail: typeof source === 'string' ? `source = "${source}"` : undefined });
 }

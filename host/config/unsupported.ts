@@ -20,8 +20,8 @@ export function edgeCaMethodMessage(method: unknown): string {
 /** Keys of IoT Edge's issued `[edge_ca]` variant; meaningless without `method`, reported through it. */
 export const ISSUED_EDGE_CA_KEYS = ['common_name', 'expiry_days', 'url', 'username', 'password', 'identity_cert', 'identity_pk', 'bootstrap_identity_cert', 'bootstrap_identity_pk'] as const;
 
-/** DPS X.509 attestation with an HSM key: refused until the HSM-backed TLS client exists (no software fallback). */
-export const DPS_PKCS11_X509 = 'a pkcs11: identity_pk cannot sign a DPS TLS handshake in this build yet (and a key in an HSM is never copied out): give identity_pk = "file:///…" or use method = "symmetric_key" or "tpm"';
+/** An X.509 identity (DPS or manual) whose key is in an HSM: it needs the key service to be that HSM. */
+export const PKCS11_IDENTITY_KEY = 'a pkcs11: identity_pk is used where it is, in the key service\'s token (the TLS handshake is signed there; the key is never copied out): set [keys] backend = "pkcs11" with that token, or give identity_pk = "file:///…"';
 
 /** An `fd://` socket URI where it cannot be used: in [connect], or malformed in [listen]. */
 export function fdSocketMessage(uri: string, example: string, side: 'connect' | 'listen'): string {

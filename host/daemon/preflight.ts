@@ -8,7 +8,8 @@ import { promises as fs, constants as fsc } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { DPS_PKCS11_X509 } from '../config/unsupported.js';
+import { PKCS11_IDENTITY_KEY } from '../config/unsupported.js';
+import { findPkcs11Engine, x509Source } from '../cloud/tls/index.js';
 
 export type Problem = { path: string; message: string };
 
@@ -33,10 +34,21 @@ export async function preflight(loaded: LoadedConfig, opts: PreflightOptions = {
   if (problems.length > 0) throw new ConfigError(loaded.source, problems);
 }
 
+/**
+ * An X.509 identity whose `identity_pk` is `pkcs11:` signs its TLS handshakes in the key service's token
+ * (host/cloud/tls): the key backend must be that token, and OpenSSL's PKCS#11 engine installed.
+ */
 function unsupportedProblems(config: Config): Problem[] {
-  const p = config.provisioning;
-  if (p.source === 'dps' && p.attestation.method === 'x509' && p.attestation.identity_pk.startsWith('pkcs11:')) return [{ path: 'provisioning.attestation.identity_pk', message: DPS_PKCS11_X509 }];
-  return [];
+  const src = x509Source(config);
+  if (!src?.keyUri.startsWith('pkcs11:')) return [];
+  const at = `provisioning.${src.origin === 'dps' ? 'attestation' : 'authentication'}.identity_pk`;
+  if (config.keys.backend !== 'pkcs11') return [{ path: at, message: PKCS11_IDENTITY_KEY }];
+  try {
+    findPkcs11Engine();
+    return [];
+  } catch (err) {
+    return [{ path: at, message: (err as Error).message }];
+  }
 }
 
 type FileRef = { path: string; uri: string; pem: boolean; json?: boolean };

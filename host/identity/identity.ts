@@ -111,7 +111,7 @@ export class IdentityService {
 
   /** DPS: the attestation opened in the key service / TPM, then a registration or the backup (provision.ts). */
   private static async openDps(config: Config, p: Extract<Config['provisioning'], { source: 'dps' }>, keys: KeyService, log: Logger, tuning?: DpsTuning): Promise<IdentityService> {
-    const att = await openAttestation(config, p, keys, log).catch((err: unknown) => {
+    const att = await openAttestation(config, p, keys, log, tuning?.ca).catch((err: unknown) => {
       throw err instanceof DpsError ? new StartupError(`provisioning.attestation: ${err.message}`) : err;
     });
     const dps = await DpsProvisioner.open(config, p, att, log, tuning);

@@ -7,10 +7,10 @@
  *   are dropped after import; every SAS is signed by the key service.
  * - TPM: EK/SRK read (or created) on the TPM `[tpm] tcti` names, whatever `[keys] backend` is; the DPS
  *   authenticationKey imported with hsm/tpm's DPS import at `[tpm] auth_key_index`; SAS by TPM2_HMAC.
- * - X.509: `identity_cert` + `identity_pk` files used as the TLS client certificate. A `pkcs11:` key is
- *   refused (DpsError 'config') until the HSM-backed TLS client exists: never a software fallback.
+ * - X.509: `identity_cert` + `identity_pk` as the TLS client certificate: a `file:///` key, or a `pkcs11:`
+ *   key that signs the handshake in the token (host/cloud/tls); never a software copy of an HSM key.
  */
-import { X509Certificate, createHmac } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Config, TpmConfig } from '../../config/schema.js';
@@ -18,6 +18,7 @@ import type { Logger } from '../../log.js';
 import { DAEMON_CALLER, KeyError, type KeyService } from '../../../hsm/keys/index.js';
 import { Tpm, authKeyHandle, ensureIdentity, importDpsAuthKey, passwordAuth, signWithAuthKey } from '../../../hsm/tpm/index.js';
 import type { DpsAttestation } from './client.js';
+import { clientIdentity, TlsIdentityError } from '../tls/index.js';
 import { DpsError } from './errors.js';
 import type { HmacSigner } from './sas.js';
 
@@ -35,7 +36,8 @@ export interface OpenedAttestation {
   deviceSigner?: HmacSigner;
 }
 
-export async function openAttestation(config: Config, p: DpsConfig, keys: KeyService, log: Logger): Promise<OpenedAttestation> {
+/** `ca`: the DPS server's trust when not the system's (tests); symmetric-key and TPM requests take it per request. */
+export async function openAttestation(config: Config, p: DpsConfig, keys: KeyService, log: Logger, ca?: string): Promise<OpenedAttestation> {
   const a = p.attestation;
   switch (a.method) {
     case 'symmetric_key': {
@@ -49,13 +51,14 @@ export async function openAttestation(config: Config, p: DpsConfig, keys: KeySer
       return { kind: a.method, registrationId: a.registration_id, attestation, deviceSigner: (d) => tpm.sign(d) };
     }
     case 'x509': {
-      if (a.identity_pk.startsWith('pkcs11:')) {
-        throw new DpsError('config', 'provisioning.attestation.identity_pk is a pkcs11: key, which this build cannot use for a TLS client certificate yet', 'give a file:/// key for now (an HSM-backed TLS client is coming; there is no software fallback for an HSM key)');
-      }
-      const cert = await readFileUri(a.identity_cert, 'identity_cert');
-      const key = await readFileUri(a.identity_pk, 'identity_pk');
-      const registrationId = a.registration_id ?? commonName(cert);
-      return { kind: a.method, registrationId, attestation: { kind: 'x509', cert, key } };
+      // A file key is a software key the config chose; a pkcs11: key signs the handshake in the token
+      // (host/cloud/tls: OpenSSL's PKCS#11 engine in Node's OpenSSL). Never a software copy of an HSM key.
+      const id = await clientIdentity({ certUri: a.identity_cert, keyUri: a.identity_pk, keys, config, ...(ca ? { ca } : {}) }).catch((err: unknown) => {
+        if (err instanceof TlsIdentityError) throw new DpsError('config', `provisioning.attestation: ${err.message}`, 'fix identity_cert / identity_pk as the message says');
+        throw err;
+      });
+      const registrationId = registrationIdOf(a.registration_id, id.commonName);
+      return { kind: a.method, registrationId, attestation: { kind: 'x509', secureContext: id.secureContext } };
     }
   }
 }
@@ -113,10 +116,10 @@ async function readFileUri(uri: string, what: string): Promise<string> {
   }
 }
 
-function commonName(pem: string): string {
-  const cn = /(?:^|\n)CN=([^\n]+)/.exec(new X509Certificate(pem).subject)?.[1];
-  if (!cn) throw new DpsError('config', 'identity_cert has no CN and no registration_id is given', 'set provisioning.attestation.registration_id');
-  return cn;
+function registrationIdOf(given: string | undefined, cn: string | undefined): string {
+  const id = given ?? cn;
+  if (!id) throw new DpsError('config', 'identity_cert has no CN and no registration_id is given', 'set provisioning.attestation.registration_id');
+  return id;
 }
 
 /**

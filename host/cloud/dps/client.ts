@@ -7,6 +7,7 @@
  * imports the `authenticationKey` of the expected 401, then signs with it; a key in the assigned answer is
  * imported again.
  */
+import type { SecureContext } from 'node:tls';
 import { CloudHttpError, requestJson, retryAfterMs, type JsonRequest, type JsonResponse } from '../http.js';
 import { DPS_FIX, DpsError } from './errors.js';
 import { dpsSasToken, type HmacSigner } from './sas.js';
@@ -21,7 +22,7 @@ export const MAX_POLLS = 120;
 
 export type DpsAttestation =
   | { kind: 'symmetric_key'; sign: HmacSigner }
-  | { kind: 'x509'; cert: string; key: string }
+  | { kind: 'x509'; secureContext: SecureContext }
   | { kind: 'tpm'; endorsementKey: string; storageRootKey: string; sign: HmacSigner; importKey(authenticationKey: string): Promise<void> };
 
 export interface DpsAssignment {
@@ -145,7 +146,8 @@ class Ctx {
     const att = this.o.attestation;
     const headers: Record<string, string> = {};
     if (!unauthenticated && att.kind !== 'x509') headers.authorization = await dpsSasToken(att.sign, this.o.idScope, this.o.registrationId, this.now());
-    const tls = att.kind === 'x509' ? { cert: att.cert, key: att.key, ...(this.o.ca ? { ca: this.o.ca } : {}) } : this.o.ca ? { ca: this.o.ca } : undefined;
+    // An X.509 device's context carries its certificate, key and server trust (made with the same `ca`).
+    const tls = att.kind === 'x509' ? { secureContext: att.secureContext } : this.o.ca ? { ca: this.o.ca } : undefined;
     const timeoutMs = Math.max(1, Math.min(this.o.requestTimeoutMs, this.deadline - this.now()));
     return requestJson({ method, url: this.url(rest), headers, body, timeoutMs, tls });
   }
