@@ -3,12 +3,12 @@
  * that `edgeward module env` prints, gets its SAS token and trust bundle through its own workload socket.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { ROOT, envFor, runCli, startDaemon, stopDaemon, tempHome, type DaemonHandle } from './helpers/cli.js';
+import { envFor, runCli, startDaemon, stopDaemon, tempHome, type DaemonHandle } from './helpers/cli.js';
+import { sdkModuleCredentials } from './helpers/sdk-module.js';
 
 const DEVICE_KEY = randomBytes(32);
 
@@ -26,24 +26,6 @@ function request(socketPath: string, method: string, p: string, body?: unknown):
   });
 }
 
-/** The SDK's own code path: fromEnvironment → getTrustBundle → IotEdgeAuthenticationProvider._sign. */
-const SDK_SCRIPT = `
-const { ModuleClient } = require('azure-iot-device');
-const { Mqtt } = require('azure-iot-device-mqtt');
-let auth, ca;
-class CapturingMqtt extends Mqtt {
-  constructor(a) { super(a); auth = a; }
-  setOptions(o, cb) { ca = o.ca; if (cb) cb(); }
-}
-ModuleClient.fromEnvironment(CapturingMqtt, (err, client) => {
-  if (err) { console.error('fromEnvironment failed: ' + err.message); process.exit(3); }
-  auth.getDeviceCredentials((err2, creds) => {
-    if (err2) { console.error('getDeviceCredentials failed: ' + err2.message); process.exit(4); }
-    console.log(JSON.stringify({ token: creds.sharedAccessSignature, ca, moduleId: creds.moduleId, host: creds.host }));
-    process.exit(0);
-  });
-});
-`;
 
 describe('workload API with the azure-iot-device SDK', () => {
   let home: string;
@@ -83,10 +65,7 @@ describe('workload API with the azure-iot-device SDK', () => {
     expect(statSync(socketPath).mode & 0o777).toBe(0o600);
 
     // Only the printed environment: nothing else from the test's own.
-    const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, NODE_PATH: path.join(ROOT, 'node_modules'), ...modEnv };
-    const r = spawnSync(process.execPath, ['-e', SDK_SCRIPT], { env: childEnv, encoding: 'utf8', timeout: 20_000 });
-    expect(r.status, r.stderr).toBe(0);
-    const got = JSON.parse(r.stdout.trim().split('\n').pop()!) as { token: string; ca: string; moduleId: string };
+    const got = sdkModuleCredentials(modEnv);
     expect(got.moduleId).toBe('sdkmod');
 
     const bundle = await request(socketPath, 'GET', '/trust-bundle?api-version=2018-06-28');

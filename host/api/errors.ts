@@ -10,6 +10,8 @@ import { RuntimeError } from '../runtime/types.js';
 import { TrapError } from '../runtime/errors.js';
 import { KeyError, type KeyErrorTag } from '../../hsm/keys/index.js';
 import type { Logger } from '../log.js';
+import { IdentityError } from '../identity/identity.js';
+import { DpsError } from '../cloud/dps/index.js';
 
 const RUNTIME_STATUS: Record<RuntimeError['code'], ContentfulStatusCode> = {
   'not-found': 404,
@@ -53,6 +55,10 @@ export function errorHandler(logger: Logger) {
   return function onError(err: Error, c: Context): Response {
     if (err instanceof HTTPException) return jsonError(c, err.status as ContentfulStatusCode, err.message || 'request failed');
     if (err instanceof KeyError) return keyErrorResponse(c, err);
+    // Not DPS, no cloud, an X.509 device asked for a SAS: the request does not apply to this device.
+    if (err instanceof IdentityError) return jsonError(c, 400, err.message);
+    // DPS refused or could not be reached: its message ends with the one-line fix.
+    if (err instanceof DpsError) return jsonError(c, 502, `DPS: ${err.message}`);
     if (err instanceof RuntimeError) {
       const status = RUNTIME_STATUS[err.code];
       if (status >= 500) logger.error({ err, path: c.req.path }, 'runtime error');

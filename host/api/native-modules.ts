@@ -50,6 +50,8 @@ export class NativeModuleService implements NativeModulesView {
     private readonly logger: Logger,
     /** Identities of component modules (from the runtime's registrations). */
     private readonly componentIdentities: () => { name: string; generationId: string }[],
+    /** Told of each native module registered or removed (the IoT Hub module identities follow them). */
+    private readonly hooks?: { added(name: string): void; removed(name: string): void },
   ) {}
 
   /** Serve the sockets of every registered native module (daemon start). */
@@ -72,7 +74,10 @@ export class NativeModuleService implements NativeModulesView {
     if (this.componentIdentities().some((m) => m.name === name)) throw new RuntimeError('conflict', `"${name}" is a component module; its identity comes from its registration`);
     const { module, created } = await this.registry.register(name, uid === undefined ? {} : { uid });
     await this.sockets.add(module.name, module.uid);
-    if (created) this.logger.info({ module: name }, 'native module registered');
+    if (created) {
+      this.logger.info({ module: name }, 'native module registered');
+      this.hooks?.added(name);
+    }
     return this.json(module.name, module.generationId, 'native');
   }
 
@@ -87,6 +92,7 @@ export class NativeModuleService implements NativeModulesView {
     if (removed) {
       await this.sockets.remove(name);
       this.logger.info({ module: name }, 'native module removed');
+      this.hooks?.removed(name);
     }
     return removed;
   }

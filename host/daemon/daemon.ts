@@ -15,6 +15,7 @@ import { createLogger, type Logger } from '../log.js';
 import { managementApp } from '../api/management/app.js';
 import { serveOnListenUri, sweepBindDirs, type UdsServer } from '../api/serve.js';
 import { activatedSocketFor } from '../api/socket-activation.js';
+import { RuntimeError } from '../runtime/types.js';
 import type { ModuleRuntime } from '../runtime/types.js';
 import { EDGEWARD_VERSION, JCO_VERSION } from '../version.js';
 import type { DaemonControl, DaemonStatus, ReloadResult, ServiceStatus } from '../api/management/control.js';
@@ -112,7 +113,7 @@ export class Daemon implements DaemonControl {
     // systemd-passed sockets named in [listen] must all be there before anything is served.
     for (const uri of [config.listen.management_uri, config.listen.workload_uri]) if (uri.startsWith('fd://')) activatedSocketFor(uri);
     this.services = await composeServices({ config, logger: this.logger, source: loaded.source, capabilities: this.opts.capabilities });
-    const app = managementApp({ daemon: this, runtime: this.services.runtime, logger: this.logger, extra: this.services.managementRoutes });
+    const app = managementApp({ daemon: this, runtime: this.services.runtime, native: this.services.native, logger: this.logger, extra: this.services.managementRoutes });
     this.mgmt = await serveOnListenUri(app, config.listen.management_uri, { mode: 0o660 });
     const record: DaemonRecord = { pid: process.pid, managementUri: config.connect.management_uri };
     await writeFileAtomic(daemonRecordPath(config.state_dir), JSON.stringify(record) + '\n');
@@ -172,6 +173,12 @@ export class Daemon implements DaemonControl {
       modules: { total: modules.length, running: modules.filter((m) => m.status.runtimeStatus.status === 'running').length, starting: this.modulesStarting !== undefined },
       faults: this.lastResort.status(),
     };
+  }
+
+  async reprovision(): Promise<void> {
+    if (!this.services) throw new RuntimeError('conflict', 'the daemon is restarting; try again');
+    await this.services.identity.reprovision('requested through the management API');
+    this.requestRestart();
   }
 
   setLogLevel(level: LogLevel): void {

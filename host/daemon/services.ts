@@ -18,6 +18,8 @@ import { keysRoutes } from '../api/management/keys.js';
 import { identitiesRoutes } from '../api/management/identities.js';
 import { NativeModules } from '../identity/native.js';
 import { NativeModuleService } from '../api/native-modules.js';
+import { followRuntimeEvents } from '../cloud/hub/index.js';
+import { openHubIdentities } from './cloud.js';
 import { WorkloadSockets } from '../api/workload/sockets.js';
 import type { HttpLimits } from '../api/serve.js';
 import { MGMT_API_VERSION } from '../api/versions.js';
@@ -84,8 +86,14 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     const workload = new WorkloadSockets({ identity, certs, keys, logger: workloadLogger, generationOf: (m) => nativeRegistry.get(m)?.generationId }, runDir, config.listen.workload_uri, opts.httpLimits);
     await workload.start();
     closers.push(() => workload.close());
-    const native = new NativeModuleService(nativeRegistry, workload, identity, workloadLogger, () => runtime.registrations().map((r) => ({ name: r.name, generationId: r.generationId })));
+    const hub = await openHubIdentities({ config, keys, identity, logger });
+    if (hub) closers.push(followRuntimeEvents(hub, (l) => runtime.onEvent(l)), () => hub.close());
+    const hubHooks = hub && { added: (m: string) => void hub.moduleAdded(m), removed: (m: string) => void hub.moduleRemoved(m) };
+    const native = new NativeModuleService(nativeRegistry, workload, identity, workloadLogger, () => runtime.registrations().map((r) => ({ name: r.name, generationId: r.generationId })), hubHooks);
     await native.start();
+    // Reconciled after the start-up deployment (not before: on a wiped state directory it would delete the
+    // identities the deployment is about to recreate), and not awaited: an offline start must not wait.
+    const localModules = () => [...runtime.registrations().map((r) => r.name), ...nativeRegistry.all().map((m) => m.name)];
     return {
       keys,
       identity,
@@ -93,12 +101,15 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
       runtime,
       workload,
       native,
-      startModules: () => startModules(runtime, config.runtime.deployment, runtimeLogger),
+      startModules: async () => {
+        await startModules(runtime, config.runtime.deployment, runtimeLogger);
+        void hub?.reconcile(localModules());
+      },
       managementRoutes: [
         { prefix: '/keys', app: keysRoutes(keys), minimum: MGMT_API_VERSION },
-        { prefix: '/identities', app: identitiesRoutes(native) },
+        { prefix: '/identities', app: identitiesRoutes(native, () => identity.provisioningInfo()) },
       ],
-      status: () => serviceStatus({ keys, identity, certs, runtime }, trust),
+      status: async () => [...(await serviceStatus({ keys, identity, certs, runtime }, trust)), ...(hub ? [hub.serviceStatus()] : [])],
       close,
     };
   } catch (err) {
@@ -113,7 +124,7 @@ async function serviceStatus({ keys, identity, certs, runtime }: Pick<Services, 
   const due = certs.renewalDue();
   return [
     { name: 'keys', status: 'running', detail: keys.backend === 'file' ? 'file backend (development only: not a hardware root of trust)' : `${keys.backend} backend` },
-    { name: 'identity', status: 'running', detail: `device ${identity.device.deviceId} on ${identity.device.hubHostname} (${identity.device.authType})` },
+    identityStatus(identity),
     { name: 'certs', status: 'running', detail: `Edge CA valid until ${certs.edgeCa.notAfter.toISOString()}${due ? `, renewal due ${due.toISOString()}` : ''}` },
     {
       name: 'runtime',
@@ -122,6 +133,17 @@ async function serviceStatus({ keys, identity, certs, runtime }: Pick<Services, 
         + (runtime.countersProblem ? `; supervisor counters were reset (${runtime.countersProblem})` : ''),
     },
   ];
+}
+
+/** The device identity, and for DPS how it was provisioned: from DPS, from its backup, and the last error with its fix. */
+function identityStatus(identity: IdentityService): ServiceStatus {
+  const d = identity.device;
+  const base = `device ${d.deviceId} on ${d.hubHostname} (${d.authType})`;
+  const info = identity.provisioningInfo();
+  if (info.source !== 'dps') return { name: 'identity', status: 'running', detail: base };
+  const how = info.state === 'from-backup' ? 'from the DPS backup (DPS not reached at start)' : `by DPS (${info.auth}, ${info.registration_id})`;
+  const last = info.lastError ? `; last DPS attempt${info.lastAttempt ? ` ${info.lastAttempt}` : ''} failed: ${info.lastError.message}` : '';
+  return { name: 'identity', status: info.lastError ? 'degraded' : 'running', detail: `${base}, provisioned ${how}${last}` };
 }
 
 /**

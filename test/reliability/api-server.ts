@@ -61,8 +61,9 @@ const control: DaemonControl = {
     return { applied: [], restartRequired: [], message: 'nothing to reload' };
   },
   requestRestart() {},
+  async reprovision() {},
 };
-const app = managementApp({ daemon: control, runtime: services.runtime, logger, extra: services.managementRoutes });
+const app = managementApp({ daemon: control, runtime: services.runtime, native: services.native, logger, extra: services.managementRoutes });
 const mgmt = await serveOnUnixSocket(app, path.join(home, 'run', 'mgmt.sock'), 0o660, MAX_MGMT_CONNECTIONS, limits);
 const mgmtDefault = await serveOnUnixSocket(app, path.join(home, 'run', 'mgmt-default.sock'), 0o660, MAX_MGMT_CONNECTIONS, DEFAULT_HTTP_LIMITS);
 

@@ -9,7 +9,6 @@ import { errorHandler } from '../errors.js';
 import { DEFAULT_HTTP_LIMITS } from '../serve.js';
 import { systemRoutes } from './system.js';
 import { modulesRoutes } from './modules.js';
-import { nativeModulesOf } from './identities.js';
 import type { NativeModulesView } from '../native-modules.js';
 import type { ModuleRuntime } from '../../runtime/types.js';
 import type { DaemonControl } from './control.js';
@@ -22,10 +21,7 @@ export interface ManagementDeps {
   daemon: DaemonControl;
   runtime: ModuleRuntime;
   logger: Logger;
-  /**
-   * Native modules, listed beside the runtime's under /modules. Default: the service of the `/identities`
-   * app among `extra` (identitiesRoutes), so the daemon's composition needs no second reference.
-   */
+  /** Native modules, listed beside the runtime's under /modules. */
   native?: NativeModulesView;
   /** Further sub-apps, mounted at their prefix behind the api-version check (e.g. `/keys`). */
   extra?: { prefix: string; app: Hono; minimum?: ApiVersionOptions['minimum'] }[];
@@ -39,8 +35,7 @@ export function managementApp(deps: ManagementDeps): Hono {
   app.route('/', systemRoutes(deps.daemon));
   app.use('/modules/*', apiVersion());
   app.use('/modules', apiVersion());
-  const natives = deps.native ?? (deps.extra ?? []).map((e) => nativeModulesOf(e.app)).find((n) => n !== undefined);
-  app.route('/modules', modulesRoutes(deps.runtime, natives));
+  app.route('/modules', modulesRoutes(deps.runtime, deps.native));
   for (const { prefix, app: sub, minimum } of deps.extra ?? []) {
     app.use(`${prefix}/*`, apiVersion({ minimum }));
     app.use(prefix, apiVersion({ minimum }));

@@ -51,4 +51,6 @@ export interface DaemonControl {
   setLogLevel(level: LogLevel): void;
   reload(): Promise<ReloadResult>;
   requestRestart(): void;
+  /** Register with DPS again (the new assignment becomes the backup), then restart onto it. */
+  reprovision(): Promise<void>;
 }

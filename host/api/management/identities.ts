@@ -23,18 +23,11 @@ const postSchema = z
   })
   .strict();
 
-/** The native module service behind each identities app (managementApp lists its modules under /modules). */
-const services = new WeakMap<Hono, NativeModuleService>();
-
-/** The native module service an app made by identitiesRoutes serves, if `app` is one. */
-export function nativeModulesOf(app: Hono): NativeModuleService | undefined {
-  return services.get(app);
-}
-
-export function identitiesRoutes(native: NativeModuleService): Hono {
+/** `provisioning`: what identityd's GET /identities/provisioning answers (source, auth, endpoint, scope…). */
+export function identitiesRoutes(native: NativeModuleService, provisioning: () => unknown): Hono {
   const app = new Hono();
-  services.set(app, native);
   app.get('/', (c) => c.json({ identities: native.identities() }));
+  app.get('/provisioning', (c) => c.json(provisioning()));
   app.post('/', async (c) => {
     const body = await readJsonBody(c, { maxBytes: 4096 });
     const r = postSchema.safeParse(body);

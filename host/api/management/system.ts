@@ -1,6 +1,7 @@
 /**
  * System routes: IoT Edge's GET /systeminfo and /systeminfo/resources, and Edgeward's own
- * /system/status, /system/log-level, /system/restart, /system/logs and /config/reload.
+ * /system/status, /system/log-level, /system/restart, /system/logs and /config/reload; IoT Edge's
+ * POST /device/reprovision.
  */
 import os from 'node:os';
 import { promises as fs } from 'node:fs';
@@ -35,6 +36,11 @@ export function systemRoutes(daemon: DaemonControl): Hono {
     return c.json({ message: 'restarting' }, 202);
   });
   app.post('/config/reload', own, async (c) => c.json(await daemon.reload()));
+  // IoT Edge's route: 204, then the daemon restarts onto the new assignment.
+  app.post('/device/reprovision', apiVersion({ minimum: '2019-10-22' }), async (c) => {
+    await daemon.reprovision();
+    return c.body(null, 204);
+  });
   app.get('/system/logs', own, async (c) => {
     const tailRaw = c.req.query('tail');
     if (tailRaw !== undefined && !/^\d{1,6}$/.test(tailRaw)) badRequest('invalid tail: expected a number');

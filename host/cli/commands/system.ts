@@ -1,10 +1,10 @@
-/** `edgeward system status|logs|set-log-level|restart` and `edgeward version`. */
+/** `edgeward system status|logs|set-log-level|restart|reprovision` and `edgeward version`. */
 import type { Command } from 'commander';
 import { logLevelSchema } from '../../config/schema.js';
 import type { DaemonStatus } from '../../api/management/control.js';
 import { EDGEWARD_VERSION } from '../../version.js';
 import { promises as fs } from 'node:fs';
-import { ConfigError, CONFIG_EXIT_CODE, loadConfig } from '../../config/load.js';
+import { ConfigError, CONFIG_EXIT_CODE, loadConfig, type LoadedConfig } from '../../config/load.js';
 import { socketPathOf } from '../../config/paths.js';
 import { preflight } from '../../daemon/preflight.js';
 import { effectiveConfigPath, startErrorPath, type DaemonRecord, type StartFailure } from '../../daemon/paths.js';
@@ -55,6 +55,11 @@ export function registerSystemCommands(program: Command, ctx: () => CliContext):
     .command('restart')
     .description('restart the daemon in place (modules stop and start again, sockets are re-created)')
     .action(action(() => restartDaemon(ctx())));
+
+  system
+    .command('reprovision')
+    .description('provision the device again with DPS, then restart the daemon onto the new assignment')
+    .action(action(() => reprovisionDevice(ctx())));
 
   program
     .command('version')
@@ -128,6 +133,27 @@ async function restartDaemon(ctx: CliContext): Promise<number | undefined> {
   }
   const asked = Date.now();
   await (await cliClient(ctx, { running: true })).request('POST', '/system/restart');
+  await waitForRestart(ctx, next, asked);
+  process.stdout.write('Restarted edgeward.\n');
+  return undefined;
+}
+
+/**
+ * `system reprovision` (as `iotedge system reprovision`): the daemon registers with DPS again, keeps the
+ * new assignment as its backup, and restarts onto it; a DPS refusal is printed with its fix.
+ */
+async function reprovisionDevice(ctx: CliContext): Promise<number | undefined> {
+  const loaded = await loadCliConfig(ctx);
+  const asked = Date.now();
+  await (await cliClient(ctx, { running: true })).request('POST', '/device/reprovision');
+  process.stdout.write('Successfully reprovisioned with IoT Hub.\n');
+  await waitForRestart(ctx, loaded, asked);
+  process.stdout.write('Restarted edgeward.\n');
+  return undefined;
+}
+
+/** Wait until the daemon answers again after a restart asked at `asked`, or report its start-up error. */
+async function waitForRestart(ctx: CliContext, next: LoadedConfig, asked: number): Promise<void> {
   const uri = ctx.host ?? process.env.EDGEWARD_HOST ?? next.config.connect.management_uri;
   const client = createMgmtClient(socketPathOf(uri));
   const deadline = asked + RESTART_WAIT_MS;
@@ -143,8 +169,6 @@ async function restartDaemon(ctx: CliContext): Promise<number | undefined> {
       await sleep(200);
     }
   }
-  process.stdout.write('Restarted edgeward.\n');
-  return undefined;
 }
 
 /** The start-up error the daemon recorded, if it is from this restart. */
