@@ -16,19 +16,19 @@ import type { Fixture } from './runtime.js';
 const MONITOR_WIT = nestPackage(readFileSync(path.join(import.meta.dirname, '../../wit/monitor/monitor.wit'), 'utf8'));
 
 /**
- * `responder`: invoke(_, payload) calls `respond.stop(payload)`; answers "ok", or the error (the refusal's
- * text, "not-found" or "failed"). `reporter`: invoke(_, payload) submits a `high` finding `EW-TEST` with
- * `payload` as its summary; answers the finding's id or fails with "error".
+ * `responder`: invoke(_, "NAME") calls `respond.stop("NAME")` (the JSON string's quotes stripped); answers
+ * "ok", or the error (the refusal's text, "not-found" or "failed"). `reporter`: invoke(_, "TEXT") submits
+ * a `high` finding `EW-TEST` with TEXT as its summary; answers "ok" or fails with "error".
  */
 const GUESTS = {
   responder: {
     iface: 'respond',
     wat: core({
       imports: '(import "edgeward:monitor/respond@0.1.0" "stop" (func $stop (param i32 i32 i32)))',
-      extra: '(data (i32.const 96) "ok") (data (i32.const 100) "not-found") (data (i32.const 112) "failed")',
-      invokeBody: `(call $stop (local.get $pp) (local.get $pl) (i32.const 16))
+      extra: '(data (i32.const 96) "\\"ok\\"") (data (i32.const 100) "not-found") (data (i32.const 112) "failed")',
+      invokeBody: `(call $stop (i32.add (local.get $pp) (i32.const 1)) (i32.sub (local.get $pl) (i32.const 2)) (i32.const 16))
     (if (result i32) (i32.eqz (i32.load8_u (i32.const 16)))
-      (then (call $ok (i32.const 96) (i32.const 2)))
+      (then (call $ok (i32.const 96) (i32.const 4)))
       (else (if (result i32) (i32.eq (i32.load8_u (i32.const 20)) (i32.const 1))
         (then (call $err (i32.load (i32.const 24)) (i32.load (i32.const 28))))
         (else (if (result i32) (i32.eqz (i32.load8_u (i32.const 20)))
@@ -40,12 +40,12 @@ const GUESTS = {
     iface: 'findings',
     wat: core({
       imports: '(import "edgeward:monitor/findings@0.1.0" "submit" (func $submit (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))',
-      extra: '(data (i32.const 96) "EW-TEST") (data (i32.const 112) "error")',
+      extra: '(data (i32.const 96) "EW-TEST") (data (i32.const 112) "error") (data (i32.const 120) "\\"ok\\"")',
       // rule-id, severity high (3), summary, evidence [], tags [], subject none, result pointer.
-      invokeBody: `(call $submit (i32.const 96) (i32.const 7) (i32.const 3) (local.get $pp) (local.get $pl)
+      invokeBody: `(call $submit (i32.const 96) (i32.const 7) (i32.const 3) (i32.add (local.get $pp) (i32.const 1)) (i32.sub (local.get $pl) (i32.const 2))
       (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 16))
     (if (result i32) (i32.eqz (i32.load8_u (i32.const 16)))
-      (then (call $ok (i32.load (i32.const 20)) (i32.load (i32.const 24))))
+      (then (call $ok (i32.const 120) (i32.const 4)))
       (else (call $err (i32.const 112) (i32.const 5))))`,
     }),
   },
