@@ -95,8 +95,8 @@ export function functionsOf(caps: readonly Capability[], iface: string, instance
 }
 
 /** The WIT error payload a host function rejected with. */
-export async function witError(p: Promise<unknown>): Promise<{ tag: string; val?: unknown }> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+export async function witError(p: unknown): Promise<{ tag: string; val?: unknown }> {
+  const err = await Promise.resolve(p).then(() => undefined, (e: unknown) => e);
   if (!err || typeof err !== 'object' || !('payload' in err)) throw new Error(`expected a WIT error, got ${String(err)}`);
   return (err as { payload: { tag: string; val?: unknown } }).payload;
 }
