@@ -4,7 +4,7 @@
  * findings` list, and stops or quarantines another module but never itself; subscription handles work only
  * for the instance that made them; a full queue counts what it dropped.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { findingsRoutes } from '../host/api/management/findings.js';
@@ -121,7 +121,7 @@ describe('findings and responses through the component boundary', () => {
   });
 
   it('respond.stop stops another module, never the extension itself; quarantine marks and reports it', async () => {
-    const { rt, caps } = await monitorRuntime(fx, { trust: trust() });
+    const { rt, caps, hub } = await monitorRuntime(fx, { trust: trust() });
     await rt.create(spec('victim', await fx.guest('echo')));
     await deployExtension(rt, 'agent', 'responder', ['edgeward:monitor/respond']);
     expect(await rt.invoke('agent', 'stop', 'agent')).toEqual({ status: 500, payload: { message: expect.stringContaining('cannot stop or quarantine itself') } });
@@ -140,6 +140,16 @@ describe('findings and responses through the component boundary', () => {
     expect(inv.modules.find((m) => m.name === 'victim')?.state).toBe('quarantined');
     expect(((await events.next!(sub, 4)) as { detail: { tag: string } }[]).map((e) => e.detail.tag)).toEqual(['quarantined']);
     expect(await witError(respond.stop!('agent'))).toEqual({ tag: 'refused', val: expect.stringContaining('itself') });
+    // Redeployed (replaced), the module loses its quarantine mark.
+    await rt.update(spec('victim', await fx.guest('random'), { capabilities: ['wasi:random'] }));
+    await waitFor(() => hub.findings.quarantined('victim') === undefined);
+  });
+
+  it('an unreadable findings store is a clear start-up error', async () => {
+    const dir = path.join(fx.dir, 'state2');
+    await FindingsStore.open(dir);
+    writeFileSync(path.join(dir, 'monitor', 'findings.json'), '{"version": 2}', { mode: 0o600 });
+    await expect(FindingsStore.open(dir)).rejects.toThrow(/is not a findings store Edgeward wrote .*move it away/);
   });
 
   it('findings are checked against their caps before they are kept', async () => {

@@ -50,7 +50,13 @@ export class FindingsStore {
     const dir = await ensureSubdir(stateDir, 'monitor');
     const file = path.join(dir, 'findings.json');
     const raw = await readStateJson<unknown>(file);
-    const data = raw === undefined ? { version: 1 as const, next: 1, dropped: 0, findings: [], quarantined: {} } : fileSchema.parse(raw);
+    if (raw === undefined) return new FindingsStore(new SerialStateFile(file), { version: 1, next: 1, dropped: 0, findings: [], quarantined: {} });
+    const parsed = fileSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(`state file ${file} is not a findings store Edgeward wrote (${issue?.path.join('.') || '(top)'}: ${issue?.message}); move it away to start with no findings`);
+    }
+    const data = parsed.data;
     return new FindingsStore(new SerialStateFile(file), data);
   }
 

@@ -41,7 +41,7 @@ export interface Subscription {
   dropped: number;
 }
 
-/** Everything the hub delivers to one subscriber (an instance's subscriptions); `kindOf` maps runtime kinds to WIT kinds. */
+/** What receives every event the hub numbers (one per extension instance, feeding its subscriptions). */
 export type EventSink = (e: NumberedEvent) => void;
 
 export class MonitorHub {
