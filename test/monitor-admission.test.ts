@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../host/config/schema.js';
+import { signerProblems } from '../host/daemon/preflight.js';
 import { SignatureError, type SignaturePolicy } from '../host/runtime/signature.js';
 import { TrustStore, type ModuleTrust } from '../host/runtime/trust.js';
 import { Pki } from './helpers/pki.js';
@@ -86,5 +87,12 @@ describe('who may hold edgeward:monitor grants', () => {
     expect(configSchema.parse({ ...base, security_extensions: { trusted_signers: ['file:///etc/v.pem'] } }).security_extensions.trusted_signers).toEqual(['file:///etc/v.pem']);
     expect(configSchema.safeParse({ ...base, security_extensions: { trusted_signers: ['relative.pem'] } }).success).toBe(false);
     expect(configSchema.safeParse({ ...base, security_extensions: { signature_policy: 'optional' } }).success).toBe(false);
+  });
+
+  it('the start-up preflight (config apply, system restart) reads the extension signers as the daemon does', async () => {
+    const base = { hostname: 'h', state_dir: '/tmp/x', provisioning: { source: 'none' }, connect: { management_uri: 'unix:///a', workload_uri: 'unix:///b' }, listen: { management_uri: 'unix:///a', workload_uri: 'unix:///b' } };
+    const missing = path.join(fx.dir, 'gone.pem');
+    const config = configSchema.parse({ ...base, security_extensions: { trusted_signers: [pki.file('vendor.pub'), missing] } });
+    expect(await signerProblems(config)).toEqual([{ path: 'security_extensions.trusted_signers.1', message: expect.stringContaining(`${missing}: cannot read (ENOENT)`) }]);
   });
 });
