@@ -50,6 +50,9 @@ describe('who may hold edgeward:monitor grants', () => {
     expect(err.message).toContain('[security_extensions] trusted_signers');
     expect(rt.registration('sneaky')).toBeUndefined();
     expect(rt.events('sneaky').map((e) => e.kind)).toEqual(['denied']);
+    // Importing a monitor interface without asking for the grant: told the kind rule, not to add the grant.
+    const quiet = await rejection(rt.create(spec('quiet', file)));
+    expect(quiet.message).toBe('module "quiet" is of kind "module" and asks for "edgeward:monitor/respond", which only a component of kind "security-extension" may be granted (set "kind": "security-extension" and sign it with a signer listed in [security_extensions] trusted_signers)');
   });
 
   it('a security extension signed by a trusted extension signer is admitted and runs', async () => {

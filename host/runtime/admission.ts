@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { LimitsConfig } from '../config/schema.js';
 import { BoundaryTypeError, checkBoundary, componentTypes, hostInterface, type ExtraInterfaces } from '../boundary/check.js';
 import type { ComponentType, InstanceType } from '../boundary/types.js';
-import { configureGrants, planLinks, type Capability } from './capabilities.js';
+import { configureGrants, planLinks, unversioned, type Capability } from './capabilities.js';
 import { IntegrityError, RuntimeError } from './errors.js';
 import type { RuntimeEvents } from './events.js';
 import { measure, readSource, type CoreModule, type Digest, type Loader } from './loader.js';
@@ -83,7 +83,7 @@ export class Admission {
    */
   async admit(spec: ModuleSpec, old?: Registration): Promise<[Registration, Uint8Array]> {
     this.configure(spec);
-    this.checkKindGrants(spec);
+    this.checkKinds(spec);
     const bytes = await readSource(spec.source, spec.digest);
     const measured = this.measurePinned(spec, bytes);
     // The signature is checked before anything parses the bytes (as the measurement is).
@@ -96,6 +96,7 @@ export class Admission {
     if (!prepared.exports.some((e) => e.startsWith('edgeward:module/lifecycle'))) {
       throw new RuntimeError('invalid', `module "${spec.name}": component does not export edgeward:module/lifecycle (build it for the "module" world in wit/module)`);
     }
+    this.checkKinds(spec, prepared.imports);
     const plan = planLinks(spec.name, prepared.imports, spec.capabilities, this.opts.capabilities);
     if (!plan.ok) {
       this.opts.events.record(spec.name, 'denied', plan.message);
@@ -186,10 +187,12 @@ export class Admission {
 
   /**
    * Grants kept to some kinds (`Capability.kinds`: `edgeward:monitor/*` for security extensions) asked for
-   * by another kind: refused at deploy, an event and a `denied` error naming every such grant.
+   * by another kind, or whose interfaces its component imports: refused at deploy, an event and a `denied`
+   * error naming every such grant and what to do.
    */
-  private checkKindGrants(spec: ModuleSpec): void {
-    const kept = this.opts.capabilities.filter((c) => c.kinds && spec.capabilities.includes(c.name) && !c.kinds.includes(spec.kind));
+  private checkKinds(spec: ModuleSpec, imports: readonly string[] = []): void {
+    const kept = this.opts.capabilities.filter((c) => c.kinds && !c.kinds.includes(spec.kind)
+      && (spec.capabilities.includes(c.name) || imports.some((i) => c.interfaces.includes(unversioned(i)))));
     if (kept.length === 0) return;
     const kinds = [...new Set(kept.flatMap((c) => c.kinds ?? []))].map((k) => `"${k}"`).join(' or ');
     const msg = `module "${spec.name}" is of kind "${spec.kind}" and asks for ${kept.map((c) => `"${c.name}"`).join(', ')}, which only a component of kind ${kinds} may be granted`
