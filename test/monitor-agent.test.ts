@@ -3,6 +3,7 @@
  * trusted extension signer: it turns a denied call and a tampered component of another module into
  * findings and quarantines that module at its threshold.
  */
+import { spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -14,7 +15,13 @@ import { monitorRuntime } from './helpers/monitor.js';
 
 let pki: Pki;
 let fx: Fixture;
-beforeAll(() => { pki = new Pki(); pki.key('vendor', 'ec'); });
+beforeAll(() => {
+  pki = new Pki();
+  pki.key('vendor', 'ec');
+  // Cached by source hash: a no-op when the guest is up to date (~1 min to build when not).
+  const r = spawnSync(process.execPath, [assetPath('guests/build.mjs'), 'integrity-agent'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`npm run build:guests -- integrity-agent failed:\n${r.stderr}`);
+}, 480_000);
 afterAll(() => pki.cleanup());
 beforeEach(() => { fx = new Fixture(); });
 afterEach(async () => { await fx.cleanup(); });
