@@ -18,6 +18,8 @@ interface Target {
   readonly capability: string;
   /** The interface, with version, as a world imports it. */
   readonly iface: string;
+  /** More interfaces of the same capability folder (a package of several grants: edgeward:monitor). */
+  readonly also?: readonly string[];
   /** WIT package folders, by the name they get under `deps/`. */
   readonly packages: Readonly<Record<string, string>>;
   /** The capability serves the interface's functions itself: also write `imports.d.ts`, their host-side type. */
@@ -28,6 +30,12 @@ const jcoWasi = (name: string) => path.join(path.dirname(createRequire(import.me
 
 export const TARGETS: readonly Target[] = [
   { capability: 'hsm-keys', iface: 'edgeward:hsm/keys@0.1.0', packages: { hsm: path.join(ROOT, 'wit/hsm') }, serves: true },
+  {
+    capability: 'monitor',
+    iface: 'edgeward:monitor/inventory@0.1.0',
+    also: ['events', 'measurements', 'findings', 'respond'].map((i) => `edgeward:monitor/${i}@0.1.0`),
+    packages: { monitor: path.join(ROOT, 'wit/monitor'), module: path.join(ROOT, 'wit/module') },
+  },
   { capability: 'workload-identity', iface: 'edgeward:workload/identity@0.1.0', packages: { workload: path.join(ROOT, 'wit/workload') }, serves: true },
   {
     capability: 'http',
@@ -45,7 +53,7 @@ export async function renderCapabilityTypes(target: Target): Promise<Record<stri
   const { types } = await import('@bytecodealliance/jco');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'edgeward-types-'));
   try {
-    writeFileSync(path.join(dir, 'world.wit'), `package edgeward:host-types;\n\nworld host {\n  import ${target.iface};\n}\n`);
+    writeFileSync(path.join(dir, 'world.wit'), `package edgeward:host-types;\n\nworld host {\n${[target.iface, ...(target.also ?? [])].map((i) => `  import ${i};\n`).join('')}}\n`);
     for (const [name, from] of Object.entries(target.packages)) {
       mkdirSync(path.join(dir, 'deps', name), { recursive: true });
       for (const f of readdirSync(from).filter((f) => f.endsWith('.wit'))) copyFileSync(path.join(from, f), path.join(dir, 'deps', name, f));

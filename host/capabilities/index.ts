@@ -20,12 +20,15 @@ import { randomCapability } from './random/index.js';
 import { httpOutgoingCapability } from './http/index.js';
 import { hsmKeysCapability } from './hsm-keys/index.js';
 import { workloadIdentityCapability } from './workload-identity/index.js';
+import { monitorCapabilities, type MonitorHub } from './monitor/index.js';
 
 /** The daemon's services that capabilities serve modules from (opened once by host/daemon/services.ts). */
 export interface CapabilityServices {
   readonly keys: KeyService;
   readonly identity: IdentityService;
   readonly certs: CertService;
+  /** The runtime as security extensions see it (`edgeward:monitor/*`); absent, those grants are unknown. */
+  readonly monitor?: MonitorHub;
 }
 
 /**
@@ -44,5 +47,6 @@ export function edgewardCapabilities(services?: CapabilityServices): Capability[
     // Also provides wasi:io (the same classes as wasi:cli/stdio), which its request and response bodies need.
     httpOutgoingCapability,
     ...(services ? [hsmKeysCapability(services.keys), workloadIdentityCapability(services)] : []),
+    ...(services?.monitor ? monitorCapabilities(services.monitor) : []),
   ];
 }

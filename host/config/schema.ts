@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { fdSocketMessage } from './unsupported.js';
+import { securityExtensionsSchema } from './security-extensions.js';
 
 /** `[modules] signature_policy`: whether an unsigned module may run (host/runtime/signature.ts verifies). */
 export const SIGNATURE_POLICIES = ['optional', 'required'] as const;
@@ -293,6 +294,7 @@ export const configSchema = z
     log: z.object({ level: logLevelSchema.default('info') }).strict().default({ level: 'info' }),
     runtime: runtimeSchema.default(runtimeSchema.parse({})),
     modules: modulesSchema.default(modulesSchema.parse({})),
+    security_extensions: securityExtensionsSchema.default(securityExtensionsSchema.parse({})),
   })
   .strict();
 

@@ -140,18 +140,21 @@ export async function keyBackendProblems(config: Config): Promise<Problem[]> {
   return [{ path: 'tpm.tcti', message: `${dev}: ${code}: ${fix}` }];
 }
 
-/** `[modules] trusted_signers`: read and parsed exactly as the daemon's runtime does. */
+/** `[modules]` and `[security_extensions]` trusted_signers: read and parsed exactly as the daemon's runtime does. */
 export async function signerProblems(config: Config): Promise<Problem[]> {
-  if (config.modules.trusted_signers.length === 0) return [];
-  const { TrustStore, TrustConfigError } = await import('../runtime/trust.js');
-  const files = config.modules.trusted_signers.map((f) => (f.startsWith('file://') ? fileURLToPath(f) : f));
-  try {
-    await TrustStore.load(files);
-    return [];
-  } catch (err) {
-    if (err instanceof TrustConfigError) return [{ path: `modules.trusted_signers.${err.index}`, message: `${err.message}: give a PEM file of public keys or CA certificates` }];
-    throw err;
+  const tables = [['modules', config.modules.trusted_signers], ['security_extensions', config.security_extensions.trusted_signers]] as const;
+  const out: Problem[] = [];
+  for (const [table, signers] of tables) {
+    if (signers.length === 0) continue;
+    const { TrustStore, TrustConfigError } = await import('../runtime/trust.js');
+    try {
+      await TrustStore.load(signers.map((f) => (f.startsWith('file://') ? fileURLToPath(f) : f)));
+    } catch (err) {
+      if (!(err instanceof TrustConfigError)) throw err;
+      out.push({ path: `${table}.trusted_signers.${err.index}`, message: `${err.message}: give a PEM file of public keys or CA certificates` });
+    }
   }
+  return out;
 }
 
 async function exists(file: string, mode = fsc.F_OK): Promise<boolean> {

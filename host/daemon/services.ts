@@ -14,6 +14,8 @@ import { IdentityService } from '../identity/identity.js';
 import { openModuleRuntime, startModules, TrustConfigError, TrustStore, type Capability, type ComponentRuntime, type CreateModuleRuntimeOptions, type ModuleTrust } from '../runtime/index.js';
 import { ConfigError } from '../config/load.js';
 import { edgewardCapabilities } from '../capabilities/index.js';
+import { FindingsStore, MonitorHub } from '../capabilities/monitor/index.js';
+import { findingsRoutes } from '../api/management/findings.js';
 import { keysRoutes } from '../api/management/keys.js';
 import { identitiesRoutes } from '../api/management/identities.js';
 import { NativeModules } from '../identity/native.js';
@@ -44,11 +46,18 @@ export interface Services {
 
 /** The device's module trust (`[modules]`); an unusable signer file is a config error naming its entry. */
 async function moduleTrust(config: Config, source: string): Promise<ModuleTrust> {
-  const files = config.modules.trusted_signers.map((f) => (f.startsWith('file://') ? fileURLToPath(f) : f));
+  const store = await trustStore(config.modules.trusted_signers, 'modules', source);
+  const extensions = await trustStore(config.security_extensions.trusted_signers, 'security_extensions', source);
+  return { policy: config.modules.signature_policy, store, extensions };
+}
+
+/** The signers of `[table] trusted_signers`; an unusable file is a config error naming its entry. */
+async function trustStore(signers: readonly string[], table: string, source: string): Promise<TrustStore> {
+  const files = signers.map((f) => (f.startsWith('file://') ? fileURLToPath(f) : f));
   try {
-    return { policy: config.modules.signature_policy, store: await TrustStore.load(files) };
+    return await TrustStore.load(files);
   } catch (err) {
-    if (err instanceof TrustConfigError) throw new ConfigError(source, [{ path: `modules.trusted_signers.${err.index}`, message: err.message }]);
+    if (err instanceof TrustConfigError) throw new ConfigError(source, [{ path: `${table}.trusted_signers.${err.index}`, message: err.message }]);
     throw err;
   }
 }
@@ -58,16 +67,7 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
   const { config, logger } = opts;
   const trust = await moduleTrust(config, opts.source ?? '<config>');
   const stateDir = config.state_dir;
-  const closers: (() => Promise<void> | void)[] = [];
-  const close = async () => {
-    for (const fn of closers.reverse()) {
-      try {
-        await fn();
-      } catch (err) {
-        logger.warn({ err }, 'error while stopping a service');
-      }
-    }
-  };
+  const { closers, close } = reverseStopper(logger);
   try {
     const keys = await openKeyService({ config, stateDir, logger });
     closers.push(() => keys.close());
@@ -75,11 +75,13 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     const certs = await CertService.open({ config, stateDir, keys, logger: logger.child({ component: 'certs' }), deviceId: identity.device.deviceId, hubHostname: identity.device.hubHostname });
     certs.startRenewal();
     closers.push(() => certs.close());
-    const capabilities: Capability[] = [...edgewardCapabilities({ keys, identity, certs }), ...(opts.capabilities ?? [])];
+    const monitor = new MonitorHub(await FindingsStore.open(stateDir));
+    const capabilities: Capability[] = [...edgewardCapabilities({ keys, identity, certs, monitor }), ...(opts.capabilities ?? [])];
     const runtimeLogger = logger.child({ component: 'runtime' });
     const runtime = await openSealedRuntime(keys, { stateDir, logger: runtimeLogger, limits: config.runtime.default_limits, capabilities, trust });
     runtimeLogger.info({ signaturePolicy: trust.policy, trustedSigners: trust.store.size }, 'module signature policy');
     closers.push(() => runtime.close());
+    monitor.attach(runtime);
     const nativeRegistry = await NativeModules.open(stateDir);
     const runDir = path.dirname(socketPathOf(config.connect.workload_uri));
     const workloadLogger = logger.child({ component: 'workload' });
@@ -108,6 +110,7 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
       managementRoutes: [
         { prefix: '/keys', app: keysRoutes(keys), minimum: MGMT_API_VERSION },
         { prefix: '/identities', app: identitiesRoutes(native, () => identity.provisioningInfo()) },
+        { prefix: '/findings', app: findingsRoutes(monitor.findings) },
       ],
       status: async () => [...(await serviceStatus({ keys, identity, certs, runtime }, trust)), ...(hub ? [hub.serviceStatus()] : [])],
       close,
@@ -116,6 +119,21 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     await close();
     throw err;
   }
+}
+
+/** Stop functions of the services started so far; `close` runs them in reverse, logging what fails. */
+function reverseStopper(logger: Logger): { closers: (() => Promise<void> | void)[]; close(): Promise<void> } {
+  const closers: (() => Promise<void> | void)[] = [];
+  const close = async () => {
+    for (const fn of closers.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        logger.warn({ err }, 'error while stopping a service');
+      }
+    }
+  };
+  return { closers, close };
 }
 
 /** What `system status` shows of each service. */

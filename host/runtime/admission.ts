@@ -9,14 +9,17 @@ import { randomUUID } from 'node:crypto';
 import type { LimitsConfig } from '../config/schema.js';
 import { BoundaryTypeError, checkBoundary, componentTypes, hostInterface, type ExtraInterfaces } from '../boundary/check.js';
 import type { ComponentType, InstanceType } from '../boundary/types.js';
-import { configureGrants, planLinks, type Capability } from './capabilities.js';
+import { configureGrants, planLinks, unversioned, type Capability } from './capabilities.js';
 import { IntegrityError, RuntimeError } from './errors.js';
 import type { RuntimeEvents } from './events.js';
 import { measure, readSource, type CoreModule, type Digest, type Loader } from './loader.js';
 import type { ModuleSpec } from './manifest.js';
 import type { Registration } from './registry.js';
 import { loadSignature, SignatureError, type SignatureMaterial } from './signature.js';
-import { verifyModule, type ModuleTrust, type SignerIdentity } from './trust.js';
+import { TrustStore, verifyModule, type ModuleTrust, type SignerIdentity } from './trust.js';
+
+/** The kind whose signer must be in `[security_extensions] trusted_signers`, under the "required" policy. */
+const EXTENSION_KIND = 'security-extension';
 
 export interface AdmissionOptions {
   loader: Loader;
@@ -80,11 +83,12 @@ export class Admission {
    */
   async admit(spec: ModuleSpec, old?: Registration): Promise<[Registration, Uint8Array]> {
     this.configure(spec);
+    this.checkKinds(spec);
     const bytes = await readSource(spec.source, spec.digest);
     const measured = this.measurePinned(spec, bytes);
     // The signature is checked before anything parses the bytes (as the measurement is).
     const material = spec.signature ? await loadSignature(spec.signature).catch((err: unknown) => this.refused(spec.name, err)) : undefined;
-    const who = await this.verifySignature(spec.name, bytes, material);
+    const who = await this.verifySignature(spec.name, spec.kind, bytes, material);
     // Keeping the content-addressed copy (fsync'd) overlaps the transpile; both must succeed.
     const storing = this.opts.loader.store(bytes);
     storing.catch(() => undefined);
@@ -92,6 +96,7 @@ export class Admission {
     if (!prepared.exports.some((e) => e.startsWith('edgeward:module/lifecycle'))) {
       throw new RuntimeError('invalid', `module "${spec.name}": component does not export edgeward:module/lifecycle (build it for the "module" world in wit/module)`);
     }
+    this.checkKinds(spec, prepared.imports);
     const plan = planLinks(spec.name, prepared.imports, spec.capabilities, this.opts.capabilities);
     if (!plan.ok) {
       this.opts.events.record(spec.name, 'denied', plan.message);
@@ -180,9 +185,31 @@ export class Admission {
     return out;
   }
 
-  /** verifyModule under this device's trust; a refusal is an event and a typed error. */
-  private async verifySignature(name: string, bytes: Uint8Array, material: SignatureMaterial | undefined): Promise<SignerIdentity> {
-    return verifyModule(name, bytes, material, this.opts.trust).catch((err: unknown) => this.refused(name, err));
+  /**
+   * Grants kept to some kinds (`Capability.kinds`: `edgeward:monitor/*` for security extensions) asked for
+   * by another kind, or whose interfaces its component imports: refused at deploy, an event and a `denied`
+   * error naming every such grant and what to do.
+   */
+  private checkKinds(spec: ModuleSpec, imports: readonly string[] = []): void {
+    const kept = this.opts.capabilities.filter((c) => c.kinds && !c.kinds.includes(spec.kind)
+      && (spec.capabilities.includes(c.name) || imports.some((i) => c.interfaces.includes(unversioned(i)))));
+    if (kept.length === 0) return;
+    const kinds = [...new Set(kept.flatMap((c) => c.kinds ?? []))].map((k) => `"${k}"`).join(' or ');
+    const msg = `module "${spec.name}" is of kind "${spec.kind}" and asks for ${kept.map((c) => `"${c.name}"`).join(', ')}, which only a component of kind ${kinds} may be granted`
+      + (kinds.includes(EXTENSION_KIND) ? ` (set "kind": "${EXTENSION_KIND}" and sign it with a signer listed in [security_extensions] trusted_signers)` : '');
+    this.opts.events.record(spec.name, 'denied', msg);
+    throw new RuntimeError('denied', msg);
+  }
+
+  /**
+   * verifyModule under this device's trust for `kind`: a security extension only under the "required"
+   * policy and `[security_extensions] trusted_signers`, whatever `[modules]` says. A refusal is an event
+   * and a typed error.
+   */
+  private async verifySignature(name: string, kind: string, bytes: Uint8Array, material: SignatureMaterial | undefined): Promise<SignerIdentity> {
+    if (kind !== EXTENSION_KIND) return verifyModule(name, bytes, material, this.opts.trust).catch((err: unknown) => this.refused(name, err));
+    const trust: ModuleTrust = { policy: 'required', store: this.opts.trust.extensions ?? TrustStore.empty() };
+    return verifyModule(name, bytes, material, trust).catch((err: unknown) => this.refused(name, extensionRefusal(name, err)));
   }
 
   private refused(name: string, err: unknown): never {
@@ -195,10 +222,19 @@ export class Admission {
    * trust, by the signer the registration recorded. Resolves to the same buffer.
    */
   private async verifyAtStart(r: Registration, bytes: Uint8Array): Promise<Uint8Array> {
-    const who = await this.verifySignature(r.name, bytes, r.signature);
+    const who = await this.verifySignature(r.name, r.kind, bytes, r.signature);
     if (who.signer !== r.signer) {
       this.refused(r.name, new SignatureError('untrusted-signer', `module "${r.name}": verified signer ${who.signer} is not the registered signer ${r.signer}`));
     }
     return bytes;
   }
+}
+
+/** A security extension's signature refusal, told in terms of `[security_extensions]`. */
+function extensionRefusal(name: string, err: unknown): unknown {
+  if (!(err instanceof SignatureError)) return err;
+  const rule = 'a security extension must be signed by a signer listed in [security_extensions] trusted_signers, whatever [modules] signature_policy says';
+  if (err.reason === 'missing-signature') return new SignatureError('missing-signature', `security extension "${name}" is not signed: ${rule}`);
+  if (err.reason === 'untrusted-signer') return new SignatureError('untrusted-signer', `${err.message} (${rule})`);
+  return err;
 }

@@ -105,6 +105,11 @@ export interface Capability {
    * is told `advice` (wasi:http for wasi:sockets).
    */
   readonly insteadOf?: { readonly prefix: string; readonly advice: string };
+  /**
+   * The module kinds that may be granted this capability (admission refuses the others at deploy);
+   * every kind when absent. `edgeward:monitor/*` is for `security-extension`s only.
+   */
+  readonly kinds?: readonly string[];
   /** Linked for every module (its own log, its own exit). */
   readonly implicit?: boolean;
   /**

@@ -53,6 +53,11 @@ function sameCert(a: x509.X509Certificate, b: x509.X509Certificate): boolean {
 export interface ModuleTrust {
   policy: SignaturePolicy;
   store: TrustStore;
+  /**
+   * The signers a `security-extension` must be signed by (`[security_extensions] trusted_signers`), always
+   * under the "required" policy; none when absent.
+   */
+  extensions?: TrustStore;
 }
 
 /** The registration's view of a verified module: `signer` is `sha256:<SPKI hex>` or "unsigned". */
