@@ -16,6 +16,7 @@ import { registerKeysCommands } from './commands/keys.js';
 import { registerModuleCommands } from './commands/modules.js';
 import { registerNativeModuleCommands } from './commands/module.js';
 import { registerNewCommand } from './commands/new.js';
+import { registerAttestCommands } from './commands/attest.js';
 import { cliClient, loadCliConfig } from './context.js';
 
 const program = new Command();
@@ -45,6 +46,7 @@ registerCheckCommand(program, ctx);
 registerKeysCommands(program, () => cliClient(ctx()));
 registerNativeModuleCommands(program, () => cliClient(ctx()));
 registerNewCommand(program);
+registerAttestCommands(program, () => cliClient(ctx()));
 registerTpmCommands(program, async () => (await loadCliConfig(ctx())).config);
 
 await program.parseAsync(process.argv);

@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { fdSocketMessage } from './unsupported.js';
+import { DEFAULT_MEASUREMENT, measurementSchema } from './measurement.js';
 
 /** `[modules] signature_policy`: whether an unsigned module may run (host/runtime/signature.ts verifies). */
 export const SIGNATURE_POLICIES = ['optional', 'required'] as const;
@@ -276,6 +277,7 @@ export const configSchema = z
     log: z.object({ level: logLevelSchema.default('info') }).strict().default({ level: 'info' }),
     runtime: runtimeSchema.default(runtimeSchema.parse({})),
     modules: modulesSchema.default(modulesSchema.parse({})),
+    measurement: measurementSchema.default(DEFAULT_MEASUREMENT),
   })
   .strict();
 

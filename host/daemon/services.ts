@@ -22,6 +22,8 @@ import { WorkloadSockets } from '../api/workload/sockets.js';
 import type { HttpLimits } from '../api/serve.js';
 import { MGMT_API_VERSION } from '../api/versions.js';
 import type { ServiceStatus } from '../api/management/control.js';
+import { Measurement, measurementOffStatus } from '../measure/service.js';
+import { attestRoutes } from '../api/management/attest.js';
 
 /** The daemon's HMAC key that seals the module runtime's transpile cache. */
 const CACHE_SEAL_KEY_ID = 'runtime-cache-seal';
@@ -67,6 +69,9 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     }
   };
   try {
+    // First: the daemon's code and config are measured before anything else runs.
+    const measurement = await Measurement.start(config, logger.child({ component: 'measurement' }));
+    if (measurement) closers.push(() => measurement.close());
     const keys = await openKeyService({ config, stateDir, logger });
     closers.push(() => keys.close());
     const identity = await IdentityService.open({ config, keys, logger });
@@ -78,6 +83,7 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     const runtime = await openSealedRuntime(keys, { stateDir, logger: runtimeLogger, limits: config.runtime.default_limits, capabilities, trust });
     runtimeLogger.info({ signaturePolicy: trust.policy, trustedSigners: trust.store.size }, 'module signature policy');
     closers.push(() => runtime.close());
+    measurement?.watch(runtime);
     const nativeRegistry = await NativeModules.open(stateDir);
     const runDir = path.dirname(socketPathOf(config.connect.workload_uri));
     const workloadLogger = logger.child({ component: 'workload' });
@@ -97,8 +103,9 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
       managementRoutes: [
         { prefix: '/keys', app: keysRoutes(keys), minimum: MGMT_API_VERSION },
         { prefix: '/identities', app: identitiesRoutes(native) },
+        { prefix: '/attest', app: attestRoutes(measurement) },
       ],
-      status: () => serviceStatus({ keys, identity, certs, runtime }, trust),
+      status: async () => [...(await serviceStatus({ keys, identity, certs, runtime }, trust)), measurement?.status() ?? measurementOffStatus(config)],
       close,
     };
   } catch (err) {

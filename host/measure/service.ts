@@ -1,0 +1,153 @@
+/**
+ * Measured launch: at daemon start the runtime PCR is extended with the daemon's code digest and its
+ * effective config (code.ts), and at every module instance start the modules PCR with the module's
+ * component digest, signer, kind and grants; each extend goes into the TCG event log (log.ts). Quotes are
+ * signed by the attestation key (AK): a restricted ECDSA P-256 signing primary in the endorsement hierarchy,
+ * persisted at AK_HANDLE (0x81010002, next to the EK at 0x81010001).
+ *
+ * Measurement needs `[tpm]` in the config and `[measurement] enabled` (the default); otherwise it is off
+ * and `system status` says so. The TPM connection is the measurement's own (a `/dev/tpmrm0` takes many).
+ */
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { canonicalJson, tagEvent, TAG } from '../../hsm/tpm/eventlog.js';
+import { ALG, RH } from '../../hsm/tpm/constants.js';
+import { ensurePersistedPrimary, type HierarchyAuths } from '../../hsm/tpm/identity.js';
+import { publicKeyOf } from '../../hsm/tpm/pubkey.js';
+import { eccSigningTemplate } from '../../hsm/tpm/templates.js';
+import { StartupError } from '../../hsm/support/errors.js';
+import { Tpm, type PublicInfo } from '../../hsm/tpm/tpm.js';
+import { marshalSignature } from '../../hsm/tpm/types.js';
+import type { Config } from '../config/schema.js';
+import type { ServiceStatus } from '../api/management/control.js';
+import type { Logger } from '../log.js';
+import type { RuntimeEvent } from '../runtime/events.js';
+import type { Registration } from '../runtime/registry.js';
+import { codeDigest, measuredConfig } from './code.js';
+import { MeasurementLog } from './log.js';
+import { encodeToolsPcrs, type QuoteBundle } from './quote-files.js';
+
+export const AK_HANDLE = 0x81010002;
+
+/** What the measurement service needs of the module runtime. */
+export interface MeasuredRuntime {
+  onEvent(listener: (e: RuntimeEvent) => void): () => void;
+  registrations(): Registration[];
+}
+
+export class MeasurementUnavailable extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MeasurementUnavailable';
+  }
+}
+
+/** The data measured for a module start (canonical JSON of this is the tagged event's data). */
+export function moduleStartData(r: Registration): Record<string, unknown> {
+  return { module: r.name, digest: r.digest, signer: r.signer, kind: r.kind, grants: [...r.capabilities].sort(), network: r.network ?? null };
+}
+
+export class Measurement {
+  private unsubscribe: (() => void) | undefined;
+  private ak: PublicInfo | undefined;
+  /** Milliseconds of the last extend (TPM command + log write), for figures. */
+  lastExtendMs = 0;
+
+  private constructor(
+    private readonly tpm: Tpm,
+    readonly log: MeasurementLog,
+    readonly pcrs: { runtime: number; modules: number },
+    private readonly logger: Logger,
+    private readonly hierarchyAuth: HierarchyAuths | undefined,
+  ) {}
+
+  /** Open the TPM and the log, and measure the daemon; undefined when measurement is off. */
+  static async start(config: Config, logger: Logger): Promise<Measurement | undefined> {
+    if (!config.tpm || !config.measurement.enabled) return undefined;
+    const { runtime_pcr: runtime, modules_pcr: modules } = config.measurement;
+    const tpm = await Tpm.open(config.tpm.tcti).catch((err: unknown) => {
+      throw new StartupError(`[measurement]: cannot use the TPM at "${config.tpm!.tcti}": ${(err as Error).message}\n  hint: fix [tpm] tcti, or set [measurement] enabled = false to run without measured launch`, 2);
+    });
+    try {
+      const log = await MeasurementLog.open(path.join(config.state_dir, 'measurement'), tpm, [runtime, modules]);
+      if (log.opening.kind === 'section') {
+        logger.warn({ reason: log.opening.reason, kept: log.opening.kept }, 'measurement log does not match the TPM PCRs: started a new log section (the old log is kept); a verifier cannot vouch for what ran before it');
+      }
+      const m = new Measurement(tpm, log, { runtime, modules }, logger, config.tpm.hierarchy_authorization);
+      await m.measureDaemon(config);
+      return m;
+    } catch (err) {
+      await tpm.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async extend(pcr: number, tag: number, data: unknown): Promise<void> {
+    const t0 = performance.now();
+    await this.log.append(tagEvent(pcr, tag, Buffer.from(canonicalJson(data))));
+    this.lastExtendMs = performance.now() - t0;
+  }
+
+  private async measureDaemon(config: Config): Promise<void> {
+    const code = await codeDigest();
+    const cfg = measuredConfig(config);
+    await this.extend(this.pcrs.runtime, TAG.daemonCode, { version: code.version, digest: code.digest });
+    await this.extend(this.pcrs.runtime, TAG.daemonConfig, { digest: cfg.digest, config: JSON.parse(cfg.canonical) });
+    this.logger.info({ pcr: this.pcrs.runtime, code: code.digest, files: code.files, config: cfg.digest, log: this.log.opening.kind }, 'measured the daemon');
+  }
+
+  /** Extend the modules PCR at every instance start the runtime reports. */
+  watch(runtime: MeasuredRuntime): void {
+    this.unsubscribe = runtime.onEvent((e) => {
+      if (e.kind !== 'started') return;
+      const r = runtime.registrations().find((x) => x.name === e.module);
+      if (!r) return;
+      this.extend(this.pcrs.modules, TAG.moduleStart, moduleStartData(r)).catch((err: unknown) =>
+        this.logger.error({ err, module: r.name }, 'could not measure a module start into the TPM'),
+      );
+    });
+  }
+
+  private async attestationKey(): Promise<PublicInfo> {
+    this.ak ??= (await ensurePersistedPrimary(this.tpm, AK_HANDLE, RH.ENDORSEMENT, eccSigningTemplate({ restricted: true }), this.hierarchyAuth ?? {})).info;
+    return this.ak;
+  }
+
+  /** A quote of both PCRs over `nonce`, with the log as it was when quoted. */
+  async quote(nonce: Buffer): Promise<QuoteBundle & { ms: number }> {
+    const ak = await this.attestationKey();
+    const selection = [{ hashAlg: ALG.SHA256, pcrs: [this.pcrs.runtime, this.pcrs.modules].sort((a, b) => a - b) }];
+    return this.log.exclusive(async (eventlog) => {
+      const t0 = performance.now();
+      const q = await this.tpm.quote(AK_HANDLE, nonce, null, selection);
+      const ms = performance.now() - t0;
+      const values = (await this.tpm.pcrRead(selection)).digests;
+      return {
+        'quote.msg': q.attest,
+        'quote.sig': marshalSignature(q.signature).finish(),
+        'quote.pcrs': encodeToolsPcrs(selection, values),
+        'ak.pub.pem': Buffer.from(publicKeyOf(ak.public).export({ type: 'spki', format: 'pem' }) as string),
+        'ak.pub': ak.publicBytes,
+        'eventlog.bin': eventlog,
+        ms,
+      };
+    });
+  }
+
+  status(): ServiceStatus {
+    const n = this.log.list().length;
+    return { name: 'measurement', status: this.log.opening.kind === 'section' ? 'degraded' : 'running', detail: `PCR ${this.pcrs.runtime} (runtime), PCR ${this.pcrs.modules} (modules); ${n} event(s) in the log (${this.log.opening.kind}${this.log.opening.reason ? `: ${this.log.opening.reason}` : ''})` };
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe?.();
+    await this.log.settled().catch(() => undefined);
+    await this.tpm.close();
+  }
+}
+
+/** `system status` when measurement is off. */
+export function measurementOffStatus(config: Config): ServiceStatus {
+  const why = !config.tpm ? 'no [tpm] configured' : '[measurement] enabled = false';
+  return { name: 'measurement', status: 'ready', detail: `off: ${why}; PCRs are not extended and "edgeward attest quote" is unavailable` };
+}
