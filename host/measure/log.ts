@@ -138,6 +138,6 @@ export class MeasurementLog {
   }
 
   private write(): Promise<void> {
-    return writeFileAtomic(this.file, this.bytes(), 0o644);
+    return writeFileAtomic(this.file, this.bytes());
   }
 }

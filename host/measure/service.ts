@@ -10,7 +10,7 @@
  */
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { canonicalJson, tagEvent, TAG } from '../../hsm/tpm/eventlog.js';
+import { EV_EVENT_TAG, canonicalJson, tagEvent, TAG, type LogEvent } from '../../hsm/tpm/eventlog.js';
 import { ALG, RH } from '../../hsm/tpm/constants.js';
 import { ensurePersistedPrimary, type HierarchyAuths } from '../../hsm/tpm/identity.js';
 import { publicKeyOf } from '../../hsm/tpm/pubkey.js';
@@ -82,18 +82,32 @@ export class Measurement {
     }
   }
 
-  private async extend(pcr: number, tag: number, data: unknown): Promise<void> {
+  private extend(pcr: number, tag: number, data: unknown): Promise<void> {
+    return this.append(tagEvent(pcr, tag, Buffer.from(canonicalJson(data))));
+  }
+
+  private async append(e: LogEvent): Promise<void> {
     const t0 = performance.now();
-    await this.log.append(tagEvent(pcr, tag, Buffer.from(canonicalJson(data))));
+    await this.log.append(e);
     this.lastExtendMs = performance.now() - t0;
   }
 
+  /**
+   * Measure the daemon's code and config into the runtime PCR — unless this boot's log already ends with
+   * exactly these two measurements (a daemon restart with nothing changed), so the runtime PCR stays the
+   * same value for an unchanged device however often the daemon restarts; any change extends it again.
+   */
   private async measureDaemon(config: Config): Promise<void> {
     const code = await codeDigest();
     const cfg = measuredConfig(config);
-    await this.extend(this.pcrs.runtime, TAG.daemonCode, { version: code.version, digest: code.digest });
-    await this.extend(this.pcrs.runtime, TAG.daemonConfig, { digest: cfg.digest, config: JSON.parse(cfg.canonical) });
-    this.logger.info({ pcr: this.pcrs.runtime, code: code.digest, files: code.files, config: cfg.digest, log: this.log.opening.kind }, 'measured the daemon');
+    const events = [
+      tagEvent(this.pcrs.runtime, TAG.daemonCode, Buffer.from(canonicalJson({ version: code.version, digest: code.digest }))),
+      tagEvent(this.pcrs.runtime, TAG.daemonConfig, Buffer.from(canonicalJson({ digest: cfg.digest, config: JSON.parse(cfg.canonical) }))),
+    ];
+    const last = this.log.list().filter((e) => e.pcr === this.pcrs.runtime && e.type === EV_EVENT_TAG).slice(-2);
+    const unchanged = last.length === 2 && last.every((e, i) => e.data.equals(events[i]!.data));
+    if (!unchanged) for (const e of events) await this.append(e);
+    this.logger.info({ pcr: this.pcrs.runtime, code: code.digest, files: code.files, config: cfg.digest, log: this.log.opening.kind, extended: !unchanged }, unchanged ? 'daemon code and config unchanged since their measurement this boot' : 'measured the daemon');
   }
 
   /** Extend the modules PCR at every instance start the runtime reports. */

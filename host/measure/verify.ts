@@ -58,7 +58,7 @@ export function verifyBundle(b: QuoteBundle, nonce?: Buffer): Verdict {
   const signature = readSignature(new Reader(b['quote.sig']), digestSize);
   const { selection } = parseToolsPcrs(b['quote.pcrs']);
   const events = parseEventLog(b['eventlog.bin']);
-  for (const i of eventsWithWrongData(events)) problems.push(`event ${i} (PCR ${events[i]!.pcr}): its data does not hash to its digest (the log was edited)`);
+  for (const i of eventsWithWrongData(events)) problems.push(`event ${i + 1} (PCR ${events[i]!.pcr}; EventNum as tpm2_eventlog numbers it): its data does not hash to its digest (the log was edited)`);
   const replayed = replayLog(events);
   const sel = selection.filter((s) => s.pcrs.length > 0);
   const pcrValues = sel.flatMap((s) => [...s.pcrs].sort((a, c) => a - c).map((p) => replayed.get(p) ?? Buffer.alloc(digestSize(s.hashAlg))));
