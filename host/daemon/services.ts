@@ -24,6 +24,7 @@ import { MGMT_API_VERSION } from '../api/versions.js';
 import type { ServiceStatus } from '../api/management/control.js';
 import { Measurement, measurementOffStatus } from '../measure/service.js';
 import { attestRoutes } from '../api/management/attest.js';
+import { IntegrityMonitor } from '../measure/integrity.js';
 
 /** The daemon's HMAC key that seals the module runtime's transpile cache. */
 const CACHE_SEAL_KEY_ID = 'runtime-cache-seal';
@@ -84,6 +85,9 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     runtimeLogger.info({ signaturePolicy: trust.policy, trustedSigners: trust.store.size }, 'module signature policy');
     closers.push(() => runtime.close());
     measurement?.watch(runtime);
+    const integrity = new IntegrityMonitor(runtime, config.measurement.integrity_interval_s * 1000, runtimeLogger);
+    integrity.start();
+    closers.push(() => integrity.close());
     const nativeRegistry = await NativeModules.open(stateDir);
     const runDir = path.dirname(socketPathOf(config.connect.workload_uri));
     const workloadLogger = logger.child({ component: 'workload' });
