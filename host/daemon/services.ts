@@ -70,11 +70,11 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     }
   };
   try {
-    // First: the daemon's code and config are measured before anything else runs.
-    const measurement = await Measurement.start(config, logger.child({ component: 'measurement' }));
-    if (measurement) closers.push(() => measurement.close());
     const keys = await openKeyService({ config, stateDir, logger });
     closers.push(() => keys.close());
+    // The daemon's code and config are measured before any other service or module starts.
+    const measurement = await Measurement.start(config, logger.child({ component: 'measurement' }));
+    if (measurement) closers.push(() => measurement.close());
     const identity = await IdentityService.open({ config, keys, logger });
     const certs = await CertService.open({ config, stateDir, keys, logger: logger.child({ component: 'certs' }), deviceId: identity.device.deviceId, hubHostname: identity.device.hubHostname });
     certs.startRenewal();

@@ -12,11 +12,13 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { EV_EVENT_TAG, canonicalJson, tagEvent, TAG, type LogEvent } from '../../hsm/tpm/eventlog.js';
 import { ALG, RH } from '../../hsm/tpm/constants.js';
-import { ensurePersistedPrimary, type HierarchyAuths } from '../../hsm/tpm/identity.js';
+import { HierarchyAuthError, ensurePersistedPrimary, type HierarchyAuths } from '../../hsm/tpm/identity.js';
+import { TpmTransportError } from '../../hsm/tpm/transport.js';
 import { publicKeyOf } from '../../hsm/tpm/pubkey.js';
 import { eccSigningTemplate } from '../../hsm/tpm/templates.js';
-import { StartupError } from '../../hsm/support/errors.js';
-import { Tpm, type PublicInfo } from '../../hsm/tpm/tpm.js';
+import { StartupError } from '../errors.js';
+import { openSharedTpm } from '../../hsm/tpm/shared.js';
+import type { Tpm, PublicInfo } from '../../hsm/tpm/tpm.js';
 import { marshalSignature } from '../../hsm/tpm/types.js';
 import type { Config } from '../config/schema.js';
 import type { ServiceStatus } from '../api/management/control.js';
@@ -65,9 +67,12 @@ export class Measurement {
   static async start(config: Config, logger: Logger): Promise<Measurement | undefined> {
     if (!config.tpm || !config.measurement.enabled) return undefined;
     const { runtime_pcr: runtime, modules_pcr: modules } = config.measurement;
-    const tpm = await Tpm.open(config.tpm.tcti).catch((err: unknown) => {
-      throw new StartupError(`[measurement]: cannot use the TPM at "${config.tpm!.tcti}": ${(err as Error).message}\n  hint: fix [tpm] tcti, or set [measurement] enabled = false to run without measured launch`, 2);
-    });
+    const tcti = config.tpm.tcti;
+    const startupError = (err: unknown): unknown =>
+      err instanceof TpmTransportError || err instanceof HierarchyAuthError
+        ? new StartupError(`[measurement]: cannot use the TPM at "${tcti}": ${(err as Error).message}\n  hint: fix [tpm] tcti, or set [measurement] enabled = false to run without measured launch`, 2)
+        : err;
+    const tpm = await openSharedTpm(tcti).catch((err: unknown) => Promise.reject(startupError(err)));
     try {
       const log = await MeasurementLog.open(path.join(config.state_dir, 'measurement'), tpm, [runtime, modules]);
       if (log.opening.kind === 'section') {
@@ -78,7 +83,7 @@ export class Measurement {
       return m;
     } catch (err) {
       await tpm.close().catch(() => undefined);
-      throw err;
+      throw startupError(err);
     }
   }
 
