@@ -6,7 +6,8 @@
  * persisted at AK_HANDLE (0x81010002, next to the EK at 0x81010001).
  *
  * Measurement needs `[tpm]` in the config and `[measurement] enabled` (the default); otherwise it is off
- * and `system status` says so. The TPM connection is the measurement's own (a `/dev/tpmrm0` takes many).
+ * and `system status` says so. The TPM connection is shared with the key store (hsm/tpm/shared.ts).
+ * A module start is measured after it verified and before its instance runs (runtime `onLaunch`).
  */
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -23,7 +24,7 @@ import { marshalSignature } from '../../hsm/tpm/types.js';
 import type { Config } from '../config/schema.js';
 import type { ServiceStatus } from '../api/management/control.js';
 import type { Logger } from '../log.js';
-import type { RuntimeEvent } from '../runtime/events.js';
+import { RuntimeError } from '../runtime/errors.js';
 import type { Registration } from '../runtime/registry.js';
 import { codeDigest, measuredConfig } from './code.js';
 import { MeasurementLog } from './log.js';
@@ -33,8 +34,7 @@ export const AK_HANDLE = 0x81010002;
 
 /** What the measurement service needs of the module runtime. */
 export interface MeasuredRuntime {
-  onEvent(listener: (e: RuntimeEvent) => void): () => void;
-  registrations(): Registration[];
+  onLaunch(hook: (r: Registration) => Promise<void>): void;
 }
 
 export class MeasurementUnavailable extends Error {
@@ -50,7 +50,6 @@ export function moduleStartData(r: Registration): Record<string, unknown> {
 }
 
 export class Measurement {
-  private unsubscribe: (() => void) | undefined;
   private ak: PublicInfo | undefined;
   /** Milliseconds of the last extend (TPM command + log write), for figures. */
   lastExtendMs = 0;
@@ -115,15 +114,19 @@ export class Measurement {
     this.logger.info({ pcr: this.pcrs.runtime, code: code.digest, files: code.files, config: cfg.digest, log: this.log.opening.kind, extended: !unchanged }, unchanged ? 'daemon code and config unchanged since their measurement this boot' : 'measured the daemon');
   }
 
-  /** Extend the modules PCR at every instance start the runtime reports. */
+  /**
+   * Measure each module start into the modules PCR: called by the runtime after the start verified the
+   * component (digest, signature, types) and before the instance runs; if the TPM cannot take the
+   * measurement, the module does not start (a start-failed event says why; it is retried with back-off).
+   */
   watch(runtime: MeasuredRuntime): void {
-    this.unsubscribe = runtime.onEvent((e) => {
-      if (e.kind !== 'started') return;
-      const r = runtime.registrations().find((x) => x.name === e.module);
-      if (!r) return;
-      this.extend(this.pcrs.modules, TAG.moduleStart, moduleStartData(r)).catch((err: unknown) =>
-        this.logger.error({ err, module: r.name }, 'could not measure a module start into the TPM'),
-      );
+    runtime.onLaunch(async (r) => {
+      try {
+        await this.extend(this.pcrs.modules, TAG.moduleStart, moduleStartData(r));
+      } catch (err) {
+        this.logger.error({ err, module: r.name }, 'could not measure a module start into the TPM');
+        throw new RuntimeError('failed', `module "${r.name}" not started: its start could not be measured into TPM PCR ${this.pcrs.modules} (${(err as Error).message})`);
+      }
     });
   }
 
@@ -159,7 +162,6 @@ export class Measurement {
   }
 
   async close(): Promise<void> {
-    this.unsubscribe?.();
     await this.log.settled().catch(() => undefined);
     await this.tpm.close();
   }

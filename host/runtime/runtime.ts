@@ -111,6 +111,11 @@ export class ComponentRuntime implements ModuleRuntime {
     await this.stop(name);
   }
 
+  /** Measured launch (host/measure): `hook` runs for each verified module start, before the instance runs. */
+  onLaunch(hook: (r: Registration) => Promise<void>): void {
+    this.supervisor.beforeLaunch = hook;
+  }
+
   /** An event about the daemon itself, into the same ring (the daemon logged it already). */
   recordDaemonEvent(kind: 'daemon-fault', message: string): void {
     this.eventLog.ring.push({ module: DAEMON_EVENTS, kind, message });
