@@ -4,7 +4,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../host/config/load.js';
-import { measuredConfig } from '../host/measure/code.js';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { codeDigest, measuredConfig } from '../host/measure/code.js';
 import { configProblems } from './helpers/config.js';
 
 const env = { EDGEWARD_HOME: '/tmp/ew-measure-config' };
@@ -30,5 +34,24 @@ describe('[measurement] config', () => {
     expect(a.canonical).not.toContain('ownerpass');
     const c = measuredConfig(parseConfigText(`${base}${tpm}[measurement]\nruntime_pcr = 11\nmodules_pcr = 14\n`, 't.toml', env).config);
     expect(c.digest).not.toBe(a.digest);
+  });
+});
+
+describe('daemon code digest', () => {
+  it('is what the documented sha256sum pipeline gives, and changes with one byte of code', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'ew-code-'));
+    try {
+      for (const [f, text] of [['host/cli/main.js', 'a'], ['host/Z.js', 'b'], ['hsm/tpm/tpm.js', 'c'], ['other/x.js', 'not measured']] as const) {
+        mkdirSync(path.dirname(path.join(root, f)), { recursive: true });
+        writeFileSync(path.join(root, f), text);
+      }
+      const shell = execFileSync('sh', ['-c', "{ printf 'edgeward-code-v1\\nversion %s\\n' 9.9.9; find host hsm -type f | LC_ALL=C sort | xargs sha256sum; } | sha256sum"], { cwd: root }).toString().split(' ')[0];
+      const ours = await codeDigest(root, '9.9.9');
+      expect(ours).toEqual({ version: '9.9.9', digest: `sha256:${shell}`, files: 3 });
+      writeFileSync(path.join(root, 'hsm/tpm/tpm.js'), 'C');
+      expect((await codeDigest(root, '9.9.9')).digest).not.toBe(ours.digest);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
