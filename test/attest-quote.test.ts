@@ -74,6 +74,20 @@ describe('measured launch and attestation (swtpm, daemon, tpm2-tools)', () => {
     expect(verified.stdout).toMatch(/^PCR 12  daemon config   sha256:[0-9a-f]{64}$/m);
     expect(verified.stdout).toMatch(/^PCR 13  module start    echo sha256:[0-9a-f]{64} signer unsigned grants \[/m);
     expect(verified.stdout).toContain('verified:');
+    // The AK is in the TPM of this EK: a credential made offline for ek.pub and the AK's name is answered.
+    const secret = randomBytes(16);
+    writeFileSync(path.join(first.dir, 'secret.bin'), secret);
+    const made = await tool('tpm2_makecredential', ['-T', 'none', '-u', 'ek.pub', '-s', 'secret.bin', '-n', readFileSync(path.join(first.dir, 'ak.name'), 'utf8'), '-o', 'cred.bin'], first.dir);
+    expect(made.code, made.out).toBe(0);
+    const act = await runCli(['attest', 'activate', '--credential', path.join(first.dir, 'cred.bin'), '--out', path.join(first.dir, 'recovered.bin')], env);
+    expect(act.code, act.stderr).toBe(0);
+    expect(readFileSync(path.join(first.dir, 'recovered.bin'))).toEqual(secret);
+    const otherName = readFileSync(path.join(first.dir, 'ak.name'), 'utf8').replace(/.$/, (c) => (c === '0' ? '1' : '0'));
+    expect((await tool('tpm2_makecredential', ['-T', 'none', '-u', 'ek.pub', '-s', 'secret.bin', '-n', otherName, '-o', 'other.bin'], first.dir)).code).toBe(0);
+    const refused = await runCli(['attest', 'activate', '--credential', path.join(first.dir, 'other.bin'), '--out', path.join(first.dir, 'no.bin')], env);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("it was not made for this device's EK and AK");
+
     // Another verifier's nonce is refused by both.
     expect((await checkquote(first.dir, 'abcd')).code).not.toBe(0);
     expect((await runCli(['attest', 'verify', first.dir, '--nonce', 'abcd'], env)).stderr).toContain('not over the given nonce');

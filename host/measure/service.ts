@@ -12,11 +12,14 @@
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { EV_EVENT_TAG, canonicalJson, tagEvent, TAG, type LogEvent } from '../../hsm/tpm/eventlog.js';
-import { ALG, RH } from '../../hsm/tpm/constants.js';
-import { HierarchyAuthError, ensurePersistedPrimary, type HierarchyAuths } from '../../hsm/tpm/identity.js';
+import { ALG, RH, SE } from '../../hsm/tpm/constants.js';
+import { EK_HANDLE, HierarchyAuthError, ensurePersistedPrimary, type HierarchyAuths } from '../../hsm/tpm/identity.js';
+import { Reader } from '../../hsm/tpm/marshal.js';
+import { TpmError } from '../../hsm/tpm/rc.js';
+import { passwordAuth } from '../../hsm/tpm/session.js';
 import { TpmTransportError } from '../../hsm/tpm/transport.js';
 import { publicKeyOf } from '../../hsm/tpm/pubkey.js';
-import { eccSigningTemplate } from '../../hsm/tpm/templates.js';
+import { eccSigningTemplate, ekRsaTemplate } from '../../hsm/tpm/templates.js';
 import { StartupError } from '../errors.js';
 import { openSharedTpm } from '../../hsm/tpm/shared.js';
 import type { Tpm, PublicInfo } from '../../hsm/tpm/tpm.js';
@@ -136,8 +139,9 @@ export class Measurement {
   }
 
   /** A quote of both PCRs over `nonce`, with the log as it was when quoted. */
-  async quote(nonce: Buffer): Promise<QuoteBundle & { ms: number }> {
+  async quote(nonce: Buffer): Promise<QuoteBundle & { ms: number; extra: Record<string, Buffer> }> {
     const ak = await this.attestationKey();
+    const ek = await this.endorsementKey();
     const selection = [{ hashAlg: ALG.SHA256, pcrs: [this.pcrs.runtime, this.pcrs.modules].sort((a, b) => a - b) }];
     return this.log.exclusive(async (eventlog) => {
       const t0 = performance.now();
@@ -152,8 +156,41 @@ export class Measurement {
         'ak.pub': ak.publicBytes,
         'eventlog.bin': eventlog,
         ms,
+        extra: { 'ek.pub': ek.publicBytes, 'ak.name': Buffer.from(ak.name.toString('hex')) },
       };
     });
+  }
+
+  /**
+   * TPM2_ActivateCredential with the EK (0x81010001, created from the standard RSA template if absent, as
+   * for DPS) for the AK: a verifier that made a credential for this EK and the AK's name (tpm2_makecredential
+   * -u ek.pub -n <ak.name>) gets its secret back only if the AK lives in the same TPM as that EK.
+   * `credential` is tpm2_makecredential's output file (0xBADCC0DE, version 1, TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET).
+   */
+  async activateCredential(credential: Buffer): Promise<Buffer> {
+    const r = new Reader(credential);
+    if (r.u32() !== 0xbadcc0de || r.u32() !== 1) throw new RuntimeError('invalid', 'not a tpm2_makecredential credential file (magic 0xBADCC0DE, version 1)');
+    const blob = r.b2();
+    const secret = r.b2();
+    const ak = await this.attestationKey();
+    await this.endorsementKey();
+    return this.log.exclusive(async () => {
+      const session = await this.tpm.startAuthSession(SE.POLICY);
+      try {
+        await this.tpm.policySecret(RH.ENDORSEMENT, session, passwordAuth(Buffer.from(this.hierarchyAuth?.endorsement ?? '')));
+        return await this.tpm.activateCredential({ handle: AK_HANDLE, name: ak.name }, EK_HANDLE, blob, secret, [passwordAuth(), session.authorize()]).catch((err: unknown) => {
+          if (err instanceof TpmError && !err.isAuthFailure) throw new RuntimeError('invalid', `the TPM refused the credential (${err.code}): it was not made for this device's EK and AK (use ek.pub and ak.name from "edgeward attest quote")`);
+          throw err;
+        });
+      } finally {
+        await this.tpm.flushContext(session.handle).catch(() => undefined);
+      }
+    });
+  }
+
+  /** The EK public (TPM2B_PUBLIC), created and persisted at 0x81010001 if absent. */
+  async endorsementKey(): Promise<PublicInfo> {
+    return (await ensurePersistedPrimary(this.tpm, EK_HANDLE, RH.ENDORSEMENT, ekRsaTemplate(), this.hierarchyAuth ?? {})).info;
   }
 
   status(): ServiceStatus {

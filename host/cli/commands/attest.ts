@@ -2,7 +2,8 @@
  * `edgeward attest quote --nonce HEX --out DIR`: a TPM quote of the measurement PCRs from the daemon, written
  * as the files `tpm2_checkquote -u ak.pub.pem -m quote.msg -s quote.sig -f quote.pcrs -g sha256 -q HEX
  * -e eventlog.bin` takes (plus ak.pub, the AK's TPM2B_PUBLIC). `edgeward attest verify DIR [--nonce HEX]`:
- * Edgeward's own verifier (host/measure/verify.ts), offline, no daemon needed.
+ * Edgeward's own verifier (host/measure/verify.ts), offline, no daemon needed. `edgeward attest activate`:
+ * answer a verifier's credential challenge for the EK and the AK (host/measure/service.ts activateCredential).
  */
 import type { Command } from 'commander';
 import { promises as fs } from 'node:fs';
@@ -29,8 +30,23 @@ export function registerAttestCommands(program: Command, getClient: () => Promis
         }
         const res = await (await getClient()).request<{ files: Record<string, string>; quoteMs: number }>('POST', '/attest/quote', { nonce: opts.nonce });
         await fs.mkdir(opts.out, { recursive: true });
-        for (const f of QUOTE_FILES) await fs.writeFile(path.join(opts.out, f), Buffer.from(res.files[f] ?? '', 'base64'));
-        process.stdout.write(`wrote ${QUOTE_FILES.join(', ')} to ${opts.out}\n`);
+        for (const [f, b64] of Object.entries(res.files)) {
+          if ((QUOTE_FILES as readonly string[]).includes(f) || f === 'ek.pub' || f === 'ak.name') await fs.writeFile(path.join(opts.out, f), Buffer.from(b64, 'base64'));
+        }
+        process.stdout.write(`wrote ${Object.keys(res.files).join(', ')} to ${opts.out}\n`);
+      }),
+    );
+  attest
+    .command('activate')
+    .description("prove the AK is in the TPM of this EK: answer a verifier's credential (tpm2_makecredential -u ek.pub -n $(cat ak.name))")
+    .requiredOption('--credential <file>', 'tpm2_makecredential output')
+    .requiredOption('--out <file>', 'where to write the recovered secret')
+    .action(
+      action(async (opts: { credential: string; out: string }) => {
+        const credential = (await fs.readFile(opts.credential)).toString('base64');
+        const res = await (await getClient()).request<{ secret: string }>('POST', '/attest/activate', { credential });
+        await fs.writeFile(opts.out, Buffer.from(res.secret, 'base64'), { mode: 0o600 });
+        process.stdout.write(`wrote the credential's secret to ${opts.out}\n`);
       }),
     );
   attest
