@@ -137,4 +137,12 @@ describe('config refused by the CLI', () => {
       cleanup();
     }
   });
+
+  it('config show redacts the TPM hierarchy passwords', () => {
+    const { config } = parseConfigText('[provisioning]\nsource = "none"\n[tpm]\ntcti = "swtpm:port=2321"\n[tpm.hierarchy_authorization]\nowner = "own-secret"\nendorsement = "endo-secret"\n', 't', env);
+    const shown = JSON.stringify(redactConfig(config));
+    expect(shown).not.toContain('own-secret');
+    expect(shown).not.toContain('endo-secret');
+    expect(shown).toContain('swtpm:port=2321');
+  });
 });

@@ -17,6 +17,7 @@ import { registerModuleCommands } from './commands/modules.js';
 import { registerNativeModuleCommands } from './commands/module.js';
 import { registerNewCommand } from './commands/new.js';
 import { registerFindingsCommand } from './commands/findings.js';
+import { registerAttestCommands } from './commands/attest.js';
 import { cliClient, loadCliConfig } from './context.js';
 
 const program = new Command();
@@ -47,6 +48,7 @@ registerKeysCommands(program, () => cliClient(ctx()));
 registerNativeModuleCommands(program, () => cliClient(ctx()));
 registerNewCommand(program);
 registerFindingsCommand(program, () => cliClient(ctx()));
+registerAttestCommands(program, () => cliClient(ctx()));
 registerTpmCommands(program, async () => (await loadCliConfig(ctx())).config);
 
 await program.parseAsync(process.argv);

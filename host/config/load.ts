@@ -268,6 +268,8 @@ export function redactConfig(config: Config): Record<string, unknown> {
   const walk = (v: unknown, key?: string): unknown => {
     if (typeof v === 'string' && v.startsWith('pkcs11:')) return v.replace(/pin-value=[^&;]*/g, `pin-value=${REDACTED}`);
     if (key !== undefined && SECRET_KEYS.has(key) && (typeof v === 'string' || (typeof v === 'object' && v !== null && 'value' in v))) return REDACTED;
+    // [tpm] hierarchy_authorization: the owner and endorsement passwords.
+    if (key === 'hierarchy_authorization' && v && typeof v === 'object') return Object.fromEntries(Object.keys(v).map((k) => [k, REDACTED]));
     if (Array.isArray(v)) return v.map((x) => walk(x));
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, k)]));
     return v;

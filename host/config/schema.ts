@@ -11,6 +11,7 @@
 import { z } from 'zod';
 import { fdSocketMessage } from './unsupported.js';
 import { securityExtensionsSchema } from './security-extensions.js';
+import { DEFAULT_MEASUREMENT, measurementSchema } from './measurement.js';
 
 /** `[modules] signature_policy`: whether an unsigned module may run (host/runtime/signature.ts verifies). */
 export const SIGNATURE_POLICIES = ['optional', 'required'] as const;
@@ -295,6 +296,7 @@ export const configSchema = z
     runtime: runtimeSchema.default(runtimeSchema.parse({})),
     modules: modulesSchema.default(modulesSchema.parse({})),
     security_extensions: securityExtensionsSchema.default(securityExtensionsSchema.parse({})),
+    measurement: measurementSchema.default(DEFAULT_MEASUREMENT),
   })
   .strict();
 

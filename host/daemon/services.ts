@@ -26,6 +26,9 @@ import { WorkloadSockets } from '../api/workload/sockets.js';
 import type { HttpLimits } from '../api/serve.js';
 import { MGMT_API_VERSION } from '../api/versions.js';
 import type { ServiceStatus } from '../api/management/control.js';
+import { Measurement, measurementOffStatus } from '../measure/service.js';
+import { attestRoutes } from '../api/management/attest.js';
+import { IntegrityMonitor } from '../measure/integrity.js';
 
 /** The daemon's HMAC key that seals the module runtime's transpile cache. */
 const CACHE_SEAL_KEY_ID = 'runtime-cache-seal';
@@ -71,17 +74,14 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
   try {
     const keys = await openKeyService({ config, stateDir, logger });
     closers.push(() => keys.close());
+    // The daemon's code and config are measured before any other service or module starts.
+    const measurement = await Measurement.start(config, logger.child({ component: 'measurement' }));
+    if (measurement) closers.push(() => measurement.close());
     const identity = await IdentityService.open({ config, keys, logger });
     const certs = await CertService.open({ config, stateDir, keys, logger: logger.child({ component: 'certs' }), deviceId: identity.device.deviceId, hubHostname: identity.device.hubHostname });
     certs.startRenewal();
     closers.push(() => certs.close());
-    const monitor = new MonitorHub(await FindingsStore.open(stateDir));
-    const capabilities: Capability[] = [...edgewardCapabilities({ keys, identity, certs, monitor }), ...(opts.capabilities ?? [])];
-    const runtimeLogger = logger.child({ component: 'runtime' });
-    const runtime = await openSealedRuntime(keys, { stateDir, logger: runtimeLogger, limits: config.runtime.default_limits, capabilities, trust });
-    runtimeLogger.info({ signaturePolicy: trust.policy, trustedSigners: trust.store.size }, 'module signature policy');
-    closers.push(() => runtime.close());
-    monitor.attach(runtime);
+    const { runtime, monitor, runtimeLogger } = await composeRuntime({ ...opts, trust, keys, identity, certs, measurement }, closers);
     const nativeRegistry = await NativeModules.open(stateDir);
     const runDir = path.dirname(socketPathOf(config.connect.workload_uri));
     const workloadLogger = logger.child({ component: 'workload' });
@@ -111,14 +111,43 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
         { prefix: '/keys', app: keysRoutes(keys), minimum: MGMT_API_VERSION },
         { prefix: '/identities', app: identitiesRoutes(native, () => identity.provisioningInfo()) },
         { prefix: '/findings', app: findingsRoutes(monitor.findings) },
+        { prefix: '/attest', app: attestRoutes(measurement) },
       ],
-      status: async () => [...(await serviceStatus({ keys, identity, certs, runtime }, trust)), ...(hub ? [hub.serviceStatus()] : [])],
+      status: async () => [
+        ...(await serviceStatus({ keys, identity, certs, runtime }, trust)),
+        measurement?.status() ?? measurementOffStatus(config),
+        ...(hub ? [hub.serviceStatus()] : []),
+      ],
       close,
     };
   } catch (err) {
     await close();
     throw err;
   }
+}
+
+/**
+ * The module runtime with its capabilities, the security extensions' hub watching it, each module start
+ * measured into the TPM (when there is one) and the integrity monitor re-measuring what runs.
+ */
+async function composeRuntime(
+  o: { config: Config; logger: Logger; capabilities?: readonly Capability[]; trust: ModuleTrust; keys: KeyService; identity: IdentityService; certs: CertService; measurement: Measurement | undefined },
+  closers: (() => Promise<void> | void)[],
+): Promise<{ runtime: ComponentRuntime; monitor: MonitorHub; runtimeLogger: Logger }> {
+  const { config, keys, identity, certs, measurement, trust } = o;
+  const measurements = measurement && { pcrs: () => measurement.pcrValues(), eventLog: async () => new Uint8Array(measurement.log.bytes()) };
+  const monitor = new MonitorHub(await FindingsStore.open(config.state_dir), measurements);
+  const capabilities: Capability[] = [...edgewardCapabilities({ keys, identity, certs, monitor }), ...(o.capabilities ?? [])];
+  const runtimeLogger = o.logger.child({ component: 'runtime' });
+  const runtime = await openSealedRuntime(keys, { stateDir: config.state_dir, logger: runtimeLogger, limits: config.runtime.default_limits, capabilities, trust });
+  runtimeLogger.info({ signaturePolicy: trust.policy, trustedSigners: trust.store.size }, 'module signature policy');
+  closers.push(() => runtime.close());
+  monitor.attach(runtime);
+  measurement?.watch(runtime);
+  const integrity = new IntegrityMonitor(runtime, config.measurement.integrity_interval_s * 1000, runtimeLogger);
+  integrity.start();
+  closers.push(() => integrity.close());
+  return { runtime, monitor, runtimeLogger };
 }
 
 /** Stop functions of the services started so far; `close` runs them in reverse, logging what fails. */

@@ -169,8 +169,10 @@ export class Loader {
     const digest = measure(bytes);
     await fs.mkdir(this.componentsDir, { recursive: true, mode: 0o700 });
     const file = this.componentPath(digest);
-    const have = await fs.stat(file).catch(() => undefined);
-    if (!have || have.size !== bytes.length) await writeFileAtomic(file, bytes, 0o600);
+    // A stored copy changed in place (same size) must be replaced: a redeploy is how a module found
+    // tampered with (host/measure/integrity.ts) gets its bytes back.
+    const have = await fs.readFile(file).catch(() => undefined);
+    if (!have || measure(have) !== digest) await writeFileAtomic(file, bytes, 0o600);
     return digest;
   }
 
@@ -272,6 +274,11 @@ export class Loader {
       if (name === GLUE) glue = data;
     }
     return { digest, glueSource: glueOf(glue), coreModules, imports: index.imports, exports: index.exports };
+  }
+
+  /** Check the cached transpile of `digest` again (seal and file digests); throws integrity-mismatch. Not cached: fine. */
+  async verifyCached(digest: Digest): Promise<void> {
+    await this.readCache(path.join(this.cacheDir, digest.slice(7)), digest);
   }
 
   /** Compile every core module with its memories capped at `memoryMib`. */

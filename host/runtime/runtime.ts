@@ -101,6 +101,21 @@ export class ComponentRuntime implements ModuleRuntime {
     return this.eventLog.ring.subscribe(listener);
   }
 
+  /**
+   * An integrity violation a monitor found in a running module (host/measure/integrity.ts): recorded, and
+   * the module stopped (desired status stopped); its next start measures again and refuses the changed
+   * bytes, so it runs again only once redeployed.
+   */
+  async integrityViolation(name: string, message: string, extra: { measured?: string; expected?: string } = {}): Promise<void> {
+    this.eventLog.record(name, 'integrity-violation', message, extra);
+    await this.stop(name);
+  }
+
+  /** Measured launch (host/measure): `hook` runs for each verified module start, before the instance runs. */
+  onLaunch(hook: (r: Registration) => Promise<void>): void {
+    this.supervisor.beforeLaunch = hook;
+  }
+
   /** An event about the daemon itself, into the same ring (the daemon logged it already). */
   recordDaemonEvent(kind: 'daemon-fault', message: string): void {
     this.eventLog.ring.push({ module: DAEMON_EVENTS, kind, message });

@@ -35,6 +35,8 @@ export interface SupervisorOptions {
 const TERMINAL: ReadonlySet<RuntimeError['code']> = new Set<RuntimeError['code']>(['integrity-mismatch', 'type-mismatch', 'denied', 'invalid']);
 
 export class Supervisor {
+  /** Called with each verified registration just before its instance starts; a rejection fails the start. */
+  beforeLaunch?: (r: Registration) => Promise<void>;
   /** The instance of each module that has one (it may have ended moments ago: check `alive`). */
   readonly instances = new Map<string, Instance>();
   private readonly states = new Map<string, ModuleState>();
@@ -101,6 +103,8 @@ export class Supervisor {
     let inst: Instance;
     try {
       const plan = await this.opts.admission.atStart(r, justMeasured);
+      // Measured launch (host/measure): what runs is measured into the TPM after it verified, before it runs.
+      if (this.beforeLaunch) await plan.gate.then(() => this.beforeLaunch!(r));
       const instanceId = this.nextInstanceId++;
       inst = await Instance.start(this.sandboxOptions(r, plan, instanceId));
       s.instanceId = instanceId;

@@ -9,6 +9,8 @@
  * - `TpmKeyBackend.open(tpm, dir)` — keys under the SRK as wrapped blobs (sign/hmac/decrypt, PCR sealing).
  * - `openTpmKeyStore({ tcti, dir })` — that backend as the key service's `KeyStore` (`[keys] backend = "tpm"`).
  * - `sealToPcrs` / `unsealWithPcrs`, `verifyQuote` / `replayPcr`, `NvCounter` — attestation building blocks.
+ * - `openSharedTpm(tcti)` — the daemon's one connection per TPM (key store, measured launch; swtpm takes one).
+ * - eventlog.ts — the TCG crypto-agile event log (measured launch, host/measure).
  */
 export { Tpm, MAX_HMAC_INPUT, type Entity, type LoadedObject, type PublicInfo, type CreatedObject } from './tpm.js';
 export { openTransport, parseTcti, TpmTransportError, UDEV_RULE, type TpmTransport, type Tcti } from './transport.js';
@@ -21,6 +23,8 @@ export { openTpmKeyStore, tpmKeyStoreOver, tpmStartupError, TPM_KEY_TYPES, type 
 export { sealToPcrs, unsealWithPcrs, readPcrValues, type SealedBlob } from './seal.js';
 export { verifyQuote, replayPcr, parseQuoteAttest, type QuoteVerdict } from './attest.js';
 export { NvCounter, NV_COUNTER_BASE } from './nv.js';
+export { openSharedTpm } from './shared.js';
+export { parseEventLog, encodeEventLog, tagEvent, replayEventLog, eventsWithWrongData, EventLogError, type LogEvent } from './eventlog.js';
 export { publicKeyOf, verifyWithPublic } from './pubkey.js';
 export * as templates from './templates.js';
 export { ALG, RH, SE } from './constants.js';

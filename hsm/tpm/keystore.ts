@@ -18,6 +18,7 @@ import { HierarchyAuthError, type HierarchyAuths } from './identity.js';
 import { TpmError } from './rc.js';
 import { Tpm, TpmResetError } from './tpm.js';
 import { TpmTransportError } from './transport.js';
+import { openSharedTpm } from './shared.js';
 
 /** Key types this backend creates; the rest of `KEY_TYPES` is `unsupported`. */
 export const TPM_KEY_TYPES: readonly KeyType[] = ['ec-p256', 'rsa-2048', 'hmac-sha256'] satisfies readonly TpmKeyType[];
@@ -40,7 +41,7 @@ export interface TpmKeyStoreOptions {
 export async function openTpmKeyStore(opts: TpmKeyStoreOptions): Promise<KeyStore> {
   let tpm: Tpm | undefined;
   try {
-    tpm = await Tpm.open(opts.tcti);
+    tpm = await openSharedTpm(opts.tcti); // shared with measured launch (host/measure)
     await flushStale(tpm);
     const backend = await TpmKeyBackend.open(tpm, opts.dir, { maxLoaded: opts.maxLoaded, hierarchyAuth: opts.hierarchyAuth });
     return tpmKeyStoreOver(tpm, backend);

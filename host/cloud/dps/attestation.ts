@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config, TpmConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import { DAEMON_CALLER, KeyError, type KeyService } from '../../../hsm/keys/index.js';
-import { Tpm, authKeyHandle, ensureIdentity, importDpsAuthKey, passwordAuth, signWithAuthKey } from '../../../hsm/tpm/index.js';
+import { openSharedTpm, type Tpm, authKeyHandle, ensureIdentity, importDpsAuthKey, passwordAuth, signWithAuthKey } from '../../../hsm/tpm/index.js';
 import type { DpsAttestation } from './client.js';
 import { clientIdentity, TlsIdentityError } from '../tls/index.js';
 import { DpsError } from './errors.js';
@@ -136,7 +136,9 @@ export class TpmDevice {
 
   private run<T>(fn: (tpm: Tpm) => Promise<T>): Promise<T> {
     const next = this.queue.then(async () => {
-      const tpm = await Tpm.open(this.cfg?.tcti ?? 'device:/dev/tpmrm0');
+      // The daemon's one connection per TCTI (a simulator serves one at a time; measured launch and a TPM
+      // key store use it too); close() releases this use.
+      const tpm = await openSharedTpm(this.cfg?.tcti ?? 'device:/dev/tpmrm0');
       try {
         return await fn(tpm);
       } finally {

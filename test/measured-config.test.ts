@@ -1,0 +1,57 @@
+/**
+ * `[measurement]` (host/config/measurement.ts): defaults PCR 12/13, only the OS's non-resettable PCRs 8–15,
+ * two different PCRs; and the measured config (host/measure/code.ts) is canonical and carries no secret.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseConfigText } from '../host/config/load.js';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { codeDigest, measuredConfig } from '../host/measure/code.js';
+import { configProblems } from './helpers/config.js';
+
+const env = { EDGEWARD_HOME: '/tmp/ew-measure-config' };
+const base = '[provisioning]\nsource = "manual"\nconnection_string = "HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=c2VjcmV0c2VjcmV0"\n';
+
+describe('[measurement] config', () => {
+  it('defaults to PCR 12 (runtime) and 13 (modules), enabled, integrity every 300 s', () => {
+    expect(parseConfigText(base, 't.toml', env).config.measurement).toEqual({ enabled: true, runtime_pcr: 12, modules_pcr: 13, integrity_interval_s: 300 });
+  });
+
+  it('refuses a resettable or firmware PCR, and one PCR for both', () => {
+    expect(configProblems(`${base}[measurement]\nruntime_pcr = 16\n`, env)).toEqual([expect.objectContaining({ path: 'measurement.runtime_pcr', message: expect.stringContaining('resettable') })]);
+    expect(configProblems(`${base}[measurement]\nmodules_pcr = 7\n`, env)[0]).toMatchObject({ path: 'measurement.modules_pcr' });
+    expect(configProblems(`${base}[measurement]\nruntime_pcr = 14\nmodules_pcr = 14\n`, env)[0]).toMatchObject({ path: 'measurement.modules_pcr', message: 'runtime_pcr and modules_pcr must differ' });
+  });
+
+  it('measures the config without its secrets, the same however the TOML is ordered', () => {
+    const tpm = '[tpm]\ntcti = "swtpm:host=127.0.0.1,port=2321"\n[tpm.hierarchy_authorization]\nowner = "ownerpass"\n';
+    const a = measuredConfig(parseConfigText(`${base}${tpm}[measurement]\nruntime_pcr = 11\nmodules_pcr = 15\n`, 't.toml', env).config);
+    const b = measuredConfig(parseConfigText(`[measurement]\nmodules_pcr = 15\nruntime_pcr = 11\n${tpm}${base}`, 't.toml', env).config);
+    expect(a).toEqual(b);
+    expect(a.canonical).not.toContain('c2VjcmV0c2VjcmV0');
+    expect(a.canonical).not.toContain('ownerpass');
+    const c = measuredConfig(parseConfigText(`${base}${tpm}[measurement]\nruntime_pcr = 11\nmodules_pcr = 14\n`, 't.toml', env).config);
+    expect(c.digest).not.toBe(a.digest);
+  });
+});
+
+describe('daemon code digest', () => {
+  it('is what the documented sha256sum pipeline gives, and changes with one byte of code', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'ew-code-'));
+    try {
+      for (const [f, text] of [['host/cli/main.js', 'a'], ['host/Z.js', 'b'], ['hsm/tpm/tpm.js', 'c'], ['other/x.js', 'not measured']] as const) {
+        mkdirSync(path.dirname(path.join(root, f)), { recursive: true });
+        writeFileSync(path.join(root, f), text);
+      }
+      const shell = execFileSync('sh', ['-c', "{ printf 'edgeward-code-v1\\nversion %s\\n' 9.9.9; find host hsm -type f | LC_ALL=C sort | xargs sha256sum; } | sha256sum"], { cwd: root }).toString().split(' ')[0];
+      const ours = await codeDigest(root, '9.9.9');
+      expect(ours).toEqual({ version: '9.9.9', digest: `sha256:${shell}`, files: 3 });
+      writeFileSync(path.join(root, 'hsm/tpm/tpm.js'), 'C');
+      expect((await codeDigest(root, '9.9.9')).digest).not.toBe(ours.digest);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
