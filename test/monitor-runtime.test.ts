@@ -124,8 +124,8 @@ describe('findings and responses through the component boundary', () => {
     const { rt, caps, hub } = await monitorRuntime(fx, { trust: trust() });
     await rt.create(spec('victim', await fx.guest('echo')));
     await deployExtension(rt, 'agent', 'responder', ['edgeward:monitor/respond']);
-    expect(await rt.invoke('agent', 'stop', 'agent')).toEqual({ status: 500, payload: { message: expect.stringContaining('cannot stop or quarantine itself') } });
-    expect(await rt.invoke('agent', 'stop', 'nobody')).toEqual({ status: 500, payload: { message: expect.stringContaining('not-found') } });
+    expect(await rt.invoke('agent', 'stop', 'agent')).toEqual({ status: 422, payload: { code: 'guest-error', message: expect.stringContaining('cannot stop or quarantine itself') } });
+    expect(await rt.invoke('agent', 'stop', 'nobody')).toEqual({ status: 422, payload: { code: 'guest-error', message: expect.stringContaining('not-found') } });
     expect(await rt.invoke('agent', 'stop', 'victim')).toEqual({ status: 200, payload: 'ok' });
     await waitFor(async () => (await rt.get('victim')).status.runtimeStatus.status === 'stopped');
     expect((await rt.get('agent')).status.runtimeStatus.status).toBe('running');
