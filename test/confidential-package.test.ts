@@ -13,6 +13,8 @@ import { openPackage, sealPackage, verifyPackage } from '../host/confidential/pa
 import { PackageError, PREAMBLE_BYTES, parsePackage } from '../host/confidential/format.js';
 import { TrustStore } from '../host/runtime/trust.js';
 import { keyIdOf } from '../hsm/tee/port.js';
+import { envFor, runCli, tempHome } from './helpers/cli.js';
+import { readFileSync } from 'node:fs';
 
 const MARKER = 'CONFIDENTIAL-MARKER-7f3a9c';
 const plaintext = Buffer.concat([Buffer.from('\0asm\x01\0\0\0'), Buffer.from(MARKER), randomBytes(4096), Buffer.from(MARKER)]);
@@ -109,4 +111,50 @@ describe('confidential package', () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     expect(() => sealPackage({ plaintext, recipients: [{ publicKey: ec.publicKey }] })).toThrow(/RSA-2048/);
   });
+
+  it('CLI: seal to two device-key dirs without a daemon, inspect (text and --json) shows recipients and signer, never plaintext', async () => {
+    const { home, cleanup } = tempHome('ew-cseal-');
+    try {
+      const env = envFor(home);
+      const dirs = [device, other].map((k, i) => {
+        const d = path.join(home, `dev${i}`);
+        execFileSync('mkdir', ['-p', d]);
+        writeFileSync(path.join(d, 'device-key.pem'), k.publicKey.export({ type: 'spki', format: 'pem' }));
+        return d;
+      });
+      writeFileSync(path.join(home, 'app.wasm'), plaintext);
+      writeFileSync(path.join(home, 'key.pem'), publisher.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+      writeFileSync(path.join(home, 'signer.pem'), publisherPem);
+      const out = path.join(home, 'app.cwasm');
+      const r = await runCli(['confidential', 'seal', '--device-key', dirs[0]!, '--device-key', dirs[1]!, '--in', path.join(home, 'app.wasm'), '--out', out, '--sign', path.join(home, 'key.pem'), '--signer', path.join(home, 'signer.pem')], env);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const bytes = readFileSync(out);
+      expect(bytes.includes(Buffer.from(MARKER))).toBe(false);
+      const pkg = parsePackage(bytes);
+      expect((await openPackage(pkg, keyIdOf(other.publicKey), softUnwrap(other.privateKey))).equals(plaintext)).toBe(true);
+      const j = await runCli(['confidential', 'inspect', out, '--json'], env);
+      expect(j.code).toBe(0);
+      const info = JSON.parse(j.stdout) as { recipients: { keyId: string }[]; signer: { keyId: string; signatureValid: boolean }; plaintext: { digest: string }; signedLength: number };
+      expect(info.recipients.map((x) => x.keyId)).toEqual([keyIdOf(device.publicKey), keyIdOf(other.publicKey)]);
+      expect(info.signer).toMatchObject({ keyId: keyIdOf(publisher.publicKey), signatureValid: true });
+      expect(info.plaintext.digest).toBe(pkg.header.plaintext.digest);
+      expect(info.signedLength).toBe(pkg.signedRegion.length);
+      expect(j.stdout).not.toContain(MARKER);
+      const t = await runCli(['confidential', 'inspect', out], env);
+      expect(t.stdout).toMatch(/recipients: 2/);
+      expect(t.stdout).toContain('signature valid');
+      const bad = Buffer.from(bytes);
+      bad[info.signedLength - 1]! ^= 1;
+      writeFileSync(out, bad);
+      const tb = await runCli(['confidential', 'inspect', out], env);
+      expect(tb.code).toBe(1);
+      expect(tb.stdout).toContain('INVALID');
+      const missing = await runCli(['confidential', 'seal', '--device-key', path.join(home, 'nope'), '--in', path.join(home, 'app.wasm'), '--out', out], env);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain('device-key.pem');
+    } finally {
+      cleanup();
+    }
+  }, 60_000);
 });
