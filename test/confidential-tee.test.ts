@@ -1,0 +1,106 @@
+/**
+ * TEE backends: the TPM workload-decryption key on swtpm (PolicyPCR over the runtime PCR: unwraps while the
+ * PCR holds, after a clean restart too, refuses with a typed policy-mismatch naming the PCR after an extend;
+ * the policy digest cross-checked with tpm2_createpolicy), and the OP-TEE backend against the in-process
+ * emulator of its trusted application's protocol.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { tpm2, type Swtpm } from '../hsm/tpm/testing/swtpm.js';
+import { startTpm, stopTpm } from '../hsm/tpm/testing/fixture.js';
+import type { Tpm } from '../hsm/tpm/tpm.js';
+import { ALG } from '../hsm/tpm/constants.js';
+import { TpmTeeBackend } from '../hsm/tee/tpm.js';
+import { TeeError, type TeeBackend } from '../hsm/tee/port.js';
+import { sealPackage, openPackage } from '../host/confidential/package.js';
+import { parsePackage } from '../host/confidential/format.js';
+import { readDeviceKeyDir } from '../host/confidential/device-key.js';
+import { createPublicKey } from 'node:crypto';
+import { envFor, runCli } from './helpers/cli.js';
+
+const MARKER = 'TEE-PLAINTEXT-MARKER-51c2';
+const plaintext = Buffer.concat([Buffer.from(MARKER), randomBytes(2048)]);
+
+async function sealFor(backend: TeeBackend): Promise<Buffer> {
+  const k = await backend.deviceKey();
+  return sealPackage({ plaintext, recipients: [{ publicKey: createPublicKey(k.publicPem), policy: k.policy }] });
+}
+
+async function open(backend: TeeBackend, bytes: Buffer): Promise<Buffer> {
+  const k = await backend.deviceKey();
+  return openPackage(parsePackage(bytes), k.keyId, (w, p) => backend.unwrap(w, p));
+}
+
+async function refusal(p: Promise<unknown>): Promise<TeeError | string> {
+  return p.then(() => 'accepted', (e: unknown) => (e instanceof TeeError ? e : String(e)));
+}
+
+describe('TPM TEE backend (swtpm)', () => {
+  let sim: Swtpm;
+  let tpm: Tpm;
+  let dir: string;
+  beforeAll(async () => {
+    ({ sim, tpm } = await startTpm());
+    dir = mkdtempSync(path.join(os.tmpdir(), 'ew-ctee-'));
+  });
+  afterAll(async () => {
+    await stopTpm({ sim, tpm });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('binds the key to PCR 12 (policy = tpm2_createpolicy --policy-pcr); unwraps while it holds and after a clean restart; refuses after an extend, naming PCR 12', async () => {
+    const file = path.join(dir, 'key.json');
+    const backend = await TpmTeeBackend.create(tpm, file, { pcr: 12 });
+    const info = await backend.deviceKey();
+    expect(info.policy).toMatchObject({ kind: 'tpm-pcr', pcrs: [{ index: 12, bank: 'sha256' }] });
+    await tpm.close();
+    await tpm2(sim, 'tpm2_createpolicy', ['--policy-pcr', '-l', 'sha256:12', '-L', path.join(dir, 'policy.bin')]);
+    expect(readFileSync(path.join(dir, 'policy.bin')).toString('hex')).toBe(info.policy.policyDigest);
+
+    const bytes = await sealFor(backend);
+    expect((await open(backend, bytes)).equals(plaintext)).toBe(true);
+
+    // A clean reboot: PCRs reset, the runtime measures the same → the same value → the key is released.
+    await tpm.close();
+    await sim.restart();
+    const again = await TpmTeeBackend.open(tpm, file);
+    expect((await open(again, bytes)).equals(plaintext)).toBe(true);
+
+    await tpm.pcrExtend(12, [{ hashAlg: ALG.SHA256, digest: createHash('sha256').update('another runtime').digest() }]);
+    const err = await refusal(open(again, bytes));
+    expect(err).toBeInstanceOf(TeeError);
+    expect(err).toMatchObject({ reason: 'policy-mismatch', pcr: 12 });
+    expect((err as TeeError).message).toMatch(/PCR 12/);
+  });
+
+  it('refuses a package sealed to another policy before asking the TPM, and one sealed to another device key', async () => {
+    const a = await TpmTeeBackend.create(tpm, path.join(dir, 'a.json'), { pcr: 16 });
+    const b = await TpmTeeBackend.create(tpm, path.join(dir, 'b.json'), { pcr: 16, pcrValue: Buffer.alloc(32, 7) });
+    const bytes = await sealFor(a);
+    expect((await open(a, bytes)).equals(plaintext)).toBe(true);
+    await expect(open(b, bytes)).rejects.toMatchObject({ reason: 'not-a-recipient' });
+    const wrapped = Buffer.from(parsePackage(bytes).header.recipients[0]!.wrappedKey, 'base64');
+    await expect(b.unwrap(wrapped, (await a.deviceKey()).policy)).rejects.toMatchObject({ reason: 'policy-mismatch' });
+    // Without the early check the TPM itself refuses b's key (bound to a value PCR 16 does not have).
+    await expect(b.unwrap(wrapped)).rejects.toMatchObject({ reason: 'policy-mismatch', pcr: 16 });
+  });
+
+  it('edgeward confidential device-key exports the key and its PCR policy straight from the TPM', async () => {
+    await tpm.close();
+    const out = path.join(dir, 'export');
+    const keyFile = path.join(dir, 'cli-key.json');
+    const r = await runCli(['confidential', 'device-key', '--out', out, '--tcti', sim.tcti, '--key-file', keyFile, '--pcr', '12'], envFor(dir));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const exported = await readDeviceKeyDir(out);
+    expect(exported.policy).toMatchObject({ kind: 'tpm-pcr', pcrs: [{ index: 12 }] });
+    const backend = await TpmTeeBackend.open(tpm, keyFile);
+    expect((await backend.deviceKey()).keyId).toBe(exported.keyId);
+    const bytes = sealPackage({ plaintext, recipients: [{ publicKey: exported.publicKey, policy: exported.policy! }] });
+    // PCR 12 was extended in the first test: this key was made over today's value, so it opens.
+    expect((await open(backend, bytes)).equals(plaintext)).toBe(true);
+  }, 30_000);
+});
