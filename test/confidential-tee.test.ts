@@ -20,6 +20,9 @@ import { parsePackage } from '../host/confidential/format.js';
 import { readDeviceKeyDir } from '../host/confidential/device-key.js';
 import { createPublicKey } from 'node:crypto';
 import { envFor, runCli } from './helpers/cli.js';
+import { CMD_GET_PUBKEY, CMD_UNWRAP, OpteeTeeBackend, TEEC } from '../hsm/tee/optee.js';
+import { TaEmulator } from '../hsm/tee/emulator.js';
+import { loadLibteec } from '../hsm/tee/libteec.js';
 
 const MARKER = 'TEE-PLAINTEXT-MARKER-51c2';
 const plaintext = Buffer.concat([Buffer.from(MARKER), randomBytes(2048)]);
@@ -103,4 +106,43 @@ describe('TPM TEE backend (swtpm)', () => {
     // PCR 12 was extended in the first test: this key was made over today's value, so it opens.
     expect((await open(backend, bytes)).equals(plaintext)).toBe(true);
   }, 30_000);
+});
+
+describe('OP-TEE TEE backend against the TA protocol emulator (OP-TEE itself: built, not run here)', () => {
+  it('gets the TA public key over GET_PUBKEY and unwraps a package over UNWRAP with the protocol parameter types', async () => {
+    const ta = new TaEmulator();
+    const backend = OpteeTeeBackend.open(ta);
+    const info = await backend.deviceKey();
+    expect(info.policy.kind).toBe('optee-ta');
+    expect(info.policy.description).toMatch(/not to a measurement/);
+    const bytes = await sealFor(backend);
+    expect(bytes.includes(Buffer.from(MARKER))).toBe(false);
+    expect((await open(backend, bytes)).equals(plaintext)).toBe(true);
+    expect(ta.calls).toEqual([
+      { commandId: CMD_GET_PUBKEY, types: 'memref-output,value-output,none,none' },
+      { commandId: CMD_UNWRAP, types: 'memref-input,memref-output,none,none' },
+    ]);
+    // Another device's TA (another key) cannot open it; a TPM-sealed policy is refused before the TA is asked.
+    const other = OpteeTeeBackend.open(new TaEmulator());
+    const wrapped = Buffer.from(parsePackage(bytes).header.recipients[0]!.wrappedKey, 'base64');
+    await expect(other.unwrap(wrapped)).rejects.toMatchObject({ reason: 'unwrap-failed' });
+    await expect(backend.unwrap(wrapped, { kind: 'tpm-pcr', description: 'x' })).rejects.toMatchObject({ reason: 'policy-mismatch' });
+    await backend.close();
+    await other.close();
+  });
+
+  it('maps TEE client errors to typed refusals: TA not installed, protocol errors, no /dev/tee0', async () => {
+    expect(() => OpteeTeeBackend.open(new TaEmulator({ taInstalled: false }))).toThrow(/not installed/);
+    const stale = {
+      ...new TaEmulator(),
+      initializeContext: () => ({ returnCode: TEEC.SUCCESS, context: 1 }),
+      openSession: () => ({ returnCode: TEEC.SUCCESS, origin: 4, params: [], session: 1 }),
+      invokeCommand: () => ({ returnCode: TEEC.ERROR_NOT_SUPPORTED, origin: 4, params: [] }),
+      closeSession: () => undefined, finalizeContext: () => undefined,
+    };
+    await expect(OpteeTeeBackend.open(stale).deviceKey()).rejects.toMatchObject({ reason: 'protocol' });
+    const bogus = { ...stale, invokeCommand: () => ({ returnCode: TEEC.SUCCESS, origin: 4, params: [{ buffer: Buffer.alloc(256) }, { a: 65537 }] }) };
+    await expect(OpteeTeeBackend.open(bogus).deviceKey()).rejects.toMatchObject({ reason: 'protocol' });
+    await expect(loadLibteec({ device: '/nonexistent/tee0' })).rejects.toMatchObject({ reason: 'unavailable' });
+  });
 });
