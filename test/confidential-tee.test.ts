@@ -23,6 +23,8 @@ import { envFor, runCli } from './helpers/cli.js';
 import { CMD_GET_PUBKEY, CMD_UNWRAP, OpteeTeeBackend, TEEC } from '../hsm/tee/optee.js';
 import { TaEmulator } from '../hsm/tee/emulator.js';
 import { loadLibteec } from '../hsm/tee/libteec.js';
+import { SoftwareTeeBackend } from '../hsm/tee/software.js';
+import { writeFileSync } from 'node:fs';
 
 const MARKER = 'TEE-PLAINTEXT-MARKER-51c2';
 const plaintext = Buffer.concat([Buffer.from(MARKER), randomBytes(2048)]);
@@ -89,6 +91,10 @@ describe('TPM TEE backend (swtpm)', () => {
     await expect(b.unwrap(wrapped, (await a.deviceKey()).policy)).rejects.toMatchObject({ reason: 'policy-mismatch' });
     // Without the early check the TPM itself refuses b's key (bound to a value PCR 16 does not have).
     await expect(b.unwrap(wrapped)).rejects.toMatchObject({ reason: 'policy-mismatch', pcr: 16 });
+    // A hand-edited key file claiming another PCR value is refused (the TPM object's authPolicy decides).
+    const edited = JSON.parse(readFileSync(path.join(dir, 'b.json'), 'utf8')) as { pcrValue: string };
+    writeFileSync(path.join(dir, 'b2.json'), JSON.stringify({ ...edited, pcrValue: 'ab'.repeat(32) }));
+    await expect(TpmTeeBackend.open(tpm, path.join(dir, 'b2.json'))).rejects.toMatchObject({ reason: 'protocol' });
   });
 
   it('edgeward confidential device-key exports the key and its PCR policy straight from the TPM', async () => {
@@ -144,5 +150,23 @@ describe('OP-TEE TEE backend against the TA protocol emulator (OP-TEE itself: bu
     const bogus = { ...stale, invokeCommand: () => ({ returnCode: TEEC.SUCCESS, origin: 4, params: [{ buffer: Buffer.alloc(256) }, { a: 65537 }] }) };
     await expect(OpteeTeeBackend.open(bogus).deviceKey()).rejects.toMatchObject({ reason: 'protocol' });
     await expect(loadLibteec({ device: '/nonexistent/tee0' })).rejects.toMatchObject({ reason: 'unavailable' });
+  });
+});
+
+describe('software key backend (development only)', () => {
+  it('refuses without the development flag; with it, warns and unwraps', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ew-csoft-'));
+    try {
+      const file = path.join(dir, 'workload-key.pem');
+      await expect(SoftwareTeeBackend.open(file)).rejects.toMatchObject({ reason: 'unavailable' });
+      const warnings: string[] = [];
+      const soft = await SoftwareTeeBackend.open(file, { insecureDevelopment: true, warn: (m) => warnings.push(m) });
+      expect(warnings.join()).toMatch(/INSECURE/);
+      const bytes = await sealFor(soft);
+      expect((await open(soft, bytes)).equals(plaintext)).toBe(true);
+      expect(parsePackage(bytes).header.recipients[0]!.policy?.kind).toBe('software');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -71,9 +71,25 @@ export class TpmTeeBackend implements TeeBackend {
     const text = await fs.readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
       throw new TeeError('unavailable', `workload-decryption key ${file}: ${e.code ?? e.message} (create it first)`);
     });
-    const key = JSON.parse(text) as TpmWorkloadKeyFile;
-    if (key.version !== 1 || typeof key.privateBytes !== 'string' || !Number.isInteger(key.pcr)) throw new TeeError('protocol', `workload-decryption key ${file}: unknown format`);
-    return new TpmTeeBackend(tpm, key, opts.parent ?? SRK_HANDLE);
+    let key: TpmWorkloadKeyFile;
+    try {
+      key = JSON.parse(text) as TpmWorkloadKeyFile;
+    } catch {
+      throw new TeeError('protocol', `workload-decryption key ${file}: not JSON`);
+    }
+    if (key.version !== 1 || typeof key.privateBytes !== 'string' || typeof key.publicBytes !== 'string' || !Number.isInteger(key.pcr) || !/^[0-9a-f]{64}$/.test(String(key.pcrValue))) {
+      throw new TeeError('protocol', `workload-decryption key ${file}: unknown format`);
+    }
+    const backend = new TpmTeeBackend(tpm, key, opts.parent ?? SRK_HANDLE);
+    backend.checkConsistent(file);
+    return backend;
+  }
+
+  /** The stated PCR value must give the authPolicy the TPM object really carries (a hand-edited file lies). */
+  private checkConsistent(file: string): void {
+    const actual = this.publicArea().authPolicy.toString('hex');
+    const stated = pcrPolicyDigest(this.key.pcr, Buffer.from(this.key.pcrValue, 'hex')).toString('hex');
+    if (actual !== stated || actual !== this.key.policyDigest) throw new TeeError('protocol', `workload-decryption key ${file}: the stated PCR ${this.key.pcr} policy does not match the key's authPolicy (file edited?)`);
   }
 
   private publicArea(): TpmtPublic {
