@@ -25,6 +25,7 @@ import { TaEmulator } from '../hsm/tee/emulator.js';
 import { loadLibteec } from '../hsm/tee/libteec.js';
 import { SoftwareTeeBackend } from '../hsm/tee/software.js';
 import { writeFileSync } from 'node:fs';
+import { confidentialRoutes } from '../host/api/management/confidential.js';
 
 const MARKER = 'TEE-PLAINTEXT-MARKER-51c2';
 const plaintext = Buffer.concat([Buffer.from(MARKER), randomBytes(2048)]);
@@ -165,6 +166,11 @@ describe('software key backend (development only)', () => {
       const bytes = await sealFor(soft);
       expect((await open(soft, bytes)).equals(plaintext)).toBe(true);
       expect(parsePackage(bytes).header.recipients[0]!.policy?.kind).toBe('software');
+      // The (unmounted) management route serves the same key and policy; 503 without a backend.
+      const res = await confidentialRoutes(async () => soft).request('/device-key');
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ backend: 'software', keyId: (await soft.deviceKey()).keyId, policy: { kind: 'software' } });
+      expect((await confidentialRoutes(async () => undefined).request('/device-key')).status).toBe(503);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
