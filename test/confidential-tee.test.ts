@@ -18,7 +18,7 @@ import { TeeError, type TeeBackend } from '../hsm/tee/port.js';
 import { sealPackage, openPackage } from '../host/confidential/package.js';
 import { parsePackage } from '../host/confidential/format.js';
 import { readDeviceKeyDir } from '../host/confidential/device-key.js';
-import { createPublicKey } from 'node:crypto';
+import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 import { envFor, runCli } from './helpers/cli.js';
 import { CMD_GET_PUBKEY, CMD_UNWRAP, OpteeTeeBackend, TEEC } from '../hsm/tee/optee.js';
 import { TaEmulator } from '../hsm/tee/emulator.js';
@@ -68,6 +68,22 @@ describe('TPM TEE backend (swtpm)', () => {
 
     const bytes = await sealFor(backend);
     expect((await open(backend, bytes)).equals(plaintext)).toBe(true);
+    // Independent check with tpm2-tools: the stored blobs load under the SRK and tpm2_rsadecrypt unwraps
+    // under its own PolicyPCR session (-p pcr:sha256:12).
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as { privateBytes: string; publicBytes: string };
+    writeFileSync(path.join(dir, 'key.pub'), Buffer.from(stored.publicBytes, 'base64'));
+    writeFileSync(path.join(dir, 'key.priv'), Buffer.from(stored.privateBytes, 'base64'));
+    const secret = randomBytes(32);
+    writeFileSync(path.join(dir, 'wrapped.bin'), publicEncrypt({ key: info.publicPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, secret));
+    await tpm.close();
+    await tpm2(sim, 'tpm2_load', ['-C', '0x81000001', '-u', path.join(dir, 'key.pub'), '-r', path.join(dir, 'key.priv'), '-c', path.join(dir, 'key.ctx')]);
+    await tpm2(sim, 'tpm2_flushcontext', ['-t']);
+    await tpm2(sim, 'tpm2_rsadecrypt', ['-c', path.join(dir, 'key.ctx'), '-p', 'pcr:sha256:12', '-s', 'oaep', '-o', path.join(dir, 'out.bin'), path.join(dir, 'wrapped.bin')]);
+    await tpm2(sim, 'tpm2_flushcontext', ['-t']);
+    expect(readFileSync(path.join(dir, 'out.bin')).equals(secret)).toBe(true);
+    // Without the policy session (a plain password authorization) the TPM refuses the key.
+    await expect(tpm2(sim, 'tpm2_rsadecrypt', ['-c', path.join(dir, 'key.ctx'), '-s', 'oaep', '-o', path.join(dir, 'out2.bin'), path.join(dir, 'wrapped.bin')])).rejects.toThrow(/0x12F|not available/i);
+    await tpm2(sim, 'tpm2_flushcontext', ['-t']);
 
     // A clean reboot: PCRs reset, the runtime measures the same → the same value → the key is released.
     await tpm.close();
