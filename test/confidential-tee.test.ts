@@ -121,6 +121,9 @@ describe('TPM TEE backend (swtpm)', () => {
     const r = await runCli(['confidential', 'device-key', '--out', out, '--tcti', sim.tcti, '--key-file', keyFile, '--pcr', '12'], envFor(dir));
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
+    const other = await runCli(['confidential', 'device-key', '--out', out, '--tcti', sim.tcti, '--key-file', keyFile, '--pcr', '16'], envFor(dir));
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain('bound to PCR 12');
     const exported = await readDeviceKeyDir(out);
     expect(exported.policy).toMatchObject({ kind: 'tpm-pcr', pcrs: [{ index: 12 }] });
     const backend = await TpmTeeBackend.open(tpm, keyFile);

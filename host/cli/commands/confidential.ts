@@ -41,6 +41,10 @@ async function seal(o: SealOpts): Promise<void> {
     : undefined;
   const bytes = sealPackage({ plaintext, recipients: recipients.map((r) => ({ publicKey: r.publicKey, ...(r.policy ? { policy: r.policy } : {}) })), signer });
   await writeFileAtomic(o.out, bytes, 0o644);
+  recipients.forEach((r, i) => {
+    if (!r.policy) process.stderr.write(`warning: ${o.deviceKey[i]} has no policy.json: you cannot see what key ${r.keyId} is bound to\n`);
+    else if (r.policy.kind === 'software') process.stderr.write(`warning: ${o.deviceKey[i]} is an INSECURE development key (software backend): the package is not protected on that device\n`);
+  });
   process.stdout.write(`sealed ${path.basename(o.in)} (${plaintext.length} bytes) to ${recipients.length} device key(s)${signer ? ', signed' : ', UNSIGNED'} → ${o.out}\n`);
 }
 
@@ -93,6 +97,7 @@ async function deviceKey(getConfig: () => Promise<Config>, o: { out: string; tct
   const keyFile = o.keyFile ?? (cfg ? path.join(cfg.state_dir, 'confidential', 'workload-key.json') : undefined);
   if (!keyFile) throw new PackageError('malformed', 'no config: give --key-file FILE for the workload-decryption key blob');
   const pcr = Number(o.pcr);
+  if (!/^\d{1,2}$/.test(o.pcr) || pcr > 23) throw new PackageError('malformed', `--pcr ${o.pcr}: a PCR index 0..23`);
   let dev: Tpm | undefined;
   try {
     dev = await Tpm.open(o.tcti ?? process.env.EDGEWARD_TPM_TCTI ?? cfg?.tpm?.tcti ?? DEFAULT_TCTI);
@@ -100,6 +105,8 @@ async function deviceKey(getConfig: () => Promise<Config>, o: { out: string; tct
     if (!exists) await fs.mkdir(path.dirname(keyFile), { recursive: true, mode: 0o700 });
     const backend = exists ? await TpmTeeBackend.open(dev, keyFile) : await TpmTeeBackend.create(dev, keyFile, { pcr });
     const info = await backend.deviceKey();
+    const bound = info.policy.pcrs?.[0]?.index;
+    if (bound !== pcr) throw new PackageError('malformed', `the workload key in ${keyFile} is bound to PCR ${String(bound)}, not ${pcr}: remove that file to create a key bound to PCR ${pcr} (packages sealed to the old key will not open)`);
     await writeDeviceKeyDir(o.out, backend.name, info);
     process.stdout.write(`${exists ? 'exported' : 'created and exported'} ${info.keyId} (${info.policy.description}) → ${o.out}\n`);
   } catch (err) {
