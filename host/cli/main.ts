@@ -12,6 +12,7 @@ import { registerConfigCommands } from './commands/config.js';
 import { registerSystemCommands } from './commands/system.js';
 import { registerCheckCommand } from './commands/check.js';
 import { registerTpmCommands } from './commands/tpm.js';
+import { registerConfidentialCommands } from './commands/confidential.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerModuleCommands } from './commands/modules.js';
 import { registerNativeModuleCommands } from './commands/module.js';
@@ -50,5 +51,6 @@ registerNewCommand(program);
 registerFindingsCommand(program, () => cliClient(ctx()));
 registerAttestCommands(program, () => cliClient(ctx()));
 registerTpmCommands(program, async () => (await loadCliConfig(ctx())).config);
+registerConfidentialCommands(program, async () => (await loadCliConfig(ctx())).config);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,63 @@
+/**
+ * The TEE backend port: where a device's workload-decryption key lives and what releases it. A confidential
+ * package's content key is wrapped (RSA-OAEP-SHA256) to that key; `unwrap` returns the content key only when
+ * the backend's policy holds now. Implementations: tpm.ts (key under the SRK, usable only under PolicyPCR
+ * over the runtime PCR) and optee.ts (key inside an OP-TEE trusted application; built, not run here).
+ *
+ * hsm/ never imports host/: the package format lives in host/confidential and uses this port.
+ */
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+
+/** The policy a device key is bound to, as exported to publishers (the same shape the package header records). */
+export interface KeyPolicyDescription {
+  kind: 'tpm-pcr' | 'optee-ta' | 'software';
+  description: string;
+  /** For `tpm-pcr`: the PCRs and the values the key's PolicyPCR was computed over. */
+  pcrs?: { index: number; bank: 'sha256'; value: string }[];
+  /** For `tpm-pcr`: the key's authPolicy (hex). */
+  policyDigest?: string;
+}
+
+export interface DeviceKeyInfo {
+  /** `sha256:<hex>` of the DER SubjectPublicKeyInfo (as module signer ids are computed). */
+  keyId: string;
+  publicPem: string;
+  policy: KeyPolicyDescription;
+}
+
+export interface TeeBackend {
+  readonly name: string;
+  deviceKey(): Promise<DeviceKeyInfo>;
+  /**
+   * Unwrap a content key. `expected` is the policy the publisher sealed to (from the package header): a key
+   * bound to another policy is refused before the TPM/TA is asked. Throws TeeError.
+   */
+  unwrap(wrappedKey: Buffer, expected?: KeyPolicyDescription): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+export type TeeRefusal = 'policy-mismatch' | 'unavailable' | 'unwrap-failed' | 'protocol';
+
+/** A TEE refusal. `pcr` names the PCR whose value differs for a `policy-mismatch` on a TPM. */
+export class TeeError extends Error {
+  constructor(readonly reason: TeeRefusal, message: string, readonly pcr?: number) {
+    super(message);
+    this.name = 'TeeError';
+  }
+}
+
+/** `sha256:<hex>` of a public key's DER SPKI. */
+export function keyIdOf(key: KeyObject | string): string {
+  const k = typeof key === 'string' ? createPublicKey(key) : key;
+  return 'sha256:' + createHash('sha256').update(k.export({ type: 'spki', format: 'der' })).digest('hex');
+}
+
+/** Refuse early when the publisher sealed to a different policy than the key is bound to. */
+export function checkExpectedPolicy(actual: KeyPolicyDescription, expected: KeyPolicyDescription | undefined): void {
+  if (!expected) return;
+  if (expected.kind !== actual.kind) throw new TeeError('policy-mismatch', `the package was sealed to a ${expected.kind} key, this device's key is ${actual.kind}`);
+  if (expected.policyDigest !== undefined && actual.policyDigest !== undefined && expected.policyDigest !== actual.policyDigest) {
+    const differing = (expected.pcrs ?? []).find((e) => actual.pcrs?.find((a) => a.index === e.index)?.value !== e.value);
+    throw new TeeError('policy-mismatch', `the package was sealed to policy ${expected.policyDigest}, the device key is bound to ${actual.policyDigest}${differing ? ` (PCR ${differing.index} differs)` : ''}`, differing?.index);
+  }
+}
