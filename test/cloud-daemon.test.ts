@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildTestGuest } from '../guests/adversarial/components.js';
-import { daemonHomePerTest, modulesStarted, runCli, startDaemon } from './helpers/cli.js';
+import { daemonHomePerTest, moduleEnvOf, modulesStarted, runCli, startDaemon, waitUntil } from './helpers/cli.js';
 import { sdkModuleCredentials } from './helpers/sdk-module.js';
 import { CloudCa } from './fixtures/cloud/ca.js';
 import { DpsFixture } from './fixtures/cloud/dps.js';
@@ -32,15 +32,6 @@ afterAll(async () => {
   ca?.cleanup();
 });
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('DPS → IoT Hub module identities, end to end', () => {
   const t = daemonHomePerTest('ew-cloud-');
@@ -67,18 +58,18 @@ describe('DPS → IoT Hub module identities, end to end', () => {
     expect(await modulesStarted(t.env)).toEqual(['echo']);
     expect((await runCli(['module', 'register', 'sensor'], t.env)).code).toBe(0);
     const names = (h: HubFixture) => h.modules('gw-cloud-1').filter((m) => m.managedBy === 'edgeward').map((m) => m.moduleId).sort();
-    await until('echo and sensor in hub A', () => names(hubA).join() === 'echo,sensor');
+    await waitUntil('echo and sensor in hub A', () => names(hubA).join() === 'echo,sensor');
     // Every call to the hub authenticated as the device, with its DPS key signed in the key service (a 404
     // is the reconciler asking whether an identity exists before creating it).
     expect(hubA.requests.filter((r) => r.auth !== 'device' || r.status === 401 || r.status === 403)).toEqual([]);
 
-    const env = Object.fromEntries((await runCli(['module', 'env', 'sensor'], t.env)).stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const env = await moduleEnvOf(t.env, 'sensor');
     expect(env).toMatchObject({ IOTEDGE_IOTHUBHOSTNAME: hubA.hostname, IOTEDGE_DEVICEID: 'gw-cloud-1' });
     const creds = sdkModuleCredentials(env);
     expect(hubA.verifyModuleSas(creds.token)).toMatchObject({ ok: true, deviceId: 'gw-cloud-1', moduleId: 'sensor' });
 
     expect((await runCli(['module', 'unregister', 'sensor'], t.env)).code).toBe(0);
-    await until('sensor gone from hub A', () => names(hubA).join() === 'echo');
+    await waitUntil('sensor gone from hub A', () => names(hubA).join() === 'echo');
     const info = await runCli(['system', 'status', '--json'], t.env);
     expect(info.stdout).toContain('hub-identities');
 
@@ -87,7 +78,7 @@ describe('DPS → IoT Hub module identities, end to end', () => {
     const re = await runCli(['system', 'reprovision'], t.env, 60_000);
     expect(re.code, re.stdout + re.stderr).toBe(0);
     expect(re.stdout).toContain('Successfully reprovisioned with IoT Hub.');
-    await until('echo in hub B', () => names(hubB).join() === 'echo').catch((err: Error) => {
+    await waitUntil('echo in hub B', () => names(hubB).join() === 'echo').catch((err: Error) => {
       throw new Error(`${err.message}; hub B saw ${JSON.stringify(hubB.requests)}; daemon:\n${t.daemon!.output().split('\n').slice(-25).join('\n')}`);
     });
     expect((await runCli(['system', 'status', '--json'], t.env)).stdout).toContain(`device gw-cloud-1 on ${hubB.hostname}`);

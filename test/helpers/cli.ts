@@ -124,3 +124,21 @@ export async function modulesStarted(env: NodeJS.ProcessEnv, timeoutMs = 60_000)
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** Poll `fn` every 100 ms until it returns a truthy value (returned), or throw naming `what`. */
+export async function waitUntil<T>(what: string, fn: () => T | undefined | false, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** `edgeward module env NAME` as a map (a native module's IOTEDGE_* environment). */
+export async function moduleEnvOf(env: NodeJS.ProcessEnv, name: string): Promise<Record<string, string>> {
+  const out = await runCli(['module', 'env', name], env);
+  if (out.code !== 0) throw new Error(`edgeward module env ${name} failed (${out.code}): ${out.stderr}`);
+  return Object.fromEntries(out.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
