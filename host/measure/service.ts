@@ -25,7 +25,7 @@ import { openSharedTpm } from '../../hsm/tpm/shared.js';
 import type { Tpm, PublicInfo } from '../../hsm/tpm/tpm.js';
 import { marshalSignature } from '../../hsm/tpm/types.js';
 import type { Config } from '../config/schema.js';
-import type { ServiceStatus } from '../api/management/control.js';
+import type { ServiceStatus } from '../status.js';
 import type { Logger } from '../log.js';
 import { RuntimeError } from '../runtime/errors.js';
 import type { Registration } from '../runtime/registry.js';

@@ -1,5 +1,8 @@
 /** What the management API may ask of the daemon itself. */
 import type { LogLevel } from '../../config/schema.js';
+import type { ServiceStatus } from '../../status.js';
+
+export type { ServiceStatus };
 
 /** What the last-resort handler (host/daemon/last-resort.ts) counts. */
 export type FaultKind = 'uncaught-exception' | 'unhandled-rejection';
@@ -14,11 +17,6 @@ export interface FaultCounts {
   maxPerMinute: number;
 }
 
-export interface ServiceStatus {
-  name: string;
-  status: 'running' | 'ready' | 'degraded' | 'down';
-  detail: string;
-}
 
 export interface DaemonStatus {
   pid: number;
