@@ -1,6 +1,6 @@
 /**
- * A small JSON-over-HTTPS request helper for the cloud clients (DPS here, IoT Hub next): one request, a
- * hard timeout, the body parsed as JSON when it is JSON, and transport failures as a typed `CloudHttpError`
+ * A small JSON-over-HTTPS request helper for the cloud clients (DPS and IoT Hub): one request, a hard
+ * timeout (connection to last byte), the body parsed as JSON when it is JSON, and transport failures as a typed `CloudHttpError`
  * saying what kind of failure it was (DNS, connection refused, TLS trust, timeout) so callers can tell the
  * user the one thing to fix. Trust: Node's default CAs plus `NODE_EXTRA_CA_CERTS`, or `ca` when given.
  * Nothing here logs request headers (they carry SAS tokens).
@@ -16,6 +16,8 @@ export interface JsonRequest {
   timeoutMs: number;
   /** Extra trust (PEM) and a TLS client certificate (`cert` + `key`, PEM) for X.509 attestation. */
   tls?: Pick<SecureContextOptions, 'ca' | 'cert' | 'key'> | { secureContext: SecureContext };
+  /** A (keep-alive) agent to send through, e.g. one carrying a TLS client identity; default: a fresh connection. */
+  agent?: https.Agent;
 }
 
 export interface JsonResponse {
@@ -61,7 +63,7 @@ export function requestJson(req: JsonRequest): Promise<JsonResponse> {
     headers['content-length'] = String(payload.length);
   }
   return new Promise((resolve, reject) => {
-    const r = https.request(url, { method: req.method, headers, ...req.tls, agent: false }, (res) => {
+    const r = https.request(url, { method: req.method, headers, ...req.tls, agent: req.agent ?? false }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {
@@ -69,11 +71,19 @@ export function requestJson(req: JsonRequest): Promise<JsonResponse> {
         if (size > MAX_RESPONSE_BYTES) r.destroy(new CloudHttpError('too-large', `${url.host} answered more than ${MAX_RESPONSE_BYTES} bytes`));
         else chunks.push(c);
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parseBody(Buffer.concat(chunks)) }));
-      res.on('error', (err) => reject(err instanceof CloudHttpError ? err : classify(err, url.host)));
+      res.on('end', () => {
+        clearTimeout(deadline);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parseBody(Buffer.concat(chunks)) });
+      });
+      res.on('error', fail);
     });
-    r.setTimeout(req.timeoutMs, () => r.destroy(new CloudHttpError('timeout', `${url.host} did not answer within ${req.timeoutMs} ms`)));
-    r.on('error', (err) => reject(err instanceof CloudHttpError ? err : classify(err, url.host)));
+    // Connection to last byte, not an idle timeout: a server that trickles its answer is cut too.
+    const deadline = setTimeout(() => r.destroy(new CloudHttpError('timeout', `${url.host} did not answer within ${req.timeoutMs} ms`)), req.timeoutMs);
+    const fail = (err: Error): void => {
+      clearTimeout(deadline);
+      reject(err instanceof CloudHttpError ? err : classify(err as NodeJS.ErrnoException, url.host));
+    };
+    r.on('error', fail);
     r.end(payload);
   });
 }

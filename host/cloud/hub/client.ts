@@ -6,11 +6,11 @@
  * `Authorization` header comes from a callback (a device SAS signed in the key service); with X.509
  * credentials the callback returns undefined and the agent carries the TLS client certificate.
  */
-import https from 'node:https';
+import type https from 'node:https';
+import { CloudHttpError, requestJson, type JsonRequest, type JsonResponse } from '../http.js';
 import { HubError, statusError, transportError } from './errors.js';
 
 export const HUB_API_VERSION = '2017-11-08-preview';
-const MAX_BODY_BYTES = 1024 * 1024;
 
 export interface SymmetricKeyAuth {
   type: 'sas';
@@ -49,7 +49,7 @@ export function encodePathSegment(s: string): string {
   return out;
 }
 
-interface Answer { status: number; body: string }
+type Answer = Pick<JsonResponse, 'status' | 'body'>;
 
 export class HubClient {
   private readonly timeoutMs: number;
@@ -111,53 +111,21 @@ export class HubClient {
     return new URL(`https://${this.opts.hubHostname}/${base}?api-version=${HUB_API_VERSION}`);
   }
 
-  private async call(method: string, moduleId: string | undefined, what: string, body?: unknown, ifMatch?: string): Promise<Answer> {
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.opts.userAgent ?? 'edgeward' };
+  private async call(method: JsonRequest['method'], moduleId: string | undefined, what: string, body?: unknown, ifMatch?: string): Promise<Answer> {
+    const headers: Record<string, string> = { 'user-agent': this.opts.userAgent ?? 'edgeward' };
     const auth = await this.opts.authorization();
     if (auth !== undefined) headers.authorization = auth;
     if (ifMatch !== undefined) headers['if-match'] = ifMatch;
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
-    if (payload) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = String(payload.length);
-    }
-    const a = await this.send(method, this.url(moduleId), headers, payload);
+    const a = await requestJson({ method, url: this.url(moduleId).href, headers, body, timeoutMs: this.timeoutMs, ...(this.opts.agent ? { agent: this.opts.agent } : {}) }).catch((err: unknown) => {
+      throw err instanceof CloudHttpError ? transportError(err, this.opts.hubHostname) : err;
+    });
     if (a.status >= 300) throw statusError(a.status, a.body, what);
     return a;
   }
-
-  private send(method: string, url: URL, headers: Record<string, string>, payload: Buffer | undefined): Promise<Answer> {
-    return new Promise<Answer>((resolve, reject) => {
-      const req = https.request(url, { method, headers, ...(this.opts.agent ? { agent: this.opts.agent } : {}) });
-      const timer = setTimeout(() => req.destroy(new HubError('timeout', `IoT Hub ${this.opts.hubHostname}: no answer within ${this.timeoutMs} ms; retried`)), this.timeoutMs);
-      const fail = (err: Error): void => {
-        clearTimeout(timer);
-        reject(err instanceof HubError ? err : transportError(err as NodeJS.ErrnoException, this.opts.hubHostname));
-      };
-      req.on('error', fail);
-      req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_BODY_BYTES) req.destroy(new HubError('protocol', `IoT Hub ${this.opts.hubHostname}: answer over ${MAX_BODY_BYTES} bytes`));
-          else chunks.push(c);
-        });
-        res.on('error', fail);
-        res.on('end', () => {
-          clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
-        });
-      });
-      req.end(payload);
-    });
-  }
 }
 
+/** The answer's JSON (requestJson leaves a body that is not JSON as its text, an empty one undefined). */
 function parseJson<T>(a: Answer, what: string): T {
-  try {
-    return JSON.parse(a.body) as T;
-  } catch {
-    throw new HubError('protocol', `${what}: IoT Hub answered ${a.status} with a body that is not JSON`);
-  }
+  if (a.body === undefined || typeof a.body === 'string') throw new HubError('protocol', `${what}: IoT Hub answered ${a.status} with a body that is not JSON`);
+  return a.body as T;
 }

@@ -3,6 +3,7 @@
  * what to do, and never carries a token, a signature or a key. A hub `500` is `not-connected`, as
  * aziot-identityd treats it (a parent edgeHub relays its own network errors that way).
  */
+import type { CloudHttpError } from '../http.js';
 export type HubErrorKind =
   | 'not-connected' // network error, connection reset, DNS, or the hub answered 500
   | 'timeout'
@@ -34,31 +35,32 @@ export class HubError extends Error {
   }
 }
 
-const TLS_CODES = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID']);
-
-/** A transport failure (no HTTP answer) as a HubError. */
-export function transportError(err: NodeJS.ErrnoException, hub: string): HubError {
-  const code = err.code ?? 'unknown';
-  if (TLS_CODES.has(code)) {
-    return new HubError('tls', `IoT Hub ${hub}: TLS certificate not trusted (${code}); add the hub's CA to the system store or NODE_EXTRA_CA_CERTS`, undefined, code, { cause: err });
+/** A transport failure (no HTTP answer, as the cloud request helper classified it) as a HubError. */
+export function transportError(err: CloudHttpError, hub: string): HubError {
+  const code = (err.cause as NodeJS.ErrnoException | undefined)?.code ?? 'unknown';
+  const opts = { cause: err };
+  switch (err.kind) {
+    case 'tls':
+      return new HubError('tls', `IoT Hub ${hub}: TLS certificate not trusted (${code}); add the hub's CA to the system store or NODE_EXTRA_CA_CERTS`, undefined, code, opts);
+    case 'dns':
+      return new HubError('not-connected', `IoT Hub ${hub}: cannot resolve the name (${code}); check DNS and the hub hostname`, undefined, code, opts);
+    case 'timeout':
+      return new HubError('timeout', `IoT Hub ${hub}: ${err.message}; retried`, undefined, undefined, opts);
+    case 'too-large':
+      return new HubError('protocol', `IoT Hub ${hub}: ${err.message}`, undefined, undefined, opts);
+    default:
+      return new HubError('not-connected', `IoT Hub ${hub}: no connection (${code}); check the network`, undefined, code, opts);
   }
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-    return new HubError('not-connected', `IoT Hub ${hub}: cannot resolve the name (${code}); check DNS and the hub hostname`, undefined, code, { cause: err });
-  }
-  return new HubError('not-connected', `IoT Hub ${hub}: no connection (${code}); check the network`, undefined, code, { cause: err });
 }
 
 /** IoT Hub error bodies: `{"Message":"ErrorCode:X;text", …}` (or `errorMessage` from a parent edgeHub). */
-function parseHubBody(body: string): { code?: string; text?: string } {
-  try {
-    const j = JSON.parse(body) as { Message?: unknown; message?: unknown; errorMessage?: unknown };
-    const msg = [j.Message, j.message, j.errorMessage].find((v): v is string => typeof v === 'string');
-    if (!msg) return {};
-    const m = /^ErrorCode:([A-Za-z]+);(.*)$/s.exec(msg);
-    return m ? { code: m[1], text: m[2]!.slice(0, 200) } : { text: msg.slice(0, 200) };
-  } catch {
-    return {};
-  }
+function parseHubBody(body: unknown): { code?: string; text?: string } {
+  if (typeof body !== 'object' || body === null) return {};
+  const j = body as { Message?: unknown; message?: unknown; errorMessage?: unknown };
+  const msg = [j.Message, j.message, j.errorMessage].find((v): v is string => typeof v === 'string');
+  if (!msg) return {};
+  const m = /^ErrorCode:([A-Za-z]+);(.*)$/s.exec(msg);
+  return m ? { code: m[1], text: m[2]!.slice(0, 200) } : { text: msg.slice(0, 200) };
 }
 
 const STATUS_KINDS: Record<number, HubErrorKind> = { 401: 'unauthorized', 403: 'forbidden', 404: 'not-found', 409: 'conflict', 412: 'precondition-failed', 429: 'throttled', 500: 'not-connected' };
@@ -71,7 +73,7 @@ const HINTS: Partial<Record<HubErrorKind, string>> = {
 };
 
 /** An HTTP error answer as a HubError. */
-export function statusError(status: number, body: string, what: string): HubError {
+export function statusError(status: number, body: unknown, what: string): HubError {
   const { code, text } = parseHubBody(body);
   const kind = STATUS_KINDS[status] ?? (status >= 500 ? 'server' : 'bad-request');
   const hint = HINTS[kind];
