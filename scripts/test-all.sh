@@ -43,12 +43,8 @@ set +e
 npx vitest run --reporter=default --reporter=json --outputFile.json=.cache/vitest.json
 rc=$?
 set -e
-# One plain closing line, whatever the reporter printed above.
-node -e '
-  const r = JSON.parse(require("fs").readFileSync(".cache/vitest.json", "utf8"));
-  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
-  if (r.numTotalTests === 0) { console.error("error: no test ran"); process.exit(1); }
-' || rc=1
 echo "==> reliability scenarios (figures measured in this run)"
 node scripts/reliability-table.mjs || rc=1
+# The totals and every failure last, where the tail of a long log shows them.
+node scripts/test-summary.mjs || rc=1
 exit $rc
