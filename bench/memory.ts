@@ -1,0 +1,147 @@
+/**
+ * Memory of the real daemon (`edgeward daemon`, the CLI, not an in-process runtime), side by side with bare
+ * Node in the same run (issue 14). Each daemon runs in its own Edgeward home on a config file that names a
+ * deployment manifest: no module, `hello`, hello + console + fetcher (three different JS guests), and ten
+ * tiny WAT components. Every daemon is started twice: the first start fills the transpile cache, the
+ * second (the one measured) starts as a device does after its first boot. RSS is read from
+ * /proc/PID/status after every module answers and the process has settled.
+ *
+ * Baselines: a bare `node` idling, and the same with one idle worker thread (the floor of one worker per
+ * instance). Prints each figure, its ratio and the issue's target.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildTestGuest } from '../guests/adversarial/components.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = path.join(ROOT, 'dist', 'host', 'cli', 'main.js');
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 8000);
+const MiB = 1024 * 1024;
+
+function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A Node process running `code`, its RSS after settling. */
+async function nodeRss(code: string): Promise<number> {
+  const child = spawn(process.execPath, ['-e', code], { stdio: 'ignore' });
+  await sleep(SETTLE_MS);
+  const rss = rssOf(child.pid!);
+  child.kill('SIGKILL');
+  return rss;
+}
+
+interface Setup {
+  label: string;
+  modules: Record<string, unknown>;
+}
+
+function cli(home: string, args: string[]): string {
+  const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, EDGEWARD_HOME: home }, encoding: 'utf8', timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`edgeward ${args.join(' ')}: ${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+
+async function startDaemon(home: string, config: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [CLI, 'daemon', '--config', config], { env: { ...process.env, EDGEWARD_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c) => (out += c));
+  child.stderr!.on('data', (c) => (out += c));
+  const deadline = Date.now() + 120_000;
+  while (!out.includes('management API listening')) {
+    if (child.exitCode !== null) throw new Error(`daemon exited ${child.exitCode}: ${out}`);
+    if (Date.now() > deadline) throw new Error(`daemon did not start: ${out}`);
+    await sleep(50);
+  }
+  return child;
+}
+
+/** Wait until every module of the manifest runs (or the deadline). */
+async function allRunning(home: string, names: string[]): Promise<void> {
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    const list = JSON.parse(cli(home, ['list', '--json'])) as { name: string; status?: { runtimeStatus?: { status?: string } } }[];
+    const running = new Set(list.filter((m) => m.status?.runtimeStatus?.status === 'running').map((m) => m.name));
+    if (names.every((n) => running.has(n))) return;
+    if (Date.now() > deadline) throw new Error(`modules not running: ${JSON.stringify(list)}`);
+    await sleep(250);
+  }
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  const done = new Promise((r) => child.on('exit', r));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  await done;
+  clearTimeout(t);
+}
+
+/** RSS of a daemon running `setup`, at its second start (transpile cache on disk). */
+async function daemonRss(setup: Setup): Promise<number> {
+  const home = mkdtempSync(path.join(os.tmpdir(), 'ew-mem-'));
+  try {
+    const manifest = path.join(home, 'deployment.json');
+    writeFileSync(manifest, JSON.stringify({ modules: setup.modules }));
+    const config = path.join(home, 'config.toml');
+    writeFileSync(config, `[runtime]\ndeployment = "${manifest}"\n`);
+    const names = Object.keys(setup.modules);
+    let d = await startDaemon(home, config);
+    await allRunning(home, names);
+    await stop(d);
+    d = await startDaemon(home, config);
+    await allRunning(home, names);
+    await sleep(SETTLE_MS);
+    const rss = rssOf(d.pid!);
+    await stop(d);
+    return rss;
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(CLI)) throw new Error('build first: npm run build');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ew-mem-wat-'));
+  const echo = path.join(dir, 'echo.wasm');
+  writeFileSync(echo, await buildTestGuest('echo'));
+  const hello = { settings: { image: 'builtin:hello' }, env: { GREETING: { value: 'hi' } }, capabilities: ['edgeward:workload/identity'] };
+  const three = {
+    hello,
+    console: { settings: { image: 'builtin:console' }, capabilities: ['wasi:cli/stdio'] },
+    fetcher: { settings: { image: 'builtin:fetcher' }, capabilities: ['wasi:http/outgoing-handler'], network: { hosts: ['127.0.0.1'] } },
+  };
+  const tiny = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`tiny${i}`, { settings: { image: echo } }]));
+
+  const bare = await nodeRss('setInterval(() => {}, 1 << 30)');
+  const withWorker = await nodeRss("new (require('node:worker_threads').Worker)('setInterval(() => {}, 1 << 30)', { eval: true }); setInterval(() => {}, 1 << 30)");
+  const worker = withWorker - bare;
+  const none = await daemonRss({ label: 'no modules', modules: {} });
+  const one = await daemonRss({ label: 'hello', modules: { hello } });
+  const js3 = await daemonRss({ label: 'hello + console + fetcher', modules: three });
+  const ten = await daemonRss({ label: '10 tiny', modules: tiny });
+  rmSync(dir, { recursive: true, force: true });
+
+  const f = (b: number) => `${(b / MiB).toFixed(1)} MiB`;
+  const perTiny = (ten - none) / 10;
+  const perFurtherJs = (js3 - one) / 2;
+  console.log(`settle ${SETTLE_MS} ms; RSS from /proc/PID/status; every daemon measured at its second start (transpile cache on disk)`);
+  console.log(`bare node idling: ${f(bare)}; + one idle worker thread: +${f(worker)}`);
+  console.log(`daemon, no modules: ${f(none)}; hello: ${f(one)} (+${f(one - none)}); hello+console+fetcher: ${f(js3)}; 10 tiny: ${f(ten)}`);
+  const rows: [string, number, string][] = [
+    ['daemon no modules / bare node', none / bare, '≤ 1.4'],
+    ['daemon + 3 JS sample modules / bare node', js3 / bare, '≤ 2.5'],
+    ['per tiny (WAT) module / idle worker thread', perTiny / worker, '≤ 1.2'],
+    ['per further JS module / idle worker thread', perFurtherJs / worker, '≤ 2'],
+  ];
+  console.log(`per tiny module: ${f(perTiny)}; first JS module: ${f(one - none)}; per further JS module: ${f(perFurtherJs)}`);
+  for (const [what, ratio, target] of rows) console.log(`${what}: ratio = ${ratio.toFixed(2)} (target ${target})`);
+}
+
+await main();
