@@ -5,8 +5,10 @@
 // out as the root of a temporary WIT tree with the packages it uses as deps/ (Edgeward's wit/ packages,
 // and the WASI 0.2.12 packages jco ships when it imports wasi:*), so no shared file is edited to add one;
 // jco writes its guest types (guests/<name>/types/); the source is type-checked against them; TypeScript →
-// JavaScript → WASI component with componentize-js, every engine feature disabled but those listed in
-// guests/<name>/features.json. Output guests/<name>/dist/<name>.wasm.
+// JavaScript → WASI component with the guest's engine (guests/<name>/engine: `componentize-js`, the default,
+// or `quickjs`). componentize-js: SpiderMonkey, ~12 MB, every engine feature disabled but those listed in
+// guests/<name>/features.json. quickjs (componentize-qjs): ~1 MB, no engine features, every WASI import
+// the engine itself would make stubbed with a trap (--stub-wasi). Output guests/<name>/dist/<name>.wasm.
 // A guest is rebuilt only when its source, the WIT it was built from, its features, this script or
 // componentize-js changed (hash file next to the output), because componentize takes seconds per guest.
 // One guest's failure does not stop the others: each is reported, and the exit status is 1 at the end.
@@ -21,6 +23,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const guestsDir = path.join(root, 'guests');
 /** componentize-js engine features; each adds WASI imports of its own, so all are off unless a guest lists them. */
 const FEATURES = ['stdio', 'random', 'clocks', 'http', 'fetch-event'];
+/** The engines a guest may name in guests/<name>/engine. */
+const ENGINES = ['componentize-js', 'quickjs'];
 /** The WASI release componentize-js 0.23 targets, whose WIT jco ships (imports must match it). */
 const WASI_WIT = path.join(root, 'node_modules/@bytecodealliance/jco/lib/wit/builtin/0.2.12');
 /** Guest names as `builtin:<name>` accepts them (host/runtime/manifest.ts). */
@@ -95,7 +99,11 @@ function guestSpec(arg) {
   const featuresFile = path.join(dir, 'features.json');
   const features = existsSync(featuresFile) ? JSON.parse(readFileSync(featuresFile, 'utf8')) : [];
   if (!Array.isArray(features) || features.some((f) => !FEATURES.includes(f))) throw new GuestError(`${shown(featuresFile)} must be a JSON list of componentize-js features among ${FEATURES.join(', ')}`);
-  return { name, dir, src, worldFile: existsSync(worldFile) ? worldFile : undefined, world, features };
+  const engineFile = path.join(dir, 'engine');
+  const engine = existsSync(engineFile) ? readFileSync(engineFile, 'utf8').trim() : 'componentize-js';
+  if (!ENGINES.includes(engine)) throw new GuestError(`${shown(engineFile)} must name one engine: ${ENGINES.join(' or ')} (found "${engine}")`);
+  if (engine === 'quickjs' && features.length) throw new GuestError(`${shown(featuresFile)}: the quickjs engine has no features (${features.join(', ')}); use componentize-js for them`);
+  return { name, dir, src, worldFile: existsSync(worldFile) ? worldFile : undefined, world, features, engine };
 }
 
 /**
@@ -134,6 +142,7 @@ function witTree(spec) {
 }
 
 const czVersion = JSON.parse(readFileSync(path.join(root, 'node_modules/@bytecodealliance/componentize-js/package.json'), 'utf8')).version;
+const qjsVersion = JSON.parse(readFileSync(path.join(root, 'node_modules/componentize-qjs/package.json'), 'utf8')).version;
 const self = readFileSync(fileURLToPath(import.meta.url), 'utf8');
 const { typesComponent } = await import('@bytecodealliance/jco/dist/cmd/types.js').catch(() => import(path.join(root, 'node_modules/@bytecodealliance/jco/dist/cmd/types.js')));
 
@@ -157,7 +166,8 @@ async function moduleTypes() {
 
 /**
  * Type-check a guest's source against its world's types (what it imports) and the lifecycle every module
- * exports. The engine provides ES2022 and the web APIs (console, fetch, TextEncoder): lib es2022 + dom.
+ * exports. componentize-js provides ES2022 and the web APIs (console, fetch, TextEncoder): lib es2022 + dom;
+ * quickjs provides ES2022 only, so a guest that uses a web API fails here, not at run time.
  */
 function typeCheck(spec, typesFile) {
   const check = path.join(spec.dir, 'src', '.edgeward-exports.ts');
@@ -165,7 +175,7 @@ function typeCheck(spec, typesFile) {
 const lifecycle: { start(config: string): unknown; stop(): unknown; invoke(method: string, payload: string): string | Promise<string> } = guest.lifecycle;
 void lifecycle;
 `;
-  const options = { strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler, lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'], types: [], skipLibCheck: true, allowImportingTsExtensions: false };
+  const options = { strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler, lib: spec.engine === 'quickjs' ? ['lib.es2022.d.ts'] : ['lib.es2022.d.ts', 'lib.dom.d.ts'], types: [], skipLibCheck: true, allowImportingTsExtensions: false };
   const host = ts.createCompilerHost(options);
   const { fileExists, readFile, getSourceFile } = host;
   host.fileExists = (f) => f === check || fileExists.call(host, f);
@@ -194,7 +204,7 @@ async function build(name) {
 async function componentizeGuest(spec, tree, typesFile) {
   const { name, features } = spec;
   const source = readFileSync(spec.src, 'utf8');
-  const hash = createHash('sha256').update(source).update(spec.world).update(tree.text).update(JSON.stringify(features)).update(czVersion).update(self).digest('hex');
+  const hash = createHash('sha256').update(source).update(spec.world).update(tree.text).update(JSON.stringify(features)).update(spec.engine).update(spec.engine === 'quickjs' ? qjsVersion : czVersion).update(self).digest('hex');
   const dist = path.join(spec.dir, 'dist');
   const out = path.join(dist, `${name}.wasm`);
   const hashFile = `${out}.inputs`;
@@ -210,12 +220,30 @@ async function componentizeGuest(spec, tree, typesFile) {
   const jsFile = path.join(dist, `${name}.js`);
   writeAtomic(jsFile, exportWrapper(`./${name}.guest.js`, exportNames(js)));
   const t = Date.now();
-  const { componentize } = await import('@bytecodealliance/componentize-js');
-  const { component } = await componentize({ sourcePath: jsFile, witPath: tree.dir, worldName: spec.world, disableFeatures: FEATURES.filter((f) => !features.includes(f)) });
+  const component = spec.engine === 'quickjs' ? await quickjs(spec, tree, jsFile) : await spiderMonkey(spec, tree, jsFile);
   writeAtomic(out, component);
   writeAtomic(hashFile, hash);
   const digest = createHash('sha256').update(component).digest('hex');
   console.log(`guests: ${name} built in ${Date.now() - t} ms, ${component.length} bytes, sha256:${digest}`);
+}
+
+/** componentize-js (SpiderMonkey): every engine feature off but the guest's. */
+async function spiderMonkey(spec, tree, jsFile) {
+  const { componentize } = await import('@bytecodealliance/componentize-js');
+  const { component } = await componentize({ sourcePath: jsFile, witPath: tree.dir, worldName: spec.world, disableFeatures: FEATURES.filter((f) => !spec.features.includes(f)) });
+  return component;
+}
+
+/**
+ * componentize-qjs (QuickJS): the synchronous runtime (no component-model async ABI), optimised for size,
+ * and every WASI import the engine would make stubbed with a trap, so the component imports only what its
+ * world declares. Its core modules use extended-const, which the daemon enables in V8
+ * (host/runtime/wasm-features.ts).
+ */
+async function quickjs(spec, tree, jsFile) {
+  const { componentize } = await import('componentize-qjs');
+  const { component } = await componentize({ witPath: tree.dir, jsSource: readFileSync(jsFile, 'utf8'), jsPath: jsFile, moduleRoot: path.dirname(jsFile), world: spec.world, stubWasi: true, optSize: true, sync: true });
+  return component;
 }
 
 /** The names a JS module exports itself (`export const|function|class`, `export { a as b }`, `export default`). */

@@ -7,6 +7,7 @@
  * (`integrity-mismatch`) rather than run. Compiled `WebAssembly.Module`s are cached in memory per digest
  * and memory ceiling (V8 offers no portable on-disk cache for them), and posted to each worker.
  */
+import './wasm-features.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * `edgeward new module NAME [--world module|identity|keys|data] [--dir DIR]`: scaffold a guest module as
+ * `edgeward new module NAME [--world module|identity|keys|data] [--dir DIR] [--engine componentize-js|quickjs]`: scaffold a guest module as
  * guests/README.md describes it: DIR/NAME/ (DIR defaults to `guests`) with src/index.ts, world.wit (the
  * `module` world plus the imports the chosen world needs), a manifest, a README and a vitest test that
  * builds it and deploys it into a temporary runtime. Nothing existing is overwritten.
@@ -56,7 +56,12 @@ export interface NewModuleOptions {
   world?: string;
   /** Folder the guest's folder is created in (default `guests`, relative to the working directory). */
   dir?: string;
+  /** The JS engine guests/build.mjs builds it with: `componentize-js` (default) or `quickjs` (written to `engine`). */
+  engine?: string;
 }
+
+/** The engines guests/build.mjs knows (its ENGINES). */
+const ENGINES = ['componentize-js', 'quickjs'];
 
 /** Write the files of a new guest module; returns its folder. Throws (nothing written) on a bad name or world, or an existing folder. */
 export function scaffoldModule(name: string, opts: NewModuleOptions = {}): string {
@@ -64,14 +69,17 @@ export function scaffoldModule(name: string, opts: NewModuleOptions = {}): strin
   const worldKind = opts.world ?? 'module';
   const world = WORLDS[worldKind];
   if (!world) throw new Error(`unknown world "${worldKind}" (known: ${Object.keys(WORLDS).join(', ')})`);
+  const engine = opts.engine ?? 'componentize-js';
+  if (!ENGINES.includes(engine)) throw new Error(`unknown engine "${engine}" (known: ${ENGINES.join(', ')})`);
   const dir = path.resolve(opts.dir ?? 'guests', name);
   if (existsSync(dir)) throw new Error(`${dir} already exists`);
   const files: Record<string, string> = {
     'world.wit': worldWit(name, worldKind, world),
-    'src/index.ts': source(name, world),
+    'src/index.ts': source(name, world, engine),
     'manifest.json': `${JSON.stringify(manifest(name, world), null, 2)}\n`,
     'README.md': readme(name, worldKind, world, dir),
     [`${name}.test.ts`]: testFile(name, world, dir),
+    ...(engine === 'componentize-js' ? {} : { engine: `${engine}\n` }),
   };
   for (const [rel, text] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
@@ -92,7 +100,25 @@ ${imports}}
 `;
 }
 
-function source(name: string, world: WorldTemplate): string {
+/** UTF-8 for quickjs guests, which have no TextEncoder (no web APIs). */
+const UTF8_HELPER = `
+/** The UTF-8 bytes of a string (the quickjs engine has no TextEncoder). */
+function utf8(s: string): Uint8Array {
+  const out: number[] = [];
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (c < 0x80) out.push(c);
+    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+  }
+  return new Uint8Array(out);
+}
+`;
+
+function source(name: string, world: WorldTemplate, engine: string): string {
+  const quickjs = engine === 'quickjs';
+  const methods = quickjs ? world.methods.replaceAll('new TextEncoder().encode(', 'utf8(') : world.methods;
   return `/**
  * ${name}: an Edgeward module. invoke("ping") answers {"pong": "<module name>"}; a thrown string is the
  * \`err\` answer. Built for the world in ../world.wit (npm run build:guests -- ${name}).
@@ -111,11 +137,11 @@ export const lifecycle = {
   invoke(method: string, payload: string): string {
     switch (method) {
       case 'ping': return JSON.stringify({ pong: name });
-${world.methods}      default: throw \`unknown method "\${method}"\`;
+${methods}      default: throw \`unknown method "\${method}"\`;
     }
   },
 };
-`;
+${quickjs && methods.includes('utf8(') ? UTF8_HELPER : ''}`;
 }
 
 function manifest(name: string, world: WorldTemplate): unknown {
@@ -178,6 +204,7 @@ export function registerNewCommand(program: Command): void {
     .description('scaffold a guest module (src/index.ts, world.wit, manifest.json, README, a test) in DIR/NAME')
     .option('-w, --world <world>', `what it imports: ${Object.keys(WORLDS).join(', ')}`, 'module')
     .option('-d, --dir <dir>', 'folder to create it in', 'guests')
+    .option('-e, --engine <engine>', `JS engine: ${ENGINES.join(' (~12 MB, web APIs) or ')} (~1 MB, no WASI of its own)`, 'componentize-js')
     .action(
       action(async (name: string, opts: NewModuleOptions) => {
         const dir = scaffoldModule(name, opts);
