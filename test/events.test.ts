@@ -17,6 +17,8 @@ import { createMgmtClient } from '../host/cli/client.js';
 import type { ApiEvent } from '../host/api/management/events.js';
 import type { EventsAnswer } from '../host/cli/commands/events.js';
 import { EventLimiter, INSTANCE_EVENTS_PER_SECOND } from '../host/runtime/events.js';
+import { eventsRoutes, FOLLOW_QUEUE } from '../host/api/management/events.js';
+import { FindingsStore, MonitorHub } from '../host/capabilities/monitor/index.js';
 import type { InstanceContext } from '../host/runtime/capabilities.js';
 import { outgoingSender } from '../host/capabilities/http/host.js';
 import { prepareHsmKeys } from '../host/capabilities/hsm-keys/index.js';
@@ -192,5 +194,50 @@ describe('denied-call and key-created reports of the capabilities', () => {
     expect(out).toHaveLength(INSTANCE_EVENTS_PER_SECOND);
     await waitUntil('the count', () => out.length === INSTANCE_EVENTS_PER_SECOND + 1, 2_000);
     expect(out.at(-1)).toBe('15 more denied calls suppressed (at most 10 events a second per instance)');
+  });
+});
+
+describe('GET /events?follow=true on a hub (no daemon)', () => {
+  /** Lines of a streamed body as they arrive. */
+  function reader(res: Response): { lines: Record<string, unknown>[]; done: Promise<void> } {
+    const lines: Record<string, unknown>[] = [];
+    const decoder = new TextDecoder();
+    let pending = '';
+    const done = (async () => {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        pending += decoder.decode(chunk, { stream: true });
+        const parts = pending.split('\n');
+        pending = parts.pop() ?? '';
+        for (const p of parts) lines.push(JSON.parse(p) as Record<string, unknown>);
+      }
+    })();
+    return { lines, done };
+  }
+
+  it('writes a heartbeat when idle, counts what a slow client lost, and ends with an `end` line on close', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ew-ev-hub-'));
+    try {
+      const hub = new MonitorHub(await FindingsStore.open(dir));
+      const route = eventsRoutes(hub);
+      const res = await route.app.request('/?follow=true&heartbeat=1&module=m');
+      expect(res.headers.get('content-type')).toContain('application/x-ndjson');
+      const r = reader(res);
+      await waitUntil('a heartbeat', () => r.lines.find((l) => 'heartbeat' in l), 3_000);
+      // More than the client's queue at once, before the stream can write any: the oldest are dropped and counted.
+      for (let i = 0; i < FOLLOW_QUEUE + 50; i++) hub.note('m', 'quarantined', `q${i}`);
+      hub.note('other', 'quarantined', 'filtered out');
+      await waitUntil('the last event', () => r.lines.find((l) => l.message === `q${FOLLOW_QUEUE + 49}`), 3_000);
+      const evs = r.lines.filter((l) => typeof l.seq === 'number');
+      expect(evs).toHaveLength(FOLLOW_QUEUE);
+      expect(evs[0]).toMatchObject({ module: 'm', kind: 'quarantined', message: 'q50' });
+      expect(r.lines.find((l) => l.dropped === 50)).toBeDefined();
+      expect(r.lines.some((l) => l.module === 'other')).toBe(false);
+      await route.close();
+      await r.done;
+      expect(r.lines.at(-1)).toEqual({ end: 'the daemon is stopping or restarting', cursor: FOLLOW_QUEUE + 51 });
+      expect((await route.app.request('/?follow=true')).status).toBe(503);
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
   });
 });
