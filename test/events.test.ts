@@ -92,6 +92,13 @@ describe('GET /events and edgeward events', () => {
     expect(after.events[0]!.message).toContain('"ops-key" (ec-p256)');
     expect(after.missed).toBe(0);
     await expect(events(client, '?kind=nonsense')).rejects.toThrow('unknown event kind "nonsense"');
+
+    // `config apply` of a changed config: one config-applied naming what applied and what waits for a restart.
+    writeFileSync(path.join(home.home, 'config.toml'), '[provisioning]\nsource = "none"\n[log]\nlevel = "debug"\n');
+    const applied = await runCli(['config', 'apply'], env);
+    expect(applied.code, applied.stderr).toBe(0);
+    const reloaded = (await events(client, `?since=${after.cursor}&kind=config-applied`)).events;
+    expect(reloaded).toEqual([expect.objectContaining({ module: null, kind: 'config-applied', message: 'config reloaded from the state directory: applied log.level' })]);
   }, 60_000);
 
   it('a flood of refused calls is limited per instance: at most 10 events a second plus one count, and no refusal goes uncounted', async () => {
