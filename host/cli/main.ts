@@ -18,6 +18,7 @@ import { registerModuleCommands } from './commands/modules.js';
 import { registerNativeModuleCommands } from './commands/module.js';
 import { registerNewCommand } from './commands/new.js';
 import { registerFindingsCommand } from './commands/findings.js';
+import { registerEventsCommand } from './commands/events.js';
 import { registerAttestCommands } from './commands/attest.js';
 import { cliClient, loadCliConfig } from './context.js';
 
@@ -49,6 +50,7 @@ registerKeysCommands(program, () => cliClient(ctx()));
 registerNativeModuleCommands(program, () => cliClient(ctx()));
 registerNewCommand(program);
 registerFindingsCommand(program, () => cliClient(ctx()));
+registerEventsCommand(program, () => cliClient(ctx()));
 registerAttestCommands(program, () => cliClient(ctx()));
 registerTpmCommands(program, async () => (await loadCliConfig(ctx())).config);
 registerConfidentialCommands(program, async () => (await loadCliConfig(ctx())).config);

@@ -113,6 +113,7 @@ export class Daemon implements DaemonControl {
     // systemd-passed sockets named in [listen] must all be there before anything is served.
     for (const uri of [config.listen.management_uri, config.listen.workload_uri]) if (uri.startsWith('fd://')) activatedSocketFor(uri);
     this.services = await composeServices({ config, logger: this.logger, source: loaded.source, capabilities: this.opts.capabilities });
+    this.services.runtime.recordDaemonEvent('config-applied', `config from ${loaded.source} applied at ${this.serving ? 'restart' : 'start'} (provisioning ${this.provisioningType}, module signatures ${config.modules.signature_policy}, log level ${config.log.level})`);
     const app = managementApp({ daemon: this, runtime: this.services.runtime, native: this.services.native, logger: this.logger, extra: this.services.managementRoutes });
     this.mgmt = await serveOnListenUri(app, config.listen.management_uri, { mode: 0o660 });
     const record: DaemonRecord = { pid: process.pid, managementUri: config.connect.management_uri };
@@ -134,6 +135,7 @@ export class Daemon implements DaemonControl {
 
   private async teardown(): Promise<void> {
     await this.modulesStarting; // never tear down under a deployment in progress
+    await this.services?.closeStreams().catch((err) => this.logger.warn({ err }, 'closing event streams'));
     await this.mgmt?.close().catch((err) => this.logger.warn({ err }, 'closing management socket'));
     this.mgmt = undefined;
     await this.services?.close().catch((err) => this.logger.warn({ err }, 'closing services'));
@@ -210,6 +212,7 @@ export class Daemon implements DaemonControl {
       ? `applied ${applied.join(', ') || 'nothing'}; run "edgeward system restart" for: ${restartRequired.join(', ')}`
       : changed.length ? `applied ${applied.join(', ')}` : 'no changes';
     this.logger.info({ applied, restartRequired }, 'config reloaded');
+    if (changed.length > 0) this.services?.runtime.recordDaemonEvent('config-applied', `config reloaded from the state directory: ${message}`);
     return { applied, restartRequired, message };
   }
   private pendingConfig?: LoadedConfig;

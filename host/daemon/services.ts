@@ -16,6 +16,7 @@ import { ConfigError } from '../config/load.js';
 import { edgewardCapabilities } from '../capabilities/index.js';
 import { FindingsStore, MonitorHub } from '../capabilities/monitor/index.js';
 import { findingsRoutes } from '../api/management/findings.js';
+import { eventsRoutes } from '../api/management/events.js';
 import { keysRoutes } from '../api/management/keys.js';
 import { identitiesRoutes } from '../api/management/identities.js';
 import { NativeModules } from '../identity/native.js';
@@ -41,6 +42,8 @@ export interface Services {
   workload: WorkloadSockets;
   native: NativeModuleService;
   managementRoutes: { prefix: string; app: Hono; minimum?: string }[];
+  /** End the streams of `GET /events?follow=true` with their last line; before the management socket closes. */
+  closeStreams(): Promise<void>;
   /** Start modules (apply `[runtime] deployment`). Called once the management API answers. */
   startModules(): Promise<void>;
   status(): Promise<ServiceStatus[]>;
@@ -82,6 +85,12 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     certs.startRenewal();
     closers.push(() => certs.close());
     const { runtime, monitor, runtimeLogger } = await composeRuntime({ ...opts, trust, keys, identity, certs, measurement }, closers);
+    recordProvisioning(runtime, identity);
+    const events = eventsRoutes(monitor);
+    const keyCreated = (id: string, type: string) => {
+      logger.info({ key: id, type }, 'key created through the management API');
+      runtime.recordDaemonEvent('key-created', `key ${JSON.stringify(id)} (${type}) created in the daemon's namespace through the management API`);
+    };
     const nativeRegistry = await NativeModules.open(stateDir);
     const runDir = path.dirname(socketPathOf(config.connect.workload_uri));
     const workloadLogger = logger.child({ component: 'workload' });
@@ -103,12 +112,14 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
       runtime,
       workload,
       native,
+      closeStreams: () => events.close(),
       startModules: async () => {
         await startModules(runtime, config.runtime.deployment, runtimeLogger);
         void hub?.reconcile(localModules());
       },
       managementRoutes: [
-        { prefix: '/keys', app: keysRoutes(keys), minimum: MGMT_API_VERSION },
+        { prefix: '/keys', app: keysRoutes(keys, { onCreated: keyCreated }), minimum: MGMT_API_VERSION },
+        { prefix: '/events', app: events.app, minimum: MGMT_API_VERSION },
         { prefix: '/identities', app: identitiesRoutes(native, () => identity.provisioningInfo()) },
         { prefix: '/findings', app: findingsRoutes(monitor.findings) },
         { prefix: '/attest', app: attestRoutes(measurement) },
@@ -148,6 +159,12 @@ async function composeRuntime(
   integrity.start();
   closers.push(() => integrity.close());
   return { runtime, monitor, runtimeLogger };
+}
+
+/** A `provisioning` event for the identity the daemon started with, and one for each reprovisioning. */
+function recordProvisioning(runtime: ComponentRuntime, identity: IdentityService): void {
+  runtime.recordDaemonEvent('provisioning', `identity at start: ${identity.describe()}`);
+  identity.onReprovisioned((c) => runtime.recordDaemonEvent('provisioning', `reprovisioned (${c.reason}; was device ${c.previous.deviceId} on ${c.previous.hubHostname}): ${identity.describe()}`));
 }
 
 /** Stop functions of the services started so far; `close` runs them in reverse, logging what fails. */

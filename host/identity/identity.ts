@@ -144,6 +144,19 @@ export class IdentityService {
     return this.device;
   }
 
+  /**
+   * How the identity was provisioned, in one line for a `provisioning` event: source, authentication, hub,
+   * device id and, for DPS, the registration id, substatus and whether DPS or its backup answered. Never a key.
+   */
+  describe(): string {
+    const i = this.provisioningInfo();
+    const d = this.device;
+    if (i.source === 'none') return `source none (no cloud): device ${d.deviceId}`;
+    if (i.source === 'manual') return `source manual (${i.auth}): hub ${d.hubHostname}, device ${d.deviceId}`;
+    const from = i.state === 'from-backup' ? 'from the DPS backup (DPS not reached)' : 'by DPS';
+    return `source dps (${i.auth}, registration ${i.registration_id}): hub ${i.hub}, device ${i.deviceId}, substatus ${i.substatus ?? 'none'}, provisioned ${from}`;
+  }
+
   /** Called after every reprovisioning (the IoT Hub reconciler re-creates module identities on a hub change). */
   onReprovisioned(listener: (change: { previous: DeviceIdentity; substatus: string; reason: string }) => void): void {
     this.listeners.push(listener);

@@ -51,6 +51,15 @@ export interface InstanceContext {
   /** Write one line to the module's own log. */
   log(level: LogLevel, message: string): void;
   /**
+   * Report a call this instance made and was refused for lack of permission (a host not granted, a key of
+   * another namespace, a path leaving its directory): recorded as a `denied` event of the module (WIT
+   * `denied-call`), at most INSTANCE_EVENTS_PER_SECOND a second per instance, the rest counted
+   * (runtime/events.ts EventLimiter). `message` names the call and the refusal, never a secret.
+   */
+  denied?(message: string): void;
+  /** Report a key this instance created in its namespace (`key-created` event, limited like `denied`): its id and type, never its material. */
+  keyCreated?(message: string): void;
+  /**
    * Whether this instance is still what its module's registration names (same generation, digest and
    * signer): false once the module was redeployed or removed while the instance still runs.
    */

@@ -14,7 +14,7 @@ import { CounterStore, type LoadedCounters } from './counters.js';
 import { reconcile } from './deployer.js';
 import { renderDetails } from './details.js';
 import { RuntimeError } from './errors.js';
-import { DAEMON_EVENTS, RuntimeEvents, type RuntimeEvent } from './events.js';
+import { DAEMON_EVENTS, RuntimeEvents, type DaemonEventKind, type RuntimeEvent } from './events.js';
 import { Loader, type CacheSeal } from './loader.js';
 import { API_SOURCE, DeploymentRecords, deploymentDigest } from './deployments.js';
 import { ModuleLocks } from './locks.js';
@@ -117,7 +117,7 @@ export class ComponentRuntime implements ModuleRuntime {
   }
 
   /** An event about the daemon itself, into the same ring (the daemon logged it already). */
-  recordDaemonEvent(kind: 'daemon-fault', message: string): void {
+  recordDaemonEvent(kind: DaemonEventKind, message: string): void {
     this.eventLog.ring.push({ module: DAEMON_EVENTS, kind, message });
   }
 

@@ -157,6 +157,7 @@ export class Supervisor {
       ...(r.network ? { network: r.network } : {}),
       dataDir: path.join(this.opts.stateDir, 'modules', name, 'data'),
       onLog: (level, message) => log.append(level, message),
+      onEvent: (kind, message) => this.opts.events.record(name, kind, message),
       current: () => {
         const now = this.opts.registry.get(name);
         return now !== undefined && now.generationId === r.generationId && now.digest === r.digest && now.signer === r.signer;

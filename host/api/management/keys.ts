@@ -30,6 +30,8 @@ const MAX_BODY_BYTES = 4096;
 export interface KeysRoutesOptions {
   /** Who management callers act as. The management socket is privileged, so: the daemon. */
   readonly caller?: Caller;
+  /** A key this route created (absent before): its id and type, never its material (a `key-created` event). */
+  readonly onCreated?: (id: string, type: KeyType) => void;
 }
 
 export function keysRoutes(keys: KeyService, options: KeysRoutesOptions = {}): Hono {
@@ -52,6 +54,7 @@ export function keysRoutes(keys: KeyService, options: KeysRoutesOptions = {}): H
     const existed = await keys.loadKey(caller, { id: id as string }).then(() => true, (e: unknown) => (isNotFound(e) ? false : Promise.reject(e)));
     if (isKeyPairType(keyType)) await keys.createKeyPair(caller, { id: id as string }, keyType);
     else await keys.createSecretKey(caller, { id: id as string }, keyType);
+    if (!existed) options.onCreated?.(id as string, keyType);
     return c.json({ id, type: keyType }, existed ? 200 : 201);
   });
 

@@ -59,15 +59,28 @@ function openMode(openFlags, flags) {
 
 /** One instance's data directory: its root, the bytes it holds (the quota's usage) and its live descriptors and streams. */
 class DataDir {
-  /** @param {string} root an absolute path */
-  constructor(root) {
+  /**
+   * @param {string} root an absolute path
+   * @param {((path: string) => unknown) | undefined} denied the host's report of a refused path (a denied call)
+   */
+  constructor(root, denied) {
     ensureDataDir(root);
     this.root = root;
     this.usage = measure(root);
     this.live = 0;
     const { walk, resolve, withFile } = confined(root);
     this.walk = walk;
-    this.resolve = resolve;
+    /** @type {typeof resolve} */
+    this.resolve = (parts, p) => {
+      try {
+        return resolve(parts, p);
+      } catch (err) {
+        if (err === 'not-permitted' && denied) {
+          try { denied(String(p)); } catch { /* the report is best effort: the guest gets its refusal regardless */ }
+        }
+        throw err;
+      }
+    };
     this.withFile = withFile;
   }
   /** Whether the descriptor and stream cap is reached. */
@@ -323,11 +336,15 @@ class DirectoryEntryStream {
   }
 }
 
-/** @param {Pick<WorkerContext, 'dataDir'>} ctx @returns {ImportObject} */
+/** Must match FILESYSTEM_HOST_INTERFACE in index.ts. */
+const HOST_INTERFACE = 'edgeward-private:filesystem';
+
+/** @param {Pick<WorkerContext, 'dataDir'> & Partial<Pick<WorkerContext, 'host'>>} ctx @returns {ImportObject} */
 export function imports(ctx) {
   const { dataDir } = ctx;
   if (typeof dataDir !== 'string' || !path.isAbsolute(dataDir)) throw new Error('wasi:filesystem/data: no data directory for this instance');
-  const data = new DataDir(dataDir);
+  const denied = ctx.host?.[HOST_INTERFACE]?.denied;
+  const data = new DataDir(dataDir, denied && ((p) => denied(p)));
   // A new descriptor per call: the guest owns (and drops) each one it is handed.
   const preopen = () => new Descriptor(data, [], false, { read: true, write: false, mutateDirectory: true });
   return {

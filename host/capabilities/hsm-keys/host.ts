@@ -6,7 +6,7 @@
 import {
   MAX_AAD_BYTES, MAX_DERIVATION_DATA_BYTES, MAX_ENCRYPT_INPUT_BYTES, MAX_HANDLE_LENGTH, MAX_IMPORT_KEY_BYTES, MAX_KEY_ID_LENGTH,
   MAX_RANDOM_BYTES, MAX_SIGN_INPUT_BYTES, MAX_SIGNATURE_BYTES,
-  type Caller, type KeyService,
+  KeyError, type Caller, type KeyService, type KeyType,
 } from '../../../hsm/keys/index.js';
 import type { Imports } from './generated/imports.js';
 import { invalidArgument, KeyErrorPayload, limitExceeded, toPayloadError } from './errors.js';
@@ -15,13 +15,38 @@ import { encryptAlgorithm, keyPairType, secretKeyType, signAlgorithm, witKeyType
 /** The jco-shaped import object for `edgeward:hsm/keys` (kebab-case → camelCase), generated from the WIT. */
 export type HsmKeysImports = Imports;
 
-export function hostFunctions(keys: KeyService, caller: Caller): HsmKeysImports {
-  return {
-    createKeyPair: (id, kind) => call(() => keys.createKeyPair(caller, { id: str(id, MAX_KEY_ID_LENGTH, 'id') }, keyPairType(kind))),
-    createSecretKey: (id, kind) => call(() => keys.createSecretKey(caller, { id: str(id, MAX_KEY_ID_LENGTH, 'id') }, secretKeyType(kind))),
+/** What the calls of one instance report to the runtime (InstanceContext.denied, keyCreated). */
+export interface KeyEventReports {
+  denied?(message: string): void;
+  keyCreated?(message: string): void;
+}
+
+export function hostFunctions(keys: KeyService, caller: Caller, reports: KeyEventReports = {}): HsmKeysImports {
+  /** Create-if-absent, reporting a key that was absent before (the service loads an existing one instead). */
+  const create = async (id: string, type: KeyType, make: () => Promise<string>): Promise<string> => {
+    if (!reports.keyCreated) return make();
+    const existed = await keys.loadKey(caller, { id }).then(() => true, (e: unknown) => !(e instanceof KeyError && e.tag === 'not-found'));
+    const handle = await make();
+    if (!existed) reports.keyCreated(`edgeward:hsm/keys: key ${JSON.stringify(id)} (${type}) created`);
+    return handle;
+  };
+  return reportDenials(reports, {
+    createKeyPair: (id, kind) => call(() => {
+      const [i, t] = [str(id, MAX_KEY_ID_LENGTH, 'id'), keyPairType(kind)];
+      return create(i, t, () => keys.createKeyPair(caller, { id: i }, t));
+    }),
+    createSecretKey: (id, kind) => call(() => {
+      const [i, t] = [str(id, MAX_KEY_ID_LENGTH, 'id'), secretKeyType(kind)];
+      return create(i, t, () => keys.createSecretKey(caller, { id: i }, t));
+    }),
     loadKey: (id) => call(() => keys.loadKey(caller, { id: str(id, MAX_KEY_ID_LENGTH, 'id') })),
     importSecretKey: (id, kind, key) =>
-      call(() => keys.importSecretKey(caller, { id: str(id, MAX_KEY_ID_LENGTH, 'id') }, secretKeyType(kind), bytes(key, MAX_IMPORT_KEY_BYTES, 'key'))),
+      call(async () => {
+        const [i, t] = [str(id, MAX_KEY_ID_LENGTH, 'id'), secretKeyType(kind)];
+        const handle = await keys.importSecretKey(caller, { id: i }, t, bytes(key, MAX_IMPORT_KEY_BYTES, 'key'));
+        reports.keyCreated?.(`edgeward:hsm/keys: key ${JSON.stringify(i)} (${t}) imported`);
+        return handle;
+      }),
     deriveKey: (base, data) => call(() => keys.deriveKey(caller, handle(base), bytes(data, MAX_DERIVATION_DATA_BYTES, 'derivation data'))),
     getPublicKey: (key) => call(async () => u8(await keys.getPublicKey(caller, handle(key)))),
     sign: (key, algorithm, message) =>
@@ -45,8 +70,29 @@ export function hostFunctions(keys: KeyService, caller: Caller): HsmKeysImports 
       }),
     deleteKey: (key) => call(() => keys.deleteKey(caller, handle(key))),
     listKeys: () => call(async () => (await keys.listKeys(caller)).map((k) => ({ id: k.id, kind: witKeyType(k.type) }))),
-  };
+  });
 }
+
+/**
+ * Every function as it is, except that an `access-denied` answer (a handle of another namespace, a key the
+ * module is not granted) is also reported as a denied call, naming the function only (never the handle).
+ */
+function reportDenials(reports: KeyEventReports, fns: HsmKeysImports): HsmKeysImports {
+  const denied = reports.denied;
+  if (!denied) return fns;
+  const wrapped = Object.entries(fns).map(([name, fn]) => [name, async (...args: unknown[]) => {
+    try {
+      return await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+    } catch (err) {
+      if (err instanceof KeyErrorPayload && err.payload.tag === 'access-denied') denied(`edgeward:hsm/keys ${kebab(name)}: access denied (a key outside this module's namespace)`);
+      throw err;
+    }
+  }]);
+  return Object.fromEntries(wrapped) as HsmKeysImports;
+}
+
+/** `createKeyPair` → `create-key-pair` (the WIT name). */
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 /** Run one call; every failure leaves as a jco payload error. */
 async function call<T>(fn: () => Promise<T>): Promise<T> {

@@ -4,7 +4,8 @@
  * configure — the key service is opened once by the daemon (hsm/keys `openKeyService`);
  * prepare   — `prepareHsmKeys(keys, module)` fixes the caller to `{ kind: 'module', module }` for one
  *             instance, so every call is authorized against that module's namespace by the service;
- * call      — host.ts decodes, checks limits, calls, and encodes errors as the WIT `key-error` variant.
+ * call      — host.ts decodes, checks limits, calls, and encodes errors as the WIT `key-error` variant;
+ *             an `access-denied` is reported as a denied call, a key created as `key-created`.
  */
 import type { Capability, HostFunction, InstanceContext } from '../../runtime/capabilities.js';
 import {
@@ -12,7 +13,7 @@ import {
   MAX_SIGN_INPUT_BYTES, MAX_SIGNATURE_BYTES, MODULE_NAME_PATTERN, type KeyService,
 } from '../../../hsm/keys/index.js';
 import type { WitKeyError } from './errors.js';
-import { hostFunctions, type HsmKeysImports } from './host.js';
+import { hostFunctions, type HsmKeysImports, type KeyEventReports } from './host.js';
 
 export {
   MAX_AAD_BYTES, MAX_DERIVATION_DATA_BYTES, MAX_ENCRYPT_INPUT_BYTES, MAX_HANDLE_LENGTH, MAX_IMPORT_KEY_BYTES, MAX_KEY_ID_LENGTH,
@@ -25,9 +26,9 @@ export type { HsmKeysImports } from './host.js';
 export const HSM_KEYS_INTERFACE = 'edgeward:hsm/keys';
 
 /** The import object for one module instance. */
-export function prepareHsmKeys(keyService: KeyService, moduleName: string): HsmKeysImports {
+export function prepareHsmKeys(keyService: KeyService, moduleName: string, reports?: KeyEventReports): HsmKeysImports {
   if (!MODULE_NAME_PATTERN.test(moduleName)) throw new KeyError('invalid-argument', `invalid module name "${moduleName}"`);
-  return hostFunctions(keyService, Object.freeze({ kind: 'module', module: moduleName }));
+  return hostFunctions(keyService, Object.freeze({ kind: 'module', module: moduleName }), reports);
 }
 
 /** Room for a function's handle, algorithm and other small arguments, as the broker estimates them. */
@@ -54,7 +55,8 @@ export function hsmKeysCapability(keyService: KeyService): Capability {
     interfaces: [HSM_KEYS_INTERFACE],
     argumentLimits: { [HSM_KEYS_INTERFACE]: limits },
     prepare(instance: InstanceContext) {
-      const fns = prepareHsmKeys(keyService, instance.module) as Record<string, HostFunction>;
+      const reports = { ...(instance.denied ? { denied: instance.denied } : {}), ...(instance.keyCreated ? { keyCreated: instance.keyCreated } : {}) };
+      const fns = prepareHsmKeys(keyService, instance.module, reports) as Record<string, HostFunction>;
       return { [HSM_KEYS_INTERFACE]: fns };
     },
   };

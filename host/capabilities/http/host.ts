@@ -76,11 +76,13 @@ export function outgoingSender(instance: InstanceContext, opts: SendOptions): (r
     const target = scheme ? allow.check(scheme, String(req.authority)) : undefined;
     if (!scheme || !target) {
       log('warn', `http: ${String(req.method).slice(0, 16)} ${scheme ?? 'unsupported scheme'} ${shown} denied: not in network.hosts`);
+      instance.denied?.(`wasi:http/outgoing-handler: ${String(req.method).slice(0, 16)} ${scheme ?? 'unsupported scheme'} ${JSON.stringify(withoutUserinfo(String(req.authority)).slice(0, 100))} refused: not in network.hosts`);
       return { error: { tag: 'HTTP-request-denied' } };
     }
     // CONNECT would make the granted host a tunnel to anywhere (and Node answers it on 'connect', not 'response').
     if (String(req.method).toUpperCase() === 'CONNECT') {
       log('warn', `http: CONNECT ${scheme}://${hostPort(target)} refused: tunnels are not granted`);
+      instance.denied?.(`wasi:http/outgoing-handler: CONNECT ${scheme}://${hostPort(target)} refused: tunnels are not granted`);
       return { error: { tag: 'HTTP-request-method-invalid' } };
     }
     if (!/^(\/[\x21-\x7e]*|\*)$/.test(String(req.pathWithQuery))) {
@@ -128,6 +130,8 @@ function rateLimited(log: InstanceContext['log']): InstanceContext['log'] {
 }
 
 const hostPort = (t: Target) => `${t.host}:${t.port}`;
+/** An authority without its userinfo (`user:password@`), which may be a credential: events never carry it. */
+const withoutUserinfo = (a: string) => (a.includes('@') ? `(userinfo withheld)@${a.slice(a.lastIndexOf('@') + 1)}` : a);
 /** The path without its query: a query string may carry a token (SAS `sig=`), never logged. */
 const pathOnly = (p: string) => {
   const q = p.indexOf('?');

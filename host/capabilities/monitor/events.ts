@@ -19,7 +19,7 @@ export const MAX_FILTER_MODULES = 64;
 /** Longest message handed to a guest (the runtime's are shorter; a cap all the same). */
 export const MAX_MESSAGE_BYTES = 2048;
 
-const WIT_KINDS: readonly Wit.EventKind[] = [
+export const WIT_KINDS: readonly Wit.EventKind[] = [
   'created', 'updated', 'removed', 'started', 'stopped', 'crashed', 'exited', 'timeout', 'restarted', 'restart-abandoned',
   'denied-call', 'signature-refused', 'integrity-violation', 'type-mismatch', 'start-failed', 'internal-error',
   'daemon-fault', 'quarantined', 'config-applied', 'provisioning', 'key-created',

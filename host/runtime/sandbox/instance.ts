@@ -11,6 +11,7 @@ import type { CoreModule, Digest } from '../loader.js';
 import { assetUrl } from '../assets.js';
 import { RuntimeError } from '../types.js';
 import { TrapError } from '../errors.js';
+import { EventLimiter } from '../events.js';
 import type { InstanceType } from '../../boundary/types.js';
 import { Broker, guard, type Fault } from './broker.js';
 import { checkReply, describe, type Reply, type StartTimings } from './messages.js';
@@ -54,6 +55,11 @@ export interface SandboxOptions {
    */
   dataDir?: string;
   onLog(level: LogLevel, message: string): void;
+  /**
+   * An event a capability reports for this instance (InstanceContext.denied, keyCreated), already limited
+   * per instance here; recorded as the module's runtime event. Absent: such reports are dropped.
+   */
+  onEvent?(kind: 'denied' | 'key-created', message: string): void;
   /** Whether the instance is still its module's registration (InstanceContext.current). */
   current(): boolean;
   /**
@@ -71,6 +77,11 @@ export interface SandboxOptions {
 
 /** The host functions every granted capability prepares for this instance (each closes over `ctx`). */
 function prepareHost(opts: SandboxOptions, signal: AbortSignal, callDeadline: () => number | undefined): Record<string, Record<string, HostFunction>> {
+  const onEvent = opts.onEvent;
+  const denied = onEvent && new EventLimiter((m) => onEvent('denied', m), 'denied calls');
+  const created = onEvent && new EventLimiter((m) => onEvent('key-created', m), 'key-created events');
+  // What was suppressed in the instance's last second is told when it ends.
+  signal.addEventListener('abort', () => { denied?.flush(); created?.flush(); }, { once: true });
   const ctx: InstanceContext = {
     module: opts.module,
     generationId: opts.generationId,
@@ -83,6 +94,7 @@ function prepareHost(opts: SandboxOptions, signal: AbortSignal, callDeadline: ()
     callDeadline,
     log: opts.onLog,
     current: opts.current,
+    ...(denied && created ? { denied: (m: string) => denied.offer(m), keyCreated: (m: string) => created.offer(m) } : {}),
   };
   const host: Record<string, Record<string, HostFunction>> = {};
   for (const cap of opts.capabilities) if (cap.prepare) Object.assign(host, cap.prepare(ctx));

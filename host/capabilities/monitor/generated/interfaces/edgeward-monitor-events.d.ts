@@ -163,21 +163,23 @@ export interface EventDetailQuarantined {
   val: string,
 }
 /**
- * Reserved: not emitted yet by this daemon.
+ * The daemon started or restarted with a config, or reloaded one (`edgeward config apply`); no module.
  */
 export interface EventDetailConfigApplied {
   tag: 'config-applied',
   val: string,
 }
 /**
- * Reserved: not emitted yet by this daemon.
+ * The device identity was provisioned at start or reprovisioned: source, hub, device id, substatus
+ * (never a key); no module.
  */
 export interface EventDetailProvisioning {
   tag: 'provisioning',
   val: string,
 }
 /**
- * Reserved: not emitted yet by this daemon.
+ * A key was created: by the module through `edgeward:hsm/keys` (its id and type), or by the daemon
+ * through the management API (no module). Never key material.
  */
 export interface EventDetailKeyCreated {
   tag: 'key-created',
