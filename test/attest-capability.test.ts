@@ -26,7 +26,7 @@ import type { TeeBackend } from '../hsm/tee/port.js';
 import { parseConfigText } from '../host/config/load.js';
 import { Measurement } from '../host/measure/service.js';
 import { silentLogger } from '../host/log.js';
-import { AttestService, EVIDENCE_INTERFACE, MASTER_FILE, SEAL_INTERFACE, attestCapabilities } from '../host/capabilities/attest/index.js';
+import { AttestService, EVIDENCE_BURST, EVIDENCE_INTERFACE, MASTER_FILE, SEAL_INTERFACE, attestCapabilities } from '../host/capabilities/attest/index.js';
 import { openData } from '../host/capabilities/attest/sealed.js';
 import type { Capability, HostFunction } from '../host/runtime/capabilities.js';
 import { instanceOf, witError } from './helpers/monitor.js';
@@ -134,6 +134,11 @@ describe('edgeward:attest on swtpm (prepare(instance) with a real TPM)', () => {
     expect(await witError(ev.evidence!(new Uint8Array(0)))).toMatchObject({ tag: 'invalid-argument' });
     expect(await witError(ev.evidence!(new Uint8Array(65)))).toMatchObject({ tag: 'limit-exceeded' });
     expect(await witError(fns(caps, EVIDENCE_INTERFACE, A, { max_value_bytes: 2048 }).evidence!(u8(nonce)))).toMatchObject({ tag: 'limit-exceeded', val: expect.stringMatching(/max_value_bytes/) });
+    // Quotes are rate-limited per module: a burst, then refused (each is a TPM signature).
+    const burst = attestCapabilities(service());
+    const quoter = fns(burst, EVIDENCE_INTERFACE, A);
+    for (let i = 0; i < EVIDENCE_BURST; i++) await quoter.evidence!(u8(nonce));
+    expect(await witError(quoter.evidence!(u8(nonce)))).toMatchObject({ tag: 'limit-exceeded', val: expect.stringMatching(/burst/) });
     // Without measured launch there is nothing to quote.
     const off = attestCapabilities(new AttestService({ stateDir: path.join(dir, 'off'), tee: async () => backend, logger: silentLogger() }));
     expect(await witError(fns(off, EVIDENCE_INTERFACE, A).evidence!(u8(nonce)))).toMatchObject({ tag: 'unavailable' });

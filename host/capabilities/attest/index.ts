@@ -44,11 +44,37 @@ function fitting(report: EvidenceReport, instance: InstanceContext): EvidenceRep
   return report;
 }
 
-export function evidenceFunctions(service: AttestService, instance: InstanceContext): Record<string, HostFunction> {
+/** Quotes per module: a burst of EVIDENCE_BURST, then one per EVIDENCE_REFILL_MS (each is a TPM signature). */
+export const EVIDENCE_BURST = 10;
+export const EVIDENCE_REFILL_MS = 1000;
+
+/** A token bucket per module, so one guest cannot keep the TPM busy quoting. */
+export class EvidenceRate {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  constructor(private readonly now: () => number = Date.now) {}
+
+  take(module: string): void {
+    const t = this.now();
+    const b = this.buckets.get(module) ?? { tokens: EVIDENCE_BURST, at: t };
+    b.tokens = Math.min(EVIDENCE_BURST, b.tokens + (t - b.at) / EVIDENCE_REFILL_MS);
+    b.at = t;
+    this.buckets.set(module, b);
+    if (b.tokens < 1) throw new AttestError('limit-exceeded', `more than ${EVIDENCE_BURST} evidence calls in a burst: at most one per ${EVIDENCE_REFILL_MS} ms after it`);
+    b.tokens -= 1;
+  }
+
+  forget(module: string): void {
+    this.buckets.delete(module);
+  }
+}
+
+export function evidenceFunctions(service: AttestService, instance: InstanceContext, rate = new EvidenceRate()): Record<string, HostFunction> {
   return {
     evidence: async (nonce: unknown) => {
       try {
-        return fitting(await service.evidence(guestBytes(nonce, 'nonce', MAX_NONCE_BYTES), instance.digest), instance);
+        const n = guestBytes(nonce, 'nonce', MAX_NONCE_BYTES);
+        rate.take(instance.module);
+        return fitting(await service.evidence(n, instance.digest), instance);
       } catch (err) {
         return evidencePayload(err);
       }
@@ -79,13 +105,15 @@ const limit = (fn: string, max: number) => ({ bytes: max + SLACK, refusal: { tag
 
 /** The two capabilities over `service` (listed in host/capabilities/index.ts when the daemon has one). */
 export function attestCapabilities(service: AttestService): Capability[] {
+  const rate = new EvidenceRate();
   return [
     {
       name: EVIDENCE_INTERFACE,
       interfaces: [EVIDENCE_INTERFACE],
       kinds: ATTEST_KINDS,
       argumentLimits: { [EVIDENCE_INTERFACE]: { evidence: limit('evidence', MAX_NONCE_BYTES) } },
-      prepare: (instance) => ({ [EVIDENCE_INTERFACE]: evidenceFunctions(service, instance) }),
+      prepare: (instance) => ({ [EVIDENCE_INTERFACE]: evidenceFunctions(service, instance, rate) }),
+      forget: (module) => rate.forget(module),
     },
     {
       name: SEAL_INTERFACE,
