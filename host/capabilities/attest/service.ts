@@ -101,8 +101,8 @@ export class AttestService {
     try {
       await m.tee.checkMaster(m.blob);
     } catch (err) {
+      // Dropped, not zeroed: a call that passed its check a moment ago may still be deriving from it.
       if (this.master === pending) this.master = undefined;
-      m.secret.fill(0);
       throw err instanceof TeeError ? fromTee(err) : err;
     }
     return m;
