@@ -12,7 +12,8 @@ declare module 'edgeward:attest/evidence@0.1.0' {
     val: string,
   }
   /**
-   * The evidence (mostly the event log) is larger than the module's `max_value_bytes`.
+   * The evidence (mostly the event log) is larger than the module's `max_value_bytes`, or more quotes
+   * than the host allows a module (a burst of 10, then one a second).
    */
   export interface EvidenceErrorLimitExceeded {
     tag: 'limit-exceeded',
