@@ -36,6 +36,12 @@ export const TARGETS: readonly Target[] = [
     also: ['events', 'measurements', 'findings', 'respond'].map((i) => `edgeward:monitor/${i}@0.1.0`),
     packages: { monitor: path.join(ROOT, 'wit/monitor'), module: path.join(ROOT, 'wit/module') },
   },
+  {
+    capability: 'attest',
+    iface: 'edgeward:attest/evidence@0.1.0',
+    also: ['edgeward:attest/seal@0.1.0'],
+    packages: { attest: path.join(ROOT, 'wit/attest'), module: path.join(ROOT, 'wit/module') },
+  },
   { capability: 'workload-identity', iface: 'edgeward:workload/identity@0.1.0', packages: { workload: path.join(ROOT, 'wit/workload') }, serves: true },
   {
     capability: 'http',

@@ -21,6 +21,7 @@ import { httpOutgoingCapability } from './http/index.js';
 import { hsmKeysCapability } from './hsm-keys/index.js';
 import { workloadIdentityCapability } from './workload-identity/index.js';
 import { monitorCapabilities, type MonitorHub } from './monitor/index.js';
+import { attestCapabilities, type AttestService } from './attest/index.js';
 
 /** The daemon's services that capabilities serve modules from (opened once by host/daemon/services.ts). */
 export interface CapabilityServices {
@@ -29,6 +30,8 @@ export interface CapabilityServices {
   readonly certs: CertService;
   /** The runtime as security extensions see it (`edgeward:monitor/*`); absent, those grants are unknown. */
   readonly monitor?: MonitorHub;
+  /** Evidence and sealing for confidential modules (`edgeward:attest/*`); absent, those grants are unknown. */
+  readonly attest?: AttestService;
 }
 
 /**
@@ -48,5 +51,6 @@ export function edgewardCapabilities(services?: CapabilityServices): Capability[
     httpOutgoingCapability,
     ...(services ? [hsmKeysCapability(services.keys), workloadIdentityCapability(services)] : []),
     ...(services?.monitor ? monitorCapabilities(services.monitor) : []),
+    ...(services?.attest ? attestCapabilities(services.attest) : []),
   ];
 }

@@ -4,8 +4,8 @@
  * parameter types and sizes as the TA does and answers with the same result codes. It protects nothing: the
  * "secure storage" is this process's memory. For tests only.
  */
-import { constants, generateKeyPairSync, privateDecrypt, type KeyObject } from 'node:crypto';
-import { CMD_GET_PUBKEY, CMD_UNWRAP, CONTENT_KEY_BYTES, KEY_BYTES, ORIGIN, TA_UUID, TEEC, type TeecBinding, type TeecParam, type TeecResult } from './optee.js';
+import { constants, generateKeyPairSync, privateDecrypt, randomBytes, type KeyObject } from 'node:crypto';
+import { CMD_GET_PUBKEY, CMD_SEAL_MASTER, CMD_UNSEAL_MASTER, CMD_UNWRAP, MASTER_ID_BYTES, CONTENT_KEY_BYTES, KEY_BYTES, ORIGIN, TA_UUID, TEEC, type TeecBinding, type TeecParam, type TeecResult } from './optee.js';
 
 export interface EmulatorOptions {
   /** false: OpenSession answers TEEC_ERROR_ITEM_NOT_FOUND as tee-supplicant does for a missing TA. */
@@ -18,6 +18,8 @@ const types = (p: TeecParam[]): string => p.map((x) => x.type).join(',');
 
 export class TaEmulator implements TeecBinding {
   private key?: { priv: KeyObject; pub: KeyObject };
+  /** Master secrets by id (hex), as SEAL_MASTER keeps them in secure storage. */
+  private readonly masters = new Map<string, Buffer>();
   private nextHandle = 1;
   private readonly contexts = new Set<number>();
   private readonly sessions = new Set<number>();
@@ -46,6 +48,8 @@ export class TaEmulator implements TeecBinding {
     if (params.length !== 4) return fail(TEEC.ERROR_BAD_PARAMETERS, ORIGIN.API);
     if (commandId === CMD_GET_PUBKEY) return this.getPubkey(params);
     if (commandId === CMD_UNWRAP) return this.unwrap(params);
+    if (commandId === CMD_SEAL_MASTER) return this.sealMaster(params);
+    if (commandId === CMD_UNSEAL_MASTER) return this.unsealMaster(params);
     return fail(TEEC.ERROR_NOT_SUPPORTED);
   }
 
@@ -87,5 +91,23 @@ export class TaEmulator implements TeecBinding {
     }
     if (out.length !== CONTENT_KEY_BYTES) return fail(TEEC.ERROR_BAD_FORMAT);
     return ok([{}, { buffer: out }, {}, {}]);
+  }
+
+  private sealMaster(p: TeecParam[]): TeecResult {
+    if (types(p) !== 'memref-input,memref-output,none,none') return fail(TEEC.ERROR_BAD_PARAMETERS);
+    const secret = (p[0] as { buffer: Buffer }).buffer;
+    if (secret.length !== 32 || (p[1] as { size: number }).size < MASTER_ID_BYTES) return fail(TEEC.ERROR_BAD_PARAMETERS);
+    const id = randomBytes(MASTER_ID_BYTES);
+    this.masters.set(id.toString('hex'), Buffer.from(secret));
+    return ok([{}, { buffer: id }, {}, {}]);
+  }
+
+  private unsealMaster(p: TeecParam[]): TeecResult {
+    if (types(p) !== 'memref-input,memref-output,none,none') return fail(TEEC.ERROR_BAD_PARAMETERS);
+    const id = (p[0] as { buffer: Buffer }).buffer;
+    if (id.length !== MASTER_ID_BYTES || (p[1] as { size: number }).size < 32) return fail(TEEC.ERROR_BAD_PARAMETERS);
+    const secret = this.masters.get(id.toString('hex'));
+    if (!secret) return fail(TEEC.ERROR_ITEM_NOT_FOUND);
+    return ok([{}, { buffer: Buffer.from(secret) }, {}, {}]);
   }
 }

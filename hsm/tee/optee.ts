@@ -7,15 +7,19 @@
  *
  * Binding: the key is bound to this device (OP-TEE secure storage under the hardware unique key) and to the
  * TA; it is NOT bound to a measurement of the normal-world runtime — any process that can open /dev/tee0
- * can ask for an unwrap. The policy description says so.
+ * can ask for an unwrap. The policy description says so. The same holds for the seal master secret: kept
+ * in the TA's secure storage (SEAL_MASTER / UNSEAL_MASTER), the normal world holds only its id.
  */
 import { createPublicKey } from 'node:crypto';
-import { TeeError, checkExpectedPolicy, keyIdOf, type DeviceKeyInfo, type KeyPolicyDescription, type TeeBackend } from './port.js';
+import { MASTER_SECRET_BYTES, TeeError, checkExpectedPolicy, checkMasterSecret, keyIdOf, type DeviceKeyInfo, type KeyPolicyDescription, type TeeBackend } from './port.js';
 
 /** Mirrors hsm/tee/ta/edgeward_ta.h. */
 export const TA_UUID = '5f0c8a4e-2b7d-4c19-9e63-a1d4b8f27c05';
 export const CMD_GET_PUBKEY = 0;
 export const CMD_UNWRAP = 1;
+export const CMD_SEAL_MASTER = 2;
+export const CMD_UNSEAL_MASTER = 3;
+export const MASTER_ID_BYTES = 16;
 export const KEY_BYTES = 256;
 export const CONTENT_KEY_BYTES = 32;
 
@@ -117,8 +121,33 @@ export class OpteeTeeBackend implements TeeBackend {
     return key;
   }
 
+  /** The TA stores the secret; the blob is "EWOM" ‖ the 16-byte id it chose. */
+  async sealMaster(secret: Buffer): Promise<Buffer> {
+    checkMasterSecret(secret);
+    const r = this.teec.invokeCommand(this.session, CMD_SEAL_MASTER, [{ type: 'memref-input', buffer: secret }, { type: 'memref-output', size: MASTER_ID_BYTES }, { type: 'none' }, { type: 'none' }]);
+    if (r.returnCode !== TEEC.SUCCESS) throw refusal('SEAL_MASTER', r);
+    const id = r.params[1]?.buffer;
+    if (!id || id.length !== MASTER_ID_BYTES) throw new TeeError('protocol', `SEAL_MASTER: the TA returned a ${id?.length ?? 0}-byte id (expected ${MASTER_ID_BYTES})`);
+    return Buffer.concat([OPTEE_MASTER_MAGIC, id]);
+  }
+
+  async unsealMaster(blob: Buffer): Promise<Buffer> {
+    if (blob.length !== 4 + MASTER_ID_BYTES || !blob.subarray(0, 4).equals(OPTEE_MASTER_MAGIC)) throw new TeeError('protocol', 'the sealed master secret is not an OP-TEE backend blob');
+    const r = this.teec.invokeCommand(this.session, CMD_UNSEAL_MASTER, [{ type: 'memref-input', buffer: blob.subarray(4) }, { type: 'memref-output', size: MASTER_SECRET_BYTES }, { type: 'none' }, { type: 'none' }]);
+    if (r.returnCode >>> 0 === TEEC.ERROR_ITEM_NOT_FOUND) throw new TeeError('unwrap-failed', 'UNSEAL_MASTER: the TA keeps no master secret with this id (another device, or its secure storage was wiped)');
+    if (r.returnCode !== TEEC.SUCCESS) throw refusal('UNSEAL_MASTER', r);
+    const secret = r.params[1]?.buffer;
+    if (!secret || secret.length !== MASTER_SECRET_BYTES) throw new TeeError('protocol', `UNSEAL_MASTER: the TA returned ${secret?.length ?? 0} bytes (expected ${MASTER_SECRET_BYTES})`);
+    return secret;
+  }
+
+  /** Bound to the device and the TA, not to a measurement: nothing to re-check. */
+  async checkMaster(): Promise<void> {}
+
   async close(): Promise<void> {
     this.teec.closeSession(this.session);
     this.teec.finalizeContext(this.context);
   }
 }
+
+const OPTEE_MASTER_MAGIC = Buffer.from('EWOM');

@@ -4,6 +4,11 @@
  * the backend's policy holds now. Implementations: tpm.ts (key under the SRK, usable only under PolicyPCR
  * over the runtime PCR) and optee.ts (key inside an OP-TEE trusted application; built, not run here).
  *
+ * The same backends keep the **seal master secret** of `edgeward:attest/seal` (host/capabilities/attest):
+ * `sealMaster` wraps a 32-byte secret so that only this device, while the backend's policy holds, unwraps it
+ * (TPM: a sealed keyedHash object under the SRK with PolicyPCR over the runtime PCR; OP-TEE: an object in
+ * the TA's secure storage; software: AES-GCM under a key derived from its key file).
+ *
  * hsm/ never imports host/: the package format lives in host/confidential and uses this port.
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
@@ -33,7 +38,27 @@ export interface TeeBackend {
    * bound to another policy is refused before the TPM/TA is asked. Throws TeeError.
    */
   unwrap(wrappedKey: Buffer, expected?: KeyPolicyDescription): Promise<Buffer>;
+  /** Wrap a MASTER_SECRET_BYTES secret for this device under the backend's policy: an opaque blob to store. */
+  sealMaster(secret: Buffer): Promise<Buffer>;
+  /**
+   * Unwrap a blob of `sealMaster`: TeeError `policy-mismatch` (with the PCR) when the policy does not hold now,
+   * `unwrap-failed` when the blob is not this device's, `protocol` when it is not a blob of this backend.
+   */
+  unsealMaster(blob: Buffer): Promise<Buffer>;
+  /**
+   * Whether the policy the blob is bound to holds now, without releasing anything (cheap): for a master kept
+   * in memory after `unsealMaster`. Throws TeeError `policy-mismatch` (with the PCR) when it does not.
+   */
+  checkMaster(blob: Buffer): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Size of the seal master secret. */
+export const MASTER_SECRET_BYTES = 32;
+
+/** Refuse a master secret of the wrong size before any backend wraps it. */
+export function checkMasterSecret(secret: Buffer): void {
+  if (secret.length !== MASTER_SECRET_BYTES) throw new RangeError(`a seal master secret is ${MASTER_SECRET_BYTES} bytes, got ${secret.length}`);
 }
 
 export type TeeRefusal = 'policy-mismatch' | 'unavailable' | 'unwrap-failed' | 'protocol';

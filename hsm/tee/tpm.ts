@@ -21,6 +21,7 @@ import { rsaDecryptTemplate } from '../tpm/templates.js';
 import type { Tpm } from '../tpm/tpm.js';
 import { readPublic, type TpmtPublic } from '../tpm/types.js';
 import { Reader } from '../tpm/marshal.js';
+import { checkMasterTpm, sealMasterTpm, unsealMasterTpm } from './tpm-master.js';
 import { TeeError, checkExpectedPolicy, keyIdOf, type DeviceKeyInfo, type KeyPolicyDescription, type TeeBackend } from './port.js';
 
 export const DEFAULT_RUNTIME_PCR = 12;
@@ -138,6 +139,19 @@ export class TpmTeeBackend implements TeeBackend {
       return new TeeError('policy-mismatch', `the TPM refuses the workload-decryption key: PCR ${this.key.pcr} (sha256) is ${now?.toString('hex') ?? 'unreadable'}, the key is bound to ${this.key.pcrValue} (the measured runtime changed)`, this.key.pcr);
     }
     return new TeeError('unwrap-failed', `the TPM could not unwrap the content key: ${err.code} (the package was not sealed to this key, or it is damaged)`);
+  }
+
+  /** The seal master secret, sealed to this key's runtime PCR (its current value) under the same parent. */
+  sealMaster(secret: Buffer): Promise<Buffer> {
+    return sealMasterTpm(this.tpm, this.parent, this.key.pcr, secret);
+  }
+
+  unsealMaster(blob: Buffer): Promise<Buffer> {
+    return unsealMasterTpm(this.tpm, this.parent, blob);
+  }
+
+  checkMaster(blob: Buffer): Promise<void> {
+    return checkMasterTpm(this.tpm, blob);
   }
 
   async close(): Promise<void> {}

@@ -93,6 +93,63 @@ static TEE_Result unwrap(uint32_t types, TEE_Param params[4])
 	return res;
 }
 
+/* The storage id of a master secret: EDGEWARD_TA_MASTER_PREFIX || the 16-byte id. */
+static uint32_t master_object_id(uint8_t *out, const void *id)
+{
+	uint32_t n = strlen(EDGEWARD_TA_MASTER_PREFIX);
+
+	memcpy(out, EDGEWARD_TA_MASTER_PREFIX, n);
+	memcpy(out + n, id, EDGEWARD_TA_MASTER_ID_BYTES);
+	return n + EDGEWARD_TA_MASTER_ID_BYTES;
+}
+
+static TEE_Result seal_master(uint32_t types, TEE_Param params[4])
+{
+	uint8_t oid[64];
+	uint32_t olen;
+	TEE_ObjectHandle obj = TEE_HANDLE_NULL;
+	TEE_Result res;
+
+	if (types != TEE_PARAM_TYPES(TEE_PARAM_TYPE_MEMREF_INPUT, TEE_PARAM_TYPE_MEMREF_OUTPUT,
+				     TEE_PARAM_TYPE_NONE, TEE_PARAM_TYPE_NONE) ||
+	    params[0].memref.size != EDGEWARD_TA_MASTER_BYTES ||
+	    params[1].memref.size < EDGEWARD_TA_MASTER_ID_BYTES)
+		return TEE_ERROR_BAD_PARAMETERS;
+	TEE_GenerateRandom(params[1].memref.buffer, EDGEWARD_TA_MASTER_ID_BYTES);
+	olen = master_object_id(oid, params[1].memref.buffer);
+	res = TEE_CreatePersistentObject(TEE_STORAGE_PRIVATE, oid, olen, TEE_DATA_FLAG_ACCESS_READ,
+					 TEE_HANDLE_NULL, params[0].memref.buffer,
+					 EDGEWARD_TA_MASTER_BYTES, &obj);
+	params[1].memref.size = res == TEE_SUCCESS ? EDGEWARD_TA_MASTER_ID_BYTES : 0;
+	if (res == TEE_SUCCESS)
+		TEE_CloseObject(obj);
+	return res;
+}
+
+static TEE_Result unseal_master(uint32_t types, TEE_Param params[4])
+{
+	uint8_t oid[64];
+	uint32_t olen, got = 0;
+	TEE_ObjectHandle obj = TEE_HANDLE_NULL;
+	TEE_Result res;
+
+	if (types != TEE_PARAM_TYPES(TEE_PARAM_TYPE_MEMREF_INPUT, TEE_PARAM_TYPE_MEMREF_OUTPUT,
+				     TEE_PARAM_TYPE_NONE, TEE_PARAM_TYPE_NONE) ||
+	    params[0].memref.size != EDGEWARD_TA_MASTER_ID_BYTES ||
+	    params[1].memref.size < EDGEWARD_TA_MASTER_BYTES)
+		return TEE_ERROR_BAD_PARAMETERS;
+	olen = master_object_id(oid, params[0].memref.buffer);
+	res = TEE_OpenPersistentObject(TEE_STORAGE_PRIVATE, oid, olen, TEE_DATA_FLAG_ACCESS_READ, &obj);
+	if (res != TEE_SUCCESS)
+		return res;
+	res = TEE_ReadObjectData(obj, params[1].memref.buffer, EDGEWARD_TA_MASTER_BYTES, &got);
+	if (res == TEE_SUCCESS && got != EDGEWARD_TA_MASTER_BYTES)
+		res = TEE_ERROR_CORRUPT_OBJECT;
+	params[1].memref.size = res == TEE_SUCCESS ? got : 0;
+	TEE_CloseObject(obj);
+	return res;
+}
+
 TEE_Result TA_CreateEntryPoint(void) { return TEE_SUCCESS; }
 void TA_DestroyEntryPoint(void) {}
 
@@ -112,6 +169,10 @@ TEE_Result TA_InvokeCommandEntryPoint(void *ctx, uint32_t cmd, uint32_t types, T
 		return get_pubkey(types, params);
 	case EDGEWARD_TA_CMD_UNWRAP:
 		return unwrap(types, params);
+	case EDGEWARD_TA_CMD_SEAL_MASTER:
+		return seal_master(types, params);
+	case EDGEWARD_TA_CMD_UNSEAL_MASTER:
+		return unseal_master(types, params);
 	default:
 		return TEE_ERROR_NOT_SUPPORTED;
 	}

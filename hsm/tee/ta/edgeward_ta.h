@@ -30,6 +30,27 @@
  */
 #define EDGEWARD_TA_CMD_UNWRAP 1
 
+/*
+ * SEAL_MASTER (the seal master secret of edgeward:attest/seal)
+ *   params[0] MEMREF_INPUT   the secret, 32 bytes
+ *   params[1] MEMREF_OUTPUT  its id, 16 bytes (random, chosen by the TA): the normal world's "blob"
+ *   The TA stores the secret in TEE_STORAGE_PRIVATE as object "edgeward-seal-master/" || id (bound to this
+ *   device and this TA, not to a normal-world measurement). TEE_ERROR_BAD_PARAMETERS for wrong types or sizes.
+ */
+#define EDGEWARD_TA_CMD_SEAL_MASTER 2
+
+/*
+ * UNSEAL_MASTER
+ *   params[0] MEMREF_INPUT   an id from SEAL_MASTER, 16 bytes
+ *   params[1] MEMREF_OUTPUT  the secret, 32 bytes
+ *   TEE_ERROR_ITEM_NOT_FOUND when no secret has that id (another device, or its storage was wiped).
+ */
+#define EDGEWARD_TA_CMD_UNSEAL_MASTER 3
+
+#define EDGEWARD_TA_MASTER_BYTES 32
+#define EDGEWARD_TA_MASTER_ID_BYTES 16
+#define EDGEWARD_TA_MASTER_PREFIX "edgeward-seal-master/"
+
 #define EDGEWARD_TA_KEY_BITS 2048
 #define EDGEWARD_TA_CONTENT_KEY_BYTES 32
 #define EDGEWARD_TA_OBJECT_ID "edgeward-workload-key"
