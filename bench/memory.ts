@@ -6,11 +6,14 @@
  * second (the one measured) starts as a device does after its first boot. RSS is read from
  * /proc/PID/status after every module answers and the process has settled.
  *
+ * The same `hello` source is also built with the QuickJS engine (guests/README.md) and measured alone and
+ * as three copies, so both engines are compared in one run.
+ *
  * Baselines: a bare `node` idling, and the same with one idle worker thread (the floor of one worker per
  * instance). Prints each figure, its ratio and the issue's target.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -117,6 +120,13 @@ async function main(): Promise<void> {
     console: { settings: { image: 'builtin:console' }, capabilities: ['wasi:cli/stdio'] },
     fetcher: { settings: { image: 'builtin:fetcher' }, capabilities: ['wasi:http/outgoing-handler'], network: { hosts: ['127.0.0.1'] } },
   };
+  // hello's source built with QuickJS (its folder copied with an `engine` file; built by guests/build.mjs).
+  const qdir = path.join(dir, 'helloq');
+  cpSync(path.join(ROOT, 'guests', 'hello'), qdir, { recursive: true, filter: (f) => !/[/](dist|types)$/.test(f) });
+  writeFileSync(path.join(qdir, 'engine'), 'quickjs\n');
+  const b = spawnSync(process.execPath, [path.join(ROOT, 'guests', 'build.mjs'), qdir], { encoding: 'utf8' });
+  if (b.status !== 0) throw new Error(`quickjs build of hello failed: ${b.stderr}`);
+  const helloq = { ...hello, settings: { image: path.join(qdir, 'dist', 'helloq.wasm') } };
   const tiny = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`tiny${i}`, { settings: { image: echo } }]));
 
   const bare = await nodeRss('setInterval(() => {}, 1 << 30)');
@@ -126,6 +136,8 @@ async function main(): Promise<void> {
   const one = await daemonRss({ label: 'hello', modules: { hello } });
   const js3 = await daemonRss({ label: 'hello + console + fetcher', modules: three });
   const ten = await daemonRss({ label: '10 tiny', modules: tiny });
+  const oneQ = await daemonRss({ label: 'hello (quickjs)', modules: { helloq } });
+  const threeQ = await daemonRss({ label: '3 × hello (quickjs)', modules: { q1: helloq, q2: helloq, q3: helloq } });
   rmSync(dir, { recursive: true, force: true });
 
   const f = (b: number) => `${(b / MiB).toFixed(1)} MiB`;
@@ -140,7 +152,11 @@ async function main(): Promise<void> {
     ['per tiny (WAT) module / idle worker thread', perTiny / worker, '≤ 1.2'],
     ['per further JS module / idle worker thread', perFurtherJs / worker, '≤ 2'],
   ];
+  const perFurtherQ = (threeQ - oneQ) / 2;
   console.log(`per tiny module: ${f(perTiny)}; first JS module: ${f(one - none)}; per further JS module: ${f(perFurtherJs)}`);
+  console.log(`quickjs engine: hello ${f(oneQ)} (+${f(oneQ - none)} over no modules, componentize-js +${f(one - none)}); 3 × hello ${f(threeQ)}, per further copy ${f(perFurtherQ)}`);
+  rows.push(['daemon + hello (quickjs) / daemon + hello (componentize-js)', (oneQ - none) / (one - none), 'lower is better']);
+  rows.push(['per further quickjs module / idle worker thread', perFurtherQ / worker, '≤ 2']);
   for (const [what, ratio, target] of rows) console.log(`${what}: ratio = ${ratio.toFixed(2)} (target ${target})`);
 }
 
