@@ -51,6 +51,6 @@ registerNewCommand(program);
 registerFindingsCommand(program, () => cliClient(ctx()));
 registerAttestCommands(program, () => cliClient(ctx()));
 registerTpmCommands(program, async () => (await loadCliConfig(ctx())).config);
-registerConfidentialCommands(program, async () => (await loadCliConfig(ctx())).config);
+registerConfidentialCommands(program, async () => (await loadCliConfig(ctx())).config, () => cliClient(ctx()));
 
 await program.parseAsync(process.argv);
