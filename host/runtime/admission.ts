@@ -73,6 +73,7 @@ export class Admission {
   /** Drop the declared types of every digest not in `inUse` (the digests of the registrations). */
   prune(inUse: ReadonlySet<string>): void {
     for (const digest of this.declared.keys()) if (!inUse.has(digest)) this.declared.delete(digest);
+    this.opts.loader.forgetInMemory(inUse);
   }
 
   /** The limits a module runs under: the daemon's defaults, overridden by its own. */

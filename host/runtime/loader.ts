@@ -297,6 +297,19 @@ export class Loader {
     return { digest, glueSource: glueOf(glue), coreModules, imports: index.imports, exports: index.exports };
   }
 
+  /**
+   * Drop the in-memory-only transpiles (and their compiled modules) of digests not in `inUse`: a removed
+   * confidential module's decrypted code is not kept by the daemon.
+   */
+  forgetInMemory(inUse: ReadonlySet<string>): void {
+    for (const key of this.prepared.keys()) {
+      const digest = key.startsWith('memory:') ? key.slice('memory:'.length) : undefined;
+      if (digest === undefined || inUse.has(digest)) continue;
+      this.prepared.delete(key);
+      for (const c of this.compiled.keys()) if (c.startsWith(`${digest}/`)) this.compiled.delete(c);
+    }
+  }
+
   /** Check the cached transpile of `digest` again (seal and file digests); throws integrity-mismatch. Not cached: fine. */
   async verifyCached(digest: Digest): Promise<void> {
     await this.readCache(path.join(this.cacheDir, digest.slice(7)), digest);

@@ -264,7 +264,8 @@ export class ComponentRuntime implements ModuleRuntime {
    * forgets the declared types of digests no registration uses any more.
    */
   private changing<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    return this.locks.run(name, () => fn().finally(() => this.admission.prune(new Set(this.registry.all().map((r) => r.digest)))));
+    const inUse = () => new Set(this.registry.all().flatMap((r) => (r.plaintextDigest ? [r.digest, r.plaintextDigest] : [r.digest])));
+    return this.locks.run(name, () => fn().finally(() => this.admission.prune(inUse())));
   }
 
   /** Record the desired status (persisted) if it differs. */
