@@ -6,18 +6,24 @@
  * is extended, the restarted daemon refuses the start with a `policy-mismatch` naming PCR 12 and does not
  * restart it in a loop. Throughout, no plaintext of either component on disk: the whole state directory
  * and os.tmpdir() are searched for the marker, and the state directory for 64 bytes of hello's middle.
+ * In process (software key): a start after an in-memory transpile still asks for the key, and is refused
+ * (terminal) when it is withheld; the decrypted code is dropped with the module.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse, componentEmbed, componentNew } from '@bytecodealliance/jco';
-import { core } from '../guests/adversarial/components.js';
 import { Swtpm, tpm2 } from '../hsm/tpm/testing/swtpm.js';
 import { parseToolsPcrs } from '../host/measure/quote-files.js';
 import { ROOT, envFor, modulesStarted, runCli, startDaemon, stopDaemon, tempHome, type DaemonHandle } from './helpers/cli.js';
+import { Fixture, rejection, spec } from './helpers/runtime.js';
+import { buildTestGuest, core } from '../guests/adversarial/components.js';
+import { SoftwareTeeBackend } from '../hsm/tee/software.js';
+import { TeeError, type TeeBackend } from '../hsm/tee/port.js';
+import { sealPackage } from '../host/confidential/package.js';
 
 const HELLO = path.join(ROOT, 'guests', 'hello', 'dist', 'hello.wasm');
 
@@ -162,5 +168,50 @@ describe('confidential modules on the daemon (swtpm)', () => {
     expect(list.find((x) => x.name === 'hello'), JSON.stringify(list)).toMatchObject({ edgeward: { restartCount: 0 }, status: { runtimeStatus: { status: 'dead' } } });
     expect((await runCli(['logs', 'hello'], a.env)).stdout.match(/policy-mismatch: /g)?.length).toBe(2);
     expect(filesContaining(a.home, Buffer.from(MARKER))).toEqual([]);
+  });
+});
+
+describe('confidential modules in the runtime (software key, development flag)', () => {
+  it('an in-memory transpile never skips the key release: a start while the key is withheld is refused, terminal; none on disk; dropped on remove', { timeout: 30_000 }, async () => {
+    const f = new Fixture();
+    try {
+      const soft = await SoftwareTeeBackend.open(path.join(f.dir, 'soft.pem'), { insecureDevelopment: true, warn: () => undefined });
+      // The real backend, except that it can be made to refuse as a TPM does when the runtime PCR changed.
+      let withheld = false;
+      const tee: TeeBackend = {
+        name: soft.name,
+        deviceKey: () => soft.deviceKey(),
+        unwrap: (w, p) => (withheld ? Promise.reject(new TeeError('policy-mismatch', 'PCR 12 (sha256) differs', 12)) : soft.unwrap(w, p)),
+        close: async () => undefined,
+      };
+      const k = await soft.deviceKey();
+      const file = path.join(f.dir, 'echo.cwasm');
+      writeFileSync(file, sealPackage({ plaintext: Buffer.from(await buildTestGuest('echo')), recipients: [{ publicKey: createPublicKey(k.publicPem), policy: k.policy }] }));
+      const rt = await f.runtime({ tee: async () => tee });
+      const details = await rt.create(spec('c', file, { kind: 'confidential' }));
+      expect(details.status.runtimeStatus.status).toBe('running');
+      expect(await rt.invoke('c', 'echo', 'x')).toEqual({ status: 200, payload: 'x' });
+      expect(rt.loader.stats.transpiles).toBe(1);
+      expect(readdirSync(path.join(f.dir, 'state')).includes('cache')).toBe(false);
+      expect(readdirSync(path.join(f.dir, 'state', 'components'))).toEqual([`${rt.registration('c')!.digest.slice(7)}.wasm`]);
+
+      withheld = true;
+      const refused = await rejection(rt.restart('c'));
+      expect(refused.code).toBe('denied');
+      expect(refused.message).toContain('(policy-mismatch PCR 12)');
+      expect(rt.events('c').filter((e) => e.kind === 'policy-mismatch')).toHaveLength(1);
+      expect(rt.loader.stats.transpiles).toBe(1); // the transpile was in memory, the key was asked for anyway
+      expect((await rt.get('c')).status.runtimeStatus.status).toBe('dead');
+      expect(rt.isActive('c')).toBe(false); // no restart scheduled
+
+      withheld = false;
+      await rt.start('c'); // the policy holds again: an operator's start runs it
+      expect(await rt.invoke('c', 'echo', 'y')).toEqual({ status: 200, payload: 'y' });
+      await rt.remove('c');
+      await rt.create(spec('c', file, { kind: 'confidential' }));
+      expect(rt.loader.stats.transpiles).toBe(2); // the decrypted code was dropped with the module
+    } finally {
+      await f.cleanup();
+    }
   });
 });
