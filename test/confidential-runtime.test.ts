@@ -24,6 +24,11 @@ import { buildTestGuest, core } from '../guests/adversarial/components.js';
 import { SoftwareTeeBackend } from '../hsm/tee/software.js';
 import { TeeError, type TeeBackend } from '../hsm/tee/port.js';
 import { sealPackage } from '../host/confidential/package.js';
+import { DaemonTee } from '../host/confidential/backend.js';
+import { confidentialSchema } from '../host/config/confidential.js';
+import type { Config } from '../host/config/schema.js';
+import { silentLogger, type Logger } from '../host/log.js';
+import { makeConfig } from './helpers/keys.js';
 
 const HELLO = path.join(ROOT, 'guests', 'hello', 'dist', 'hello.wasm');
 
@@ -212,6 +217,29 @@ describe('confidential modules in the runtime (software key, development flag)',
       expect(rt.loader.stats.transpiles).toBe(2); // the decrypted code was dropped with the module
     } finally {
       await f.cleanup();
+    }
+  });
+});
+
+describe('the daemon TEE backend from [confidential]', () => {
+  const withTable = (stateDir: string, confidential?: unknown, tpm?: unknown): Config => ({ ...makeConfig(stateDir, { backend: 'file' }, [], tpm), ...(confidential ? { confidential: confidentialSchema.parse(confidential) } : {}) });
+
+  it('none without [tpm] or a table; software refused without the development flag, loud with it; tpm needs [tpm]', async () => {
+    const dir = tempHome('ew-conf-cfg-');
+    const warnings: string[] = [];
+    const logger = { ...silentLogger(), warn: (m: unknown) => void warnings.push(String(m)) } as unknown as Logger;
+    try {
+      expect(await new DaemonTee(withTable(dir.home), logger).get()).toBeUndefined();
+      const refused = await new DaemonTee(withTable(dir.home, { backend: 'software' }), logger).get().catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(TeeError);
+      expect((refused as TeeError).message).toContain('need a TPM (or OP-TEE) key backend');
+      const soft = await new DaemonTee(withTable(dir.home, { backend: 'software', insecure_development: true }), logger).get();
+      expect((await soft!.deviceKey()).policy.kind).toBe('software');
+      expect(warnings.join('\n')).toContain('INSECURE software key backend');
+      const noTpm = await new DaemonTee(withTable(dir.home, { backend: 'tpm' }), logger).get().catch((e: unknown) => e);
+      expect((noTpm as TeeError).message).toContain('needs a [tpm] table');
+    } finally {
+      dir.cleanup();
     }
   });
 });
