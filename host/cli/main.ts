@@ -53,6 +53,6 @@ registerFindingsCommand(program, () => cliClient(ctx()));
 registerEventsCommand(program, () => cliClient(ctx()));
 registerAttestCommands(program, () => cliClient(ctx()));
 registerTpmCommands(program, async () => (await loadCliConfig(ctx())).config);
-registerConfidentialCommands(program, async () => (await loadCliConfig(ctx())).config);
+registerConfidentialCommands(program, async () => (await loadCliConfig(ctx())).config, () => cliClient(ctx()));
 
 await program.parseAsync(process.argv);

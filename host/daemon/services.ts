@@ -30,6 +30,8 @@ import type { ServiceStatus } from '../api/management/control.js';
 import { Measurement, measurementOffStatus } from '../measure/service.js';
 import { attestRoutes } from '../api/management/attest.js';
 import { IntegrityMonitor } from '../measure/integrity.js';
+import { DaemonTee } from '../confidential/backend.js';
+import { confidentialRoutes } from '../api/management/confidential.js';
 
 /** The daemon's HMAC key that seals the module runtime's transpile cache. */
 const CACHE_SEAL_KEY_ID = 'runtime-cache-seal';
@@ -84,7 +86,10 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     const certs = await CertService.open({ config, stateDir, keys, logger: logger.child({ component: 'certs' }), deviceId: identity.device.deviceId, hubHostname: identity.device.hubHostname });
     certs.startRenewal();
     closers.push(() => certs.close());
-    const { runtime, monitor, runtimeLogger } = await composeRuntime({ ...opts, trust, keys, identity, certs, measurement }, closers);
+    // Confidential modules' TEE backend: opened only when one is deployed or started (or its key asked for).
+    const tee = new DaemonTee(config, logger.child({ component: 'confidential' }));
+    closers.push(() => tee.close());
+    const { runtime, monitor, runtimeLogger } = await composeRuntime({ ...opts, trust, keys, identity, certs, measurement, tee }, closers);
     recordProvisioning(runtime, identity);
     const events = eventsRoutes(monitor);
     const keyCreated = (id: string, type: string) => {
@@ -123,6 +128,7 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
         { prefix: '/identities', app: identitiesRoutes(native, () => identity.provisioningInfo()) },
         { prefix: '/findings', app: findingsRoutes(monitor.findings) },
         { prefix: '/attest', app: attestRoutes(measurement) },
+        { prefix: '/confidential', app: confidentialRoutes(() => tee.get()) },
       ],
       status: async () => [
         ...(await serviceStatus({ keys, identity, certs, runtime }, trust)),
@@ -142,7 +148,7 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
  * measured into the TPM (when there is one) and the integrity monitor re-measuring what runs.
  */
 async function composeRuntime(
-  o: { config: Config; logger: Logger; capabilities?: readonly Capability[]; trust: ModuleTrust; keys: KeyService; identity: IdentityService; certs: CertService; measurement: Measurement | undefined },
+  o: { config: Config; logger: Logger; capabilities?: readonly Capability[]; trust: ModuleTrust; keys: KeyService; identity: IdentityService; certs: CertService; measurement: Measurement | undefined; tee: DaemonTee },
   closers: (() => Promise<void> | void)[],
 ): Promise<{ runtime: ComponentRuntime; monitor: MonitorHub; runtimeLogger: Logger }> {
   const { config, keys, identity, certs, measurement, trust } = o;
@@ -150,7 +156,7 @@ async function composeRuntime(
   const monitor = new MonitorHub(await FindingsStore.open(config.state_dir), measurements);
   const capabilities: Capability[] = [...edgewardCapabilities({ keys, identity, certs, monitor }), ...(o.capabilities ?? [])];
   const runtimeLogger = o.logger.child({ component: 'runtime' });
-  const runtime = await openSealedRuntime(keys, { stateDir: config.state_dir, logger: runtimeLogger, limits: config.runtime.default_limits, capabilities, trust });
+  const runtime = await openSealedRuntime(keys, { stateDir: config.state_dir, logger: runtimeLogger, limits: config.runtime.default_limits, capabilities, trust, tee: () => o.tee.get() });
   runtimeLogger.info({ signaturePolicy: trust.policy, trustedSigners: trust.store.size }, 'module signature policy');
   closers.push(() => runtime.close());
   monitor.attach(runtime);

@@ -49,7 +49,7 @@ export class MeasurementUnavailable extends Error {
 
 /** The data measured for a module start (canonical JSON of this is the tagged event's data). */
 export function moduleStartData(r: Registration): Record<string, unknown> {
-  return { module: r.name, digest: r.digest, signer: r.signer, kind: r.kind, grants: [...r.capabilities].sort(), network: r.network ?? null };
+  return { module: r.name, digest: r.digest, ...(r.plaintextDigest ? { plaintext: r.plaintextDigest } : {}), signer: r.signer, kind: r.kind, grants: [...r.capabilities].sort(), network: r.network ?? null };
 }
 
 export class Measurement {

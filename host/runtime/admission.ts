@@ -17,6 +17,7 @@ import type { ModuleSpec } from './manifest.js';
 import type { Registration } from './registry.js';
 import { loadSignature, SignatureError, type SignatureMaterial } from './signature.js';
 import { TrustStore, verifyModule, type ModuleTrust, type SignerIdentity } from './trust.js';
+import { CONFIDENTIAL_KIND, ConfidentialRefusal, isConfidentialPackage, openConfidential, type OpenedComponent, type TeeResolver } from '../confidential/open.js';
 
 /** The kind whose signer must be in `[security_extensions] trusted_signers`, under the "required" policy. */
 const EXTENSION_KIND = 'security-extension';
@@ -29,6 +30,8 @@ export interface AdmissionOptions {
   /** The daemon's default limits; a registration's own override them. */
   limits: LimitsConfig;
   events: RuntimeEvents;
+  /** The daemon's TEE backend, resolved lazily, for confidential modules (host/confidential). */
+  tee?: TeeResolver;
 }
 
 /** What one start needs: the checked, compiled component and the capabilities to link. */
@@ -70,6 +73,7 @@ export class Admission {
   /** Drop the declared types of every digest not in `inUse` (the digests of the registrations). */
   prune(inUse: ReadonlySet<string>): void {
     for (const digest of this.declared.keys()) if (!inUse.has(digest)) this.declared.delete(digest);
+    this.opts.loader.forgetInMemory(inUse);
   }
 
   /** The limits a module runs under: the daemon's defaults, overridden by its own. */
@@ -86,13 +90,16 @@ export class Admission {
     this.checkKinds(spec);
     const bytes = await readSource(spec.source, spec.digest);
     const measured = this.measurePinned(spec, bytes);
+    const sealed = await this.openSealed(spec, bytes);
     // The signature is checked before anything parses the bytes (as the measurement is).
     const material = spec.signature ? await loadSignature(spec.signature).catch((err: unknown) => this.refused(spec.name, err)) : undefined;
-    const who = await this.verifySignature(spec.name, spec.kind, bytes, material);
+    const who = sealed?.who ?? (await this.verifySignature(spec.name, spec.kind, bytes, material));
     // Keeping the content-addressed copy (fsync'd) overlaps the transpile; both must succeed.
     const storing = this.opts.loader.store(bytes);
     storing.catch(() => undefined);
-    const prepared = await this.opts.loader.prepare(measured, async () => bytes);
+    const prepared = sealed
+      ? await this.opts.loader.prepare(sealed.plaintextDigest as Digest, async () => sealed.component, { disk: false })
+      : await this.opts.loader.prepare(measured, async () => bytes);
     if (!prepared.exports.some((e) => e.startsWith('edgeward:module/lifecycle'))) {
       throw new RuntimeError('invalid', `module "${spec.name}": component does not export edgeward:module/lifecycle (build it for the "module" world in wit/module)`);
     }
@@ -102,12 +109,13 @@ export class Admission {
       this.opts.events.record(spec.name, 'denied', plan.message);
       throw new RuntimeError('denied', plan.message);
     }
-    this.checkTypes(spec.name, measured, bytes);
+    this.checkTypes(spec.name, measured, sealed?.component ?? bytes);
     await this.opts.loader.compile(prepared, this.limitsOf(spec).memory_mib);
     await storing;
     const { digest: _pin, signature: _src, ...rest } = spec;
     const generationId = old && old.digest === measured && old.signer === who.signer ? old.generationId : randomUUID();
-    return [{ ...rest, digest: measured, generationId, ...who, ...(material ? { signature: material } : {}) }, bytes];
+    const plaintext = sealed ? { plaintextDigest: sealed.plaintextDigest } : {};
+    return [{ ...rest, digest: measured, generationId, ...who, ...plaintext, ...(material ? { signature: material } : {}) }, bytes];
   }
 
   /**
@@ -119,9 +127,11 @@ export class Admission {
   async atStart(r: Registration, justMeasured?: Uint8Array): Promise<StartPlan> {
     const limits = this.limitsOf(r);
     const measuring = justMeasured ? Promise.resolve(justMeasured) : this.loadStored(r);
-    const verified = measuring.then((bytes) => this.verifyAtStart(r, bytes));
+    const verified = measuring.then((bytes) => (r.kind === CONFIDENTIAL_KIND ? this.openAtStart(r, bytes) : this.verifyAtStart(r, bytes)));
     verified.catch(() => undefined);
-    const prepared = await this.opts.loader.prepare(r.digest as Digest, () => verified);
+    const prepared = r.kind === CONFIDENTIAL_KIND
+      ? await this.opts.loader.prepare((r.plaintextDigest ?? '') as Digest, () => verified, { disk: false })
+      : await this.opts.loader.prepare(r.digest as Digest, () => verified);
     const plan = planLinks(r.name, prepared.imports, r.capabilities, this.opts.capabilities);
     if (!plan.ok) throw new RuntimeError('denied', plan.message);
     // The import types against the host's WIT as it is now (it may have changed since the deploy).
@@ -227,6 +237,41 @@ export class Admission {
       this.refused(r.name, new SignatureError('untrusted-signer', `module "${r.name}": verified signer ${who.signer} is not the registered signer ${r.signer}`));
     }
     return bytes;
+  }
+
+  /**
+   * A confidential module's package (host/confidential/open.ts): undefined for another kind, whose image
+   * must not be a package. Parsed, signature verified, key unwrapped only if the TEE policy holds now,
+   * decrypted in memory, digest checked. Refusals are events (`policy-mismatch` naming the PCR).
+   */
+  private async openSealed(spec: ModuleSpec, bytes: Uint8Array): Promise<OpenedComponent | undefined> {
+    const sealed = isConfidentialPackage(bytes);
+    if (spec.kind !== CONFIDENTIAL_KIND) {
+      if (sealed) throw new RuntimeError('invalid', `module "${spec.name}": ${spec.source} is a confidential package (.cwasm), not a component: deploy it with "kind": "confidential"`);
+      return undefined;
+    }
+    if (!sealed) throw new RuntimeError('invalid', `module "${spec.name}" is of kind "confidential" but ${spec.source} is not a confidential package (.cwasm): seal it with \`edgeward confidential seal\`, or deploy it as kind "module"`);
+    if (spec.signature) throw new RuntimeError('invalid', `module "${spec.name}": a confidential package carries its own signature (edgeward confidential seal --sign); remove "signature"`);
+    return this.openPackage(spec.name, bytes);
+  }
+
+  private async openPackage(name: string, bytes: Uint8Array): Promise<OpenedComponent> {
+    try {
+      return await openConfidential(name, bytes, this.opts.trust, this.opts.tee);
+    } catch (err) {
+      if (err instanceof ConfidentialRefusal && err.reason === 'policy-mismatch') this.opts.events.record(name, 'policy-mismatch', err.message);
+      return this.refused(name, err);
+    }
+  }
+
+  /** The start-time check of a confidential module: the stored package opened again, by the registered signer, to the registered plaintext. */
+  private async openAtStart(r: Registration, bytes: Uint8Array): Promise<Uint8Array> {
+    const opened = await this.openPackage(r.name, bytes);
+    if (opened.who.signer !== r.signer) {
+      this.refused(r.name, new SignatureError('untrusted-signer', `module "${r.name}": verified signer ${opened.who.signer} is not the registered signer ${r.signer}`));
+    }
+    if (opened.plaintextDigest !== r.plaintextDigest) throw new IntegrityError(`module "${r.name}": the package decrypted to ${opened.plaintextDigest}, the registration records ${String(r.plaintextDigest)}`, opened.plaintextDigest);
+    return opened.component;
   }
 }
 

@@ -71,7 +71,7 @@ async function changed(old: Registration, spec: ModuleSpec): Promise<boolean> {
   const digest = measure(await readSource(spec.source, spec.digest));
   if (digest !== old.digest) return true;
   const signature = spec.signature ? await loadSignature(spec.signature) : undefined;
-  const { generationId: _g, digest: _d, signer: _s, signerSubject: _ss, ...was } = old;
+  const { generationId: _g, digest: _d, signer: _s, signerSubject: _ss, plaintextDigest: _pd, ...was } = old;
   const { digest: _pin, ...now } = { ...spec, signature };
   return JSON.stringify(sortKeys(was)) !== JSON.stringify(sortKeys(now));
 }

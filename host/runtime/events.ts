@@ -9,6 +9,7 @@ import type { LogStore } from './log-store.js';
 export type RuntimeEventKind =
   | 'created' | 'updated' | 'removed' | 'started' | 'stopped' | 'crashed' | 'exited' | 'timeout'
   | 'restart-scheduled' | 'restart-abandoned' | 'integrity-violation' | 'signature-refused' | 'denied' | 'type-mismatch' | 'start-failed'
+  | 'policy-mismatch' /** A confidential module's key not released: the TEE policy (a runtime PCR, named) does not hold. */
   /** A host-side bug while serving an instance (sandbox/instance.ts `internal`): the instance trapped, the cause is in the daemon log only. */
   | 'internal-error'
   /** The daemon survived an exception nothing caught (daemon/last-resort.ts); `module` is DAEMON_EVENTS. */

@@ -37,6 +37,22 @@ function glueOf(bytes: Uint8Array | undefined): string {
   return Buffer.from(bytes).toString('utf8');
 }
 
+/** The files of a transpile that are kept (cache name → bytes): the glue and the core modules. */
+function cacheFiles(out: Transpiled): [string, Uint8Array][] {
+  const kept: [string, Uint8Array][] = [];
+  for (const [name, data] of Object.entries(out.files)) {
+    if (name.endsWith('.d.ts')) continue;
+    const target = name === 'component.js' ? GLUE : name;
+    if (!target.includes('/')) kept.push([target, data]);
+  }
+  return kept;
+}
+
+function preparedOf(digest: Digest, out: Transpiled): Prepared {
+  const coreModules = new Map(cacheFiles(out).filter(([n]) => n.endsWith('.wasm')));
+  return { digest, glueSource: glueOf(out.files['component.js']), coreModules, imports: out.imports, exports: out.exports };
+}
+
 /** One in-flight or finished computation per key; a failure is forgotten so the next call retries. */
 function memo<T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
   let p = map.get(key);
@@ -193,8 +209,13 @@ export class Loader {
     return new Uint8Array(bytes);
   }
 
-  /** Transpile (or take from the verified disk cache) the component measured as `digest`. */
-  prepare(digest: Digest, bytes: () => Promise<Uint8Array>): Promise<Prepared> {
+  /**
+   * Transpile (or take from the verified disk cache) the component measured as `digest`. `disk: false`
+   * (confidential modules, whose plaintext must never touch disk): neither read nor write the disk cache;
+   * the transpile is kept in memory only, under its own key.
+   */
+  prepare(digest: Digest, bytes: () => Promise<Uint8Array>, opts: { disk?: boolean } = {}): Promise<Prepared> {
+    if (opts.disk === false) return memo(this.prepared, `memory:${digest}`, async () => preparedOf(digest, await this.transpile(digest, await bytes())));
     return memo(this.prepared, digest, () => this.prepareUncached(digest, bytes));
   }
 
@@ -205,7 +226,26 @@ export class Loader {
       this.stats.diskHits++;
       return fromDisk;
     }
-    const component = await bytes();
+    const out = await this.transpile(digest, await bytes());
+    const files: Record<string, string> = {};
+    const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
+    await fs.mkdir(tmp, { recursive: true, mode: 0o700 });
+    for (const [target, data] of cacheFiles(out)) {
+      await fs.writeFile(path.join(tmp, target), data, { mode: 0o600 });
+      files[target] = measure(data);
+    }
+    const index: CacheIndex = { format: CACHE_FORMAT, digest, files, imports: out.imports, exports: out.exports };
+    const indexBytes = Buffer.from(JSON.stringify(index));
+    await fs.writeFile(path.join(tmp, INDEX), indexBytes, { mode: 0o600 });
+    if (this.seal) await fs.writeFile(path.join(tmp, INDEX_MAC), Buffer.from(await this.seal.mac(indexBytes)).toString('hex'), { mode: 0o600 });
+    await fs.rm(dir, { recursive: true, force: true });
+    await fs.rename(tmp, dir);
+    await fsyncDir(this.cacheDir);
+    return preparedOf(digest, out);
+  }
+
+  /** Transpile `component` with jco (in a worker thread, in memory) and harden the glue's lifting. */
+  private async transpile(digest: Digest, component: Uint8Array): Promise<Transpiled> {
     checkComponentHeader(component);
     let out: Transpiled;
     try {
@@ -220,26 +260,7 @@ export class Loader {
     } catch (err) {
       throw new RuntimeError('invalid', `component ${digest.slice(0, 19)}…: ${(err as Error).message}`);
     }
-    const files: Record<string, string> = {};
-    const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
-    await fs.mkdir(tmp, { recursive: true, mode: 0o700 });
-    const coreModules = new Map<string, Uint8Array>();
-    for (const [name, data] of Object.entries(out.files)) {
-      if (name.endsWith('.d.ts')) continue;
-      const target = name === 'component.js' ? GLUE : name;
-      if (target.includes('/')) continue;
-      await fs.writeFile(path.join(tmp, target), data, { mode: 0o600 });
-      files[target] = measure(data);
-      if (target.endsWith('.wasm')) coreModules.set(target, data);
-    }
-    const index: CacheIndex = { format: CACHE_FORMAT, digest, files, imports: out.imports, exports: out.exports };
-    const indexBytes = Buffer.from(JSON.stringify(index));
-    await fs.writeFile(path.join(tmp, INDEX), indexBytes, { mode: 0o600 });
-    if (this.seal) await fs.writeFile(path.join(tmp, INDEX_MAC), Buffer.from(await this.seal.mac(indexBytes)).toString('hex'), { mode: 0o600 });
-    await fs.rm(dir, { recursive: true, force: true });
-    await fs.rename(tmp, dir);
-    await fsyncDir(this.cacheDir);
-    return { digest, glueSource: glueOf(out.files['component.js']), coreModules, imports: index.imports, exports: index.exports };
+    return out;
   }
 
   private async readCache(dir: string, digest: Digest): Promise<Prepared | undefined> {
@@ -275,6 +296,19 @@ export class Loader {
       if (name === GLUE) glue = data;
     }
     return { digest, glueSource: glueOf(glue), coreModules, imports: index.imports, exports: index.exports };
+  }
+
+  /**
+   * Drop the in-memory-only transpiles (and their compiled modules) of digests not in `inUse`: a removed
+   * confidential module's decrypted code is not kept by the daemon.
+   */
+  forgetInMemory(inUse: ReadonlySet<string>): void {
+    for (const key of this.prepared.keys()) {
+      const digest = key.startsWith('memory:') ? key.slice('memory:'.length) : undefined;
+      if (digest === undefined || inUse.has(digest)) continue;
+      this.prepared.delete(key);
+      for (const c of this.compiled.keys()) if (c.startsWith(`${digest}/`)) this.compiled.delete(c);
+    }
   }
 
   /** Check the cached transpile of `digest` again (seal and file digests); throws integrity-mismatch. Not cached: fine. */

@@ -45,6 +45,8 @@ export const registrationSchema = z
     source: z.string().min(1).max(2048),
     /** sha256 of the component bytes measured at create/update: `sha256:<hex>`. */
     digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+    /** For a confidential module (whose digest is the package's): sha256 of the decrypted component, what runs. */
+    plaintextDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional(),
     /** The verified signer: `sha256:<hex of its SPKI>`, or "unsigned" (signature.ts). */
     signer: z.string().max(256).default(UNSIGNED),
     /** Subject of the signer's certificate, when the signer was a certificate. */

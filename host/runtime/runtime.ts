@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Logger } from '../log.js';
 import type { LimitsConfig } from '../config/schema.js';
 import { Admission } from './admission.js';
+import type { TeeResolver } from '../confidential/open.js';
 import type { Capability } from './capabilities.js';
 import { CounterStore, type LoadedCounters } from './counters.js';
 import { reconcile } from './deployer.js';
@@ -39,6 +40,8 @@ export interface RuntimeOptions {
   trust?: ModuleTrust;
   /** Seals the transpile cache to this device (loader.ts CacheSeal); the daemon's HMAC key. */
   cacheSeal?: CacheSeal;
+  /** The daemon's TEE backend for confidential modules, resolved lazily (host/confidential/backend.ts). */
+  tee?: TeeResolver;
 }
 
 export class ComponentRuntime implements ModuleRuntime {
@@ -60,6 +63,7 @@ export class ComponentRuntime implements ModuleRuntime {
       trust: opts.trust ?? { policy: 'optional', store: TrustStore.empty() },
       limits: opts.limits,
       events: this.eventLog,
+      ...(opts.tee ? { tee: opts.tee } : {}),
     });
     const backoff = { ...IOT_EDGE_BACKOFF, ...opts.backoff };
     this.supervisor = new Supervisor(
@@ -260,7 +264,8 @@ export class ComponentRuntime implements ModuleRuntime {
    * forgets the declared types of digests no registration uses any more.
    */
   private changing<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    return this.locks.run(name, () => fn().finally(() => this.admission.prune(new Set(this.registry.all().map((r) => r.digest)))));
+    const inUse = () => new Set(this.registry.all().flatMap((r) => (r.plaintextDigest ? [r.digest, r.plaintextDigest] : [r.digest])));
+    return this.locks.run(name, () => fn().finally(() => this.admission.prune(inUse())));
   }
 
   /** Record the desired status (persisted) if it differs. */

@@ -1,5 +1,5 @@
 /**
- * Confidential workloads on the management API (NOT MOUNTED YET: the lead mounts it at /confidential).
+ * Confidential workloads on the management API, mounted at /confidential (host/daemon/services.ts).
  * `GET /confidential/device-key`: the workload-decryption public key, its key id and the policy it is bound
  * to (for a TPM: the runtime PCR index, value and PolicyPCR digest), for publishers to seal to — the same
  * content `edgeward confidential device-key --out DIR` writes as device-key.pem + policy.json.

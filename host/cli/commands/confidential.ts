@@ -2,9 +2,13 @@
  * `edgeward confidential`: confidential workload packages.
  * - `seal` (publisher side, no daemon): encrypt a component to one or more device keys, optionally sign.
  * - `inspect`: the header, recipients, digest and signer of a package (never the plaintext).
- * - `device-key --out DIR` (device side): export the TPM workload-decryption key and the PCR policy it is
- *   bound to, creating the key under the SRK on first use. Talks to the TPM directly (as `edgeward tpm`
- *   does), so it works without the daemon; run it while the runtime PCR holds its known-good value.
+ * - `device-key --out DIR` (device side): export the workload-decryption key and the policy it is bound to.
+ *   With the daemon running (and no --tcti/--key-file), asked of the daemon (`GET /confidential/device-key`,
+ *   which creates the TPM key on first use) and, when measured launch is on, with a TPM quote of the
+ *   measurement PCRs over nonce = SHA-256(device-key.pem) in DIR/quote/ (the `edgeward attest quote`
+ *   files): a publisher checks it with `edgeward attest verify DIR/quote --nonce $(sha256sum …)` and compares
+ *   the quoted runtime PCR with policy.json. Without a daemon, the TPM directly (as `edgeward tpm` does, no
+ *   quote); run it while the runtime PCR holds its known-good value.
  */
 import type { Command } from 'commander';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
@@ -21,6 +25,10 @@ import { verifyDetached } from '../../runtime/signature.js';
 import type { Config } from '../../config/schema.js';
 import { action } from '../output.js';
 import { DEFAULT_TCTI, tpmCliError } from './tpm.js';
+import { ApiError, NotRunningError, type MgmtClient } from '../client.js';
+import { QUOTE_FILES } from '../../measure/quote-files.js';
+import { createHash } from 'node:crypto';
+import type { DeviceKeyInfo } from '../../../hsm/tee/port.js';
 
 interface SealOpts { deviceKey: string[]; in: string; out: string; sign?: string; signer?: string }
 
@@ -92,7 +100,40 @@ async function inspect(file: string, json: boolean): Promise<number> {
   return sig && sig.signatureValid === false ? 1 : 0;
 }
 
-async function deviceKey(getConfig: () => Promise<Config>, o: { out: string; tcti?: string; keyFile?: string; pcr: string }): Promise<void> {
+type DeviceKeyOpts = { out: string; tcti?: string; keyFile?: string; pcr: string };
+
+/** Through the daemon: undefined when it is not running (the caller reads the TPM directly). */
+async function deviceKeyFromDaemon(getClient: () => Promise<MgmtClient>, o: DeviceKeyOpts): Promise<true | undefined> {
+  const client = await getClient().catch(() => undefined); // no config: no daemon to ask
+  if (!client) return undefined;
+  let info: DeviceKeyInfo & { backend: string };
+  try {
+    info = await client.request<DeviceKeyInfo & { backend: string }>('GET', '/confidential/device-key');
+  } catch (err) {
+    if (err instanceof NotRunningError) return undefined;
+    throw err;
+  }
+  const bound = info.policy.pcrs?.[0]?.index;
+  if (bound !== undefined && bound !== Number(o.pcr)) throw new PackageError('malformed', `the daemon's workload key is bound to PCR ${bound} ([measurement] runtime_pcr), not ${o.pcr}`);
+  await writeDeviceKeyDir(o.out, info.backend, info);
+  const nonce = createHash('sha256').update(info.publicPem).digest('hex');
+  let quoted = '';
+  try {
+    const q = await client.request<{ files: Record<string, string> }>('POST', '/attest/quote', { nonce });
+    const dir = path.join(o.out, 'quote');
+    await fs.mkdir(dir, { recursive: true });
+    for (const f of QUOTE_FILES) if (q.files[f] !== undefined) await writeFileAtomic(path.join(dir, f), Buffer.from(q.files[f]!, 'base64'), 0o644);
+    quoted = `, with a quote over sha256(device-key.pem) = ${nonce} in ${dir}`;
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 409)) throw err;
+    process.stderr.write(`warning: no quote: ${err.message}\n`);
+  }
+  process.stdout.write(`exported ${info.keyId} (${info.policy.description}) from the daemon → ${o.out}${quoted}\n`);
+  return true;
+}
+
+async function deviceKey(getConfig: () => Promise<Config>, getClient: (() => Promise<MgmtClient>) | undefined, o: DeviceKeyOpts): Promise<void> {
+  if (getClient && o.tcti === undefined && o.keyFile === undefined && (await deviceKeyFromDaemon(getClient, o))) return;
   const cfg = await getConfig().catch(() => undefined);
   const keyFile = o.keyFile ?? (cfg ? path.join(cfg.state_dir, 'confidential', 'workload-key.json') : undefined);
   if (!keyFile) throw new PackageError('malformed', 'no config: give --key-file FILE for the workload-decryption key blob');
@@ -116,7 +157,7 @@ async function deviceKey(getConfig: () => Promise<Config>, o: { out: string; tct
   }
 }
 
-export function registerConfidentialCommands(program: Command, getConfig: () => Promise<Config>): void {
+export function registerConfidentialCommands(program: Command, getConfig: () => Promise<Config>, getClient?: () => Promise<MgmtClient>): void {
   const c = program.command('confidential').description('confidential workloads: packages encrypted to a device TEE/TPM key');
   c.command('seal')
     .description('encrypt a component to device keys (no daemon needed), optionally signed')
@@ -132,10 +173,10 @@ export function registerConfidentialCommands(program: Command, getConfig: () => 
     .option('--json', 'machine-readable output')
     .action(action((file: string, o: { json?: boolean }) => inspect(file, o.json === true)));
   c.command('device-key')
-    .description("export this device's workload-decryption public key and the PCR policy it is bound to (TPM, no daemon)")
+    .description("export this device's workload-decryption public key and the PCR policy it is bound to (from the daemon with a quote, else from the TPM)")
     .requiredOption('--out <dir>', 'directory to write device-key.pem and policy.json')
-    .option('--tcti <tcti>', 'TPM to use (default: [tpm] tcti)')
+    .option('--tcti <tcti>', 'TPM to use directly, not through the daemon (default: [tpm] tcti)')
     .option('--key-file <file>', 'key blob (default: <state_dir>/confidential/workload-key.json; created if absent)')
     .option('--pcr <index>', 'runtime PCR to bind a new key to', String(DEFAULT_RUNTIME_PCR))
-    .action(action((o: { out: string; tcti?: string; keyFile?: string; pcr: string }) => deviceKey(getConfig, o)));
+    .action(action((o: DeviceKeyOpts) => deviceKey(getConfig, getClient, o)));
 }
