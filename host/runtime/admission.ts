@@ -15,6 +15,7 @@ import type { RuntimeEvents } from './events.js';
 import { measure, readSource, type CoreModule, type Digest, type Loader } from './loader.js';
 import type { ModuleSpec } from './manifest.js';
 import type { Registration } from './registry.js';
+import type { RollbackGuard } from './rollback.js';
 import { loadSignature, SignatureError, type SignatureMaterial } from './signature.js';
 import { TrustStore, verifyModule, type ModuleTrust, type SignerIdentity } from './trust.js';
 
@@ -29,6 +30,8 @@ export interface AdmissionOptions {
   /** The daemon's default limits; a registration's own override them. */
   limits: LimitsConfig;
   events: RuntimeEvents;
+  /** Anti-rollback (rollback.ts): the security version floors; none checks no version. */
+  rollback?: RollbackGuard;
 }
 
 /** What one start needs: the checked, compiled component and the capabilities to link. */
@@ -89,6 +92,7 @@ export class Admission {
     // The signature is checked before anything parses the bytes (as the measurement is).
     const material = spec.signature ? await loadSignature(spec.signature).catch((err: unknown) => this.refused(spec.name, err)) : undefined;
     const who = await this.verifySignature(spec.name, spec.kind, bytes, material);
+    const securityVersion = await this.guardVersion(spec.name, who.signer, bytes, false);
     // Keeping the content-addressed copy (fsync'd) overlaps the transpile; both must succeed.
     const storing = this.opts.loader.store(bytes);
     storing.catch(() => undefined);
@@ -107,7 +111,7 @@ export class Admission {
     await storing;
     const { digest: _pin, signature: _src, ...rest } = spec;
     const generationId = old && old.digest === measured && old.signer === who.signer ? old.generationId : randomUUID();
-    return [{ ...rest, digest: measured, generationId, ...who, ...(material ? { signature: material } : {}) }, bytes];
+    return [{ ...rest, digest: measured, generationId, ...who, ...(material ? { signature: material } : {}), ...(securityVersion !== undefined ? { securityVersion } : {}) }, bytes];
   }
 
   /**
@@ -125,10 +129,24 @@ export class Admission {
     const plan = planLinks(r.name, prepared.imports, r.capabilities, this.opts.capabilities);
     if (!plan.ok) throw new RuntimeError('denied', plan.message);
     // The import types against the host's WIT as it is now (it may have changed since the deploy).
-    const gate = verified.then((bytes) => this.checkTypes(r.name, r.digest, bytes));
+    const gate = verified.then(async (bytes) => {
+      this.checkTypes(r.name, r.digest, bytes);
+      await this.guardVersion(r.name, r.signer, bytes, true);
+    });
     gate.catch(() => undefined);
     const coreModules = await this.opts.loader.compile(prepared, limits.memory_mib);
     return { glueSource: prepared.glueSource, coreModules, capabilities: plan.capabilities, interfaceTypes: this.linkedTypes(plan.capabilities), limits, gate };
+  }
+
+  /**
+   * Anti-rollback (rollback.ts) over the verified bytes: a signed component's security version below its
+   * (signer, module) floor is refused (a `rollback` event); at a start (`advance`) the floor is raised to
+   * it before the instance runs. Resolves to the version that counted (undefined: none, or unsigned).
+   */
+  private async guardVersion(name: string, signer: string, bytes: Uint8Array, advance: boolean): Promise<number | undefined> {
+    if (!this.opts.rollback) return undefined;
+    const c = await this.opts.rollback.check(name, signer, bytes, advance);
+    return c.enforced ? c.version : undefined;
   }
 
   /** The digest of `bytes`, which must be the one the spec pins if it pins one (an integrity event if not). */

@@ -39,6 +39,8 @@ export interface CreateModuleRuntimeOptions {
   trust?: RuntimeOptions['trust'];
   /** Seals the transpile cache to this device (the daemon's HMAC key). */
   cacheSeal?: RuntimeOptions['cacheSeal'];
+  /** Anti-rollback floors (rollback.ts); default a state file. */
+  versionFloors?: RuntimeOptions['versionFloors'];
 }
 
 /** Read a manifest file (JSON). Relative component paths resolve against the manifest's directory. */
@@ -68,6 +70,7 @@ export async function openModuleRuntime(opts: CreateModuleRuntimeOptions): Promi
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
     ...(opts.trust ? { trust: opts.trust } : {}),
     ...(opts.cacheSeal ? { cacheSeal: opts.cacheSeal } : {}),
+    ...(opts.versionFloors ? { versionFloors: opts.versionFloors } : {}),
   });
 }
 

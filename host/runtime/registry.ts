@@ -51,6 +51,8 @@ export const registrationSchema = z
     signerSubject: z.string().max(1024).optional(),
     /** The signature checked at create and at every start; absent for an unsigned module. */
     signature: signatureMaterialSchema.optional(),
+    /** The signed security version (rollback.ts) read from the component's bytes; absent when none counted. */
+    securityVersion: z.number().int().min(0).optional(),
     kind: z.enum(MODULE_KINDS).default('module'),
     capabilities: z.array(z.string().max(128)).max(MAX_GRANTS).default([]),
     /** Granted outbound hosts, with the `wasi:http/outgoing-handler` capability (never without it). */

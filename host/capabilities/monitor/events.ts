@@ -24,8 +24,11 @@ const WIT_KINDS: readonly Wit.EventKind[] = [
   'denied-call', 'signature-refused', 'integrity-violation', 'type-mismatch', 'start-failed', 'internal-error',
   'daemon-fault', 'quarantined', 'config-applied', 'provisioning', 'key-created',
 ];
-/** Runtime kinds whose WIT label differs. */
-const RENAMED: Readonly<Record<string, Wit.EventKind>> = { 'restart-scheduled': 'restarted', denied: 'denied-call' };
+/**
+ * Runtime kinds whose WIT label differs. `rollback` (a refused security version) and `unhealthy` (failed
+ * health probes) have no WIT kind yet: shown as the nearest one, the message says which.
+ */
+const RENAMED: Readonly<Record<string, Wit.EventKind>> = { 'restart-scheduled': 'restarted', denied: 'denied-call', rollback: 'signature-refused', unhealthy: 'crashed' };
 
 export function witKind(kind: string): Wit.EventKind {
   return RENAMED[kind] ?? WIT_KINDS.find((k) => k === kind) ?? 'internal-error';
