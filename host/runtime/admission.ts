@@ -42,6 +42,8 @@ export interface StartPlan {
   /** The host's WIT types of every linked interface, for the worker's argument checks. */
   interfaceTypes: Record<string, InstanceType>;
   limits: LimitsConfig;
+  /** The component exports `edgeward:module/health`: the supervisor probes it (health.ts). */
+  health: boolean;
   /** Settles when the measured bytes verified and their import types checked; the guest is instantiated only then. */
   gate: Promise<void>;
 }
@@ -135,7 +137,8 @@ export class Admission {
     });
     gate.catch(() => undefined);
     const coreModules = await this.opts.loader.compile(prepared, limits.memory_mib);
-    return { glueSource: prepared.glueSource, coreModules, capabilities: plan.capabilities, interfaceTypes: this.linkedTypes(plan.capabilities), limits, gate };
+    const health = prepared.exports.some((e) => e.startsWith('edgeward:module/health'));
+    return { glueSource: prepared.glueSource, coreModules, capabilities: plan.capabilities, interfaceTypes: this.linkedTypes(plan.capabilities), limits, gate, health };
   }
 
   /**

@@ -12,6 +12,7 @@ import { assetPath } from './assets.js';
 import { isInlinePem, signatureSourceSchema, type SignatureSource } from './signature.js';
 import { RESTART_POLICIES, MODULE_KINDS, MAX_ENV_VARS, MAX_GRANTS, limitsOverrideSchema, networkSchema, type Registration } from './registry.js';
 import { configureGrants, type Capability } from './capabilities.js';
+import { healthSettingsSchema } from './health.js';
 
 /** Most modules one manifest may declare. */
 export const MAX_MODULES = 64;
@@ -39,6 +40,7 @@ const extras = {
   limits: limitsOverrideSchema.optional(),
   kind: z.enum(MODULE_KINDS).optional(),
   signature: signatureSourceSchema.optional(),
+  health: healthSettingsSchema.optional(),
 };
 
 /** One module in `$edgeAgent.properties.desired.modules`. */
@@ -112,6 +114,7 @@ function toSpec(
     capabilities,
     ...(m.network ? { network: m.network } : {}),
     limits: m.limits ?? {},
+    ...(m.health ? { health: m.health } : {}),
     restartPolicy: m.restartPolicy ?? 'on-unhealthy',
     desiredStatus: m.status ?? 'running',
     startupOrder: m.startupOrder ?? 4294967295,

@@ -288,7 +288,7 @@ export class ComponentRuntime implements ModuleRuntime {
   }
 
   private details(r: Registration): ModuleDetails {
-    return renderDetails(r, this.supervisor.state(r.name), this.admission.limitsOf(r));
+    return renderDetails(r, this.supervisor.state(r.name), this.admission.limitsOf(r), this.supervisor.health(r.name));
   }
 
   private async startInOrder(names: string[]): Promise<void> {
