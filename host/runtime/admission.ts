@@ -94,7 +94,6 @@ export class Admission {
     // The signature is checked before anything parses the bytes (as the measurement is).
     const material = spec.signature ? await loadSignature(spec.signature).catch((err: unknown) => this.refused(spec.name, err)) : undefined;
     const who = await this.verifySignature(spec.name, spec.kind, bytes, material);
-    const securityVersion = await this.guardVersion(spec.name, who.signer, bytes, false);
     // Keeping the content-addressed copy (fsync'd) overlaps the transpile; both must succeed.
     const storing = this.opts.loader.store(bytes);
     storing.catch(() => undefined);
@@ -103,6 +102,7 @@ export class Admission {
       throw new RuntimeError('invalid', `module "${spec.name}": component does not export edgeward:module/lifecycle (build it for the "module" world in wit/module)`);
     }
     this.checkKinds(spec, prepared.imports);
+    const securityVersion = await this.guardVersion(spec.name, who.signer, bytes, false);
     const plan = planLinks(spec.name, prepared.imports, spec.capabilities, this.opts.capabilities);
     if (!plan.ok) {
       this.opts.events.record(spec.name, 'denied', plan.message);

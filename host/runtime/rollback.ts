@@ -107,7 +107,7 @@ export function withSecurityVersion(bytes: Uint8Array, version: number): Uint8Ar
 
 /** What the guard decided for one component. */
 export interface VersionCheck {
-  /** The version the bytes carry, if any. */
+  /** The version the bytes carry, if any (not read for an unsigned component). */
   version?: number;
   /** Whether it counted (signed by a verified signer); an unsigned component's claim never does. */
   enforced: boolean;
@@ -127,8 +127,8 @@ export class RollbackGuard {
    * `advance` (a start, before the instance runs) raise the floor to it. The caller holds the module's lock.
    */
   async check(module: string, signer: string, bytes: Uint8Array, advance: boolean): Promise<VersionCheck> {
+    if (signer === UNSIGNED) return { enforced: false }; // nothing vouches for an unsigned claim: not even read
     const version = readSecurityVersion(bytes);
-    if (signer === UNSIGNED) return { ...(version !== undefined ? { version } : {}), enforced: false };
     const key = pairKey(signer, module);
     const floor = await this.floors.floor(key);
     const v = version ?? 0;
