@@ -11,11 +11,13 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { buildTestGuest } from '../guests/adversarial/components.js';
 import { startTpm, stopTpm, type TpmFixture } from '../hsm/tpm/testing/fixture.js';
 import { Tpm } from '../hsm/tpm/tpm.js';
+import { Swtpm } from '../hsm/tpm/testing/swtpm.js';
 import { parseManifest } from '../host/runtime/manifest.js';
 import { pairKey, readSecurityVersion, RollbackError, withSecurityVersion } from '../host/runtime/rollback.js';
 import { ROLLBACK_NV_BASE, TpmVersionFloors } from '../host/runtime/rollback-tpm.js';
 import { TrustStore } from '../host/runtime/trust.js';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
+import { envFor, runCli, startDaemon, stopDaemon, tempHome, type DaemonHandle } from './helpers/cli.js';
 import { Pki } from './helpers/pki.js';
 import { Fixture, rejection, spec, waitFor } from './helpers/runtime.js';
 
@@ -169,5 +171,59 @@ describe('anti-rollback without a TPM (state file)', () => {
     // The signed v1 still runs: nothing unsigned moved the floor.
     expect((await rt.update(release('v1', 1))).status.runtimeStatus.status).toBe('running');
     expect(rt.registration('app')?.securityVersion).toBe(1);
+  });
+});
+
+describe('the daemon with [tpm]: anti-rollback across daemon restarts and a state restore (swtpm)', () => {
+  it('deploy v2, v1 refused; restarted daemon still refuses it; a restored old state directory cannot run it', { timeout: 120_000 }, async () => {
+    const { home, cleanup } = tempHome();
+    const sim = await Swtpm.start();
+    let daemon: DaemonHandle | undefined;
+    try {
+      const env = envFor(home);
+      const cfg = path.join(home, 'config.toml');
+      writeFileSync(cfg, `[provisioning]\nsource = "none"\n\n[tpm]\ntcti = "${sim.tcti}"\n\n[modules]\ntrusted_signers = ["${pki.file('pub.pub')}"]\n\n[runtime]\n`);
+      const manifest = (v: number) => {
+        const file = path.join(home, `v${v}.wasm`);
+        writeFileSync(file, withSecurityVersion(echo, v));
+        pki.sign('pub', file, `${file}.sig`);
+        const m = path.join(home, `deploy-v${v}.json`);
+        writeFileSync(m, JSON.stringify({ modules: { app: { settings: { image: file }, restartPolicy: 'never', signature: { file: `${file}.sig`, signer: pki.file('pub.pub') } } } }));
+        return m;
+      };
+      const state = path.join(home, 'state');
+      daemon = await startDaemon(env, ['-c', cfg]);
+      expect((await runCli(['deploy', manifest(1)], env)).code).toBe(0);
+      expect(await stopDaemon(daemon)).toBe(0);
+      cpSync(state, path.join(home, 'state-v1'), { recursive: true });
+
+      daemon = await startDaemon(env, ['-c', cfg]);
+      expect((await runCli(['deploy', manifest(2)], env)).code).toBe(0);
+      let r = await runCli(['deploy', manifest(1)], env);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/failed: app: .*security version 1 is below 2.*TPM NV counter/);
+      expect(await stopDaemon(daemon)).toBe(0);
+
+      daemon = await startDaemon(env, ['-c', cfg]);
+      r = await runCli(['deploy', manifest(1)], env);
+      expect(r.stderr).toMatch(/security version 1 is below 2/);
+      expect(await stopDaemon(daemon)).toBe(0);
+
+      rmSync(state, { recursive: true, force: true });
+      cpSync(path.join(home, 'state-v1'), state, { recursive: true });
+      daemon = await startDaemon(env, ['-c', cfg]);
+      type Listed = { name: string; status: { runtimeStatus: { status: string; description?: string } } };
+      let app: Listed | undefined;
+      for (let i = 0; i < 50 && app?.status.runtimeStatus.status !== 'dead'; i++) {
+        if (i > 0) await new Promise((res) => setTimeout(res, 200));
+        app = (JSON.parse((await runCli(['list', '--json'], env)).stdout) as Listed[]).find((m) => m.name === 'app');
+      }
+      expect(app?.status.runtimeStatus.status).toBe('dead');
+      expect(app!.status.runtimeStatus.description).toMatch(/security version 1 is below 2/);
+    } finally {
+      if (daemon) await stopDaemon(daemon, 'SIGKILL');
+      await sim.stop();
+      cleanup();
+    }
   });
 });
