@@ -57,6 +57,15 @@ describe('health probes', () => {
     expect((await rt.get('h')).edgeward?.restartCount).toBe(0);
   });
 
+  it('a probe past its deadline ends the instance like any call past its deadline (a timeout event)', async () => {
+    const rt = await fx.runtime({ backoff: BACKOFF });
+    await rt.create(spec('h', await fx.guest('health'), { restartPolicy: 'never', health: { ...FAST, timeout_ms: 200 } }));
+    await rt.invoke('h', 'hang', null);
+    const ev = await waitFor(() => rt.events('h').find((e) => e.kind === 'timeout'));
+    expect(ev!.message).toMatch(/health probe exceeded the 200 ms limit; instance terminated/);
+    expect((await rt.get('h')).status.runtimeStatus.status).toBe('failed');
+  });
+
   it('a module without the health export is never probed (existing guests unchanged)', async () => {
     const rt = await fx.runtime({ backoff: BACKOFF });
     await rt.create(spec('e', await fx.guest('echo'), { restartPolicy: 'on-unhealthy', health: FAST }));
