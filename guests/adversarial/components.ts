@@ -274,6 +274,26 @@ world fs-guest { import edgeward:module/logging@0.1.0; export edgeward:module/li
 ${FS_WIT}`,
     wat: FS_WAT,
   },
+  /**
+   * Exports edgeward:module/health: \`check\` answers ok until method "sick" is invoked (then an error,
+   * "bad method" as its text), ok again after "well"; other methods echo their payload.
+   */
+  health: {
+    wit: `package edgeward:adversarial;
+world health-guest { import edgeward:module/logging@0.1.0; export edgeward:module/lifecycle@0.1.0; export edgeward:module/health@0.1.0; }`,
+    wat: core({
+      extra: `(global $sick (mut i32) (i32.const 0))
+  (global $hang (mut i32) (i32.const 0))
+  (func (export "edgeward:module/health@0.1.0#check") (result i32)
+    (if (global.get $hang) (then (loop $forever (br $forever))))
+    (if (result i32) (global.get $sick) (then (call $err (i32.const 80) (i32.const 10))) (else (call $ok (i32.const 0) (i32.const 0)))))`,
+      invokeBody: `(if (i32.eq (local.get $ml) (i32.const 4)) (then
+      (if (i32.eq (i32.load (local.get $mp)) (i32.const 0x6b636973)) (then (global.set $sick (i32.const 1))))
+      (if (i32.eq (i32.load (local.get $mp)) (i32.const 0x6c6c6577)) (then (global.set $sick (i32.const 0))))
+      (if (i32.eq (i32.load (local.get $mp)) (i32.const 0x676e6168)) (then (global.set $hang (i32.const 1))))))
+    (call $ok (local.get $pp) (local.get $pl))`,
+    }),
+  },
   /** Imports wasi:random/random.get-random-u64 and answers "ok" (granted-capability path). */
   random: {
     wit: `package edgeward:adversarial;
@@ -287,7 +307,7 @@ package wasi:random@0.2.3 { interface random { get-random-u64: func() -> u64; } 
 };
 
 
-export type ExtraGuest = 'exit' | 'sockets' | 'hostcall' | 'hostloop' | 'hoststr' | 'random' | 'fs';
+export type ExtraGuest = 'exit' | 'sockets' | 'hostcall' | 'hostloop' | 'hoststr' | 'random' | 'fs' | 'health';
 
 /** module.wit as a nested package block, so a test world can sit next to it in one WIT source. */
 export const NESTED_MODULE = `package edgeward:module@0.1.0 {\n${MODULE_WIT.replace(/^package [^;]+;$/m, '')}\n}`;

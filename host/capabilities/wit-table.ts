@@ -13,7 +13,7 @@ import type { InterfaceTable } from '../boundary/types.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The interfaces the host calls in a component. */
-export const HOST_CALLED_EXPORTS = ['edgeward:module/lifecycle'];
+export const HOST_CALLED_EXPORTS = ['edgeward:module/lifecycle', 'edgeward:module/health'];
 /** Edgeward's WIT packages: every folder of wit/ with a .wit file that declares an interface. */
 function ownWit(): string[] {
   const dirs = readdirSync(path.join(ROOT, 'wit'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();

@@ -32,6 +32,8 @@ import { attestRoutes } from '../api/management/attest.js';
 import { IntegrityMonitor } from '../measure/integrity.js';
 import { DaemonTee } from '../confidential/backend.js';
 import { confidentialRoutes } from '../api/management/confidential.js';
+import { openSharedTpm } from '../../hsm/tpm/shared.js';
+import { TpmVersionFloors } from '../runtime/rollback-tpm.js';
 
 /** The daemon's HMAC key that seals the module runtime's transpile cache. */
 const CACHE_SEAL_KEY_ID = 'runtime-cache-seal';
@@ -156,7 +158,11 @@ async function composeRuntime(
   const monitor = new MonitorHub(await FindingsStore.open(config.state_dir), measurements);
   const capabilities: Capability[] = [...edgewardCapabilities({ keys, identity, certs, monitor }), ...(o.capabilities ?? [])];
   const runtimeLogger = o.logger.child({ component: 'runtime' });
-  const runtime = await openSealedRuntime(keys, { stateDir: config.state_dir, logger: runtimeLogger, limits: config.runtime.default_limits, capabilities, trust, tee: () => o.tee.get() });
+  // Anti-rollback floors in TPM NV counters when the device has a TPM (else a state file: rollback.ts).
+  const tpm = config.tpm ? await openSharedTpm(config.tpm.tcti) : undefined;
+  if (tpm) closers.push(() => tpm.close());
+  const versionFloors = tpm ? { versionFloors: new TpmVersionFloors(tpm) } : {};
+  const runtime = await openSealedRuntime(keys, { stateDir: config.state_dir, logger: runtimeLogger, limits: config.runtime.default_limits, capabilities, trust, tee: () => o.tee.get(), ...versionFloors });
   runtimeLogger.info({ signaturePolicy: trust.policy, trustedSigners: trust.store.size }, 'module signature policy');
   closers.push(() => runtime.close());
   monitor.attach(runtime);

@@ -15,6 +15,7 @@ import type { RuntimeEvents } from './events.js';
 import { measure, readSource, type CoreModule, type Digest, type Loader } from './loader.js';
 import type { ModuleSpec } from './manifest.js';
 import type { Registration } from './registry.js';
+import type { RollbackGuard } from './rollback.js';
 import { loadSignature, SignatureError, type SignatureMaterial } from './signature.js';
 import { TrustStore, verifyModule, type ModuleTrust, type SignerIdentity } from './trust.js';
 import { CONFIDENTIAL_KIND, ConfidentialRefusal, isConfidentialPackage, openConfidential, type OpenedComponent, type TeeResolver } from '../confidential/open.js';
@@ -32,6 +33,8 @@ export interface AdmissionOptions {
   events: RuntimeEvents;
   /** The daemon's TEE backend, resolved lazily, for confidential modules (host/confidential). */
   tee?: TeeResolver;
+  /** Anti-rollback (rollback.ts): the security version floors; none checks no version. */
+  rollback?: RollbackGuard;
 }
 
 /** What one start needs: the checked, compiled component and the capabilities to link. */
@@ -42,6 +45,8 @@ export interface StartPlan {
   /** The host's WIT types of every linked interface, for the worker's argument checks. */
   interfaceTypes: Record<string, InstanceType>;
   limits: LimitsConfig;
+  /** The component exports `edgeward:module/health`: the supervisor probes it (health.ts). */
+  health: boolean;
   /** Settles when the measured bytes verified and their import types checked; the guest is instantiated only then. */
   gate: Promise<void>;
 }
@@ -104,6 +109,7 @@ export class Admission {
       throw new RuntimeError('invalid', `module "${spec.name}": component does not export edgeward:module/lifecycle (build it for the "module" world in wit/module)`);
     }
     this.checkKinds(spec, prepared.imports);
+    const securityVersion = await this.guardVersion(spec.name, who.signer, sealed?.component ?? bytes, false);
     const plan = planLinks(spec.name, prepared.imports, spec.capabilities, this.opts.capabilities);
     if (!plan.ok) {
       this.opts.events.record(spec.name, 'denied', plan.message);
@@ -115,7 +121,7 @@ export class Admission {
     const { digest: _pin, signature: _src, ...rest } = spec;
     const generationId = old && old.digest === measured && old.signer === who.signer ? old.generationId : randomUUID();
     const plaintext = sealed ? { plaintextDigest: sealed.plaintextDigest } : {};
-    return [{ ...rest, digest: measured, generationId, ...who, ...plaintext, ...(material ? { signature: material } : {}) }, bytes];
+    return [{ ...rest, digest: measured, generationId, ...who, ...plaintext, ...(material ? { signature: material } : {}), ...(securityVersion !== undefined ? { securityVersion } : {}) }, bytes];
   }
 
   /**
@@ -135,10 +141,25 @@ export class Admission {
     const plan = planLinks(r.name, prepared.imports, r.capabilities, this.opts.capabilities);
     if (!plan.ok) throw new RuntimeError('denied', plan.message);
     // The import types against the host's WIT as it is now (it may have changed since the deploy).
-    const gate = verified.then((bytes) => this.checkTypes(r.name, r.digest, bytes));
+    const gate = verified.then(async (bytes) => {
+      this.checkTypes(r.name, r.digest, bytes);
+      await this.guardVersion(r.name, r.signer, bytes, true);
+    });
     gate.catch(() => undefined);
     const coreModules = await this.opts.loader.compile(prepared, limits.memory_mib);
-    return { glueSource: prepared.glueSource, coreModules, capabilities: plan.capabilities, interfaceTypes: this.linkedTypes(plan.capabilities), limits, gate };
+    const health = prepared.exports.some((e) => e.startsWith('edgeward:module/health'));
+    return { glueSource: prepared.glueSource, coreModules, capabilities: plan.capabilities, interfaceTypes: this.linkedTypes(plan.capabilities), limits, gate, health };
+  }
+
+  /**
+   * Anti-rollback (rollback.ts) over the verified bytes: a signed component's security version below its
+   * (signer, module) floor is refused (a `rollback` event); at a start (`advance`) the floor is raised to
+   * it before the instance runs. Resolves to the version that counted (undefined: none, or unsigned).
+   */
+  private async guardVersion(name: string, signer: string, bytes: Uint8Array, advance: boolean): Promise<number | undefined> {
+    if (!this.opts.rollback) return undefined;
+    const c = await this.opts.rollback.check(name, signer, bytes, advance);
+    return c.enforced ? c.version : undefined;
   }
 
   /** The digest of `bytes`, which must be the one the spec pins if it pins one (an integrity event if not). */

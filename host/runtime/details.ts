@@ -15,7 +15,8 @@ export interface ModuleState {
   lastError?: string;
 }
 
-export function renderDetails(r: Registration, s: ModuleState, effectiveLimits: object): ModuleDetails {
+/** `health`: the probed health of the running instance (health.ts), when its component exports probes. */
+export function renderDetails(r: Registration, s: ModuleState, effectiveLimits: object, health?: { status: string; failures: number; lastError?: string; lastProbe?: Date }): ModuleDetails {
   return {
     id: r.name,
     name: r.name,
@@ -44,6 +45,8 @@ export function renderDetails(r: Registration, s: ModuleState, effectiveLimits: 
       crashCount: s.crashCount,
       ...(s.nextRestartAt ? { nextRestartAt: s.nextRestartAt.toISOString() } : {}),
       ...(s.lastError ? { lastError: s.lastError } : {}),
+      ...(r.securityVersion !== undefined ? { securityVersion: r.securityVersion } : {}),
+      ...(health ? { health: { status: health.status, failures: health.failures, ...(health.lastError ? { lastError: health.lastError } : {}), ...(health.lastProbe ? { lastProbe: health.lastProbe.toISOString() } : {}) } } : {}),
     },
   };
 }

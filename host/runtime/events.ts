@@ -10,6 +10,10 @@ export type RuntimeEventKind =
   | 'created' | 'updated' | 'removed' | 'started' | 'stopped' | 'crashed' | 'exited' | 'timeout'
   | 'restart-scheduled' | 'restart-abandoned' | 'integrity-violation' | 'signature-refused' | 'denied' | 'type-mismatch' | 'start-failed'
   | 'policy-mismatch' /** A confidential module's key not released: the TEE policy (a runtime PCR, named) does not hold. */
+  /** A signed security version below the highest that ran for its signer (runtime/rollback.ts). */
+  | 'rollback'
+  /** Health probes failed `failure_threshold` times in a row (supervisor.ts); restarted under on-unhealthy. */
+  | 'unhealthy'
   /** A host-side bug while serving an instance (sandbox/instance.ts `internal`): the instance trapped, the cause is in the daemon log only. */
   | 'internal-error'
   /** The daemon survived an exception nothing caught (daemon/last-resort.ts); `module` is DAEMON_EVENTS. */
@@ -62,7 +66,7 @@ export class EventRing {
 }
 
 /** The kinds logged at warn level (the others at info). */
-const WARN_EVENTS: ReadonlySet<RuntimeEventKind> = new Set<RuntimeEventKind>(['integrity-violation', 'signature-refused', 'denied', 'crashed', 'timeout', 'start-failed', 'internal-error']);
+const WARN_EVENTS: ReadonlySet<RuntimeEventKind> = new Set<RuntimeEventKind>(['integrity-violation', 'signature-refused', 'rollback', 'unhealthy', 'denied', 'crashed', 'timeout', 'start-failed', 'internal-error']);
 
 /** Where events go besides the ring. */
 export interface EventSinks {

@@ -41,6 +41,8 @@ export interface CreateModuleRuntimeOptions {
   cacheSeal?: RuntimeOptions['cacheSeal'];
   /** The TEE backend for confidential modules (host/confidential/backend.ts). */
   tee?: RuntimeOptions['tee'];
+  /** Anti-rollback floors (rollback.ts); default a state file. */
+  versionFloors?: RuntimeOptions['versionFloors'];
 }
 
 /** Read a manifest file (JSON). Relative component paths resolve against the manifest's directory. */
@@ -71,6 +73,7 @@ export async function openModuleRuntime(opts: CreateModuleRuntimeOptions): Promi
     ...(opts.trust ? { trust: opts.trust } : {}),
     ...(opts.cacheSeal ? { cacheSeal: opts.cacheSeal } : {}),
     ...(opts.tee ? { tee: opts.tee } : {}),
+    ...(opts.versionFloors ? { versionFloors: opts.versionFloors } : {}),
   });
 }
 

@@ -12,12 +12,13 @@ import { assetPath } from './assets.js';
 import { isInlinePem, signatureSourceSchema, type SignatureSource } from './signature.js';
 import { RESTART_POLICIES, MODULE_KINDS, MAX_ENV_VARS, MAX_GRANTS, limitsOverrideSchema, networkSchema, type Registration } from './registry.js';
 import { configureGrants, type Capability } from './capabilities.js';
+import { healthSettingsSchema } from './health.js';
 
 /** Most modules one manifest may declare. */
 export const MAX_MODULES = 64;
 
 /** What create/update need: a registration before measurement. */
-export type ModuleSpec = Omit<Registration, 'digest' | 'generationId' | 'signer' | 'signerSubject' | 'signature'> & {
+export type ModuleSpec = Omit<Registration, 'digest' | 'generationId' | 'signer' | 'signerSubject' | 'signature' | 'securityVersion'> & {
   digest?: string;
   /** The detached signature and its signer, as the manifest names them (paths resolved). */
   signature?: SignatureSource;
@@ -39,6 +40,7 @@ const extras = {
   limits: limitsOverrideSchema.optional(),
   kind: z.enum(MODULE_KINDS).optional(),
   signature: signatureSourceSchema.optional(),
+  health: healthSettingsSchema.optional(),
 };
 
 /** One module in `$edgeAgent.properties.desired.modules`. */
@@ -112,6 +114,7 @@ function toSpec(
     capabilities,
     ...(m.network ? { network: m.network } : {}),
     limits: m.limits ?? {},
+    ...(m.health ? { health: m.health } : {}),
     restartPolicy: m.restartPolicy ?? 'on-unhealthy',
     desiredStatus: m.status ?? 'running',
     startupOrder: m.startupOrder ?? 4294967295,
@@ -120,12 +123,24 @@ function toSpec(
   };
 }
 
+/**
+ * A security version is read only from the signed component (rollback.ts); a manifest or API field
+ * claiming one is refused, so nobody mistakes it for one that counts.
+ */
+function refuseVersionClaim(name: string, raw: unknown): void {
+  const r = raw as Record<string, unknown> | null;
+  if (r && typeof r === 'object' && ('securityVersion' in r || 'security_version' in r)) {
+    throw new RuntimeError('invalid', `module "${name}": "securityVersion" cannot be set in a manifest: the version comes from the component's signed "edgeward.security-version" section (see README, anti-rollback)`);
+  }
+}
+
 function zodMessage(err: z.ZodError): string {
   return err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
 }
 
 /** Parse a management-API ModuleSpec. Duplicate env keys are refused (as edged does). */
 export function parseApiSpec(body: unknown, urlName?: string): ModuleSpec {
+  refuseVersionClaim(urlName ?? 'module', body);
   const r = apiModuleSpecSchema.safeParse(body);
   if (!r.success) throw new RuntimeError('invalid', `invalid module spec: ${zodMessage(r.error)}`);
   if (urlName !== undefined && r.data.name !== urlName) throw new RuntimeError('invalid', `module name in body ("${r.data.name}") differs from the URL ("${urlName}")`);
@@ -156,6 +171,7 @@ export function parseManifest(doc: unknown, baseDir?: string, capabilities?: rea
   if (entries.length > MAX_MODULES) throw new RuntimeError('invalid', `manifest: more than ${MAX_MODULES} modules`);
   return entries.map(([name, raw]) => {
     if (!nameSchema.safeParse(name).success) throw new RuntimeError('invalid', `manifest: invalid module name "${name.slice(0, 80)}"`);
+    refuseVersionClaim(name, raw);
     const r = manifestModuleSchema.safeParse(raw);
     if (!r.success) throw new RuntimeError('invalid', `manifest: module "${name}": ${zodMessage(r.error)}`);
     const env = Object.fromEntries(Object.entries(r.data.env ?? {}).map(([k, v]) => [k, String(v.value)]));

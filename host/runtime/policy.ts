@@ -3,7 +3,8 @@
  * §7): a module that is not running is restarted when its desired status is running, its policy is not
  * `never`, and the policy is `always` or it ended in failure; the cool-off before restart N is
  * min(unit × 2^N, 300 s); after MaxRestartCount restarts it stays failed; a run longer than the
- * intensive-care time clears the count. on-failure and on-unhealthy behave the same (no health probes).
+ * intensive-care time clears the count. on-unhealthy also restarts a module whose health probes fail
+ * (health.ts, supervisor.ts); for a module that exports no health probe it is on-failure.
  */
 import type { RestartPolicy } from './registry.js';
 
@@ -44,6 +45,11 @@ export function decideRestart(
   if (policy !== 'always' && ended !== 'failed') return { restart: false, reason: 'policy' };
   if (restartCount >= s.maxRestartCount) return { restart: false, reason: 'max-restarts' };
   return { restart: true, delayMs: coolOff(restartCount, s) };
+}
+
+/** Whether failed health probes restart a module under `policy` (only `on-unhealthy`; others report). */
+export function restartsWhenUnhealthy(policy: RestartPolicy): boolean {
+  return policy === 'on-unhealthy';
 }
 
 export function coolOff(restartCount: number, s: BackoffSettings): number {

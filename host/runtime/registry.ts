@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { SerialStateFile } from '../state/dir.js';
 import { RuntimeError } from './errors.js';
 import { signatureMaterialSchema, UNSIGNED } from './signature.js';
+import { healthSettingsSchema } from './health.js';
 
 export const RESTART_POLICIES = ['never', 'on-failure', 'on-unhealthy', 'always'] as const;
 export type RestartPolicy = (typeof RESTART_POLICIES)[number];
@@ -53,11 +54,15 @@ export const registrationSchema = z
     signerSubject: z.string().max(1024).optional(),
     /** The signature checked at create and at every start; absent for an unsigned module. */
     signature: signatureMaterialSchema.optional(),
+    /** The signed security version (rollback.ts) read from the component's bytes; absent when none counted. */
+    securityVersion: z.number().int().min(0).optional(),
     kind: z.enum(MODULE_KINDS).default('module'),
     capabilities: z.array(z.string().max(128)).max(MAX_GRANTS).default([]),
     /** Granted outbound hosts, with the `wasi:http/outgoing-handler` capability (never without it). */
     network: networkSchema.optional(),
     limits: limitsOverrideSchema.default({}),
+    /** Health probe settings (health.ts), for a component that exports `edgeward:module/health`. */
+    health: healthSettingsSchema.optional(),
     restartPolicy: z.enum(RESTART_POLICIES).default('on-unhealthy'),
     desiredStatus: z.enum(['running', 'stopped']).default('running'),
     startupOrder: z.number().int().min(0).max(4294967295).default(4294967295),

@@ -23,6 +23,7 @@ import { LogStore, type LogStoreOptions } from './log-store.js';
 import type { ModuleSpec } from './manifest.js';
 import { IOT_EDGE_BACKOFF, type BackoffSettings } from './policy.js';
 import { Registry, type Registration } from './registry.js';
+import { FileVersionFloors, RollbackGuard, type VersionFloors } from './rollback.js';
 import { warmWorkerPool, type Instance, type InvokeOutcome } from './sandbox/index.js';
 import { Supervisor } from './supervisor.js';
 import { TrustStore, type ModuleTrust } from './trust.js';
@@ -42,6 +43,11 @@ export interface RuntimeOptions {
   cacheSeal?: CacheSeal;
   /** The daemon's TEE backend for confidential modules, resolved lazily (host/confidential/backend.ts). */
   tee?: TeeResolver;
+  /**
+   * Where security version floors live (rollback.ts): the daemon passes TPM NV counters when it has a
+   * TPM (rollback-tpm.ts); default a state file under the state directory.
+   */
+  versionFloors?: VersionFloors;
 }
 
 export class ComponentRuntime implements ModuleRuntime {
@@ -53,7 +59,7 @@ export class ComponentRuntime implements ModuleRuntime {
   private readonly supervisor: Supervisor;
   private readonly locks = new ModuleLocks();
 
-  private constructor(opts: RuntimeOptions, private readonly registry: Registry, private readonly logStore: LogStore, counters: CounterStore, saved: LoadedCounters, readonly deployments: DeploymentRecords) {
+  private constructor(opts: RuntimeOptions & { versionFloors: VersionFloors }, private readonly registry: Registry, private readonly logStore: LogStore, counters: CounterStore, saved: LoadedCounters, readonly deployments: DeploymentRecords) {
     if (saved.problem) this.countersProblem = saved.problem;
     this.loader = new Loader(opts.stateDir, opts.cacheSeal);
     this.eventLog = new RuntimeEvents({ logger: opts.logger, logs: logStore, registered: (m) => registry.get(m) !== undefined });
@@ -63,6 +69,7 @@ export class ComponentRuntime implements ModuleRuntime {
       trust: opts.trust ?? { policy: 'optional', store: TrustStore.empty() },
       limits: opts.limits,
       events: this.eventLog,
+      rollback: new RollbackGuard(opts.versionFloors, this.eventLog),
       ...(opts.tee ? { tee: opts.tee } : {}),
     });
     const backoff = { ...IOT_EDGE_BACKOFF, ...opts.backoff };
@@ -79,7 +86,8 @@ export class ComponentRuntime implements ModuleRuntime {
     const saved = await counters.load();
     if (saved.problem) opts.logger.warn({ file: counters.file, problem: saved.problem }, 'supervisor counters could not be read; restart and crash counts start from zero');
     const deployments = await DeploymentRecords.open(opts.stateDir);
-    const rt = new ComponentRuntime(opts, registry, logs, counters, saved, deployments);
+    const versionFloors = opts.versionFloors ?? (await FileVersionFloors.open(opts.stateDir));
+    const rt = new ComponentRuntime({ ...opts, versionFloors }, registry, logs, counters, saved, deployments);
     void warmWorkerPool();
     return rt;
   }
@@ -285,7 +293,7 @@ export class ComponentRuntime implements ModuleRuntime {
   }
 
   private details(r: Registration): ModuleDetails {
-    return renderDetails(r, this.supervisor.state(r.name), this.admission.limitsOf(r));
+    return renderDetails(r, this.supervisor.state(r.name), this.admission.limitsOf(r), this.supervisor.health(r.name));
   }
 
   private async startInOrder(names: string[]): Promise<void> {

@@ -2,7 +2,8 @@
  * Supervisor: each registered module's live state (status, restart and crash counts, last exit), its
  * running instance, and the restart policy. When an instance ends or a start fails, it decides (policy.ts)
  * whether and when to start the module again, with IoT Edge's back-off, and saves the counters
- * (counters.ts) whenever they change. The caller holds the module's lock (locks.ts) for every method that
+ * (counters.ts) whenever they change. Instances whose component exports `edgeward:module/health` are
+ * probed (health.ts); an unhealthy one is restarted under `on-unhealthy`, only reported otherwise. The caller holds the module's lock (locks.ts) for every method that
  * starts or stops an instance; a back-off timer takes the lock itself.
  */
 import path from 'node:path';
@@ -15,7 +16,8 @@ import type { RuntimeEvents } from './events.js';
 import type { ModuleLocks } from './locks.js';
 import type { Digest } from './loader.js';
 import type { LogStore } from './log-store.js';
-import { decideRestart, formatDelay, type BackoffSettings } from './policy.js';
+import { HealthProbes } from './health.js';
+import { decideRestart, formatDelay, restartsWhenUnhealthy, type BackoffSettings } from './policy.js';
 import type { Registration, Registry } from './registry.js';
 import { Instance, type ExitReason, type SandboxOptions } from './sandbox/index.js';
 
@@ -44,6 +46,7 @@ export class Supervisor {
   private nextInstanceId = 1;
   private closed = false;
   private countersSaved: Promise<void> = Promise.resolve();
+  private readonly probes = new HealthProbes((name, inst, why) => this.onUnhealthy(name, inst, why));
 
   /** `saved`: the counters persisted by an earlier daemon (counters.ts `load`). */
   constructor(private readonly opts: SupervisorOptions, saved: ReadonlyMap<string, PersistedCounters>) {
@@ -86,6 +89,7 @@ export class Supervisor {
   /** No restart is scheduled from now on; pending ones are cancelled. The caller then halts every module. */
   shutdown(): void {
     this.closed = true;
+    this.probes.stopAll();
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
   }
@@ -101,8 +105,10 @@ export class Supervisor {
     const r = this.opts.registry.require(name);
     const s = this.state(name);
     let inst: Instance;
+    let probed = false;
     try {
       const plan = await this.opts.admission.atStart(r, justMeasured);
+      probed = plan.health;
       // Measured launch (host/measure): what runs is measured into the TPM after it verified, before it runs.
       if (this.beforeLaunch) await plan.gate.then(() => this.beforeLaunch!(r));
       const instanceId = this.nextInstanceId++;
@@ -115,11 +121,40 @@ export class Supervisor {
     this.instances.set(name, inst);
     Object.assign(s, { status: 'running', description: undefined, startTime: inst.startedAt, nextRestartAt: undefined });
     this.opts.events.record(name, 'started', `instance ${s.instanceId} of ${r.digest} running`);
+    if (probed) this.probes.start(name, inst, r.health);
+  }
+
+  /** The health of `name`'s running instance, when its component exports health probes. */
+  health(name: string): ReturnType<HealthProbes['state']> {
+    return this.probes.state(name);
+  }
+
+  /**
+   * Health probes failed `failure_threshold` times in a row: an `unhealthy` event; under `on-unhealthy`
+   * the instance is stopped and restarted with the policy's back-off (the restart is counted).
+   */
+  private onUnhealthy(name: string, inst: Instance, why: string): void {
+    const r = this.opts.registry.get(name);
+    const restart = r !== undefined && restartsWhenUnhealthy(r.restartPolicy);
+    this.opts.events.record(name, 'unhealthy', `${why}${restart ? '; restarting' : ` (restart policy ${r?.restartPolicy}: reported only)`}`);
+    if (!restart) return;
+    void this.opts.locks.run(name, async () => {
+      if (this.instances.get(name) !== inst || !inst.alive || this.closed) return;
+      this.probes.stop(name);
+      this.instances.delete(name);
+      const s = this.state(name);
+      await inst.stop();
+      Object.assign(s, { status: 'failed', description: `unhealthy: ${why}`, lastError: `unhealthy: ${why}`, exit: { time: new Date(), code: 1 } });
+      this.opts.events.record(name, 'stopped', `unhealthy: ${why}`);
+      this.saveCounters();
+      this.scheduleRestart(name, 'failed');
+    }).catch((err: unknown) => this.opts.logger.warn({ module: name, err: (err as Error).message }, 'could not restart an unhealthy module'));
   }
 
   /** Stop the instance if any and cancel a pending restart. */
   async halt(name: string, why: string): Promise<void> {
     this.cancelRestart(name);
+    this.probes.stop(name);
     const inst = this.instances.get(name);
     this.instances.delete(name);
     const s = this.states.get(name);
@@ -184,6 +219,7 @@ export class Supervisor {
     const s = this.states.get(name);
     if (!s || s.instanceId !== instanceId) return;
     this.instances.delete(name);
+    this.probes.stop(name);
     const failed = reason.kind !== 'exited' || reason.code !== 0;
     const message = reason.kind === 'exited' ? `exited with code ${reason.code}` : reason.message;
     s.exit = { time: new Date(), code: reason.kind === 'exited' ? reason.code : reason.kind === 'timeout' ? 124 : 134 };

@@ -131,6 +131,11 @@ async function buildImports(init) {
  * @type {{ start(config: string): void; invoke(method: string, payload: string): unknown; stop(): void } | undefined}
  */
 let lifecycle;
+/**
+ * The guest's optional `edgeward:module/health` export (probed by the supervisor), once started.
+ * @type {{ check(): void } | undefined}
+ */
+let health;
 
 // A guest logging in a loop must not flood the daemon's thread (every line is a message and a file
 // append there): a token bucket per instance, and one line saying how many were dropped.
@@ -201,6 +206,7 @@ async function init(msg) {
   const t2 = performance.now();
   const started = exports['edgeward:module/lifecycle@0.1.0'] ?? exports.lifecycle;
   lifecycle = started;
+  health = exports['edgeward:module/health@0.1.0'] ?? exports.health;
   started.start(msg.config);
   return { link: loaded.link, instantiate: t2 - t1, start: performance.now() - t2 };
 }
@@ -226,6 +232,12 @@ port.on('message', /** @param {HostMessage} msg */ async (msg) => {
         break;
       case 'invoke':
         post({ id: msg.id, ...invoke(msg) });
+        break;
+      case 'health':
+        // `check` returns on ok; its WIT `err` is thrown and classified as a guest-error.
+        if (!health?.check) throw new Error('health probe: the component exports no edgeward:module/health');
+        health.check();
+        post({ id: msg.id, t: 'ok', value: '' });
         break;
       case 'stop':
         lifecycle?.stop();

@@ -24,8 +24,14 @@ export const WIT_KINDS: readonly Wit.EventKind[] = [
   'denied-call', 'signature-refused', 'integrity-violation', 'type-mismatch', 'start-failed', 'internal-error',
   'daemon-fault', 'quarantined', 'config-applied', 'provisioning', 'key-created',
 ];
-/** Runtime kinds whose WIT label differs. */
-const RENAMED: Readonly<Record<string, Wit.EventKind>> = { 'restart-scheduled': 'restarted', denied: 'denied-call' };
+/**
+ * Runtime kinds whose WIT label differs. `rollback` (a refused security version), `unhealthy` (failed
+ * health probes) and `policy-mismatch` (a confidential module's key not released) have no WIT kind yet:
+ * shown as the nearest one, the message says which.
+ */
+const RENAMED: Readonly<Record<string, Wit.EventKind>> = {
+  'restart-scheduled': 'restarted', denied: 'denied-call', rollback: 'signature-refused', unhealthy: 'crashed', 'policy-mismatch': 'start-failed',
+};
 
 export function witKind(kind: string): Wit.EventKind {
   return RENAMED[kind] ?? WIT_KINDS.find((k) => k === kind) ?? 'internal-error';

@@ -206,6 +206,24 @@ export class Instance {
     return p;
   }
 
+  /**
+   * A health probe: the guest's `edgeward:module/health.check`, queued behind other calls like `invoke`,
+   * with its own deadline (at most `call_timeout_ms`). A probe past its deadline ends the instance, as any
+   * call past its deadline does.
+   */
+  health(timeoutMs: number): Promise<InvokeOutcome> {
+    const run = async (): Promise<InvokeOutcome> => {
+      const r = await this.exchange({ t: 'health' }, Math.min(timeoutMs, this.opts.limits.call_timeout_ms), 'health probe');
+      if (r.t === 'ok') return { ok: true, value: '' };
+      if (r.t === 'guest-error') return { ok: false, message: r.message ?? '' };
+      this.kill(r.t === 'exit' ? { kind: 'exited', code: r.code ?? 0 } : { kind: 'trap', message: r.message ?? r.t });
+      throw new TrapError(r.t === 'exit' ? `module "${this.opts.module}" exited with code ${r.code}` : `module "${this.opts.module}" trapped: ${r.message}`);
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
   /** Ask the guest to stop (bounded by the call timeout), then end the worker. Idempotent. */
   async stop(): Promise<void> {
     if (this.ended) return;

@@ -40,8 +40,10 @@ export interface LoadMessage extends BrokerInit {
 export interface InitMessage { t: 'init'; modules: Record<string, CoreModule>; config: string }
 export interface InvokeMessage { t: 'invoke'; method: string; payload: string }
 export interface StopMessage { t: 'stop' }
+/** A health probe: call the guest's `edgeward:module/health.check` (only sent when it exports it). */
+export interface HealthMessage { t: 'health' }
 
-export type HostRequest = LoadMessage | InitMessage | InvokeMessage | StopMessage;
+export type HostRequest = LoadMessage | InitMessage | InvokeMessage | StopMessage | HealthMessage;
 /** What the host posts to a worker; `id` pairs it with the reply. */
 export type HostMessage = HostRequest & { id: number };
 
