@@ -14,6 +14,7 @@ import { IdentityService } from '../identity/identity.js';
 import { openModuleRuntime, startModules, TrustConfigError, TrustStore, type Capability, type ComponentRuntime, type CreateModuleRuntimeOptions, type ModuleTrust } from '../runtime/index.js';
 import { ConfigError } from '../config/load.js';
 import { edgewardCapabilities } from '../capabilities/index.js';
+import { AttestService } from '../capabilities/attest/index.js';
 import { FindingsStore, MonitorHub } from '../capabilities/monitor/index.js';
 import { findingsRoutes } from '../api/management/findings.js';
 import { eventsRoutes } from '../api/management/events.js';
@@ -156,7 +157,9 @@ async function composeRuntime(
   const { config, keys, identity, certs, measurement, trust } = o;
   const measurements = measurement && { pcrs: () => measurement.pcrValues(), eventLog: async () => new Uint8Array(measurement.log.bytes()) };
   const monitor = new MonitorHub(await FindingsStore.open(config.state_dir), measurements);
-  const capabilities: Capability[] = [...edgewardCapabilities({ keys, identity, certs, monitor }), ...(o.capabilities ?? [])];
+  // edgeward:attest for confidential modules: evidence from measured launch, sealing through the TEE backend.
+  const attest = new AttestService({ stateDir: config.state_dir, tee: () => o.tee.get(), ...(measurement ? { evidence: measurement } : {}), logger: o.logger.child({ component: 'attest' }) });
+  const capabilities: Capability[] = [...edgewardCapabilities({ keys, identity, certs, monitor, attest }), ...(o.capabilities ?? [])];
   const runtimeLogger = o.logger.child({ component: 'runtime' });
   // Anti-rollback floors in TPM NV counters when the device has a TPM (else a state file: rollback.ts).
   const tpm = config.tpm ? await openSharedTpm(config.tpm.tcti) : undefined;

@@ -33,6 +33,11 @@ export interface InstanceContext {
   readonly generationId: string;
   /** sha256 of the component bytes, as measured at load (`sha256:<hex>`). */
   readonly digest: string;
+  /**
+   * What the instance runs, measured: `digest`, except for a confidential module, whose `digest` is its
+   * package's and this the decrypted component's (stable when the same component is sealed again).
+   */
+  readonly measurement?: string;
   /** The signer verified over those bytes at this start (`sha256:<SPKI hex>` or "unsigned"). */
   readonly signer: string;
   readonly instanceId: number;

@@ -181,6 +181,7 @@ export class Supervisor {
       module: name,
       generationId: r.generationId,
       digest: r.digest as Digest,
+      ...(r.plaintextDigest ? { plaintextDigest: r.plaintextDigest } : {}),
       signer: r.signer,
       instanceId,
       glueSource: plan.glueSource,

@@ -4,8 +4,8 @@
  * that asks for them or imports them, at deploy). Served from one AttestService (service.ts) the daemon
  * opens with its TEE backend and measured launch.
  *
- * prepare — the functions for one instance: the caller's measurement is the instance's own (the digest
- *           measured at its load), never an argument, so a guest can seal and unseal only as itself.
+ * prepare — the functions for one instance: the caller's measurement is the instance's own (the digest of
+ *           the component it runs, decrypted for a confidential module), never an argument, so a guest can seal and unseal only as itself.
  */
 import type { Capability, HostFunction, InstanceContext } from '../../runtime/capabilities.js';
 import { AttestError, evidencePayload, sealPayload } from './errors.js';
@@ -74,7 +74,7 @@ export function evidenceFunctions(service: AttestService, instance: InstanceCont
       try {
         const n = guestBytes(nonce, 'nonce', MAX_NONCE_BYTES);
         rate.take(instance.module);
-        return fitting(await service.evidence(n, instance.digest), instance);
+        return fitting(await service.evidence(n, (instance.measurement ?? instance.digest)), instance);
       } catch (err) {
         return evidencePayload(err);
       }
@@ -86,14 +86,14 @@ export function sealFunctions(service: AttestService, instance: InstanceContext)
   return {
     seal: async (data: unknown) => {
       try {
-        return await service.seal(instance.digest, guestBytes(data, 'data', MAX_SEAL_DATA_BYTES));
+        return await service.seal((instance.measurement ?? instance.digest), guestBytes(data, 'data', MAX_SEAL_DATA_BYTES));
       } catch (err) {
         return sealPayload(err);
       }
     },
     unseal: async (blob: unknown) => {
       try {
-        return await service.unseal(instance.digest, guestBytes(blob, 'blob', MAX_SEAL_DATA_BYTES + SEAL_OVERHEAD));
+        return await service.unseal((instance.measurement ?? instance.digest), guestBytes(blob, 'blob', MAX_SEAL_DATA_BYTES + SEAL_OVERHEAD));
       } catch (err) {
         return sealPayload(err);
       }

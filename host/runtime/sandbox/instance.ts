@@ -35,6 +35,8 @@ export interface SandboxOptions {
   module: string;
   generationId: string;
   digest: Digest;
+  /** The component's own digest when `digest` is a confidential package's (InstanceContext.measurement). */
+  plaintextDigest?: string;
   /** The verified signer of those bytes (`sha256:<SPKI hex>` or "unsigned"). */
   signer: string;
   instanceId: number;
@@ -86,6 +88,7 @@ function prepareHost(opts: SandboxOptions, signal: AbortSignal, callDeadline: ()
     module: opts.module,
     generationId: opts.generationId,
     digest: opts.digest,
+    measurement: opts.plaintextDigest ?? opts.digest,
     signer: opts.signer,
     instanceId: opts.instanceId,
     limits: opts.limits,
