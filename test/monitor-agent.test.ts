@@ -58,4 +58,22 @@ describe('integrity-agent', () => {
     await waitFor(async () => (await rt.get('victim')).status.runtimeStatus.status !== 'running');
     expect((await rt.get('victim')).edgeward).toMatchObject({ desiredStatus: 'stopped' });
   }, 60_000);
+
+  it('a call refused at run time (a path out of the data directory) is a denied-call finding of the agent', async () => {
+    const trust = { policy: 'optional' as const, store: TrustStore.empty(), extensions: TrustStore.fromPem([readFileSync(pki.file('vendor.pub'), 'utf8')]) };
+    const { rt, hub } = await monitorRuntime(fx, { trust, limits: { memory_mib: 64, call_timeout_ms: 10_000, max_value_bytes: 256 * 1024 } });
+    const signature = { file: pki.sign('vendor', AGENT, path.join(fx.dir, 'agent.sig')), signer: pki.file('vendor.pub') };
+    await rt.create(spec('agent', AGENT, { kind: 'security-extension', capabilities: GRANTS, signature, settings: { threshold: 5 } }));
+    await rt.create(spec('reader', await fx.guest('fs'), { capabilities: ['wasi:filesystem/data'] }));
+    // Deployed and running: nothing refused yet, so nothing found.
+    expect(await rt.invoke('agent', 'scan', null)).toMatchObject({ status: 200, payload: { findings: 0 } });
+    // The guest asks for ../outside: the host refuses it (not-permitted) and reports a denied call.
+    const refused = await rt.invoke('reader', 'r', '../outside');
+    expect(refused.payload).toMatchObject({ message: '31' }); // wasi:filesystem not-permitted
+    const scan = await rt.invoke('agent', 'scan', null);
+    expect(scan).toMatchObject({ status: 200, payload: { findings: 1, quarantined: [] } });
+    const findings = hub.findings.list().findings;
+    expect(findings.map((f) => [f.source, f.ruleId, f.subject])).toEqual([['agent', 'IA-DENIED-CALL', 'reader']]);
+    expect(Object.fromEntries(findings[0]!.evidence)).toMatchObject({ event: 'denied-call' });
+  }, 60_000);
 });
