@@ -22,7 +22,7 @@ import { Measurement } from '../host/measure/service.js';
 import { silentLogger } from '../host/log.js';
 import { assetPath } from '../host/runtime/assets.js';
 import { AttestService, attestCapabilities } from '../host/capabilities/attest/index.js';
-import { sealPackage } from '../host/confidential/package.js';
+import { sealPackage } from '../host/runtime/confidential/package.js';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
 import { Fixture, moduleLogLines, spec } from './helpers/runtime.js';
 

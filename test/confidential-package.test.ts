@@ -9,8 +9,8 @@ import { constants, generateKeyPairSync, privateDecrypt, randomBytes, type KeyOb
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openPackage, sealPackage, verifyPackage } from '../host/confidential/package.js';
-import { PackageError, PREAMBLE_BYTES, parsePackage } from '../host/confidential/format.js';
+import { openPackage, sealPackage, verifyPackage } from '../host/runtime/confidential/package.js';
+import { PackageError, PREAMBLE_BYTES, parsePackage } from '../host/runtime/confidential/format.js';
 import { TrustStore } from '../host/runtime/trust.js';
 import { keyIdOf } from '../hsm/tee/port.js';
 import { envFor, runCli, tempHome } from './helpers/cli.js';

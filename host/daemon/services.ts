@@ -31,7 +31,7 @@ import type { ServiceStatus } from '../api/management/control.js';
 import { Measurement, measurementOffStatus } from '../measure/service.js';
 import { attestRoutes } from '../api/management/attest.js';
 import { IntegrityMonitor } from '../measure/integrity.js';
-import { DaemonTee } from '../confidential/backend.js';
+import { DaemonTee } from '../runtime/confidential/backend.js';
 import { confidentialRoutes } from '../api/management/confidential.js';
 import { openSharedTpm } from '../../hsm/tpm/shared.js';
 import { TpmVersionFloors } from '../runtime/rollback-tpm.js';

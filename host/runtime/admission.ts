@@ -18,7 +18,7 @@ import type { Registration } from './registry.js';
 import type { RollbackGuard } from './rollback.js';
 import { loadSignature, SignatureError, type SignatureMaterial } from './signature.js';
 import { TrustStore, verifyModule, type ModuleTrust, type SignerIdentity } from './trust.js';
-import { CONFIDENTIAL_KIND, ConfidentialRefusal, isConfidentialPackage, openConfidential, type OpenedComponent, type TeeResolver } from '../confidential/open.js';
+import { CONFIDENTIAL_KIND, ConfidentialRefusal, isConfidentialPackage, openConfidential, type OpenedComponent, type TeeResolver } from './confidential/open.js';
 
 /** The kind whose signer must be in `[security_extensions] trusted_signers`, under the "required" policy. */
 const EXTENSION_KIND = 'security-extension';
@@ -31,7 +31,7 @@ export interface AdmissionOptions {
   /** The daemon's default limits; a registration's own override them. */
   limits: LimitsConfig;
   events: RuntimeEvents;
-  /** The daemon's TEE backend, resolved lazily, for confidential modules (host/confidential). */
+  /** The daemon's TEE backend, resolved lazily, for confidential modules (host/runtime/confidential). */
   tee?: TeeResolver;
   /** Anti-rollback (rollback.ts): the security version floors; none checks no version. */
   rollback?: RollbackGuard;
@@ -261,7 +261,7 @@ export class Admission {
   }
 
   /**
-   * A confidential module's package (host/confidential/open.ts): undefined for another kind, whose image
+   * A confidential module's package (host/runtime/confidential/open.ts): undefined for another kind, whose image
    * must not be a package. Parsed, signature verified, key unwrapped only if the TEE policy holds now,
    * decrypted in memory, digest checked. Refusals are events (`policy-mismatch` naming the PCR).
    */

@@ -6,22 +6,10 @@
  * supervisor restarts it under `on-unhealthy`, reports only otherwise). A probe that traps or runs past
  * its deadline ends the instance like any call; the instance's end is then the supervisor's business.
  */
-import { z } from 'zod';
 import type { Instance } from './sandbox/index.js';
+import { DEFAULT_HEALTH, type HealthSettings } from './registry.js';
 
-/** A registration's probe settings (all optional; DEFAULT_HEALTH fills the rest). */
-export const healthSettingsSchema = z
-  .object({
-    interval_ms: z.number().int().min(50).max(3_600_000),
-    timeout_ms: z.number().int().min(10).max(600_000),
-    failure_threshold: z.number().int().min(1).max(100),
-  })
-  .partial()
-  .strict();
-export type HealthSettings = z.infer<typeof healthSettingsSchema>;
-
-/** Docker HEALTHCHECK's interval and retries; a shorter timeout (a probe must be cheap). */
-export const DEFAULT_HEALTH: Required<HealthSettings> = { interval_ms: 30_000, timeout_ms: 5_000, failure_threshold: 3 };
+export { DEFAULT_HEALTH, type HealthSettings };
 
 /** What status shows of a probed module. */
 export interface HealthState {

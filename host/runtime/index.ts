@@ -39,7 +39,7 @@ export interface CreateModuleRuntimeOptions {
   trust?: RuntimeOptions['trust'];
   /** Seals the transpile cache to this device (the daemon's HMAC key). */
   cacheSeal?: RuntimeOptions['cacheSeal'];
-  /** The TEE backend for confidential modules (host/confidential/backend.ts). */
+  /** The TEE backend for confidential modules (host/runtime/confidential/backend.ts). */
   tee?: RuntimeOptions['tee'];
   /** Anti-rollback floors (rollback.ts); default a state file. */
   versionFloors?: RuntimeOptions['versionFloors'];

@@ -10,9 +10,8 @@ import { z } from 'zod';
 import { RuntimeError } from './errors.js';
 import { assetPath } from './assets.js';
 import { isInlinePem, signatureSourceSchema, type SignatureSource } from './signature.js';
-import { RESTART_POLICIES, MODULE_KINDS, MAX_ENV_VARS, MAX_GRANTS, limitsOverrideSchema, networkSchema, type Registration } from './registry.js';
+import { healthSettingsSchema, RESTART_POLICIES, MODULE_KINDS, MAX_ENV_VARS, MAX_GRANTS, limitsOverrideSchema, networkSchema, type Registration } from './registry.js';
 import { configureGrants, type Capability } from './capabilities.js';
-import { healthSettingsSchema } from './health.js';
 
 /** Most modules one manifest may declare. */
 export const MAX_MODULES = 64;

@@ -9,7 +9,20 @@ import { z } from 'zod';
 import { SerialStateFile } from '../state/dir.js';
 import { RuntimeError } from './errors.js';
 import { signatureMaterialSchema, UNSIGNED } from './signature.js';
-import { healthSettingsSchema } from './health.js';
+
+/** A registration's probe settings (all optional; DEFAULT_HEALTH fills the rest). */
+export const healthSettingsSchema = z
+  .object({
+    interval_ms: z.number().int().min(50).max(3_600_000),
+    timeout_ms: z.number().int().min(10).max(600_000),
+    failure_threshold: z.number().int().min(1).max(100),
+  })
+  .partial()
+  .strict();
+export type HealthSettings = z.infer<typeof healthSettingsSchema>;
+
+/** Docker HEALTHCHECK's interval and retries; a shorter timeout (a probe must be cheap). */
+export const DEFAULT_HEALTH: Required<HealthSettings> = { interval_ms: 30_000, timeout_ms: 5_000, failure_threshold: 3 };
 
 export const RESTART_POLICIES = ['never', 'on-failure', 'on-unhealthy', 'always'] as const;
 export type RestartPolicy = (typeof RESTART_POLICIES)[number];

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Logger } from '../log.js';
 import type { LimitsConfig } from '../config/schema.js';
 import { Admission } from './admission.js';
-import type { TeeResolver } from '../confidential/open.js';
+import type { TeeResolver } from './confidential/open.js';
 import type { Capability } from './capabilities.js';
 import { CounterStore, type LoadedCounters } from './counters.js';
 import { reconcile } from './deployer.js';
@@ -41,7 +41,7 @@ export interface RuntimeOptions {
   trust?: ModuleTrust;
   /** Seals the transpile cache to this device (loader.ts CacheSeal); the daemon's HMAC key. */
   cacheSeal?: CacheSeal;
-  /** The daemon's TEE backend for confidential modules, resolved lazily (host/confidential/backend.ts). */
+  /** The daemon's TEE backend for confidential modules, resolved lazily (host/runtime/confidential/backend.ts). */
   tee?: TeeResolver;
   /**
    * Where security version floors live (rollback.ts): the daemon passes TPM NV counters when it has a

@@ -9,7 +9,7 @@
  * (TPM: a sealed keyedHash object under the SRK with PolicyPCR over the runtime PCR; OP-TEE: an object in
  * the TA's secure storage; software: AES-GCM under a key derived from its key file).
  *
- * hsm/ never imports host/: the package format lives in host/confidential and uses this port.
+ * hsm/ never imports host/: the package format lives in host/runtime/confidential and uses this port.
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 

@@ -10,8 +10,8 @@
  * trust (host/runtime/trust.ts); it verifies with `openssl dgst -sha256 -verify signer.pem -signature sig`.
  */
 import { constants, createCipheriv, createDecipheriv, createHash, publicEncrypt, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { keyIdOf, type KeyPolicyDescription } from '../../hsm/tee/port.js';
-import { verifyModule, type ModuleTrust, type SignerIdentity } from '../runtime/trust.js';
+import { keyIdOf, type KeyPolicyDescription } from '../../../hsm/tee/port.js';
+import { verifyModule, type ModuleTrust, type SignerIdentity } from '../trust.js';
 import {
   CONTENT_ALG, KEY_WRAP_ALG, MAX_PLAINTEXT_BYTES, PackageError, appendSignature, contentAad, encodeSignedRegion,
   type PackageHeader, type ParsedPackage, type Recipient,

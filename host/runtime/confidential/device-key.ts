@@ -10,8 +10,8 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../../hsm/support/atomic.js';
-import { keyIdOf, type DeviceKeyInfo } from '../../hsm/tee/port.js';
+import { writeFileAtomic } from '../../../hsm/support/atomic.js';
+import { keyIdOf, type DeviceKeyInfo } from '../../../hsm/tee/port.js';
 import { PackageError, policySchema, type KeyPolicy } from './format.js';
 
 export const DEVICE_KEY_FILE = 'device-key.pem';

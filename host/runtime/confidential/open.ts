@@ -15,9 +15,9 @@
  * with back-off.
  */
 import { createHash } from 'node:crypto';
-import { TeeError, type TeeBackend } from '../../hsm/tee/port.js';
-import { RuntimeError, type RuntimeErrorCode } from '../runtime/errors.js';
-import type { ModuleTrust, SignerIdentity } from '../runtime/trust.js';
+import { TeeError, type TeeBackend } from '../../../hsm/tee/port.js';
+import { RuntimeError, type RuntimeErrorCode } from '../errors.js';
+import type { ModuleTrust, SignerIdentity } from '../trust.js';
 import { MAGIC, PackageError, parsePackage } from './format.js';
 import { openPackage, verifyPackage } from './package.js';
 

@@ -11,17 +11,17 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config/schema.js';
-import type { Logger } from '../log.js';
-import { TeeError, type TeeBackend } from '../../hsm/tee/port.js';
-import { TpmTeeBackend } from '../../hsm/tee/tpm.js';
-import { SoftwareTeeBackend } from '../../hsm/tee/software.js';
-import { OpteeTeeBackend } from '../../hsm/tee/optee.js';
-import { loadLibteec } from '../../hsm/tee/libteec.js';
-import { openSharedTpm } from '../../hsm/tpm/shared.js';
-import { ensurePersistedPrimary, SRK_HANDLE } from '../../hsm/tpm/identity.js';
-import { RH } from '../../hsm/tpm/constants.js';
-import { srkRsaTemplate } from '../../hsm/tpm/templates.js';
+import type { Config } from '../../config/schema.js';
+import type { Logger } from '../../log.js';
+import { TeeError, type TeeBackend } from '../../../hsm/tee/port.js';
+import { TpmTeeBackend } from '../../../hsm/tee/tpm.js';
+import { SoftwareTeeBackend } from '../../../hsm/tee/software.js';
+import { OpteeTeeBackend } from '../../../hsm/tee/optee.js';
+import { loadLibteec } from '../../../hsm/tee/libteec.js';
+import { openSharedTpm } from '../../../hsm/tpm/shared.js';
+import { ensurePersistedPrimary, SRK_HANDLE } from '../../../hsm/tpm/identity.js';
+import { RH } from '../../../hsm/tpm/constants.js';
+import { srkRsaTemplate } from '../../../hsm/tpm/templates.js';
 
 /** The default key blob of the TPM backend (also `edgeward confidential device-key`'s default). */
 export function defaultTpmKeyFile(stateDir: string): string {
