@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { fdSocketMessage } from './unsupported.js';
 import { securityExtensionsSchema } from './security-extensions.js';
 import { DEFAULT_MEASUREMENT, measurementSchema } from './measurement.js';
+import { metricsSchema } from './metrics.js';
 
 /** `[modules] signature_policy`: whether an unsigned module may run (host/runtime/signature.ts verifies). */
 export const SIGNATURE_POLICIES = ['optional', 'required'] as const;
@@ -297,6 +298,8 @@ export const configSchema = z
     modules: modulesSchema.default(modulesSchema.parse({})),
     security_extensions: securityExtensionsSchema.default(securityExtensionsSchema.parse({})),
     measurement: measurementSchema.default(DEFAULT_MEASUREMENT),
+    /** Opt-in Prometheus listener (host/metrics); absent: off. */
+    metrics: metricsSchema.optional(),
   })
   .strict();
 

@@ -29,6 +29,7 @@ import type { ServiceStatus } from '../api/management/control.js';
 import { Measurement, measurementOffStatus } from '../measure/service.js';
 import { attestRoutes } from '../api/management/attest.js';
 import { IntegrityMonitor } from '../measure/integrity.js';
+import { listenMetrics, openMetrics } from '../metrics/index.js';
 
 /** The daemon's HMAC key that seals the module runtime's transpile cache. */
 const CACHE_SEAL_KEY_ID = 'runtime-cache-seal';
@@ -72,20 +73,25 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
   const stateDir = config.state_dir;
   const { closers, close } = reverseStopper(logger);
   try {
-    const keys = await openKeyService({ config, stateDir, logger });
+    // Metrics ([metrics], opt-in) count key operations through a wrapper: hsm/ is not changed.
+    const metrics = openMetrics(config);
+    const opened = await openKeyService({ config, stateDir, logger });
+    const keys = metrics ? metrics.observeKeys(opened) : opened;
     closers.push(() => keys.close());
     // The daemon's code and config are measured before any other service or module starts.
     const measurement = await Measurement.start(config, logger.child({ component: 'measurement' }));
     if (measurement) closers.push(() => measurement.close());
     const identity = await IdentityService.open({ config, keys, logger });
+    metrics?.identity(identity.device.deviceId, identity.device.hubHostname);
     const certs = await CertService.open({ config, stateDir, keys, logger: logger.child({ component: 'certs' }), deviceId: identity.device.deviceId, hubHostname: identity.device.hubHostname });
     certs.startRenewal();
     closers.push(() => certs.close());
     const { runtime, monitor, runtimeLogger } = await composeRuntime({ ...opts, trust, keys, identity, certs, measurement }, closers);
+    if (metrics) closers.push(metrics.observeRuntime(runtime));
     const nativeRegistry = await NativeModules.open(stateDir);
     const runDir = path.dirname(socketPathOf(config.connect.workload_uri));
     const workloadLogger = logger.child({ component: 'workload' });
-    const workload = new WorkloadSockets({ identity, certs, keys, logger: workloadLogger, generationOf: (m) => nativeRegistry.get(m)?.generationId }, runDir, config.listen.workload_uri, opts.httpLimits);
+    const workload = new WorkloadSockets({ identity, certs, keys, logger: workloadLogger, generationOf: (m) => nativeRegistry.get(m)?.generationId, onResponse: metrics?.workloadResponse }, runDir, config.listen.workload_uri, opts.httpLimits);
     await workload.start();
     closers.push(() => workload.close());
     const hub = await openHubIdentities({ config, keys, identity, logger });
@@ -93,6 +99,10 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     const hubHooks = hub && { added: (m: string) => void hub.moduleAdded(m), removed: (m: string) => void hub.moduleRemoved(m) };
     const native = new NativeModuleService(nativeRegistry, workload, identity, workloadLogger, () => runtime.registrations().map((r) => ({ name: r.name, generationId: r.generationId })), hubHooks);
     await native.start();
+    if (metrics) {
+      const listener = await listenMetrics(config, metrics, logger);
+      closers.push(() => listener.close());
+    }
     // Reconciled after the start-up deployment (not before: on a wiped state directory it would delete the
     // identities the deployment is about to recreate), and not awaited: an offline start must not wait.
     const localModules = () => [...runtime.registrations().map((r) => r.name), ...nativeRegistry.all().map((m) => m.name)];
