@@ -36,7 +36,7 @@ export class DaemonMetrics {
   private readonly rss = this.r.gauge('edgeward_process_resident_memory_bytes', 'Resident set size of the daemon process (guests run in its worker threads).', []);
   private readonly heap = this.r.gauge('edgeward_process_heap_bytes', 'V8 heap of the daemon process: used and total (process.memoryUsage).', ['kind']);
   private readonly state = this.r.gauge('edgeward_module_state', 'Module runtime status: 1 for the state the module is in, 0 for the others.', ['module', 'state']);
-  private readonly restartCount = this.r.gauge('edgeward_module_restart_count', 'The supervisor\'s restart count of a module (its back-off position, as `edgeward list` shows; cleared after a long enough run).', ['module']);
+  private readonly restartCount = this.r.gauge('edgeward_module_backoff_restarts', 'The supervisor\'s restart count of a module: its back-off position, as `edgeward list` shows (RESTARTS), cleared after a long enough run.', ['module']);
   private readonly crashes = this.r.counter('edgeward_module_crashes_total', 'Failed ends of a module (traps, timeouts, non-zero exits): the supervisor\'s crash count, kept across daemon restarts.', ['module']);
   private readonly restarts = this.r.counter('edgeward_module_restarts_total', 'Restarts the supervisor scheduled for a module since the daemon started.', ['module']);
   private readonly calls = this.r.counter('edgeward_module_calls_total', 'Direct-method calls into a module (invoke) by outcome: ok, guest-error, or the runtime error code (conflict, timeout, failed, ...).', ['module', 'outcome']);
