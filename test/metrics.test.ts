@@ -5,7 +5,8 @@
  * the numbers they should; `system restart` closes and binds the listener again; no `[metrics]` means no
  * listener; a bad `listen` is refused by `edgeward check`.
  */
-import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import http from 'node:http';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -171,6 +172,21 @@ describe('edgeward metrics', () => {
     const { families } = await scrape({ socketPath: sock });
     expect(valueOf(families, 'edgeward_build_info')).toBe(1);
     expect(listeningPorts(t.daemon.child.pid!)).toEqual([]);
+  }, 60_000);
+
+  it('a port already in use stops the start with a message naming the address and what to do', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (busy.address() as net.AddressInfo).port;
+      writeFileSync(path.join(t.home, 'config.toml'), `${BASE}[metrics]\nlisten = "http://127.0.0.1:${port}"\n`);
+      const r = await runCli(['daemon'], t.env, 30_000);
+      expect(r.code).toBe(1);
+      expect(r.stdout + r.stderr).toContain(`[metrics] listen: cannot listen on 127.0.0.1:${port}: the port is in use`);
+      expect(existsSync(path.join(t.home, 'run', 'mgmt.sock'))).toBe(false);
+    } finally {
+      busy.close();
+    }
   }, 60_000);
 
   it('edgeward check refuses a [metrics] listen that is not loopback, saying what to do', async () => {
