@@ -29,7 +29,7 @@ import type { ServiceStatus } from '../api/management/control.js';
 import { Measurement, measurementOffStatus } from '../measure/service.js';
 import { attestRoutes } from '../api/management/attest.js';
 import { IntegrityMonitor } from '../measure/integrity.js';
-import { listenMetrics, openMetrics } from '../metrics/index.js';
+import { listenMetrics, openMetrics, type DaemonMetrics } from '../metrics/index.js';
 
 /** The daemon's HMAC key that seals the module runtime's transpile cache. */
 const CACHE_SEAL_KEY_ID = 'runtime-cache-seal';
@@ -73,21 +73,16 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
   const stateDir = config.state_dir;
   const { closers, close } = reverseStopper(logger);
   try {
-    // Metrics ([metrics], opt-in) count key operations through a wrapper: hsm/ is not changed.
-    const metrics = openMetrics(config);
-    const opened = await openKeyService({ config, stateDir, logger });
-    const keys = metrics ? metrics.observeKeys(opened) : opened;
+    const { keys, metrics } = await openCountedKeys(config, logger);
     closers.push(() => keys.close());
     // The daemon's code and config are measured before any other service or module starts.
     const measurement = await Measurement.start(config, logger.child({ component: 'measurement' }));
     if (measurement) closers.push(() => measurement.close());
     const identity = await IdentityService.open({ config, keys, logger });
-    metrics?.identity(identity.device.deviceId, identity.device.hubHostname);
     const certs = await CertService.open({ config, stateDir, keys, logger: logger.child({ component: 'certs' }), deviceId: identity.device.deviceId, hubHostname: identity.device.hubHostname });
     certs.startRenewal();
     closers.push(() => certs.close());
-    const { runtime, monitor, runtimeLogger } = await composeRuntime({ ...opts, trust, keys, identity, certs, measurement }, closers);
-    if (metrics) closers.push(metrics.observeRuntime(runtime));
+    const { runtime, monitor, runtimeLogger } = await composeRuntime({ ...opts, trust, keys, identity, certs, measurement, metrics }, closers);
     const nativeRegistry = await NativeModules.open(stateDir);
     const runDir = path.dirname(socketPathOf(config.connect.workload_uri));
     const workloadLogger = logger.child({ component: 'workload' });
@@ -99,10 +94,7 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     const hubHooks = hub && { added: (m: string) => void hub.moduleAdded(m), removed: (m: string) => void hub.moduleRemoved(m) };
     const native = new NativeModuleService(nativeRegistry, workload, identity, workloadLogger, () => runtime.registrations().map((r) => ({ name: r.name, generationId: r.generationId })), hubHooks);
     await native.start();
-    if (metrics) {
-      const listener = await listenMetrics(config, metrics, logger);
-      closers.push(() => listener.close());
-    }
+    if (metrics) closers.push(await listenMetrics(config, metrics, logger));
     // Reconciled after the start-up deployment (not before: on a wiped state directory it would delete the
     // identities the deployment is about to recreate), and not awaited: an offline start must not wait.
     const localModules = () => [...runtime.registrations().map((r) => r.name), ...nativeRegistry.all().map((m) => m.name)];
@@ -138,10 +130,11 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
 
 /**
  * The module runtime with its capabilities, the security extensions' hub watching it, each module start
- * measured into the TPM (when there is one) and the integrity monitor re-measuring what runs.
+ * measured into the TPM (when there is one), the integrity monitor re-measuring what runs and the
+ * metrics (when on) counting its calls and events.
  */
 async function composeRuntime(
-  o: { config: Config; logger: Logger; capabilities?: readonly Capability[]; trust: ModuleTrust; keys: KeyService; identity: IdentityService; certs: CertService; measurement: Measurement | undefined },
+  o: { config: Config; logger: Logger; capabilities?: readonly Capability[]; trust: ModuleTrust; keys: KeyService; identity: IdentityService; certs: CertService; measurement: Measurement | undefined; metrics: DaemonMetrics | undefined },
   closers: (() => Promise<void> | void)[],
 ): Promise<{ runtime: ComponentRuntime; monitor: MonitorHub; runtimeLogger: Logger }> {
   const { config, keys, identity, certs, measurement, trust } = o;
@@ -154,10 +147,21 @@ async function composeRuntime(
   closers.push(() => runtime.close());
   monitor.attach(runtime);
   measurement?.watch(runtime);
+  if (o.metrics) closers.push(o.metrics.observeRuntime(runtime, identity.device));
   const integrity = new IntegrityMonitor(runtime, config.measurement.integrity_interval_s * 1000, runtimeLogger);
   integrity.start();
   closers.push(() => integrity.close());
   return { runtime, monitor, runtimeLogger };
+}
+
+/**
+ * The key service, and the daemon's metrics when `[metrics]` turns them on (undefined otherwise); with
+ * metrics, the key service is wrapped to count its operations (hsm/ is not changed).
+ */
+async function openCountedKeys(config: Config, logger: Logger): Promise<{ keys: KeyService; metrics: DaemonMetrics | undefined }> {
+  const metrics = openMetrics(config);
+  const keys = await openKeyService({ config, stateDir: config.state_dir, logger });
+  return { keys: metrics ? metrics.observeKeys(keys) : keys, metrics };
 }
 
 /** Stop functions of the services started so far; `close` runs them in reverse, logging what fails. */

@@ -50,12 +50,6 @@ export class DaemonMetrics {
     this.r.collect(() => this.collectProcess());
   }
 
-  /** The device identity, once the identity service has it (IoT Edge's `edge_device` and `iothub` labels). */
-  identity(deviceId: string, hubHostname: string): void {
-    this.device.clear();
-    this.device.set({ edge_device: deviceId, iothub: hubHostname, instance_number: this.instance }, 1);
-  }
-
   /** The whole exposition (0.0.4 text). */
   render(): Promise<string> {
     return this.registry.render();
@@ -64,9 +58,11 @@ export class DaemonMetrics {
   /**
    * Watch the runtime: its modules' states and counts at each scrape, its events, and its `invoke` (every
    * caller — the management API, IoT Hub direct methods — goes through that one method of that one object,
-   * which is wrapped here rather than changed). Returns what stops watching.
+   * which is wrapped here rather than changed). `device` fills `edgeward_device_info` (IoT Edge's
+   * `edge_device` and `iothub` labels). Returns what stops watching.
    */
-  observeRuntime(runtime: ComponentRuntime): () => void {
+  observeRuntime(runtime: ComponentRuntime, device: { deviceId: string; hubHostname: string }): () => void {
+    this.device.set({ edge_device: device.deviceId, iothub: device.hubHostname, instance_number: this.instance }, 1);
     this.r.collect(() => this.collectModules(runtime));
     const invoke = runtime.invoke.bind(runtime);
     runtime.invoke = async (name, method, payload) => {

@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { EDGEWARD_VERSION, JCO_VERSION } from '../version.js';
 import { DaemonMetrics } from './daemon-metrics.js';
-import { serveMetrics, type MetricsListener } from './listener.js';
+import { serveMetrics } from './listener.js';
 
 export { DaemonMetrics, KEY_OPERATIONS, MODULE_STATES } from './daemon-metrics.js';
 export { METRICS_CONTENT_TYPE, serveMetrics, type MetricsListener } from './listener.js';
@@ -19,11 +19,11 @@ export function openMetrics(config: Config): DaemonMetrics | undefined {
   return config.metrics ? new DaemonMetrics({ version: EDGEWARD_VERSION, jcoVersion: JCO_VERSION }) : undefined;
 }
 
-/** Serve `metrics` on `[metrics] listen` (the schema has checked the address). */
-export async function listenMetrics(config: Config, metrics: DaemonMetrics, logger: Logger): Promise<MetricsListener> {
+/** Serve `metrics` on `[metrics] listen` (the schema has checked the address); returns what closes it. */
+export async function listenMetrics(config: Config, metrics: DaemonMetrics, logger: Logger): Promise<() => Promise<void>> {
   const listen = parseMetricsListen(config.metrics!.listen);
   if (typeof listen === 'string') throw new Error(`[metrics] listen: ${listen}`); // unreachable: the schema refused it
   const listener = await serveMetrics(listen, () => metrics.render(), logger);
   logger.info({ address: listener.address }, 'metrics listening');
-  return listener;
+  return () => listener.close();
 }
