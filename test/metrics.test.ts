@@ -119,6 +119,11 @@ describe('edgeward metrics', () => {
     expect((await get(workload, '/trust-bundle?api-version=2020-07-07')).status).toBe(200);
     expect((await get(workload, '/trust-bundle')).status).toBe(400);
     expect((await get(workload, '/nothing-here?api-version=2020-07-07')).status).toBe(404);
+    // A native module's own socket: counted under its name; a path naming another module is 403.
+    expect((await mgmt(t.home, 'POST', '/identities', { moduleId: 'native1' })).status).toBe(200);
+    const own = { socketPath: path.join(t.home, 'run', 'mnt', 'native1.sock') };
+    expect((await get(own, '/trust-bundle?api-version=2020-07-07')).status).toBe(200);
+    expect((await get(own, '/modules/other/certificate/identity?api-version=2020-07-07', 'POST')).status).toBe(403);
 
     const after = await scrape({ port });
     const f = after.families;
@@ -133,6 +138,8 @@ describe('edgeward metrics', () => {
     expect(valueOf(f, 'edgeward_workload_requests_total', { module: '', status: '200' })).toBe(2);
     expect(valueOf(f, 'edgeward_workload_requests_total', { module: '', status: '400' })).toBe(1);
     expect(valueOf(f, 'edgeward_workload_requests_total', { module: '', status: '404' })).toBe(1);
+    expect(valueOf(f, 'edgeward_workload_requests_total', { module: 'native1', status: '200' })).toBe(1);
+    expect(valueOf(f, 'edgeward_workload_requests_total', { module: 'native1', status: '403' })).toBe(1);
     expect(valueOf(f, 'edgeward_key_operations_total', { operation: 'loadKey', outcome: 'not-found' })).toBe(1);
     for (const s of ['stopped', 'failed', 'dead', 'unknown']) expect(modState(f, 'echo', s)).toBe(0);
     expect(modState(f, 'sneaky', 'running')).toBeUndefined();
