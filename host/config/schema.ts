@@ -13,6 +13,7 @@ import { fdSocketMessage } from './unsupported.js';
 import { securityExtensionsSchema } from './security-extensions.js';
 import { DEFAULT_MEASUREMENT, measurementSchema } from './measurement.js';
 import { confidentialSchema } from './confidential.js';
+import { metricsSchema } from './metrics.js';
 
 /** `[modules] signature_policy`: whether an unsigned module may run (host/runtime/signature.ts verifies). */
 export const SIGNATURE_POLICIES = ['optional', 'required'] as const;
@@ -299,6 +300,8 @@ export const configSchema = z
     security_extensions: securityExtensionsSchema.default(securityExtensionsSchema.parse({})),
     measurement: measurementSchema.default(DEFAULT_MEASUREMENT),
     confidential: confidentialSchema.optional(),
+    /** Opt-in Prometheus listener (host/metrics); absent: off. */
+    metrics: metricsSchema.optional(),
   })
   .strict();
 

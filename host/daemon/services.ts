@@ -35,6 +35,7 @@ import { DaemonTee } from '../runtime/confidential/backend.js';
 import { confidentialRoutes } from '../api/management/confidential.js';
 import { openSharedTpm } from '../../hsm/tpm/shared.js';
 import { TpmVersionFloors } from '../runtime/rollback-tpm.js';
+import { listenMetrics, openMetrics, type DaemonMetrics } from '../metrics/index.js';
 
 /** The daemon's HMAC key that seals the module runtime's transpile cache. */
 const CACHE_SEAL_KEY_ID = 'runtime-cache-seal';
@@ -80,7 +81,7 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
   const stateDir = config.state_dir;
   const { closers, close } = reverseStopper(logger);
   try {
-    const keys = await openKeyService({ config, stateDir, logger });
+    const { keys, metrics } = await openCountedKeys(config, logger);
     closers.push(() => keys.close());
     // The daemon's code and config are measured before any other service or module starts.
     const measurement = await Measurement.start(config, logger.child({ component: 'measurement' }));
@@ -92,7 +93,7 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     // Confidential modules' TEE backend: opened only when one is deployed or started (or its key asked for).
     const tee = new DaemonTee(config, logger.child({ component: 'confidential' }));
     closers.push(() => tee.close());
-    const { runtime, monitor, runtimeLogger } = await composeRuntime({ ...opts, trust, keys, identity, certs, measurement, tee }, closers);
+    const { runtime, monitor, runtimeLogger } = await composeRuntime({ ...opts, trust, keys, identity, certs, measurement, tee, metrics }, closers);
     recordProvisioning(runtime, identity);
     const events = eventsRoutes(monitor);
     const keyCreated = (id: string, type: string) => {
@@ -102,7 +103,7 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     const nativeRegistry = await NativeModules.open(stateDir);
     const runDir = path.dirname(socketPathOf(config.connect.workload_uri));
     const workloadLogger = logger.child({ component: 'workload' });
-    const workload = new WorkloadSockets({ identity, certs, keys, logger: workloadLogger, generationOf: (m) => nativeRegistry.get(m)?.generationId }, runDir, config.listen.workload_uri, opts.httpLimits);
+    const workload = new WorkloadSockets({ identity, certs, keys, logger: workloadLogger, generationOf: (m) => nativeRegistry.get(m)?.generationId, onResponse: metrics?.workloadResponse }, runDir, config.listen.workload_uri, opts.httpLimits);
     await workload.start();
     closers.push(() => workload.close());
     const hub = await openHubIdentities({ config, keys, identity, logger });
@@ -110,6 +111,7 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     const hubHooks = hub && { added: (m: string) => void hub.moduleAdded(m), removed: (m: string) => void hub.moduleRemoved(m) };
     const native = new NativeModuleService(nativeRegistry, workload, identity, workloadLogger, () => runtime.registrations().map((r) => ({ name: r.name, generationId: r.generationId })), hubHooks);
     await native.start();
+    if (metrics) closers.push(await listenMetrics(config, metrics, logger));
     // Reconciled after the start-up deployment (not before: on a wiped state directory it would delete the
     // identities the deployment is about to recreate), and not awaited: an offline start must not wait.
     const localModules = () => [...runtime.registrations().map((r) => r.name), ...nativeRegistry.all().map((m) => m.name)];
@@ -148,10 +150,11 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
 
 /**
  * The module runtime with its capabilities, the security extensions' hub watching it, each module start
- * measured into the TPM (when there is one) and the integrity monitor re-measuring what runs.
+ * measured into the TPM (when there is one), the integrity monitor re-measuring what runs and the
+ * metrics (when on) counting its calls and events.
  */
 async function composeRuntime(
-  o: { config: Config; logger: Logger; capabilities?: readonly Capability[]; trust: ModuleTrust; keys: KeyService; identity: IdentityService; certs: CertService; measurement: Measurement | undefined; tee: DaemonTee },
+  o: { config: Config; logger: Logger; capabilities?: readonly Capability[]; trust: ModuleTrust; keys: KeyService; identity: IdentityService; certs: CertService; measurement: Measurement | undefined; tee: DaemonTee; metrics: DaemonMetrics | undefined },
   closers: (() => Promise<void> | void)[],
 ): Promise<{ runtime: ComponentRuntime; monitor: MonitorHub; runtimeLogger: Logger }> {
   const { config, keys, identity, certs, measurement, trust } = o;
@@ -170,6 +173,7 @@ async function composeRuntime(
   closers.push(() => runtime.close());
   monitor.attach(runtime);
   measurement?.watch(runtime);
+  if (o.metrics) closers.push(o.metrics.observeRuntime(runtime, identity.device));
   const integrity = new IntegrityMonitor(runtime, config.measurement.integrity_interval_s * 1000, runtimeLogger);
   integrity.start();
   closers.push(() => integrity.close());
@@ -180,6 +184,16 @@ async function composeRuntime(
 function recordProvisioning(runtime: ComponentRuntime, identity: IdentityService): void {
   runtime.recordDaemonEvent('provisioning', `identity at start: ${identity.describe()}`);
   identity.onReprovisioned((c) => runtime.recordDaemonEvent('provisioning', `reprovisioned (${c.reason}; was device ${c.previous.deviceId} on ${c.previous.hubHostname}): ${identity.describe()}`));
+}
+
+/**
+ * The key service, and the daemon's metrics when `[metrics]` turns them on (undefined otherwise); with
+ * metrics, the key service is wrapped to count its operations (hsm/ is not changed).
+ */
+async function openCountedKeys(config: Config, logger: Logger): Promise<{ keys: KeyService; metrics: DaemonMetrics | undefined }> {
+  const metrics = openMetrics(config);
+  const keys = await openKeyService({ config, stateDir: config.state_dir, logger });
+  return { keys: metrics ? metrics.observeKeys(keys) : keys, metrics };
 }
 
 /** Stop functions of the services started so far; `close` runs them in reverse, logging what fails. */

@@ -8,6 +8,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { apiVersion } from '../middleware/api-version.js';
 import { moduleCaller } from '../middleware/module-caller.js';
+import { observeStatus } from '../middleware/observe-status.js';
 import { errorHandler, badRequest } from '../errors.js';
 import { bodyText } from '../body.js';
 import { WORKLOAD_API_VERSIONS } from '../versions.js';
@@ -24,6 +25,8 @@ export interface WorkloadDeps extends Omit<WorkloadIdentityDeps, 'now'> {
   logger: Logger;
   /** Current generation id of a registered native module, or undefined. */
   generationOf(module: string): string | undefined;
+  /** Told every response's status (metrics, host/metrics): the socket's module, undefined for the shared one. */
+  onResponse?: (module: BoundModule, status: number) => void;
 }
 
 /** The module a socket belongs to; undefined for the shared socket, which serves only public routes. */
@@ -34,6 +37,7 @@ export function workloadApp(deps: WorkloadDeps, bound: BoundModule): Hono {
   const workload = new WorkloadIdentity(deps);
   app.onError(errorHandler(deps.logger));
   app.notFound((c) => c.json({ message: 'not found' }, 404));
+  if (deps.onResponse) app.use('*', observeStatus((status) => deps.onResponse!(bound, status)));
   app.use('*', bodyLimit({ maxSize: MAX_WORKLOAD_BODY_BYTES, onError: (c) => c.json({ message: 'request body too large' }, 413) }));
   app.use('*', apiVersion({ versions: WORKLOAD_API_VERSIONS }));
   // Per route, not per prefix: an unknown route under /modules stays a 404.
