@@ -3,10 +3,13 @@
  * not extractable (its private exponent cannot be read); found again by label on the next open; a package
  * sealed to its device key opens through the backend, one sealed to another token's key is refused; the
  * seal master round-trips in the token and a blob of another token is refused; `[confidential] backend =
- * "pkcs11"` opens it in the daemon's DaemonTee from `[keys.pkcs11]`.
+ * "pkcs11"` opens it in the daemon's DaemonTee from `[keys.pkcs11]`; a daemon on its own token exports the
+ * device key, and hello sealed to it deploys as kind confidential and answers invoke.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { startSoftHsm, withRawSession, type SoftHsm } from '../hsm/testing/softhsm.js';
 import { Pkcs11TeeBackend, SEAL_MASTER_LABEL, WORKLOAD_KEY_LABEL } from '../hsm/tee/pkcs11.js';
@@ -18,6 +21,7 @@ import { DaemonTee } from '../host/confidential/backend.js';
 import { confidentialSchema } from '../host/config/confidential.js';
 import { silentLogger } from '../host/log.js';
 import { makeConfig, tempDir } from './helpers/keys.js';
+import { ROOT, envFor, runCli, startDaemon, stopDaemon, tempHome } from './helpers/cli.js';
 
 const p = pkcs11js;
 let hsm: SoftHsm;
@@ -29,7 +33,7 @@ let b: Pkcs11TeeBackend;
 beforeAll(async () => {
   hsm = await startSoftHsm();
   hsm.activate();
-  for (const label of ['tee-a', 'tee-b', 'tee-c']) tokens.push(await hsm.initToken(label));
+  for (const label of ['tee-a', 'tee-b', 'tee-c', 'tee-daemon']) tokens.push(await hsm.initToken(label));
   a = await Pkcs11TeeBackend.open(cfgOf(0));
   b = await Pkcs11TeeBackend.open(cfgOf(1));
 }, 30_000);
@@ -159,5 +163,36 @@ describe('PKCS#11 TEE backend (SoftHSM2)', () => {
     const err = await refusal(Pkcs11TeeBackend.open({ ...cfgOf(2), pin: 'wrong-pin-8472' }));
     expect(err.reason).toBe('unavailable');
     expect(err.message).not.toContain('wrong-pin-8472');
+  });
+});
+
+describe('a daemon with [confidential] backend = "pkcs11"', () => {
+  it('exports the token key, runs hello sealed to it as kind confidential', { timeout: 90_000 }, async () => {
+    const { home, cleanup } = tempHome('ew-conf-p11-');
+    const t = tokens[3]!;
+    const cfg = path.join(home, 'config.toml');
+    writeFileSync(cfg, `[provisioning]\nsource = "none"\n\n[keys]\nbackend = "pkcs11"\n\n[keys.pkcs11]\nlibrary = "${hsm.library}"\ntoken_label = "${t.label}"\npin = "${t.pin}"\n\n[confidential]\nbackend = "pkcs11"\n`);
+    const env = envFor(home, { SOFTHSM2_CONF: hsm.conf });
+    const daemon = await startDaemon(env, ['-c', cfg]);
+    try {
+      const keyDir = path.join(home, 'device');
+      const dk = await runCli(['confidential', 'device-key', '--out', keyDir], env);
+      expect(dk.code, dk.stderr).toBe(0);
+      const policy = JSON.parse(readFileSync(path.join(keyDir, 'policy.json'), 'utf8')) as { backend: string; policy: { kind: string } };
+      expect(policy.backend).toBe('pkcs11');
+      expect(policy.policy.kind).toBe('pkcs11-token');
+      const sealed = await runCli(['confidential', 'seal', '--device-key', keyDir, '--in', path.join(ROOT, 'guests', 'hello', 'dist', 'hello.wasm'), '--out', path.join(home, 'hello.cwasm')], env);
+      expect(sealed.code, sealed.stderr).toBe(0);
+      expect(sealed.stderr).toMatch(/bound to the token, not to a measurement/);
+      const manifest = path.join(home, 'manifest.json');
+      writeFileSync(manifest, JSON.stringify({ modules: { hello: { kind: 'confidential', settings: { image: './hello.cwasm' }, capabilities: ['edgeward:workload/identity'] } } }));
+      const dep = await runCli(['deploy', manifest], env, 60_000);
+      expect(dep.stdout, dep.stderr).toMatch(/created: hello/);
+      const hi = await runCli(['invoke', 'hello', 'hello', '{"name":"Ada"}'], env);
+      expect(hi.stdout.trim(), hi.stderr).toBe('{"message":"Hello, Ada!","count":1}');
+    } finally {
+      await stopDaemon(daemon, 'SIGKILL');
+      cleanup();
+    }
   });
 });
