@@ -2,7 +2,8 @@
  * The TEE backend port: where a device's workload-decryption key lives and what releases it. A confidential
  * package's content key is wrapped (RSA-OAEP-SHA256) to that key; `unwrap` returns the content key only when
  * the backend's policy holds now. Implementations: tpm.ts (key under the SRK, usable only under PolicyPCR
- * over the runtime PCR) and optee.ts (key inside an OP-TEE trusted application; built, not run here).
+ * over the runtime PCR), optee.ts (key inside an OP-TEE trusted application; built, not run here) and
+ * pkcs11.ts (a non-extractable key in a PKCS#11 token: bound to the token, not to a measurement).
  *
  * The same backends keep the **seal master secret** of `edgeward:attest/seal` (host/capabilities/attest):
  * `sealMaster` wraps a 32-byte secret so that only this device, while the backend's policy holds, unwraps it
@@ -15,7 +16,7 @@ import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 
 /** The policy a device key is bound to, as exported to publishers (the same shape the package header records). */
 export interface KeyPolicyDescription {
-  kind: 'tpm-pcr' | 'optee-ta' | 'software';
+  kind: 'tpm-pcr' | 'optee-ta' | 'software' | 'pkcs11-token';
   description: string;
   /** For `tpm-pcr`: the PCRs and the values the key's PolicyPCR was computed over. */
   pcrs?: { index: number; bank: 'sha256'; value: string }[];

@@ -52,6 +52,7 @@ async function seal(o: SealOpts): Promise<void> {
   recipients.forEach((r, i) => {
     if (!r.policy) process.stderr.write(`warning: ${o.deviceKey[i]} has no policy.json: you cannot see what key ${r.keyId} is bound to\n`);
     else if (r.policy.kind === 'software') process.stderr.write(`warning: ${o.deviceKey[i]} is an INSECURE development key (software backend): the package is not protected on that device\n`);
+    else if (r.policy.kind === 'pkcs11-token') process.stderr.write(`note: ${o.deviceKey[i]} is a PKCS#11 token key: bound to the token, not to a measurement (a changed runtime on that device can still decrypt)\n`);
   });
   process.stdout.write(`sealed ${path.basename(o.in)} (${plaintext.length} bytes) to ${recipients.length} device key(s)${signer ? ', signed' : ', UNSIGNED'} → ${o.out}\n`);
 }

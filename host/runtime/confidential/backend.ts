@@ -17,6 +17,7 @@ import { TeeError, type TeeBackend } from '../../../hsm/tee/port.js';
 import { TpmTeeBackend } from '../../../hsm/tee/tpm.js';
 import { SoftwareTeeBackend } from '../../../hsm/tee/software.js';
 import { OpteeTeeBackend } from '../../../hsm/tee/optee.js';
+import { Pkcs11TeeBackend } from '../../../hsm/tee/pkcs11.js';
 import { loadLibteec } from '../../../hsm/tee/libteec.js';
 import { openSharedTpm } from '../../../hsm/tpm/shared.js';
 import { ensurePersistedPrimary, SRK_HANDLE } from '../../../hsm/tpm/identity.js';
@@ -62,7 +63,17 @@ export class DaemonTee {
       this.closers.push(() => b.close());
       return b;
     }
+    if (which === 'pkcs11') return this.openPkcs11();
     return this.openTpm(c?.key_file ?? defaultTpmKeyFile(this.config.state_dir));
+  }
+
+  /** The key pair in the `[keys.pkcs11]` token (found by label, generated on first use). */
+  private async openPkcs11(): Promise<TeeBackend> {
+    const cfg = this.config.keys.pkcs11;
+    if (!cfg) throw new TeeError('unavailable', '[confidential] backend = "pkcs11" needs a [keys.pkcs11] table (the token that holds the workload-decryption key)');
+    const b = await Pkcs11TeeBackend.open(cfg);
+    this.logger.info({ token: cfg.token_label, keyId: (await b.deviceKey()).keyId, created: b.created }, 'PKCS#11 workload-decryption key open: bound to the token, not to a measurement');
+    return b;
   }
 
   private async openTpm(file: string): Promise<TeeBackend> {

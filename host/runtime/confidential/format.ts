@@ -38,7 +38,7 @@ const digestRe = /^sha256:[0-9a-f]{64}$/;
 /** What the device key export said the key is bound to (informational for the publisher; the device enforces). */
 export const policySchema = z
   .object({
-    kind: z.enum(['tpm-pcr', 'optee-ta', 'software']),
+    kind: z.enum(['tpm-pcr', 'optee-ta', 'software', 'pkcs11-token']),
     description: z.string().max(512),
     pcrs: z.array(z.object({ index: z.number().int().min(0).max(23), bank: z.literal('sha256'), value: z.string().regex(/^[0-9a-f]{64}$/) }).strict()).max(24).optional(),
     policyDigest: z.string().regex(/^[0-9a-f]{64}$/).optional(),
