@@ -126,7 +126,7 @@ describe('confidential modules on the daemon (swtpm)', () => {
       plain: { kind: 'confidential', settings: { image: './plain.wasm' } },
     } }));
     const dep = await runCli(['deploy', manifest], a.env, 90_000);
-    expect(dep.stdout).toMatch(/created: (hello, marker|marker, hello)/);
+    expect(dep.stdout, dep.stderr).toMatch(/created: (hello, marker|marker, hello)/);
     expect(dep.stderr).toMatch(/failed: wrongkind: .*is a confidential package \(\.cwasm\), not a component: deploy it with "kind": "confidential"/);
     expect(dep.stderr).toMatch(/failed: plain: .*is not a confidential package \(\.cwasm\): seal it with `edgeward confidential seal`/);
     const hi = await runCli(['invoke', 'hello', 'hello', '{"name":"Ada"}'], a.env);
