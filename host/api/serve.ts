@@ -116,7 +116,7 @@ function listen(server: http.Server, target: { path: string } | { fd: number }):
 const activated = new Map<number, { slot: { app?: Hono }; dropConnections(): Promise<void> }>();
 
 /** An HTTP server for `app` with the limits, and a stop that closes it and every open connection. */
-function httpServer(app: Hono, maxConnections: number, limits: HttpLimits): { server: http.Server; stop(): Promise<void>; dropConnections(): Promise<void> } {
+export function httpServer(app: Hono, maxConnections: number, limits: HttpLimits): { server: http.Server; stop(): Promise<void>; dropConnections(): Promise<void> } {
   const server = http.createServer(
     { maxHeaderSize: limits.maxHeaderBytes, headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: limits.timeoutCheckIntervalMs },
     limitBody(getRequestListener(app.fetch), limits.maxBodyBytes),

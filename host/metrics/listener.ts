@@ -5,13 +5,10 @@
  * the way the management socket does (serveOnUnixSocket: stale socket replaced, mode 0660); on TCP it
  * binds the host and port `[metrics] listen` names.
  */
-import http from 'node:http';
 import net from 'node:net';
-import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { StartupError } from '../errors.js';
-import { limitBody } from '../api/body.js';
-import { serveOnUnixSocket, type HttpLimits } from '../api/serve.js';
+import { httpServer, serveOnUnixSocket, type HttpLimits } from '../api/serve.js';
 import type { MetricsListen } from '../config/metrics.js';
 import type { Logger } from '../log.js';
 
@@ -50,17 +47,7 @@ export async function serveMetrics(listen: MetricsListen, render: () => Promise<
 }
 
 async function serveTcp(app: Hono, host: string, port: number): Promise<MetricsListener> {
-  const l = METRICS_LIMITS;
-  const server = http.createServer(
-    { maxHeaderSize: l.maxHeaderBytes, headersTimeout: l.headersTimeoutMs, requestTimeout: l.requestTimeoutMs, connectionsCheckingInterval: l.timeoutCheckIntervalMs },
-    limitBody(getRequestListener(app.fetch), l.maxBodyBytes),
-  );
-  server.maxConnections = MAX_METRICS_CONNECTIONS;
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
+  const { server, stop } = httpServer(app, MAX_METRICS_CONNECTIONS, METRICS_LIMITS);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       const why = err.code === 'EADDRINUSE' ? 'the port is in use (another process, or another Edgeward daemon?)' : err.code === 'EADDRNOTAVAIL' ? 'no interface of this machine has that address' : err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : err.message;
@@ -70,12 +57,5 @@ async function serveTcp(app: Hono, host: string, port: number): Promise<MetricsL
   });
   const bound = server.address() as net.AddressInfo;
   const shown = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
-  return {
-    address: `http://${shown}:${bound.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      }),
-  };
+  return { address: `http://${shown}:${bound.port}`, close: stop };
 }
