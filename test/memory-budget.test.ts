@@ -9,6 +9,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildTestGuest } from '../guests/adversarial/components.js';
 import { WASM_PAGE_BYTES } from '../host/runtime/wasm-memory.js';
+import { checkReply } from '../host/runtime/sandbox/index.js';
 import type { MemoryBudget, ModuleMemory } from '../host/status.js';
 import { Fixture, rejection, spec, TEST_LIMITS } from './helpers/runtime.js';
 import { daemonHomePerTest, modulesStarted, runCli, startDaemon } from './helpers/cli.js';
@@ -20,6 +21,15 @@ function share(b: MemoryBudget, name: string): ModuleMemory {
   if (!m) throw new Error(`no memory figures for ${name}: ${JSON.stringify(b.modules.map((x) => x.name))}`);
   return m;
 }
+
+it('a worker\'s memory answer is checked like every worker message: whole non-negative byte counts only', () => {
+  const memory = { linear: 65536, heapUsed: 1, heapTotal: 2, heapLimit: 3, external: 0 };
+  expect(checkReply({ id: 7, t: 'memory', memory })).toEqual({ id: 7, t: 'memory', memory });
+  for (const bad of [undefined, null, [], { ...memory, linear: -1 }, { ...memory, heapUsed: 1.5 }, { ...memory, external: '0' }, { linear: 1 }]) {
+    expect(checkReply({ id: 7, t: 'memory', memory: bad })).toBe('"memory" is malformed');
+  }
+  expect(checkReply({ id: 7, t: 'ok', value: '', memory: 'x' })).toBe('"memory" is malformed');
+});
 
 describe('memory budget of a runtime', () => {
   let fx: Fixture;
