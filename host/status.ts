@@ -23,9 +23,9 @@ export interface ModuleMemory {
   name: string;
   digest: string;
   state: 'ok' | 'busy';
-  /** Sum of its instance's linear memories. */
+  /** Sum of its instance's linear memories' byte lengths (grown; RSS counts only the pages touched). */
   linearBytes: number | null;
-  /** Its worker's V8 heap: used, total (allocated), limit (its resourceLimits); off-heap (external + malloced). */
+  /** Its worker's V8 heap: used, total (allocated), limit (its resourceLimits); other off-heap (external besides linear memory, malloced). */
   heapUsedBytes: number | null;
   heapTotalBytes: number | null;
   heapLimitBytes: number | null;

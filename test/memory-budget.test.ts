@@ -118,8 +118,8 @@ describe('memory budget in `edgeward system status`', () => {
     const text = await runCli(['system', 'status'], t.env);
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/^Memory: daemon RSS \d+\.\d MiB/m);
-    expect(text.stdout).toMatch(/^\s+MODULE\s+LINEAR MEMORY\s+WORKER HEAP\s+SHARED CODE$/m);
-    expect(text.stdout).toMatch(/^\s+echo\s+64\.0 KiB\s+\d+\.\d MiB of \d+\.\d MiB\s+\d+\.\d KiB$/m);
+    expect(text.stdout).toMatch(/^\s+MODULE\s+LINEAR MEMORY\s+WORKER HEAP\s+OFF-HEAP\s+SHARED CODE$/m);
+    expect(text.stdout).toMatch(/^\s+echo\s+64\.0 KiB\s+\d+\.\d MiB of \d+\.\d MiB\s+\d+\.\d [KM]iB\s+\d+\.\d KiB$/m);
     expect(text.stdout).toMatch(/^\s+grower\s+\d+\.\d MiB\s+/m);
   }, 90_000);
 });

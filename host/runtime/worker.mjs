@@ -234,7 +234,9 @@ function memoryReport() {
   let linear = 0;
   for (const m of memories) linear += m.buffer.byteLength;
   const h = getHeapStatistics();
-  return { linear, heapUsed: h.used_heap_size, heapTotal: h.total_heap_size, heapLimit: h.heap_size_limit, external: h.external_memory + h.malloced_memory };
+  // V8 counts linear memories' backing stores as external memory: `external` is what is left besides them.
+  const external = Math.max(0, h.external_memory - linear) + h.malloced_memory;
+  return { linear, heapUsed: h.used_heap_size, heapTotal: h.total_heap_size, heapLimit: h.heap_size_limit, external };
 }
 
 /** @param {InvokeMessage} msg @returns {Reply} */

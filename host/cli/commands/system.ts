@@ -227,7 +227,7 @@ export function memoryLines(m: MemoryBudget): string {
   const d = m.daemon;
   const head = `Memory: daemon RSS ${mib(d.rss)} (JS heap ${mib(d.heapUsed)} of ${mib(d.heapTotal)}, external ${mib(d.external)}, array buffers ${mib(d.arrayBuffers)})`;
   if (m.modules.length === 0) return `${head}\n    no module running`;
-  const rows = [['    MODULE', 'LINEAR MEMORY', 'WORKER HEAP', 'SHARED CODE'], ...m.modules.map(moduleRow)];
+  const rows = [['    MODULE', 'LINEAR MEMORY', 'WORKER HEAP', 'OFF-HEAP', 'SHARED CODE'], ...m.modules.map(moduleRow)];
   const busy = m.modules.some((x) => x.state === 'busy') ? `\n    busy: in a guest call, no answer within ${m.probeTimeoutMs} ms` : '';
   return `${head}\n${table(rows)}${busy}`;
 }
@@ -235,7 +235,7 @@ export function memoryLines(m: MemoryBudget): string {
 function moduleRow(x: ModuleMemory): string[] {
   const heap = x.heapUsedBytes === null || x.heapTotalBytes === null ? 'busy' : `${mib(x.heapUsedBytes)} of ${mib(x.heapTotalBytes)}`;
   const code = `${mib(x.codeBytes)}${x.codeSharedBy > 1 ? ` (shared by ${x.codeSharedBy})` : ''}`;
-  return [`    ${x.name}`, x.linearBytes === null ? 'busy' : mib(x.linearBytes), heap, code];
+  return [`    ${x.name}`, x.linearBytes === null ? 'busy' : mib(x.linearBytes), heap, x.externalBytes === null ? 'busy' : mib(x.externalBytes), code];
 }
 
 /** Bytes as MiB with one decimal (KiB below one MiB). */

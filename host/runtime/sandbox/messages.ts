@@ -7,7 +7,12 @@ import type { LogLevel } from '../capabilities.js';
 /** Where a start's time went, in ms (worker side). */
 export interface StartTimings { link: number; instantiate: number; start: number }
 
-/** A worker's answer to a `memory` probe, in bytes: its linear memories, its V8 heap (used, total, limit), off-heap. */
+/**
+ * A worker's answer to a `memory` probe, in bytes: its linear memories (their byte length: grown, not
+ * necessarily resident), its V8 heap (used, total, limit), and its other off-heap memory (V8 external
+ * memory besides the linear memories, plus malloced; approximate: V8 updates its external count lazily,
+ * e.g. after a memory grew page by page, until its next GC).
+ */
 export interface WorkerMemory { linear: number; heapUsed: number; heapTotal: number; heapLimit: number; external: number }
 const WORKER_MEMORY_FIELDS = ['linear', 'heapUsed', 'heapTotal', 'heapLimit', 'external'] as const;
 
