@@ -29,7 +29,8 @@ export function systemRoutes(daemon: DaemonControl, memory?: () => Promise<Memor
 
   const own = apiVersion({ minimum: MGMT_API_VERSION });
   app.get('/system/status', own, async (c) => {
-    const [status, budget] = await Promise.all([daemon.status(), memory?.()]);
+    // The budget is extra: its failure never fails the status.
+    const [status, budget] = await Promise.all([daemon.status(), memory?.().catch(() => undefined)]);
     return c.json(budget ? { ...status, memory: budget } : status);
   });
   app.put('/system/log-level', own, async (c) => {
