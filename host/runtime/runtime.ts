@@ -16,7 +16,9 @@ import { reconcile } from './deployer.js';
 import { renderDetails } from './details.js';
 import { RuntimeError } from './errors.js';
 import { DAEMON_EVENTS, RuntimeEvents, type DaemonEventKind, type RuntimeEvent } from './events.js';
-import { Loader, type CacheSeal } from './loader.js';
+import { Loader, type CacheSeal, type Digest } from './loader.js';
+import { collectMemoryBudget } from './memory-budget.js';
+import type { MemoryBudget } from '../status.js';
 import { API_SOURCE, DeploymentRecords, deploymentDigest } from './deployments.js';
 import { ModuleLocks } from './locks.js';
 import { LogStore, type LogStoreOptions } from './log-store.js';
@@ -131,6 +133,12 @@ export class ComponentRuntime implements ModuleRuntime {
   /** An event about the daemon itself, into the same ring (the daemon logged it already). */
   recordDaemonEvent(kind: DaemonEventKind, message: string): void {
     this.eventLog.ring.push({ module: DAEMON_EVENTS, kind, message });
+  }
+
+  /** What the daemon and each running module cost in memory, for `system status` (memory-budget.ts). */
+  memoryBudget(probeTimeoutMs?: number): Promise<MemoryBudget> {
+    const sources = { instances: this.instances, digestOf: (n: string) => this.registry.get(n)?.digest, componentPath: (d: string) => this.loader.componentPath(d as Digest) };
+    return collectMemoryBudget(sources, probeTimeoutMs);
   }
 
   // ---- ModuleRuntime -------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 // filesystem (only its own data directory, when granted), sockets (HTTP goes through the host, to
 // granted hosts only), env or process.
 import { parentPort } from 'node:worker_threads';
-import { deserialize, serialize } from 'node:v8';
+import { deserialize, getHeapStatistics, serialize } from 'node:v8';
 import { guardInterface } from '../boundary/validate.mjs';
 import {
   ANSWER_FALSE, ANSWER_LEN, ANSWER_NUMBER, ANSWER_SEQ, ANSWER_TRUE, ANSWER_UNDEFINED, MAX_NUMBER_ARGS, PRIVATE_PREFIX,
@@ -13,7 +13,7 @@ import {
 } from './broker-protocol.mjs';
 /** @import { ArgumentLimit } from './capabilities.js' */
 /** @import { BrokerProxy, HostMessage, ImportObject, InitMessage, InvokeMessage, LoadMessage, WorkerContext } from './sandbox/worker-api.js' */
-/** @import { Reply } from './sandbox/messages.js' */
+/** @import { Reply, WorkerMemory } from './sandbox/messages.js' */
 
 /** The worker's port to the host (a sandbox worker is always a worker thread). */
 const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
@@ -172,7 +172,7 @@ function classify(err) {
   return { t: 'trap', message: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
 }
 
-/** @typedef {(getCoreModule: (name: string) => unknown, imports: ImportObject) => Promise<Record<string, any>>} Instantiate */
+/** @typedef {(getCoreModule: (name: string) => unknown, imports: ImportObject, instantiateCore?: (module: unknown, imports?: unknown) => Promise<unknown>) => Promise<Record<string, any>>} Instantiate */
 /** @type {{ imports: ImportObject; instantiate: Instantiate; link: number } | undefined} */
 let loaded;
 
@@ -202,13 +202,41 @@ async function init(msg) {
     return m;
   };
   const t1 = performance.now();
-  const exports = await loaded.instantiate(getCoreModule, loaded.imports);
+  const exports = await loaded.instantiate(getCoreModule, loaded.imports, instantiateCore);
   const t2 = performance.now();
   const started = exports['edgeward:module/lifecycle@0.1.0'] ?? exports.lifecycle;
   lifecycle = started;
   health = exports['edgeward:module/health@0.1.0'] ?? exports.health;
   started.start(msg.config);
   return { link: loaded.link, instantiate: t2 - t1, start: performance.now() - t2 };
+}
+
+/** WebAssembly, typed as far as used here (tsconfig's lib has no WebAssembly types). */
+const wasm = /** @type {{ instantiate(m: unknown, i?: unknown): Promise<{ exports: Record<string, unknown> }>; Memory: new (...a: any[]) => { buffer: ArrayBuffer } }} */ (
+  /** @type {any} */ (globalThis).WebAssembly
+);
+/** The linear memories the component's core instances export (a memory jco links in is the same object). */
+/** @type {Set<{ buffer: ArrayBuffer }>} */
+const memories = new Set();
+
+/**
+ * jco's `instantiateCore` (WebAssembly.instantiate), noting each core instance's exported memories so
+ * the `memory` probe can sum them. @param {unknown} module @param {unknown} [imports]
+ */
+async function instantiateCore(module, imports) {
+  const instance = await wasm.instantiate(module, imports);
+  for (const v of Object.values(instance.exports)) if (v instanceof wasm.Memory) memories.add(v);
+  return instance;
+}
+
+/** This worker's own memory, for the host's `memory` probe (host/runtime/memory-budget.ts). @returns {WorkerMemory} */
+function memoryReport() {
+  let linear = 0;
+  for (const m of memories) linear += m.buffer.byteLength;
+  const h = getHeapStatistics();
+  // V8 counts linear memories' backing stores as external memory: `external` is what is left besides them.
+  const external = Math.max(0, h.external_memory - linear) + h.malloced_memory;
+  return { linear, heapUsed: h.used_heap_size, heapTotal: h.total_heap_size, heapLimit: h.heap_size_limit, external };
 }
 
 /** @param {InvokeMessage} msg @returns {Reply} */
@@ -238,6 +266,9 @@ port.on('message', /** @param {HostMessage} msg */ async (msg) => {
         if (!health?.check) throw new Error('health probe: the component exports no edgeward:module/health');
         health.check();
         post({ id: msg.id, t: 'ok', value: '' });
+        break;
+      case 'memory':
+        post({ id: msg.id, t: 'memory', memory: memoryReport() });
         break;
       case 'stop':
         lifecycle?.stop();

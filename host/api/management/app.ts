@@ -11,6 +11,7 @@ import { systemRoutes } from './system.js';
 import { modulesRoutes } from './modules.js';
 import type { NativeModulesView } from '../native-modules.js';
 import type { ModuleRuntime } from '../../runtime/types.js';
+import { hasMemoryBudget } from '../../runtime/memory-budget.js';
 import type { DaemonControl } from './control.js';
 import type { Logger } from '../../log.js';
 
@@ -32,7 +33,8 @@ export function managementApp(deps: ManagementDeps): Hono {
   app.onError(errorHandler(deps.logger));
   app.notFound((c) => c.json({ message: 'not found' }, 404));
   app.use('*', bodyLimit({ maxSize: MAX_MGMT_BODY_BYTES, onError: (c) => c.json({ message: `request body larger than ${MAX_MGMT_BODY_BYTES} bytes` }, 413) }));
-  app.route('/', systemRoutes(deps.daemon));
+  const rt = deps.runtime;
+  app.route('/', systemRoutes(deps.daemon, hasMemoryBudget(rt) ? () => rt.memoryBudget() : undefined));
   app.use('/modules/*', apiVersion());
   app.use('/modules', apiVersion());
   app.route('/modules', modulesRoutes(deps.runtime, deps.native));

@@ -14,16 +14,25 @@ import { readJsonBody } from '../body.js';
 import { logLevelSchema } from '../../config/schema.js';
 import type { DaemonControl } from './control.js';
 import { MGMT_API_VERSION } from '../versions.js';
+import type { MemoryBudget } from '../../status.js';
 
 const MAX_TAIL = 100_000;
 
-export function systemRoutes(daemon: DaemonControl): Hono {
+/**
+ * `memory`: the runtime's memory budget (host/runtime/memory-budget.ts), added to /system/status as its
+ * `memory` object (an Edgeward extension; absent when the runtime does not report one).
+ */
+export function systemRoutes(daemon: DaemonControl, memory?: () => Promise<MemoryBudget>): Hono {
   const app = new Hono();
   app.get('/systeminfo', apiVersion(), (c) => c.json(systemInfo(daemon)));
   app.get('/systeminfo/resources', apiVersion({ minimum: '2019-11-05' }), (c) => c.json(systemResources()));
 
   const own = apiVersion({ minimum: MGMT_API_VERSION });
-  app.get('/system/status', own, async (c) => c.json(await daemon.status()));
+  app.get('/system/status', own, async (c) => {
+    // The budget is extra: its failure never fails the status.
+    const [status, budget] = await Promise.all([daemon.status(), memory?.().catch(() => undefined)]);
+    return c.json(budget ? { ...status, memory: budget } : status);
+  });
   app.put('/system/log-level', own, async (c) => {
     const body = await readJsonBody(c, { required: true, maxBytes: 1024 });
     const parsed = logLevelSchema.safeParse((body as { level?: unknown } | undefined)?.level);

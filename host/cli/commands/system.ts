@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { logLevelSchema } from '../../config/schema.js';
 import type { DaemonStatus } from '../../api/management/control.js';
+import type { MemoryBudget, ModuleMemory } from '../../status.js';
 import { EDGEWARD_VERSION } from '../../version.js';
 import { promises as fs } from 'node:fs';
 import { ConfigError, CONFIG_EXIT_CODE, loadConfig, type LoadedConfig } from '../../config/load.js';
@@ -73,9 +74,9 @@ export function registerSystemCommands(program: Command, ctx: () => CliContext):
 /** `system status`: the daemon's services, or "Down" with exit 1 when it does not answer. */
 async function printStatus(ctx: CliContext, json: boolean): Promise<number | undefined> {
   const client = await cliClient(ctx);
-  let status: DaemonStatus;
+  let status: DaemonStatus & { memory?: MemoryBudget };
   try {
-    status = await client.request<DaemonStatus>('GET', '/system/status');
+    status = await client.request<DaemonStatus & { memory?: MemoryBudget }>('GET', '/system/status');
   } catch (err) {
     if (!(err instanceof NotRunningError)) throw err;
     const message = await whyDown(ctx, err);
@@ -93,6 +94,7 @@ async function printStatus(ctx: CliContext, json: boolean): Promise<number | und
       `Version ${status.version}, pid ${status.pid}, up ${status.uptimeSeconds} s, log level ${status.logLevel}\n` +
       `State: ${status.stateDir}\nConfig: ${status.configSource}\nModules: ${status.modules.running} running of ${status.modules.total}${status.modules.starting ? ' (deployment being applied)' : ''}\n` +
       `Faults survived: ${faultLine(status.faults)}\n\n` +
+      (status.memory ? `${memoryLines(status.memory)}\n\n` : '') +
       "Use 'edgeward system logs' to check for non-fatal errors.\nUse 'edgeward check' to diagnose configuration issues.\n",
   );
   return undefined;
@@ -215,6 +217,30 @@ function prettyLine(line: string): string {
   const level = (LEVELS[Number(o.level)] ?? String(o.level)).padEnd(5);
   const extra = Object.entries(o).filter(([k]) => !QUIET_FIELDS.has(k)).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
   return [time, level, String(o.msg ?? ''), ...extra].join(' ').trimEnd();
+}
+
+/**
+ * The memory budget: the daemon process (its RSS includes every module's worker), then each running
+ * module's share; `busy` where its worker was in a guest call and did not answer in time.
+ */
+export function memoryLines(m: MemoryBudget): string {
+  const d = m.daemon;
+  const head = `Memory: daemon RSS ${mib(d.rss)} (JS heap ${mib(d.heapUsed)} of ${mib(d.heapTotal)}, external ${mib(d.external)}, array buffers ${mib(d.arrayBuffers)})`;
+  if (m.modules.length === 0) return `${head}\n    no module running`;
+  const rows = [['    MODULE', 'LINEAR MEMORY', 'WORKER HEAP', 'OFF-HEAP', 'SHARED CODE'], ...m.modules.map(moduleRow)];
+  const busy = m.modules.some((x) => x.state === 'busy') ? `\n    busy: in a guest call, no answer within ${m.probeTimeoutMs} ms` : '';
+  return `${head}\n${table(rows)}${busy}`;
+}
+
+function moduleRow(x: ModuleMemory): string[] {
+  const heap = x.heapUsedBytes === null || x.heapTotalBytes === null ? 'busy' : `${mib(x.heapUsedBytes)} of ${mib(x.heapTotalBytes)}`;
+  const code = `${mib(x.codeBytes)}${x.codeSharedBy > 1 ? ` (shared by ${x.codeSharedBy})` : ''}`;
+  return [`    ${x.name}`, x.linearBytes === null ? 'busy' : mib(x.linearBytes), heap, x.externalBytes === null ? 'busy' : mib(x.externalBytes), code];
+}
+
+/** Bytes as MiB with one decimal (KiB below one MiB). */
+function mib(bytes: number): string {
+  return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1048576).toFixed(1)} MiB`;
 }
 
 /** The last-resort counts (daemon/last-resort.ts); an older daemon does not report them. */

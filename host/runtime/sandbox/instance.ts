@@ -14,7 +14,7 @@ import { TrapError } from '../errors.js';
 import { EventLimiter } from '../events.js';
 import type { InstanceType } from '../../boundary/types.js';
 import { Broker, guard, type Fault } from './broker.js';
-import { checkReply, describe, type Reply, type StartTimings } from './messages.js';
+import { checkReply, describe, type Reply, type StartTimings, type WorkerMemory } from './messages.js';
 import { takeWorker } from './pool.js';
 import { protocol } from './shared.js';
 import type { HostRequest, LoadMessage } from './worker-api.js';
@@ -234,6 +234,28 @@ export class Instance {
     await this.exchange({ t: 'stop' }, this.opts.limits.call_timeout_ms, 'stop').catch(() => undefined);
     this.end({ kind: 'exited', code: 0 }); // not reported: the host asked for it
     await this.worker.terminate();
+  }
+
+  /**
+   * Ask the worker for its memory (messages.ts WorkerMemory). Not queued behind guest calls and never
+   * ends the instance: a worker busy in a guest call answers after it, so past `timeoutMs` this resolves
+   * to undefined (unknown) and the late answer is dropped.
+   */
+  memory(timeoutMs: number): Promise<WorkerMemory | undefined> {
+    if (this.ended) return Promise.resolve(undefined);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        resolve(undefined);
+      }, timeoutMs);
+      this.pending.set(id, (r) => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        resolve(r.t === 'memory' ? r.memory : undefined);
+      });
+      this.worker.postMessage({ t: 'memory', id } satisfies HostRequest & { id: number });
+    });
   }
 
   private exchange(msg: HostRequest, timeoutMs: number, what: string): Promise<Reply> {

@@ -7,13 +7,22 @@ import type { LogLevel } from '../capabilities.js';
 /** Where a start's time went, in ms (worker side). */
 export interface StartTimings { link: number; instantiate: number; start: number }
 
+/**
+ * A worker's answer to a `memory` probe, in bytes: its linear memories (their byte length: grown, not
+ * necessarily resident), its V8 heap (used, total, limit), and its other off-heap memory (V8 external
+ * memory besides the linear memories, plus malloced; approximate: V8 updates its external count lazily,
+ * e.g. after a memory grew page by page, until its next GC).
+ */
+export interface WorkerMemory { linear: number; heapUsed: number; heapTotal: number; heapLimit: number; external: number }
+const WORKER_MEMORY_FIELDS = ['linear', 'heapUsed', 'heapTotal', 'heapLimit', 'external'] as const;
+
 /** One checked message from a worker, or the host's own `ended` (pending calls of an instance that ended). */
-export type Reply = { id?: number; t: string; value?: string; message?: string; code?: number; level?: LogLevel; timings?: StartTimings };
+export type Reply = { id?: number; t: string; value?: string; message?: string; code?: number; level?: LogLevel; timings?: StartTimings; memory?: WorkerMemory };
 
 /** The WIT `edgeward:module/logging.level` cases; `satisfies` keeps the list inside the generated type. */
 const LOG_LEVELS: ReadonlySet<string> = new Set(['trace', 'debug', 'info', 'warn', 'error'] satisfies LogLevel[]);
 /** What a sandbox worker may post (worker.mjs); `ended` is the host's own and never accepted from it. */
-const WORKER_REPLIES: ReadonlySet<string> = new Set(['log', 'loaded', 'started', 'ok', 'guest-error', 'trap', 'exit', 'start-failed', 'start-error']);
+const WORKER_REPLIES: ReadonlySet<string> = new Set(['log', 'loaded', 'started', 'ok', 'guest-error', 'trap', 'exit', 'start-failed', 'start-error', 'memory']);
 
 /**
  * Check one message from a sandbox worker. The worker runs the guest, so what it posts is untrusted: the
@@ -33,6 +42,10 @@ export function checkReply(m: unknown): Reply | string {
   if (r.timings !== undefined) {
     const t = r.timings as Record<string, unknown> | null;
     if (typeof t !== 'object' || t === null || !['link', 'instantiate', 'start'].every((k) => typeof t[k] === 'number')) return '"timings" are malformed';
+  }
+  if (r.t === 'memory' || r.memory !== undefined) {
+    const mem = r.memory as Record<string, unknown> | null;
+    if (typeof mem !== 'object' || mem === null || !WORKER_MEMORY_FIELDS.every((k) => Number.isSafeInteger(mem[k]) && (mem[k] as number) >= 0)) return '"memory" is malformed';
   }
   return r as Reply;
 }

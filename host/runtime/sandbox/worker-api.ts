@@ -43,7 +43,10 @@ export interface StopMessage { t: 'stop' }
 /** A health probe: call the guest's `edgeward:module/health.check` (only sent when it exports it). */
 export interface HealthMessage { t: 'health' }
 
-export type HostRequest = LoadMessage | InitMessage | InvokeMessage | StopMessage | HealthMessage;
+/** A memory probe (memory-budget.ts): the worker answers between guest calls, never during one. */
+export interface MemoryMessage { t: 'memory' }
+
+export type HostRequest = LoadMessage | InitMessage | InvokeMessage | StopMessage | HealthMessage | MemoryMessage;
 /** What the host posts to a worker; `id` pairs it with the reply. */
 export type HostMessage = HostRequest & { id: number };
 
