@@ -17,6 +17,7 @@ import { renderDetails } from './details.js';
 import { RuntimeError } from './errors.js';
 import { DAEMON_EVENTS, RuntimeEvents, type DaemonEventKind, type RuntimeEvent } from './events.js';
 import { Loader, type CacheSeal } from './loader.js';
+import { Phases } from './phases.js';
 import { API_SOURCE, DeploymentRecords, deploymentDigest } from './deployments.js';
 import { ModuleLocks } from './locks.js';
 import { LogStore, type LogStoreOptions } from './log-store.js';
@@ -24,7 +25,7 @@ import type { ModuleSpec } from './manifest.js';
 import { IOT_EDGE_BACKOFF, type BackoffSettings } from './policy.js';
 import { Registry, type Registration } from './registry.js';
 import { FileVersionFloors, RollbackGuard, type VersionFloors } from './rollback.js';
-import { warmWorkerPool, type Instance, type InvokeOutcome } from './sandbox/index.js';
+import { drainWorkerPool, keepSpare, type Instance, type InvokeOutcome } from './sandbox/index.js';
 import { Supervisor } from './supervisor.js';
 import { TrustStore, type ModuleTrust } from './trust.js';
 import { GUEST_ERROR_STATUS, type DeployResult, type InvokeResult, type LogQuery, type ModuleDetails, type ModuleRuntime } from './types.js';
@@ -88,7 +89,7 @@ export class ComponentRuntime implements ModuleRuntime {
     const deployments = await DeploymentRecords.open(opts.stateDir);
     const versionFloors = opts.versionFloors ?? (await FileVersionFloors.open(opts.stateDir));
     const rt = new ComponentRuntime({ ...opts, versionFloors }, registry, logs, counters, saved, deployments);
-    void warmWorkerPool();
+    rt.fitPool();
     return rt;
   }
 
@@ -183,12 +184,14 @@ export class ComponentRuntime implements ModuleRuntime {
   async create(spec: ModuleSpec): Promise<ModuleDetails> {
     return this.changing(spec.name, async () => {
       if (this.registry.get(spec.name)) throw new RuntimeError('conflict', `module "${spec.name}" already exists`);
-      const [reg, bytes] = await this.admission.admit(spec);
+      keepSpare(); // it boots while the component is measured and transpiled (pool.ts)
+      const phases = new Phases();
+      const [reg, bytes] = await this.admission.admit(spec, undefined, phases);
       await this.registry.put(reg);
       this.supervisor.registered(reg.name, false);
       this.eventLog.record(reg.name, 'created', `registered ${reg.digest} from ${reg.source}`);
       // The bytes were measured moments ago by admit(); the first launch does not read them back.
-      if (reg.desiredStatus === 'running') await this.supervisor.launch(reg.name, bytes);
+      if (reg.desiredStatus === 'running') await this.supervisor.launch(reg.name, bytes, phases);
       return this.details(reg);
     });
   }
@@ -197,7 +200,9 @@ export class ComponentRuntime implements ModuleRuntime {
   async update(spec: ModuleSpec, startNow?: boolean): Promise<ModuleDetails> {
     return this.changing(spec.name, async () => {
       const old = this.registry.get(spec.name);
-      const [reg, bytes] = await this.admission.admit(spec, old);
+      keepSpare(); // it boots while the component is measured and transpiled (pool.ts)
+      const phases = new Phases();
+      const [reg, bytes] = await this.admission.admit(spec, old, phases);
       if (startNow !== undefined) reg.desiredStatus = startNow ? 'running' : 'stopped';
       if (old) await this.supervisor.halt(spec.name, 'updating');
       await this.registry.put(reg);
@@ -205,7 +210,7 @@ export class ComponentRuntime implements ModuleRuntime {
       this.supervisor.registered(reg.name, Boolean(old));
       this.eventLog.record(reg.name, old ? 'updated' : 'created', `registered ${reg.digest} from ${reg.source}`);
       // The bytes were measured moments ago by admit(); the first launch does not read them back.
-      if (reg.desiredStatus === 'running') await this.supervisor.launch(reg.name, bytes);
+      if (reg.desiredStatus === 'running') await this.supervisor.launch(reg.name, bytes, phases);
       return this.details(reg);
     });
   }
@@ -255,6 +260,15 @@ export class ComponentRuntime implements ModuleRuntime {
     return this.registry.all();
   }
 
+  /**
+   * Where the last start of `name` spent its time, in ms per phase (phases.ts): admission's phases too
+   * when the start followed a create or update. Undefined before its first start.
+   */
+  startPhases(name: string): { phases: Phases['ms']; total: number } | undefined {
+    const p = this.supervisor.startPhases.get(name);
+    return p && { phases: { ...p.ms }, total: p.total ?? 0 };
+  }
+
   /** Running, or waiting out a back-off before its next start. */
   isActive(name: string): boolean {
     return this.supervisor.isActive(name);
@@ -273,7 +287,19 @@ export class ComponentRuntime implements ModuleRuntime {
    */
   private changing<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const inUse = () => new Set(this.registry.all().flatMap((r) => (r.plaintextDigest ? [r.digest, r.plaintextDigest] : [r.digest])));
-    return this.locks.run(name, () => fn().finally(() => this.admission.prune(inUse())));
+    return this.locks.run(name, () => fn().finally(() => {
+      this.admission.prune(inUse());
+      this.fitPool();
+    }));
+  }
+
+  /**
+   * One spare sandbox worker while any module is registered, none otherwise (pool.ts): at open and when
+   * the set of modules may have changed. (The supervisor spawns the next spare after each start.)
+   */
+  private fitPool(): void {
+    if (this.registry.all().length > 0) keepSpare();
+    else void drainWorkerPool();
   }
 
   /** Record the desired status (persisted) if it differs. */

@@ -3,6 +3,11 @@
  * device), which would otherwise sit on every start's critical path. A pooled worker has no instance,
  * no guest and no capability until `load`; idle ones do not keep the process alive.
  *
+ * At most one spare, and only while it has a use (the runtime decides: runtime.ts `fitPool`): a daemon
+ * with no module holds none; a deploy spawns it as it begins (it boots while the component is measured
+ * and transpiled); after a start has finished, the next spare is spawned (never during a start, which it
+ * would slow down on a small device); with the last module removed it is ended.
+ *
  * A worker gets an empty env, no execArgv, no argv, its stdout/stderr piped to the host (the module log),
  * and a capped JS heap (`resourceLimits`; its linear memories are capped by the loader's rewrite).
  */
@@ -41,20 +46,24 @@ function refillPool(): void {
   while (pool.length < POOL_SIZE) pool.push(spawnWorker());
 }
 
-/** A worker for one instance: a pooled one (its pool listeners removed, referenced again) or a new one. */
+/**
+ * A worker for one instance: a pooled one (its pool listeners removed, referenced again) or a new one.
+ * The pool is not refilled here: `keepSpare` does, once the start is over.
+ */
 export function takeWorker(): Worker {
   const w = pool.shift() ?? spawnWorker();
   w.removeAllListeners('error');
   w.removeAllListeners('exit');
   w.ref();
-  setImmediate(refillPool);
   return w;
 }
 
-/**
- * Spawn the pooled workers now (the runtime does at open, so a daemon's first module start does not
- * wait for a thread to boot). Resolves when they are running.
- */
+/** Spawn the spare if there is none (it boots in the background). */
+export function keepSpare(): void {
+  refillPool();
+}
+
+/** Spawn the spare now if there is none, and resolve when it is running (tests, benches). */
 export async function warmWorkerPool(): Promise<void> {
   refillPool();
   await Promise.all(pool.map((w) => online.get(w)));
