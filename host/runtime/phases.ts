@@ -5,13 +5,13 @@
  * to `total`. Cheap: a few performance.now() calls per start.
  *
  * Admission (deploy): read, measure, verify, store, prepare (transpile or verified cache), compile, types.
- * Start: read, measure, verify, prepare, compile, gate (waiting for the measurement), launch-hook (TPM
+ * Start: halt (a restart's stop of the previous instance), read, measure, verify, prepare, compile, gate (waiting for the measurement), launch-hook (TPM
  * extend), worker (taking one), load (glue + imports linked, host's view), link (worker's own view),
  * instantiate, start (the guest's `start`).
  */
 export type PhaseName =
   | 'read' | 'measure' | 'verify' | 'store' | 'prepare' | 'compile' | 'types'
-  | 'gate' | 'launch-hook' | 'worker' | 'load' | 'link' | 'instantiate' | 'start';
+  | 'halt' | 'gate' | 'launch-hook' | 'worker' | 'load' | 'link' | 'instantiate' | 'start';
 
 export class Phases {
   private readonly t0 = performance.now();

@@ -159,9 +159,10 @@ export class ComponentRuntime implements ModuleRuntime {
   async restart(name: string): Promise<void> {
     await this.locks.run(name, async () => {
       await this.desire(name, 'running');
-      await this.supervisor.halt(name, 'restarting');
+      const phases = new Phases();
+      await phases.time('halt', () => this.supervisor.halt(name, 'restarting'));
       this.supervisor.resetRestarts(name);
-      await this.supervisor.launch(name);
+      await this.supervisor.launch(name, undefined, phases);
     });
   }
 

@@ -133,6 +133,8 @@ export class Instance {
   private readonly pending = new Map<number, (r: Reply) => void>();
   private nextId = 1;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Guest calls queued or running (invoke, health); 0: the next one runs at once, without a chain hop. */
+  private queued = 0;
   private ended = false;
   private hostStopping = false;
   /** Host-side failures while serving this instance trap it as `internal`. */
@@ -218,9 +220,7 @@ export class Instance {
       this.kill(r.t === 'exit' ? { kind: 'exited', code: r.code ?? 0 } : { kind: 'trap', message: r.message ?? r.t });
       throw new TrapError(r.t === 'exit' ? `module "${this.opts.module}" exited with code ${r.code}` : `module "${this.opts.module}" trapped: ${r.message}`);
     };
-    const p = this.chain.then(run, run);
-    this.chain = p.catch(() => undefined);
-    return p;
+    return this.serial(run);
   }
 
   /**
@@ -236,8 +236,14 @@ export class Instance {
       this.kill(r.t === 'exit' ? { kind: 'exited', code: r.code ?? 0 } : { kind: 'trap', message: r.message ?? r.t });
       throw new TrapError(r.t === 'exit' ? `module "${this.opts.module}" exited with code ${r.code}` : `module "${this.opts.module}" trapped: ${r.message}`);
     };
-    const p = this.chain.then(run, run);
-    this.chain = p.catch(() => undefined);
+    return this.serial(run);
+  }
+
+  /** Run guest calls one at a time, in call order; with nothing queued, at once (no promise hop). */
+  private serial<T>(run: () => Promise<T>): Promise<T> {
+    const p = this.queued++ === 0 ? run() : this.chain.then(run, run);
+    const done = p.finally(() => { this.queued--; });
+    this.chain = done.catch(() => undefined);
     return p;
   }
 
@@ -250,7 +256,7 @@ export class Instance {
     await this.worker.terminate();
   }
 
-  private exchange(msg: HostRequest, timeoutMs: number, what: string): Promise<Reply> {
+  private exchange(msg: HostRequest & { id?: number }, timeoutMs: number, what: string): Promise<Reply> {
     if (this.ended) return Promise.reject(new RuntimeError('failed', `module "${this.opts.module}" is not running`));
     const id = this.nextId++;
     // One guest call at a time (calls are chained), so one deadline.
@@ -269,7 +275,8 @@ export class Instance {
         if (r.t === 'ended') reject(new RuntimeError('failed', `module "${this.opts.module}" ended during ${what}: ${r.message}`));
         else resolve(r);
       });
-      this.worker.postMessage({ ...msg, id });
+      msg.id = id;
+      this.worker.postMessage(msg);
     });
   }
 
