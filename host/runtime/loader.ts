@@ -354,6 +354,7 @@ export class Loader {
    * confidential module's decrypted code is not kept by the daemon.
    */
   forgetInMemory(inUse: ReadonlySet<string>): void {
+    for (const digest of this.measured.keys()) if (!inUse.has(digest)) this.measured.delete(digest);
     for (const key of this.prepared.keys()) {
       const digest = key.startsWith('memory:') ? key.slice('memory:'.length) : undefined;
       if (digest === undefined || inUse.has(digest)) continue;
