@@ -101,7 +101,9 @@ async function restarts(rt: ComponentRuntime, name: string, method: string, runs
 function phaseLine(f: Figure): string {
   const names = Object.keys(f.phases[0]?.phases ?? {}) as (keyof PhaseRecord['phases'])[];
   const parts = names.map((n) => `${n} ${median(f.phases.map((p) => p.phases[n] ?? 0)).toFixed(1)}`);
-  return `      phases (ms, median): ${parts.join(', ')}; start total ${median(f.phases.map((p) => p.total)).toFixed(1)}`;
+  // The worker's own link time is part of load; the rest of load is the spare still booting, or a busy CPU.
+  const wait = median(f.phases.map((p) => (p.phases.load ?? 0) - (p.phases.link ?? 0)));
+  return `      phases (ms, median): ${parts.join(', ')}; load − link (worker not ready / CPU) ${wait.toFixed(1)}; start total ${median(f.phases.map((p) => p.total)).toFixed(1)}`;
 }
 
 /** The same logic as guests/hello without its identity work, as a Node child process answering one line on stdin. */

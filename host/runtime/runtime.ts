@@ -18,6 +18,7 @@ import { RuntimeError } from './errors.js';
 import { DAEMON_EVENTS, RuntimeEvents, type DaemonEventKind, type RuntimeEvent } from './events.js';
 import { Loader, type CacheSeal } from './loader.js';
 import { Phases } from './phases.js';
+import { CONFIDENTIAL_KIND } from './confidential/open.js';
 import { API_SOURCE, DeploymentRecords, deploymentDigest } from './deployments.js';
 import { ModuleLocks } from './locks.js';
 import { LogStore, type LogStoreOptions } from './log-store.js';
@@ -102,8 +103,8 @@ export class ComponentRuntime implements ModuleRuntime {
    * Start a module without clearing its back-off: the daemon's own (re)start and an unchanged module in a
    * deployment, as opposed to an operator's `start`. Restart counts carry on from before.
    */
-  resume(name: string): Promise<void> {
-    return this.startWith(name, false);
+  resume(name: string, measured?: { digest: string; bytes: Uint8Array }): Promise<void> {
+    return this.startWith(name, false, measured);
   }
 
   events(module?: string): RuntimeEvent[] {
@@ -309,13 +310,16 @@ export class ComponentRuntime implements ModuleRuntime {
     if (r.desiredStatus !== status) await this.registry.put({ ...r, desiredStatus: status });
   }
 
-  private async startWith(name: string, clearBackoff: boolean): Promise<void> {
+  /** `measured`: bytes a deployment just read and measured; used only if they are still the registration's. */
+  private async startWith(name: string, clearBackoff: boolean, measured?: { digest: string; bytes: Uint8Array }): Promise<void> {
     await this.locks.run(name, async () => {
       await this.desire(name, 'running');
       if (this.instances.get(name)?.alive) return;
       this.supervisor.cancelRestart(name);
       if (clearBackoff) this.supervisor.resetRestarts(name);
-      await this.supervisor.launch(name);
+      const r = this.registry.require(name);
+      const justMeasured = measured && r.kind !== CONFIDENTIAL_KIND && measured.digest === r.digest ? measured.bytes : undefined;
+      await this.supervisor.launch(name, justMeasured);
     });
   }
 

@@ -65,6 +65,11 @@ export function takeWorker(): Worker {
   return w;
 }
 
+/** How many idle spare workers there are now (0 or 1). */
+export function spareWorkers(): number {
+  return pool.length;
+}
+
 /** Spawn the spare if there is none (it boots in the background). */
 export function keepSpare(): void {
   refillPool();
