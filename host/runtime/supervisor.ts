@@ -126,7 +126,7 @@ export class Supervisor {
       throw err;
     }
     this.instances.set(name, inst);
-    keepSpare(); // the next start's worker boots now that this start is over (pool.ts)
+    keepSpare(); // normally spawned when this start took its worker; again if that one died (pool.ts)
     phases.finish();
     this.startPhases.set(name, phases);
     this.opts.logger.debug({ module: name, phases: phases.ms, total: phases.total }, 'module start timings (ms)');
