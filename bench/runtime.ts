@@ -1,8 +1,12 @@
 /**
  * Component runtime benchmark (issue 5), standalone: `npx tsx bench/runtime.ts`.
- * (a) cold start of `hello` (deploy → first invoke answered, empty state dir) vs a Node child process
- *     running the same logic and answering one message — target ratio ≤ 0.2;
+ * (a) cold start of `hello` (deploy → first invoke answered, empty state dir) vs a FAIR Node child process:
+ *     one that does the same work as hello's start (a SAS token and a server certificate, asked of the same
+ *     identity services over HTTP on a Unix socket, as an IoT Edge module asks its workload API) and
+ *     answers one message — targets: empty cache ≤ 2, cache on disk ≤ 1.0, warm restart ≤ 0.5;
  * (b) warm start (transpile cache on disk, new runtime; and restart in a running runtime);
+ *     a tiny WAT component (no identity work) against a bare child (none either) — target ≤ 0.2 (restart ≤ 0.1);
+ *     each figure with its start phases (host/runtime/phases.ts), median per phase;
  * (c) brokered host-capability call from a guest vs a direct JS call — target median ≤ 20 µs;
  * (d) resident memory per idle module.
  * hello is deployed as builtin:default has it, granted `edgeward:workload/identity` (real file-backend key,
@@ -11,19 +15,20 @@
  */
 import 'reflect-metadata'; // @peculiar/x509 (tsyringe, via the certificate service) needs it before its first import
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { buildTestGuest } from '../guests/adversarial/components.js';
 import { ComponentRuntime } from '../host/runtime/runtime.js';
-import { warmWorkerPool } from '../host/runtime/sandbox/index.js';
 import { builtinDefaultManifest, type ModuleSpec } from '../host/runtime/manifest.js';
 import { silentLogger } from '../host/log.js';
 import { testCapability } from '../test/helpers/wit.js';
 import { openIdentityServices } from '../test/helpers/identity-services.js';
 import { workloadIdentityCapability } from '../host/capabilities/workload-identity/index.js';
 import { edgewardCapabilities } from '../host/capabilities/index.js';
+import { WorkloadIdentity } from '../host/identity/workload.js';
 
 const LIMITS = { memory_mib: 64, call_timeout_ms: 10_000, max_value_bytes: 1024 * 1024 };
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -38,14 +43,13 @@ if (!existsSync(hello.source)) {
   process.exit(2);
 }
 
-/** A runtime as a running daemon has it: opened, its worker pool booted (daemon start-up, not module start). */
 /** Closes each runtime's identity services after the runtime itself. */
 const services = new Map<ComponentRuntime, () => Promise<void>>();
 
 /**
  * A runtime as a running daemon has it: opened with `edgeward:workload/identity` over real key (file
- * backend), identity and certificate services under `stateDir/identity` and bound to its registrations,
- * its worker pool booted (daemon start-up, not module start).
+ * backend), identity and certificate services under `stateDir/identity` and bound to its registrations.
+ * Its spare worker is what the runtime keeps (pool.ts): none on an empty state directory.
  */
 async function open(stateDir: string): Promise<ComponentRuntime> {
   const logger = silentLogger();
@@ -55,7 +59,6 @@ async function open(stateDir: string): Promise<ComponentRuntime> {
     capabilities: [...edgewardCapabilities(), workloadIdentityCapability({ identity, certs, keys })],
   });
   services.set(rt, closeServices);
-  await warmWorkerPool();
   return rt;
 }
 
@@ -65,26 +68,84 @@ async function close(rt: ComponentRuntime): Promise<void> {
   services.delete(rt);
 }
 
+type PhaseRecord = NonNullable<ReturnType<ComponentRuntime['startPhases']>>;
+interface Figure { ms: number[]; phases: PhaseRecord[] }
+const figure = (): Figure => ({ ms: [], phases: [] });
+
 /** deploy → first invoke answered, in a fresh runtime over `stateDir`. */
-async function startOnce(stateDir: string, spec: ModuleSpec, method = 'hello'): Promise<number> {
+async function startOnce(stateDir: string, spec: ModuleSpec, into: Figure, method = 'hello'): Promise<void> {
   const rt = await open(stateDir);
   const t0 = performance.now();
   await rt.deploy([spec]);
   const r = await rt.invoke(spec.name, method, { name: 'bench' });
-  const ms = performance.now() - t0;
+  into.ms.push(performance.now() - t0);
   if (r.status !== 200) throw new Error(`invoke failed: ${JSON.stringify(r)}`);
+  into.phases.push(rt.startPhases(spec.name)!);
   await close(rt);
-  return ms;
 }
 
-/** The same logic as guests/hello, as a Node child process answering one line on stdin. */
+/** restart → first invoke answered, `runs` times, in a running runtime. */
+async function restarts(rt: ComponentRuntime, name: string, method: string, runs: number): Promise<Figure> {
+  const f = figure();
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await rt.restart(name);
+    await rt.invoke(name, method, null);
+    f.ms.push(performance.now() - t0);
+    f.phases.push(rt.startPhases(name)!);
+  }
+  return f;
+}
+
+/** The median of each phase over a figure's runs, in the order the first run has them. */
+function phaseLine(f: Figure): string {
+  const names = Object.keys(f.phases[0]?.phases ?? {}) as (keyof PhaseRecord['phases'])[];
+  const parts = names.map((n) => `${n} ${median(f.phases.map((p) => p.phases[n] ?? 0)).toFixed(1)}`);
+  // The worker's own link time is part of load; the rest of load is the spare still booting, or a busy CPU.
+  const wait = median(f.phases.map((p) => (p.phases.load ?? 0) - (p.phases.link ?? 0)));
+  return `      phases (ms, median): ${parts.join(', ')}; load − link (worker not ready / CPU) ${wait.toFixed(1)}; start total ${median(f.phases.map((p) => p.total)).toFixed(1)}`;
+}
+
+/** The same logic as guests/hello without its identity work, as a Node child process answering one line on stdin. */
 const CHILD = `let count=0;const greeting=process.env.GREETING||'Hello';process.stdin.once('data',d=>{const m=JSON.parse(d);count++;process.stdout.write(JSON.stringify({message:greeting+', '+m.payload.name+'!',count})+'\\n');process.exit(0);});`;
-function childOnce(): Promise<number> {
+/**
+ * guests/hello as a Node child, start included: a SAS token and a server certificate from the workload
+ * server (identitySocket) before it reads its message, as hello's start asks edgeward:workload/identity.
+ */
+const FAIR_CHILD = `const http=require('node:http');
+const ask=(p,b)=>new Promise((res,rej)=>{const r=http.request({socketPath:process.env.SOCK,path:p,method:'POST'},(m)=>{let d='';m.setEncoding('utf8');m.on('data',(c)=>{d+=c;});m.on('end',()=>m.statusCode===200?res(JSON.parse(d)):rej(new Error(d)));});r.on('error',rej);r.end(JSON.stringify(b));});
+(async()=>{const sas=await ask('/sas',{audience:'hello',ttl:3600});const cert=await ask('/cert'+process.env.FRESH,{cn:'hello.local'});
+if(!/se=/.test(sas.token)||!cert.chain.includes('BEGIN CERTIFICATE'))throw new Error('no identity');
+${CHILD}})().catch((e)=>{console.error(e);process.exit(1);});`;
+
+/** The workload identity of hello's start, served over HTTP on a Unix socket from real identity services. */
+async function identitySocket(dir: string): Promise<{ sock: string; close(): Promise<void> }> {
+  const svc = await openIdentityServices(path.join(dir, 'identity'), { deviceId: 'bench' });
+  const wi = new WorkloadIdentity(svc);
+  const shared = new Map();
+  const sock = path.join(dir, 'workload.sock');
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => { body += c.toString('utf8'); });
+    req.on('end', () => {
+      const b = JSON.parse(body) as { audience?: string; ttl?: number; cn?: string };
+      const answer = req.url === '/sas'
+        ? wi.sasToken('hello', b.audience, b.ttl).then((token) => ({ token }))
+        : wi.serverCertificate('hello', b.cn, [], req.url === '/cert-fresh' ? new Map() : shared).then((c) => ({ chain: c.chainPem }));
+      answer.then((a) => res.end(JSON.stringify(a)), (e: Error) => { res.statusCode = 500; res.end(e.message); });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(sock, resolve));
+  return { sock, close: async () => { server.close(); await svc.close(); } };
+}
+
+function childOnce(script = CHILD, env: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const c = spawn(process.execPath, ['-e', CHILD], { stdio: ['pipe', 'pipe', 'inherit'], env: { GREETING: 'Hello from Edgeward' } });
+    const c = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'], env: { GREETING: 'Hello from Edgeward', ...env } });
     c.stdout.once('data', () => resolve(performance.now() - t0));
     c.on('error', reject);
+    c.on('exit', (code) => { if (code !== 0) reject(new Error(`child exited with ${code}`)); });
     c.stdin.write(JSON.stringify({ method: 'hello', payload: { name: 'bench' } }) + '\n');
   });
 }
@@ -94,40 +155,55 @@ async function main(): Promise<void> {
   const echoFile = path.join(newDir(), 'echo.wasm');
   writeFileSync(echoFile, await buildTestGuest('echo'));
   const echo: ModuleSpec = { ...hello, name: 'echo', source: echoFile, env: {}, capabilities: [] };
-  await startOnce(newDir(), echo, 'x');
+  await startOnce(newDir(), echo, figure(), 'x');
 
   const child: number[] = [];
   for (let i = 0; i < RUNS; i++) child.push(await childOnce());
+  const ws = await identitySocket(newDir());
+  const fairIssuing: number[] = [];
+  const fairCached: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    fairIssuing.push(await childOnce(FAIR_CHILD, { SOCK: ws.sock, FRESH: '-fresh' }));
+    fairCached.push(await childOnce(FAIR_CHILD, { SOCK: ws.sock, FRESH: '' }));
+  }
+  await ws.close();
 
-  const cold: number[] = [];
-  const warmDisk: number[] = [];
+  const cold = figure();
+  const warmDisk = figure();
   for (let i = 0; i < RUNS; i++) {
     const d = newDir();
-    cold.push(await startOnce(d, hello));
-    warmDisk.push(await startOnce(d, hello));
+    await startOnce(d, hello, cold);
+    await startOnce(d, hello, warmDisk);
   }
   const rt = await open(newDir());
   await rt.deploy([hello]);
-  const restart: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t0 = performance.now();
-    await rt.restart('hello');
-    await rt.invoke('hello', 'count', null);
-    restart.push(performance.now() - t0);
-  }
+  const restart = await restarts(rt, 'hello', 'count', RUNS);
   const invokeLat: number[] = [];
   for (let i = 0; i < 200; i++) {
     const t0 = performance.now();
     await rt.invoke('hello', 'count', null);
     invokeLat.push((performance.now() - t0) * 1000);
   }
-  const tinyCold: number[] = [];
-  const tinyWarm: number[] = [];
+  const tinyCold = figure();
+  const tinyWarm = figure();
   for (let i = 0; i < RUNS; i++) {
     const d = newDir();
-    tinyCold.push(await startOnce(d, echo, 'x'));
-    tinyWarm.push(await startOnce(d, echo, 'x'));
+    await startOnce(d, echo, tinyCold, 'x');
+    await startOnce(d, echo, tinyWarm, 'x');
   }
+  // tiny deployed into this running daemon (its spare worker booted, transpile in memory after the first).
+  const tinyDeploy = figure();
+  for (let i = 0; i < RUNS + 1; i++) {
+    const t0 = performance.now();
+    await rt.create({ ...echo, name: `echo${i}` });
+    await rt.invoke(`echo${i}`, 'x', null);
+    const ms = performance.now() - t0;
+    if (i > 0) { tinyDeploy.ms.push(ms); tinyDeploy.phases.push(rt.startPhases(`echo${i}`)!); }
+    await rt.remove(`echo${i}`);
+    await new Promise((r) => setTimeout(r, 100)); // a running daemon is not deploying back to back
+  }
+  await rt.deploy([hello, echo]);
+  const tinyRestart = await restarts(rt, 'echo', 'x', RUNS);
   await close(rt);
 
   // (c) broker: a guest calling a host capability N times per invoke; the same guest with the same
@@ -209,18 +285,31 @@ async function main(): Promise<void> {
   over.sort((a, b) => a - b);
 
   const c = median(child);
+  const fair = median(fairIssuing);
+  const fairC = median(fairCached);
+  const ratio = (f: Figure, base: number) => (median(f.ms) / base).toFixed(2);
   console.log(`hello component: ${(await import('node:fs')).statSync(hello.source).size} bytes; runs per figure: ${RUNS}`);
-  console.log(`(a) child process (spawn node, answer one message): median ${fmt(c)}`);
-  console.log(`(a) cold start hello (deploy→first invoke, empty cache: measure+transpile+compile+instantiate): median ${fmt(median(cold))}`);
-  console.log(`(b) warm start hello, new runtime, transpile cache on disk: median ${fmt(median(warmDisk))}`);
-  console.log(`(b) warm restart hello in a running runtime (compiled in memory): median ${fmt(median(restart))}`);
-  console.log(`    tiny WAT echo: cold ${fmt(median(tinyCold))}, warm ${fmt(median(tinyWarm))}; hello invoke round trip median ${median(invokeLat).toFixed(0)} µs`);
+  console.log(`(a) bare child process (spawn node, answer one message; no identity work): median ${fmt(c)}`);
+  console.log(`(a) FAIR child for hello (spawn node, SAS token + server certificate over a Unix socket, answer): issuing ${fmt(fair)}, certificate cached ${fmt(fairC)}`);
+  console.log(`(a) cold start hello (deploy→first invoke, empty cache: measure+transpile+compile+instantiate): median ${fmt(median(cold.ms))}`);
+  console.log(phaseLine(cold));
+  console.log(`(b) warm start hello, new runtime, transpile cache on disk: median ${fmt(median(warmDisk.ms))}`);
+  console.log(phaseLine(warmDisk));
+  console.log(`(b) warm restart hello in a running runtime (compiled in memory): median ${fmt(median(restart.ms))}`);
+  console.log(phaseLine(restart));
+  console.log(`    tiny WAT echo, new runtime: cold ${fmt(median(tinyCold.ms))}, warm ${fmt(median(tinyWarm.ms))}; into a running runtime: deploy ${fmt(median(tinyDeploy.ms))}, restart ${fmt(median(tinyRestart.ms))}`);
+  console.log(`  cold:${phaseLine(tinyCold).trimStart()}`);
+  console.log(`  deploy into running:${phaseLine(tinyDeploy).trimStart()}`);
+  console.log(`  warm:${phaseLine(tinyWarm).trimStart()}`);
+  console.log(`  restart:${phaseLine(tinyRestart).trimStart()}`);
+  console.log(`    hello invoke round trip median ${median(invokeLat).toFixed(0)} µs (target ≤ 60 µs), p90 ${invokeLat.sort((a, b) => a - b)[Math.floor(invokeLat.length * 0.9)]!.toFixed(0)} µs`);
   console.log(`(c) brokered host call: median ${median(perCall).toFixed(2)} µs/call; direct JS call: ${median(direct).toFixed(3)} ns/call (sink ${sink % 7})`);
   console.log(`    same call served in the worker (jco glue only, no broker): median ${median(localCall).toFixed(2)} µs/call → broker round trip ≈ ${(median(perCall) - median(localCall)).toFixed(2)} µs`);
   console.log(`(d) RSS per idle hello module: ${rssPer.toFixed(1)} MiB (${M} instances)`);
   console.log(`(G1) spin terminated: deadline→rejection p50 ${median(over).toFixed(1)} ms, max ${over[over.length - 1]!.toFixed(1)} ms over ${G1_RUNS} runs; echo served ${served} calls meanwhile; max event-loop delay ${(eld.max / 1e6).toFixed(1)} ms`);
-  console.log(`ratio cold/child = ${(median(cold) / c).toFixed(2)} (target ≤ 0.2)`);
-  console.log(`ratio warm-disk/child = ${(median(warmDisk) / c).toFixed(2)}, warm-restart/child = ${(median(restart) / c).toFixed(2)}`);
+  console.log(`ratio hello (identity work) / FAIR child (same identity work): empty cache ${ratio(cold, fair)} (target ≤ 2), cache on disk ${ratio(warmDisk, fair)} (target ≤ 1.0), warm restart / cached-certificate child ${ratio(restart, fairC)} (target ≤ 0.5)`);
+  console.log(`ratio tiny (no identity work) / bare child (none): deploy→first invoke into a running runtime ${ratio(tinyDeploy, c)} (target ≤ 0.2), warm restart ${ratio(tinyRestart, c)} (target ≤ 0.1); new runtime: cache on disk ${ratio(tinyWarm, c)}, empty cache ${ratio(tinyCold, c)}`);
+  console.log(`(unfair, for history) hello / bare child: cold ${ratio(cold, c)}, warm-disk ${ratio(warmDisk, c)}, restart ${ratio(restart, c)}`);
   console.log(`broker median = ${median(perCall).toFixed(2)} µs (target ≤ 20 µs), of which jco glue ${median(localCall).toFixed(2)} µs`);
   console.log(`rss per idle module = ${rssPer.toFixed(1)} MiB`);
 }

@@ -13,12 +13,16 @@ import { configureGrants, planLinks, unversioned, type Capability } from './capa
 import { IntegrityError, RuntimeError } from './errors.js';
 import type { RuntimeEvents } from './events.js';
 import { measure, readSource, type CoreModule, type Digest, type Loader } from './loader.js';
+import { Phases } from './phases.js';
 import type { ModuleSpec } from './manifest.js';
 import type { Registration } from './registry.js';
 import type { RollbackGuard } from './rollback.js';
-import { loadSignature, SignatureError, type SignatureMaterial } from './signature.js';
+import { loadSignature, SignatureError, UNSIGNED, type SignatureMaterial } from './signature.js';
 import { TrustStore, verifyModule, type ModuleTrust, type SignerIdentity } from './trust.js';
 import { CONFIDENTIAL_KIND, ConfidentialRefusal, isConfidentialPackage, openConfidential, type OpenedComponent, type TeeResolver } from './confidential/open.js';
+
+/** Stands for bytes a start did not read (Admission.unchangedUnsigned); never parsed. */
+const EMPTY = new Uint8Array(0);
 
 /** The kind whose signer must be in `[security_extensions] trusted_signers`, under the "required" policy. */
 const EXTENSION_KIND = 'security-extension';
@@ -90,21 +94,21 @@ export class Admission {
    * Measure and check a spec before anything is registered: digest pin, signature, component validity,
    * grants against imports, types, memory ceiling. Resolves to the registration and the bytes measured.
    */
-  async admit(spec: ModuleSpec, old?: Registration): Promise<[Registration, Uint8Array]> {
+  async admit(spec: ModuleSpec, old?: Registration, phases = new Phases()): Promise<[Registration, Uint8Array]> {
     this.configure(spec);
     this.checkKinds(spec);
-    const bytes = await readSource(spec.source, spec.digest);
-    const measured = this.measurePinned(spec, bytes);
+    const bytes = await phases.time('read', () => readSource(spec.source, spec.digest));
+    const measured = phases.sync('measure', () => this.measurePinned(spec, bytes));
     const sealed = await this.openSealed(spec, bytes);
     // The signature is checked before anything parses the bytes (as the measurement is).
     const material = spec.signature ? await loadSignature(spec.signature).catch((err: unknown) => this.refused(spec.name, err)) : undefined;
-    const who = sealed?.who ?? (await this.verifySignature(spec.name, spec.kind, bytes, material));
+    const who = sealed?.who ?? (await phases.time('verify', () => this.verifySignature(spec.name, spec.kind, bytes, material)));
     // Keeping the content-addressed copy (fsync'd) overlaps the transpile; both must succeed.
-    const storing = this.opts.loader.store(bytes);
+    const storing = phases.time('store', () => this.opts.loader.store(bytes, measured));
     storing.catch(() => undefined);
-    const prepared = sealed
-      ? await this.opts.loader.prepare(sealed.plaintextDigest as Digest, async () => sealed.component, { disk: false })
-      : await this.opts.loader.prepare(measured, async () => bytes);
+    const prepared = await phases.time('prepare', () => sealed
+      ? this.opts.loader.prepare(sealed.plaintextDigest as Digest, async () => sealed.component, { disk: false })
+      : this.opts.loader.prepare(measured, async () => bytes));
     if (!prepared.exports.some((e) => e.startsWith('edgeward:module/lifecycle'))) {
       throw new RuntimeError('invalid', `module "${spec.name}": component does not export edgeward:module/lifecycle (build it for the "module" world in wit/module)`);
     }
@@ -115,8 +119,8 @@ export class Admission {
       this.opts.events.record(spec.name, 'denied', plan.message);
       throw new RuntimeError('denied', plan.message);
     }
-    this.checkTypes(spec.name, measured, sealed?.component ?? bytes);
-    await this.opts.loader.compile(prepared, this.limitsOf(spec).memory_mib);
+    phases.sync('types', () => this.checkTypes(spec.name, measured, sealed?.component ?? bytes));
+    await phases.time('compile', () => this.opts.loader.compile(prepared, this.limitsOf(spec).memory_mib));
     await storing;
     const { digest: _pin, signature: _src, ...rest } = spec;
     const generationId = old && old.digest === measured && old.signer === who.signer ? old.generationId : randomUUID();
@@ -130,25 +134,38 @@ export class Admission {
    * Measuring runs concurrently with reading the cache and compiling; the returned `gate` holds the
    * guest back until the measurement matched and the types checked.
    */
-  async atStart(r: Registration, justMeasured?: Uint8Array): Promise<StartPlan> {
+  async atStart(r: Registration, justMeasured?: Uint8Array, phases = new Phases()): Promise<StartPlan> {
     const limits = this.limitsOf(r);
-    const measuring = justMeasured ? Promise.resolve(justMeasured) : this.loadStored(r);
-    const verified = measuring.then((bytes) => (r.kind === CONFIDENTIAL_KIND ? this.openAtStart(r, bytes) : this.verifyAtStart(r, bytes)));
+    const reread = (): Promise<Uint8Array> => this.loadStored(r, phases);
+    const measuring = justMeasured ? Promise.resolve(justMeasured) : this.unchangedUnsigned(r).then((same) => (same ? undefined : reread()));
+    const verified = measuring.then((bytes) => phases.time('verify', () => (r.kind === CONFIDENTIAL_KIND ? this.openAtStart(r, bytes ?? EMPTY) : this.verifyAtStart(r, bytes))));
     verified.catch(() => undefined);
-    const prepared = r.kind === CONFIDENTIAL_KIND
-      ? await this.opts.loader.prepare((r.plaintextDigest ?? '') as Digest, () => verified, { disk: false })
-      : await this.opts.loader.prepare(r.digest as Digest, () => verified);
+    const prepared = await phases.time('prepare', () => r.kind === CONFIDENTIAL_KIND
+      ? this.opts.loader.prepare((r.plaintextDigest ?? '') as Digest, () => verified as Promise<Uint8Array>, { disk: false })
+      : this.opts.loader.prepare(r.digest as Digest, () => verified.then((b) => b ?? reread())));
     const plan = planLinks(r.name, prepared.imports, r.capabilities, this.opts.capabilities);
     if (!plan.ok) throw new RuntimeError('denied', plan.message);
     // The import types against the host's WIT as it is now (it may have changed since the deploy).
     const gate = verified.then(async (bytes) => {
-      this.checkTypes(r.name, r.digest, bytes);
-      await this.guardVersion(r.name, r.signer, bytes, true);
+      const typed = bytes ?? (this.declared.has(r.digest) ? undefined : await reread());
+      phases.sync('types', () => this.checkTypes(r.name, r.digest, typed));
+      await this.guardVersion(r.name, r.signer, typed ?? EMPTY, true);
     });
     gate.catch(() => undefined);
-    const coreModules = await this.opts.loader.compile(prepared, limits.memory_mib);
+    const coreModules = await phases.time('compile', () => this.opts.loader.compile(prepared, limits.memory_mib));
     const health = prepared.exports.some((e) => e.startsWith('edgeward:module/health'));
     return { glueSource: prepared.glueSource, coreModules, capabilities: plan.capabilities, interfaceTypes: this.linkedTypes(plan.capabilities), limits, gate, health };
+  }
+
+  /**
+   * A restart of an unsigned module whose stored copy is, by its file identity, the one this daemon
+   * measured (Loader.storedUnchanged) and whose declared types are known: nothing at start needs its
+   * bytes (no signature to verify, no version an unsigned component can claim), so they are neither read
+   * nor hashed again. A signed module's bytes are always read, measured and verified.
+   */
+  private async unchangedUnsigned(r: Registration): Promise<boolean> {
+    if (r.kind === CONFIDENTIAL_KIND || r.signer !== UNSIGNED || r.signature || !this.declared.has(r.digest)) return false;
+    return this.opts.loader.storedUnchanged(r.digest as Digest);
   }
 
   /**
@@ -173,8 +190,8 @@ export class Admission {
   }
 
   /** The stored copy of `r`'s component, measured again (loader.ts); a mismatch or a missing copy is an integrity event. */
-  private loadStored(r: Registration): Promise<Uint8Array> {
-    return this.opts.loader.loadStored(r.name, r.digest as Digest).catch((err: unknown) => this.integrityViolation(r.name, r.digest, err));
+  private loadStored(r: Registration, phases: Phases): Promise<Uint8Array> {
+    return this.opts.loader.loadStored(r.name, r.digest as Digest, phases).catch((err: unknown) => this.integrityViolation(r.name, r.digest, err));
   }
 
   /** Record an integrity event (with the digest measured, when `err` carries one) and throw `err`. */
@@ -189,10 +206,11 @@ export class Admission {
    * link plan said) and of the lifecycle the host calls, against the host's WIT. A mismatch is an event
    * and a `type-mismatch` error naming interface, function and the first difference.
    */
-  private checkTypes(name: string, digest: string, bytes: Uint8Array): void {
+  private checkTypes(name: string, digest: string, bytes: Uint8Array | undefined): void {
     try {
       let types = this.declared.get(digest);
       if (!types) {
+        if (!bytes) throw new RuntimeError('failed', `module "${name}": its component types are not known; start it again`);
         types = componentTypes(name, bytes);
         this.declared.set(digest, types);
       }
@@ -252,8 +270,9 @@ export class Admission {
    * The start-time check over the bytes just measured: the signature still verifies under the current
    * trust, by the signer the registration recorded. Resolves to the same buffer.
    */
-  private async verifyAtStart(r: Registration, bytes: Uint8Array): Promise<Uint8Array> {
-    const who = await this.verifySignature(r.name, r.kind, bytes, r.signature);
+  private async verifyAtStart<B extends Uint8Array | undefined>(r: Registration, bytes: B): Promise<B> {
+    // Unread bytes (unchangedUnsigned): no signature, so verifyModule checks only the policy.
+    const who = await this.verifySignature(r.name, r.kind, bytes ?? EMPTY, r.signature);
     if (who.signer !== r.signer) {
       this.refused(r.name, new SignatureError('untrusted-signer', `module "${r.name}": verified signer ${who.signer} is not the registered signer ${r.signer}`));
     }

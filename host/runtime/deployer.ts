@@ -17,8 +17,11 @@ export interface DeployTarget {
   create(spec: ModuleSpec): Promise<unknown>;
   update(spec: ModuleSpec): Promise<unknown>;
   remove(name: string): Promise<void>;
-  /** Start without clearing the back-off (runtime.ts `resume`). */
-  resume(name: string): Promise<void>;
+  /**
+   * Start without clearing the back-off (runtime.ts `resume`). `measured`: the component bytes the
+   * deployment's source just read, measured as `digest`, so the start need not read and hash its copy.
+   */
+  resume(name: string, measured?: { digest: string; bytes: Uint8Array }): Promise<void>;
   stop(name: string): Promise<void>;
   /** Running, or waiting out a back-off before its next start. */
   isActive(name: string): boolean;
@@ -49,12 +52,15 @@ async function apply(rt: DeployTarget, spec: ModuleSpec, result: DeployResult): 
     if (!old) {
       await rt.create(spec);
       result.created.push(spec.name);
-    } else if (await changed(old, spec)) {
-      await rt.update(spec);
-      result.updated.push(spec.name);
     } else {
+      const measured = await unchanged(old, spec);
+      if (!measured) {
+        await rt.update(spec);
+        result.updated.push(spec.name);
+        return;
+      }
       // resume, not start: reapplying a deployment (as at every daemon start) keeps the back-off counts.
-      if (spec.desiredStatus === 'running' && !rt.isActive(spec.name)) await rt.resume(spec.name);
+      if (spec.desiredStatus === 'running' && !rt.isActive(spec.name)) await rt.resume(spec.name, measured);
       if (spec.desiredStatus === 'stopped' && old.desiredStatus !== 'stopped') await rt.stop(spec.name);
       result.unchanged.push(spec.name);
     }
@@ -67,13 +73,15 @@ async function apply(rt: DeployTarget, spec: ModuleSpec, result: DeployResult): 
  * A module changed when its bytes (measured now), its signature (as read now) or any of its settings
  * differ from the registration. The signer identity is not compared: update() verifies it again.
  */
-async function changed(old: Registration, spec: ModuleSpec): Promise<boolean> {
-  const digest = measure(await readSource(spec.source, spec.digest));
-  if (digest !== old.digest) return true;
+/** The source's bytes and their digest when `spec` is what `old` registered; undefined when it changed. */
+async function unchanged(old: Registration, spec: ModuleSpec): Promise<{ digest: string; bytes: Uint8Array } | undefined> {
+  const bytes = await readSource(spec.source, spec.digest);
+  const digest = measure(bytes);
+  if (digest !== old.digest) return undefined;
   const signature = spec.signature ? await loadSignature(spec.signature) : undefined;
   const { generationId: _g, digest: _d, signer: _s, signerSubject: _ss, plaintextDigest: _pd, ...was } = old;
   const { digest: _pin, ...now } = { ...spec, signature };
-  return JSON.stringify(sortKeys(was)) !== JSON.stringify(sortKeys(now));
+  return JSON.stringify(sortKeys(was)) === JSON.stringify(sortKeys(now)) ? { digest, bytes } : undefined;
 }
 
 function sortKeys(v: unknown): unknown {

@@ -9,7 +9,7 @@
  */
 import './wasm-features.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic, fsyncDir } from '../state/atomic.js';
@@ -19,6 +19,7 @@ import { fetchHttps } from './fetch-source.js';
 import { realModuleOf, stubComponent } from './stub-core.js';
 import { capCoreModuleMemory, MemoryLimitError, WASM_PAGE_BYTES } from './wasm-memory.js';
 import { hardenGlue } from './harden-glue.js';
+import type { Phases } from './phases.js';
 
 /** A compiled core module (`WebAssembly.Module`; tsconfig's lib has no WebAssembly types). */
 export type CoreModule = { readonly __wasmModule?: never };
@@ -64,6 +65,22 @@ function memo<T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<
   return p;
 }
 
+/** A file's identity: any write to it changes its ctime (statIdentity is compared, never trusted alone for a new file). */
+function statIdentity(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/** A file's bytes and its identity, both from one open file (the identity is taken before the read). */
+async function readWithStat(file: string): Promise<[Buffer, BigIntStats]> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const st = await fh.stat({ bigint: true });
+    return [await fh.readFile(), st];
+  } finally {
+    await fh.close();
+  }
+}
+
 export function measure(bytes: Uint8Array): Digest {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
@@ -98,7 +115,8 @@ export async function readSource(source: string, pin?: string): Promise<Uint8Arr
   });
   if (!st.isFile()) throw new RuntimeError('invalid', `source ${source}: not a regular file`);
   if (st.size > MAX_COMPONENT_BYTES) throw new RuntimeError('invalid', `source ${source}: larger than ${MAX_COMPONENT_BYTES} bytes`);
-  return new Uint8Array(await fs.readFile(file));
+  const data = await fs.readFile(file);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength); // a view, not a copy
 }
 
 /**
@@ -168,6 +186,8 @@ export class Loader {
   readonly stats: LoaderStats = { transpiles: 0, diskHits: 0, compiles: 0 };
   private readonly prepared = new Map<string, Promise<Prepared>>();
   private readonly compiled = new Map<string, Promise<Record<string, CoreModule>>>();
+  /** Stored copies measured (or written) by this loader: digest → the file's identity then (storedUnchanged). */
+  private readonly measured = new Map<string, string>();
 
   /**
    * `seal`: a MAC by a key the device keeps (the daemon's HMAC key in the key service). The cache index
@@ -181,16 +201,41 @@ export class Loader {
   private get componentsDir(): string { return path.join(this.stateDir, 'components'); }
   private get cacheDir(): string { return path.join(this.stateDir, 'cache'); }
 
-  /** Keep a content-addressed copy of the bytes; returns their measurement. */
-  async store(bytes: Uint8Array): Promise<Digest> {
-    const digest = measure(bytes);
+  /**
+   * Keep a content-addressed copy of `bytes`, which the caller measured as `digest` (they are not hashed
+   * again). A stored copy that differs from them (same name, changed in place) is replaced: a redeploy is
+   * how a module found tampered with (host/measure/integrity.ts) gets its bytes back. Compared byte for
+   * byte (memcmp), not hashed.
+   */
+  async store(bytes: Uint8Array, digest: Digest = measure(bytes)): Promise<Digest> {
     await fs.mkdir(this.componentsDir, { recursive: true, mode: 0o700 });
     const file = this.componentPath(digest);
-    // A stored copy changed in place (same size) must be replaced: a redeploy is how a module found
-    // tampered with (host/measure/integrity.ts) gets its bytes back.
-    const have = await fs.readFile(file).catch(() => undefined);
-    if (!have || measure(have) !== digest) await writeFileAtomic(file, bytes, 0o600);
+    const have = await fs.open(file, 'r').catch(() => undefined);
+    try {
+      const st = have && (await have.stat({ bigint: true }));
+      if (st && st.size === BigInt(bytes.length) && Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(await have.readFile())) {
+        this.measured.set(digest, statIdentity(st));
+        return digest;
+      }
+    } finally {
+      await have?.close();
+    }
+    await writeFileAtomic(file, bytes, 0o600);
+    this.measured.set(digest, statIdentity(await fs.stat(file, { bigint: true })));
     return digest;
+  }
+
+  /**
+   * Whether the stored copy of `digest` is, by its inode's identity (device, inode, size, mtime and ctime
+   * in ns), the very file this loader last measured or wrote as `digest`. Any write to it moves its ctime,
+   * which no unprivileged process can set back, so an unchanged identity means unchanged bytes and a start
+   * need not read and hash them again; a changed one (or none recorded) means: read and measure.
+   */
+  async storedUnchanged(digest: Digest): Promise<boolean> {
+    const want = this.measured.get(digest);
+    if (want === undefined) return false;
+    const st = await fs.stat(this.componentPath(digest), { bigint: true }).catch(() => undefined);
+    return st !== undefined && statIdentity(st) === want;
   }
 
   componentPath(digest: Digest): string {
@@ -198,15 +243,21 @@ export class Loader {
   }
 
   /** Read the stored copy for `expected` and measure it again; a differing digest refuses the load (IntegrityError). */
-  async loadStored(module: string, expected: Digest): Promise<Uint8Array> {
-    const bytes = await fs.readFile(this.componentPath(expected)).catch(() => {
+  async loadStored(module: string, expected: Digest, phases?: Phases): Promise<Uint8Array> {
+    const t0 = performance.now();
+    const [bytes, st] = await readWithStat(this.componentPath(expected)).catch(() => {
       throw new IntegrityError(`module "${module}": component ${expected} is missing from the store`);
     });
+    const t1 = performance.now();
     const actual = measure(bytes);
+    phases?.add('read', t1 - t0);
+    phases?.add('measure', performance.now() - t1);
     if (actual !== expected) {
+      this.measured.delete(expected);
       throw new IntegrityError(`module "${module}": component measured ${actual} but the registration pins ${expected}; not started`, actual);
     }
-    return new Uint8Array(bytes);
+    this.measured.set(expected, statIdentity(st));
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a view, not a copy
   }
 
   /**
@@ -303,6 +354,7 @@ export class Loader {
    * confidential module's decrypted code is not kept by the daemon.
    */
   forgetInMemory(inUse: ReadonlySet<string>): void {
+    for (const digest of this.measured.keys()) if (!inUse.has(digest)) this.measured.delete(digest);
     for (const key of this.prepared.keys()) {
       const digest = key.startsWith('memory:') ? key.slice('memory:'.length) : undefined;
       if (digest === undefined || inUse.has(digest)) continue;

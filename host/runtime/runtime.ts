@@ -19,6 +19,8 @@ import { DAEMON_EVENTS, RuntimeEvents, type DaemonEventKind, type RuntimeEvent }
 import { Loader, type CacheSeal, type Digest } from './loader.js';
 import { collectMemoryBudget } from './memory-budget.js';
 import type { MemoryBudget } from '../status.js';
+import { Phases } from './phases.js';
+import { CONFIDENTIAL_KIND } from './confidential/open.js';
 import { API_SOURCE, DeploymentRecords, deploymentDigest } from './deployments.js';
 import { ModuleLocks } from './locks.js';
 import { LogStore, type LogStoreOptions } from './log-store.js';
@@ -26,7 +28,7 @@ import type { ModuleSpec } from './manifest.js';
 import { IOT_EDGE_BACKOFF, type BackoffSettings } from './policy.js';
 import { Registry, type Registration } from './registry.js';
 import { FileVersionFloors, RollbackGuard, type VersionFloors } from './rollback.js';
-import { warmWorkerPool, type Instance, type InvokeOutcome } from './sandbox/index.js';
+import { drainWorkerPool, keepSpare, type Instance, type InvokeOutcome } from './sandbox/index.js';
 import { Supervisor } from './supervisor.js';
 import { TrustStore, type ModuleTrust } from './trust.js';
 import { GUEST_ERROR_STATUS, type DeployResult, type InvokeResult, type LogQuery, type ModuleDetails, type ModuleRuntime } from './types.js';
@@ -90,7 +92,7 @@ export class ComponentRuntime implements ModuleRuntime {
     const deployments = await DeploymentRecords.open(opts.stateDir);
     const versionFloors = opts.versionFloors ?? (await FileVersionFloors.open(opts.stateDir));
     const rt = new ComponentRuntime({ ...opts, versionFloors }, registry, logs, counters, saved, deployments);
-    void warmWorkerPool();
+    rt.fitPool();
     return rt;
   }
 
@@ -103,8 +105,8 @@ export class ComponentRuntime implements ModuleRuntime {
    * Start a module without clearing its back-off: the daemon's own (re)start and an unchanged module in a
    * deployment, as opposed to an operator's `start`. Restart counts carry on from before.
    */
-  resume(name: string): Promise<void> {
-    return this.startWith(name, false);
+  resume(name: string, measured?: { digest: string; bytes: Uint8Array }): Promise<void> {
+    return this.startWith(name, false, measured);
   }
 
   events(module?: string): RuntimeEvent[] {
@@ -166,9 +168,10 @@ export class ComponentRuntime implements ModuleRuntime {
   async restart(name: string): Promise<void> {
     await this.locks.run(name, async () => {
       await this.desire(name, 'running');
-      await this.supervisor.halt(name, 'restarting');
+      const phases = new Phases();
+      await phases.time('halt', () => this.supervisor.halt(name, 'restarting'));
       this.supervisor.resetRestarts(name);
-      await this.supervisor.launch(name);
+      await this.supervisor.launch(name, undefined, phases);
     });
   }
 
@@ -191,12 +194,14 @@ export class ComponentRuntime implements ModuleRuntime {
   async create(spec: ModuleSpec): Promise<ModuleDetails> {
     return this.changing(spec.name, async () => {
       if (this.registry.get(spec.name)) throw new RuntimeError('conflict', `module "${spec.name}" already exists`);
-      const [reg, bytes] = await this.admission.admit(spec);
+      keepSpare(); // it boots while the component is measured and transpiled (pool.ts)
+      const phases = new Phases();
+      const [reg, bytes] = await this.admission.admit(spec, undefined, phases);
       await this.registry.put(reg);
       this.supervisor.registered(reg.name, false);
       this.eventLog.record(reg.name, 'created', `registered ${reg.digest} from ${reg.source}`);
       // The bytes were measured moments ago by admit(); the first launch does not read them back.
-      if (reg.desiredStatus === 'running') await this.supervisor.launch(reg.name, bytes);
+      if (reg.desiredStatus === 'running') await this.supervisor.launch(reg.name, bytes, phases);
       return this.details(reg);
     });
   }
@@ -205,7 +210,9 @@ export class ComponentRuntime implements ModuleRuntime {
   async update(spec: ModuleSpec, startNow?: boolean): Promise<ModuleDetails> {
     return this.changing(spec.name, async () => {
       const old = this.registry.get(spec.name);
-      const [reg, bytes] = await this.admission.admit(spec, old);
+      keepSpare(); // it boots while the component is measured and transpiled (pool.ts)
+      const phases = new Phases();
+      const [reg, bytes] = await this.admission.admit(spec, old, phases);
       if (startNow !== undefined) reg.desiredStatus = startNow ? 'running' : 'stopped';
       if (old) await this.supervisor.halt(spec.name, 'updating');
       await this.registry.put(reg);
@@ -213,7 +220,7 @@ export class ComponentRuntime implements ModuleRuntime {
       this.supervisor.registered(reg.name, Boolean(old));
       this.eventLog.record(reg.name, old ? 'updated' : 'created', `registered ${reg.digest} from ${reg.source}`);
       // The bytes were measured moments ago by admit(); the first launch does not read them back.
-      if (reg.desiredStatus === 'running') await this.supervisor.launch(reg.name, bytes);
+      if (reg.desiredStatus === 'running') await this.supervisor.launch(reg.name, bytes, phases);
       return this.details(reg);
     });
   }
@@ -263,6 +270,15 @@ export class ComponentRuntime implements ModuleRuntime {
     return this.registry.all();
   }
 
+  /**
+   * Where the last start of `name` spent its time, in ms per phase (phases.ts): admission's phases too
+   * when the start followed a create or update. Undefined before its first start.
+   */
+  startPhases(name: string): { phases: Phases['ms']; total: number } | undefined {
+    const p = this.supervisor.startPhases.get(name);
+    return p && { phases: { ...p.ms }, total: p.total ?? 0 };
+  }
+
   /** Running, or waiting out a back-off before its next start. */
   isActive(name: string): boolean {
     return this.supervisor.isActive(name);
@@ -281,7 +297,19 @@ export class ComponentRuntime implements ModuleRuntime {
    */
   private changing<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const inUse = () => new Set(this.registry.all().flatMap((r) => (r.plaintextDigest ? [r.digest, r.plaintextDigest] : [r.digest])));
-    return this.locks.run(name, () => fn().finally(() => this.admission.prune(inUse())));
+    return this.locks.run(name, () => fn().finally(() => {
+      this.admission.prune(inUse());
+      this.fitPool();
+    }));
+  }
+
+  /**
+   * One spare sandbox worker while any module is registered, none otherwise (pool.ts): at open and when
+   * the set of modules may have changed. (The supervisor spawns the next spare after each start.)
+   */
+  private fitPool(): void {
+    if (this.registry.all().length > 0) keepSpare();
+    else void drainWorkerPool();
   }
 
   /** Record the desired status (persisted) if it differs. */
@@ -290,13 +318,16 @@ export class ComponentRuntime implements ModuleRuntime {
     if (r.desiredStatus !== status) await this.registry.put({ ...r, desiredStatus: status });
   }
 
-  private async startWith(name: string, clearBackoff: boolean): Promise<void> {
+  /** `measured`: bytes a deployment just read and measured; used only if they are still the registration's. */
+  private async startWith(name: string, clearBackoff: boolean, measured?: { digest: string; bytes: Uint8Array }): Promise<void> {
     await this.locks.run(name, async () => {
       await this.desire(name, 'running');
       if (this.instances.get(name)?.alive) return;
       this.supervisor.cancelRestart(name);
       if (clearBackoff) this.supervisor.resetRestarts(name);
-      await this.supervisor.launch(name);
+      const r = this.registry.require(name);
+      const justMeasured = measured && r.kind !== CONFIDENTIAL_KIND && measured.digest === r.digest ? measured.bytes : undefined;
+      await this.supervisor.launch(name, justMeasured);
     });
   }
 

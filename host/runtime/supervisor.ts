@@ -17,9 +17,10 @@ import type { ModuleLocks } from './locks.js';
 import type { Digest } from './loader.js';
 import type { LogStore } from './log-store.js';
 import { HealthProbes } from './health.js';
+import { Phases } from './phases.js';
 import { decideRestart, formatDelay, restartsWhenUnhealthy, type BackoffSettings } from './policy.js';
 import type { Registration, Registry } from './registry.js';
-import { Instance, type ExitReason, type SandboxOptions } from './sandbox/index.js';
+import { Instance, keepSpare, type ExitReason, type SandboxOptions } from './sandbox/index.js';
 
 export interface SupervisorOptions {
   stateDir: string;
@@ -46,6 +47,8 @@ export class Supervisor {
   private nextInstanceId = 1;
   private closed = false;
   private countersSaved: Promise<void> = Promise.resolve();
+  /** Where each module's last start's time went (phases.ts). */
+  readonly startPhases = new Map<string, Phases>();
   private readonly probes = new HealthProbes((name, inst, why) => this.onUnhealthy(name, inst, why));
 
   /** `saved`: the counters persisted by an earlier daemon (counters.ts `load`). */
@@ -77,6 +80,7 @@ export class Supervisor {
   /** The module was removed: its state and counters go. */
   removed(name: string): void {
     this.states.delete(name);
+    this.startPhases.delete(name);
     this.saveCounters();
   }
 
@@ -100,25 +104,32 @@ export class Supervisor {
     await this.countersSaved;
   }
 
-  /** Start one instance of a registered module (`justMeasured`: the bytes admit() just read). */
-  async launch(name: string, justMeasured?: Uint8Array): Promise<void> {
+  /**
+   * Start one instance of a registered module (`justMeasured`: the bytes admit() just read; `phases`:
+   * admit()'s timings, which this start's add to).
+   */
+  async launch(name: string, justMeasured?: Uint8Array, phases = new Phases()): Promise<void> {
     const r = this.opts.registry.require(name);
     const s = this.state(name);
     let inst: Instance;
     let probed = false;
     try {
-      const plan = await this.opts.admission.atStart(r, justMeasured);
+      const plan = await this.opts.admission.atStart(r, justMeasured, phases);
       probed = plan.health;
       // Measured launch (host/measure): what runs is measured into the TPM after it verified, before it runs.
-      if (this.beforeLaunch) await plan.gate.then(() => this.beforeLaunch!(r));
+      if (this.beforeLaunch) await plan.gate.then(() => phases.time('launch-hook', () => this.beforeLaunch!(r)));
       const instanceId = this.nextInstanceId++;
-      inst = await Instance.start(this.sandboxOptions(r, plan, instanceId));
+      inst = await Instance.start({ ...this.sandboxOptions(r, plan, instanceId), phases });
       s.instanceId = instanceId;
     } catch (err) {
       this.startFailed(name, s, err as RuntimeError);
       throw err;
     }
     this.instances.set(name, inst);
+    keepSpare(); // normally spawned when this start took its worker; again if that one died (pool.ts)
+    phases.finish();
+    this.startPhases.set(name, phases);
+    this.opts.logger.debug({ module: name, phases: phases.ms, total: phases.total }, 'module start timings (ms)');
     Object.assign(s, { status: 'running', description: undefined, startTime: inst.startedAt, nextRestartAt: undefined });
     this.opts.events.record(name, 'started', `instance ${s.instanceId} of ${r.digest} running`);
     if (probed) this.probes.start(name, inst, r.health);

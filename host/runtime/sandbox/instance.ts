@@ -13,6 +13,7 @@ import { RuntimeError } from '../types.js';
 import { TrapError } from '../errors.js';
 import { EventLimiter } from '../events.js';
 import type { InstanceType } from '../../boundary/types.js';
+import type { Phases } from '../phases.js';
 import { Broker, guard, type Fault } from './broker.js';
 import { checkReply, describe, type Reply, type StartTimings, type WorkerMemory } from './messages.js';
 import { takeWorker } from './pool.js';
@@ -75,6 +76,8 @@ export interface SandboxOptions {
   gate?: Promise<unknown>;
   /** Called once, when the instance ends on its own (trap, exit, timeout, worker error). */
   onExit(reason: ExitReason): void;
+  /** Where the start's time goes (phases.ts): worker, load, link, gate, instantiate, start are added. */
+  phases?: Phases;
 }
 
 /** The host functions every granted capability prepares for this instance (each closes over `ctx`). */
@@ -130,6 +133,8 @@ export class Instance {
   private readonly pending = new Map<number, (r: Reply) => void>();
   private nextId = 1;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Guest calls queued or running (invoke, health); 0: the next one runs at once, without a chain hop. */
+  private queued = 0;
   private ended = false;
   private hostStopping = false;
   /** Host-side failures while serving this instance trap it as `internal`. */
@@ -143,7 +148,9 @@ export class Instance {
   private constructor(private readonly opts: SandboxOptions, host: Record<string, Record<string, HostFunction>>, private readonly lifetime: AbortController) {
     const fault = this.fault;
     this.broker = new Broker({ module: opts.module, maxValueBytes: opts.limits.max_value_bytes, host, interfaceTypes: opts.interfaceTypes, fault });
+    const t0 = performance.now();
     this.worker = takeWorker();
+    opts.phases?.add('worker', performance.now() - t0);
     // Nothing a worker sends or does may throw out of these listeners: an exception there would be
     // uncaught on the daemon's thread. Host-side failures trap this instance as `internal`.
     const LOG = 'capability edgeward:module/logging.log';
@@ -169,10 +176,13 @@ export class Instance {
     };
     // The worker links and loads the glue while the host finishes measuring; nothing of the guest runs
     // until the measurement matched (`gate`).
+    const phases = opts.phases;
+    const t0 = performance.now();
     const loading = inst.exchange(loadMessage(opts, inst.broker), timeoutMs, 'load');
     loading.catch(() => undefined);
     try {
       await opts.gate;
+      phases?.add('gate', performance.now() - t0);
     } catch (err) {
       inst.hostStopping = true;
       await inst.worker.terminate();
@@ -180,10 +190,16 @@ export class Instance {
     }
     const loaded = await loading.catch((e: Error) => fail(e.message));
     if (loaded.t !== 'loaded') await fail(loaded.message ?? loaded.t);
+    phases?.add('load', performance.now() - t0);
     const reply = await inst.exchange({ t: 'init', modules: opts.coreModules, config: opts.config }, timeoutMs, 'start');
     if (reply.t === 'start-error') await fail(reply.message ?? '', 'guest-error');
     if (reply.t !== 'started') await fail(reply.t === 'exit' ? `exited with code ${reply.code} during start` : (reply.message ?? reply.t));
     inst.timings = reply.timings;
+    if (phases && reply.timings) {
+      phases.add('link', reply.timings.link);
+      phases.add('instantiate', reply.timings.instantiate);
+      phases.add('start', reply.timings.start);
+    }
     return inst;
   }
 
@@ -204,9 +220,7 @@ export class Instance {
       this.kill(r.t === 'exit' ? { kind: 'exited', code: r.code ?? 0 } : { kind: 'trap', message: r.message ?? r.t });
       throw new TrapError(r.t === 'exit' ? `module "${this.opts.module}" exited with code ${r.code}` : `module "${this.opts.module}" trapped: ${r.message}`);
     };
-    const p = this.chain.then(run, run);
-    this.chain = p.catch(() => undefined);
-    return p;
+    return this.serial(run);
   }
 
   /**
@@ -222,8 +236,14 @@ export class Instance {
       this.kill(r.t === 'exit' ? { kind: 'exited', code: r.code ?? 0 } : { kind: 'trap', message: r.message ?? r.t });
       throw new TrapError(r.t === 'exit' ? `module "${this.opts.module}" exited with code ${r.code}` : `module "${this.opts.module}" trapped: ${r.message}`);
     };
-    const p = this.chain.then(run, run);
-    this.chain = p.catch(() => undefined);
+    return this.serial(run);
+  }
+
+  /** Run guest calls one at a time, in call order; with nothing queued, at once (no promise hop). */
+  private serial<T>(run: () => Promise<T>): Promise<T> {
+    const p = this.queued++ === 0 ? run() : this.chain.then(run, run);
+    const done = p.finally(() => { this.queued--; });
+    this.chain = done.catch(() => undefined);
     return p;
   }
 
@@ -258,7 +278,7 @@ export class Instance {
     });
   }
 
-  private exchange(msg: HostRequest, timeoutMs: number, what: string): Promise<Reply> {
+  private exchange(msg: HostRequest & { id?: number }, timeoutMs: number, what: string): Promise<Reply> {
     if (this.ended) return Promise.reject(new RuntimeError('failed', `module "${this.opts.module}" is not running`));
     const id = this.nextId++;
     // One guest call at a time (calls are chained), so one deadline.
@@ -277,7 +297,8 @@ export class Instance {
         if (r.t === 'ended') reject(new RuntimeError('failed', `module "${this.opts.module}" ended during ${what}: ${r.message}`));
         else resolve(r);
       });
-      this.worker.postMessage({ ...msg, id });
+      msg.id = id;
+      this.worker.postMessage(msg);
     });
   }
 

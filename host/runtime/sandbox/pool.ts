@@ -3,6 +3,10 @@
  * device), which would otherwise sit on every start's critical path. A pooled worker has no instance,
  * no guest and no capability until `load`; idle ones do not keep the process alive.
  *
+ * At most one spare, and only while it has a use (the runtime decides: runtime.ts `fitPool`): a daemon
+ * with no module holds none; a deploy spawns it as it begins (it boots while the component is measured
+ * and transpiled); each start that takes it spawns the next; with the last module removed it is ended.
+ *
  * A worker gets an empty env, no execArgv, no argv, its stdout/stderr piped to the host (the module log),
  * and a capped JS heap (`resourceLimits`; its linear memories are capped by the loader's rewrite).
  */
@@ -11,6 +15,13 @@ import { assetPath } from '../assets.js';
 
 /** JS heap of a sandbox worker (the glue and its tables; guest data lives in linear memory). */
 const WORKER_HEAP_MIB = 64;
+/**
+ * Its young generation. Measured on the 2-core bench machine (.scratch figures in the branch report):
+ * an idle worker is ~7.4 MiB whatever this is (1, 2 or 8), but a `hello` instance after 300 invokes
+ * costs ~15 MiB with 1 MiB against ~19.5–20.7 MiB with 8 (V8 keeps grown semi-spaces), with no change in
+ * invoke or start times beyond the machine's noise. Guest data lives in linear memory, not here.
+ */
+const WORKER_YOUNG_MIB = 1;
 const POOL_SIZE = 1;
 const pool: Worker[] = [];
 const online = new WeakMap<Worker, Promise<void>>();
@@ -23,7 +34,7 @@ function spawnWorker(): Worker {
     argv: [],
     stdout: true,
     stderr: true,
-    resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MIB, maxYoungGenerationSizeMb: 8 },
+    resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MIB, maxYoungGenerationSizeMb: WORKER_YOUNG_MIB },
   });
   // Referenced while it boots (so awaiting warmWorkerPool keeps a process alive), then idle and unref'd.
   online.set(w, new Promise<void>((resolve) => {
@@ -41,7 +52,11 @@ function refillPool(): void {
   while (pool.length < POOL_SIZE) pool.push(spawnWorker());
 }
 
-/** A worker for one instance: a pooled one (its pool listeners removed, referenced again) or a new one. */
+/**
+ * A worker for one instance: a pooled one (its pool listeners removed, referenced again) or a new one.
+ * The next spare is spawned at once: a worker booting while this start runs costs the start little, but
+ * one spawned only after it is still booting when a restart follows soon (bench: load − link ~130 ms).
+ */
 export function takeWorker(): Worker {
   const w = pool.shift() ?? spawnWorker();
   w.removeAllListeners('error');
@@ -51,10 +66,17 @@ export function takeWorker(): Worker {
   return w;
 }
 
-/**
- * Spawn the pooled workers now (the runtime does at open, so a daemon's first module start does not
- * wait for a thread to boot). Resolves when they are running.
- */
+/** How many idle spare workers there are now (0 or 1). */
+export function spareWorkers(): number {
+  return pool.length;
+}
+
+/** Spawn the spare if there is none (it boots in the background). */
+export function keepSpare(): void {
+  refillPool();
+}
+
+/** Spawn the spare now if there is none, and resolve when it is running (tests, benches). */
 export async function warmWorkerPool(): Promise<void> {
   refillPool();
   await Promise.all(pool.map((w) => online.get(w)));
