@@ -165,8 +165,27 @@ function drive(t: Target, request: Buffer, expected: string, from: number, until
 }
 
 function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ticksMs(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+}
+
+/** utime + stime of a /proc stat line, in ms. */
+function ticksMs(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+}
+
+/** CPU ms of each of the process's threads, by thread name (main thread: its pid). */
+function threadCpuMs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = tid === String(pid) ? 'main' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      out.set(name, (out.get(name) ?? 0) + ticksMs(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
 }
 
 interface Round {
@@ -175,6 +194,8 @@ interface Round {
   latenciesMs: number[];
   errors: number;
   serverCpuMs: number;
+  /** Server CPU ms during the measured window, by thread name. */
+  threads: Map<string, number>;
 }
 
 /** One round: warm-up, then SECONDS of load on every target × CONNECTIONS. */
@@ -185,7 +206,8 @@ async function round(targets: Target[], master: Buffer, pid: number): Promise<Ro
   const from = start + WARMUP_MS;
   const until = from + SECONDS * 1000;
   let cpu0 = 0;
-  const cpuAt = setTimeout(() => (cpu0 = cpuMs(pid)), WARMUP_MS);
+  let threads0 = new Map<string, number>();
+  const cpuAt = setTimeout(() => ((cpu0 = cpuMs(pid)), (threads0 = threadCpuMs(pid))), WARMUP_MS);
   const runs = targets.flatMap((t) => {
     const key = createHmac('sha256', master).update(t.module).digest();
     const expected = JSON.stringify({ digest: createHmac('sha256', key).update(data).digest('base64') });
@@ -195,7 +217,8 @@ async function round(targets: Target[], master: Buffer, pid: number): Promise<Ro
   await Promise.all(runs);
   clearTimeout(cpuAt);
   const seconds = (performance.now() - from) / 1000;
-  return { requests: tally.latenciesMs.length, seconds, latenciesMs: tally.latenciesMs, errors: tally.errors, serverCpuMs: cpuMs(pid) - cpu0 };
+  const threads = new Map([...threadCpuMs(pid)].map(([k, v]) => [k, v - (threads0.get(k) ?? 0)]));
+  return { requests: tally.latenciesMs.length, seconds, latenciesMs: tally.latenciesMs, errors: tally.errors, serverCpuMs: cpuMs(pid) - cpu0, threads };
 }
 
 interface Summary {
@@ -204,6 +227,8 @@ interface Summary {
   p99: number;
   cpuUsPerReq: number;
   errors: number;
+  /** Server CPU µs per request by thread name, largest first. */
+  threads: [string, number][];
 }
 
 function summarize(rounds: Round[]): Summary {
@@ -212,7 +237,10 @@ function summarize(rounds: Round[]): Summary {
   const requests = rounds.reduce((a, r) => a + r.requests, 0);
   const seconds = rounds.reduce((a, r) => a + r.seconds, 0);
   const cpu = rounds.reduce((a, r) => a + r.serverCpuMs, 0);
-  return { rps: requests / seconds, p50: q(0.5), p99: q(0.99), cpuUsPerReq: (cpu * 1000) / requests, errors: rounds.reduce((a, r) => a + r.errors, 0) };
+  const threads = new Map<string, number>();
+  for (const r of rounds) for (const [k, v] of r.threads) threads.set(k, (threads.get(k) ?? 0) + v);
+  const perReq = [...threads].map(([k, v]): [string, number] => [k, (v * 1000) / requests]).filter(([, v]) => v >= 1).sort((a, b) => b[1] - a[1]);
+  return { rps: requests / seconds, p50: q(0.5), p99: q(0.99), cpuUsPerReq: (cpu * 1000) / requests, errors: rounds.reduce((a, r) => a + r.errors, 0), threads: perReq };
 }
 
 async function main(): Promise<void> {
@@ -238,7 +266,8 @@ async function main(): Promise<void> {
 
 function report(ew: Summary, bare: Summary): void {
   const line = (name: string, s: Summary) =>
-    `${name}: ${Math.round(s.rps)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, server CPU ${s.cpuUsPerReq.toFixed(0)} µs/req, non-200 ${s.errors}`;
+    `${name}: ${Math.round(s.rps)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, non-200 ${s.errors}\n` +
+    `  server CPU ${s.cpuUsPerReq.toFixed(0)} µs/req (${s.threads.map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')})`;
   console.log(`${MODULES} sockets × ${CONNECTIONS} keep-alive connections, ${ROUNDS} alternating rounds of ${SECONDS} s (after ${WARMUP_MS} ms warm-up), one client process`);
   console.log(line('bare hono (JSON + base64 + HMAC, key in memory)', bare));
   console.log(line('Edgeward daemon workload API sign', ew));
