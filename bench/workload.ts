@@ -15,7 +15,7 @@
  *
  * Prints each side's throughput, p50/p99 latency and server CPU per request (from /proc), and the ratios
  * with the issue's targets. BENCH_WORKLOAD_SECONDS (default 5) per round, BENCH_WORKLOAD_ROUNDS (2),
- * BENCH_WORKLOAD_PROFILE=DIR runs the daemon with --cpu-prof into DIR.
+ * BENCH_WORKLOAD_PROFILE=DIR runs both servers with --cpu-prof into DIR.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -74,15 +74,19 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
+/** BENCH_WORKLOAD_PROFILE=DIR: V8's CPU profile of a server, written to DIR/NAME-….cpuprofile when it stops. */
+function profileFlags(name: string): string[] {
+  const dir = process.env.BENCH_WORKLOAD_PROFILE;
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(dir), '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`] : [];
+}
+
 /** The real daemon with an empty deployment and MODULES native modules registered. */
 async function startEdgeward(home: string): Promise<{ daemon: ChildProcess; targets: Target[]; master: Buffer }> {
   const manifest = path.join(home, 'deployment.json');
   writeFileSync(manifest, JSON.stringify({ modules: {} }));
   const config = path.join(home, 'config.toml');
   writeFileSync(config, `[runtime]\ndeployment = "${manifest}"\n`);
-  const prof = process.env.BENCH_WORKLOAD_PROFILE;
-  const flags = prof ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(prof)] : [];
-  const daemon = await spawnUntil([...flags, CLI, 'daemon', '--config', config], { ...process.env, EDGEWARD_HOME: home }, 'management API listening');
+  const daemon = await spawnUntil([...profileFlags('edgeward'), CLI, 'daemon', '--config', config], { ...process.env, EDGEWARD_HOME: home }, 'management API listening');
   const targets: Target[] = [];
   for (let i = 0; i < MODULES; i++) {
     const module = `sensor${i}`;
@@ -103,7 +107,7 @@ function masterKey(dir: string): Buffer {
 async function startBare(dir: string, master: Buffer): Promise<{ server: ChildProcess; targets: Target[] }> {
   const targets = Array.from({ length: MODULES }, (_, i) => ({ module: `sensor${i}`, socketPath: path.join(dir, `bare${i}.sock`), genid: '1' }));
   const arg = JSON.stringify(Object.fromEntries(targets.map((t) => [t.socketPath, t.module])));
-  const server = await spawnUntil([path.join(ROOT, 'bench', 'workload-bare.mjs'), arg], process.env, 'ready', master.toString('base64'));
+  const server = await spawnUntil([...profileFlags('bare'), path.join(ROOT, 'bench', 'workload-bare.mjs'), arg], process.env, 'ready', master.toString('base64'));
   return { server, targets };
 }
 
