@@ -15,7 +15,8 @@
  *
  * Prints each side's throughput, p50/p99 latency and server CPU per request (from /proc), and the ratios
  * with the issue's targets. BENCH_WORKLOAD_SECONDS (default 5) per round, BENCH_WORKLOAD_ROUNDS (2),
- * BENCH_WORKLOAD_PROFILE=DIR runs both servers with --cpu-prof into DIR.
+ * BENCH_WORKLOAD_PROFILE=DIR runs both servers with --cpu-prof into DIR,
+ * BENCH_WORKLOAD_TRACE_GC=FILE with --trace-gc into FILE.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -35,6 +36,9 @@ const WARMUP_MS = 1000;
 const API_VERSION = '2020-07-07';
 const CLK_TCK = 100;
 
+/** BENCH_WORKLOAD_TRACE_GC=FILE: the servers' --trace-gc lines, written to FILE at the end. */
+const gcLines: string[] = [];
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Target {
@@ -50,11 +54,14 @@ function cli(home: string, args: string[]): string {
 }
 
 /** Spawn and wait for `ready` in its output; the output is kept for the error if it never comes. */
-async function spawnUntil(args: string[], env: NodeJS.ProcessEnv, ready: string, stdin?: string): Promise<ChildProcess> {
+async function spawnUntil(name: string, args: string[], env: NodeJS.ProcessEnv, ready: string, stdin?: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin!.end(stdin ?? '');
   let out = '';
-  child.stdout!.on('data', (c) => (out = (out + c).slice(-20_000)));
+  child.stdout!.on('data', (c) => {
+    out = (out + c).slice(-20_000);
+    if (process.env.BENCH_WORKLOAD_TRACE_GC) for (const l of String(c).split('\n')) if (/Scavenge|Mark-Compact|Mark-sweep/.test(l)) gcLines.push(`${name} ${l}`);
+  });
   child.stderr!.on('data', (c) => (out = (out + c).slice(-20_000)));
   const deadline = Date.now() + 120_000;
   while (!out.includes(ready)) {
@@ -77,7 +84,8 @@ async function stop(child: ChildProcess): Promise<void> {
 /** BENCH_WORKLOAD_PROFILE=DIR: V8's CPU profile of a server, written to DIR/NAME-….cpuprofile when it stops. */
 function profileFlags(name: string): string[] {
   const dir = process.env.BENCH_WORKLOAD_PROFILE;
-  return dir ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(dir), '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`] : [];
+  const gc = process.env.BENCH_WORKLOAD_TRACE_GC ? ['--trace-gc'] : [];
+  return [...gc, ...(dir ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(dir), '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`] : [])];
 }
 
 /** The real daemon with an empty deployment and MODULES native modules registered. */
@@ -86,7 +94,7 @@ async function startEdgeward(home: string): Promise<{ daemon: ChildProcess; targ
   writeFileSync(manifest, JSON.stringify({ modules: {} }));
   const config = path.join(home, 'config.toml');
   writeFileSync(config, `[runtime]\ndeployment = "${manifest}"\n`);
-  const daemon = await spawnUntil([...profileFlags('edgeward'), CLI, 'daemon', '--config', config], { ...process.env, EDGEWARD_HOME: home }, 'management API listening');
+  const daemon = await spawnUntil('edgeward', [...profileFlags('edgeward'), CLI, 'daemon', '--config', config], { ...process.env, EDGEWARD_HOME: home }, 'management API listening');
   const targets: Target[] = [];
   for (let i = 0; i < MODULES; i++) {
     const module = `sensor${i}`;
@@ -107,7 +115,7 @@ function masterKey(dir: string): Buffer {
 async function startBare(dir: string, master: Buffer): Promise<{ server: ChildProcess; targets: Target[] }> {
   const targets = Array.from({ length: MODULES }, (_, i) => ({ module: `sensor${i}`, socketPath: path.join(dir, `bare${i}.sock`), genid: '1' }));
   const arg = JSON.stringify(Object.fromEntries(targets.map((t) => [t.socketPath, t.module])));
-  const server = await spawnUntil([...profileFlags('bare'), path.join(ROOT, 'bench', 'workload-bare.mjs'), arg], process.env, 'ready', master.toString('base64'));
+  const server = await spawnUntil('bare', [...profileFlags('bare'), path.join(ROOT, 'bench', 'workload-bare.mjs'), arg], process.env, 'ready', master.toString('base64'));
   return { server, targets };
 }
 
@@ -262,6 +270,7 @@ async function main(): Promise<void> {
       results.edgeward.push(await round(ew.targets, ew.master, ew.daemon.pid!));
     }
     report(summarize(results.edgeward), summarize(results.bare));
+    if (process.env.BENCH_WORKLOAD_TRACE_GC) writeFileSync(process.env.BENCH_WORKLOAD_TRACE_GC, gcLines.join('\n'));
   } finally {
     for (const c of children.reverse()) await stop(c);
     rmSync(home, { recursive: true, force: true });
