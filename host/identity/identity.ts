@@ -62,6 +62,8 @@ interface DeviceSource {
 
 export class IdentityService {
   private readonly moduleKeys = new Map<string, Promise<string>>();
+  /** The handles of `moduleKeys` once derived (a handle names the key by label: it outlives a base key's replacement). */
+  private readonly moduleKeyHandles = new Map<string, string>();
   private readonly listeners: ((change: { previous: DeviceIdentity; substatus: string; reason: string }) => void)[] = [];
 
   private constructor(
@@ -193,16 +195,21 @@ export class IdentityService {
   moduleKeyHandle(module: string): Promise<string> {
     let h = this.moduleKeys.get(module);
     if (!h) {
-      h = this.keys.deriveKey(DAEMON_CALLER, this.baseKeyHandle, Buffer.from(module, 'utf8'));
-      h.catch(() => this.moduleKeys.delete(module));
-      this.moduleKeys.set(module, h);
+      const derived = this.keys.deriveKey(DAEMON_CALLER, this.baseKeyHandle, Buffer.from(module, 'utf8'));
+      derived.then((handle) => this.moduleKeyHandles.set(module, handle), () => this.moduleKeys.delete(module));
+      this.moduleKeys.set(module, (h = derived));
     }
     return h;
   }
 
-  /** HMAC-SHA256 of `data` with the module's key (the workload API's `sign`). */
-  async signForModule(module: string, data: Uint8Array): Promise<Buffer> {
-    return this.keys.sign(DAEMON_CALLER, await this.moduleKeyHandle(module), 'hmac-sha256', data);
+  /**
+   * HMAC-SHA256 of `data` with the module's key (the workload API's `sign`). Once the module's handle is
+   * known, straight to the key service: no promise of its own on the hot path.
+   */
+  signForModule(module: string, data: Uint8Array): Promise<Buffer> {
+    const handle = this.moduleKeyHandles.get(module);
+    if (handle !== undefined) return this.keys.sign(DAEMON_CALLER, handle, 'hmac-sha256', data);
+    return this.moduleKeyHandle(module).then((h) => this.keys.sign(DAEMON_CALLER, h, 'hmac-sha256', data));
   }
 
   /** The resource URI of a module's identity, as IoT Hub and the SDKs write it. */

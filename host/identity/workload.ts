@@ -63,8 +63,12 @@ export class WorkloadIdentity {
   }
 
   /** HMAC-SHA256 of `data` with the module's SAS key. */
-  async sign(module: string, data: unknown): Promise<Buffer> {
-    return this.deps.identity.signForModule(module, checkData(data));
+  sign(module: string, data: unknown): Promise<Buffer> {
+    try {
+      return this.deps.identity.signForModule(module, checkData(data));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** An IoT Hub SAS token for `audience`, valid `ttlSeconds`. */

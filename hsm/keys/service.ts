@@ -29,6 +29,9 @@ interface Resolved {
   readonly derived?: Buffer;
 }
 
+/** Derived secrets remembered (one per module key in use), so a sign with a derived key costs one HMAC. */
+export const DERIVED_SECRET_CACHE = 1024;
+
 export interface KeyServiceDeps {
   readonly store: KeyStore;
   readonly handles: HandleCodec;
@@ -49,6 +52,8 @@ class StoreKeyService implements KeyService {
   private readonly creating = new KeyedMutex();
   private readonly known = new Map<string, StoredKey>();
   private readonly publicKeys = new Map<string, Buffer>();
+  /** Derived secrets by base label and derivation data; dropped with their base key (deleteKey). */
+  private readonly derivedSecrets = new Map<string, Buffer>();
   private closed = false;
 
   constructor(deps: KeyServiceDeps) {
@@ -192,6 +197,7 @@ class StoreKeyService implements KeyService {
       this.creating.run(label, async () => {
         this.known.delete(label);
         this.publicKeys.delete(label);
+        for (const k of this.derivedSecrets.keys()) if (k.startsWith(`${label}\n`)) this.derivedSecrets.delete(k);
         await this.store.delete(label);
       }),
     );
@@ -210,6 +216,7 @@ class StoreKeyService implements KeyService {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.derivedSecrets.clear();
     await this.store.close();
   }
 
@@ -250,14 +257,24 @@ class StoreKeyService implements KeyService {
     return { namespace, id };
   }
 
-  /** `resolve` for a plain stored key already in the cache, synchronously; undefined when it must look. */
+  /** `resolve` for a stored key (or a key derived from one) already in the caches, synchronously; undefined when it must look. */
   private resolveKnown(caller: Caller, handle: string): Resolved | undefined {
     this.ensureOpen();
     const payload = this.handles.verify(handle);
-    if (payload.t !== 'key') return undefined;
+    if (payload.t === 'uri') return undefined;
     if (!this.authorize(caller, 'use', { namespace: payload.ns, id: payload.id })) throw accessDenied();
-    const key = this.known.get(keyLabel(payload.ns, payload.id));
-    return key && { payload, key };
+    const label = keyLabel(payload.ns, payload.id);
+    const key = this.known.get(label);
+    if (!key || payload.t === 'key') return key && { payload, key };
+    const derived = this.derivedSecrets.get(`${label}\n${payload.d}`);
+    return derived && { payload, key, derived };
+  }
+
+  /** Remember a derived secret, unless its base key was deleted or replaced while it was being derived. */
+  private rememberDerived(key: StoredKey, d: string, derived: Buffer): void {
+    if (this.known.get(key.label) !== key) return;
+    if (this.derivedSecrets.size >= DERIVED_SECRET_CACHE) this.derivedSecrets.delete(this.derivedSecrets.keys().next().value as string);
+    this.derivedSecrets.set(`${key.label}\n${d}`, derived);
   }
 
   /** Verify the handle, authorize, and find the key. */
@@ -279,6 +296,7 @@ class StoreKeyService implements KeyService {
     if (payload.t === 'derived') {
       const data = Buffer.from(payload.d, 'base64');
       const derived = await this.guard(() => (this.store.deriveSecret ? this.store.deriveSecret(key, data) : this.store.sign(key, 'hmac-sha256', data)));
+      this.rememberDerived(key, payload.d, derived);
       return { payload, key, derived };
     }
     return { payload, key };

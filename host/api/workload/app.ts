@@ -5,7 +5,7 @@
  * all get the same `403 {"message":"forbidden"}`, so the answer reveals nothing (scenario A1).
  */
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { bodyLimit } from '../middleware/body-limit.js';
 import { apiVersion } from '../middleware/api-version.js';
 import { moduleCaller } from '../middleware/module-caller.js';
 import { observeStatus } from '../middleware/observe-status.js';
