@@ -24,7 +24,7 @@ import { openIdentityServices } from './helpers/identity-services.js';
 import { workloadIdentityCapability, WORKLOAD_IDENTITY_INTERFACE } from '../host/capabilities/workload-identity/index.js';
 import { edgewardCapabilities } from '../host/capabilities/index.js';
 import type { InstanceContext } from '../host/runtime/capabilities.js';
-import { builtinDefaultManifest, createModuleRuntime, openModuleRuntime, parseManifest, startModules } from '../host/runtime/index.js';
+import { createModuleRuntime, openModuleRuntime, parseManifest, startModules } from '../host/runtime/index.js';
 import { assetPath } from '../host/runtime/assets.js';
 import type { ComponentRuntime } from '../host/runtime/runtime.js';
 import { RuntimeError } from '../host/runtime/types.js';
