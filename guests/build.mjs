@@ -5,10 +5,12 @@
 // out as the root of a temporary WIT tree with the packages it uses as deps/ (Edgeward's wit/ packages,
 // and the WASI 0.2.12 packages jco ships when it imports wasi:*), so no shared file is edited to add one;
 // jco writes its guest types (guests/<name>/types/); the source is type-checked against them; TypeScript →
-// JavaScript → WASI component with the guest's engine (guests/<name>/engine: `componentize-js`, the default,
-// or `quickjs`). componentize-js: SpiderMonkey, ~12 MB, every engine feature disabled but those listed in
-// guests/<name>/features.json. quickjs (componentize-qjs): ~1 MB, no engine features, every WASI import
-// the engine itself would make stubbed with a trap (--stub-wasi). Output guests/<name>/dist/<name>.wasm.
+// JavaScript → WASI component with the guest's engine (guests/<name>/engine: `quickjs` or `componentize-js`;
+// `#` lines are comments). quickjs (componentize-qjs), the default: ~1 MB, ES2022 only (no console, fetch,
+// TextEncoder), every WASI import stubbed with a trap (--stub-wasi), so its world may import no WASI.
+// componentize-js: SpiderMonkey, ~12 MB, web APIs, every engine feature disabled but those listed in
+// guests/<name>/features.json; the default for a guest without an engine file that lists features or
+// whose world imports WASI. Output guests/<name>/dist/<name>.wasm.
 // A guest is rebuilt only when its source, the WIT it was built from, its features, this script or
 // componentize-js changed (hash file next to the output), because componentize takes seconds per guest.
 // One guest's failure does not stop the others: each is reported, and the exit status is 1 at the end.
@@ -99,11 +101,22 @@ function guestSpec(arg) {
   const featuresFile = path.join(dir, 'features.json');
   const features = existsSync(featuresFile) ? JSON.parse(readFileSync(featuresFile, 'utf8')) : [];
   if (!Array.isArray(features) || features.some((f) => !FEATURES.includes(f))) throw new GuestError(`${shown(featuresFile)} must be a JSON list of componentize-js features among ${FEATURES.join(', ')}`);
+  const wasi = existsSync(worldFile) ? [...referencedPackages(readFileSync(worldFile, 'utf8'))].filter((p) => p.startsWith('wasi:')) : [];
   const engineFile = path.join(dir, 'engine');
-  const engine = existsSync(engineFile) ? readFileSync(engineFile, 'utf8').trim() : 'componentize-js';
+  const chosen = existsSync(engineFile) ? engineIn(readFileSync(engineFile, 'utf8')) : undefined;
+  // No engine file: quickjs, unless the guest needs what only componentize-js has (features, WASI imports).
+  const engine = chosen ?? (features.length || wasi.length ? 'componentize-js' : 'quickjs');
   if (!ENGINES.includes(engine)) throw new GuestError(`${shown(engineFile)} must name one engine: ${ENGINES.join(' or ')} (found "${engine}")`);
   if (engine === 'quickjs' && features.length) throw new GuestError(`${shown(featuresFile)}: the quickjs engine has no features (${features.join(', ')}); use componentize-js for them`);
-  return { name, dir, src, worldFile: existsSync(worldFile) ? worldFile : undefined, world, features, engine };
+  // --stub-wasi stubs every WASI import, the world's own too: the guest would build, then trap on its first
+  // call (and without it the engine imports the whole WASI CLI set, a grant for each).
+  if (engine === 'quickjs' && wasi.length) throw new GuestError(`${shown(worldFile)} imports ${wasi.join(', ')}: the quickjs engine stubs every WASI import with a trap, the world's too; build it with componentize-js (write \`componentize-js\` in ${shown(engineFile)})`);
+  return { name, dir, src, worldFile: existsSync(worldFile) ? worldFile : undefined, world, features, engine, defaulted: chosen === undefined };
+}
+
+/** The engine an `engine` file names: its first line that is neither empty nor a `#` comment. */
+function engineIn(text) {
+  return text.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#')) ?? '';
 }
 
 /**
@@ -186,7 +199,11 @@ void lifecycle;
   if (diagnostics.length === 0) return;
   const text = ts.formatDiagnostics(diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => '\n' })
     .replaceAll(path.relative(root, check), `${shown(spec.src)} (its exports: \`export const lifecycle = { start, stop, invoke }\`)`);
-  throw new GuestError(`${spec.name} does not type-check against its world "${spec.world}" (types in ${shown(path.dirname(typesFile))}/):\n${text}`);
+  // An unknown name under quickjs is most often a web API (console, fetch, TextEncoder): say which engine has them.
+  const hint = spec.engine === 'quickjs' && diagnostics.some((d) => d.code === 2304 || d.code === 2584)
+    ? `\n${spec.name} is built with the quickjs engine${spec.defaulted ? ' (the default)' : ''}, which has no web APIs (console, fetch, TextEncoder…): use the world's imports (edgeward:module/logging for logs), or write \`componentize-js\` in ${shown(path.join(spec.dir, 'engine'))}`
+    : '';
+  throw new GuestError(`${spec.name} does not type-check against its world "${spec.world}" (types in ${shown(path.dirname(typesFile))}/):\n${text}${hint}`);
 }
 
 async function build(name) {

@@ -43,7 +43,7 @@ describe('daemon on the embedded default', () => {
     ({ home, cleanup } = tempHome());
     env = envFor(home);
     sock = path.join(home, 'run', 'mgmt.sock');
-    // These tests are about the daemon itself: skip deploying the 12 MB sample guest, except in the one
+    // These tests are about the daemon itself: skip deploying the sample guest, except in the one
     // test that shows the embedded default (with hello) working.
     if (!ctx.task.name.startsWith('starts with no config file')) writeFileSync(path.join(home, 'config.toml'), '[provisioning]\nsource = "none"\n[runtime]\n');
   });

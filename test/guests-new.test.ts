@@ -31,7 +31,8 @@ describe('edgeward new module', () => {
   it('scaffolds a keys guest that builds, deploys with its grant and signs', async () => {
     const dir = scaffoldModule('vault', { world: 'keys', dir: parent });
     expect(dir).toBe(path.join(parent, 'vault'));
-    for (const f of ['world.wit', 'src/index.ts', 'manifest.json', 'README.md', 'vault.test.ts']) expect(existsSync(path.join(dir, f))).toBe(true);
+    for (const f of ['world.wit', 'src/index.ts', 'engine', 'manifest.json', 'README.md', 'vault.test.ts']) expect(existsSync(path.join(dir, f))).toBe(true);
+    expect(readFileSync(path.join(dir, 'engine'), 'utf8')).toBe('quickjs\n'); // the default
     expect(readFileSync(path.join(dir, 'world.wit'), 'utf8')).toContain('  include edgeward:module/module@0.1.0;\n  import edgeward:hsm/keys@0.1.0;\n');
     const r = build(dir);
     expect(r.stderr).toBe('');
@@ -61,6 +62,27 @@ describe('edgeward new module', () => {
     expect(existsSync(path.join(parent, 'x'))).toBe(false);
     scaffoldModule('twice', { dir: parent });
     expect(() => scaffoldModule('twice', { dir: parent })).toThrow(`${path.join(parent, 'twice')} already exists`);
+  });
+
+  it('picks quickjs, or componentize-js for a world importing WASI (which quickjs would stub), and says which engine lacks a web API', () => {
+    expect(readFileSync(path.join(scaffoldModule('plain', { dir: parent }), 'engine'), 'utf8')).toBe('quickjs\n');
+    const data = scaffoldModule('files', { world: 'data', dir: parent });
+    expect(readFileSync(path.join(data, 'engine'), 'utf8')).toBe('componentize-js\n');
+    expect(() => scaffoldModule('qfiles', { world: 'data', dir: parent, engine: 'quickjs' })).toThrow('world "data" imports WASI (wasi:filesystem/preopens@0.2.12, wasi:filesystem/types@0.2.12), which the quickjs engine stubs with traps: use --engine componentize-js');
+    // Forced by hand, the build refuses it before building anything.
+    writeFileSync(path.join(data, 'engine'), '# tried\nquickjs\n');
+    const r = build(data);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`${data}/world.wit imports wasi:filesystem: the quickjs engine stubs every WASI import with a trap, the world's too; build it with componentize-js (write \`componentize-js\` in ${data}/engine)`);
+    // No engine file: quickjs, where console does not exist; the failure names the engine and the way out.
+    const noisy = scaffoldModule('noisy', { dir: parent });
+    rmSync(path.join(noisy, 'engine'));
+    const src = path.join(noisy, 'src', 'index.ts');
+    writeFileSync(src, readFileSync(src, 'utf8').replace("log('info', `${name} started`);", "console.log(`${name} started`);"));
+    const n = build(noisy);
+    expect(n.status).toBe(1);
+    expect(n.stderr).toContain("Cannot find name 'console'");
+    expect(n.stderr).toContain(`noisy is built with the quickjs engine (the default), which has no web APIs (console, fetch, TextEncoder…): use the world's imports (edgeward:module/logging for logs), or write \`componentize-js\` in ${noisy}/engine`);
   });
 
   it('a guest whose world does not type-check fails alone, with the reason, and the exit status is 1', () => {

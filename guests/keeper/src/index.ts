@@ -5,7 +5,7 @@
  *   keys             → {"keys": [{"id", "kind"}]}
  * The key pair `signing` (EC P-256) is created on first use and reused after. A key error is the `err`
  * answer: "<method>: <key-error tag>[: text]".
- * Built for the `keeper` world (guests/keeper/world.wit); grant `edgeward:hsm/keys`.
+ * Built with the quickjs engine for the `keeper` world (guests/keeper/world.wit); grant `edgeward:hsm/keys`.
  */
 /// <reference path="../types/keeper.d.ts" />
 import { log } from 'edgeward:module/logging@0.1.0';
@@ -24,7 +24,7 @@ function failure(method: string, err: unknown): string {
 
 function signMessage(message: string): { publicKey: string; signature: string } {
   const key = createKeyPair(KEY_ID, 'ec-p256');
-  const signature = sign(key, 'ecdsa-sha256', new TextEncoder().encode(message));
+  const signature = sign(key, 'ecdsa-sha256', utf8(message));
   log('info', `signed ${message.length} characters with key "${KEY_ID}"`);
   return { publicKey: hex(getPublicKey(key)), signature: hex(signature) };
 }
@@ -46,3 +46,16 @@ export const lifecycle = {
     }
   },
 };
+
+/** The UTF-8 bytes of a string (the quickjs engine has no TextEncoder). */
+function utf8(s: string): Uint8Array {
+  const out: number[] = [];
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (c < 0x80) out.push(c);
+    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+  }
+  return new Uint8Array(out);
+}

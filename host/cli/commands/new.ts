@@ -1,8 +1,8 @@
 /**
- * `edgeward new module NAME [--world module|identity|keys|data] [--dir DIR] [--engine componentize-js|quickjs]`: scaffold a guest module as
+ * `edgeward new module NAME [--world module|identity|keys|data] [--dir DIR] [--engine quickjs|componentize-js]`: scaffold a guest module as
  * guests/README.md describes it: DIR/NAME/ (DIR defaults to `guests`) with src/index.ts, world.wit (the
- * `module` world plus the imports the chosen world needs), a manifest, a README and a vitest test that
- * builds it and deploys it into a temporary runtime. Nothing existing is overwritten.
+ * `module` world plus the imports the chosen world needs), its `engine` file, a manifest, a README and a
+ * vitest test that builds it and deploys it into a temporary runtime. Nothing existing is overwritten.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -19,6 +19,8 @@ interface WorldTemplate {
   readonly imports: readonly string[];
   /** The grants a manifest needs for it (with those the JS engine's own imports need). */
   readonly grants: readonly string[];
+  /** The engine it is built with unless --engine says otherwise: quickjs, or componentize-js for a world importing WASI. */
+  readonly engine: 'quickjs' | 'componentize-js';
   /** TypeScript imports of src/index.ts for the demo method. */
   readonly tsImports: string;
   /** `case` lines of invoke beside `ping`. */
@@ -28,10 +30,11 @@ interface WorldTemplate {
 }
 
 const WORLDS: Record<string, WorldTemplate> = {
-  module: { imports: [], grants: [], tsImports: '', methods: '' },
+  module: { imports: [], grants: [], engine: 'quickjs', tsImports: '', methods: '' },
   identity: {
     imports: ['edgeward:workload/identity@0.1.0'],
     grants: ['edgeward:workload/identity'],
+    engine: 'quickjs',
     tsImports: "import { sasToken } from 'edgeward:workload/identity@0.1.0';\n",
     methods: "      // A SAS token for this module, kept inside: only its length leaves.\n      case 'sas': return JSON.stringify({ length: sasToken(name, 3600).length });\n",
     testCapability: 'identity',
@@ -39,6 +42,7 @@ const WORLDS: Record<string, WorldTemplate> = {
   keys: {
     imports: ['edgeward:hsm/keys@0.1.0'],
     grants: ['edgeward:hsm/keys'],
+    engine: 'quickjs',
     tsImports: "import { createKeyPair, sign } from 'edgeward:hsm/keys@0.1.0';\n",
     methods: "      // Sign the payload with key pair `main` of this module's own namespace (created on first use).\n      case 'sign': return JSON.stringify({ signature: Array.from(sign(createKeyPair('main', 'ec-p256'), 'ecdsa-sha256', new TextEncoder().encode(payload)), (b) => b.toString(16).padStart(2, '0')).join('') });\n",
     testCapability: 'keys',
@@ -47,6 +51,8 @@ const WORLDS: Record<string, WorldTemplate> = {
     imports: ['wasi:filesystem/preopens@0.2.12', 'wasi:filesystem/types@0.2.12'],
     // componentize-js links its stdio and a clock when the filesystem is imported (guests/README.md).
     grants: ['wasi:filesystem/data', 'wasi:cli/stdio', 'wasi:clocks'],
+    // The quickjs engine stubs every WASI import with a trap, the filesystem too (guests/README.md).
+    engine: 'componentize-js',
     tsImports: "import { getDirectories } from 'wasi:filesystem/preopens@0.2.12';\n",
     methods: "      // Save the payload as /data/last.json (the module's own data directory).\n      case 'save': {\n        const dir = getDirectories().find(([, p]) => p === '/data')?.[0];\n        if (!dir) throw 'no /data: grant \"wasi:filesystem/data\"';\n        const bytes = new TextEncoder().encode(payload);\n        return JSON.stringify({ bytes: Number(dir.openAt({}, 'last.json', { create: true, truncate: true }, { write: true }).write(bytes, 0n)) });\n      }\n",
   },
@@ -56,12 +62,12 @@ export interface NewModuleOptions {
   world?: string;
   /** Folder the guest's folder is created in (default `guests`, relative to the working directory). */
   dir?: string;
-  /** The JS engine guests/build.mjs builds it with: `componentize-js` (default) or `quickjs` (written to `engine`). */
+  /** The JS engine guests/build.mjs builds it with (written to `engine`): the world's (quickjs, componentize-js for `data`) unless given. */
   engine?: string;
 }
 
 /** The engines guests/build.mjs knows (its ENGINES). */
-const ENGINES = ['componentize-js', 'quickjs'];
+const ENGINES = ['quickjs', 'componentize-js'];
 
 /** Write the files of a new guest module; returns its folder. Throws (nothing written) on a bad name or world, or an existing folder. */
 export function scaffoldModule(name: string, opts: NewModuleOptions = {}): string {
@@ -69,8 +75,9 @@ export function scaffoldModule(name: string, opts: NewModuleOptions = {}): strin
   const worldKind = opts.world ?? 'module';
   const world = WORLDS[worldKind];
   if (!world) throw new Error(`unknown world "${worldKind}" (known: ${Object.keys(WORLDS).join(', ')})`);
-  const engine = opts.engine ?? 'componentize-js';
+  const engine = opts.engine ?? world.engine;
   if (!ENGINES.includes(engine)) throw new Error(`unknown engine "${engine}" (known: ${ENGINES.join(', ')})`);
+  if (engine === 'quickjs' && world.imports.some((i) => i.startsWith('wasi:'))) throw new Error(`world "${worldKind}" imports WASI (${world.imports.join(', ')}), which the quickjs engine stubs with traps: use --engine componentize-js`);
   const dir = path.resolve(opts.dir ?? 'guests', name);
   if (existsSync(dir)) throw new Error(`${dir} already exists`);
   const files: Record<string, string> = {
@@ -79,7 +86,7 @@ export function scaffoldModule(name: string, opts: NewModuleOptions = {}): strin
     'manifest.json': `${JSON.stringify(manifest(name, world), null, 2)}\n`,
     'README.md': readme(name, worldKind, world, dir),
     [`${name}.test.ts`]: testFile(name, world, dir),
-    ...(engine === 'componentize-js' ? {} : { engine: `${engine}\n` }),
+    engine: `${engine}\n`,
   };
   for (const [rel, text] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
@@ -204,12 +211,12 @@ export function registerNewCommand(program: Command): void {
     .description('scaffold a guest module (src/index.ts, world.wit, manifest.json, README, a test) in DIR/NAME')
     .option('-w, --world <world>', `what it imports: ${Object.keys(WORLDS).join(', ')}`, 'module')
     .option('-d, --dir <dir>', 'folder to create it in', 'guests')
-    .option('-e, --engine <engine>', `JS engine: ${ENGINES.join(' (~12 MB, web APIs) or ')} (~1 MB, no WASI of its own)`, 'componentize-js')
+    .option('-e, --engine <engine>', 'JS engine: quickjs (~1 MB, ES2022 only, no WASI; the default) or componentize-js (~12 MB, web APIs such as console, fetch, TextEncoder; the default for --world data)')
     .action(
       action(async (name: string, opts: NewModuleOptions) => {
         const dir = scaffoldModule(name, opts);
         const rel = shown(dir);
-        process.stdout.write(`created ${rel}/ (world.wit, src/index.ts, manifest.json, README.md, ${name}.test.ts)\nnext: node guests/build.mjs ${rel} && npx vitest run --root ${rel}\n`);
+        process.stdout.write(`created ${rel}/ (world.wit, src/index.ts, engine, manifest.json, README.md, ${name}.test.ts)\nnext: node guests/build.mjs ${rel} && npx vitest run --root ${rel}\n`);
       }),
     );
 }
