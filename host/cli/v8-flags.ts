@@ -7,7 +7,9 @@
  * small and flushes cold bytecode sooner; it does not touch WebAssembly tiering (Liftoff/TurboFan), and
  * it takes effect from here, so `node dist/host/cli/main.js`, the bin and `npm start` all get it with no
  * shebang flags. Flags are process-wide: sandbox workers started later inherit it (their heaps are
- * sized by `resourceLimits` anyway).
+ * sized by `resourceLimits` anyway). Cost measured: a daemon with `hello` (cache warm) reaches "modules
+ * started" in ~1.59 s instead of ~1.39 s on this loaded 2-core machine. EDGEWARD_V8_DEFAULTS=1 keeps
+ * V8's defaults (bench/memory.ts measures both).
  */
 import v8 from 'node:v8';
 
