@@ -9,6 +9,11 @@
  * The same `hello` source is also built with the QuickJS engine (guests/README.md) and measured alone and
  * as three copies, so both engines are compared in one run.
  *
+ * The daemon is started as a user starts it (`node dist/host/cli/main.js daemon`, which is what the `edgeward`
+ * bin runs): its V8 flags are set by the CLI itself at run time (host/cli/v8-flags.ts), not on a command
+ * line, so nothing here differs from the bin. The no-module daemon is also measured with V8's defaults
+ * (EDGEWARD_V8_DEFAULTS=1) to show what the flags are worth.
+ *
  * Baselines: a bare `node` idling, and the same with one idle worker thread (the floor of one worker per
  * instance). Prints each figure, its ratio and the issue's target.
  */
@@ -52,8 +57,8 @@ function cli(home: string, args: string[]): string {
   return r.stdout;
 }
 
-async function startDaemon(home: string, config: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [CLI, 'daemon', '--config', config], { env: { ...process.env, EDGEWARD_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function startDaemon(home: string, config: string, env: Record<string, string> = {}): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [CLI, 'daemon', '--config', config], { env: { ...process.env, ...env, EDGEWARD_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (c) => (out += c));
   child.stderr!.on('data', (c) => (out += c));
@@ -87,7 +92,7 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 /** RSS of a daemon running `setup`, at its second start (transpile cache on disk). */
-async function daemonRss(setup: Setup): Promise<number> {
+async function daemonRss(setup: Setup, env: Record<string, string> = {}): Promise<number> {
   const home = mkdtempSync(path.join(os.tmpdir(), 'ew-mem-'));
   try {
     const manifest = path.join(home, 'deployment.json');
@@ -95,10 +100,10 @@ async function daemonRss(setup: Setup): Promise<number> {
     const config = path.join(home, 'config.toml');
     writeFileSync(config, `[runtime]\ndeployment = "${manifest}"\n`);
     const names = Object.keys(setup.modules);
-    let d = await startDaemon(home, config);
+    let d = await startDaemon(home, config, env);
     await allRunning(home, names);
     await stop(d);
-    d = await startDaemon(home, config);
+    d = await startDaemon(home, config, env);
     await allRunning(home, names);
     await sleep(SETTLE_MS);
     const rss = rssOf(d.pid!);
@@ -133,6 +138,7 @@ async function main(): Promise<void> {
   const withWorker = await nodeRss("new (require('node:worker_threads').Worker)('setInterval(() => {}, 1 << 30)', { eval: true }); setInterval(() => {}, 1 << 30)");
   const worker = withWorker - bare;
   const none = await daemonRss({ label: 'no modules', modules: {} });
+  const noneDefaults = await daemonRss({ label: 'no modules, V8 defaults', modules: {} }, { EDGEWARD_V8_DEFAULTS: '1' });
   const one = await daemonRss({ label: 'hello', modules: { hello } });
   const js3 = await daemonRss({ label: 'hello + console + fetcher', modules: three });
   const ten = await daemonRss({ label: '10 tiny', modules: tiny });
@@ -153,6 +159,7 @@ async function main(): Promise<void> {
     ['per further JS module / idle worker thread', perFurtherJs / worker, '≤ 2'],
   ];
   const perFurtherQ = (threeQ - oneQ) / 2;
+  console.log(`daemon, no modules, V8's default flags (EDGEWARD_V8_DEFAULTS=1): ${f(noneDefaults)} (the CLI's flags save ${f(noneDefaults - none)})`);
   console.log(`per tiny module: ${f(perTiny)}; first JS module: ${f(one - none)}; per further JS module: ${f(perFurtherJs)}`);
   console.log(`quickjs engine: hello ${f(oneQ)} (+${f(oneQ - none)} over no modules, componentize-js +${f(one - none)}); 3 × hello ${f(threeQ)}, per further copy ${f(perFurtherQ)}`);
   rows.push(['daemon + hello (quickjs) / daemon + hello (componentize-js)', (oneQ - none) / (one - none), 'lower is better']);

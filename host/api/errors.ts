@@ -11,7 +11,7 @@ import { TrapError } from '../runtime/errors.js';
 import { KeyError, type KeyErrorTag } from '../../hsm/keys/index.js';
 import type { Logger } from '../log.js';
 import { IdentityError } from '../identity/identity.js';
-import { DpsError } from '../cloud/dps/index.js';
+import { DpsError } from '../cloud/dps/errors.js';
 
 const RUNTIME_STATUS: Record<RuntimeError['code'], ContentfulStatusCode> = {
   'not-found': 404,

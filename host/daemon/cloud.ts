@@ -8,13 +8,14 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { KeyService } from '../../hsm/keys/index.js';
 import type { IdentityService } from '../identity/identity.js';
-import { ModuleIdentityReconciler } from '../cloud/hub/index.js';
-import { x509IdentityFromConfig } from '../cloud/tls/index.js';
+import type { ModuleIdentityReconciler } from '../cloud/hub/index.js';
 
 export async function openHubIdentities(opts: { config: Config; keys: KeyService; identity: IdentityService; logger: Logger }): Promise<ModuleIdentityReconciler | undefined> {
   const { config, keys, identity } = opts;
   const device = identity.device;
   if (device.authType === 'none') return undefined;
+  // The hub client and TLS identity are loaded only for a device with a cloud.
+  const [{ ModuleIdentityReconciler }, { x509IdentityFromConfig }] = await Promise.all([import('../cloud/hub/index.js'), import('../cloud/tls/config.js')]);
   const log = opts.logger.child({ component: 'hub-identities' });
   const x509 = device.authType === 'x509' ? await x509IdentityFromConfig(config, keys) : undefined;
   const dynamic = config.provisioning.source === 'dps' && config.auto_reprovisioning_mode === 'Dynamic';

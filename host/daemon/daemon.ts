@@ -5,7 +5,6 @@
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import pino from 'pino';
-import pinoPretty from 'pino-pretty';
 import type { Config, LogLevel } from '../config/schema.js';
 import { configToToml, loadConfig, redactConfig, type LoadedConfig } from '../config/load.js';
 import { socketPathOf } from '../config/paths.js';
@@ -98,7 +97,7 @@ export class Daemon implements DaemonControl {
     const swept = await reconcileStateDir(config.state_dir);
     const logDir = await ensureSubdir(config.state_dir, 'logs');
     await rotateIfLarge(path.join(logDir, DAEMON_LOG_FILE));
-    this.logger ??= createLogger(config.log.level, [consoleStream(), pino.destination({ dest: path.join(logDir, DAEMON_LOG_FILE), mkdir: true, sync: false, mode: 0o600 })]);
+    this.logger ??= createLogger(config.log.level, [await consoleStream(), pino.destination({ dest: path.join(logDir, DAEMON_LOG_FILE), mkdir: true, sync: false, mode: 0o600 })]);
     this.logger.level = config.log.level;
     this.logger.info({ version: this.version, source: loaded.source, stateDir: config.state_dir }, 'edgeward starting');
     if (swept.length > 0) this.logger.warn({ files: swept }, 'removed temp files left by an interrupted write');
@@ -258,7 +257,12 @@ async function rotateIfLarge(file: string): Promise<void> {
   if (st && st.size > LOG_ROTATE_BYTES) await fs.rename(file, file + '.1');
 }
 
-/** Humans at a terminal get readable lines; everything else (systemd, pipes, tests) gets JSON. */
-function consoleStream(): pino.DestinationStream {
-  return process.stdout.isTTY ? pinoPretty({ colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' }) : pino.destination(1);
+/**
+ * Humans at a terminal get readable lines; everything else (systemd, pipes, tests) gets JSON. pino-pretty
+ * (~8 MiB of RSS with its dependencies) is loaded only for a terminal.
+ */
+async function consoleStream(): Promise<pino.DestinationStream> {
+  if (!process.stdout.isTTY) return pino.destination(1);
+  const { default: pinoPretty } = await import('pino-pretty');
+  return pinoPretty({ colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' });
 }

@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, type LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { PKCS11_IDENTITY_KEY } from '../config/unsupported.js';
-import { findPkcs11Engine, x509Source } from '../cloud/tls/index.js';
+import { x509Source } from '../cloud/tls/config.js';
+import { findPkcs11Engine } from '../cloud/tls/engine.js';
 
 export type Problem = { path: string; message: string };
 

@@ -22,7 +22,7 @@ import { keysRoutes } from '../api/management/keys.js';
 import { identitiesRoutes } from '../api/management/identities.js';
 import { NativeModules } from '../identity/native.js';
 import { NativeModuleService } from '../api/native-modules.js';
-import { followRuntimeEvents } from '../cloud/hub/index.js';
+import { followRuntimeEvents } from '../cloud/hub/events.js';
 import { openHubIdentities } from './cloud.js';
 import { WorkloadSockets } from '../api/workload/sockets.js';
 import type { HttpLimits } from '../api/serve.js';

@@ -11,7 +11,9 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { StartupError } from '../errors.js';
 import { DAEMON_CALLER, type KeyService } from '../../hsm/keys/index.js';
-import { DEVICE_KEY_ID, DpsError, DpsProvisioner, importKeyOnce, openAttestation, type DpsTuning, type HmacSigner, type ProvisioningBackup, type ProvisioningStatus } from '../cloud/dps/index.js';
+import type { DpsProvisioner, DpsTuning, HmacSigner, ProvisioningBackup, ProvisioningStatus } from '../cloud/dps/index.js';
+import { DpsError } from '../cloud/dps/errors.js';
+import { DEVICE_KEY_ID, importKeyOnce } from '../cloud/dps/device-key.js';
 
 export { DEVICE_KEY_ID };
 export const MASTER_KEY_ID = 'identity-master';
@@ -113,6 +115,8 @@ export class IdentityService {
 
   /** DPS: the attestation opened in the key service / TPM, then a registration or the backup (provision.ts). */
   private static async openDps(config: Config, p: Extract<Config['provisioning'], { source: 'dps' }>, keys: KeyService, log: Logger, tuning?: DpsTuning): Promise<IdentityService> {
+    // DPS (its client, TLS and TPM attestation) is loaded only for a DPS device.
+    const { openAttestation, DpsProvisioner } = await import('../cloud/dps/index.js');
     const att = await openAttestation(config, p, keys, log, tuning?.ca).catch((err: unknown) => {
       throw err instanceof DpsError ? new StartupError(`provisioning.attestation: ${err.message}`) : err;
     });

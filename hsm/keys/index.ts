@@ -8,8 +8,6 @@ import type { KeyServiceConfig } from '../support/options.js';
 import { StartupError } from '../support/errors.js';
 import type { Logger } from '../support/log.js';
 import { openFileKeyStore } from '../file/store.js';
-import { openPkcs11KeyStore } from '../pkcs11/store.js';
-import { openTpmKeyStore } from '../tpm/keystore.js';
 import { createAuthorizer } from './authz.js';
 import { HandleCodec } from './handles.js';
 import { createKeyService } from './service.js';
@@ -66,10 +64,11 @@ async function openStore(config: KeyServiceConfig, stateDir: string, log: Logger
       return openFileKeyStore(dir, log);
     case 'pkcs11':
       if (!keys.pkcs11) throw new StartupError('[keys] backend = "pkcs11" needs a [keys.pkcs11] table');
-      return openPkcs11KeyStore(keys.pkcs11, log);
+      // Backends are loaded only when configured: pkcs11js is a native addon, the TPM stack is large.
+      return (await import('../pkcs11/store.js')).openPkcs11KeyStore(keys.pkcs11, log);
     case 'tpm':
       // [tpm] is optional: its tcti defaults to the kernel resource manager, as in the schema.
-      return openTpmKeyStore({ tcti: config.tpm?.tcti ?? 'device:/dev/tpmrm0', dir: tpmKeysDir(stateDir), hierarchyAuth: config.tpm?.hierarchy_authorization });
+      return (await import('../tpm/keystore.js')).openTpmKeyStore({ tcti: config.tpm?.tcti ?? 'device:/dev/tpmrm0', dir: tpmKeysDir(stateDir), hierarchyAuth: config.tpm?.hierarchy_authorization });
     default: {
       const never: never = keys.backend;
       throw new StartupError(`unknown keys backend ${String(never)}`);

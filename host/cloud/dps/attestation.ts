@@ -10,23 +10,22 @@
  * - X.509: `identity_cert` + `identity_pk` as the TLS client certificate: a `file:///` key, or a `pkcs11:`
  *   key that signs the handshake in the token (host/cloud/tls); never a software copy of an HSM key.
  */
-import { createHmac } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Config, TpmConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
-import { DAEMON_CALLER, KeyError, type KeyService } from '../../../hsm/keys/index.js';
+import { DAEMON_CALLER, type KeyService } from '../../../hsm/keys/index.js';
 import { openSharedTpm, type Tpm, authKeyHandle, ensureIdentity, importDpsAuthKey, passwordAuth, signWithAuthKey } from '../../../hsm/tpm/index.js';
 import type { DpsAttestation } from './client.js';
 import { clientIdentity, TlsIdentityError } from '../tls/index.js';
 import { DpsError } from './errors.js';
 import type { HmacSigner } from './sas.js';
+import { DEVICE_KEY_ID, GROUP_KEY_ID, importKeyOnce } from './device-key.js';
 
 export type DpsConfig = Extract<Config['provisioning'], { source: 'dps' }>;
 export type AttestationKind = DpsConfig['attestation']['method'];
 
-export const DEVICE_KEY_ID = 'device-id';
-export const GROUP_KEY_ID = 'dps-group-key';
+export { DEVICE_KEY_ID, GROUP_KEY_ID, importKeyOnce } from './device-key.js';
 
 export interface OpenedAttestation {
   kind: AttestationKind;
@@ -79,26 +78,6 @@ async function symmetricSigner(keys: KeyService, a: SymmetricAttestation, log: L
     if (isGroup) handle = await keys.deriveKey(DAEMON_CALLER, handle, Buffer.from(a.registration_id, 'utf8'));
   }
   return (data) => keys.sign(DAEMON_CALLER, handle, 'hmac-sha256', data);
-}
-
-/**
- * Import an HMAC key under `id` in the daemon namespace. If one is there, keep it when it is the same key
- * (compared by HMAC over a fixed probe, so the key is never read back) and replace it when the config changed.
- */
-export async function importKeyOnce(keys: KeyService, id: string, key: Buffer, log: Logger): Promise<string> {
-  if (key.length === 0) throw new DpsError('config', `the ${id} key is empty`, 'give the base64 key');
-  try {
-    return await keys.importSecretKey(DAEMON_CALLER, { id }, 'hmac-sha256', key);
-  } catch (err) {
-    if (!(err instanceof KeyError) || err.tag !== 'already-exists') throw err;
-  }
-  const existing = await keys.loadKey(DAEMON_CALLER, { id });
-  const probe = Buffer.from('edgeward device key probe');
-  const same = (await keys.sign(DAEMON_CALLER, existing, 'hmac-sha256', probe)).equals(createHmac('sha256', key).update(probe).digest());
-  if (same) return existing;
-  log.warn({ keyId: id }, 'key changed in the config; replacing the stored key');
-  await keys.deleteKey(DAEMON_CALLER, existing);
-  return keys.importSecretKey(DAEMON_CALLER, { id }, 'hmac-sha256', key);
 }
 
 async function readKeyUri(uri: string): Promise<Buffer> {

@@ -5,7 +5,7 @@
  */
 import type { Config } from '../../config/schema.js';
 import type { KeyService } from '../../../hsm/keys/index.js';
-import { clientIdentity, type ClientIdentity, type ClientIdentityOptions } from './identity.js';
+import type { ClientIdentity, ClientIdentityOptions } from './identity.js';
 
 export interface X509Source {
   readonly certUri: string;
@@ -35,5 +35,7 @@ export async function x509IdentityFromConfig(
 ): Promise<ClientIdentity | undefined> {
   const src = x509Source(config);
   if (src === undefined) return undefined;
+  // identity.ts (https, tls, the PKCS#11 engine) is loaded only for an X.509 device.
+  const { clientIdentity } = await import('./identity.js');
   return clientIdentity({ certUri: src.certUri, keyUri: src.keyUri, keys, config, ...opts });
 }
