@@ -1,13 +1,14 @@
 /**
  * Memory of the real daemon (`edgeward daemon`, the CLI, not an in-process runtime), side by side with bare
  * Node in the same run (issue 14). Each daemon runs in its own Edgeward home on a config file that names a
- * deployment manifest: no module, `hello`, hello + console + fetcher (three different JS guests), and ten
- * tiny WAT components. Every daemon is started twice: the first start fills the transpile cache, the
+ * deployment manifest: no module, `hello`, hello + keeper + runaway (three different QuickJS samples, the
+ * samples' default engine), hello + console + fetcher (console and fetcher stay on componentize-js for its
+ * web APIs), and ten tiny WAT components. Every daemon is started twice: the first start fills the transpile cache, the
  * second (the one measured) starts as a device does after its first boot. RSS is read from
  * /proc/PID/status after every module answers and the process has settled.
  *
- * The same `hello` source is also built with the QuickJS engine (guests/README.md) and measured alone and
- * as three copies, so both engines are compared in one run.
+ * The same `hello` source is also built with componentize-js (guests/README.md "Two engines") and measured
+ * alone and as three copies, so both engines are compared in one run.
  *
  * The daemon is started as a user starts it (`node dist/host/cli/main.js daemon`, which is what the `edgeward`
  * bin runs): its V8 flags are set by the CLI itself at run time (host/cli/v8-flags.ts), not on a command
@@ -125,13 +126,20 @@ async function main(): Promise<void> {
     console: { settings: { image: 'builtin:console' }, capabilities: ['wasi:cli/stdio'] },
     fetcher: { settings: { image: 'builtin:fetcher' }, capabilities: ['wasi:http/outgoing-handler'], network: { hosts: ['127.0.0.1'] } },
   };
-  // hello's source built with QuickJS (its folder copied with an `engine` file; built by guests/build.mjs).
-  const qdir = path.join(dir, 'helloq');
-  cpSync(path.join(ROOT, 'guests', 'hello'), qdir, { recursive: true, filter: (f) => !/[/](dist|types)$/.test(f) });
-  writeFileSync(path.join(qdir, 'engine'), 'quickjs\n');
-  const b = spawnSync(process.execPath, [path.join(ROOT, 'guests', 'build.mjs'), qdir], { encoding: 'utf8' });
-  if (b.status !== 0) throw new Error(`quickjs build of hello failed: ${b.stderr}`);
-  const helloq = { ...hello, settings: { image: path.join(qdir, 'dist', 'helloq.wasm') } };
+  // hello's source built with componentize-js (its folder copied with an `engine` file; built by guests/build.mjs),
+  // so both engines are measured on the same source: the samples' default is QuickJS.
+  const cdir = path.join(dir, 'helloc');
+  cpSync(path.join(ROOT, 'guests', 'hello'), cdir, { recursive: true, filter: (f) => !/[/](dist|types)$/.test(f) });
+  writeFileSync(path.join(cdir, 'engine'), 'componentize-js\n');
+  const b = spawnSync(process.execPath, [path.join(ROOT, 'guests', 'build.mjs'), cdir], { encoding: 'utf8' });
+  if (b.status !== 0) throw new Error(`componentize-js build of hello failed: ${b.stderr}`);
+  const helloc = { ...hello, settings: { image: path.join(cdir, 'dist', 'helloc.wasm') } };
+  // Three different QuickJS samples (the samples' default engine).
+  const threeQ = {
+    hello,
+    keeper: { settings: { image: 'builtin:keeper' }, capabilities: ['edgeward:hsm/keys'] },
+    runaway: { settings: { image: 'builtin:runaway' } },
+  };
   const tiny = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`tiny${i}`, { settings: { image: echo } }]));
 
   const bare = await nodeRss('setInterval(() => {}, 1 << 30)');
@@ -142,28 +150,30 @@ async function main(): Promise<void> {
   const one = await daemonRss({ label: 'hello', modules: { hello } });
   const js3 = await daemonRss({ label: 'hello + console + fetcher', modules: three });
   const ten = await daemonRss({ label: '10 tiny', modules: tiny });
-  const oneQ = await daemonRss({ label: 'hello (quickjs)', modules: { helloq } });
-  const threeQ = await daemonRss({ label: '3 × hello (quickjs)', modules: { q1: helloq, q2: helloq, q3: helloq } });
+  const js3q = await daemonRss({ label: 'hello + keeper + runaway (quickjs)', modules: threeQ });
+  const oneC = await daemonRss({ label: 'hello (componentize-js)', modules: { helloc } });
+  const threeC = await daemonRss({ label: '3 × hello (componentize-js)', modules: { c1: helloc, c2: helloc, c3: helloc } });
   rmSync(dir, { recursive: true, force: true });
 
   const f = (b: number) => `${(b / MiB).toFixed(1)} MiB`;
   const perTiny = (ten - none) / 10;
-  const perFurtherJs = (js3 - one) / 2;
+  const perFurtherJs = (js3q - one) / 2;
   console.log(`settle ${SETTLE_MS} ms; RSS from /proc/PID/status; every daemon measured at its second start (transpile cache on disk)`);
   console.log(`bare node idling: ${f(bare)}; + one idle worker thread: +${f(worker)}`);
-  console.log(`daemon, no modules: ${f(none)}; hello: ${f(one)} (+${f(one - none)}); hello+console+fetcher: ${f(js3)}; 10 tiny: ${f(ten)}`);
+  console.log(`daemon, no modules: ${f(none)}; hello (quickjs): ${f(one)} (+${f(one - none)}); hello+keeper+runaway (quickjs): ${f(js3q)}; hello (quickjs)+console+fetcher (componentize-js): ${f(js3)}; 10 tiny: ${f(ten)}`);
   const rows: [string, number, string][] = [
     ['daemon no modules / bare node', none / bare, '≤ 1.4'],
-    ['daemon + 3 JS sample modules / bare node', js3 / bare, '≤ 2.5'],
+    ['daemon + 3 JS sample modules (quickjs: hello, keeper, runaway) / bare node', js3q / bare, '≤ 2.5'],
+    ['daemon + hello, console, fetcher (1 quickjs, 2 componentize-js: web APIs) / bare node', js3 / bare, '≤ 2.5'],
     ['per tiny (WAT) module / idle worker thread', perTiny / worker, '≤ 1.2'],
     ['per further JS module / idle worker thread', perFurtherJs / worker, '≤ 2'],
   ];
-  const perFurtherQ = (threeQ - oneQ) / 2;
+  const perFurtherC = (threeC - oneC) / 2;
   console.log(`daemon, no modules, V8's default flags (EDGEWARD_V8_DEFAULTS=1): ${f(noneDefaults)} (the CLI's flags save ${f(noneDefaults - none)})`);
-  console.log(`per tiny module: ${f(perTiny)}; first JS module: ${f(one - none)}; per further JS module: ${f(perFurtherJs)}`);
-  console.log(`quickjs engine: hello ${f(oneQ)} (+${f(oneQ - none)} over no modules, componentize-js +${f(one - none)}); 3 × hello ${f(threeQ)}, per further copy ${f(perFurtherQ)}`);
-  rows.push(['daemon + hello (quickjs) / daemon + hello (componentize-js)', (oneQ - none) / (one - none), 'lower is better']);
-  rows.push(['per further quickjs module / idle worker thread', perFurtherQ / worker, '≤ 2']);
+  console.log(`per tiny module: ${f(perTiny)}; first JS module (quickjs): ${f(one - none)}; per further JS module (quickjs): ${f(perFurtherJs)}`);
+  console.log(`componentize-js engine, same hello source: hello ${f(oneC)} (+${f(oneC - none)} over no modules, quickjs +${f(one - none)}); 3 × hello ${f(threeC)}, per further copy ${f(perFurtherC)}`);
+  rows.push(['daemon + hello (quickjs) / daemon + hello (componentize-js), over no modules', (one - none) / (oneC - none), 'lower is better']);
+  rows.push(['per further componentize-js module / idle worker thread', perFurtherC / worker, '≤ 2']);
   for (const [what, ratio, target] of rows) console.log(`${what}: ratio = ${ratio.toFixed(2)} (target ${target})`);
 }
 
