@@ -50,6 +50,8 @@ async function nodeRss(code: string): Promise<number> {
 interface Setup {
   label: string;
   modules: Record<string, unknown>;
+  /** Print each module's share from `edgeward system status --json` (where its memory goes). */
+  budget?: boolean;
 }
 
 function cli(home: string, args: string[]): string {
@@ -108,10 +110,20 @@ async function daemonRss(setup: Setup, env: Record<string, string> = {}): Promis
     await allRunning(home, names);
     await sleep(SETTLE_MS);
     const rss = rssOf(d.pid!);
+    if (setup.budget) printBudget(setup.label, cli(home, ['system', 'status', '--json']));
     await stop(d);
     return rss;
   } finally {
     rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/** Each module's share as the daemon reports it (memory-budget.ts): linear memory, worker heap, code. */
+function printBudget(label: string, json: string): void {
+  const m = (b: number | null) => (b === null ? '?' : `${(b / MiB).toFixed(1)}`);
+  const status = JSON.parse(json) as { memory?: { modules: { name: string; linearBytes: number | null; heapTotalBytes: number | null; externalBytes: number | null; codeBytes: number }[] } };
+  for (const x of status.memory?.modules ?? []) {
+    console.log(`  ${label}: ${x.name}: linear memory ${m(x.linearBytes)} MiB (grown; RSS counts touched pages), worker heap ${m(x.heapTotalBytes)} MiB, off-heap ${m(x.externalBytes)} MiB, component ${m(x.codeBytes)} MiB`);
   }
 }
 
@@ -148,9 +160,9 @@ async function main(): Promise<void> {
   const none = await daemonRss({ label: 'no modules', modules: {} });
   const noneDefaults = await daemonRss({ label: 'no modules, V8 defaults', modules: {} }, { EDGEWARD_V8_DEFAULTS: '1' });
   const one = await daemonRss({ label: 'hello', modules: { hello } });
-  const js3 = await daemonRss({ label: 'hello + console + fetcher', modules: three });
+  const js3 = await daemonRss({ label: 'hello + console + fetcher', modules: three, budget: true });
   const ten = await daemonRss({ label: '10 tiny', modules: tiny });
-  const js3q = await daemonRss({ label: 'hello + keeper + runaway (quickjs)', modules: threeQ });
+  const js3q = await daemonRss({ label: 'hello + keeper + runaway (quickjs)', modules: threeQ, budget: true });
   const oneC = await daemonRss({ label: 'hello (componentize-js)', modules: { helloc } });
   const threeC = await daemonRss({ label: '3 × hello (componentize-js)', modules: { c1: helloc, c2: helloc, c3: helloc } });
   rmSync(dir, { recursive: true, force: true });
