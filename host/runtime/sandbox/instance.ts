@@ -16,6 +16,7 @@ import type { InstanceType } from '../../boundary/types.js';
 import type { Phases } from '../phases.js';
 import { Broker, guard, type Fault } from './broker.js';
 import { checkReply, describe, type Reply, type StartTimings, type WorkerMemory } from './messages.js';
+import { glueCodeCache } from './glue-cache.js';
 import { takeWorker } from './pool.js';
 import { protocol } from './shared.js';
 import type { HostRequest, LoadMessage } from './worker-api.js';
@@ -41,7 +42,7 @@ export interface SandboxOptions {
   /** The verified signer of those bytes (`sha256:<SPKI hex>` or "unsigned"). */
   signer: string;
   instanceId: number;
-  /** The component's verified JS glue (imported by the worker from a data: URL). */
+  /** The component's verified JS glue (compiled by the worker in memory, glue-script.mjs). */
   glueSource: string;
   coreModules: Record<string, CoreModule>;
   capabilities: readonly Capability[];
@@ -117,6 +118,7 @@ function loadMessage(opts: SandboxOptions, broker: Broker): LoadMessage {
     t: 'load',
     ...broker.workerInit,
     glueSource: opts.glueSource,
+    glueCache: glueCodeCache(opts.glueSource),
     workerModules: opts.capabilities.filter((c) => c.workerModule).map((c) => ({
       url: assetUrl(c.workerModule!),
       skip: shadowed(c, opts.capabilities),

@@ -30,6 +30,8 @@ export interface WorkerModuleRef {
 export interface LoadMessage extends BrokerInit {
   t: 'load';
   glueSource: string;
+  /** V8's code cache of the glue's script form, made by the daemon (glue-cache.ts), when it has one. */
+  glueCache?: Uint8Array | undefined;
   workerModules: WorkerModuleRef[];
   /** The host functions in call-index order: [interface, function, its own argument cap]. */
   hostFunctions: [iface: string, fn: string, limit: ArgumentLimit | undefined][];
