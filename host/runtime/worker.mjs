@@ -260,6 +260,12 @@ function invoke(msg) {
 }
 
 port.on('message', /** @param {HostMessage} msg */ async (msg) => {
+  // A spare's warm-up (pool.ts): no instance yet, no reply. A failed import is left for `load` to report
+  // (the import() there fails the same way).
+  if (msg.t === 'preload') {
+    if (!loaded) for (const url of msg.urls) import(url).catch(() => undefined);
+    return;
+  }
   try {
     switch (msg.t) {
       case 'load':
