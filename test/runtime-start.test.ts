@@ -2,11 +2,14 @@
  * Start-time work the runtime leaves out (issue 14): per-phase timings of each start; a restart of an
  * unsigned module whose stored copy is unchanged neither reads nor hashes it again, while any write to the
  * copy brings the full measurement (and a refusal of changed bytes) back; one spare worker only while a
- * module is registered.
+ * module is registered, which has imported the worker-side modules ahead of need; a restart runs in that
+ * spare, never in its old instance's worker.
  */
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { spareWorkers } from '../host/runtime/sandbox/index.js';
+import { drainWorkerPool, keepSpare, preloadWorkerModules, spareThreadIds, spareWorkers, warmWorkerPool, workersExited, type Instance } from '../host/runtime/sandbox/index.js';
 import { Fixture, rejection, spec } from './helpers/runtime.js';
 
 let fx: Fixture;
@@ -73,5 +76,47 @@ describe('spare worker', () => {
     expect(spareWorkers()).toBe(1);
     await rt.remove('echo');
     expect(spareWorkers()).toBe(0);
+  });
+});
+
+describe('warm spare', () => {
+  it('imports the worker-side modules it was told of before any instance takes it', async () => {
+    await drainWorkerPool();
+    const out = path.join(fx.dir, 'preloaded');
+    const probe = new URL('./helpers/preload-probe.worker.mjs', import.meta.url);
+    probe.searchParams.set('out', out);
+    try {
+      preloadWorkerModules([probe.href, pathToFileURL(path.join(fx.dir, 'no-such-module.mjs')).href]);
+      keepSpare();
+      await warmWorkerPool();
+      for (let i = 0; i < 100 && !existsSync(out); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(existsSync(out)).toBe(true); // no instance, no load: the spare imported it on its own
+      expect(spareWorkers()).toBe(1); // a module that fails to import leaves the spare as it was
+    } finally {
+      preloadWorkerModules([]);
+      await drainWorkerPool();
+    }
+  });
+
+  it("runs a restart in the spare that was already running, never in the old instance's worker", async () => {
+    const rt = await fx.runtime();
+    await rt.create(spec('echo', await fx.guest('echo')));
+    const instances = (rt as unknown as { instances: ReadonlyMap<string, Instance> }).instances;
+    const old = instances.get('echo')!;
+    await warmWorkerPool();
+    const [spare] = spareThreadIds();
+    expect(spare).toBeDefined();
+    expect(spare).not.toBe(old.threadId);
+    await rt.restart('echo');
+    const now = instances.get('echo')!;
+    expect(now).not.toBe(old);
+    expect(old.alive).toBe(false);
+    expect(now.threadId).toBe(spare);
+    expect(await rt.invoke('echo', 'x', 1)).toEqual({ status: 200, payload: 1 });
+    await new Promise((r) => setImmediate(r));
+    expect(spareThreadIds()).toHaveLength(1); // the next spare was spawned at once
+    expect(spareThreadIds()).not.toContain(spare);
+    expect(spareThreadIds()).not.toContain(old.threadId);
+    await workersExited(); // the old worker's teardown, which the restart did not wait for, ends
   });
 });

@@ -149,8 +149,8 @@ async function transpileStubbed(component: Uint8Array): Promise<Transpiled | und
 export interface Prepared {
   digest: Digest;
   /**
-   * The verified JS glue, as text. The worker imports it from a `data:` URL made of these bytes, never
-   * from the cache file, so nothing can swap the file between the hash check and the import.
+   * The verified JS glue, as text. The worker compiles these bytes in memory (glue-script.mjs), never
+   * the cache file, so nothing can swap the file between the hash check and the compile.
    */
   glueSource: string;
   /** Core module file name → bytes (verified against the cache index). */

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Logger } from '../log.js';
 import type { LimitsConfig } from '../config/schema.js';
 import { Admission } from './admission.js';
+import { assetUrl } from './assets.js';
 import type { TeeResolver } from './confidential/open.js';
 import type { Capability } from './capabilities.js';
 import { CounterStore, type LoadedCounters } from './counters.js';
@@ -28,7 +29,7 @@ import type { ModuleSpec } from './manifest.js';
 import { IOT_EDGE_BACKOFF, type BackoffSettings } from './policy.js';
 import { Registry, type Registration } from './registry.js';
 import { FileVersionFloors, RollbackGuard, type VersionFloors } from './rollback.js';
-import { drainWorkerPool, keepSpare, type Instance, type InvokeOutcome } from './sandbox/index.js';
+import { drainWorkerPool, keepSpare, preloadWorkerModules, workersExited, type Instance, type InvokeOutcome } from './sandbox/index.js';
 import { Supervisor } from './supervisor.js';
 import { TrustStore, type ModuleTrust } from './trust.js';
 import { GUEST_ERROR_STATUS, type DeployResult, type InvokeResult, type LogQuery, type ModuleDetails, type ModuleRuntime } from './types.js';
@@ -62,10 +63,12 @@ export class ComponentRuntime implements ModuleRuntime {
   private readonly admission: Admission;
   private readonly supervisor: Supervisor;
   private readonly locks = new ModuleLocks();
+  private readonly capabilities: readonly Capability[];
 
   private constructor(opts: RuntimeOptions & { versionFloors: VersionFloors }, private readonly registry: Registry, private readonly logStore: LogStore, counters: CounterStore, saved: LoadedCounters, readonly deployments: DeploymentRecords) {
     if (saved.problem) this.countersProblem = saved.problem;
     this.loader = new Loader(opts.stateDir, opts.cacheSeal);
+    this.capabilities = opts.capabilities;
     this.eventLog = new RuntimeEvents({ logger: opts.logger, logs: logStore, registered: (m) => registry.get(m) !== undefined });
     this.admission = new Admission({
       loader: this.loader,
@@ -169,7 +172,8 @@ export class ComponentRuntime implements ModuleRuntime {
     await this.locks.run(name, async () => {
       await this.desire(name, 'running');
       const phases = new Phases();
-      await phases.time('halt', () => this.supervisor.halt(name, 'restarting'));
+      // The new instance gets a new worker (the spare); the old one's teardown goes on beside its start.
+      await phases.time('halt', () => this.supervisor.halt(name, 'restarting', false));
       this.supervisor.resetRestarts(name);
       await this.supervisor.launch(name, undefined, phases);
     });
@@ -185,6 +189,7 @@ export class ComponentRuntime implements ModuleRuntime {
     // Every module, not only the running ones: a start in progress holds the lock and is halted after it.
     const names = new Set([...this.instances.keys(), ...this.registry.all().map((r) => r.name)]);
     await Promise.all([...names].map((n) => this.locks.run(n, () => this.supervisor.halt(n, 'daemon shutting down'))));
+    await workersExited(); // a restart's old worker may still be being torn down
     await this.supervisor.flush();
   }
 
@@ -308,7 +313,12 @@ export class ComponentRuntime implements ModuleRuntime {
    * the set of modules may have changed. (The supervisor spawns the next spare after each start.)
    */
   private fitPool(): void {
-    if (this.registry.all().length > 0) keepSpare();
+    const regs = this.registry.all();
+    // What the spare imports while it waits: the worker-side modules a registered module may link (its
+    // grants and the implicit capabilities), not every one the daemon knows (each costs the spare's boot).
+    const granted = new Set(regs.flatMap((r) => r.capabilities));
+    preloadWorkerModules(this.capabilities.flatMap((c) => (c.workerModule && (c.implicit || granted.has(c.name)) ? [assetUrl(c.workerModule)] : [])));
+    if (regs.length > 0) keepSpare();
     else void drainWorkerPool();
   }
 

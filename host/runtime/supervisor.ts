@@ -162,15 +162,18 @@ export class Supervisor {
     }).catch((err: unknown) => this.opts.logger.warn({ module: name, err: (err as Error).message }, 'could not restart an unhealthy module'));
   }
 
-  /** Stop the instance if any and cancel a pending restart. */
-  async halt(name: string, why: string): Promise<void> {
+  /**
+   * Stop the instance if any and cancel a pending restart. `awaitExit: false` (a restart): resolve once
+   * the instance is stopped and its host side released, without waiting for its thread's teardown.
+   */
+  async halt(name: string, why: string, awaitExit = true): Promise<void> {
     this.cancelRestart(name);
     this.probes.stop(name);
     const inst = this.instances.get(name);
     this.instances.delete(name);
     const s = this.states.get(name);
     if (inst) {
-      await inst.stop();
+      await inst.stop(awaitExit);
       this.opts.events.record(name, 'stopped', why);
     }
     if (s && (inst || s.status !== 'dead')) Object.assign(s, { status: 'stopped', description: undefined, exit: inst ? { time: new Date(), code: 0 } : s.exit });

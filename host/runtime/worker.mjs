@@ -6,7 +6,9 @@
 // granted hosts only), env or process.
 import { parentPort } from 'node:worker_threads';
 import { deserialize, getHeapStatistics, serialize } from 'node:v8';
+import { Script } from 'node:vm';
 import { guardInterface } from '../boundary/validate.mjs';
+import { GLUE_FILENAME, glueScript } from './glue-script.mjs';
 import {
   ANSWER_FALSE, ANSWER_LEN, ANSWER_NUMBER, ANSWER_SEQ, ANSWER_TRUE, ANSWER_UNDEFINED, MAX_NUMBER_ARGS, PRIVATE_PREFIX,
   REQ_FN, REQ_LEN, REQ_SEQ, valueBytes,
@@ -176,6 +178,17 @@ function classify(err) {
 /** @type {{ imports: ImportObject; instantiate: Instantiate; link: number } | undefined} */
 let loaded;
 
+/**
+ * The verified glue the host sent, compiled in memory (no file to swap) as a script (glue-script.mjs),
+ * with the host's code cache of the same text when it has one (sandbox/glue-cache.ts; V8 checks that it
+ * belongs to this text and compiles afresh otherwise).
+ * @param {string} source @param {Uint8Array | undefined} cachedData @returns {Instantiate}
+ */
+function compileGlue(source, cachedData) {
+  const script = new Script(glueScript(source), { filename: GLUE_FILENAME, ...(cachedData ? { cachedData } : {}) });
+  return script.runInThisContext();
+}
+
 /** Phase 1 (may run while the host is still measuring the component): link imports, load the glue. @param {LoadMessage} msg */
 async function load(msg) {
   ({ maxValueBytes, brokerTimeoutMs } = msg);
@@ -186,9 +199,7 @@ async function load(msg) {
   requestNumbers = new Float64Array(msg.brokerRequest, 0, MAX_NUMBER_ARGS);
   const t0 = performance.now();
   const imports = await buildImports(msg);
-  // The host sends the glue it verified; importing it from a data: URL leaves no file to swap.
-  const { instantiate } = await import(`data:text/javascript;base64,${Buffer.from(msg.glueSource).toString('base64')}`);
-  loaded = { imports, instantiate, link: performance.now() - t0 };
+  loaded = { imports, instantiate: compileGlue(msg.glueSource, msg.glueCache), link: performance.now() - t0 };
 }
 
 /** Phase 2 (only after the measurement matched): instantiate the core modules and call start(config). @param {InitMessage} msg */
@@ -249,6 +260,12 @@ function invoke(msg) {
 }
 
 port.on('message', /** @param {HostMessage} msg */ async (msg) => {
+  // A spare's warm-up (pool.ts): no instance yet, no reply. A failed import is left for `load` to report
+  // (the import() there fails the same way).
+  if (msg.t === 'preload') {
+    if (!loaded) for (const url of msg.urls) import(url).catch(() => undefined);
+    return;
+  }
   try {
     switch (msg.t) {
       case 'load':

@@ -16,7 +16,8 @@ import type { InstanceType } from '../../boundary/types.js';
 import type { Phases } from '../phases.js';
 import { Broker, guard, type Fault } from './broker.js';
 import { checkReply, describe, type Reply, type StartTimings, type WorkerMemory } from './messages.js';
-import { takeWorker } from './pool.js';
+import { glueCodeCache } from './glue-cache.js';
+import { retireWorker, takeWorker } from './pool.js';
 import { protocol } from './shared.js';
 import type { HostRequest, LoadMessage } from './worker-api.js';
 
@@ -41,7 +42,7 @@ export interface SandboxOptions {
   /** The verified signer of those bytes (`sha256:<SPKI hex>` or "unsigned"). */
   signer: string;
   instanceId: number;
-  /** The component's verified JS glue (imported by the worker from a data: URL). */
+  /** The component's verified JS glue (compiled by the worker in memory, glue-script.mjs). */
   glueSource: string;
   coreModules: Record<string, CoreModule>;
   capabilities: readonly Capability[];
@@ -117,6 +118,7 @@ function loadMessage(opts: SandboxOptions, broker: Broker): LoadMessage {
     t: 'load',
     ...broker.workerInit,
     glueSource: opts.glueSource,
+    glueCache: glueCodeCache(opts.glueSource),
     workerModules: opts.capabilities.filter((c) => c.workerModule).map((c) => ({
       url: assetUrl(c.workerModule!),
       skip: shadowed(c, opts.capabilities),
@@ -247,13 +249,24 @@ export class Instance {
     return p;
   }
 
-  /** Ask the guest to stop (bounded by the call timeout), then end the worker. Idempotent. */
-  async stop(): Promise<void> {
+  /**
+   * Ask the guest to stop (bounded by the call timeout), then end the worker. Idempotent. The instance's
+   * host side is released before this resolves (broker closed, capabilities' signal aborted), so the
+   * thread has nothing left to run; `awaitExit: false` (a restart) does not wait ~5 ms more for it to be
+   * torn down, which then goes on beside the next start (pool.ts `workersExited` waits for it).
+   */
+  async stop(awaitExit = true): Promise<void> {
     if (this.ended) return;
     this.hostStopping = true;
     await this.exchange({ t: 'stop' }, this.opts.limits.call_timeout_ms, 'stop').catch(() => undefined);
     this.end({ kind: 'exited', code: 0 }); // not reported: the host asked for it
-    await this.worker.terminate();
+    const exited = retireWorker(this.worker);
+    if (awaitExit) await exited;
+  }
+
+  /** The worker thread's id (tests: a restart's instance runs in a worker of its own). */
+  get threadId(): number {
+    return this.worker.threadId;
   }
 
   /**

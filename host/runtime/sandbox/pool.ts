@@ -12,6 +12,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { assetPath } from '../assets.js';
+import type { PreloadMessage } from './worker-api.js';
 
 /** JS heap of a sandbox worker (the glue and its tables; guest data lives in linear memory). */
 const WORKER_HEAP_MIB = 64;
@@ -25,6 +26,18 @@ const WORKER_YOUNG_MIB = 1;
 const POOL_SIZE = 1;
 const pool: Worker[] = [];
 const online = new WeakMap<Worker, Promise<void>>();
+/**
+ * Worker-side capability modules (file URLs) every spare imports while it waits (runtime.ts `fitPool`:
+ * those the registered modules may link). Importing is not linking: a module's code sits in the worker,
+ * unreachable by any guest, until `load` links what the instance is granted; what a start then links is
+ * already evaluated (a first import in a fresh worker costs 1–8 ms, all eight ~13 ms of the spare's boot).
+ */
+let preload: string[] = [];
+
+/** The worker-side modules every spare spawned from now on imports ahead of need (replaces the list). */
+export function preloadWorkerModules(urls: Iterable<string>): void {
+  preload = [...new Set(urls)];
+}
 
 function spawnWorker(): Worker {
   // worker.mjs is loaded from the package's sources, from dist/ as from the TS sources (assets.ts).
@@ -41,6 +54,7 @@ function spawnWorker(): Worker {
     w.once('online', () => { if (pool.includes(w)) w.unref(); resolve(); });
     w.once('exit', () => resolve());
   }));
+  if (preload.length > 0) w.postMessage({ t: 'preload', urls: preload } satisfies PreloadMessage);
   // A pooled worker that dies before use is dropped (its 'error' must not be unhandled).
   const drop = () => { const i = pool.indexOf(w); if (i >= 0) pool.splice(i, 1); };
   w.on('error', drop);
@@ -82,8 +96,29 @@ export async function warmWorkerPool(): Promise<void> {
   await Promise.all(pool.map((w) => online.get(w)));
 }
 
-/** Terminate idle pooled workers (tests, shutdown). */
+/** Workers of stopped instances still being torn down (instance.ts `stop`). */
+const exiting = new Set<Promise<unknown>>();
+
+/** Terminate the worker of an instance that has ended; resolves when the thread is gone. */
+export function retireWorker(w: Worker): Promise<void> {
+  const exited = w.terminate().then(() => undefined, () => undefined);
+  exiting.add(exited);
+  void exited.finally(() => exiting.delete(exited));
+  return exited;
+}
+
+/** Resolves when every retired worker's thread is gone (shutdown, tests). */
+export async function workersExited(): Promise<void> {
+  await Promise.all([...exiting]);
+}
+
+/** The thread ids of the idle spares (tests). */
+export function spareThreadIds(): number[] {
+  return pool.map((w) => w.threadId);
+}
+
+/** Terminate idle pooled workers and wait for retired ones (tests, shutdown). */
 export async function drainWorkerPool(): Promise<void> {
   const idle = pool.splice(0);
-  await Promise.all(idle.map((w) => w.terminate()));
+  await Promise.all([...idle.map((w) => w.terminate()), workersExited()]);
 }

@@ -1,7 +1,7 @@
 /**
  * The plain-ESM modules the daemon's side of the sandbox shares with the worker: the broker protocol
  * (broker-protocol.mjs: slots, answer codes, the one size function) and the boundary validator
- * (host/boundary/validate.mjs). tsc does not copy .mjs into dist/, so both sides load them from the
+ * (host/boundary/validate.mjs), and the glue's script form (glue-script.mjs). tsc does not copy .mjs into dist/, so both sides load them from the
  * package's sources (assets.ts), from dist/ as from the TS sources.
  *
  * Their types are their own JSDoc, checked by `npm run typecheck` (checkJs). The build does not read
@@ -33,5 +33,12 @@ export interface BoundaryValidator {
   functionCheckers(iface: string, types: InstanceType): Map<string, (args: unknown[]) => void>;
 }
 
+/** What the daemon uses of glue-script.mjs: the glue as the script the worker compiles (for its code cache). */
+export interface GlueScript {
+  readonly GLUE_FILENAME: string;
+  glueScript(source: string): string;
+}
+
 export const protocol = (await import(assetUrl('host/runtime/broker-protocol.mjs'))) as BrokerProtocol;
 export const validator = (await import(assetUrl('host/boundary/validate.mjs'))) as BoundaryValidator;
+export const glue = (await import(assetUrl('host/runtime/glue-script.mjs'))) as GlueScript;

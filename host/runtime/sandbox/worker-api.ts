@@ -30,6 +30,8 @@ export interface WorkerModuleRef {
 export interface LoadMessage extends BrokerInit {
   t: 'load';
   glueSource: string;
+  /** V8's code cache of the glue's script form, made by the daemon (glue-cache.ts), when it has one. */
+  glueCache?: Uint8Array | undefined;
   workerModules: WorkerModuleRef[];
   /** The host functions in call-index order: [interface, function, its own argument cap]. */
   hostFunctions: [iface: string, fn: string, limit: ArgumentLimit | undefined][];
@@ -46,9 +48,15 @@ export interface HealthMessage { t: 'health' }
 /** A memory probe (memory-budget.ts): the worker answers between guest calls, never during one. */
 export interface MemoryMessage { t: 'memory' }
 
+/**
+ * Sent by the pool to a spare as it spawns (no reply): import these worker-side capability modules now,
+ * before any instance; nothing is linked until `load`. A module that fails to import fails at `load`.
+ */
+export interface PreloadMessage { t: 'preload'; urls: string[] }
+
 export type HostRequest = LoadMessage | InitMessage | InvokeMessage | StopMessage | HealthMessage | MemoryMessage;
 /** What the host posts to a worker; `id` pairs it with the reply. */
-export type HostMessage = HostRequest & { id: number };
+export type HostMessage = (HostRequest & { id: number }) | PreloadMessage;
 
 /** A host function as the worker calls it: synchronously, through the broker. */
 export type BrokerProxy = (...args: unknown[]) => unknown;
