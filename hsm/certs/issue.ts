@@ -2,6 +2,7 @@
  * Building certificates whose issuer key stays in the key service: the Edge CA (self-signed root and Edge CA
  * for quickstart) and module server and identity certificates, with the extensions IoT Edge sets.
  */
+import 'reflect-metadata'; // @peculiar/x509 (tsyringe) needs it before its first import
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
@@ -89,9 +90,7 @@ export function toArrayBuffer(b: Uint8Array): ArrayBuffer {
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 }
 
-export function pemChain(certs: x509.X509Certificate[]): string {
-  return certs.map((c) => c.toString('pem')).join('\n') + '\n';
-}
+export { pemChain } from './pem.js';
 
 const PEM_CERT_RE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 

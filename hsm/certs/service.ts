@@ -6,7 +6,6 @@
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import * as x509 from '@peculiar/x509';
 import type { CertsConfig } from '../support/options.js';
 import type { Logger } from '../support/log.js';
 import { writeFileAtomic } from '../support/atomic.js';
@@ -14,7 +13,8 @@ import { readStateJson, writeStateJson } from '../support/state-file.js';
 import { StartupError } from '../support/errors.js';
 import { DAEMON_CALLER, type KeyService } from '../keys/index.js';
 import { signingKeyFor } from './hsm-crypto.js';
-import { issueCertificate, parsePemCerts, pemChain, splitSans, dnValue, type Issuer } from './issue.js';
+import type { Issuer } from './issue.js';
+import { Certificate, pemChain, readPemCerts } from './pem.js';
 import { DEFAULT_RENEW_POLICY, renewalDue, retryInterval, type RenewPolicy } from './renewal.js';
 
 /** Default lifetime of module certificates (aziot-certd's default `expiry_days`). */
@@ -56,7 +56,7 @@ export interface CertServiceOptions {
 
 export class CertService {
   private state!: EdgeCaState;
-  private chain!: x509.X509Certificate[];
+  private chain!: Certificate[];
   private timer?: NodeJS.Timeout;
   private userTrust = '';
   private readonly listeners = new Set<() => void>();
@@ -87,7 +87,7 @@ export class CertService {
   }
 
   /** The Edge CA certificate (first of the chain). */
-  get edgeCa(): x509.X509Certificate {
+  get edgeCa(): Certificate {
     return this.chain[0]!;
   }
 
@@ -115,7 +115,7 @@ export class CertService {
       throw new StartupError(`trust_bundle_cert ${file}: ${err.code ?? err.message}`);
     });
     try {
-      const certs = parsePemCerts(text);
+      const certs = readPemCerts(text);
       if (certs.length === 0) throw new Error('no certificate');
       this.userTrust = pemChain(certs);
     } catch (err) {
@@ -140,7 +140,7 @@ export class CertService {
 
   private adopt(state: EdgeCaState): void {
     this.state = state;
-    this.chain = parsePemCerts(state.chainPem);
+    this.chain = readPemCerts(state.chainPem);
   }
 
   private async loadPreloaded(certUri: string, pkUri: string): Promise<void> {
@@ -148,11 +148,11 @@ export class CertService {
     const text = await fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
       throw new StartupError(`[edge_ca] cert ${file}: ${err.code ?? err.message}`);
     });
-    const chain = parsePemCerts(text);
+    const chain = readPemCerts(text);
     if (chain.length === 0) throw new StartupError(`[edge_ca] cert ${file} holds no PEM certificate`);
     const handle = await this.o.keys.loadKeyByUri(DAEMON_CALLER, pkUri);
     const spki = Buffer.from(await this.o.keys.getPublicKey(DAEMON_CALLER, handle));
-    if (!spki.equals(Buffer.from(chain[0]!.publicKey.rawData))) throw new StartupError(`[edge_ca] pk ${pkUri} does not match the public key of ${file}`);
+    if (!spki.equals(chain[0]!.spki)) throw new StartupError(`[edge_ca] pk ${pkUri} does not match the public key of ${file}`);
     this.state = { mode: 'preloaded', generation: 0, keyUri: pkUri, chainPem: pemChain(chain) };
     this.chain = chain;
     await this.writeCopies();
@@ -161,7 +161,8 @@ export class CertService {
   private async issuerKey(): Promise<Issuer> {
     const { keys } = this.o;
     const handle = this.state.keyUri ? await keys.loadKeyByUri(DAEMON_CALLER, this.state.keyUri) : await keys.loadKey(DAEMON_CALLER, { id: this.state.keyId! });
-    return { cert: this.edgeCa, key: signingKeyFor(handle, await keys.getKeyType(DAEMON_CALLER, handle)) };
+    const { parsePemCerts } = await import('./issue.js');
+    return { cert: parsePemCerts(this.edgeCa.pem)[0]!, key: signingKeyFor(handle, await keys.getKeyType(DAEMON_CALLER, handle)) };
   }
 
   /** Quickstart: a self-signed root and an Edge CA under it, keys created in the key service. */
@@ -176,6 +177,7 @@ export class CertService {
     const rootHandle = await keys.createKeyPair(DAEMON_CALLER, { id: rootKeyId }, 'ec-p256');
     const caHandle = await keys.createKeyPair(DAEMON_CALLER, { id: keyId }, 'ec-p256');
     const rootKey = signingKeyFor(rootHandle, 'ec-p256');
+    const { issueCertificate, dnValue } = await import('./issue.js'); // @peculiar/x509: only to issue
     const subject = (cn: string) => `CN=${dnValue(cn)}`;
     const root = await issueCertificate(
       keys,
@@ -271,6 +273,7 @@ export class CertService {
    */
   async issueServerCertificate(module: string, commonName: string, publicKey: Uint8Array, extraSans: string[] = []): Promise<IssuedCertificate> {
     const names = [...new Set([commonName, module.replace(/^\$/, ''), ...extraSans])];
+    const { issueCertificate, dnValue, splitSans } = await import('./issue.js');
     const { dnsNames, ipAddresses } = splitSans(names);
     const cert = await issueCertificate(this.o.keys, { subject: `CN=${dnValue(commonName)}`, publicKey, kind: 'server', dnsNames, ipAddresses, ...this.validity() }, await this.issuerKey());
     return this.issued(cert);
@@ -282,12 +285,13 @@ export class CertService {
    * "URI: " prefix, which is not a valid DNS name; Edgeward uses the URI SAN it means.
    */
   async issueIdentityCertificate(module: string, publicKey: Uint8Array): Promise<IssuedCertificate> {
+    const { issueCertificate, dnValue } = await import('./issue.js');
     const uri = `azureiot://${this.o.hubHostname}/devices/${encodeURIComponent(this.o.deviceId)}/modules/${encodeURIComponent(module)}`;
     const cert = await issueCertificate(this.o.keys, { subject: `CN=${dnValue(module)}`, publicKey, kind: 'client', uris: [uri], ...this.validity() }, await this.issuerKey());
     return this.issued(cert);
   }
 
-  private issued(cert: x509.X509Certificate): IssuedCertificate {
+  private issued(cert: { toString(format: 'pem'): string; notAfter: Date }): IssuedCertificate {
     return { chainPem: pemChain([cert, ...this.chain]), notAfter: cert.notAfter };
   }
 }
