@@ -1,8 +1,8 @@
 /**
  * What the daemon loads at start (issue 14: resident memory). Heavy code that only some devices or some
  * moments need is imported when it is needed: @peculiar/x509 (~13 MiB resident with its ASN.1 schemas) only
- * to issue a certificate (first boot's quickstart Edge CA, renewal, module certificates) or to validate a
- * signer's certificate chain, never to read the Edge CA at a later start or to trust raw signer keys.
+ * to validate a signer's certificate chain; the certificate service reads and issues certificates (first
+ * boot's quickstart Edge CA, renewal, module certificates) without it, and raw signer keys need none.
  *
  * The daemon runs with a module loader hook (`--import`) that appends every module URL it loads to a file.
  */
@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { CLI, envFor, startDaemon, stopDaemon, tempHome } from './helpers/cli.js';
 
 /** Start the daemon with the hook, wait until its start-up deployment is applied, stop it: the URLs it loaded. */
-async function loadedBy(home: string, config: string, log: string): Promise<string[]> {
+async function loadedBy(home: string, config: string, log: string): Promise<{ urls: string[]; output: string }> {
   writeFileSync(log, '');
   const hook = path.join(home, 'hook.mjs');
   writeFileSync(hook, `import { appendFileSync } from 'node:fs';\nexport async function load(url, ctx, next) { appendFileSync(${JSON.stringify(log)}, url + '\\n'); return next(url, ctx); }\n`);
@@ -30,13 +30,13 @@ async function loadedBy(home: string, config: string, log: string): Promise<stri
   } finally {
     await stopDaemon(d);
   }
-  return readFileSync(log, 'utf8').split('\n').filter(Boolean);
+  return { urls: readFileSync(log, 'utf8').split('\n').filter(Boolean), output: d.output() };
 }
 
 const x509 = (urls: string[]) => urls.filter((u) => u.includes('/node_modules/@peculiar/x509/'));
 
 describe('daemon start: heavy code loaded only when needed', () => {
-  it('@peculiar/x509 is loaded to issue the quickstart Edge CA at first boot, not at the next start (raw-key signers trusted)', async () => {
+  it('@peculiar/x509 is not loaded to issue the quickstart Edge CA at first boot, nor to read it at the next start (raw-key signers trusted)', async () => {
     const { home, cleanup } = tempHome();
     try {
       const signer = path.join(home, 'signer.pub');
@@ -46,13 +46,15 @@ describe('daemon start: heavy code loaded only when needed', () => {
       const config = path.join(home, 'config.toml');
       writeFileSync(config, `[runtime]\ndeployment = "${manifest}"\n[modules]\ntrusted_signers = ["${signer}"]\n`);
       const log = path.join(home, 'loaded.txt');
-      const first = await loadedBy(home, config, log);
-      expect(x509(first).length, 'the hook sees the first boot issue certificates').toBeGreaterThan(0);
-      const again = await loadedBy(home, config, log);
-      expect(again.some((u) => u.endsWith('/dist/hsm/certs/service.js')), 'the certificate service was loaded').toBe(true);
-      expect(again.some((u) => u.endsWith('/dist/host/runtime/trust.js')), 'the trust store was loaded').toBe(true);
-      expect(x509(again)).toEqual([]);
-      expect(again.filter((u) => u.endsWith('/dist/host/runtime/trust-path.js') || u.endsWith('/dist/hsm/certs/issue.js'))).toEqual([]);
+      for (const [boot, issues] of [['first', true], ['second', false]] as const) {
+        const { urls, output } = await loadedBy(home, config, log);
+        expect(output.includes('quickstart Edge CA issued'), boot).toBe(issues);
+        expect(urls.some((u) => u.endsWith('/dist/hsm/certs/der.js')), `${boot}: the issuer was loaded`).toBe(true);
+        expect(urls.some((u) => u.endsWith('/dist/hsm/certs/service.js')), `${boot}: the certificate service was loaded`).toBe(true);
+        expect(urls.some((u) => u.endsWith('/dist/host/runtime/trust.js')), `${boot}: the trust store was loaded`).toBe(true);
+        expect(x509(urls), boot).toEqual([]);
+        expect(urls.filter((u) => u.endsWith('/dist/host/runtime/trust-path.js') || u.endsWith('/dist/hsm/certs/issue.js')), boot).toEqual([]);
+      }
     } finally {
       cleanup();
     }

@@ -1,7 +1,7 @@
 /**
  * Reading certificates with node:crypto alone. The certificate service reads its Edge CA chain at every
- * start (validity, public key, PEM); @peculiar/x509 (and its ASN.1 schemas, ~13 MiB resident) is loaded only
- * to issue a certificate (issue.ts), which a device does at first boot, renewal and module cert issuance.
+ * start (validity, public key, PEM) and issues with der.ts; neither loads @peculiar/x509 and its ASN.1
+ * schemas (~6-7 MiB resident for the daemon's lifetime).
  */
 import { X509Certificate, type KeyObject } from 'node:crypto';
 
@@ -32,6 +32,11 @@ export class Certificate {
 
   get publicKey(): KeyObject {
     return this.x.publicKey;
+  }
+
+  /** The certificate, DER. */
+  get der(): Buffer {
+    return this.x.raw;
   }
 
   /** The public key, SPKI DER. */

@@ -13,7 +13,8 @@ import { readStateJson, writeStateJson } from '../support/state-file.js';
 import { StartupError } from '../support/errors.js';
 import { DAEMON_CALLER, type KeyService } from '../keys/index.js';
 import { signingKeyFor } from './hsm-crypto.js';
-import type { Issuer } from './issue.js';
+import { dnValue, splitSans } from './names.js';
+import { issueCertificateDer, type DerIssuer, type IssuedDer } from './der.js';
 import { Certificate, pemChain, readPemCerts } from './pem.js';
 import { DEFAULT_RENEW_POLICY, renewalDue, retryInterval, type RenewPolicy } from './renewal.js';
 
@@ -158,11 +159,10 @@ export class CertService {
     await this.writeCopies();
   }
 
-  private async issuerKey(): Promise<Issuer> {
+  private async issuerKey(): Promise<DerIssuer> {
     const { keys } = this.o;
     const handle = this.state.keyUri ? await keys.loadKeyByUri(DAEMON_CALLER, this.state.keyUri) : await keys.loadKey(DAEMON_CALLER, { id: this.state.keyId! });
-    const { parsePemCerts } = await import('./issue.js');
-    return { cert: parsePemCerts(this.edgeCa.pem)[0]!, key: signingKeyFor(handle, await keys.getKeyType(DAEMON_CALLER, handle)) };
+    return { certDer: this.edgeCa.der, key: signingKeyFor(handle, await keys.getKeyType(DAEMON_CALLER, handle)) };
   }
 
   /** Quickstart: a self-signed root and an Edge CA under it, keys created in the key service. */
@@ -177,20 +177,19 @@ export class CertService {
     const rootHandle = await keys.createKeyPair(DAEMON_CALLER, { id: rootKeyId }, 'ec-p256');
     const caHandle = await keys.createKeyPair(DAEMON_CALLER, { id: keyId }, 'ec-p256');
     const rootKey = signingKeyFor(rootHandle, 'ec-p256');
-    const { issueCertificate, dnValue } = await import('./issue.js'); // @peculiar/x509: only to issue
     const subject = (cn: string) => `CN=${dnValue(cn)}`;
-    const root = await issueCertificate(
+    const root = await issueCertificateDer(
       keys,
       { subject: subject(`Edgeward root CA ${this.o.deviceId}`), publicKey: await keys.getPublicKey(DAEMON_CALLER, rootHandle), notBefore, notAfter: new Date(now.getTime() + ROOT_LIFETIME_FACTOR * days * DAY_MS), kind: 'root-ca' },
       { selfKey: rootKey },
     );
-    const edge = await issueCertificate(
+    const edge = await issueCertificateDer(
       keys,
       { subject: subject(`aziot-edge CA ${this.o.deviceId}`), publicKey: await keys.getPublicKey(DAEMON_CALLER, caHandle), notBefore, notAfter: new Date(now.getTime() + days * DAY_MS), kind: 'intermediate-ca' },
-      { cert: root, key: rootKey },
+      { certDer: root.der, key: rootKey },
     );
     const previous = this.state;
-    const next: EdgeCaState = { mode: 'quickstart', generation, keyId, rootKeyId, chainPem: pemChain([edge, root]) };
+    const next: EdgeCaState = { mode: 'quickstart', generation, keyId, rootKeyId, chainPem: pemChain(readPemCerts(`${edge.pem}\n${root.pem}`)) };
     // One atomic write switches to the new CA; old keys go only after it is durable.
     await writeStateJson(this.statePath, next);
     this.adopt(next);
@@ -273,9 +272,8 @@ export class CertService {
    */
   async issueServerCertificate(module: string, commonName: string, publicKey: Uint8Array, extraSans: string[] = []): Promise<IssuedCertificate> {
     const names = [...new Set([commonName, module.replace(/^\$/, ''), ...extraSans])];
-    const { issueCertificate, dnValue, splitSans } = await import('./issue.js');
     const { dnsNames, ipAddresses } = splitSans(names);
-    const cert = await issueCertificate(this.o.keys, { subject: `CN=${dnValue(commonName)}`, publicKey, kind: 'server', dnsNames, ipAddresses, ...this.validity() }, await this.issuerKey());
+    const cert = await issueCertificateDer(this.o.keys, { subject: `CN=${dnValue(commonName)}`, publicKey, kind: 'server', dnsNames, ipAddresses, ...this.validity() }, await this.issuerKey());
     return this.issued(cert);
   }
 
@@ -285,13 +283,12 @@ export class CertService {
    * "URI: " prefix, which is not a valid DNS name; Edgeward uses the URI SAN it means.
    */
   async issueIdentityCertificate(module: string, publicKey: Uint8Array): Promise<IssuedCertificate> {
-    const { issueCertificate, dnValue } = await import('./issue.js');
     const uri = `azureiot://${this.o.hubHostname}/devices/${encodeURIComponent(this.o.deviceId)}/modules/${encodeURIComponent(module)}`;
-    const cert = await issueCertificate(this.o.keys, { subject: `CN=${dnValue(module)}`, publicKey, kind: 'client', uris: [uri], ...this.validity() }, await this.issuerKey());
+    const cert = await issueCertificateDer(this.o.keys, { subject: `CN=${dnValue(module)}`, publicKey, kind: 'client', uris: [uri], ...this.validity() }, await this.issuerKey());
     return this.issued(cert);
   }
 
-  private issued(cert: { toString(format: 'pem'): string; notAfter: Date }): IssuedCertificate {
-    return { chainPem: pemChain([cert, ...this.chain]), notAfter: cert.notAfter };
+  private issued(cert: IssuedDer): IssuedCertificate {
+    return { chainPem: pemChain([...readPemCerts(cert.pem), ...this.chain]), notAfter: cert.notAfter };
   }
 }
