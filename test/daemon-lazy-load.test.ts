@@ -2,7 +2,8 @@
  * What the daemon loads at start (issue 14: resident memory). Heavy code that only some devices or some
  * moments need is imported when it is needed: @peculiar/x509 (~13 MiB resident with its ASN.1 schemas) only
  * to validate a signer's certificate chain; the certificate service reads and issues certificates (first
- * boot's quickstart Edge CA, renewal, module certificates) without it, and raw signer keys need none.
+ * boot's quickstart Edge CA, renewal, module certificates) without it, and raw signer keys need none. With
+ * no `[tpm]` and no `[confidential]` backend, neither the TPM stack nor the PKCS#11 binding is loaded.
  *
  * The daemon runs with a module loader hook (`--import`) that appends every module URL it loads to a file.
  */
@@ -34,9 +35,10 @@ async function loadedBy(home: string, config: string, log: string): Promise<{ ur
 }
 
 const x509 = (urls: string[]) => urls.filter((u) => u.includes('/node_modules/@peculiar/x509/'));
+const devices = (urls: string[]) => urls.filter((u) => /\/dist\/hsm\/(tpm\/(tpm|shared|identity|transport)|tee\/(tpm|pkcs11|optee))\.js$|\/dist\/host\/measure\/service\.js$|\/node_modules\/pkcs11js\//.test(u));
 
 describe('daemon start: heavy code loaded only when needed', () => {
-  it('@peculiar/x509 is not loaded to issue the quickstart Edge CA at first boot, nor to read it at the next start (raw-key signers trusted)', async () => {
+  it('@peculiar/x509 is not loaded to issue the quickstart Edge CA at first boot, nor to read it at the next start (raw-key signers trusted); no TPM or PKCS#11 code without a TPM or a TEE backend', async () => {
     const { home, cleanup } = tempHome();
     try {
       const signer = path.join(home, 'signer.pub');
@@ -53,6 +55,7 @@ describe('daemon start: heavy code loaded only when needed', () => {
         expect(urls.some((u) => u.endsWith('/dist/hsm/certs/service.js')), `${boot}: the certificate service was loaded`).toBe(true);
         expect(urls.some((u) => u.endsWith('/dist/host/runtime/trust.js')), `${boot}: the trust store was loaded`).toBe(true);
         expect(x509(urls), boot).toEqual([]);
+        expect(devices(urls), boot).toEqual([]);
         expect(urls.filter((u) => u.endsWith('/dist/host/runtime/trust-path.js') || u.endsWith('/dist/hsm/certs/issue.js')), boot).toEqual([]);
       }
     } finally {
