@@ -6,7 +6,6 @@
  * unknown one load them all, so commander lists and suggests every command.
  */
 import './v8-flags.js'; // first: V8 flags must be set before the rest is loaded
-import 'reflect-metadata'; // @peculiar/x509 (tsyringe) needs it before its first (lazy) import
 import { Command } from 'commander';
 import { EDGEWARD_VERSION } from '../version.js';
 import type { CliContext } from './context.js';

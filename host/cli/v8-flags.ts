@@ -9,7 +9,10 @@
  * shebang flags. Flags are process-wide: sandbox workers started later inherit it (their heaps are
  * sized by `resourceLimits` anyway). Cost measured: a daemon with `hello` (cache warm) reaches "modules
  * started" in ~1.59 s instead of ~1.39 s on this loaded 2-core machine. EDGEWARD_V8_DEFAULTS=1 keeps
- * V8's defaults (bench/memory.ts measures both).
+ * V8's defaults (bench/memory.ts measures both). Measured again once @peculiar/x509 left the start
+ * (daemon with no module, median of 3, same minute): 67.6 MiB as is; --max-semi-space-size=1 on the
+ * command line 67.3, --single-threaded 67.6: no gain worth a flag. --lite-mode cannot be used: it turns
+ * WebAssembly off (the guests, and undici's HTTP parser, which the management API's Request/Response load).
  */
 import v8 from 'node:v8';
 

@@ -28,13 +28,12 @@ import { WorkloadSockets } from '../api/workload/sockets.js';
 import type { HttpLimits } from '../api/serve.js';
 import { MGMT_API_VERSION } from '../api/versions.js';
 import type { ServiceStatus } from '../api/management/control.js';
-import { Measurement, measurementOffStatus } from '../measure/service.js';
+import type { Measurement } from '../measure/service.js';
+import { measurementOffStatus } from '../measure/off.js';
 import { attestRoutes } from '../api/management/attest.js';
 import { IntegrityMonitor } from '../measure/integrity.js';
 import { DaemonTee } from '../runtime/confidential/backend.js';
 import { confidentialRoutes } from '../api/management/confidential.js';
-import { openSharedTpm } from '../../hsm/tpm/shared.js';
-import { TpmVersionFloors } from '../runtime/rollback-tpm.js';
 import { listenMetrics, openMetrics, type DaemonMetrics } from '../metrics/index.js';
 
 /** The daemon's HMAC key that seals the module runtime's transpile cache. */
@@ -84,7 +83,8 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     const { keys, metrics } = await openCountedKeys(config, logger);
     closers.push(() => keys.close());
     // The daemon's code and config are measured before any other service or module starts.
-    const measurement = await Measurement.start(config, logger.child({ component: 'measurement' }));
+    // Its TPM code is loaded only when it can run (Measurement.start returns undefined otherwise).
+    const measurement = config.tpm && config.measurement.enabled ? await (await import('../measure/service.js')).Measurement.start(config, logger.child({ component: 'measurement' })) : undefined;
     if (measurement) closers.push(() => measurement.close());
     const identity = await IdentityService.open({ config, keys, logger });
     const certs = await CertService.open({ config, stateDir, keys, logger: logger.child({ component: 'certs' }), deviceId: identity.device.deviceId, hubHostname: identity.device.hubHostname });
@@ -165,9 +165,9 @@ async function composeRuntime(
   const capabilities: Capability[] = [...edgewardCapabilities({ keys, identity, certs, monitor, attest }), ...(o.capabilities ?? [])];
   const runtimeLogger = o.logger.child({ component: 'runtime' });
   // Anti-rollback floors in TPM NV counters when the device has a TPM (else a state file: rollback.ts).
-  const tpm = config.tpm ? await openSharedTpm(config.tpm.tcti) : undefined;
+  const tpm = config.tpm ? await (await import('../../hsm/tpm/shared.js')).openSharedTpm(config.tpm.tcti) : undefined;
   if (tpm) closers.push(() => tpm.close());
-  const versionFloors = tpm ? { versionFloors: new TpmVersionFloors(tpm) } : {};
+  const versionFloors = tpm ? { versionFloors: new (await import('../runtime/rollback-tpm.js')).TpmVersionFloors(tpm) } : {};
   const runtime = await openSealedRuntime(keys, { stateDir: config.state_dir, logger: runtimeLogger, limits: config.runtime.default_limits, capabilities, trust, tee: () => o.tee.get(), ...versionFloors });
   runtimeLogger.info({ signaturePolicy: trust.policy, trustedSigners: trust.store.size }, 'module signature policy');
   closers.push(() => runtime.close());

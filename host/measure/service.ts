@@ -211,8 +211,4 @@ export class Measurement {
   }
 }
 
-/** `system status` when measurement is off. */
-export function measurementOffStatus(config: Config): ServiceStatus {
-  const why = !config.tpm ? 'no [tpm] configured' : '[measurement] enabled = false';
-  return { name: 'measurement', status: 'ready', detail: `off: ${why}; PCRs are not extended and "edgeward attest quote" is unavailable` };
-}
+export { measurementOffStatus } from './off.js';

@@ -2,8 +2,8 @@
  * Building certificates whose issuer key stays in the key service: the Edge CA (self-signed root and Edge CA
  * for quickstart) and module server and identity certificates, with the extensions IoT Edge sets.
  */
+import 'reflect-metadata'; // @peculiar/x509 (tsyringe) needs it before its first import
 import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
 import type { KeyService } from '../keys/index.js';
 import { hsmCrypto, type HsmSigningKey } from './hsm-crypto.js';
@@ -24,6 +24,8 @@ export interface CertRequest {
   dnsNames?: string[];
   ipAddresses?: string[];
   uris?: string[];
+  /** Hex; a random positive 127-bit serial when absent. */
+  serialNumber?: string;
 }
 
 /** Positive 127-bit serial (RFC 5280 §4.1.2.2: at most 20 octets, non-negative). */
@@ -58,7 +60,7 @@ export async function issueCertificate(keys: KeyService, req: CertRequest, issue
   const signingKey = 'cert' in issuer ? issuer.key : issuer.selfKey;
   return x509.X509CertificateGenerator.create(
     {
-      serialNumber: serial(),
+      serialNumber: req.serialNumber ?? serial(),
       subject: req.subject,
       issuer: 'cert' in issuer ? issuer.cert.subject : req.subject,
       notBefore: req.notBefore,
@@ -72,26 +74,13 @@ export async function issueCertificate(keys: KeyService, req: CertRequest, issue
   );
 }
 
-/** Split a subject alternative name list into DNS names and IP addresses. */
-export function splitSans(names: string[]): { dnsNames: string[]; ipAddresses: string[] } {
-  const dnsNames: string[] = [];
-  const ipAddresses: string[] = [];
-  for (const n of names) (isIP(n) ? ipAddresses : dnsNames).push(n);
-  return { dnsNames, ipAddresses };
-}
-
-/** Escape a value for an RFC 4514 distinguished name string. */
-export function dnValue(v: string): string {
-  return v.replace(/[\\,+"<>;=]/g, (c) => `\\${c}`).replace(/^[ #]|[ ]$/g, (c) => `\\${c}`);
-}
+export { dnValue, splitSans } from './names.js';
 
 export function toArrayBuffer(b: Uint8Array): ArrayBuffer {
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 }
 
-export function pemChain(certs: x509.X509Certificate[]): string {
-  return certs.map((c) => c.toString('pem')).join('\n') + '\n';
-}
+export { pemChain } from './pem.js';
 
 const PEM_CERT_RE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 

@@ -6,7 +6,6 @@
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import * as x509 from '@peculiar/x509';
 import type { CertsConfig } from '../support/options.js';
 import type { Logger } from '../support/log.js';
 import { writeFileAtomic } from '../support/atomic.js';
@@ -14,7 +13,9 @@ import { readStateJson, writeStateJson } from '../support/state-file.js';
 import { StartupError } from '../support/errors.js';
 import { DAEMON_CALLER, type KeyService } from '../keys/index.js';
 import { signingKeyFor } from './hsm-crypto.js';
-import { issueCertificate, parsePemCerts, pemChain, splitSans, dnValue, type Issuer } from './issue.js';
+import { dnValue, splitSans } from './names.js';
+import { issueCertificateDer, type DerIssuer, type IssuedDer } from './der.js';
+import { Certificate, pemChain, readPemCerts } from './pem.js';
 import { DEFAULT_RENEW_POLICY, renewalDue, retryInterval, type RenewPolicy } from './renewal.js';
 
 /** Default lifetime of module certificates (aziot-certd's default `expiry_days`). */
@@ -56,7 +57,7 @@ export interface CertServiceOptions {
 
 export class CertService {
   private state!: EdgeCaState;
-  private chain!: x509.X509Certificate[];
+  private chain!: Certificate[];
   private timer?: NodeJS.Timeout;
   private userTrust = '';
   private readonly listeners = new Set<() => void>();
@@ -87,7 +88,7 @@ export class CertService {
   }
 
   /** The Edge CA certificate (first of the chain). */
-  get edgeCa(): x509.X509Certificate {
+  get edgeCa(): Certificate {
     return this.chain[0]!;
   }
 
@@ -115,7 +116,7 @@ export class CertService {
       throw new StartupError(`trust_bundle_cert ${file}: ${err.code ?? err.message}`);
     });
     try {
-      const certs = parsePemCerts(text);
+      const certs = readPemCerts(text);
       if (certs.length === 0) throw new Error('no certificate');
       this.userTrust = pemChain(certs);
     } catch (err) {
@@ -140,7 +141,7 @@ export class CertService {
 
   private adopt(state: EdgeCaState): void {
     this.state = state;
-    this.chain = parsePemCerts(state.chainPem);
+    this.chain = readPemCerts(state.chainPem);
   }
 
   private async loadPreloaded(certUri: string, pkUri: string): Promise<void> {
@@ -148,20 +149,20 @@ export class CertService {
     const text = await fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
       throw new StartupError(`[edge_ca] cert ${file}: ${err.code ?? err.message}`);
     });
-    const chain = parsePemCerts(text);
+    const chain = readPemCerts(text);
     if (chain.length === 0) throw new StartupError(`[edge_ca] cert ${file} holds no PEM certificate`);
     const handle = await this.o.keys.loadKeyByUri(DAEMON_CALLER, pkUri);
     const spki = Buffer.from(await this.o.keys.getPublicKey(DAEMON_CALLER, handle));
-    if (!spki.equals(Buffer.from(chain[0]!.publicKey.rawData))) throw new StartupError(`[edge_ca] pk ${pkUri} does not match the public key of ${file}`);
+    if (!spki.equals(chain[0]!.spki)) throw new StartupError(`[edge_ca] pk ${pkUri} does not match the public key of ${file}`);
     this.state = { mode: 'preloaded', generation: 0, keyUri: pkUri, chainPem: pemChain(chain) };
     this.chain = chain;
     await this.writeCopies();
   }
 
-  private async issuerKey(): Promise<Issuer> {
+  private async issuerKey(): Promise<DerIssuer> {
     const { keys } = this.o;
     const handle = this.state.keyUri ? await keys.loadKeyByUri(DAEMON_CALLER, this.state.keyUri) : await keys.loadKey(DAEMON_CALLER, { id: this.state.keyId! });
-    return { cert: this.edgeCa, key: signingKeyFor(handle, await keys.getKeyType(DAEMON_CALLER, handle)) };
+    return { certDer: this.edgeCa.der, key: signingKeyFor(handle, await keys.getKeyType(DAEMON_CALLER, handle)) };
   }
 
   /** Quickstart: a self-signed root and an Edge CA under it, keys created in the key service. */
@@ -177,18 +178,18 @@ export class CertService {
     const caHandle = await keys.createKeyPair(DAEMON_CALLER, { id: keyId }, 'ec-p256');
     const rootKey = signingKeyFor(rootHandle, 'ec-p256');
     const subject = (cn: string) => `CN=${dnValue(cn)}`;
-    const root = await issueCertificate(
+    const root = await issueCertificateDer(
       keys,
       { subject: subject(`Edgeward root CA ${this.o.deviceId}`), publicKey: await keys.getPublicKey(DAEMON_CALLER, rootHandle), notBefore, notAfter: new Date(now.getTime() + ROOT_LIFETIME_FACTOR * days * DAY_MS), kind: 'root-ca' },
       { selfKey: rootKey },
     );
-    const edge = await issueCertificate(
+    const edge = await issueCertificateDer(
       keys,
       { subject: subject(`aziot-edge CA ${this.o.deviceId}`), publicKey: await keys.getPublicKey(DAEMON_CALLER, caHandle), notBefore, notAfter: new Date(now.getTime() + days * DAY_MS), kind: 'intermediate-ca' },
-      { cert: root, key: rootKey },
+      { certDer: root.der, key: rootKey },
     );
     const previous = this.state;
-    const next: EdgeCaState = { mode: 'quickstart', generation, keyId, rootKeyId, chainPem: pemChain([edge, root]) };
+    const next: EdgeCaState = { mode: 'quickstart', generation, keyId, rootKeyId, chainPem: pemChain(readPemCerts(`${edge.pem}\n${root.pem}`)) };
     // One atomic write switches to the new CA; old keys go only after it is durable.
     await writeStateJson(this.statePath, next);
     this.adopt(next);
@@ -272,7 +273,7 @@ export class CertService {
   async issueServerCertificate(module: string, commonName: string, publicKey: Uint8Array, extraSans: string[] = []): Promise<IssuedCertificate> {
     const names = [...new Set([commonName, module.replace(/^\$/, ''), ...extraSans])];
     const { dnsNames, ipAddresses } = splitSans(names);
-    const cert = await issueCertificate(this.o.keys, { subject: `CN=${dnValue(commonName)}`, publicKey, kind: 'server', dnsNames, ipAddresses, ...this.validity() }, await this.issuerKey());
+    const cert = await issueCertificateDer(this.o.keys, { subject: `CN=${dnValue(commonName)}`, publicKey, kind: 'server', dnsNames, ipAddresses, ...this.validity() }, await this.issuerKey());
     return this.issued(cert);
   }
 
@@ -283,11 +284,11 @@ export class CertService {
    */
   async issueIdentityCertificate(module: string, publicKey: Uint8Array): Promise<IssuedCertificate> {
     const uri = `azureiot://${this.o.hubHostname}/devices/${encodeURIComponent(this.o.deviceId)}/modules/${encodeURIComponent(module)}`;
-    const cert = await issueCertificate(this.o.keys, { subject: `CN=${dnValue(module)}`, publicKey, kind: 'client', uris: [uri], ...this.validity() }, await this.issuerKey());
+    const cert = await issueCertificateDer(this.o.keys, { subject: `CN=${dnValue(module)}`, publicKey, kind: 'client', uris: [uri], ...this.validity() }, await this.issuerKey());
     return this.issued(cert);
   }
 
-  private issued(cert: x509.X509Certificate): IssuedCertificate {
-    return { chainPem: pemChain([cert, ...this.chain]), notAfter: cert.notAfter };
+  private issued(cert: IssuedDer): IssuedCertificate {
+    return { chainPem: pemChain([...readPemCerts(cert.pem), ...this.chain]), notAfter: cert.notAfter };
   }
 }

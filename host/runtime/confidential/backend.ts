@@ -7,22 +7,14 @@
  * connection at a time. Its key blob is created on first use, bound by PolicyPCR to the value the runtime
  * PCR (`[measurement] runtime_pcr`) holds then — after the daemon measured itself, so it is the value of
  * this runtime; `edgeward confidential device-key` creates the same file when the daemon is not running.
- * A failed open is not remembered: the next use tries again (a TPM briefly unreachable).
+ * A failed open is not remembered: the next use tries again (a TPM briefly unreachable). Each backend's
+ * code (PKCS#11 binding, TPM stack, libteec) is imported when that backend opens, not at daemon start.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import { TeeError, type TeeBackend } from '../../../hsm/tee/port.js';
-import { TpmTeeBackend } from '../../../hsm/tee/tpm.js';
-import { SoftwareTeeBackend } from '../../../hsm/tee/software.js';
-import { OpteeTeeBackend } from '../../../hsm/tee/optee.js';
-import { Pkcs11TeeBackend } from '../../../hsm/tee/pkcs11.js';
-import { loadLibteec } from '../../../hsm/tee/libteec.js';
-import { openSharedTpm } from '../../../hsm/tpm/shared.js';
-import { ensurePersistedPrimary, SRK_HANDLE } from '../../../hsm/tpm/identity.js';
-import { RH } from '../../../hsm/tpm/constants.js';
-import { srkRsaTemplate } from '../../../hsm/tpm/templates.js';
 
 /** The default key blob of the TPM backend (also `edgeward confidential device-key`'s default). */
 export function defaultTpmKeyFile(stateDir: string): string {
@@ -56,9 +48,11 @@ export class DaemonTee {
     if (which === 'software') {
       const file = c?.key_file ?? path.join(this.config.state_dir, 'confidential', 'software-key.pem');
       await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+      const { SoftwareTeeBackend } = await import('../../../hsm/tee/software.js');
       return SoftwareTeeBackend.open(file, { insecureDevelopment: c?.insecure_development === true, warn: (m) => this.logger.warn(m) });
     }
     if (which === 'optee') {
+      const [{ OpteeTeeBackend }, { loadLibteec }] = await Promise.all([import('../../../hsm/tee/optee.js'), import('../../../hsm/tee/libteec.js')]);
       const b = OpteeTeeBackend.open(await loadLibteec());
       this.closers.push(() => b.close());
       return b;
@@ -71,6 +65,7 @@ export class DaemonTee {
   private async openPkcs11(): Promise<TeeBackend> {
     const cfg = this.config.keys.pkcs11;
     if (!cfg) throw new TeeError('unavailable', '[confidential] backend = "pkcs11" needs a [keys.pkcs11] table (the token that holds the workload-decryption key)');
+    const { Pkcs11TeeBackend } = await import('../../../hsm/tee/pkcs11.js');
     const b = await Pkcs11TeeBackend.open(cfg);
     this.logger.info({ token: cfg.token_label, keyId: (await b.deviceKey()).keyId, created: b.created }, 'PKCS#11 workload-decryption key open: bound to the token, not to a measurement');
     return b;
@@ -79,6 +74,13 @@ export class DaemonTee {
   private async openTpm(file: string): Promise<TeeBackend> {
     if (!this.config.tpm) throw new TeeError('unavailable', '[confidential] backend = "tpm" needs a [tpm] table (the TPM that holds the workload-decryption key)');
     if (!this.config.measurement.enabled) this.logger.warn('confidential workloads on the TPM with [measurement] enabled = false: the workload key is bound to a runtime PCR nothing measures');
+    const [{ TpmTeeBackend }, { openSharedTpm }, { ensurePersistedPrimary, SRK_HANDLE }, { RH }, { srkRsaTemplate }] = await Promise.all([
+      import('../../../hsm/tee/tpm.js'),
+      import('../../../hsm/tpm/shared.js'),
+      import('../../../hsm/tpm/identity.js'),
+      import('../../../hsm/tpm/constants.js'),
+      import('../../../hsm/tpm/templates.js'),
+    ]);
     const tpm = await openSharedTpm(this.config.tpm.tcti).catch((err: unknown) => {
       throw new TeeError('unavailable', `cannot open the TPM at "${this.config.tpm!.tcti}": ${(err as Error).message}`);
     });

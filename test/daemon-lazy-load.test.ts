@@ -1,0 +1,65 @@
+/**
+ * What the daemon loads at start (issue 14: resident memory). Heavy code that only some devices or some
+ * moments need is imported when it is needed: @peculiar/x509 (~13 MiB resident with its ASN.1 schemas) only
+ * to validate a signer's certificate chain; the certificate service reads and issues certificates (first
+ * boot's quickstart Edge CA, renewal, module certificates) without it, and raw signer keys need none. With
+ * no `[tpm]` and no `[confidential]` backend, neither the TPM stack nor the PKCS#11 binding is loaded.
+ *
+ * The daemon runs with a module loader hook (`--import`) that appends every module URL it loads to a file.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { CLI, envFor, startDaemon, stopDaemon, tempHome } from './helpers/cli.js';
+
+/** Start the daemon with the hook, wait until its start-up deployment is applied, stop it: the URLs it loaded. */
+async function loadedBy(home: string, config: string, log: string): Promise<{ urls: string[]; output: string }> {
+  writeFileSync(log, '');
+  const hook = path.join(home, 'hook.mjs');
+  writeFileSync(hook, `import { appendFileSync } from 'node:fs';\nexport async function load(url, ctx, next) { appendFileSync(${JSON.stringify(log)}, url + '\\n'); return next(url, ctx); }\n`);
+  const reg = path.join(home, 'register.mjs');
+  writeFileSync(reg, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hook).href)});\n`);
+  const d = await startDaemon(envFor(home), ['--config', config], undefined, 60_000, ['--import', reg, CLI, 'daemon']);
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!d.output().includes('modules started')) {
+      if (Date.now() > deadline) throw new Error(`no "modules started":\n${d.output()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await stopDaemon(d);
+  }
+  return { urls: readFileSync(log, 'utf8').split('\n').filter(Boolean), output: d.output() };
+}
+
+const x509 = (urls: string[]) => urls.filter((u) => u.includes('/node_modules/@peculiar/x509/'));
+const devices = (urls: string[]) => urls.filter((u) => /\/dist\/hsm\/(tpm\/(tpm|shared|identity|transport)|tee\/(tpm|pkcs11|optee))\.js$|\/dist\/host\/measure\/service\.js$|\/node_modules\/pkcs11js\//.test(u));
+
+describe('daemon start: heavy code loaded only when needed', () => {
+  it('@peculiar/x509 is not loaded to issue the quickstart Edge CA at first boot, nor to read it at the next start (raw-key signers trusted); no TPM or PKCS#11 code without a TPM or a TEE backend', async () => {
+    const { home, cleanup } = tempHome();
+    try {
+      const signer = path.join(home, 'signer.pub');
+      writeFileSync(signer, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string);
+      const manifest = path.join(home, 'deployment.json');
+      writeFileSync(manifest, JSON.stringify({ modules: {} }));
+      const config = path.join(home, 'config.toml');
+      writeFileSync(config, `[runtime]\ndeployment = "${manifest}"\n[modules]\ntrusted_signers = ["${signer}"]\n`);
+      const log = path.join(home, 'loaded.txt');
+      for (const [boot, issues] of [['first', true], ['second', false]] as const) {
+        const { urls, output } = await loadedBy(home, config, log);
+        expect(output.includes('quickstart Edge CA issued'), boot).toBe(issues);
+        expect(urls.some((u) => u.endsWith('/dist/hsm/certs/der.js')), `${boot}: the issuer was loaded`).toBe(true);
+        expect(urls.some((u) => u.endsWith('/dist/hsm/certs/service.js')), `${boot}: the certificate service was loaded`).toBe(true);
+        expect(urls.some((u) => u.endsWith('/dist/host/runtime/trust.js')), `${boot}: the trust store was loaded`).toBe(true);
+        expect(x509(urls), boot).toEqual([]);
+        expect(devices(urls), boot).toEqual([]);
+        expect(urls.filter((u) => u.endsWith('/dist/host/runtime/trust-path.js') || u.endsWith('/dist/hsm/certs/issue.js')), boot).toEqual([]);
+      }
+    } finally {
+      cleanup();
+    }
+  }, 120_000);
+});
