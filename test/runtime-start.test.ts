@@ -9,11 +9,14 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { drainWorkerPool, keepSpare, preloadWorkerModules, spareThreadIds, spareWorkers, warmWorkerPool, workersExited, type Instance } from '../host/runtime/sandbox/index.js';
+import { drainWorkerPool, keepSpare, preloadWorkerModules, setSpareIdleMs, spareThreadIds, spareWorkers, warmWorkerPool, workersExited, type Instance } from '../host/runtime/sandbox/index.js';
 import { Fixture, rejection, spec } from './helpers/runtime.js';
 
 let fx: Fixture;
 beforeEach(() => { fx = new Fixture(); });
+// These tests look at the spare itself: it must not retire (after 5 s idle) under a slow machine's feet.
+beforeEach(() => setSpareIdleMs(120_000));
+afterEach(() => setSpareIdleMs(5_000));
 afterEach(async () => { await fx.cleanup(); });
 
 describe('start phases', () => {
@@ -76,6 +79,22 @@ describe('spare worker', () => {
     expect(spareWorkers()).toBe(1);
     await rt.remove('echo');
     expect(spareWorkers()).toBe(0);
+  });
+
+  it('ends a spare no start took within its idle time; the next operation spawns one again', async () => {
+    setSpareIdleMs(300);
+    const rt = await fx.runtime();
+    await rt.create(spec('echo', await fx.guest('echo')));
+    await new Promise((r) => setImmediate(r));
+    expect(spareWorkers()).toBe(1);
+    for (let i = 0; i < 100 && spareWorkers() > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(spareWorkers()).toBe(0); // at rest: no idle worker held
+    expect(await rt.invoke('echo', 'x', 2)).toEqual({ status: 200, payload: 2 }); // the module itself runs on
+    setSpareIdleMs(120_000);
+    await rt.restart('echo');
+    await new Promise((r) => setImmediate(r));
+    expect(spareWorkers()).toBe(1);
+    expect(await rt.invoke('echo', 'x', 3)).toEqual({ status: 200, payload: 3 });
   });
 });
 

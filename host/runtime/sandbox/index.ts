@@ -15,4 +15,4 @@
  */
 export { Instance, type ExitReason, type InvokeOutcome, type SandboxOptions } from './instance.js';
 export { checkReply, type StartTimings } from './messages.js';
-export { keepSpare, spareWorkers, spareThreadIds, warmWorkerPool, drainWorkerPool, preloadWorkerModules, workersExited } from './pool.js';
+export { keepSpare, spareWorkers, spareThreadIds, warmWorkerPool, drainWorkerPool, preloadWorkerModules, workersExited, setSpareIdleMs } from './pool.js';

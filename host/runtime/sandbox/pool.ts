@@ -5,7 +5,8 @@
  *
  * At most one spare, and only while it has a use (the runtime decides: runtime.ts `fitPool`): a daemon
  * with no module holds none; a deploy spawns it as it begins (it boots while the component is measured
- * and transpiled); each start that takes it spawns the next; with the last module removed it is ended.
+ * and transpiled); each start that takes it spawns the next; with the last module removed it is ended,
+ * and a spare no start took within `spareIdleMs` is ended too (a daemon at rest holds none).
  *
  * A worker gets an empty env, no execArgv, no argv, its stdout/stderr piped to the host (the module log),
  * and a capped JS heap (`resourceLimits`; its linear memories are capped by the loader's rewrite).
@@ -24,6 +25,18 @@ const WORKER_HEAP_MIB = 64;
  */
 const WORKER_YOUNG_MIB = 1;
 const POOL_SIZE = 1;
+/**
+ * How long a spare waits for a start before it is ended. Spares take the boot off bursts (a deployment's
+ * modules, a restart, a crash restart after its back-off); a device at rest holds none, since an idle worker
+ * is ~7.5–12 MiB of RSS (bench/memory.ts), which a module that restarts after a long quiet pays back as one
+ * worker boot (~45–70 ms here). Any later start, deploy or removal spawns a spare again (runtime.ts `fitPool`).
+ */
+let spareIdleMs = 5_000;
+
+/** Tests: a shorter idle time for spares. */
+export function setSpareIdleMs(ms: number): void {
+  spareIdleMs = ms;
+}
 const pool: Worker[] = [];
 const online = new WeakMap<Worker, Promise<void>>();
 /**
@@ -63,7 +76,17 @@ function spawnWorker(): Worker {
 }
 
 function refillPool(): void {
-  while (pool.length < POOL_SIZE) pool.push(spawnWorker());
+  while (pool.length < POOL_SIZE) {
+    const w = spawnWorker();
+    pool.push(w);
+    // Ended if still unused after spareIdleMs (a taken worker has left the pool: the timer does nothing).
+    setTimeout(() => {
+      const i = pool.indexOf(w);
+      if (i < 0) return;
+      pool.splice(i, 1);
+      void w.terminate().catch(() => undefined);
+    }, spareIdleMs).unref();
+  }
 }
 
 /**
