@@ -23,8 +23,9 @@ for (const f of files) {
     failed++;
     summary.push(`${f}: FAILED (exit ${r.status})`);
   } else {
-    const last = r.stdout.trim().split('\n').filter((l) => /ratio|=/.test(l)).slice(-4);
-    summary.push(...last);
+    // Every line that states a target, so the summary holds each figure the issues ask for.
+    const targeted = r.stdout.trim().split('\n').filter((l) => /target/.test(l));
+    summary.push(...(targeted.length > 0 ? targeted : r.stdout.trim().split('\n').filter((l) => /ratio|=/.test(l)).slice(-4)));
   }
 }
 console.log('\n=== summary');
