@@ -3,10 +3,11 @@
  * for quickstart) and module server and identity certificates, with the extensions IoT Edge sets.
  */
 import 'reflect-metadata'; // @peculiar/x509 (tsyringe) needs it before its first import
-import { randomBytes } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { KeyService } from '../keys/index.js';
 import { hsmCrypto, type HsmSigningKey } from './hsm-crypto.js';
+import { randomSerial } from './der.js';
+import { pemCertBlocks } from './pem.js';
 
 /** An issuer: its certificate and a signing key that lives in the key service. */
 export interface Issuer {
@@ -28,12 +29,6 @@ export interface CertRequest {
   serialNumber?: string;
 }
 
-/** Positive 127-bit serial (RFC 5280 §4.1.2.2: at most 20 octets, non-negative). */
-function serial(): string {
-  const b = randomBytes(16);
-  b[0] = (b[0]! & 0x7f) | 0x01;
-  return b.toString('hex');
-}
 
 /** Issue `req`, signed by `issuer` (or self-signed by `selfKey` for a root). */
 export async function issueCertificate(keys: KeyService, req: CertRequest, issuer: Issuer | { selfKey: HsmSigningKey }): Promise<x509.X509Certificate> {
@@ -60,7 +55,7 @@ export async function issueCertificate(keys: KeyService, req: CertRequest, issue
   const signingKey = 'cert' in issuer ? issuer.key : issuer.selfKey;
   return x509.X509CertificateGenerator.create(
     {
-      serialNumber: req.serialNumber ?? serial(),
+      serialNumber: req.serialNumber ?? randomSerial(),
       subject: req.subject,
       issuer: 'cert' in issuer ? issuer.cert.subject : req.subject,
       notBefore: req.notBefore,
@@ -74,17 +69,11 @@ export async function issueCertificate(keys: KeyService, req: CertRequest, issue
   );
 }
 
-export { dnValue, splitSans } from './names.js';
-
 export function toArrayBuffer(b: Uint8Array): ArrayBuffer {
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 }
 
-export { pemChain } from './pem.js';
-
-const PEM_CERT_RE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
-/** Every certificate in a PEM text, in order. Throws if one does not parse. */
+/** Every certificate in a PEM text, in order, as @peculiar/x509 reads it. Throws if one does not parse. */
 export function parsePemCerts(text: string): x509.X509Certificate[] {
-  return (text.match(PEM_CERT_RE) ?? []).map((pem) => new x509.X509Certificate(pem));
+  return pemCertBlocks(text).map((pem) => new x509.X509Certificate(pem));
 }

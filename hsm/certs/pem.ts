@@ -51,12 +51,17 @@ export class Certificate {
 
 const PEM_CERT_RE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-/** Every certificate in a PEM text, in order. Throws if one does not parse. */
-export function readPemCerts(text: string): Certificate[] {
-  return (text.match(PEM_CERT_RE) ?? []).map((pem) => new Certificate(pem));
+/** The CERTIFICATE blocks of a PEM text, in order, unparsed. */
+export function pemCertBlocks(text: string): string[] {
+  return text.match(PEM_CERT_RE) ?? [];
 }
 
-/** Certificates as one PEM text, one per block, newline-terminated. */
-export function pemChain(certs: readonly { toString(format: 'pem'): string }[]): string {
-  return certs.map((c) => c.toString('pem')).join('\n') + '\n';
+/** Every certificate in a PEM text, in order. Throws if one does not parse. */
+export function readPemCerts(text: string): Certificate[] {
+  return pemCertBlocks(text).map((pem) => new Certificate(pem));
+}
+
+/** Certificates (parsed, or just issued: der.ts) as one PEM text, one per block, newline-terminated. */
+export function pemChain(certs: readonly { pem: string }[]): string {
+  return certs.map((c) => c.pem).join('\n') + '\n';
 }

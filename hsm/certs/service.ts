@@ -189,7 +189,7 @@ export class CertService {
       { certDer: root.der, key: rootKey },
     );
     const previous = this.state;
-    const next: EdgeCaState = { mode: 'quickstart', generation, keyId, rootKeyId, chainPem: pemChain(readPemCerts(`${edge.pem}\n${root.pem}`)) };
+    const next: EdgeCaState = { mode: 'quickstart', generation, keyId, rootKeyId, chainPem: pemChain([edge, root]) };
     // One atomic write switches to the new CA; old keys go only after it is durable.
     await writeStateJson(this.statePath, next);
     this.adopt(next);
@@ -289,6 +289,6 @@ export class CertService {
   }
 
   private issued(cert: IssuedDer): IssuedCertificate {
-    return { chainPem: pemChain([...readPemCerts(cert.pem), ...this.chain]), notAfter: cert.notAfter };
+    return { chainPem: pemChain([cert, ...this.chain]), notAfter: cert.notAfter };
   }
 }
