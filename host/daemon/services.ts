@@ -29,7 +29,7 @@ import type { HttpLimits } from '../api/serve.js';
 import { MGMT_API_VERSION } from '../api/versions.js';
 import type { ServiceStatus } from '../api/management/control.js';
 import type { Measurement } from '../measure/service.js';
-import { measurementOffStatus } from '../measure/off.js';
+import { measurementEnabled, measurementOffStatus } from '../measure/off.js';
 import { attestRoutes } from '../api/management/attest.js';
 import { IntegrityMonitor } from '../measure/integrity.js';
 import { DaemonTee } from '../runtime/confidential/backend.js';
@@ -84,7 +84,7 @@ export async function composeServices(opts: { config: Config; logger: Logger; so
     closers.push(() => keys.close());
     // The daemon's code and config are measured before any other service or module starts.
     // Its TPM code is loaded only when it can run (Measurement.start returns undefined otherwise).
-    const measurement = config.tpm && config.measurement.enabled ? await (await import('../measure/service.js')).Measurement.start(config, logger.child({ component: 'measurement' })) : undefined;
+    const measurement = measurementEnabled(config) ? await (await import('../measure/service.js')).Measurement.start(config, logger.child({ component: 'measurement' })) : undefined;
     if (measurement) closers.push(() => measurement.close());
     const identity = await IdentityService.open({ config, keys, logger });
     const certs = await CertService.open({ config, stateDir, keys, logger: logger.child({ component: 'certs' }), deviceId: identity.device.deviceId, hubHostname: identity.device.hubHostname });

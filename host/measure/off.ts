@@ -2,6 +2,11 @@
 import type { Config } from '../config/schema.js';
 import type { ServiceStatus } from '../status.js';
 
+/** Whether measured launch runs: a [tpm] and `[measurement] enabled` (the daemon imports its TPM code only then). */
+export function measurementEnabled(config: Config): boolean {
+  return Boolean(config.tpm) && config.measurement.enabled;
+}
+
 /** `system status` when measurement is off. */
 export function measurementOffStatus(config: Config): ServiceStatus {
   const why = !config.tpm ? 'no [tpm] configured' : '[measurement] enabled = false';

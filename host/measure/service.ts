@@ -32,6 +32,7 @@ import type { Registration } from '../runtime/registry.js';
 import { codeDigest, measuredConfig } from './code.js';
 import { MeasurementLog } from './log.js';
 import { encodeToolsPcrs, type QuoteBundle } from './quote-files.js';
+import { measurementEnabled } from './off.js';
 
 export const AK_HANDLE = 0x81010002;
 
@@ -67,7 +68,7 @@ export class Measurement {
 
   /** Open the TPM and the log, and measure the daemon; undefined when measurement is off. */
   static async start(config: Config, logger: Logger): Promise<Measurement | undefined> {
-    if (!config.tpm || !config.measurement.enabled) return undefined;
+    if (!config.tpm || !measurementEnabled(config)) return undefined;
     const { runtime_pcr: runtime, modules_pcr: modules } = config.measurement;
     const tcti = config.tpm.tcti;
     const startupError = (err: unknown): unknown =>
@@ -210,5 +211,3 @@ export class Measurement {
     await this.tpm.close();
   }
 }
-
-export { measurementOffStatus } from './off.js';
