@@ -10,7 +10,7 @@
  * The same `hello` source is also built with componentize-js (guests/README.md "Two engines") and measured
  * alone and as three copies, so both engines are compared in one run.
  *
- * The daemon is started as a user starts it (`node dist/host/cli/main.js daemon`, which is what the `edgeward`
+ * The daemon is started as a user starts it (`node dist/host/bundle/edgeward.js daemon`, which is what the `edgeward`
  * bin runs): its V8 flags are set by the CLI itself at run time (host/cli/v8-flags.ts), not on a command
  * line, so nothing here differs from the bin. The no-module daemon is also measured with V8's defaults
  * (EDGEWARD_V8_DEFAULTS=1) to show what the flags are worth.
@@ -26,7 +26,9 @@ import { fileURLToPath } from 'node:url';
 import { buildTestGuest } from '../guests/adversarial/components.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = path.join(ROOT, 'dist', 'host', 'cli', 'main.js');
+const CLI = path.join(ROOT, 'dist', 'host', 'bundle', 'edgeward.js');
+/** tsc's output before bundling (scripts/bundle.mjs): measured beside the bundle the bin runs. */
+const UNBUNDLED = path.join(ROOT, 'dist', 'host', 'cli', 'main.js');
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 8000);
 const MiB = 1024 * 1024;
 
@@ -52,6 +54,8 @@ interface Setup {
   modules: Record<string, unknown>;
   /** Print each module's share from `edgeward system status --json` (where its memory goes). */
   budget?: boolean;
+  /** The CLI entry to run (default: the bin's bundle). */
+  entry?: string;
 }
 
 function cli(home: string, args: string[]): string {
@@ -60,18 +64,26 @@ function cli(home: string, args: string[]): string {
   return r.stdout;
 }
 
-async function startDaemon(home: string, config: string, env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [CLI, 'daemon', '--config', config], { env: { ...process.env, ...env, EDGEWARD_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Start a daemon; resolves once its management API listens, with the time from spawn to then. */
+async function startDaemon(home: string, config: string, env: Record<string, string> = {}, entry = CLI): Promise<{ child: ChildProcess; ms: number }> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [entry, 'daemon', '--config', config], { env: { ...process.env, ...env, EDGEWARD_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (c) => (out += c));
-  child.stderr!.on('data', (c) => (out += c));
-  const deadline = Date.now() + 120_000;
-  while (!out.includes('management API listening')) {
-    if (child.exitCode !== null) throw new Error(`daemon exited ${child.exitCode}: ${out}`);
-    if (Date.now() > deadline) throw new Error(`daemon did not start: ${out}`);
-    await sleep(50);
-  }
-  return child;
+  const ms = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not start: ${out}`)), 120_000);
+    const seen = (c: Buffer) => {
+      out += c;
+      if (out.includes('management API listening')) {
+        clearTimeout(timer);
+        resolve(performance.now() - t0);
+      }
+    };
+    child.stdout!.on('data', seen);
+    child.stderr!.on('data', seen);
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`daemon exited ${code}: ${out}`)); });
+  });
+  child.removeAllListeners('exit');
+  return { child, ms };
 }
 
 /** Wait until every module of the manifest runs (or the deadline). */
@@ -103,10 +115,10 @@ async function daemonRss(setup: Setup, env: Record<string, string> = {}): Promis
     const config = path.join(home, 'config.toml');
     writeFileSync(config, `[runtime]\ndeployment = "${manifest}"\n`);
     const names = Object.keys(setup.modules);
-    let d = await startDaemon(home, config, env);
+    let d = (await startDaemon(home, config, env, setup.entry)).child;
     await allRunning(home, names);
     await stop(d);
-    d = await startDaemon(home, config, env);
+    d = (await startDaemon(home, config, env, setup.entry)).child;
     await allRunning(home, names);
     await sleep(SETTLE_MS);
     const rss = rssOf(d.pid!);
@@ -117,6 +129,45 @@ async function daemonRss(setup: Setup, env: Record<string, string> = {}): Promis
     rmSync(home, { recursive: true, force: true });
   }
 }
+
+/**
+ * A daemon with no module: median time from spawn to its management API listening, over `runs` starts
+ * after a first one (which issues the quickstart Edge CA), from `entry`.
+ */
+async function daemonStartMs(entry: string, runs: number): Promise<number> {
+  const home = mkdtempSync(path.join(os.tmpdir(), 'ew-start-'));
+  try {
+    const manifest = path.join(home, 'deployment.json');
+    writeFileSync(manifest, JSON.stringify({ modules: {} }));
+    const config = path.join(home, 'config.toml');
+    writeFileSync(config, `[runtime]\ndeployment = "${manifest}"\n`);
+    await stop((await startDaemon(home, config, {}, entry)).child);
+    const ms: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const d = await startDaemon(home, config, {}, entry);
+      ms.push(d.ms);
+      await stop(d.child);
+    }
+    return median(ms);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/** A bare `node` from spawn to its first line on stdout, median of `runs`. */
+async function bareNodeStartMs(runs: number): Promise<number> {
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, ['-e', "process.stdout.write('ready\\n')"], { stdio: ['ignore', 'pipe', 'ignore'] });
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    ms.push(performance.now() - t0);
+    await new Promise((r) => child.once('exit', r));
+  }
+  return median(ms);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Each module's share as the daemon reports it (memory-budget.ts): linear memory, worker heap, code. */
 function printBudget(label: string, json: string): void {
@@ -158,6 +209,10 @@ async function main(): Promise<void> {
   const withWorker = await nodeRss("new (require('node:worker_threads').Worker)('setInterval(() => {}, 1 << 30)', { eval: true }); setInterval(() => {}, 1 << 30)");
   const worker = withWorker - bare;
   const none = await daemonRss({ label: 'no modules', modules: {} });
+  const noneUnbundled = await daemonRss({ label: 'no modules, unbundled', modules: {}, entry: UNBUNDLED });
+  const startBundle = await daemonStartMs(CLI, 5);
+  const startUnbundled = await daemonStartMs(UNBUNDLED, 5);
+  const startBare = await bareNodeStartMs(5);
   const noneDefaults = await daemonRss({ label: 'no modules, V8 defaults', modules: {} }, { EDGEWARD_V8_DEFAULTS: '1' });
   const one = await daemonRss({ label: 'hello', modules: { hello } });
   const js3 = await daemonRss({ label: 'hello + console + fetcher', modules: three, budget: true });
@@ -182,6 +237,9 @@ async function main(): Promise<void> {
   ];
   const perFurtherC = (threeC - oneC) / 2;
   console.log(`daemon, no modules, V8's default flags (EDGEWARD_V8_DEFAULTS=1): ${f(noneDefaults)} (the CLI's flags save ${f(noneDefaults - none)})`);
+  console.log(`daemon, no modules, run unbundled (tsc's dist/host/cli/main.js): ${f(noneUnbundled)} (the bundle saves ${f(noneUnbundled - none)})`);
+  console.log(`daemon start, no module (spawn → management API listening, median of 5): bundle ${startBundle.toFixed(0)} ms, unbundled ${startUnbundled.toFixed(0)} ms; bare node spawn → first line ${startBare.toFixed(0)} ms`);
+  rows.push(['daemon start, no module / bare node start (bundle; unbundled ' + (startUnbundled / startBare).toFixed(2) + ')', startBundle / startBare, 'no target; lower is better']);
   console.log(`per tiny module: ${f(perTiny)}; first JS module (quickjs): ${f(one - none)}; per further JS module (quickjs): ${f(perFurtherJs)}`);
   console.log(`componentize-js engine, same hello source: hello ${f(oneC)} (+${f(oneC - none)} over no modules, quickjs +${f(one - none)}); 3 × hello ${f(threeC)}, per further copy ${f(perFurtherC)}`);
   rows.push(['daemon + hello (quickjs) / daemon + hello (componentize-js), over no modules', (one - none) / (oneC - none), 'lower is better']);

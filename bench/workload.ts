@@ -27,7 +27,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = path.join(ROOT, 'dist', 'host', 'cli', 'main.js');
+const CLI = path.join(ROOT, 'dist', 'host', 'bundle', 'edgeward.js');
 const MODULES = 8;
 const CONNECTIONS = 8;
 const SECONDS = Number(process.env.BENCH_WORKLOAD_SECONDS ?? 5);

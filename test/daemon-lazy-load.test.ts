@@ -6,13 +6,22 @@
  * no `[tpm]` and no `[confidential]` backend, neither the TPM stack nor the PKCS#11 binding is loaded.
  *
  * The daemon runs with a module loader hook (`--import`) that appends every module URL it loads to a file.
+ * The `edgeward` bin is a bundle (scripts/bundle.mjs): each file of it it loads stands for the modules
+ * esbuild's metafile says went into that file, so the checks below name the same dist/ modules either way.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CLI, envFor, startDaemon, stopDaemon, tempHome } from './helpers/cli.js';
+import { CLI, ROOT, envFor, startDaemon, stopDaemon, tempHome } from './helpers/cli.js';
+
+/** A loaded file of the bundle → the URLs of the dist/ modules in it (other URLs as they are). */
+function unbundled(urls: string[]): string[] {
+  const meta = JSON.parse(readFileSync(path.join(ROOT, 'dist', 'bundle-meta.json'), 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> };
+  const byUrl = new Map(Object.entries(meta.outputs).map(([out, o]) => [pathToFileURL(path.join(ROOT, out)).href, Object.keys(o.inputs).map((i) => pathToFileURL(path.join(ROOT, i)).href)]));
+  return urls.flatMap((u) => byUrl.get(u) ?? [u]);
+}
 
 /** Start the daemon with the hook, wait until its start-up deployment is applied, stop it: the URLs it loaded. */
 async function loadedBy(home: string, config: string, log: string): Promise<{ urls: string[]; output: string }> {
@@ -31,7 +40,9 @@ async function loadedBy(home: string, config: string, log: string): Promise<{ ur
   } finally {
     await stopDaemon(d);
   }
-  return { urls: readFileSync(log, 'utf8').split('\n').filter(Boolean), output: d.output() };
+  const urls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+  if (!urls.some((u) => u.includes('/dist/host/bundle/'))) throw new Error(`the daemon did not run from the bundle: ${urls.slice(0, 5).join(', ')}`);
+  return { urls: unbundled(urls), output: d.output() };
 }
 
 const x509 = (urls: string[]) => urls.filter((u) => u.includes('/node_modules/@peculiar/x509/'));

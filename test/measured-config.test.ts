@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { codeDigest, measuredConfig } from '../host/measure/code.js';
+import { CODE_ROOT, codeDigest, codeRootAbove, measuredConfig } from '../host/measure/code.js';
 import { configProblems } from './helpers/config.js';
 
 const env = { EDGEWARD_HOME: '/tmp/ew-measure-config' };
@@ -53,5 +53,13 @@ describe('daemon code digest', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+
+  it('covers the tree the daemon runs from: dist/ from tsc output and from the bin\'s bundle, the sources under tsx', () => {
+    const repo = path.resolve(import.meta.dirname, '..');
+    expect(CODE_ROOT).toBe(repo);
+    expect(codeRootAbove(path.join(repo, 'dist', 'host', 'measure'))).toBe(path.join(repo, 'dist'));
+    // The bundle (scripts/bundle.mjs) sits in dist/host/bundle/, so it is itself measured with the rest.
+    expect(codeRootAbove(path.join(repo, 'dist', 'host', 'bundle'))).toBe(path.join(repo, 'dist'));
   });
 });

@@ -13,7 +13,7 @@
  * and is the same at every boot of an unchanged device.
  */
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canonicalJson } from '../../hsm/tpm/eventlog.js';
@@ -21,9 +21,21 @@ import { redactConfig, REDACTED } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { EDGEWARD_VERSION } from '../version.js';
 
-/** The tree this module was loaded from: dist/ or the repository root. */
-export const CODE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CODE_DIRS = ['host', 'hsm'];
+
+/**
+ * The tree this module was loaded from: dist/ or the repository root, the nearest directory above this
+ * file that holds both `host/` and `hsm/` (from dist/host/measure/, from the bundle in dist/host/bundle/,
+ * or from the sources under tsx).
+ */
+export const CODE_ROOT = codeRootAbove(path.dirname(fileURLToPath(import.meta.url)));
+
+export function codeRootAbove(dir: string): string {
+  for (let d = dir; ; d = path.dirname(d)) {
+    if (CODE_DIRS.every((c) => existsSync(path.join(d, c)))) return d;
+    if (path.dirname(d) === d) throw new Error(`edgeward: no directory with ${CODE_DIRS.join(' and ')} above ${dir}`);
+  }
+}
 
 async function filesUnder(root: string, rel: string): Promise<string[]> {
   const out: string[] = [];

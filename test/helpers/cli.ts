@@ -10,7 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CLI = path.join(ROOT, 'dist', 'host', 'cli', 'main.js');
+/** What the `edgeward` bin runs (package.json): the bundle scripts/bundle.mjs makes from tsc's dist/. */
+export const CLI = path.join(ROOT, 'dist', 'host', 'bundle', 'edgeward.js');
 
 export interface RunResult {
   code: number | null;

@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+/**
+ * The `edgeward` process's own code as one bundle (issue 14): what tsc emitted under dist/ for the daemon's
+ * and the CLI's thread, starting at dist/host/cli/main.js, joined by esbuild into dist/host/bundle/ — one
+ * entry (`edgeward.js`, the package's bin and `npm start`) and one chunk per lazy `import()` boundary, so
+ * what the running config does not need is still not loaded.
+ *
+ * Why: Node keeps every module's source text in memory and resolves and links each file on its own. Measured
+ * on this machine (daemon with no module, RSS settled, bench/memory's method): ~163 modules of dist/ plus
+ * zod's and hono's 130 files cost ~3 MiB more resident and ~180 ms more start than this bundle
+ * (dist/host/cli/main.js is kept and still runs, unbundled, for debugging).
+ *
+ * What is bundled: our code and the pure ES-module libraries of the daemon's own thread (zod, hono,
+ * @hono/node-server, smol-toml). Every other package stays an `import` of node_modules: native or
+ * WebAssembly parts (pkcs11js, jco, componentize-*), files read at run time (pino's transports), and
+ * CommonJS. Worker-thread code (host/runtime/worker.mjs and the modules it imports) is not part of it:
+ * workers load their files from the package tree (host/runtime/assets.ts), as before.
+ *
+ * Whitespace and syntax are minified (that is where the memory is); identifiers are not renamed and
+ * `keepNames` keeps every function's and class's `name` where esbuild must rename one to join two modules,
+ * so a stack trace and an error's name read as before. The bundle lives under dist/host/, so the measured
+ * code digest (host/measure/code.ts) covers it. esbuild's metafile (which source file went into which output
+ * file) is written beside dist/, for test/daemon-lazy-load.test.ts.
+ */
+import { build } from 'esbuild';
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ENTRY = path.join(ROOT, 'dist', 'host', 'cli', 'main.js');
+const OUT = path.join(ROOT, 'dist', 'host', 'bundle');
+const META = path.join(ROOT, 'dist', 'bundle-meta.json');
+/** Packages joined into the bundle; every other bare specifier stays external. */
+const BUNDLED = new Set(['zod', 'hono', '@hono/node-server', 'smol-toml']);
+
+/** `@scope/name/sub` → `@scope/name`, `name/sub` → `name`. */
+function packageOf(spec) {
+  const parts = spec.split('/');
+  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+}
+
+const onlyListedPackages = {
+  name: 'only-listed-packages',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.path.startsWith('node:')) return { path: args.path, external: true };
+      return BUNDLED.has(packageOf(args.path)) ? undefined : { path: args.path, external: true };
+    });
+  },
+};
+
+/**
+ * zod's every entry point re-exports all its 58 locales (`z.locales`): ~300 KB of the bundle's text, each
+ * evaluated at start. Edgeward words its own config and API errors (host/config/load.ts describeIssues)
+ * and uses only zod's default, English: in the bundle, `locales` holds `en` alone.
+ */
+const englishOnlyZod = {
+  name: 'english-only-zod',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => {
+      if (!/[\\/]node_modules[\\/]zod[\\/]/.test(args.importer)) return undefined;
+      return { path: path.join(path.dirname(args.importer), '..', 'locales', 'en.js'), namespace: 'zod-en' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'zod-en' }, (args) => ({
+      contents: `export { default as en } from ${JSON.stringify(args.path)};`,
+      resolveDir: path.dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
+
+rmSync(OUT, { recursive: true, force: true });
+const result = await build({
+  absWorkingDir: ROOT,
+  entryPoints: { edgeward: ENTRY },
+  outdir: OUT,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  keepNames: true,
+  legalComments: 'none',
+  chunkNames: 'chunk-[hash]',
+  metafile: true,
+  logLevel: 'warning',
+  plugins: [englishOnlyZod, onlyListedPackages],
+});
+writeFileSync(META, JSON.stringify(result.metafile));
+const outputs = Object.keys(result.metafile.outputs);
+const modules = Object.keys(result.metafile.inputs).length;
+console.log(`bundle: ${outputs.length} files in ${path.relative(ROOT, OUT)}/ from ${modules} modules`);
