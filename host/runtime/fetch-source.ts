@@ -6,7 +6,6 @@
  * MAX_REDIRECTS times. Trust is Node's: the system store plus `NODE_EXTRA_CA_CERTS` (set it in the
  * daemon's environment for a private registry's CA), or `ca` here.
  */
-import https from 'node:https';
 import { RuntimeError } from './errors.js';
 
 export const MAX_REDIRECTS = 5;
@@ -22,6 +21,9 @@ export interface FetchOptions {
   timeoutMs?: number;
   idleTimeoutMs?: number;
 }
+
+/** node:https (with node:tls, ~1 MiB and ~12 ms) is loaded by the first download, not by the daemon's start. */
+const https = () => process.getBuiltinModule('node:https');
 
 export async function fetchHttps(source: string, opts: FetchOptions): Promise<Uint8Array> {
   const deadline = AbortSignal.timeout(opts.timeoutMs ?? DOWNLOAD_TIMEOUT_MS);
@@ -40,7 +42,7 @@ function getOnce(url: string, source: string, opts: FetchOptions, deadline: Abor
   return new Promise((resolve, reject) => {
     const fail = (msg: string, code: 'failed' | 'invalid' = 'failed') => reject(new RuntimeError(code, `source ${source}: ${msg}`));
     if (deadline.aborted) return fail('download timed out');
-    const req = https.get(url, { signal: deadline, timeout: opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS, ...(opts.ca ? { ca: opts.ca } : {}), headers: { accept: 'application/wasm, application/octet-stream' } }, (res) => {
+    const req = https().get(url, { signal: deadline, timeout: opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS, ...(opts.ca ? { ca: opts.ca } : {}), headers: { accept: 'application/wasm, application/octet-stream' } }, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && res.headers.location) {
         res.resume();

@@ -7,7 +7,6 @@
  * response capped. Every call leaves one line in the module's log, without headers or query strings.
  */
 import http from 'node:http';
-import https from 'node:https';
 import type { InstanceContext } from '../../runtime/capabilities.js';
 import { HostAllowList, type Scheme, type Target } from './hosts.js';
 import type { ErrorCode } from './generated/interfaces/wasi-http-types.js';
@@ -200,7 +199,8 @@ function openRequest(scheme: Scheme, target: Target, req: SendRequest, maxBytes:
     if (!FORBIDDEN_HEADERS.has(n)) (headers[n] ??= []).push(value);
   }
   if (req.body && req.body.length > 0) headers['content-length'] = [String(req.body.length)];
-  return (scheme === 'https' ? https : http).request({
+  // node:https (with node:tls, ~1 MiB) is loaded by the first https request, not by the daemon's start.
+  return (scheme === 'https' ? process.getBuiltinModule('node:https') : http).request({
     host: target.host.startsWith('[') ? target.host.slice(1, -1) : target.host,
     port: target.port,
     method: req.method,
