@@ -10,8 +10,8 @@
  * The same `hello` source is also built with componentize-js (guests/README.md "Two engines") and measured
  * alone and as three copies, so both engines are compared in one run.
  *
- * The daemon is started as a user starts it (`node dist/host/bundle/edgeward.js daemon`, which is what the `edgeward`
- * bin runs): its V8 flags are set by the CLI itself at run time (host/cli/v8-flags.ts), not on a command
+ * The daemon is started as a user starts it (`node dist/host/bundle/edgeward.js daemon`, which is what the
+ * `edgeward` bin runs): its V8 flags are set by the CLI itself at run time (host/cli/v8-flags.ts), not on a command
  * line, so nothing here differs from the bin. The no-module daemon is also measured with V8's defaults
  * (EDGEWARD_V8_DEFAULTS=1) to show what the flags are worth.
  *
@@ -106,14 +106,20 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
+/** A config in `home` whose deployment manifest runs `modules`; its path. */
+function writeConfig(home: string, modules: Record<string, unknown>): string {
+  const manifest = path.join(home, 'deployment.json');
+  writeFileSync(manifest, JSON.stringify({ modules }));
+  const config = path.join(home, 'config.toml');
+  writeFileSync(config, `[runtime]\ndeployment = "${manifest}"\n`);
+  return config;
+}
+
 /** RSS of a daemon running `setup`, at its second start (transpile cache on disk). */
 async function daemonRss(setup: Setup, env: Record<string, string> = {}): Promise<number> {
   const home = mkdtempSync(path.join(os.tmpdir(), 'ew-mem-'));
   try {
-    const manifest = path.join(home, 'deployment.json');
-    writeFileSync(manifest, JSON.stringify({ modules: setup.modules }));
-    const config = path.join(home, 'config.toml');
-    writeFileSync(config, `[runtime]\ndeployment = "${manifest}"\n`);
+    const config = writeConfig(home, setup.modules);
     const names = Object.keys(setup.modules);
     let d = (await startDaemon(home, config, env, setup.entry)).child;
     await allRunning(home, names);
@@ -137,10 +143,7 @@ async function daemonRss(setup: Setup, env: Record<string, string> = {}): Promis
 async function daemonStartMs(entry: string, runs: number): Promise<number> {
   const home = mkdtempSync(path.join(os.tmpdir(), 'ew-start-'));
   try {
-    const manifest = path.join(home, 'deployment.json');
-    writeFileSync(manifest, JSON.stringify({ modules: {} }));
-    const config = path.join(home, 'config.toml');
-    writeFileSync(config, `[runtime]\ndeployment = "${manifest}"\n`);
+    const config = writeConfig(home, {});
     await stop((await startDaemon(home, config, {}, entry)).child);
     const ms: number[] = [];
     for (let i = 0; i < runs; i++) {
