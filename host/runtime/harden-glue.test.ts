@@ -34,6 +34,10 @@ describe('hardenGlue', () => {
       expect(out).not.toMatch(/TEXT_DECODER_UTF8\.decode\(|utf16Decoder\.decode\(|\.buffer\.slice\(/);
       expect(out).not.toMatch(/new TextDecoder\(\)|new TextDecoder\('utf-16'\)/);
       expect(hardenGlue(glue)).toBe(out); // pure
+      // jco's debug log reads process.env on every call; a worker's env is empty, so it is a no-op.
+      expect(glue).toContain('JCO_DEBUG');
+      expect(out).not.toContain('JCO_DEBUG');
+      expect(out).toContain('const _debugLog = () => {};');
     }
     expect(hardenGlue(fs)).toContain('function rscTableRemove(table, handle) { return __ew_remove(table, handle, __ew_jcoRemove); }');
     expect(hardenGlue(fs)).toContain('function rscTableCreateOwn(table, rep) { table._createdReps.add(rep); return __ew_create(table, rep); }');

@@ -121,6 +121,17 @@ const JCO_CREATE_OWN = `function rscTableCreateOwn(table, rep) {
     return free;
   }`;
 
+/**
+ * Not a check, a cost: jco's debug logger, called on every lift, lower and task step of every call (130
+ * call sites in hello's glue), reads `process.env.JCO_DEBUG` each time, a lookup in C++. A sandbox worker
+ * has an empty environment (pool.ts), so it never logs: it becomes a no-op. Measured (hello's `count`,
+ * median of 2000 calls in the worker, A/B alternated 3×): the guest call 20–21 µs instead of 34–41 µs.
+ */
+const JCO_DEBUG_LOG = `const _debugLog = (...args) => {
+    if (!globalThis?.process?.env?.JCO_DEBUG) { return; }
+    console.debug(...args);
+  };`;
+
 /** jco's exact text → the checked form. */
 const LITERAL: Record<string, string> = {
   // Strings: every decode goes through a fatal decoder with the length limit; the decoders jco declares
@@ -136,6 +147,8 @@ const LITERAL: Record<string, string> = {
   'function i32ToChar(n) {': 'function i32ToChar(n) {\n    __ew_char(n);',
   // Handle allocation: one index space across the per-type tables (see __ew_create).
   [JCO_CREATE_OWN]: 'function rscTableCreateOwn(table, rep) { table._createdReps.add(rep); return __ew_create(table, rep); }',
+  // jco's debug log, never on in a worker (see JCO_DEBUG_LOG).
+  [JCO_DEBUG_LOG]: 'const _debugLog = () => {};',
 };
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
