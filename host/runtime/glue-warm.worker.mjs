@@ -4,7 +4,8 @@
 // jco's instantiate, its task machinery and the lift/lower of start and invoke again, ~3-5 ms of each
 // start. Here the glue runs once, in a thread of its own that no guest ever enters, against stand-ins:
 // no core module is instantiated (no guest code runs), every import and core export is a stub that
-// answers 0, and linear memory is a blank page. Whatever it reaches is compiled; whatever throws on the
+// answers 0, and linear memory is a blank page; then each trampoline (the glue's side of a guest's call
+// to an import) is called once with zeros, as the guest's code would. Whatever it reaches is compiled; whatever throws on the
 // blanks stops the rehearsal there, and the rest compiles lazily in the worker as before. The cache holds
 // V8's compilation of the glue text only (V8 accepts it for that text and these flags only); the glue is
 // the same verified text every sandbox worker runs.
@@ -43,13 +44,25 @@ const coreExports = new Proxy({}, {
   },
 });
 
-/** @param {any} lifecycle */
-function rehearseCalls(lifecycle) {
-  for (const call of [() => lifecycle?.start?.('{}'), () => lifecycle?.invoke?.('', '')]) {
+/** The functions the glue hands a core instance as its imports: its trampolines (a guest's calls out). */
+/** @type {Function[]} */
+const trampolines = [];
+
+/** @param {unknown} _module @param {Record<string, Record<string, unknown>>} [imports] */
+async function instantiateCore(_module, imports = {}) {
+  for (const fields of Object.values(imports)) {
+    for (const f of Object.values(fields ?? {})) if (typeof f === 'function' && f !== stub) trampolines.push(f);
+  }
+  return { exports: coreExports };
+}
+
+/** Each call once, its exception ignored (a blank answer the lift refuses: what ran is compiled). @param {Array<() => unknown>} calls */
+function rehearse(calls) {
+  for (const call of calls) {
     try {
       call();
     } catch {
-      // a blank answer the lift refuses: what ran is compiled
+      // as above
     }
   }
 }
@@ -57,13 +70,13 @@ function rehearseCalls(lifecycle) {
 const script = new Script(glueScript(/** @type {{ source: string }} */ (workerData).source), { filename: GLUE_FILENAME });
 try {
   const instantiate = script.runInThisContext();
-  const exports = await instantiate(() => ({}), stub, async () => ({ exports: coreExports }));
-  rehearseCalls(exports['edgeward:module/lifecycle@0.1.0'] ?? exports.lifecycle);
-  try {
-    (exports['edgeward:module/health@0.1.0'] ?? exports.health)?.check?.();
-  } catch {
-    // as above
-  }
+  const exports = await instantiate(() => ({}), stub, instantiateCore);
+  const lifecycle = exports['edgeward:module/lifecycle@0.1.0'] ?? exports.lifecycle;
+  const health = exports['edgeward:module/health@0.1.0'] ?? exports.health;
+  rehearse([() => lifecycle?.start?.('{}'), () => lifecycle?.invoke?.('', ''), () => health?.check?.()]);
+  // Last, as a guest would call them (with zeros: a log line at 0 of length 0, handle 0, ...): they write
+  // their answers into the blank memory, so they come after the calls above have read it.
+  rehearse(trampolines.map((f) => () => f(0, 0, 0, 0, 0, 0, 0, 0)));
 } catch {
   // instantiate stopped on a stand-in: the cache holds what ran until then
 }
