@@ -25,6 +25,9 @@
  * if a lax shape is still in the glue (a jco version that emits something else), `hardenGlue` throws and
  * the loader refuses the component instead of running unchecked glue. A helper's throw inside a guest's
  * call to an import is a trap of that instance (worker.mjs `classify`).
+ *
+ * Two rewrites in the same pass are costs, not checks (see LITERAL): jco's debug log, and its probe for
+ * V8's JSPI. Each keeps what the glue does and drops a per-call or per-start cost.
  */
 
 /** Thrown when the glue has a shape this rewrite does not know; the loader refuses the component. */
@@ -104,6 +107,10 @@ function __ew_removeOwn(table, h, remove) {
   if ((table[2 * h + 1] & __ew_T_FLAG) === 0) throw __ew_trap(TypeError, \`handle \${h} is a borrow, passed where an own handle is required\`);
   return remove(table, h);
 }
+function __ew_promising(f) {
+  if (typeof WebAssembly.promising === 'function') return WebAssembly.promising(f);
+  throw new TypeError('WebAssembly.promising is not a function');
+}
 `;
 
 /** jco 0.15's handle allocator, replaced whole (any other text of it is refused). */
@@ -147,6 +154,12 @@ const LITERAL: Record<string, string> = {
   'function i32ToChar(n) {': 'function i32ToChar(n) {\n    __ew_char(n);',
   // Handle allocation: one index space across the per-type tables (see __ew_create).
   [JCO_CREATE_OWN]: 'function rscTableCreateOwn(table, rep) { table._createdReps.add(rep); return __ew_create(table, rep); }',
+  // Not a check, a cost: jco wraps exports for JSPI in a try, falling back in its catch. Where V8 has no
+  // JSPI (Node 20), calling the missing WebAssembly.promising throws a TypeError whose message V8 builds
+  // by parsing the calling function again: the whole instantiate generator, ~1.5–3 ms per call, 7 calls
+  // in hello's glue (a restart's instantiate: 20–25 ms before, 5.5–8.5 after). The same TypeError, thrown
+  // without the parse.
+  'WebAssembly.promising(': '__ew_promising(',
   // jco's debug log, never on in a worker (see JCO_DEBUG_LOG).
   [JCO_DEBUG_LOG]: 'const _debugLog = () => {};',
 };

@@ -28,7 +28,7 @@ const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Arra
 /** Largest component accepted (a componentize-js guest is ~12 MB). */
 export const MAX_COMPONENT_BYTES = 128 * 1024 * 1024;
 /** Bumped when the transpile options or the glue rewrite change, so stale cache entries are not reused. */
-const CACHE_FORMAT = 'jco-async-v3-checked-lifting';
+const CACHE_FORMAT = 'jco-async-v4-checked-lifting';
 const GLUE = 'component.mjs';
 
 export type Digest = `sha256:${string}`;
