@@ -16,9 +16,14 @@
  * CommonJS. Worker-thread code (host/runtime/worker.mjs and the modules it imports) is not part of it:
  * workers load their files from the package tree (host/runtime/assets.ts), as before.
  *
- * Whitespace and syntax are minified (that is where the memory is); identifiers are not renamed and
- * `keepNames` keeps every function's and class's `name` where esbuild must rename one to join two modules,
- * so a stack trace and an error's name read as before. The bundle lives under dist/host/, so the measured
+ * Whitespace and syntax are minified (that is where the memory is); identifiers are not minified. Where
+ * two modules declare the same top-level name, esbuild renames one (`describe2`): a stack trace shows that
+ * name, while every error class sets its `name` itself (`this.name = 'RuntimeError'`), so errors and logs
+ * read as before (the classes renamed today are hono's and @hono/node-server's own: Hono, Node, Response).
+ * `keepNames` is off: it wraps every closure a request creates (hono's dispatch, our handlers) in a
+ * defineProperty of its name, and cost the workload API a third of its throughput (bench/workload.ts, A/B
+ * twice, same minute: 6,245–7,071 req/s with it, 8,469–9,113 without; ratio to bare hono 0.51–0.60 →
+ * 0.80–0.86). The bundle lives under dist/host/, so the measured
  * code digest (host/measure/code.ts) covers it. esbuild's metafile (which source file went into which output
  * file) is written beside dist/, for test/daemon-lazy-load.test.ts.
  */
@@ -79,7 +84,7 @@ const result = await build({
   target: 'node20',
   minifyWhitespace: true,
   minifySyntax: true,
-  keepNames: true,
+  keepNames: false,
   legalComments: 'none',
   chunkNames: 'chunk-[hash]',
   metafile: true,
