@@ -5,10 +5,10 @@
 // start. Here the glue runs once, in a thread of its own that no guest ever enters, against stand-ins:
 // no core module is instantiated (no guest code runs), every import and core export is a stub that
 // answers 0, and linear memory is a blank page; then each trampoline (the glue's side of a guest's call
-// to an import) is called once with zeros, as the guest's code would. Whatever it reaches is compiled; whatever throws on the
-// blanks stops the rehearsal there, and the rest compiles lazily in the worker as before. The cache holds
-// V8's compilation of the glue text only (V8 accepts it for that text and these flags only); the glue is
-// the same verified text every sandbox worker runs.
+// to an import) is called once with zeros, as the guest's code would. Whatever it reaches is compiled;
+// whatever throws on the blanks stops that call there, and the rest compiles lazily in the worker as
+// before. The cache holds V8's compilation of the glue text only (V8 accepts it for that text and these
+// flags only); the glue is the same verified text every sandbox worker runs.
 import { Script } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { GLUE_FILENAME, glueScript } from './glue-script.mjs';
