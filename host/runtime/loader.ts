@@ -375,18 +375,20 @@ export class Loader {
 
   private async compileUncached(p: Prepared, memoryMib: number): Promise<Record<string, CoreModule>> {
     const capPages = Math.floor((memoryMib * 1024 * 1024) / WASM_PAGE_BYTES);
-    const out: Record<string, CoreModule> = {};
+    const capped: Array<[string, Uint8Array]> = [];
     for (const [name, bytes] of p.coreModules) {
-      let capped: Uint8Array;
       try {
-        capped = capCoreModuleMemory(bytes, capPages).bytes;
+        capped.push([name, capCoreModuleMemory(bytes, capPages).bytes]);
       } catch (err) {
         if (err instanceof MemoryLimitError) throw new RuntimeError('invalid', `component ${p.digest}: ${name}: ${err.message}`);
         throw err;
       }
-      out[name] = await wasm.compile(capped);
     }
+    // All at once: V8 compiles each on its background threads, and a QuickJS component has 13 core
+    // modules; one after another paid each one's hand-off to those threads and back in turn. hello's 13,
+    // median of 15, alternated in one process: 18–19 ms one after another, 12–13 ms all at once.
+    const compiled = await Promise.all(capped.map(([, bytes]) => wasm.compile(bytes)));
     this.stats.compiles++;
-    return out;
+    return Object.fromEntries(capped.map(([name], i) => [name, compiled[i]!]));
   }
 }
