@@ -11,6 +11,8 @@
 // not compile as a script (SyntaxError), so the start fails and nothing of it runs. Compiled without
 // `importModuleDynamically`, the glue's `import()` rejects: it can load nothing.
 
+import { Script } from 'node:vm';
+
 /** The file name the glue's frames carry in stack traces. */
 export const GLUE_FILENAME = 'component.js';
 
@@ -23,4 +25,15 @@ export function glueScript(source) {
   if (!/^function instantiate\(/m.test(body)) throw new Error('the component glue exports no instantiate function');
   // On one line with the glue's first, so its line numbers stay those of the glue.
   return `(function () { 'use strict';${body}\nreturn instantiate;\n})()`;
+}
+
+/**
+ * The glue compiled as a sandbox worker compiles it, with a code cache of the same text when one is given
+ * (V8 checks that it belongs to this text and compiles afresh otherwise). The daemon (sandbox/glue-cache.ts),
+ * the glue's rehearsal (glue-warm.worker.mjs) and the worker all compile it here, so their texts, and so
+ * the code cache's source check, agree.
+ * @param {string} source the verified glue @param {Uint8Array} [cachedData] @returns {Script}
+ */
+export function compileGlue(source, cachedData) {
+  return new Script(glueScript(source), { filename: GLUE_FILENAME, ...(cachedData ? { cachedData } : {}) });
 }

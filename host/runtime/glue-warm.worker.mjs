@@ -9,9 +9,8 @@
 // whatever throws on the blanks stops that call there, and the rest compiles lazily in the worker as
 // before. The cache holds V8's compilation of the glue text only (V8 accepts it for that text and these
 // flags only); the glue is the same verified text every sandbox worker runs.
-import { Script } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
-import { GLUE_FILENAME, glueScript } from './glue-script.mjs';
+import { compileGlue } from './glue-script.mjs';
 
 /** A stand-in for every import and core export: callable (answers 0), constructible, any property is itself. */
 /** @type {any} */
@@ -67,7 +66,7 @@ function rehearse(calls) {
   }
 }
 
-const script = new Script(glueScript(/** @type {{ source: string }} */ (workerData).source), { filename: GLUE_FILENAME });
+const script = compileGlue(/** @type {{ source: string }} */ (workerData).source);
 try {
   const instantiate = script.runInThisContext();
   const exports = await instantiate(() => ({}), stub, instantiateCore);

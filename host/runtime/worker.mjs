@@ -6,9 +6,8 @@
 // granted hosts only), env or process.
 import { parentPort } from 'node:worker_threads';
 import { deserialize, getHeapStatistics, serialize } from 'node:v8';
-import { Script } from 'node:vm';
 import { guardInterface } from '../boundary/validate.mjs';
-import { GLUE_FILENAME, glueScript } from './glue-script.mjs';
+import { compileGlue as compileGlueScript } from './glue-script.mjs';
 import {
   ANSWER_FALSE, ANSWER_LEN, ANSWER_NUMBER, ANSWER_SEQ, ANSWER_TRUE, ANSWER_UNDEFINED, MAX_NUMBER_ARGS, PRIVATE_PREFIX,
   REQ_FN, REQ_LEN, REQ_SEQ, valueBytes,
@@ -185,8 +184,7 @@ let loaded;
  * @param {string} source @param {Uint8Array | undefined} cachedData @returns {Instantiate}
  */
 function compileGlue(source, cachedData) {
-  const script = new Script(glueScript(source), { filename: GLUE_FILENAME, ...(cachedData ? { cachedData } : {}) });
-  return script.runInThisContext();
+  return compileGlueScript(source, cachedData).runInThisContext();
 }
 
 /** Phase 1 (may run while the host is still measuring the component): link imports, load the glue. @param {LoadMessage} msg */

@@ -10,11 +10,10 @@
  * import trampolines run once against stand-ins in a thread of its own, so the functions a start and a
  * call run are in the cache compiled (echo's glue: 95 KB of cache instead of 3.6 KB, hello's 237 KB
  * instead of 5 KB). Measured (tiny WAT echo, restarts 400 ms apart, same minute): instantiate 2.5 →
- * 0.8–1.3 ms, start ~5 → 1.6–2.4 ms. No guest ever runs in that thread and nothing a
- * sandbox worker sends back feeds a cache (a guest cannot touch another instance's code). If the
- * rehearsal fails or takes too long, the cache is made here as before: the glue compiled, never run.
+ * 0.8–1.3 ms, start ~5 → 1.6–2.4 ms. No guest ever runs in that thread, and nothing a sandbox worker
+ * sends back feeds a cache (a guest cannot touch another instance's code). If the rehearsal fails or
+ * takes too long, the cache is made here as before: the glue compiled, never run.
  */
-import { Script } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { assetPath } from '../assets.js';
 import { glue } from './shared.js';
@@ -67,7 +66,7 @@ function rehearsed(source: string): Promise<Uint8Array> {
 /** The glue compiled here, never run: its top level only. Null when it does not compile. */
 function compiledOnly(source: string): Uint8Array | null {
   try {
-    return new Script(glue.glueScript(source), { filename: glue.GLUE_FILENAME }).createCachedData();
+    return glue.compileGlue(source).createCachedData();
   } catch {
     return null;
   }

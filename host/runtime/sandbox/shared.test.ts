@@ -14,5 +14,6 @@ describe('the .mjs modules the daemon shares with the sandbox worker', () => {
     const g: GlueScript = glueScript;
     expect(glue.GLUE_FILENAME).toBe(g.GLUE_FILENAME);
     expect(glue.glueScript('export function instantiate() {}\n')).toBe(g.glueScript('export function instantiate() {}\n'));
+    expect(typeof glue.compileGlue).toBe(typeof g.compileGlue);
   });
 });

@@ -8,6 +8,7 @@
  * JS (no allowJs, so nothing of them is emitted): the interfaces below say what the daemon uses, and
  * shared.test.ts holds them to the modules.
  */
+import type { Script } from 'node:vm';
 import { assetUrl } from '../assets.js';
 import type { InstanceType } from '../../boundary/types.js';
 
@@ -37,6 +38,7 @@ export interface BoundaryValidator {
 export interface GlueScript {
   readonly GLUE_FILENAME: string;
   glueScript(source: string): string;
+  compileGlue(source: string, cachedData?: Uint8Array): Script;
 }
 
 export const protocol = (await import(assetUrl('host/runtime/broker-protocol.mjs'))) as BrokerProtocol;
