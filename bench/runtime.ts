@@ -78,8 +78,9 @@ interface Figure { ms: number[]; phases: PhaseRecord[] }
 const figure = (): Figure => ({ ms: [], phases: [] });
 
 /**
- * The floor under an invoke: a bare worker thread answering a message of the same shape as the runtime's
- * (postMessage there and back, structured clone, two thread wake-ups), 2000 round trips after 1000.
+ * What an invoke cost before the guest's calls went through shared memory (sandbox/call-channel.ts): a
+ * bare worker thread answering a message of the same shape (postMessage there and back, structured clone,
+ * two thread wake-ups) and doing nothing else, 2000 round trips after 1000.
  */
 async function pingPongUs(): Promise<number> {
   const w = new Worker("require('node:worker_threads').parentPort.on('message', (m) => require('node:worker_threads').parentPort.postMessage({ id: m.id, t: 'ok', value: '{\"count\":1}' }))", { eval: true });
@@ -344,7 +345,7 @@ async function main(): Promise<void> {
   console.log(`  warm:${phaseLine(tinyWarm).trimStart()}`);
   console.log(`  restart:${phaseLine(tinyRestart).trimStart()}`);
   console.log(`  restart ${RESTART_GAP_MS} ms apart (${fmt(median(tinyRestartSpaced.ms))}):${phaseLine(tinyRestartSpaced).trimStart()}`);
-  console.log(`    hello invoke round trip, first 200 calls: median ${median(invokeCold).toFixed(0)} µs; the floor, a bare worker thread answering the same message (postMessage both ways): median ${(await pingPongUs()).toFixed(0)} µs`);
+  console.log(`    hello invoke round trip, first 200 calls: median ${median(invokeCold).toFixed(0)} µs; a bare worker thread answering the same message by postMessage (how an invoke travelled before the shared-memory channel), no guest: median ${(await pingPongUs()).toFixed(0)} µs`);
   console.log(`    hello invoke round trip while it warms up, median of each 1000 calls: ${warmup.map((w) => median(w).toFixed(0)).join(', ')} µs`);
   console.log(`    hello invoke round trip (steady state: 2000 calls after ${INVOKE_WARMUP}) median ${median(invokeLat).toFixed(0)} µs (target ≤ 60 µs), p90 ${invokeLat.sort((a, b) => a - b)[Math.floor(invokeLat.length * 0.9)]!.toFixed(0)} µs`);
   console.log(`(c) brokered host call: median ${median(perCall).toFixed(2)} µs/call; direct JS call: ${median(direct).toFixed(3)} ns/call (sink ${sink % 7})`);

@@ -56,3 +56,33 @@ export function valueBytes(v) {
   }
   return 8;
 }
+
+// The invoke channel: the daemon's calls INTO the guest (`invoke`) travel through shared memory too, the
+// other way round (sandbox/call-channel.ts is the daemon's half, worker.mjs `serveCalls` the worker's). A
+// message would cost a serialisation, a thread wake-up and an event dispatch each way (~30 µs here).
+// The call and its reply use the broker's request buffer, idle whenever the guest is not running: the
+// daemon writes the method and the payload as UTF-8 there, their lengths into the slots below, and bumps
+// CALL_SEQ; the worker reads them out before the guest runs, writes the reply there once the guest has
+// returned, and sets REPLY_SEQ last. The daemon sends its next call only after it has read the reply.
+
+// Slots of the channel's shared Int32 array.
+/** Bumped by the daemon for each call; the worker waits on it. */
+export const CALL_SEQ = 0;
+/** UTF-8 bytes of the method at the start of the buffer; the payload follows it. */
+export const CALL_METHOD_LEN = 1;
+export const CALL_PAYLOAD_LEN = 2;
+/** Set by the worker to the CALL_SEQ it answered, after the reply is written; the daemon waits on it. */
+export const REPLY_SEQ = 3;
+/** One of the REPLY_* kinds. */
+export const REPLY_KIND = 4;
+/** UTF-8 bytes of the reply's value or message, from the buffer's start; the exit code for REPLY_EXIT. */
+export const REPLY_LEN = 5;
+/** How long the guest's call took in the worker, in µs (the daemon's guess whether to wait spinning). */
+export const REPLY_MICROS = 6;
+export const CALL_SLOTS = 7;
+
+// Reply kinds: the guest's answer (ok), its WIT error (guest-error), a trap, or its exit.
+export const REPLY_OK = 1;
+export const REPLY_GUEST_ERROR = 2;
+export const REPLY_TRAP = 3;
+export const REPLY_EXIT = 4;

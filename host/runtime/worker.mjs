@@ -11,9 +11,11 @@ import { compileGlue as compileGlueScript } from './glue-script.mjs';
 import {
   ANSWER_FALSE, ANSWER_LEN, ANSWER_NUMBER, ANSWER_SEQ, ANSWER_TRUE, ANSWER_UNDEFINED, MAX_NUMBER_ARGS, PRIVATE_PREFIX,
   REQ_FN, REQ_LEN, REQ_SEQ, valueBytes,
+  CALL_SEQ, CALL_METHOD_LEN, CALL_PAYLOAD_LEN, REPLY_SEQ, REPLY_KIND, REPLY_LEN, REPLY_MICROS,
+  REPLY_OK, REPLY_GUEST_ERROR, REPLY_TRAP, REPLY_EXIT,
 } from './broker-protocol.mjs';
 /** @import { ArgumentLimit } from './capabilities.js' */
-/** @import { BrokerProxy, HostMessage, ImportObject, InitMessage, InvokeMessage, LoadMessage, WorkerContext } from './sandbox/worker-api.js' */
+/** @import { BrokerProxy, HostMessage, ImportObject, InitMessage, LoadMessage, WorkerContext } from './sandbox/worker-api.js' */
 /** @import { Reply, WorkerMemory } from './sandbox/messages.js' */
 
 /** The worker's port to the host (a sandbox worker is always a worker thread). */
@@ -29,6 +31,9 @@ const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPor
 /** @type {Float64Array} */ let requestNumbers;
 /** @type {number} */ let maxValueBytes;
 /** @type {number} */ let brokerTimeoutMs;
+// The invoke channel's slots (broker-protocol.mjs; the daemon's half is sandbox/call-channel.ts): the
+// daemon's calls into the guest and their replies travel in `request`, idle while the guest is not running.
+/** @type {Int32Array} */ let callFlag;
 
 /** Thrown through the guest's frames by wasi:cli/exit; ends this instance only. */
 class ExitSignal {
@@ -194,6 +199,7 @@ async function load(msg) {
   answer = Buffer.from(msg.brokerData);
   answerNumber = new Float64Array(msg.brokerData, 0, 1);
   request = Buffer.from(msg.brokerRequest);
+  callFlag = new Int32Array(msg.callFlag);
   requestNumbers = new Float64Array(msg.brokerRequest, 0, MAX_NUMBER_ARGS);
   const t0 = performance.now();
   const imports = await buildImports(msg);
@@ -248,13 +254,68 @@ function memoryReport() {
   return { linear, heapUsed: h.used_heap_size, heapTotal: h.total_heap_size, heapLimit: h.heap_size_limit, external };
 }
 
-/** @param {InvokeMessage} msg @returns {Reply} */
-function invoke(msg) {
+/** @param {string} method @param {string} payload @returns {Reply} */
+function invoke(method, payload) {
   if (!lifecycle) throw new Error('invoke before start');
-  const out = lifecycle.invoke(msg.method, msg.payload);
+  const out = lifecycle.invoke(method, payload);
   if (typeof out !== 'string') throw new Error('invoke returned a non-string');
   if (valueBytes(out) > maxValueBytes) return { t: 'guest-error', message: `response larger than ${maxValueBytes} bytes` };
   return { t: 'ok', value: out };
+}
+
+/** How long this thread watches the invoke channel after a reply, for the daemon's next call, before it sleeps. */
+const CALL_SPIN_MS = 0.1;
+/** The last call on the invoke channel this worker answered. */
+let callsSeen = 0;
+
+/**
+ * Answer the daemon's call on the invoke channel, if there is a new one: read it, call the guest, write
+ * the reply (a message longer than the buffer is cut at a character), REPLY_SEQ last.
+ * @returns {boolean} whether there was one
+ */
+function serveCall() {
+  const seq = Atomics.load(callFlag, CALL_SEQ);
+  if (seq === callsSeen) return false;
+  callsSeen = seq;
+  const t0 = performance.now();
+  const m = Atomics.load(callFlag, CALL_METHOD_LEN);
+  const p = Atomics.load(callFlag, CALL_PAYLOAD_LEN);
+  /** @type {Reply} */
+  let r;
+  try {
+    // Read out before the guest runs: its capability calls write their arguments into `request`.
+    r = invoke(request.toString('utf8', 0, m), request.toString('utf8', m, m + p));
+  } catch (err) {
+    r = classify(err);
+  }
+  if (r.t === 'exit') {
+    Atomics.store(callFlag, REPLY_KIND, REPLY_EXIT);
+    Atomics.store(callFlag, REPLY_LEN, r.code ?? 0);
+  } else {
+    const text = (r.t === 'ok' ? r.value : r.message) ?? '';
+    Atomics.store(callFlag, REPLY_KIND, r.t === 'ok' ? REPLY_OK : r.t === 'guest-error' ? REPLY_GUEST_ERROR : REPLY_TRAP);
+    Atomics.store(callFlag, REPLY_LEN, text.length === 0 ? 0 : request.write(text, 0, 'utf8'));
+  }
+  Atomics.store(callFlag, REPLY_MICROS, Math.min(0x7fffffff, Math.round((performance.now() - t0) * 1000)));
+  Atomics.store(callFlag, REPLY_SEQ, seq); // last: publishes the reply
+  Atomics.notify(callFlag, REPLY_SEQ);
+  return true;
+}
+
+/**
+ * Serve the invoke channel once the guest has started: wait (without blocking this thread's event loop,
+ * which still takes the daemon's messages) for a call, answer it, then watch for CALL_SPIN_MS for the
+ * next one, since waking this thread costs more than most calls.
+ */
+async function serveCalls() {
+  for (;;) {
+    const w = Atomics.waitAsync(callFlag, CALL_SEQ, callsSeen);
+    if (w.async) await w.value;
+    while (serveCall()) {
+      const until = performance.now() + CALL_SPIN_MS;
+      while (Atomics.load(callFlag, CALL_SEQ) === callsSeen && performance.now() < until);
+    }
+  }
 }
 
 port.on('message', /** @param {HostMessage} msg */ async (msg) => {
@@ -264,6 +325,8 @@ port.on('message', /** @param {HostMessage} msg */ async (msg) => {
     if (!loaded) for (const url of msg.urls) import(url).catch(() => undefined);
     return;
   }
+  // A call the daemon sent on the invoke channel before this message is answered first, as it was sent.
+  if (loaded && lifecycle) serveCall();
   try {
     switch (msg.t) {
       case 'load':
@@ -272,9 +335,8 @@ port.on('message', /** @param {HostMessage} msg */ async (msg) => {
         break;
       case 'init':
         post({ id: msg.id, t: 'started', timings: await init(msg) });
-        break;
-      case 'invoke':
-        post({ id: msg.id, ...invoke(msg) });
+        // A failure of the channel itself (never the guest's: serveCall classifies those) ends the instance.
+        serveCalls().catch((err) => post({ t: 'trap', message: `invoke channel: ${err instanceof Error ? err.message : String(err)}` }));
         break;
       case 'health':
         // `check` returns on ok; its WIT `err` is thrown and classified as a guest-error.

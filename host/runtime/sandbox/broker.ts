@@ -115,6 +115,19 @@ export class Broker {
     return this.table.map((e) => [e.iface, e.fn]);
   }
 
+  /**
+   * The request buffer, for the invoke channel (call-channel.ts) while the guest is not running: the
+   * guest writes its capability calls' arguments there only while it runs.
+   */
+  get idleBuffer(): SharedArrayBuffer {
+    return this.workerInit.brokerRequest;
+  }
+
+  /** How many capability calls the guest has made (wraps): one made since a reading moves it. */
+  calls(): number {
+    return Atomics.load(this.flag, REQ_SEQ);
+  }
+
   /** Start serving calls (nothing to serve when no host function is linked). */
   start(): void {
     if (this.table.length > 0) this.loop().catch((err: unknown) => this.opts.fault('the broker', err));

@@ -10,6 +10,7 @@
  *   pool.ts      workers spawned ahead of need
  *   instance.ts  one instance's lifecycle (load, gate, start, invoke, stop, end)
  *   broker.ts    the host half of the broker (the worker's half is worker.mjs; the protocol broker-protocol.mjs)
+ *   call-channel.ts  the host half of the invoke channel: calls into the guest through shared memory
  *   messages.ts  what a worker may post, checked
  *   shared.ts    the .mjs modules both sides load
  */

@@ -15,6 +15,7 @@ import { EventLimiter } from '../events.js';
 import type { InstanceType } from '../../boundary/types.js';
 import type { Phases } from '../phases.js';
 import { Broker, guard, type Fault } from './broker.js';
+import { CallChannel } from './call-channel.js';
 import { checkReply, describe, type Reply, type StartTimings, type WorkerMemory } from './messages.js';
 import { glueCodeCache } from './glue-cache.js';
 import { retireWorker, takeWorker } from './pool.js';
@@ -109,7 +110,7 @@ function prepareHost(opts: SandboxOptions, signal: AbortSignal, callDeadline: ()
 }
 
 /** The worker's `load` message: the broker's half, the glue, the worker modules granted, the host functions. */
-function loadMessage(opts: SandboxOptions, broker: Broker): LoadMessage {
+function loadMessage(opts: SandboxOptions, broker: Broker, calls: CallChannel): LoadMessage {
   const limits = new Map<string, ArgumentLimit>();
   for (const c of opts.capabilities) {
     for (const [iface, fns] of Object.entries(c.argumentLimits ?? {})) for (const [fn, limit] of Object.entries(fns)) limits.set(`${iface}.${fn}`, limit);
@@ -117,6 +118,7 @@ function loadMessage(opts: SandboxOptions, broker: Broker): LoadMessage {
   return {
     t: 'load',
     ...broker.workerInit,
+    ...calls.workerInit,
     glueSource: opts.glueSource,
     glueCache: glueCodeCache(opts.glueSource),
     workerModules: opts.capabilities.filter((c) => c.workerModule).map((c) => ({
@@ -132,6 +134,8 @@ function loadMessage(opts: SandboxOptions, broker: Broker): LoadMessage {
 export class Instance {
   private readonly worker: Worker;
   private readonly broker: Broker;
+  /** Calls into the guest (invoke) and their replies, through shared memory. */
+  private readonly calls: CallChannel;
   private readonly pending = new Map<number, (r: Reply) => void>();
   private nextId = 1;
   private chain: Promise<unknown> = Promise.resolve();
@@ -150,6 +154,8 @@ export class Instance {
   private constructor(private readonly opts: SandboxOptions, host: Record<string, Record<string, HostFunction>>, private readonly lifetime: AbortController) {
     const fault = this.fault;
     this.broker = new Broker({ module: opts.module, maxValueBytes: opts.limits.max_value_bytes, host, interfaceTypes: opts.interfaceTypes, fault });
+    const broker = this.broker;
+    this.calls = new CallChannel(broker.idleBuffer, () => broker.calls());
     const t0 = performance.now();
     this.worker = takeWorker();
     opts.phases?.add('worker', performance.now() - t0);
@@ -180,7 +186,7 @@ export class Instance {
     // until the measurement matched (`gate`).
     const phases = opts.phases;
     const t0 = performance.now();
-    const loading = inst.exchange(loadMessage(opts, inst.broker), timeoutMs, 'load');
+    const loading = inst.exchange(loadMessage(opts, inst.broker, inst.calls), timeoutMs, 'load');
     loading.catch(() => undefined);
     try {
       await opts.gate;
@@ -216,7 +222,7 @@ export class Instance {
       return Promise.reject(new RuntimeError('invalid', `payload larger than the module's limit of ${max} bytes`));
     }
     const run = async (): Promise<InvokeOutcome> => {
-      const r = await this.exchange({ t: 'invoke', method, payload }, this.opts.limits.call_timeout_ms, `invoke "${method}"`);
+      const r = await this.exchange((onReply) => this.calls.send(method, payload, onReply), this.opts.limits.call_timeout_ms, `invoke "${method}"`);
       if (r.t === 'ok') return { ok: true, value: r.value ?? '' };
       if (r.t === 'guest-error') return { ok: false, message: r.message ?? '' };
       this.kill(r.t === 'exit' ? { kind: 'exited', code: r.code ?? 0 } : { kind: 'trap', message: r.message ?? r.t });
@@ -291,7 +297,11 @@ export class Instance {
     });
   }
 
-  private exchange(msg: HostRequest & { id?: number }, timeoutMs: number, what: string): Promise<Reply> {
+  /**
+   * One request to the worker and its reply, with the call's deadline: a message posted, or a call sent
+   * on the invoke channel (which hands the reply back).
+   */
+  private exchange(request: (HostRequest & { id?: number }) | ((onReply: (r: Reply) => void) => void), timeoutMs: number, what: string): Promise<Reply> {
     if (this.ended) return Promise.reject(new RuntimeError('failed', `module "${this.opts.module}" is not running`));
     const id = this.nextId++;
     // One guest call at a time (calls are chained), so one deadline.
@@ -303,15 +313,28 @@ export class Instance {
         this.kill({ kind: 'timeout', message });
         reject(new RuntimeError('timeout', message));
       }, timeoutMs);
-      this.pending.set(id, (r) => {
+      const settled = (): void => {
         clearTimeout(timer);
         this.pending.delete(id);
         this.deadline = undefined;
+      };
+      this.pending.set(id, (r) => {
+        settled();
         if (r.t === 'ended') reject(new RuntimeError('failed', `module "${this.opts.module}" ended during ${what}: ${r.message}`));
         else resolve(r);
       });
-      msg.id = id;
-      this.worker.postMessage(msg);
+      try {
+        if (typeof request === 'function') {
+          request((r) => this.pending.get(id)?.(r));
+        } else {
+          request.id = id;
+          this.worker.postMessage(request);
+        }
+      } catch (err) {
+        // Nothing was sent (a value the message cannot carry): the call fails, the instance goes on.
+        settled();
+        reject(err);
+      }
     });
   }
 
@@ -353,6 +376,7 @@ export class Instance {
     const first = !this.ended;
     this.ended = true;
     this.broker.close(); // late answers are dropped; the broker's loop ends
+    this.calls.close();
     this.lifetime.abort();
     for (const resolve of [...this.pending.values()]) resolve({ t: 'ended', message: 'message' in reason ? reason.message : `exit ${reason.code}` });
     if (first && !this.hostStopping) {

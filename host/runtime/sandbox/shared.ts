@@ -1,6 +1,6 @@
 /**
  * The plain-ESM modules the daemon's side of the sandbox shares with the worker: the broker protocol
- * (broker-protocol.mjs: slots, answer codes, the one size function) and the boundary validator
+ * (broker-protocol.mjs: slots, answer codes, the one size function, the invoke channel's slots) and the boundary validator
  * (host/boundary/validate.mjs), and the glue's script form (glue-script.mjs). tsc does not copy .mjs into dist/, so both sides load them from the
  * package's sources (assets.ts), from dist/ as from the TS sources.
  *
@@ -26,6 +26,18 @@ export interface BrokerProtocol {
   readonly ANSWER_FALSE: number;
   readonly MAX_NUMBER_ARGS: number;
   readonly PRIVATE_PREFIX: string;
+  readonly CALL_SEQ: number;
+  readonly CALL_METHOD_LEN: number;
+  readonly CALL_PAYLOAD_LEN: number;
+  readonly REPLY_SEQ: number;
+  readonly REPLY_KIND: number;
+  readonly REPLY_LEN: number;
+  readonly REPLY_MICROS: number;
+  readonly CALL_SLOTS: number;
+  readonly REPLY_OK: number;
+  readonly REPLY_GUEST_ERROR: number;
+  readonly REPLY_TRAP: number;
+  readonly REPLY_EXIT: number;
   valueBytes(v: unknown): number;
 }
 

@@ -18,6 +18,11 @@ export interface BrokerInit {
   brokerTimeoutMs: number;
 }
 
+/** The invoke channel's slots (call-channel.ts `workerInit`; broker-protocol.mjs): its data is in `brokerRequest`. */
+export interface CallInit {
+  callFlag: SharedArrayBuffer;
+}
+
 /** One worker-side capability module to link: its URL, the interfaces another module provides, its data directory. */
 export interface WorkerModuleRef {
   url: string;
@@ -27,7 +32,7 @@ export interface WorkerModuleRef {
 }
 
 /** Phase 1 (may run while the host still measures the component): link the imports, load the glue. */
-export interface LoadMessage extends BrokerInit {
+export interface LoadMessage extends BrokerInit, CallInit {
   t: 'load';
   glueSource: string;
   /** V8's code cache of the glue's script form, made by the daemon (glue-cache.ts), when it has one. */
@@ -40,7 +45,6 @@ export interface LoadMessage extends BrokerInit {
 
 /** Phase 2 (only after the measurement matched): instantiate the measured core modules, call start(config). */
 export interface InitMessage { t: 'init'; modules: Record<string, CoreModule>; config: string }
-export interface InvokeMessage { t: 'invoke'; method: string; payload: string }
 export interface StopMessage { t: 'stop' }
 /** A health probe: call the guest's `edgeward:module/health.check` (only sent when it exports it). */
 export interface HealthMessage { t: 'health' }
@@ -54,7 +58,7 @@ export interface MemoryMessage { t: 'memory' }
  */
 export interface PreloadMessage { t: 'preload'; urls: string[] }
 
-export type HostRequest = LoadMessage | InitMessage | InvokeMessage | StopMessage | HealthMessage | MemoryMessage;
+export type HostRequest = LoadMessage | InitMessage | StopMessage | HealthMessage | MemoryMessage;
 /** What the host posts to a worker; `id` pairs it with the reply. */
 export type HostMessage = (HostRequest & { id: number }) | PreloadMessage;
 
