@@ -10,7 +10,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { drainWorkerPool, keepSpare, preloadWorkerModules, setSpareIdleMs, spareThreadIds, spareWorkers, warmWorkerPool, workersExited, type Instance } from '../host/runtime/sandbox/index.js';
-import { Fixture, rejection, spec } from './helpers/runtime.js';
+import { Fixture, rejection, spec, TEST_LIMITS } from './helpers/runtime.js';
+import { testCapability } from './helpers/wit.js';
 
 let fx: Fixture;
 beforeEach(() => { fx = new Fixture(); });
@@ -33,6 +34,30 @@ describe('start phases', () => {
     const again = rt.startPhases('echo')!;
     expect(again.phases.halt).toBeGreaterThan(0);
     expect(again.phases.store).toBeUndefined(); // nothing is admitted again
+  });
+});
+
+describe('a start sends init without waiting for the load to answer', () => {
+  it('keeps the start\'s call deadline for the capabilities the guest calls from start', async () => {
+    const seen: (number | undefined)[] = [];
+    const echo = await testCapability('echo', (ctx) => ({ 'edgeward:test/echo': { echo: (x: number) => { seen.push(ctx.callDeadline?.()); return x; } } }));
+    const rt = await fx.runtime({ capabilities: [echo] });
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      if (i === 0) await rt.create(spec('hs', await fx.guest('hoststart'), { capabilities: ['edgeward:test/echo'] }));
+      else await rt.restart('hs');
+      // The start's deadline: 10 s from when init went (MIN_START_TIMEOUT_MS, above the call timeout).
+      const d = seen.at(-1);
+      expect(d, `start ${i}`).toBeGreaterThanOrEqual(t0 + 10_000);
+      expect(d!).toBeLessThanOrEqual(performance.now() + 10_000);
+    }
+    expect(seen).toHaveLength(3);
+    const t1 = performance.now();
+    expect(await rt.invoke('hs', 'x', null)).toEqual({ status: 200, payload: 4 });
+    const t2 = performance.now();
+    expect(seen).toHaveLength(4);
+    expect(seen[3]!).toBeGreaterThanOrEqual(t1 + TEST_LIMITS.call_timeout_ms);
+    expect(seen[3]!).toBeLessThanOrEqual(t2 + TEST_LIMITS.call_timeout_ms);
   });
 });
 

@@ -14,7 +14,7 @@ const MODULE_WIT = readFileSync(path.join(here, '../../wit/module/module.wit'), 
 const LIFECYCLE = 'edgeward:module/lifecycle@0.1.0';
 
 /** Shared core: bump allocator, `log` import, start that logs "started", stop, and a result area at 0. */
-export function core(opts: { imports?: string; invokeBody: string; extra?: string; memory?: string }): string {
+export function core(opts: { imports?: string; invokeBody: string; extra?: string; memory?: string; startBody?: string }): string {
   return `(module
   (import "edgeward:module/logging@0.1.0" "log" (func $log (param i32 i32 i32)))
   ${opts.imports ?? ''}
@@ -31,7 +31,7 @@ export function core(opts: { imports?: string; invokeBody: string; extra?: strin
     (global.set $bump (i32.add (local.get $p) (local.get 3)))
     (local.get $p))
   (func (export "${LIFECYCLE}#start") (param i32 i32) (result i32)
-    (call $log (i32.const 2) (i32.const 64) (i32.const 7))
+    ${opts.startBody ?? '(call $log (i32.const 2) (i32.const 64) (i32.const 7))'}
     (i32.store (i32.const 0) (i32.const 0))
     (i32.const 0))
   (func (export "${LIFECYCLE}#stop"))
@@ -239,6 +239,16 @@ package wasi:sockets@0.2.3 { interface instance-network { get-answer: func() -> 
       invokeBody: '(call $itoa (call $echo (local.get $pl)))',
     }),
   },
+  /** Calls the host-side capability `edgeward:test/echo` in its start, and once per invoke. */
+  hoststart: {
+    wit: echoWit('hoststart'),
+    wat: core({
+      imports: ECHO_IMPORT,
+      extra: ITOA,
+      startBody: '(drop (call $echo (i32.const 7)))',
+      invokeBody: '(call $itoa (call $echo (local.get $pl)))',
+    }),
+  },
   /** Calls the host capability `edgeward:test/echo` once per payload byte (broker cost per call). */
   hostloop: {
     wit: echoWit('hostloop'),
@@ -307,7 +317,7 @@ package wasi:random@0.2.3 { interface random { get-random-u64: func() -> u64; } 
 };
 
 
-export type ExtraGuest = 'exit' | 'sockets' | 'hostcall' | 'hostloop' | 'hoststr' | 'random' | 'fs' | 'health';
+export type ExtraGuest = 'exit' | 'sockets' | 'hostcall' | 'hoststart' | 'hostloop' | 'hoststr' | 'random' | 'fs' | 'health';
 
 /** module.wit as a nested package block, so a test world can sit next to it in one WIT source. */
 export const NESTED_MODULE = `package edgeward:module@0.1.0 {\n${MODULE_WIT.replace(/^package [^;]+;$/m, '')}\n}`;

@@ -192,6 +192,9 @@ function compileGlue(source, cachedData) {
   return compileGlueScript(source, cachedData).runInThisContext();
 }
 
+/** The load in progress or done (`init` waits for it). @type {Promise<void> | undefined} */
+let loading;
+
 /** Phase 1 (may run while the host is still measuring the component): link imports, load the glue. @param {LoadMessage} msg */
 async function load(msg) {
   ({ maxValueBytes, brokerTimeoutMs } = msg);
@@ -330,10 +333,15 @@ port.on('message', /** @param {HostMessage} msg */ async (msg) => {
   try {
     switch (msg.t) {
       case 'load':
-        await load(msg);
+        loading = load(msg);
+        await loading;
         post({ id: msg.id, t: 'loaded' });
         break;
       case 'init':
+        // The host sends `init` once the measurement matched, without waiting for `loaded`: it runs when
+        // the load has finished, and fails as the load did.
+        if (!loading) throw new Error('init before load');
+        await loading;
         post({ id: msg.id, t: 'started', timings: await init(msg) });
         // A failure of the channel itself (never the guest's: serveCall classifies those) ends the instance.
         serveCalls().catch((err) => post({ t: 'trap', message: `invoke channel: ${err instanceof Error ? err.message : String(err)}` }));

@@ -196,10 +196,14 @@ export class Instance {
       await inst.worker.terminate();
       throw err;
     }
+    // `init` goes now, not after `loaded`: the worker runs it once its load finished (one message
+    // round trip less per start).
+    const starting = inst.exchange({ t: 'init', modules: opts.coreModules, config: opts.config }, timeoutMs, 'start');
+    starting.catch(() => undefined);
     const loaded = await loading.catch((e: Error) => fail(e.message));
     if (loaded.t !== 'loaded') await fail(loaded.message ?? loaded.t);
     phases?.add('load', performance.now() - t0);
-    const reply = await inst.exchange({ t: 'init', modules: opts.coreModules, config: opts.config }, timeoutMs, 'start');
+    const reply = await starting.catch((e: Error) => fail(e.message));
     if (reply.t === 'start-error') await fail(reply.message ?? '', 'guest-error');
     if (reply.t !== 'started') await fail(reply.t === 'exit' ? `exited with code ${reply.code} during start` : (reply.message ?? reply.t));
     inst.timings = reply.timings;
@@ -304,8 +308,10 @@ export class Instance {
   private exchange(request: (HostRequest & { id?: number }) | ((onReply: (r: Reply) => void) => void), timeoutMs: number, what: string): Promise<Reply> {
     if (this.ended) return Promise.reject(new RuntimeError('failed', `module "${this.opts.module}" is not running`));
     const id = this.nextId++;
-    // One guest call at a time (calls are chained), so one deadline.
-    this.deadline = performance.now() + timeoutMs;
+    // One guest call at a time (calls are chained), so one deadline; at a start, the load's reply may
+    // come after `init` went, and leaves init's deadline alone.
+    const deadline = performance.now() + timeoutMs;
+    this.deadline = deadline;
     return new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
@@ -316,7 +322,7 @@ export class Instance {
       const settled = (): void => {
         clearTimeout(timer);
         this.pending.delete(id);
-        this.deadline = undefined;
+        if (this.deadline === deadline) this.deadline = undefined;
       };
       this.pending.set(id, (r) => {
         settled();
