@@ -40,7 +40,7 @@ describe('start phases', () => {
 describe('a start sends init without waiting for the load to answer', () => {
   it('keeps the start\'s call deadline for the capabilities the guest calls from start', async () => {
     const seen: (number | undefined)[] = [];
-    const echo = await testCapability('echo', (ctx) => ({ 'edgeward:test/echo': { echo: (x: number) => { seen.push(ctx.callDeadline?.()); return x; } } }));
+    const echo = await testCapability('echo', (ctx) => ({ 'edgeward:test/echo': { echo: (x: unknown) => { seen.push(ctx.callDeadline?.()); return x; } } }));
     const rt = await fx.runtime({ capabilities: [echo] });
     for (let i = 0; i < 3; i++) {
       const t0 = performance.now();
