@@ -76,6 +76,28 @@ describe('lifecycle', () => {
     const text = await fs.readFile(path.join(fx.dir, 'state', 'runtime', 'registry.json'), 'utf8');
     expect(JSON.parse(text).modules).toHaveLength(2);
   });
+
+  it('answers a create or an update once its registration is on disk (written while it starts), also when the start fails', async () => {
+    const rt = await fx.runtime();
+    // The registry's writes made slower than any start here (reaching into the runtime: a write normally
+    // ends before the start it overlaps, and an answer sent before it would go unseen).
+    const store = (rt as unknown as { registry: { store: { write(v: unknown): Promise<void> } } }).registry.store;
+    const write = store.write.bind(store);
+    store.write = async (v) => { await new Promise((r) => setTimeout(r, 150)); return write(v); };
+    const onDisk = async (): Promise<Record<string, string>> => {
+      const text = await fs.readFile(path.join(fx.dir, 'state', 'runtime', 'registry.json'), 'utf8');
+      return Object.fromEntries((JSON.parse(text).modules as { name: string; digest: string }[]).map((m) => [m.name, m.digest]));
+    };
+    const a = await rt.create(spec('a', await fx.guest('echo')));
+    expect(await onDisk()).toEqual({ a: a.config.settings.imageHash });
+    const b = await rt.update(spec('a', await fx.guest('chatty')));
+    expect(b.config.settings.imageHash).not.toBe(a.config.settings.imageHash);
+    expect(await onDisk()).toEqual({ a: b.config.settings.imageHash });
+    const failed = await rejection(rt.create(spec('sc', await fx.guest('startcrash'))));
+    expect(failed.message).toMatch(/^module "sc" failed to start: RuntimeError: .*unreachable/);
+    expect(Object.keys(await onDisk()).sort()).toEqual(['a', 'sc']);
+    expect((await rt.get('sc')).status.runtimeStatus.status).toBe('failed');
+  });
 });
 
 describe('state files', () => {

@@ -92,6 +92,8 @@ export const WAT_GUESTS = {
   }),
   /** A trap mid-call (`unreachable`). */
   crash: core({ invokeBody: '(unreachable)' }),
+  /** A trap in its `start`: every start of it fails. */
+  startcrash: core({ startBody: '(unreachable)', invokeBody: '(call $ok (i32.const 0) (i32.const 0))' }),
 };
 
 export type WatGuest = keyof typeof WAT_GUESTS;
