@@ -74,7 +74,8 @@ async function close(rt: ComponentRuntime): Promise<void> {
 }
 
 type PhaseRecord = NonNullable<ReturnType<ComponentRuntime['startPhases']>>;
-interface Figure { ms: number[]; phases: PhaseRecord[] }
+/** A figure's runs: wall time, phases, and (restarts) the process's CPU per run, every thread counted. */
+interface Figure { ms: number[]; phases: PhaseRecord[]; cpuMs?: number }
 const figure = (): Figure => ({ ms: [], phases: [] });
 
 /**
@@ -115,6 +116,7 @@ async function startOnce(stateDir: string, spec: ModuleSpec, into: Figure, metho
  */
 async function restarts(rt: ComponentRuntime, name: string, method: string, runs: number, gapMs = 0): Promise<Figure> {
   const f = figure();
+  const c0 = process.cpuUsage();
   for (let i = 0; i < runs; i++) {
     if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
     const t0 = performance.now();
@@ -123,7 +125,19 @@ async function restarts(rt: ComponentRuntime, name: string, method: string, runs
     f.ms.push(performance.now() - t0);
     f.phases.push(rt.startPhases(name)!);
   }
+  const c = process.cpuUsage(c0);
+  f.cpuMs = (c.user + c.system) / 1000 / runs;
   return f;
+}
+
+/**
+ * The CPU floor of back-to-back restarts: each takes a new worker (one per instance, never reused), whose
+ * boot is CPU work on some core, besides the new instance's own work and the daemon's; on N cores runs can
+ * come no faster than their CPU / N.
+ */
+function cpuLine(f: Figure): string {
+  const cores = os.availableParallelism();
+  return `      CPU per restart, every thread of the process (new instance, the next spare's boot, the daemon): ${fmt(f.cpuMs ?? 0)}; on ${cores} cores no faster than ${fmt((f.cpuMs ?? 0) / cores)} a restart`;
 }
 
 /** The median of each phase over a figure's runs, in the order the first run has them. */
@@ -337,6 +351,7 @@ async function main(): Promise<void> {
   console.log(phaseLine(warmDisk));
   console.log(`(b) warm restart hello in a running runtime (compiled in memory), back to back: median ${fmt(median(restart.ms))}`);
   console.log(phaseLine(restart));
+  console.log(cpuLine(restart));
   console.log(`(b) warm restart hello, restarts ${RESTART_GAP_MS} ms apart (spare worker ready): median ${fmt(median(restartSpaced.ms))}`);
   console.log(phaseLine(restartSpaced));
   console.log(`    tiny WAT echo, new runtime: cold ${fmt(median(tinyCold.ms))}, warm ${fmt(median(tinyWarm.ms))}; into a running runtime: deploy ${fmt(median(tinyDeploy.ms))}, restart ${fmt(median(tinyRestart.ms))}`);
@@ -344,6 +359,7 @@ async function main(): Promise<void> {
   console.log(`  deploy into running:${phaseLine(tinyDeploy).trimStart()}`);
   console.log(`  warm:${phaseLine(tinyWarm).trimStart()}`);
   console.log(`  restart:${phaseLine(tinyRestart).trimStart()}`);
+  console.log(`  ${cpuLine(tinyRestart).trimStart()}`);
   console.log(`  restart ${RESTART_GAP_MS} ms apart (${fmt(median(tinyRestartSpaced.ms))}):${phaseLine(tinyRestartSpaced).trimStart()}`);
   console.log(`    hello invoke round trip, first 200 calls: median ${median(invokeCold).toFixed(0)} µs; a bare worker thread answering the same message by postMessage (how an invoke travelled before the shared-memory channel), no guest: median ${(await pingPongUs()).toFixed(0)} µs`);
   console.log(`    hello invoke round trip while it warms up, median of each 1000 calls: ${warmup.map((w) => median(w).toFixed(0)).join(', ')} µs`);
