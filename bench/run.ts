@@ -1,6 +1,9 @@
 /**
- * `npm run bench`: runs every benchmark in bench/ (each also runs alone with `npx tsx bench/<name>.ts`),
- * one after the other so they do not compete for the two cores, and collects their closing lines.
+ * `npm run bench`: builds dist/ from the sources, then runs every benchmark in bench/ (each also runs alone
+ * with `npx tsx bench/<name>.ts`, after `npm run build`), one after the other so they do not compete for the
+ * two cores, and collects their closing lines. The build comes first because memory.ts and workload.ts
+ * start the real daemon from dist/, while the sandbox worker's .mjs are read from the sources: a stale
+ * dist/ would measure old code, or old code beside new workers.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -13,6 +16,12 @@ const files = readdirSync(dir)
   .filter((f) => f.endsWith('.ts') && f !== 'run.ts')
   .filter((f) => only.length === 0 || only.some((o) => f.startsWith(o)))
   .sort();
+const build = spawnSync('npm', ['run', 'build'], { stdio: ['ignore', 'ignore', 'inherit'] });
+if (build.status !== 0) {
+  console.error(`npm run build failed (exit ${build.status}): nothing measured`);
+  process.exit(1);
+}
+console.log('built dist/ from the sources (npm run build)');
 const summary: string[] = [];
 let failed = 0;
 for (const f of files) {
