@@ -76,6 +76,9 @@ describe('systemd socket activation', () => {
     const s = JSON.parse(status.stdout) as { pid: number; managementUri: string };
     expect(s.pid).toBe(activator.pid); // exec'd in place: the activator's pid is the daemon's
     expect(s.managementUri).toBe(`unix://${run}/mgmt.sock`);
+    // The API serves from the moment it listens; the line comes once the daemon record is written (an
+    // fsync later), so it may follow the first answer.
+    await waitFor(() => /"management API listening"/.test(out), 10_000, () => out);
     expect(out).toMatch(/"socket":"fd:\/\/aziot-edged\.mgmt\.socket".*"management API listening"/);
     const bundle = await getJson(`${run}/workload.sock`, '/trust-bundle?api-version=2019-01-30');
     expect(bundle.status).toBe(200);
