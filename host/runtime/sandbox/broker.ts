@@ -22,6 +22,18 @@ const HOST_SPIN_MS = 0.03;
 /** The longest the daemon's thread serves one guest's back-to-back calls before yielding to the event loop. */
 const HOST_BURST_MS = 1;
 
+/**
+ * A shared buffer of `bytes` whose pages cost memory only once written. A plain SharedArrayBuffer is
+ * calloc'ed: once glibc's mmap threshold has risen past its size (it does after the first large buffer is
+ * freed, e.g. a component's bytes), it comes from the heap and is zeroed page by page, so every instance
+ * paid its two value-sized buffers (2 MiB with the default `max_value_bytes`) in RSS, and a restart loop
+ * grew the daemon until V8 collected the old ones. A growable one is reserved and committed by V8 itself,
+ * zero pages from the kernel (100 × 1 MiB after a freed 4 MiB Buffer: +13 MiB plain, +0 growable).
+ */
+function untouched(bytes: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(bytes, { maxByteLength: bytes });
+}
+
 /** A host-side failure while serving the instance: `where` names the place, `cause` is for the daemon log. */
 export type Fault = (where: string, cause: unknown) => void;
 
@@ -102,9 +114,9 @@ export class Broker {
     this.table = linkHostFunctions(opts.module, opts.host, opts.interfaceTypes);
     // Capability calls travel through shared memory only: arguments and answers each get the value cap
     // plus room for the serialisation envelope.
-    this.answerBuf = new Uint8Array(new SharedArrayBuffer(opts.maxValueBytes + 4096));
+    this.answerBuf = new Uint8Array(untouched(opts.maxValueBytes + 4096));
     this.answerNumber = new Float64Array(this.answerBuf.buffer, 0, 1);
-    const requestSab = new SharedArrayBuffer(Math.max(opts.maxValueBytes + 4096, MAX_NUMBER_ARGS * 8));
+    const requestSab = untouched(Math.max(opts.maxValueBytes + 4096, MAX_NUMBER_ARGS * 8));
     this.requestBuf = Buffer.from(requestSab);
     this.requestNumbers = new Float64Array(requestSab, 0, MAX_NUMBER_ARGS);
     this.workerInit = { brokerFlag: this.flag.buffer, brokerData: this.answerBuf.buffer, brokerRequest: requestSab, maxValueBytes: opts.maxValueBytes, brokerTimeoutMs: BROKER_TIMEOUT_MS };
