@@ -4,6 +4,8 @@
  * module's value cap, and in what order beside the worker's messages. On the daemon's half alone: a reply
  * the worker wrote wrongly is refused, never read out of bounds.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CallChannel } from '../host/runtime/sandbox/call-channel.js';
 import type { Reply } from '../host/runtime/sandbox/messages.js';
@@ -37,6 +39,19 @@ describe('invoke through the channel', () => {
     expect(trap.message).toBe('module "crash" trapped: RuntimeError: wasm trap: wasm `unreachable` instruction executed');
     expect((await rt.get('crash')).status.runtimeStatus.status).toBe('failed');
     expect(await rt.invoke('echo', 'x', 'still')).toEqual({ status: 200, payload: 'still' });
+  });
+
+  it('hands a call\'s reply back only after the log lines the call wrote (they travel as messages)', async () => {
+    const rt = await fx.runtime();
+    await rt.create(spec('chatty', await fx.guest('chatty')));
+    const log = path.join(fx.dir, 'state', 'logs', 'modules', 'chatty', 'module.log');
+    for (let round = 1; round <= 20; round++) {
+      await rt.invoke('chatty', 'x', ''); // JSON "": 2 lines, each "started"; a call quick enough for the daemon to watch for its reply
+      // Read at once, with no await in between (no worker message can be handled meanwhile); the log
+      // store appends synchronously.
+      const lines = readFileSync(log, 'utf8').split('\n');
+      expect(lines.filter((l) => l.endsWith('INFO  started')), `round ${round}`).toHaveLength(1 + 2 * round);
+    }
   });
 
   it('answers calls made at once each with its own reply, and a call sent before a stop before the guest stops', async () => {

@@ -79,7 +79,12 @@ export const REPLY_KIND = 4;
 export const REPLY_LEN = 5;
 /** How long the guest's call took in the worker, in µs (the daemon's guess whether to wait spinning). */
 export const REPLY_MICROS = 6;
-export const CALL_SLOTS = 7;
+/**
+ * How many messages the worker had posted when it wrote the reply (wraps): the daemon handles the reply
+ * only after those (the module log lines the call wrote, in order, and what handling them did).
+ */
+export const REPLY_POSTED = 7;
+export const CALL_SLOTS = 8;
 
 // Reply kinds: the guest's answer (ok), its WIT error (guest-error), a trap, or its exit.
 export const REPLY_OK = 1;

@@ -11,7 +11,7 @@ import { compileGlue as compileGlueScript } from './glue-script.mjs';
 import {
   ANSWER_FALSE, ANSWER_LEN, ANSWER_NUMBER, ANSWER_SEQ, ANSWER_TRUE, ANSWER_UNDEFINED, MAX_NUMBER_ARGS, PRIVATE_PREFIX,
   REQ_FN, REQ_LEN, REQ_SEQ, valueBytes,
-  CALL_SEQ, CALL_METHOD_LEN, CALL_PAYLOAD_LEN, REPLY_SEQ, REPLY_KIND, REPLY_LEN, REPLY_MICROS,
+  CALL_SEQ, CALL_METHOD_LEN, CALL_PAYLOAD_LEN, REPLY_SEQ, REPLY_KIND, REPLY_LEN, REPLY_MICROS, REPLY_POSTED,
   REPLY_OK, REPLY_GUEST_ERROR, REPLY_TRAP, REPLY_EXIT,
 } from './broker-protocol.mjs';
 /** @import { ArgumentLimit } from './capabilities.js' */
@@ -41,8 +41,13 @@ class ExitSignal {
   constructor(code) { this.code = code; }
 }
 
+/** Messages posted to the host so far (wraps; the invoke channel's replies say how many came before them). */
+let posted = 0;
 /** @param {Reply} msg */
-const post = (msg) => port.postMessage(msg);
+const post = (msg) => {
+  posted = (posted + 1) | 0;
+  port.postMessage(msg);
+};
 
 /** How long a guest's thread spins for a host answer before it sleeps on the flag (bounded CPU per call). */
 const BROKER_SPIN_MS = 0.1;
@@ -300,6 +305,7 @@ function serveCall() {
     Atomics.store(callFlag, REPLY_LEN, text.length === 0 ? 0 : request.write(text, 0, 'utf8'));
   }
   Atomics.store(callFlag, REPLY_MICROS, Math.min(0x7fffffff, Math.round((performance.now() - t0) * 1000)));
+  Atomics.store(callFlag, REPLY_POSTED, posted);
   Atomics.store(callFlag, REPLY_SEQ, seq); // last: publishes the reply
   Atomics.notify(callFlag, REPLY_SEQ);
   return true;

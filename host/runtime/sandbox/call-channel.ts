@@ -16,7 +16,7 @@ import { protocol } from './shared.js';
 import type { CallInit } from './worker-api.js';
 
 const {
-  CALL_SEQ, CALL_METHOD_LEN, CALL_PAYLOAD_LEN, REPLY_SEQ, REPLY_KIND, REPLY_LEN, REPLY_MICROS, CALL_SLOTS,
+  CALL_SEQ, CALL_METHOD_LEN, CALL_PAYLOAD_LEN, REPLY_SEQ, REPLY_KIND, REPLY_LEN, REPLY_MICROS, REPLY_POSTED, CALL_SLOTS,
   REPLY_OK, REPLY_GUEST_ERROR, REPLY_TRAP, REPLY_EXIT,
 } = protocol;
 
@@ -45,10 +45,11 @@ export class CallChannel {
 
   /**
    * Send one call: `method` and `payload` (their UTF-8 sizes together at most the module's
-   * `max_value_bytes`, checked by the caller). `onReply` gets the checked reply, unless the channel was
-   * closed first (the instance ended: its pending call is answered there).
+   * `max_value_bytes`, checked by the caller). `onReply` gets the checked reply and how many messages the
+   * worker had posted before it (the caller handles the reply after those), unless the channel was closed
+   * first (the instance ended: its pending call is answered there).
    */
-  send(method: string, payload: string, onReply: (r: Reply) => void): void {
+  send(method: string, payload: string, onReply: (r: Reply, posted: number) => void): void {
     const m = this.data.write(method, 0, 'utf8');
     const p = payload.length === 0 ? 0 : this.data.write(payload, m, 'utf8');
     if (m !== Buffer.byteLength(method) || p !== Buffer.byteLength(payload)) throw new Error('call larger than the channel');
@@ -65,7 +66,7 @@ export class CallChannel {
     void this.await(seq, onReply);
   }
 
-  private async await(seq: number, onReply: (r: Reply) => void): Promise<void> {
+  private async await(seq: number, onReply: (r: Reply, posted: number) => void): Promise<void> {
     for (;;) {
       if (this.closed) return;
       const got = Atomics.load(this.flag, REPLY_SEQ);
@@ -73,7 +74,7 @@ export class CallChannel {
       const w = Atomics.waitAsync(this.flag, REPLY_SEQ, got);
       if (w.async) await w.value;
     }
-    onReply(this.read());
+    onReply(this.read(), Atomics.load(this.flag, REPLY_POSTED));
   }
 
   /** The reply in shared memory, checked: the worker wrote it. */

@@ -138,6 +138,9 @@ export class Instance {
   private readonly calls: CallChannel;
   private readonly pending = new Map<number, (r: Reply) => void>();
   private nextId = 1;
+  /** Messages received from the worker (wraps), and an invoke reply waiting for the ones posted before it. */
+  private received = 0;
+  private held: { posted: number; then: () => void } | undefined;
   private chain: Promise<unknown> = Promise.resolve();
   /** Guest calls queued or running (invoke, health); 0: the next one runs at once, without a chain hop. */
   private queued = 0;
@@ -226,7 +229,7 @@ export class Instance {
       return Promise.reject(new RuntimeError('invalid', `payload larger than the module's limit of ${max} bytes`));
     }
     const run = async (): Promise<InvokeOutcome> => {
-      const r = await this.exchange((onReply) => this.calls.send(method, payload, onReply), this.opts.limits.call_timeout_ms, `invoke "${method}"`);
+      const r = await this.exchange((onReply) => this.calls.send(method, payload, (reply, posted) => this.afterMessages(posted, () => onReply(reply))), this.opts.limits.call_timeout_ms, `invoke "${method}"`);
       if (r.t === 'ok') return { ok: true, value: r.value ?? '' };
       if (r.t === 'guest-error') return { ok: false, message: r.message ?? '' };
       this.kill(r.t === 'exit' ? { kind: 'exited', code: r.code ?? 0 } : { kind: 'trap', message: r.message ?? r.t });
@@ -344,8 +347,31 @@ export class Instance {
     });
   }
 
+  /**
+   * Run `then` once the daemon has handled the worker's first `posted` messages (a count that wraps): an
+   * invoke's reply comes through shared memory, and must not overtake the log lines the call posted, nor
+   * what handling them did (a module log that cannot be written traps the instance).
+   */
+  private afterMessages(posted: number, then: () => void): void {
+    if (((this.received - posted) | 0) >= 0) return then();
+    this.held = { posted, then };
+  }
+
   /** One message from the worker, checked first (checkReply): a malformed one traps the instance. */
   private onMessage(raw: unknown): void {
+    this.received = (this.received + 1) | 0;
+    try {
+      this.handleMessage(raw);
+    } finally {
+      const held = this.held;
+      if (held && ((this.received - held.posted) | 0) >= 0) {
+        this.held = undefined;
+        held.then();
+      }
+    }
+  }
+
+  private handleMessage(raw: unknown): void {
     const m = checkReply(raw);
     if (typeof m === 'string') return this.kill({ kind: 'trap', message: `sandbox worker sent an invalid message: ${m}` });
     if (m.t === 'log') return guard(this.fault, 'capability edgeward:module/logging.log', () => this.opts.onLog(m.level!, m.message!));

@@ -33,6 +33,7 @@ export interface BrokerProtocol {
   readonly REPLY_KIND: number;
   readonly REPLY_LEN: number;
   readonly REPLY_MICROS: number;
+  readonly REPLY_POSTED: number;
   readonly CALL_SLOTS: number;
   readonly REPLY_OK: number;
   readonly REPLY_GUEST_ERROR: number;
