@@ -10,6 +10,11 @@
  * SPIN_MS when the guest's previous call took less than that (a slow guest is awaited with
  * `Atomics.waitAsync` at once); a capability call the guest makes meanwhile ends the watch, so the broker
  * is served.
+ *
+ * A reply must not overtake the messages the worker posted before it (the call's module log lines, and
+ * what handling them did: a module log that cannot be written traps the instance): the worker says how
+ * many it had posted, the instance tells the channel of each one it handled (`arrived`), and the reply is
+ * handed back only after those.
  */
 import type { Reply } from './messages.js';
 import { protocol } from './shared.js';
@@ -31,6 +36,9 @@ export class CallChannel {
   private closed = false;
   /** Whether the guest's last call was short enough to watch for the next reply. */
   private quick = true;
+  /** Worker messages the instance has handled (wraps), and a reply waiting for the ones posted before it. */
+  private arrivedCount = 0;
+  private held: { posted: number; reply: Reply; onReply: (r: Reply) => void } | undefined;
   /** The worker's half, sent in its `load` message. */
   readonly workerInit: CallInit;
 
@@ -45,11 +53,11 @@ export class CallChannel {
 
   /**
    * Send one call: `method` and `payload` (their UTF-8 sizes together at most the module's
-   * `max_value_bytes`, checked by the caller). `onReply` gets the checked reply and how many messages the
-   * worker had posted before it (the caller handles the reply after those), unless the channel was closed
-   * first (the instance ended: its pending call is answered there).
+   * `max_value_bytes`, checked by the caller). `onReply` gets the checked reply once the messages the
+   * worker posted before it have arrived, unless the channel was closed first (the instance ended: its
+   * pending call is answered there).
    */
-  send(method: string, payload: string, onReply: (r: Reply, posted: number) => void): void {
+  send(method: string, payload: string, onReply: (r: Reply) => void): void {
     const m = this.data.write(method, 0, 'utf8');
     const p = payload.length === 0 ? 0 : this.data.write(payload, m, 'utf8');
     if (m !== Buffer.byteLength(method) || p !== Buffer.byteLength(payload)) throw new Error('call larger than the channel');
@@ -66,7 +74,17 @@ export class CallChannel {
     void this.await(seq, onReply);
   }
 
-  private async await(seq: number, onReply: (r: Reply, posted: number) => void): Promise<void> {
+  /** One more worker message handled by the instance: a reply waiting for it is handed back. */
+  arrived(): void {
+    this.arrivedCount = (this.arrivedCount + 1) | 0;
+    const held = this.held;
+    if (held && ((this.arrivedCount - held.posted) | 0) >= 0) {
+      this.held = undefined;
+      held.onReply(held.reply);
+    }
+  }
+
+  private async await(seq: number, onReply: (r: Reply) => void): Promise<void> {
     for (;;) {
       if (this.closed) return;
       const got = Atomics.load(this.flag, REPLY_SEQ);
@@ -74,7 +92,10 @@ export class CallChannel {
       const w = Atomics.waitAsync(this.flag, REPLY_SEQ, got);
       if (w.async) await w.value;
     }
-    onReply(this.read(), Atomics.load(this.flag, REPLY_POSTED));
+    const reply = this.read();
+    const posted = Atomics.load(this.flag, REPLY_POSTED);
+    if (((this.arrivedCount - posted) | 0) >= 0) onReply(reply);
+    else this.held = { posted, reply, onReply };
   }
 
   /** The reply in shared memory, checked: the worker wrote it. */

@@ -138,9 +138,6 @@ export class Instance {
   private readonly calls: CallChannel;
   private readonly pending = new Map<number, (r: Reply) => void>();
   private nextId = 1;
-  /** Messages received from the worker (wraps), and an invoke reply waiting for the ones posted before it. */
-  private received = 0;
-  private held: { posted: number; then: () => void } | undefined;
   private chain: Promise<unknown> = Promise.resolve();
   /** Guest calls queued or running (invoke, health); 0: the next one runs at once, without a chain hop. */
   private queued = 0;
@@ -157,8 +154,7 @@ export class Instance {
   private constructor(private readonly opts: SandboxOptions, host: Record<string, Record<string, HostFunction>>, private readonly lifetime: AbortController) {
     const fault = this.fault;
     this.broker = new Broker({ module: opts.module, maxValueBytes: opts.limits.max_value_bytes, host, interfaceTypes: opts.interfaceTypes, fault });
-    const broker = this.broker;
-    this.calls = new CallChannel(broker.idleBuffer, () => broker.calls());
+    this.calls = new CallChannel(this.broker.idleBuffer, () => this.broker.calls());
     const t0 = performance.now();
     this.worker = takeWorker();
     opts.phases?.add('worker', performance.now() - t0);
@@ -229,7 +225,7 @@ export class Instance {
       return Promise.reject(new RuntimeError('invalid', `payload larger than the module's limit of ${max} bytes`));
     }
     const run = async (): Promise<InvokeOutcome> => {
-      const r = await this.exchange((onReply) => this.calls.send(method, payload, (reply, posted) => this.afterMessages(posted, () => onReply(reply))), this.opts.limits.call_timeout_ms, `invoke "${method}"`);
+      const r = await this.exchange((onReply) => this.calls.send(method, payload, onReply), this.opts.limits.call_timeout_ms, `invoke "${method}"`);
       if (r.t === 'ok') return { ok: true, value: r.value ?? '' };
       if (r.t === 'guest-error') return { ok: false, message: r.message ?? '' };
       this.kill(r.t === 'exit' ? { kind: 'exited', code: r.code ?? 0 } : { kind: 'trap', message: r.message ?? r.t });
@@ -347,27 +343,12 @@ export class Instance {
     });
   }
 
-  /**
-   * Run `then` once the daemon has handled the worker's first `posted` messages (a count that wraps): an
-   * invoke's reply comes through shared memory, and must not overtake the log lines the call posted, nor
-   * what handling them did (a module log that cannot be written traps the instance).
-   */
-  private afterMessages(posted: number, then: () => void): void {
-    if (((this.received - posted) | 0) >= 0) return then();
-    this.held = { posted, then };
-  }
-
   /** One message from the worker, checked first (checkReply): a malformed one traps the instance. */
   private onMessage(raw: unknown): void {
-    this.received = (this.received + 1) | 0;
     try {
       this.handleMessage(raw);
     } finally {
-      const held = this.held;
-      if (held && ((this.received - held.posted) | 0) >= 0) {
-        this.held = undefined;
-        held.then();
-      }
+      this.calls.arrived(); // an invoke reply may wait for this message (call-channel.ts)
     }
   }
 
