@@ -5,10 +5,11 @@
  * worker threads with `worker_threads > 0`); key generation uses pkcs11js' *Async calls (libuv's pool),
  * since RSA generation takes long enough to matter.
  *
- * Crash safety (reliability scenario H1): a key pair is generated under a pending label and then relabelled,
- * public half first, private half last. A key counts as present only when both halves carry the final label,
- * so a kill at any instant leaves it fully usable or absent; `reconcile` at open (and `generate` for its own
- * label) destroys pending objects and lone halves — the orphans.
+ * Crash safety (reliability scenario H1): every generated key is made under a pending label and then
+ * relabelled — a pair public half first, private half last. A key counts as present only when all its
+ * objects carry the final label, so a kill at any instant leaves it fully usable or absent; `reconcile` at
+ * open (and `generate` for its own label) destroys pending objects and lone halves — the orphans. (An
+ * import is one C_CreateObject, one SoftHSM2 transaction: its final label from the start.)
  */
 import { randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
@@ -121,9 +122,9 @@ class Pkcs11Store implements Pkcs11KeyStore {
       for (const o of findByLabel(this.m, s, label)) this.m.C_DestroyObject(s, o.handle); // an earlier crash's lone half
     });
     const id = randomBytes(16);
+    const pending = `${PENDING_PREFIX}${label}/${id.toString('hex')}`;
     try {
       if (isKeyPairType(type)) {
-        const pending = `${PENDING_PREFIX}${label}/${id.toString('hex')}`;
         const t = keyPairTemplates(type, pending, id);
         this.requireMechanism(t.mechanism.mechanism, `${type} key generation`);
         await this.pool.use(async (s) => {
@@ -139,9 +140,20 @@ class Pkcs11Store implements Pkcs11KeyStore {
           }
         });
       } else {
-        const t = secretKeyTemplate(type as SecretKeyType, label, id);
+        // Pending too: SoftHSM2 writes a generated secret key in two transactions (the template's
+        // attributes, label included, then CKA_VALUE), so a kill between them left a key under its final
+        // label with no value, listed and failing every MAC (CKR_KEY_SIZE_RANGE) — reliability H1.
+        const t = secretKeyTemplate(type as SecretKeyType, pending, id);
         this.requireMechanism(t.mechanism.mechanism, `${type} key generation`);
-        await this.pool.use((s) => this.m.C_GenerateKeyAsync(s, t.mechanism, t.template));
+        await this.pool.use(async (s) => {
+          const key = await this.m.C_GenerateKeyAsync(s, t.mechanism, t.template);
+          try {
+            this.m.C_SetAttributeValue(s, key, [{ type: p.CKA_LABEL, value: label }]);
+          } catch (err) {
+            destroyQuietly(this.m, s, key);
+            throw err;
+          }
+        });
       }
     } catch (err) {
       throw toKeyError(err, `${type} key generation`);

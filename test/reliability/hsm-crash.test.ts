@@ -118,7 +118,7 @@ for (const k of listed) {
       if (!verify('sha256', msg, pub, sig)) unusable.push(k.id + ': signature does not verify');
     }
   } catch (err) {
-    unusable.push(k.id + ': ' + err.message);
+    unusable.push(k.id + ': ' + err.message + (err.cause ? ' (' + (err.cause.message ?? err.cause) + ')' : ''));
   }
 }
 const order = (id) => id.slice(1).split('-').map(Number);
