@@ -12,6 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { startSoftHsm, withRawSession, type SoftHsm } from '../hsm/testing/softhsm.js';
+import { acquireLibrary, releaseLibrary } from '../hsm/pkcs11/library.js';
 import { Pkcs11TeeBackend, SEAL_MASTER_LABEL, WORKLOAD_KEY_LABEL } from '../hsm/tee/pkcs11.js';
 import { oaepSha256Decode } from '../hsm/tee/oaep.js';
 import { TeeError, keyIdOf } from '../hsm/tee/port.js';
@@ -33,7 +34,7 @@ let b: Pkcs11TeeBackend;
 beforeAll(async () => {
   hsm = await startSoftHsm();
   hsm.activate();
-  for (const label of ['tee-a', 'tee-b', 'tee-c', 'tee-daemon']) tokens.push(await hsm.initToken(label));
+  for (const label of ['tee-a', 'tee-b', 'tee-c', 'tee-daemon', 'tee-pending']) tokens.push(await hsm.initToken(label));
   a = await Pkcs11TeeBackend.open(cfgOf(0));
   b = await Pkcs11TeeBackend.open(cfgOf(1));
 }, 30_000);
@@ -163,6 +164,69 @@ describe('PKCS#11 TEE backend (SoftHSM2)', () => {
     const err = await refusal(Pkcs11TeeBackend.open({ ...cfgOf(2), pin: 'wrong-pin-8472' }));
     expect(err.reason).toBe('unavailable');
     expect(err.message).not.toContain('wrong-pin-8472');
+  });
+});
+
+describe('crash safety of the two keys (reliability H1)', () => {
+  it('both are generated under a pending label and relabelled; what a kill left under it is destroyed at open', async () => {
+    const token = tokens[4]!; // a fresh token: both keys are made by this open
+    // SoftHSM2 commits a generated key's template (label included) before its key material: made under the
+    // final label, a kill in between left a seal key or a private half with nothing in it, found by label
+    // and failing every seal or unwrap from then on.
+    const labelOf = (t: { type: number; value?: unknown }[]) => String(t.find((x) => x.type === p.CKA_LABEL)?.value);
+    const login = (m: pkcs11js.PKCS11, s: Buffer) => {
+      try {
+        m.C_Login(s, p.CKU_USER, token.pin);
+      } catch (err) {
+        if ((err as { code?: number }).code !== p.CKR_USER_ALREADY_LOGGED_IN) throw err;
+      }
+    };
+    const objects = (label: string) => withRawSession(hsm.library, token.label, false, (m, s) => {
+      login(m, s);
+      m.C_FindObjectsInit(s, [{ type: p.CKA_LABEL, value: label }]);
+      const found = m.C_FindObjects(s, 10);
+      m.C_FindObjectsFinal(s);
+      return found.length;
+    });
+    withRawSession(hsm.library, token.label, true, (m, s) => {
+      login(m, s);
+      // What a kill before the relabels leaves: a pending pair and a pending seal key.
+      m.C_GenerateKeyPair(s, { mechanism: p.CKM_RSA_PKCS_KEY_PAIR_GEN },
+        [{ type: p.CKA_TOKEN, value: true }, { type: p.CKA_LABEL, value: `${WORKLOAD_KEY_LABEL}.pending` }, { type: p.CKA_MODULUS_BITS, value: 2048 }],
+        [{ type: p.CKA_TOKEN, value: true }, { type: p.CKA_PRIVATE, value: true }, { type: p.CKA_LABEL, value: `${WORKLOAD_KEY_LABEL}.pending` }]);
+      m.C_GenerateKey(s, { mechanism: p.CKM_AES_KEY_GEN },
+        [{ type: p.CKA_TOKEN, value: true }, { type: p.CKA_PRIVATE, value: true }, { type: p.CKA_LABEL, value: `${SEAL_MASTER_LABEL}.pending` }, { type: p.CKA_VALUE_LEN, value: 32 }]);
+    });
+    expect([objects(`${WORKLOAD_KEY_LABEL}.pending`), objects(`${SEAL_MASTER_LABEL}.pending`)]).toEqual([2, 1]);
+    const m = acquireLibrary(hsm.library); // the instance the backend uses
+    const generated: string[] = [];
+    const [pair, secret] = [m.C_GenerateKeyPair, m.C_GenerateKey];
+    m.C_GenerateKeyPair = function (this: typeof m, s, mech, pub, priv) {
+      generated.push(labelOf(pub), labelOf(priv));
+      return pair.call(this, s, mech, pub, priv);
+    } as typeof m.C_GenerateKeyPair;
+    m.C_GenerateKey = function (this: typeof m, s, mech, t) {
+      generated.push(labelOf(t));
+      return secret.call(this, s, mech, t);
+    } as typeof m.C_GenerateKey;
+    let c: Pkcs11TeeBackend | undefined;
+    try {
+      c = await Pkcs11TeeBackend.open(cfgOf(4));
+      const master = randomBytes(32);
+      const blob = await c.sealMaster(master);
+      expect((await c.unsealMaster(blob)).equals(master)).toBe(true);
+      expect(generated).toEqual([`${WORKLOAD_KEY_LABEL}.pending`, `${WORKLOAD_KEY_LABEL}.pending`, `${SEAL_MASTER_LABEL}.pending`]);
+      expect([objects(`${WORKLOAD_KEY_LABEL}.pending`), objects(`${SEAL_MASTER_LABEL}.pending`)]).toEqual([0, 0]);
+      expect([objects(WORKLOAD_KEY_LABEL), objects(SEAL_MASTER_LABEL)]).toEqual([2, 1]);
+      const key = createPublicKey((await c.deviceKey()).publicPem);
+      const content = randomBytes(32);
+      const wrapped = publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, content);
+      expect((await c.unwrap(wrapped)).equals(content)).toBe(true);
+    } finally {
+      [m.C_GenerateKeyPair, m.C_GenerateKey] = [pair, secret];
+      releaseLibrary(hsm.library);
+      await c?.close();
+    }
   });
 });
 

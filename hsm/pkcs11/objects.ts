@@ -91,6 +91,22 @@ export function destroyQuietly(m: P.PKCS11, s: Handle, obj: Handle): void {
 }
 
 /**
+ * Give objects generated under a pending label their final one, in order (a pair: public half first, private
+ * half last, so a kill in between leaves a lone half), or destroy them all when a relabel fails. SoftHSM2
+ * commits a generated key in two transactions (the template, label included, then the key material): made
+ * under its final label, a key killed between them is found with no material and fails every operation.
+ */
+export function nameGenerated(m: P.PKCS11, s: Handle, label: string, objects: readonly Handle[]): void {
+  try {
+    for (const o of objects) m.C_SetAttributeValue(s, o, [{ type: p.CKA_LABEL, value: label }]);
+  } catch (err) {
+    // Leave nothing half-made behind: the key is absent, as it would be after a crash here.
+    for (const o of [...objects].reverse()) destroyQuietly(m, s, o);
+    throw err;
+  }
+}
+
+/**
  * Destroy pending objects, lone halves of pairs under our prefix, and fragments: objects with neither
  * CKA_LABEL nor CKA_ID whose class or key-defining attribute is missing too, or that are secret keys.
  * SoftHSM2 killed inside C_GenerateKeyPair leaves such an object (observed: a public key with no label, ID

@@ -26,7 +26,7 @@ import { acquireLibrary, findTokenSlot, login, readPin, releaseLibrary, toKeyErr
 import { OperationExecutor, OperationError } from './executor.js';
 import { SessionPool, type PoolStats } from './session-pool.js';
 import { gcm, oaep, signSpec } from './mechanisms.js';
-import { attrText, destroyQuietly, entryOf, findByLabel, findKeyObjects, PENDING_PREFIX, reconcileObjects, type Entry } from './objects.js';
+import { attrText, entryOf, findByLabel, findKeyObjects, nameGenerated, PENDING_PREFIX, reconcileObjects, type Entry } from './objects.js';
 import { keyPairTemplates, publicKeySpki, secretKeyTemplate } from './templates.js';
 
 // Node's ESM loader sees only `default` of this CommonJS module; the CK* constants hang off it.
@@ -129,31 +129,14 @@ class Pkcs11Store implements Pkcs11KeyStore {
         this.requireMechanism(t.mechanism.mechanism, `${type} key generation`);
         await this.pool.use(async (s) => {
           const kp = await this.m.C_GenerateKeyPairAsync(s, t.mechanism, t.publicKey, t.privateKey);
-          try {
-            this.m.C_SetAttributeValue(s, kp.publicKey, [{ type: p.CKA_LABEL, value: label }]);
-            this.m.C_SetAttributeValue(s, kp.privateKey, [{ type: p.CKA_LABEL, value: label }]);
-          } catch (err) {
-            // Leave nothing half-made behind: the key is absent, as it would be after a crash here.
-            destroyQuietly(this.m, s, kp.privateKey);
-            destroyQuietly(this.m, s, kp.publicKey);
-            throw err;
-          }
+          nameGenerated(this.m, s, label, [kp.publicKey, kp.privateKey]);
         });
       } else {
-        // Pending too: SoftHSM2 writes a generated secret key in two transactions (the template's
-        // attributes, label included, then CKA_VALUE), so a kill between them left a key under its final
-        // label with no value, listed and failing every MAC (CKR_KEY_SIZE_RANGE) — reliability H1.
+        // Pending too (see nameGenerated): made under its final label, a secret key killed inside SoftHSM2's
+        // C_GenerateKey was listed with no value and failed every MAC (CKR_KEY_SIZE_RANGE) — reliability H1.
         const t = secretKeyTemplate(type as SecretKeyType, pending, id);
         this.requireMechanism(t.mechanism.mechanism, `${type} key generation`);
-        await this.pool.use(async (s) => {
-          const key = await this.m.C_GenerateKeyAsync(s, t.mechanism, t.template);
-          try {
-            this.m.C_SetAttributeValue(s, key, [{ type: p.CKA_LABEL, value: label }]);
-          } catch (err) {
-            destroyQuietly(this.m, s, key);
-            throw err;
-          }
-        });
+        await this.pool.use(async (s) => nameGenerated(this.m, s, label, [await this.m.C_GenerateKeyAsync(s, t.mechanism, t.template)]));
       }
     } catch (err) {
       throw toKeyError(err, `${type} key generation`);

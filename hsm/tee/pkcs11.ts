@@ -15,6 +15,8 @@
  * `checkMaster` has nothing to check.
  *
  * Labels are outside the key store's `edgeward/` prefix so the key service's reconcile never touches them.
+ * Both keys are generated under `<label>.pending` and then relabelled (`nameGenerated`, reliability H1): a
+ * kill inside SoftHSM2's generation leaves only pending objects, which the next open destroys.
  * One session of its own, operations serialised.
  */
 import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
@@ -23,7 +25,7 @@ import type * as P from 'pkcs11js';
 import type { Pkcs11Options } from '../support/options.js';
 import { StartupError } from '../support/errors.js';
 import { acquireLibrary, codeOf, findTokenSlot, login, readPin, releaseLibrary, type Handle } from '../pkcs11/library.js';
-import { findByLabel } from '../pkcs11/objects.js';
+import { findByLabel, findObjects, nameGenerated } from '../pkcs11/objects.js';
 import { gcm, oaep } from '../pkcs11/mechanisms.js';
 import { publicKeySpki, secretKeyTemplate } from '../pkcs11/templates.js';
 import { oaepSha256Decode } from './oaep.js';
@@ -38,9 +40,20 @@ const MAGIC = Buffer.from('EWPM');
 
 export type UnwrapPath = 'token-oaep-sha256' | 'token-raw-rsa+host-oaep-sha256';
 
+/**
+ * The label a key is generated under before it gets its final one (`nameGenerated`): what a kill inside
+ * SoftHSM2's generation leaves carries it, and every open destroys it.
+ */
+const pendingOf = (label: string): string => `${label}.pending`;
+
+/** Destroy what a kill during generation left under `label`'s pending label. */
+function sweepPending(m: P.PKCS11, s: Handle, label: string): void {
+  for (const o of findObjects(m, s, [{ type: p.CKA_LABEL, value: pendingOf(label) }])) m.C_DestroyObject(s, o.handle);
+}
+
 /** The pair's templates: RSA-2048, private half sensitive and never extractable. */
 function workloadPairTemplates(id: Buffer): { pub: P.Template; priv: P.Template } {
-  const common: P.Template = [{ type: p.CKA_TOKEN, value: true }, { type: p.CKA_LABEL, value: WORKLOAD_KEY_LABEL }, { type: p.CKA_ID, value: id }];
+  const common: P.Template = [{ type: p.CKA_TOKEN, value: true }, { type: p.CKA_LABEL, value: pendingOf(WORKLOAD_KEY_LABEL) }, { type: p.CKA_ID, value: id }];
   return {
     pub: [
       { type: p.CKA_CLASS, value: p.CKO_PUBLIC_KEY }, ...common, { type: p.CKA_PRIVATE, value: false },
@@ -55,7 +68,10 @@ function workloadPairTemplates(id: Buffer): { pub: P.Template; priv: P.Template 
   };
 }
 
-/** The pair under WORKLOAD_KEY_LABEL; a lone half (a crash inside generation) is destroyed and the pair made again. */
+/**
+ * The pair under WORKLOAD_KEY_LABEL. What a crash inside its generation left (pending objects, a lone half
+ * after the first relabel) is destroyed and the pair made again.
+ */
 function findOrCreatePair(m: P.PKCS11, s: Handle): { priv: Handle; pub: Handle; created: boolean } {
   const objs = findByLabel(m, s, WORKLOAD_KEY_LABEL);
   const priv = objs.find((o) => o.cls === p.CKO_PRIVATE_KEY)?.handle;
@@ -64,6 +80,7 @@ function findOrCreatePair(m: P.PKCS11, s: Handle): { priv: Handle; pub: Handle; 
   for (const o of objs) m.C_DestroyObject(s, o.handle);
   const t = workloadPairTemplates(randomBytes(16));
   const kp = m.C_GenerateKeyPair(s, { mechanism: p.CKM_RSA_PKCS_KEY_PAIR_GEN }, t.pub, t.priv);
+  nameGenerated(m, s, WORKLOAD_KEY_LABEL, [kp.publicKey, kp.privateKey]);
   return { priv: kp.privateKey, pub: kp.publicKey, created: true };
 }
 
@@ -104,6 +121,7 @@ export class Pkcs11TeeBackend implements TeeBackend {
       const token = findTokenSlot(m, cfg);
       session = m.C_OpenSession(token.slot, p.CKF_SERIAL_SESSION | p.CKF_RW_SESSION);
       login(m, session, readPin(cfg), token.label);
+      for (const label of [WORKLOAD_KEY_LABEL, SEAL_MASTER_LABEL]) sweepPending(m, session, label);
       const pair = findOrCreatePair(m, session);
       const pub = createPublicKey({ key: publicKeySpki(m, session, pair.pub, 'rsa-2048'), format: 'der', type: 'spki' });
       return new Pkcs11TeeBackend(m, cfg.library, session, { label: token.label, serial: token.serial }, pair.priv, pub, pair.created);
@@ -193,8 +211,10 @@ export class Pkcs11TeeBackend implements TeeBackend {
   private sealKey(create: boolean): Handle | undefined {
     const found = findByLabel(this.m, this.session, SEAL_MASTER_LABEL).find((o) => o.cls === p.CKO_SECRET_KEY)?.handle;
     if (found || !create) return found;
-    const t = secretKeyTemplate('aes-256-gcm', SEAL_MASTER_LABEL, randomBytes(16));
-    return this.m.C_GenerateKey(this.session, t.mechanism, t.template);
+    const t = secretKeyTemplate('aes-256-gcm', pendingOf(SEAL_MASTER_LABEL), randomBytes(16));
+    const key = this.m.C_GenerateKey(this.session, t.mechanism, t.template);
+    nameGenerated(this.m, this.session, SEAL_MASTER_LABEL, [key]);
+    return key;
   }
 
   async sealMaster(secret: Buffer): Promise<Buffer> {
