@@ -8,16 +8,15 @@
  * type inside a type declaration, a future opcode) is an error: a component whose types cannot be read is
  * refused, never linked unchecked.
  *
- * One file of ~430 lines on purpose: ComponentReader's methods follow Binary.md's productions in order and
- * call each other freely (a value type holds a record holds a value type…); split across files, the
- * grammar would be read in pieces for nothing.
+ * One file on purpose: ComponentReader's methods follow Binary.md's productions in order and call each
+ * other freely (a value type holds a record holds a value type…); split across files, the grammar would be
+ * read in pieces for nothing. The bytes themselves (LEB128, names, vectors) are reader.ts's.
  */
 import type { ComponentType, Extern, FuncType, InstanceType, PrimName, ResourceType, TypeExtern, ValType } from './types.js';
 import { unversioned } from './types.js';
+import { ComponentTypeError, Reader } from './reader.js';
 
-export class ComponentTypeError extends Error {
-  override readonly name = 'ComponentTypeError';
-}
+export { ComponentTypeError } from './reader.js';
 
 const PRIMS: Record<number, PrimName> = {
   0x7f: 'bool', 0x7e: 's8', 0x7d: 'u8', 0x7c: 's16', 0x7b: 'u16', 0x7a: 's32', 0x79: 'u32',
@@ -47,64 +46,6 @@ class Scope {
 }
 
 const MAX_DEPTH = 64;
-const textDecoder = new TextDecoder('utf-8', { fatal: true });
-
-class Reader {
-  pos: number;
-  constructor(readonly bytes: Uint8Array, pos = 0, readonly end = bytes.length) { this.pos = pos; }
-
-  byte(): number {
-    if (this.pos >= this.end) throw new ComponentTypeError('unexpected end of component');
-    return this.bytes[this.pos++]!;
-  }
-  peek(): number {
-    if (this.pos >= this.end) throw new ComponentTypeError('unexpected end of component');
-    return this.bytes[this.pos]!;
-  }
-  u32(): number {
-    let result = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
-      const b = this.byte();
-      result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) {
-        if (result > 0xffffffff) throw new ComponentTypeError('u32 out of range');
-        return result;
-      }
-    }
-    throw new ComponentTypeError('malformed LEB128');
-  }
-  string(): string {
-    const len = this.u32();
-    if (len > this.end - this.pos) throw new ComponentTypeError('string past the end');
-    const start = this.pos;
-    this.pos += len;
-    // Names are almost always ASCII: build those directly (TextDecoder costs ~0.5 µs a call, and a
-    // componentize-qjs guest declares hundreds of short names); anything else goes through the strict decoder.
-    if (len <= 64) {
-      let s = '';
-      for (let i = start; i < start + len; i++) {
-        const c = this.bytes[i]!;
-        if (c >= 0x80) return textDecoder.decode(this.bytes.subarray(start, start + len));
-        s += String.fromCharCode(c);
-      }
-      return s;
-    }
-    return textDecoder.decode(this.bytes.subarray(start, start + len));
-  }
-  vec<T>(item: () => T): T[] {
-    const n = this.u32();
-    if (n > this.end - this.pos) throw new ComponentTypeError('vector longer than its section');
-    const out: T[] = [];
-    for (let i = 0; i < n; i++) out.push(item());
-    return out;
-  }
-  optional<T>(item: () => T): T | undefined {
-    const b = this.byte();
-    if (b === 0) return undefined;
-    if (b === 1) return item();
-    throw new ComponentTypeError(`bad option byte 0x${b.toString(16)}`);
-  }
-}
 
 /** The declared types of a component: its imports and exports by full name. */
 export function decodeComponentTypes(bytes: Uint8Array): ComponentType {

@@ -24,6 +24,8 @@ export const MAX_SIGNATURE_BYTES = 1024;
 export const MAX_SIGNER_PEM_BYTES = 32 * 1024;
 /** Smallest RSA modulus accepted (NIST SP 800-131A). */
 export const MIN_RSA_BITS = 2048;
+/** Most certificates a signer chain may carry (leaf + intermediates), and most links walked. */
+export const MAX_CHAIN_CERTS = 5;
 
 const BASE64_RE = /^[A-Za-z0-9+/]+={0,2}$/;
 
@@ -114,5 +116,21 @@ export function verifyDetached(key: KeyObject, data: Uint8Array, sig: Buffer): b
       return verify(null, data, key, sig);
     default:
       throw new SignatureError('untrusted-signer', `signer key: ${type} keys are not supported (ECDSA P-256, RSA, Ed25519)`);
+  }
+}
+
+/** A verified signer: its key, `sha256:<hex of SPKI>`, and the certificate subject when one was used. */
+export interface VerifiedSigner {
+  key: KeyObject;
+  id: string;
+  subject?: string;
+}
+
+/** `fn`'s result; whatever it throws is the signer's material being malformed (a SignatureError). */
+export function parse<T>(fn: () => T, what: string): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new SignatureError('malformed-signature', `${what}: ${(err as Error).message.split('\n')[0]}`);
   }
 }

@@ -7,8 +7,7 @@
 import 'reflect-metadata'; // @peculiar/x509 (tsyringe) needs it before its first import
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { SignatureError, spkiId } from './signature.js';
-import { MAX_CHAIN_CERTS, parse, type VerifiedSigner } from './trust.js';
+import { MAX_CHAIN_CERTS, parse, SignatureError, spkiId, type VerifiedSigner } from './signature.js';
 
 /**
  * The signer of a certificate chain (PEM blocks, leaf first): trusted when the leaf's key is a trusted key

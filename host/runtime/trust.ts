@@ -9,19 +9,13 @@
  */
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { MAX_TRUSTED_SIGNERS, SignatureError, spkiId, UNSIGNED, verifyDetached, type SignatureMaterial, type SignaturePolicy } from './signature.js';
+import {
+  MAX_CHAIN_CERTS, MAX_TRUSTED_SIGNERS, parse, SignatureError, spkiId, UNSIGNED, verifyDetached, type SignatureMaterial, type SignaturePolicy, type VerifiedSigner,
+} from './signature.js';
 
-/** Most certificates a signer chain may carry (leaf + intermediates), and most links walked. */
-export const MAX_CHAIN_CERTS = 5;
+export { MAX_CHAIN_CERTS, type VerifiedSigner } from './signature.js';
 
 const PEM_RE = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]+?-----END \1-----/g;
-
-/** A verified signer: its key, `sha256:<hex of SPKI>`, and the certificate subject when one was used. */
-export interface VerifiedSigner {
-  key: KeyObject;
-  id: string;
-  subject?: string;
-}
 
 /** A trusted-signer file that cannot be used; the daemon reports it as a config error. */
 export class TrustConfigError extends Error {
@@ -131,13 +125,5 @@ export class TrustStore {
     if (certs.length > MAX_CHAIN_CERTS) throw new SignatureError('malformed-signature', `signer: more than ${MAX_CHAIN_CERTS} certificates`);
     const { verifyCertificateSigner } = await import('./trust-path.js');
     return verifyCertificateSigner(certs.map((c) => c.pem), this.anchors, (id) => this.keys.has(id), now);
-  }
-}
-
-export function parse<T>(fn: () => T, what: string): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw new SignatureError('malformed-signature', `${what}: ${(err as Error).message.split('\n')[0]}`);
   }
 }

@@ -1,5 +1,5 @@
 /**
- * Issuing the certificates the certificate service makes (issue.ts's CertRequest: quickstart root and Edge
+ * Issuing the certificates the certificate service makes (CertRequest, below: quickstart root and Edge
  * CA, module server and identity certificates) with a small DER encoder and node:crypto, so issuing one
  * does not load @peculiar/x509 and its ASN.1 schemas (~6 MiB resident for the daemon's lifetime; a module
  * asking for its server certificate at start is the common case). The encoding is the one @peculiar/x509
@@ -10,7 +10,6 @@ import { createHash, createPublicKey, randomBytes, X509Certificate } from 'node:
 import { isIP } from 'node:net';
 import { DAEMON_CALLER, type KeyService, type SignAlgorithm } from '../keys/index.js';
 import type { HsmSigningKey } from './hsm-crypto.js';
-import type { CertRequest } from './issue.js';
 
 /** An issuer for `issueCertificateDer`: its certificate (DER) and its signing key in the key service. */
 export interface DerIssuer {
@@ -182,6 +181,21 @@ function signatureAlgorithm(key: HsmSigningKey): { der: Buffer; service: SignAlg
   const a = key.algorithm;
   if (a.name === 'ECDSA') return a.hash === 'SHA-384' ? { der: seq(oid('1.2.840.10045.4.3.3')), service: 'ecdsa-sha384' } : { der: seq(oid('1.2.840.10045.4.3.2')), service: 'ecdsa-sha256' };
   return { der: seq(oid('1.2.840.113549.1.1.11'), tlv(0x05)), service: 'rsa-pkcs1-sha256' };
+}
+
+/** What to issue: the subject, its public key, validity and kind, and its subject alternative names. */
+export interface CertRequest {
+  subject: string;
+  /** Subject public key, SPKI DER. */
+  publicKey: Uint8Array;
+  notBefore: Date;
+  notAfter: Date;
+  kind: 'root-ca' | 'intermediate-ca' | 'server' | 'client';
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  uris?: string[];
+  /** Hex; a random positive 127-bit serial when absent. */
+  serialNumber?: string;
 }
 
 /** Positive 127-bit serial (RFC 5280 §4.1.2.2: at most 20 octets, non-negative), hex. */

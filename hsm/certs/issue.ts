@@ -6,29 +6,16 @@ import 'reflect-metadata'; // @peculiar/x509 (tsyringe) needs it before its firs
 import * as x509 from '@peculiar/x509';
 import type { KeyService } from '../keys/index.js';
 import { hsmCrypto, type HsmSigningKey } from './hsm-crypto.js';
-import { randomSerial } from './der.js';
+import { randomSerial, type CertRequest } from './der.js';
 import { pemCertBlocks } from './pem.js';
+
+export type { CertRequest } from './der.js';
 
 /** An issuer: its certificate and a signing key that lives in the key service. */
 export interface Issuer {
   cert: x509.X509Certificate;
   key: HsmSigningKey;
 }
-
-export interface CertRequest {
-  subject: string;
-  /** Subject public key, SPKI DER. */
-  publicKey: Uint8Array;
-  notBefore: Date;
-  notAfter: Date;
-  kind: 'root-ca' | 'intermediate-ca' | 'server' | 'client';
-  dnsNames?: string[];
-  ipAddresses?: string[];
-  uris?: string[];
-  /** Hex; a random positive 127-bit serial when absent. */
-  serialNumber?: string;
-}
-
 
 /** Issue `req`, signed by `issuer` (or self-signed by `selfKey` for a root). */
 export async function issueCertificate(keys: KeyService, req: CertRequest, issuer: Issuer | { selfKey: HsmSigningKey }): Promise<x509.X509Certificate> {
