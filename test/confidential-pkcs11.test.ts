@@ -201,14 +201,15 @@ describe('crash safety of the two keys (reliability H1)', () => {
     const m = acquireLibrary(hsm.library); // the instance the backend uses
     const generated: string[] = [];
     const [pair, secret] = [m.C_GenerateKeyPair, m.C_GenerateKey];
-    m.C_GenerateKeyPair = function (this: typeof m, s, mech, pub, priv) {
-      generated.push(labelOf(pub), labelOf(priv));
-      return pair.call(this, s, mech, pub, priv);
-    } as typeof m.C_GenerateKeyPair;
-    m.C_GenerateKey = function (this: typeof m, s, mech, t) {
-      generated.push(labelOf(t));
-      return secret.call(this, s, mech, t);
-    } as typeof m.C_GenerateKey;
+    type Template = { type: number; value?: unknown }[];
+    m.C_GenerateKeyPair = ((...args: unknown[]) => {
+      generated.push(labelOf(args[2] as Template), labelOf(args[3] as Template));
+      return Reflect.apply(pair, m, args) as unknown;
+    }) as typeof m.C_GenerateKeyPair;
+    m.C_GenerateKey = ((...args: unknown[]) => {
+      generated.push(labelOf(args[2] as Template));
+      return Reflect.apply(secret, m, args) as unknown;
+    }) as typeof m.C_GenerateKey;
     let c: Pkcs11TeeBackend | undefined;
     try {
       c = await Pkcs11TeeBackend.open(cfgOf(4));
