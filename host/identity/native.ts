@@ -8,6 +8,7 @@ import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { readStateJson, ensureSubdir, SerialStateFile } from '../state/dir.js';
 import { RuntimeError } from '../runtime/types.js';
+import { codeUnitOrder } from '../../hsm/support/order.js';
 
 /** Native modules one device may register (every table has a capacity). */
 export const MAX_NATIVE_MODULES = 64;
@@ -54,7 +55,7 @@ export class NativeModules {
   }
 
   all(): NativeModule[] {
-    return [...this.byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return [...this.byName.values()].sort((a, b) => codeUnitOrder(a.name, b.name));
   }
 
   /** Register (or return the existing registration of) a native module. */

@@ -9,6 +9,7 @@ import type { ModuleSpec } from './manifest.js';
 import type { Registration } from './registry.js';
 import { loadSignature } from './signature.js';
 import type { DeployResult } from './types.js';
+import { codeUnitOrder } from '../../hsm/support/order.js';
 
 /** What the deployer needs of the runtime (runtime.ts `ComponentRuntime` is one). */
 export interface DeployTarget {
@@ -87,7 +88,7 @@ async function unchanged(old: Registration, spec: ModuleSpec): Promise<{ digest:
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
   if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, sortKeys(x)]));
+    return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => codeUnitOrder(a, b)).map(([k, x]) => [k, sortKeys(x)]));
   }
   return v;
 }

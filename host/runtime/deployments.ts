@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { readStateJson, SerialStateFile } from '../state/dir.js';
 import type { ModuleSpec } from './manifest.js';
+import { codeUnitOrder } from '../../hsm/support/order.js';
 
 /** The source of a deployment made through the management API (or the CLI, which uses it). */
 export const API_SOURCE = 'management API';
@@ -28,7 +29,7 @@ export interface DeploymentRecord {
 export function deploymentDigest(specs: readonly ModuleSpec[]): string {
   const canonical = (v: unknown): unknown =>
     Array.isArray(v) ? v.map(canonical) : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])])) : v;
-  return `sha256:${createHash('sha256').update(JSON.stringify(canonical([...specs].sort((a, b) => a.name.localeCompare(b.name))))).digest('hex')}`;
+  return `sha256:${createHash('sha256').update(JSON.stringify(canonical([...specs].sort((a, b) => codeUnitOrder(a.name, b.name))))).digest('hex')}`;
 }
 
 export class DeploymentRecords {

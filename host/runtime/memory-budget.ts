@@ -11,6 +11,7 @@
 import { promises as fs } from 'node:fs';
 import type { MemoryBudget, ModuleMemory } from '../status.js';
 import type { WorkerMemory } from './sandbox/messages.js';
+import { codeUnitOrder } from '../../hsm/support/order.js';
 
 /** How long a worker has to answer: a worker between calls answers in well under a millisecond. */
 export const MEMORY_PROBE_TIMEOUT_MS = 200;
@@ -43,7 +44,7 @@ export function hasMemoryBudget(x: object): x is MemoryBudgetSource {
 
 /** The daemon's figures and every running module's share; takes at most about `timeoutMs`. */
 export async function collectMemoryBudget(src: MemorySources, timeoutMs = MEMORY_PROBE_TIMEOUT_MS): Promise<MemoryBudget> {
-  const running = [...src.instances].filter(([, inst]) => inst.alive).sort(([a], [b]) => a.localeCompare(b));
+  const running = [...src.instances].filter(([, inst]) => inst.alive).sort(([a], [b]) => codeUnitOrder(a, b));
   // All workers are asked at once: the call costs one bound, not one per module.
   const answers = await Promise.all(running.map(([, inst]) => inst.memory(timeoutMs).catch(() => undefined)));
   const code = await sharedCode(running.map(([name]) => [name, src.digestOf(name) ?? 'unknown']), src.componentPath);

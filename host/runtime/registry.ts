@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { SerialStateFile } from '../state/dir.js';
 import { RuntimeError } from './errors.js';
 import { signatureMaterialSchema, UNSIGNED } from './signature.js';
+import { codeUnitOrder } from '../../hsm/support/order.js';
 
 /** A registration's probe settings (all optional; DEFAULT_HEALTH fills the rest). */
 export const healthSettingsSchema = z
@@ -125,7 +126,7 @@ export class Registry {
   }
 
   all(): Registration[] {
-    return [...this.byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return [...this.byName.values()].sort((a, b) => codeUnitOrder(a.name, b.name));
   }
 
   async put(r: Registration): Promise<void> {

@@ -16,6 +16,7 @@ import {
   type KeyOperation, type KeyPairType, type KeyRef, type KeyService, type KeyStore, type KeyType, type Namespace,
   type SecretKeyType, type SignAlgorithm, type StoredKey,
 } from './types.js';
+import { codeUnitOrder } from '../support/order.js';
 
 /** Label of a service-created key: readable in `pkcs11-tool --list-objects`. */
 export function keyLabel(namespace: Namespace, id: string): string {
@@ -210,7 +211,7 @@ class StoreKeyService implements KeyService {
     if (!this.authorize(caller, 'list', { namespace: ns })) throw accessDenied();
     const prefix = keyLabel(ns, '');
     const keys = await this.guard(() => this.store.list(prefix));
-    return keys.map((k) => ({ namespace: ns, id: k.label.slice(prefix.length), type: k.type })).sort((a, b) => a.id.localeCompare(b.id));
+    return keys.map((k) => ({ namespace: ns, id: k.label.slice(prefix.length), type: k.type })).sort((a, b) => codeUnitOrder(a.id, b.id));
   }
 
   async close(): Promise<void> {

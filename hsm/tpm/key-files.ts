@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic, removeFileDurable } from '../support/atomic.js';
 import type { PcrSelection } from './types.js';
+import { codeUnitOrder } from '../support/order.js';
 
 export type TpmKeyType = 'ec-p256' | 'rsa-2048' | 'hmac-sha256';
 
@@ -98,6 +99,6 @@ export class KeyFiles {
       const f = JSON.parse(await fs.readFile(path.join(this.dir, name), 'utf8')) as KeyFile;
       if (f.label.startsWith(prefix)) out.push({ label: f.label, type: f.kind });
     }
-    return out.sort((a, b) => a.label.localeCompare(b.label));
+    return out.sort((a, b) => codeUnitOrder(a.label, b.label));
   }
 }

@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import type { MgmtClient } from '../client.js';
 import { action, table } from '../output.js';
 import type { DeployResult, InvokeResult, ModuleDetails } from '../../runtime/types.js';
+import { codeUnitOrder } from '../../../hsm/support/order.js';
 
 type GetClient = () => Promise<MgmtClient>;
 
@@ -52,7 +53,7 @@ export function describeModule(m: ModuleDetails, now = Date.now()): string {
 
 export function formatList(modules: ModuleDetails[], now = Date.now()): string {
   const rows = [['NAME', 'STATUS', 'DESCRIPTION', 'RESTARTS', 'CRASHES', 'Config']];
-  for (const m of [...modules].sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const m of [...modules].sort((a, b) => codeUnitOrder(a.name, b.name))) {
     const e = (m.edgeward ?? {}) as { restartCount?: number; crashCount?: number; generationId?: string };
     if (m.type === 'native') rows.push([m.name, m.status.runtimeStatus.status, describeModule(m, now), '-', '-', `native (generation ${e.generationId ?? '?'})`]);
     else rows.push([m.name, m.status.runtimeStatus.status, describeModule(m, now), String(e.restartCount ?? 0), String(e.crashCount ?? 0), m.config.settings.image]);
