@@ -13,8 +13,9 @@
  * What is bundled: our code and the pure ES-module libraries of the daemon's own thread (zod, hono,
  * @hono/node-server, smol-toml). Every other package stays an `import` of node_modules: native or
  * WebAssembly parts (pkcs11js, jco, componentize-*), files read at run time (pino's transports), and
- * CommonJS. Worker-thread code (host/runtime/worker.mjs and the modules it imports) is not part of it:
- * workers load their files from the package tree (host/runtime/assets.ts), as before.
+ * CommonJS. The `.mjs` code (the sandbox worker and the modules it imports, the transpiler thread, the
+ * broker protocol and the validator) is not part of it: scripts/copy-mjs.mjs copies it into dist/, and the
+ * daemon loads it from there (host/runtime/assets.ts), inside the tree its code digest measures.
  *
  * Whitespace and syntax are minified (that is where the memory is); identifiers are not minified. Where
  * two modules declare the same top-level name, esbuild renames one (`describe2`): a stack trace shows that

@@ -55,7 +55,7 @@ const x509 = (urls: string[]) => urls.filter((u) => u.includes('/node_modules/@p
 const devices = (urls: string[]) => urls.filter((u) => /\/dist\/hsm\/(tpm\/(tpm|shared|identity|transport)|tee\/(tpm|pkcs11|optee))\.js$|\/dist\/host\/measure\/service\.js$|\/node_modules\/pkcs11js\//.test(u));
 
 describe('daemon start: heavy code loaded only when needed', () => {
-  it('@peculiar/x509 is not loaded to issue the quickstart Edge CA at first boot, nor to read it at the next start (raw-key signers trusted); no TPM or PKCS#11 code without a TPM or a TEE backend', async () => {
+  it('@peculiar/x509 is not loaded to issue the quickstart Edge CA at first boot, nor to read it at the next start (raw-key signers trusted); no TPM or PKCS#11 code without a TPM or a TEE backend; the .mjs code comes from dist/, the measured tree', async () => {
     const { home, cleanup } = tempHome();
     try {
       const signer = path.join(home, 'signer.pub');
@@ -75,6 +75,11 @@ describe('daemon start: heavy code loaded only when needed', () => {
         expect(devices(urls), boot).toEqual([]);
         expect(icu(urls), boot).toEqual([]);
         expect(urls.filter((u) => u.endsWith('/dist/host/runtime/trust-path.js') || u.endsWith('/dist/hsm/certs/issue.js')), boot).toEqual([]);
+        // The .mjs code the daemon's thread loads (broker protocol, boundary validator, glue script) comes
+        // from the tree its code digest measures (dist/), not from the sources beside it.
+        const mjs = urls.filter((u) => u.endsWith('.mjs') && !u.includes('/node_modules/'));
+        expect(mjs.some((u) => u.endsWith('/dist/host/boundary/validate.mjs')), `${boot}: ${mjs.join(', ')}`).toBe(true);
+        expect(mjs.filter((u) => !u.includes('/dist/host/')), boot).toEqual([]);
       }
     } finally {
       cleanup();

@@ -5,9 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../host/config/load.js';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CODE_ROOT, codeDigest, codeRootAbove, measuredConfig } from '../host/measure/code.js';
 import { configProblems } from './helpers/config.js';
 
@@ -61,5 +62,20 @@ describe('daemon code digest', () => {
     expect(codeRootAbove(path.join(repo, 'dist', 'host', 'measure'))).toBe(path.join(repo, 'dist'));
     // The bundle (scripts/bundle.mjs) sits in dist/host/bundle/, so it is itself measured with the rest.
     expect(codeRootAbove(path.join(repo, 'dist', 'host', 'bundle'))).toBe(path.join(repo, 'dist'));
+  });
+
+  it('the compiled runtime loads its .mjs code (sandbox worker, capability worker modules, validator) from the measured tree', async () => {
+    // Before, a daemon run from dist/ loaded these from the sources, outside its code digest.
+    const repo = path.resolve(import.meta.dirname, '..');
+    const dist = path.join(repo, 'dist');
+    const compiled = (await import(pathToFileURL(path.join(dist, 'host', 'runtime', 'assets.js')).href)) as typeof import('../host/runtime/assets.js');
+    for (const rel of ['host/runtime/worker.mjs', 'host/boundary/validate.mjs', 'host/capabilities/logging/worker.mjs', 'host/runtime/transpile.worker.mjs']) {
+      expect(compiled.assetPath(rel)).toBe(path.join(dist, rel));
+      expect(existsSync(compiled.assetPath(rel)), `${rel} is copied into dist/ by the build`).toBe(true);
+    }
+    expect(compiled.assetPath('guests/hello/dist/hello.wasm')).toBe(path.join(repo, 'guests', 'hello', 'dist', 'hello.wasm'));
+    // Under tsx (these tests), the sources are the tree, as the code digest says.
+    const { assetPath } = await import('../host/runtime/assets.js');
+    expect(assetPath('host/runtime/worker.mjs')).toBe(path.join(repo, 'host', 'runtime', 'worker.mjs'));
   });
 });

@@ -13,29 +13,25 @@
  * and is the same at every boot of an unchanged device.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canonicalJson } from '../../hsm/tpm/eventlog.js';
 import { redactConfig, REDACTED } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { EDGEWARD_VERSION } from '../version.js';
+import { codeRootAbove } from '../runtime/assets.js';
 
 const CODE_DIRS = ['host', 'hsm'];
+
+export { codeRootAbove };
 
 /**
  * The tree this module was loaded from: dist/ or the repository root, the nearest directory above this
  * file that holds both `host/` and `hsm/` (from dist/host/measure/, from the bundle in dist/host/bundle/,
- * or from the sources under tsx).
+ * or from the sources under tsx). The runtime loads its `.mjs` code from the same tree (runtime/assets.ts).
  */
 export const CODE_ROOT = codeRootAbove(path.dirname(fileURLToPath(import.meta.url)));
-
-export function codeRootAbove(dir: string): string {
-  for (let d = dir; ; d = path.dirname(d)) {
-    if (CODE_DIRS.every((c) => existsSync(path.join(d, c)))) return d;
-    if (path.dirname(d) === d) throw new Error(`edgeward: no directory with ${CODE_DIRS.join(' and ')} above ${dir}`);
-  }
-}
 
 async function filesUnder(root: string, rel: string): Promise<string[]> {
   const out: string[] = [];
