@@ -1,9 +1,9 @@
 /**
  * `npm run bench`: builds dist/ from the sources, then runs every benchmark in bench/ (each also runs alone
  * with `npx tsx bench/<name>.ts`, after `npm run build`), one after the other so they do not compete for the
- * two cores, and collects their closing lines. The build comes first because memory.ts and workload.ts
- * start the real daemon from dist/, while the sandbox worker's .mjs are read from the sources: a stale
- * dist/ would measure old code, or old code beside new workers.
+ * two cores, and collects their closing lines. The build comes first because memory.ts, workload.ts and
+ * runtime.ts's new-process starts run the daemon's code from dist/ (its .mjs workers too, copied there by the
+ * build): a stale dist/ would measure old code.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';

@@ -1,7 +1,7 @@
 // The broker's protocol, in one module both sides import: sandbox/broker.ts (the daemon's thread) and worker.mjs
 // (the sandbox worker). A capability call travels through shared memory only: the Int32 `flag` array holds
 // the slots below, the guest's arguments go into the request buffer, the host's answer into the answer
-// buffer. Plain ESM (no imports) so the worker can load it from the package's sources.
+// buffer. Plain ESM (no imports): tsc emits none, the build copies it into dist/ beside the worker.
 
 // Slots of the shared Int32 flag array.
 /** Answer length, or one of the ANSWER_* codes. */

@@ -53,7 +53,7 @@ export function preloadWorkerModules(urls: Iterable<string>): void {
 }
 
 function spawnWorker(): Worker {
-  // worker.mjs is loaded from the package's sources, from dist/ as from the TS sources (assets.ts).
+  // worker.mjs comes from the tree the code runs from: dist/ when compiled, the sources under tsx (assets.ts).
   const w = new Worker(assetPath('host/runtime/worker.mjs'), {
     env: {},
     execArgv: [],

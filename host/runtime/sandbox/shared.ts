@@ -1,8 +1,8 @@
 /**
  * The plain-ESM modules the daemon's side of the sandbox shares with the worker: the broker protocol
  * (broker-protocol.mjs: slots, answer codes, the one size function, the invoke channel's slots) and the boundary validator
- * (host/boundary/validate.mjs), and the glue's script form (glue-script.mjs). tsc does not copy .mjs into dist/, so both sides load them from the
- * package's sources (assets.ts), from dist/ as from the TS sources.
+ * (host/boundary/validate.mjs), and the glue's script form (glue-script.mjs). tsc emits no .mjs: the build copies
+ * them into dist/ (scripts/copy-mjs.mjs), and both sides load them from the tree the code runs from (assets.ts).
  *
  * Their types are their own JSDoc, checked by `npm run typecheck` (checkJs). The build does not read
  * JS (no allowJs, so nothing of them is emitted): the interfaces below say what the daemon uses, and
