@@ -6,8 +6,10 @@
  * compiled-wasm or glue code cache, a cold transpiler thread. An empty `stateDir` is the empty-cache start;
  * a second run over the same one finds the transpile cache (and the keys and certificates) on disk.
  *
- * usage: node bench/new-daemon.mjs <stateDir> <module spec JSON> <method>
- * prints one line: {"ms": …, "phases": {…}}
+ * usage: node bench/new-daemon.mjs <stateDir> <module spec JSON> <method> [<{"runs","gapMs","method"} JSON>]
+ * prints one line: {"ms": …, "phases": {…}}, and with the last argument the restarts in that daemon once it
+ * runs (`backToBack`, `spaced`: ms, phases, cpuMs per restart): what the compiled daemon does, with its
+ * CommonJS worker (scripts/bundle.mjs), where the bench's own process runs worker.mjs under tsx.
  */
 import v8 from 'node:v8';
 import { randomBytes } from 'node:crypto';
@@ -19,7 +21,7 @@ if (process.env.EDGEWARD_V8_DEFAULTS !== '1') v8.setFlagsFromString('--optimize-
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist');
 const load = (p) => import(path.join(DIST, p));
-const [stateDir, specJson, method] = process.argv.slice(2);
+const [stateDir, specJson, method, restartsJson] = process.argv.slice(2);
 const { ComponentRuntime } = await load('host/runtime/runtime.js');
 const { silentLogger } = await load('host/log.js');
 const { parseConfigText } = await load('host/config/load.js');
@@ -49,7 +51,30 @@ await rt.deploy([spec]);
 const r = await rt.invoke(spec.name, method, { name: 'bench' });
 const ms = performance.now() - t0;
 if (r.status !== 200) throw new Error(`invoke failed: ${JSON.stringify(r)}`);
-process.stdout.write(`${JSON.stringify({ ms, phases: rt.startPhases(spec.name) })}\n`);
+const out = { ms, phases: rt.startPhases(spec.name) };
+if (restartsJson) {
+  // Restarts in this now running daemon: restart → first invoke answered, `runs` back to back, then `runs`
+  // `gapMs` apart (the spare booted), after two unmeasured ones; with the process's CPU per restart.
+  const { runs, gapMs, method: m } = JSON.parse(restartsJson);
+  const series = async (gap) => {
+    const f = { ms: [], phases: [] };
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < runs; i++) {
+      if (gap > 0) await new Promise((r) => setTimeout(r, gap));
+      const t = performance.now();
+      await rt.restart(spec.name);
+      await rt.invoke(spec.name, m, null);
+      f.ms.push(performance.now() - t);
+      f.phases.push(rt.startPhases(spec.name));
+    }
+    const c = process.cpuUsage(c0);
+    return { ...f, cpuMs: (c.user + c.system) / 1000 / runs };
+  };
+  await series(0).then(() => undefined);
+  out.backToBack = await series(0);
+  out.spaced = await series(gapMs);
+}
+process.stdout.write(`${JSON.stringify(out)}\n`);
 await rt.close();
 await keys.close?.();
 process.exit(0);

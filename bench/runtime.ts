@@ -110,10 +110,12 @@ async function pingPongUs(): Promise<number> {
  * worker, V8's cache of compiled wasm, the glue's code cache, jco's transpiler thread); it is printed too,
  * for where the difference goes, but the targets are held against this one.
  */
-function freshStart(stateDir: string, spec: ModuleSpec, into: Figure, method = 'hello'): Promise<void> {
+interface DaemonRun { ms: number; phases: PhaseRecord; backToBack?: Figure; spaced?: Figure }
+
+function freshStart(stateDir: string, spec: ModuleSpec, into: Figure, method = 'hello', restarts?: { runs: number; gapMs: number; method: string }): Promise<DaemonRun> {
   const script = path.join(ROOT, 'bench', 'new-daemon.mjs');
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, stateDir, JSON.stringify(spec), method], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, stateDir, JSON.stringify(spec), method, ...(restarts ? [JSON.stringify(restarts)] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -121,10 +123,10 @@ function freshStart(stateDir: string, spec: ModuleSpec, into: Figure, method = '
     child.once('error', reject);
     child.once('exit', (code) => {
       if (code !== 0) return reject(new Error(`bench/new-daemon.mjs exited ${code}: ${err.slice(0, 2000)}`));
-      const r = JSON.parse(out.trim().split('\n').pop()!) as { ms: number; phases: PhaseRecord };
+      const r = JSON.parse(out.trim().split('\n').pop()!) as DaemonRun;
       into.ms.push(r.ms);
       into.phases.push(r.phases);
-      resolve();
+      resolve(r);
     });
   });
 }
@@ -257,8 +259,13 @@ async function main(): Promise<void> {
   }
   const rt = await open(newDir());
   await rt.deploy([hello]);
-  const restart = await restarts(rt, 'hello', 'count', RUNS);
-  const restartSpaced = await restarts(rt, 'hello', 'count', RUNS, RESTART_GAP_MS);
+  // Restarts as the compiled daemon makes them (its CommonJS worker), in a daemon process of their own;
+  // the same in this process (worker.mjs under tsx) are printed beside.
+  const helloD = await freshStart(newDir(), hello, figure(), 'hello', { runs: RUNS, gapMs: RESTART_GAP_MS, method: 'count' });
+  const restart = helloD.backToBack!;
+  const restartSpaced = helloD.spaced!;
+  const restartHere = await restarts(rt, 'hello', 'count', RUNS);
+  const restartSpacedHere = await restarts(rt, 'hello', 'count', RUNS, RESTART_GAP_MS);
   // The first calls run the glue, the guest and this path unoptimised: V8 tiers the JS up and compiles
   // the hot QuickJS functions again with TurboFan in the background (on this 2-core VM that took a few
   // thousand calls). The first 200 and the median of each of the first five thousand are printed; the
@@ -293,8 +300,11 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 100)); // a running daemon is not deploying back to back
   }
   await rt.deploy([hello, echo]);
-  const tinyRestart = await restarts(rt, 'echo', 'x', RUNS);
-  const tinyRestartSpaced = await restarts(rt, 'echo', 'x', RUNS, RESTART_GAP_MS);
+  const tinyD = await freshStart(newDir(), echo, figure(), 'x', { runs: RUNS, gapMs: RESTART_GAP_MS, method: 'x' });
+  const tinyRestart = tinyD.backToBack!;
+  const tinyRestartSpaced = tinyD.spaced!;
+  const tinyRestartHere = await restarts(rt, 'echo', 'x', RUNS);
+  const tinyRestartSpacedHere = await restarts(rt, 'echo', 'x', RUNS, RESTART_GAP_MS);
   await close(rt);
 
   // (c) broker: a guest calling a host capability N times per invoke; the same guest with the same
@@ -388,11 +398,13 @@ async function main(): Promise<void> {
   console.log(phaseLine(warmDisk));
   console.log(`    the same two starts as a new runtime in this bench's own process (JIT-warm host code, a spare worker, V8's wasm and glue caches, a warm transpiler): empty cache ${fmt(median(coldHere.ms))}, cache on disk ${fmt(median(warmDiskHere.ms))}`);
   console.log(`  in this process, cache on disk:${phaseLine(warmDiskHere).trimStart()}`);
-  console.log(`(b) warm restart hello in a running runtime (compiled in memory), back to back: median ${fmt(median(restart.ms))}`);
+  console.log(`(b) warm restart hello in a running daemon (its compiled code, CommonJS worker; compiled in memory), back to back: median ${fmt(median(restart.ms))}`);
   console.log(phaseLine(restart));
   console.log(cpuLine(restart));
   console.log(`(b) warm restart hello, restarts ${RESTART_GAP_MS} ms apart (spare worker ready): median ${fmt(median(restartSpaced.ms))}`);
   console.log(phaseLine(restartSpaced));
+  console.log(`    the same restarts in this bench's process (worker.mjs under tsx, ES module loader per worker): back to back ${fmt(median(restartHere.ms))}, ${RESTART_GAP_MS} ms apart ${fmt(median(restartSpacedHere.ms))}; tiny ${fmt(median(tinyRestartHere.ms))}, ${fmt(median(tinyRestartSpacedHere.ms))}`);
+  console.log(`  in this process, hello back to back:${cpuLine(restartHere).trimStart()}`);
   console.log(`    tiny WAT echo, new daemon process: cold ${fmt(median(tinyCold.ms))}, warm ${fmt(median(tinyWarm.ms))}; into a running runtime: deploy ${fmt(median(tinyDeploy.ms))}, restart ${fmt(median(tinyRestart.ms))}`);
   console.log(`  cold:${phaseLine(tinyCold).trimStart()}`);
   console.log(`  deploy into running:${phaseLine(tinyDeploy).trimStart()}`);

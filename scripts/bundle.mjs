@@ -29,7 +29,7 @@
  * file) is written beside dist/, for test/daemon-lazy-load.test.ts.
  */
 import { build } from 'esbuild';
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -93,6 +93,56 @@ const result = await build({
   plugins: [englishOnlyZod, onlyListedPackages],
 });
 writeFileSync(META, JSON.stringify(result.metafile));
+
+/**
+ * The sandbox worker as one CommonJS file, dist/host/runtime/worker.bundle.cjs: worker.mjs, what it
+ * imports, and every worker-side capability module (host/capabilities/<name>/worker.mjs), each evaluated
+ * only when a `load` or `preload` asks for it (its `import()` becomes a lazy initialiser here). A worker
+ * whose code is all CommonJS never starts Node's ES module loader: measured (median of 9, the daemon's V8
+ * flag, logging and exit preloaded as every spare does) ~15 ms of CPU less per worker boot. One `import()`
+ * of an ES module would bring the loader back, so the capability modules must be in the bundle too.
+ * runtime/sandbox/pool.ts spawns this file when it exists beside the compiled code (never under tsx). The
+ * first module sets the URL → module map worker.mjs takes (and removes from the global) at its top.
+ */
+const RUNTIME = path.join(ROOT, 'host', 'runtime');
+const capabilityWorkers = readdirSync(path.join(ROOT, 'host', 'capabilities'), { withFileTypes: true })
+  .filter((e) => e.isDirectory() && existsSync(path.join(ROOT, 'host', 'capabilities', e.name, 'worker.mjs')))
+  .map((e) => `host/capabilities/${e.name}/worker.mjs`);
+const workerModuleMap = {
+  name: 'worker-module-map',
+  setup(b) {
+    b.onResolve({ filter: /^edgeward:worker-module-map$/ }, () => ({ path: 'map', namespace: 'worker-module-map' }));
+    b.onLoad({ filter: /.*/, namespace: 'worker-module-map' }, () => ({
+      resolveDir: RUNTIME,
+      loader: 'js',
+      contents: [
+        "import path from 'node:path';",
+        "import { pathToFileURL } from 'node:url';",
+        '// __dirname: dist/host/runtime/, where this bundle is; the modules\' URLs are those assets.ts gives.',
+        "const at = (rel) => pathToFileURL(path.join(__dirname, '..', '..', rel)).href;",
+        "globalThis[Symbol.for('edgeward.bundledWorkerModules')] = new Map([",
+        ...capabilityWorkers.map((rel) => `  [at(${JSON.stringify(rel)}), () => import(${JSON.stringify(path.relative(RUNTIME, path.join(ROOT, rel)))})],`),
+        ']);',
+      ].join('\n'),
+    }));
+  },
+};
+await build({
+  absWorkingDir: ROOT,
+  stdin: { contents: "import 'edgeward:worker-module-map';\nimport './worker.mjs';\n", resolveDir: RUNTIME, sourcefile: 'worker-bundle-entry.mjs', loader: 'js' },
+  outfile: path.join(ROOT, 'dist', 'host', 'runtime', 'worker.bundle.cjs'),
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  banner: { js: '"use strict";' }, // the sources are ES modules: strict mode, as they were written for
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  plugins: [workerModuleMap],
+});
+console.log(`worker bundle: dist/host/runtime/worker.bundle.cjs (worker.mjs and ${capabilityWorkers.length} capability worker modules)`);
 const outputs = Object.keys(result.metafile.outputs);
 const modules = Object.keys(result.metafile.inputs).length;
 console.log(`bundle: ${outputs.length} files in ${path.relative(ROOT, OUT)}/ from ${modules} modules`);

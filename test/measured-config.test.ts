@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../host/config/load.js';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -64,7 +64,7 @@ describe('daemon code digest', () => {
     expect(codeRootAbove(path.join(repo, 'dist', 'host', 'bundle'))).toBe(path.join(repo, 'dist'));
   });
 
-  it('the compiled runtime loads its .mjs code (sandbox worker, capability worker modules, validator) from the measured tree', async () => {
+  it('the compiled runtime loads its .mjs code (sandbox worker, capability worker modules, validator) from the measured tree; its worker is the CommonJS bundle', async () => {
     // Before, a daemon run from dist/ loaded these from the sources, outside its code digest.
     const repo = path.resolve(import.meta.dirname, '..');
     const dist = path.join(repo, 'dist');
@@ -74,8 +74,19 @@ describe('daemon code digest', () => {
       expect(existsSync(compiled.assetPath(rel)), `${rel} is copied into dist/ by the build`).toBe(true);
     }
     expect(compiled.assetPath('guests/hello/dist/hello.wasm')).toBe(path.join(repo, 'guests', 'hello', 'dist', 'hello.wasm'));
+    // The compiled pool spawns the CommonJS bundle of the worker (scripts/bundle.mjs), which is in dist/ too,
+    // and which holds every capability worker module: its one `import()` is the fallback for a module it
+    // does not hold (a test's), so a spare never starts Node's ES module loader.
+    const pool = (await import(pathToFileURL(path.join(dist, 'host', 'runtime', 'sandbox', 'pool.js')).href)) as typeof import('../host/runtime/sandbox/pool.js');
+    const bundle = path.join(dist, 'host', 'runtime', 'worker.bundle.cjs');
+    expect(pool.workerEntry()).toBe(bundle);
+    const text = readFileSync(bundle, 'utf8');
+    expect(text.match(/\bimport\(/g)).toHaveLength(1);
+    for (const cap of ['clocks', 'exit', 'filesystem', 'http', 'logging', 'random', 'stdio']) expect(text).toContain(`at("host/capabilities/${cap}/worker.mjs")`);
     // Under tsx (these tests), the sources are the tree, as the code digest says.
     const { assetPath } = await import('../host/runtime/assets.js');
     expect(assetPath('host/runtime/worker.mjs')).toBe(path.join(repo, 'host', 'runtime', 'worker.mjs'));
+    const { workerEntry } = await import('../host/runtime/sandbox/pool.js');
+    expect(workerEntry()).toBe(path.join(repo, 'host', 'runtime', 'worker.mjs'));
   });
 });

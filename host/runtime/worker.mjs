@@ -1,5 +1,6 @@
-// Sandbox worker: one per module instance. Plain ESM so the same file serves the daemon (dist/) and the
-// tests (TS sources). It links only what the host sent it: the compiled core modules of ONE component,
+// Sandbox worker: one per module instance. Plain ESM, run as it is under tsx (the tests) and bundled as
+// CommonJS for the compiled daemon (scripts/bundle.mjs: a worker whose code is all CommonJS boots without
+// Node's ES module loader, ~15 ms of CPU less per worker). It links only what the host sent it: the compiled core modules of ONE component,
 // the worker-side capability modules the registration grants, and proxies for host-side capabilities
 // that go through the broker. Nothing from preview2-shim is linked: a guest never sees the host's
 // filesystem (only its own data directory, when granted), sockets (HTTP goes through the host, to
@@ -20,6 +21,16 @@ import {
 
 /** The worker's port to the host (a sandbox worker is always a worker thread). */
 const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
+
+// The worker-side capability modules compiled into this thread's own CommonJS bundle, by URL (the compiled
+// daemon runs dist/host/runtime/worker.bundle.cjs, built by scripts/bundle.mjs; under tsx this file runs
+// as it is and there are none). Taken once, and off the global, before any glue or guest runs here. A URL
+// not in it (a test's capability) is imported as before.
+const BUNDLED = Symbol.for('edgeward.bundledWorkerModules');
+const bundled = /** @type {Map<string, () => Promise<unknown>> | undefined} */ (Reflect.get(globalThis, BUNDLED));
+Reflect.deleteProperty(globalThis, BUNDLED);
+/** @param {string} url @returns {Promise<unknown>} */
+const importModule = (url) => bundled?.get(url)?.() ?? import(url);
 
 // Set by `load` (workers are spawned ahead of need, before they know their instance). The broker is
 // shared memory only (no message port on the hot path): `flag` (Int32) holds the slots below, the guest's
@@ -120,7 +131,7 @@ async function buildImports(init) {
   // Each entry: { url, skip: placeholder interfaces another module provides, dataDir? (only for the
   // capability that serves the module's data directory) }.
   for (const { url, skip, dataDir } of init.workerModules) {
-    const mod = /** @type {{ imports(ctx: WorkerContext): ImportObject }} */ (await import(url));
+    const mod = /** @type {{ imports(ctx: WorkerContext): ImportObject }} */ (await importModule(url));
     const provided = mod.imports(dataDir === undefined ? ctx : { ...ctx, dataDir });
     for (const iface of skip) delete provided[iface];
     Object.assign(imports, provided);
@@ -331,7 +342,7 @@ port.on('message', /** @param {HostMessage} msg */ async (msg) => {
   // A spare's warm-up (pool.ts): no instance yet, no reply. A failed import is left for `load` to report
   // (the import() there fails the same way).
   if (msg.t === 'preload') {
-    if (!loaded) for (const url of msg.urls) import(url).catch(() => undefined);
+    if (!loaded) for (const url of msg.urls) importModule(url).catch(() => undefined);
     return;
   }
   // A call the daemon sent on the invoke channel before this message is answered first, as it was sent.

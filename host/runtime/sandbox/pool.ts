@@ -11,6 +11,7 @@
  * A worker gets an empty env, no execArgv, no argv, its stdout/stderr piped to the host (the module log),
  * and a capped JS heap (`resourceLimits`; its linear memories are capped by the loader's rewrite).
  */
+import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { assetPath } from '../assets.js';
 import type { PreloadMessage } from './worker-api.js';
@@ -52,9 +53,20 @@ export function preloadWorkerModules(urls: Iterable<string>): void {
   preload = [...new Set(urls)];
 }
 
+let entry: string | undefined;
+/**
+ * The worker's entry: the CommonJS bundle of worker.mjs and the capability worker modules where the build
+ * made one (dist/, scripts/bundle.mjs: it boots without Node's ES module loader), worker.mjs itself under
+ * tsx. Both come from the tree the code runs from (assets.ts), the one the code digest measures.
+ */
+export function workerEntry(): string {
+  if (entry) return entry;
+  const bundle = assetPath('host/runtime/worker.bundle.cjs');
+  return (entry = existsSync(bundle) ? bundle : assetPath('host/runtime/worker.mjs'));
+}
+
 function spawnWorker(): Worker {
-  // worker.mjs comes from the tree the code runs from: dist/ when compiled, the sources under tsx (assets.ts).
-  const w = new Worker(assetPath('host/runtime/worker.mjs'), {
+  const w = new Worker(workerEntry(), {
     env: {},
     execArgv: [],
     argv: [],
