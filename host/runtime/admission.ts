@@ -20,6 +20,7 @@ import type { RollbackGuard } from './rollback.js';
 import { loadSignature, SignatureError, UNSIGNED, type SignatureMaterial } from './signature.js';
 import { TrustStore, verifyModule, type ModuleTrust, type SignerIdentity } from './trust.js';
 import { CONFIDENTIAL_KIND, ConfidentialRefusal, isConfidentialPackage, openConfidential, type OpenedComponent, type TeeResolver } from './confidential/open.js';
+import type { GlueCodeStore } from './glue-code-store.js';
 
 /** Stands for bytes a start did not read (Admission.unchangedUnsigned); never parsed. */
 const EMPTY = new Uint8Array(0);
@@ -53,6 +54,8 @@ export interface StartPlan {
   health: boolean;
   /** Settles when the measured bytes verified and their import types checked; the guest is instantiated only then. */
   gate: Promise<void>;
+  /** The glue's code cache on disk (loader.ts Prepared.codeCache). */
+  codeCache?: GlueCodeStore;
 }
 
 export class Admission {
@@ -154,7 +157,7 @@ export class Admission {
     gate.catch(() => undefined);
     const coreModules = await phases.time('compile', () => this.opts.loader.compile(prepared, limits.memory_mib));
     const health = prepared.exports.some((e) => e.startsWith('edgeward:module/health'));
-    return { glueSource: prepared.glueSource, coreModules, capabilities: plan.capabilities, interfaceTypes: this.linkedTypes(plan.capabilities), limits, gate, health };
+    return { glueSource: prepared.glueSource, coreModules, capabilities: plan.capabilities, interfaceTypes: this.linkedTypes(plan.capabilities), limits, gate, health, ...(prepared.codeCache ? { codeCache: prepared.codeCache } : {}) };
   }
 
   /**

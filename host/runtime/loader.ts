@@ -20,6 +20,7 @@ import { realModuleOf, stubComponent } from './stub-core.js';
 import { capCoreModuleMemory, MemoryLimitError, WASM_PAGE_BYTES } from './wasm-memory.js';
 import { hardenGlue } from './harden-glue.js';
 import type { Phases } from './phases.js';
+import { openGlueCodeStore, type GlueCodeStore } from './glue-code-store.js';
 
 /** A compiled core module (`WebAssembly.Module`; tsconfig's lib has no WebAssembly types). */
 export type CoreModule = { readonly __wasmModule?: never };
@@ -158,6 +159,7 @@ export interface Prepared {
   /** Component imports as jco names them (`edgeward:module/logging`, `wasi:clocks/wall-clock@0.2.3`). */
   imports: string[];
   exports: string[];
+  codeCache?: GlueCodeStore; // the glue's V8 code cache on disk, where the cache is sealed (glue-code-store.ts)
 }
 
 interface CacheIndex {
@@ -292,7 +294,7 @@ export class Loader {
     await fs.rm(dir, { recursive: true, force: true });
     await fs.rename(tmp, dir);
     await fsyncDir(this.cacheDir);
-    return preparedOf(digest, out);
+    return this.withCodeCache(dir, preparedOf(digest, out));
   }
 
   /** Transpile `component` with jco (in a worker thread, in memory) and harden the glue's lifting. */
@@ -346,7 +348,12 @@ export class Loader {
       if (name.endsWith('.wasm')) coreModules.set(name, data);
       if (name === GLUE) glue = data;
     }
-    return { digest, glueSource: glueOf(glue), coreModules, imports: index.imports, exports: index.exports };
+    return this.withCodeCache(dir, { digest, glueSource: glueOf(glue), coreModules, imports: index.imports, exports: index.exports });
+  }
+
+  /** `p` with its glue's code cache on disk, where the cache is sealed. */
+  private async withCodeCache(dir: string, p: Prepared): Promise<Prepared> {
+    return this.seal ? { ...p, codeCache: await openGlueCodeStore(dir, p.digest, p.glueSource, this.seal) } : p;
   }
 
   /**

@@ -199,6 +199,7 @@ export class Supervisor {
       signer: r.signer,
       instanceId,
       glueSource: plan.glueSource,
+      ...(plan.codeCache ? { glueCodeCache: plan.codeCache } : {}),
       coreModules: plan.coreModules,
       capabilities: plan.capabilities,
       interfaceTypes: plan.interfaceTypes,

@@ -2,9 +2,10 @@
  * V8 code caches of the glue the sandbox workers compile (glue-script.mjs), handed to each worker that
  * loads the same glue: V8 then skips compiling what the cache holds. A glue's cache is made once, after
  * its first start (off that start's critical path), so the next start of the same glue (a restart, a
- * crash restart, a second instance) gets it; nothing is written to disk: the sealed transpile cache stays
- * the only one. V8 accepts a cache only for the very text and V8 flags it was made with, and compiles
- * afresh otherwise.
+ * crash restart, a second instance) gets it; where the transpile cache is sealed, it is kept there too
+ * (glue-code-store.ts, under the device key's MAC), so the next daemon's first start gets it and does
+ * not rehearse again. V8 accepts a cache only for the V8 and flags it was made with, and compiles afresh
+ * otherwise.
  *
  * The cache is made by a rehearsal (glue-warm.worker.mjs): the glue's instantiate, start, invoke and
  * import trampolines run once against stand-ins in a thread of its own, so the functions a start and a
@@ -17,6 +18,7 @@
 import { Worker } from 'node:worker_threads';
 import { assetPath } from '../assets.js';
 import { glue } from './shared.js';
+import type { GlueCodeStore } from '../glue-code-store.js';
 
 /** Glue texts remembered (a rehearsed cache is ~100–250 KB); the oldest goes first. */
 const MAX_ENTRIES = 32;
@@ -27,19 +29,44 @@ const REHEARSAL_TIMEOUT_MS = 10_000;
 /** By glue text; null while it is being made, or when the glue does not compile (the worker fails it too). */
 const caches = new Map<string, Uint8Array | null>();
 
-/** The code cache of this glue if there is one; otherwise undefined, and one is made soon. */
-export function glueCodeCache(source: string): Uint8Array | undefined {
+/** What the caches did (tests): rehearsals run, and caches taken from disk. */
+export const glueCacheStats = { rehearsals: 0, fromDisk: 0 };
+
+/**
+ * The code cache of this glue if there is one (in memory, or verified on disk: `disk`, glue-code-store.ts);
+ * otherwise undefined, and one is made soon, by a rehearsal, and kept on disk for the next daemon (a
+ * compile-only cache, the fallback, is not kept there: the next daemon rehearses again).
+ */
+export function glueCodeCache(source: string, disk?: GlueCodeStore): Uint8Array | undefined {
   const cached = caches.get(source);
   if (cached !== undefined) return cached ?? undefined;
-  caches.set(source, null);
-  if (caches.size > MAX_ENTRIES) caches.delete(caches.keys().next().value!);
+  if (disk?.data) {
+    glueCacheStats.fromDisk++;
+    remember(source, disk.data);
+    return disk.data;
+  }
+  remember(source, null);
   setTimeout(() => {
     if (!caches.has(source)) return;
-    void rehearsed(source).catch(() => compiledOnly(source)).then((data) => {
-      if (caches.has(source) && data) caches.set(source, data);
-    });
+    glueCacheStats.rehearsals++;
+    void rehearsed(source).then(
+      (data) => {
+        if (!caches.has(source)) return;
+        caches.set(source, data);
+        void disk?.save(data).catch(() => undefined); // not kept: the next daemon rehearses again
+      },
+      () => {
+        const data = compiledOnly(source);
+        if (caches.has(source) && data) caches.set(source, data);
+      },
+    );
   }, MAKE_AFTER_MS).unref();
   return undefined;
+}
+
+function remember(source: string, data: Uint8Array | null): void {
+  caches.set(source, data);
+  if (caches.size > MAX_ENTRIES) caches.delete(caches.keys().next().value!);
 }
 
 /** The cache a rehearsal of the glue made (glue-warm.worker.mjs). */

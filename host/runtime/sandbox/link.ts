@@ -14,6 +14,7 @@ import type { Phases } from '../phases.js';
 import type { Broker } from './broker.js';
 import type { CallChannel } from './call-channel.js';
 import { glueCodeCache } from './glue-cache.js';
+import type { GlueCodeStore } from '../glue-code-store.js';
 import type { LoadMessage } from './worker-api.js';
 
 /** Why an instance ended without the host asking it to. */
@@ -34,6 +35,8 @@ export interface SandboxOptions {
   instanceId: number;
   /** The component's verified JS glue (compiled by the worker in memory, glue-script.mjs). */
   glueSource: string;
+  /** Its V8 code cache on disk, where the transpile cache is sealed (glue-code-store.ts). */
+  glueCodeCache?: GlueCodeStore;
   coreModules: Record<string, CoreModule>;
   capabilities: readonly Capability[];
   /** The host's WIT types of every interface linked (host/boundary): the worker checks arguments against them. */
@@ -109,7 +112,7 @@ export function loadMessage(opts: SandboxOptions, broker: Broker, calls: CallCha
     ...broker.workerInit,
     ...calls.workerInit,
     glueSource: opts.glueSource,
-    glueCache: glueCodeCache(opts.glueSource),
+    glueCache: glueCodeCache(opts.glueSource, opts.glueCodeCache),
     workerModules: opts.capabilities.filter((c) => c.workerModule).map((c) => ({
       url: assetUrl(c.workerModule!),
       skip: shadowed(c, opts.capabilities),
