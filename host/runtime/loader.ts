@@ -351,8 +351,7 @@ export class Loader {
     return this.withCodeCache(dir, { digest, glueSource: glueOf(glue), coreModules, imports: index.imports, exports: index.exports });
   }
 
-  /** `p` with its glue's code cache on disk, where the cache is sealed. */
-  private async withCodeCache(dir: string, p: Prepared): Promise<Prepared> {
+  private async withCodeCache(dir: string, p: Prepared): Promise<Prepared> { // the code cache, where sealed
     return this.seal ? { ...p, codeCache: await openGlueCodeStore(dir, p.digest, p.glueSource, this.seal) } : p;
   }
 
