@@ -193,6 +193,10 @@ export class Pkcs11TeeBackend implements TeeBackend {
 
   /** Raw RSA (CKM_RSA_X_509) in the token, OAEP-SHA256 decoding here. */
   private rawUnwrap(wrappedKey: Buffer): Buffer {
+    // An RSA ciphertext of this key is below its modulus (RFC 8017 §5.1.2); one that is not was wrapped to
+    // another key. SoftHSM2 answers it CKR_GENERAL_ERROR, which would read as the token being unavailable.
+    const n = Buffer.from((this.publicKey.export({ format: 'jwk' }) as { n: string }).n, 'base64url');
+    if (n.length === wrappedKey.length && Buffer.compare(wrappedKey, n) >= 0) throw new TeeError('unwrap-failed', 'the content key is not wrapped to this device key');
     let em: Buffer;
     try {
       this.m.C_DecryptInit(this.session, { mechanism: p.CKM_RSA_X_509 }, this.priv);
