@@ -20,9 +20,7 @@ import { canonicalJson } from '../../hsm/tpm/eventlog.js';
 import { redactConfig, REDACTED } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { EDGEWARD_VERSION } from '../version.js';
-import { codeRootAbove } from '../runtime/assets.js';
-
-const CODE_DIRS = ['host', 'hsm'];
+import { CODE_DIRS, codeRootAbove } from '../runtime/assets.js';
 
 export { codeRootAbove };
 

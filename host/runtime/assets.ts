@@ -6,14 +6,15 @@
  * Code (`host/…`, `hsm/…`) is taken from the tree the running code was loaded from — dist/ when compiled
  * (tsc's output or the bin's bundle), the repository under tsx — so what runs is what the daemon's code
  * digest measures (host/measure/code.ts covers host/ and hsm/ of that tree). tsc emits no `.mjs`:
- * scripts/bundle.mjs copies them into dist/ at every build. Guests (`guests/…`) are not code of the
+ * scripts/copy-mjs.mjs copies them into dist/ at every build. Guests (`guests/…`) are not code of the
  * daemon (each component is measured on its own) and come from the package root.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const CODE_DIRS = ['host', 'hsm'];
+/** The daemon's code: what the code digest measures (host/measure/code.ts), and what runs from the code tree. */
+export const CODE_DIRS = ['host', 'hsm'] as const;
 
 /** The nearest directory at or above `dir` that holds both `host/` and `hsm/`. */
 export function codeRootAbove(dir: string): string {
