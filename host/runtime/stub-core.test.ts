@@ -43,6 +43,25 @@ describe('stubbed transpiling', () => {
     expect(Buffer.from(realModuleOf(stubbed, big![1])!).equals(Buffer.from(real[big![0]]!))).toBe(true);
   }, 60_000);
 
+  // componentize-qjs wraps QuickJS's core module in a nested component: stubbed there too (before, hello
+  // went to jco whole, ~1 MB of code and data).
+  it('stubs the core modules inside nested components (the QuickJS hello sample), same glue and modules', async () => {
+    const file = assetPath('guests/hello/dist/hello.wasm');
+    const component = new Uint8Array(readFileSync(file));
+    const { stubbed, real, fast } = await both(component);
+    expect(stubbed.swaps.length).toBe(2);
+    expect(stubbed.component.length).toBeLessThan(component.length / 8);
+    expect(Buffer.from(fast['component.js']!).equals(Buffer.from(real['component.js']!))).toBe(true);
+    let swapped = 0;
+    for (const [name, data] of Object.entries(fast)) {
+      if (!name.endsWith('.wasm')) continue;
+      const back = realModuleOf(stubbed, data);
+      if (back) swapped++;
+      expect(Buffer.from(back ?? data).equals(Buffer.from(real[name]!)), name).toBe(true);
+    }
+    expect(swapped).toBe(2);
+  }, 60_000);
+
   it('keeps a core module valid, with the same imports and exports', () => {
     const file = assetPath('guests/console/dist/console.wasm');
     const stubbed = stubComponent(new Uint8Array(readFileSync(file)))!;

@@ -7,7 +7,8 @@
  * then carries the stubs, which are swapped back for the real, measured core modules by exact bytes; if
  * any stub does not come back unchanged, the loader transpiles the real component instead.
  *
- * Only top-level core module sections are stubbed; everything else is copied byte for byte.
+ * Only core module sections are stubbed (at the top level and in nested components); everything else is
+ * copied byte for byte.
  */
 /** Core modules smaller than this are left as they are (nothing to gain). */
 export const STUB_MIN_BYTES = 16 * 1024;
@@ -15,6 +16,7 @@ export const STUB_MIN_BYTES = 16 * 1024;
 const COMPONENT_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
 const CORE_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 const COMPONENT_CORE_MODULE = 1;
+const COMPONENT_COMPONENT = 4;
 const CORE_CUSTOM = 0;
 const CORE_CODE = 10;
 const CORE_DATA = 11;
@@ -114,20 +116,36 @@ export function stubCoreModule(core: Uint8Array): Uint8Array {
   return concat(parts);
 }
 
-/** Stub the big top-level core modules of a component; undefined if there is none (or it is not a component). */
+/**
+ * Stub the big core modules of a component, at the top level and inside nested components (componentize-qjs
+ * wraps its QuickJS core module in one); undefined if there is none (or it is not a component).
+ */
 export function stubComponent(component: Uint8Array, minBytes = STUB_MIN_BYTES): Stubbed | undefined {
   if (!startsWith(component, COMPONENT_PREAMBLE)) return undefined;
-  const parts: Uint8Array[] = [Uint8Array.from(COMPONENT_PREAMBLE)];
   const swaps: Stubbed['swaps'] = [];
+  const stubbed = stubInto(component, minBytes, swaps, 0);
+  return stubbed === undefined || swaps.length === 0 ? undefined : { component: stubbed, swaps };
+}
+
+/** Components nest no deeper than this here (jco's output for deeper nesting is left to jco). */
+const MAX_NESTING = 4;
+
+/** `component` with its big core modules stubbed, each recorded in `swaps`; undefined if a swap would be ambiguous. */
+function stubInto(component: Uint8Array, minBytes: number, swaps: Stubbed['swaps'], depth: number): Uint8Array | undefined {
+  const parts: Uint8Array[] = [Uint8Array.from(COMPONENT_PREAMBLE)];
   for (const s of sections(component)) {
     if (s.id === COMPONENT_CORE_MODULE && s.body.length >= minBytes) {
       const stub = stubCoreModule(s.body);
       if (swaps.some((w) => sameBytes(w.stub, stub))) return undefined; // two modules with one interface: the swap would be ambiguous
       swaps.push({ stub, real: s.body });
       parts.push(section(COMPONENT_CORE_MODULE, stub));
+    } else if (s.id === COMPONENT_COMPONENT && s.body.length >= minBytes && depth < MAX_NESTING && startsWith(s.body, COMPONENT_PREAMBLE)) {
+      const inner = stubInto(s.body, minBytes, swaps, depth + 1);
+      if (inner === undefined) return undefined;
+      parts.push(section(COMPONENT_COMPONENT, inner));
     } else {
       parts.push(section(s.id, s.body));
     }
   }
-  return swaps.length === 0 ? undefined : { component: concat(parts), swaps };
+  return concat(parts);
 }
