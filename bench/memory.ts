@@ -56,7 +56,12 @@ interface Setup {
   budget?: boolean;
   /** The CLI entry to run (default: the bin's bundle). */
   entry?: string;
+  /** Also read the RSS at the first start, settled (the components transpiled in that run): `firstStartRss`. */
+  firstStart?: boolean;
 }
+
+/** RSS at the first start (empty transpile cache), by setup label, where `firstStart` asked for it. */
+const firstStartRss = new Map<string, number>();
 
 function cli(home: string, args: string[]): string {
   const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, EDGEWARD_HOME: home }, encoding: 'utf8', timeout: 60_000 });
@@ -123,6 +128,13 @@ async function daemonRss(setup: Setup, env: Record<string, string> = {}): Promis
     const names = Object.keys(setup.modules);
     let d = (await startDaemon(home, config, env, setup.entry)).child;
     await allRunning(home, names);
+    if (setup.firstStart) {
+      await sleep(SETTLE_MS);
+      firstStartRss.set(setup.label, rssOf(d.pid!));
+      // The transpiler's own process (host/runtime/transpiler.ts), while it idles before it ends.
+      const kids = readFileSync(`/proc/${d.pid}/task/${d.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      firstStartRss.set(`${setup.label}:children`, kids.reduce((n, k) => n + rssOf(k), 0));
+    }
     await stop(d);
     d = (await startDaemon(home, config, env, setup.entry)).child;
     await allRunning(home, names);
@@ -217,7 +229,7 @@ async function main(): Promise<void> {
   const startUnbundled = await daemonStartMs(UNBUNDLED, 5);
   const startBare = await bareNodeStartMs(5);
   const noneDefaults = await daemonRss({ label: 'no modules, V8 defaults', modules: {} }, { EDGEWARD_V8_DEFAULTS: '1' });
-  const one = await daemonRss({ label: 'hello', modules: { hello } });
+  const one = await daemonRss({ label: 'hello', modules: { hello }, firstStart: true });
   const js3 = await daemonRss({ label: 'hello + console + fetcher', modules: three, budget: true });
   const ten = await daemonRss({ label: '10 tiny', modules: tiny });
   const js3q = await daemonRss({ label: 'hello + keeper + runaway (quickjs)', modules: threeQ, budget: true });
@@ -243,6 +255,8 @@ async function main(): Promise<void> {
   console.log(`daemon, no modules, run unbundled (tsc's dist/host/cli/main.js): ${f(noneUnbundled)} (the bundle saves ${f(noneUnbundled - none)})`);
   console.log(`daemon start, no module (spawn → management API listening, median of 5): bundle ${startBundle.toFixed(0)} ms, unbundled ${startUnbundled.toFixed(0)} ms; bare node spawn → first line ${startBare.toFixed(0)} ms`);
   rows.push(['daemon start, no module / bare node start (bundle; unbundled ' + (startUnbundled / startBare).toFixed(2) + ')', startBundle / startBare, 'no target; lower is better']);
+  const oneFirst = firstStartRss.get('hello')!;
+  console.log(`daemon + hello at its first start (empty cache: hello transpiled in that run, by the transpiler process), settled: ${f(oneFirst)}; at its second start ${f(one)}: the transpile left ${f(oneFirst - one)} in the daemon; the transpiler's process, idle before it ends: ${f(firstStartRss.get('hello:children')!)}`);
   console.log(`per tiny module: ${f(perTiny)}; first JS module (quickjs): ${f(one - none)}; per further JS module (quickjs): ${f(perFurtherJs)}`);
   console.log(`componentize-js engine, same hello source: hello ${f(oneC)} (+${f(oneC - none)} over no modules, quickjs +${f(one - none)}); 3 × hello ${f(threeC)}, per further copy ${f(perFurtherC)}`);
   rows.push(['daemon + hello (quickjs) / daemon + hello (componentize-js), over no modules', (one - none) / (oneC - none), 'lower is better']);

@@ -4,7 +4,7 @@
  * file-backend key, identity and certificate services, a runtime over `stateDir` with its transpile cache
  * sealed as the daemon seals it, then deploy → first
  * invoke answered, timed. Nothing in this process has run before: no JIT-warm code, no spare worker, no V8
- * compiled-wasm or glue code cache, a cold transpiler thread. An empty `stateDir` is the empty-cache start;
+ * compiled-wasm or glue code cache, a cold transpiler process. An empty `stateDir` is the empty-cache start;
  * a second run over the same one finds the transpile cache (and the keys and certificates) on disk.
  *
  * usage: node bench/new-daemon.mjs <stateDir> <module spec JSON> <method> [<{"runs","gapMs","method"} JSON>]

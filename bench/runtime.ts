@@ -107,7 +107,7 @@ async function pingPongUs(): Promise<number> {
  * deploy → first invoke answered in a NEW process (bench/new-daemon.mjs: the daemon's code from dist/, as a
  * new daemon runs it), over `stateDir`: what a device sees after a reboot. The in-process `startOnce` of a
  * new runtime is faster by what the bench process already has warm (JIT-compiled host code, a booted spare
- * worker, V8's cache of compiled wasm, the glue's code cache, jco's transpiler thread); it is printed too,
+ * worker, V8's cache of compiled wasm, the glue's code cache, jco's transpiler process); it is printed too,
  * for where the difference goes, but the targets are held against this one.
  */
 interface DaemonRun { ms: number; phases: PhaseRecord; backToBack?: Figure; spaced?: Figure }

@@ -13,7 +13,7 @@
  * What is bundled: our code and the pure ES-module libraries of the daemon's own thread (zod, hono,
  * @hono/node-server, smol-toml). Every other package stays an `import` of node_modules: native or
  * WebAssembly parts (pkcs11js, jco, componentize-*), files read at run time (pino's transports), and
- * CommonJS. The `.mjs` code (the sandbox worker and the modules it imports, the transpiler thread, the
+ * CommonJS. The `.mjs` code (the sandbox worker and the modules it imports, the transpiler process, the
  * broker protocol and the validator) is not part of it: scripts/copy-mjs.mjs copies it into dist/, and the
  * daemon loads it from there (host/runtime/assets.ts), inside the tree its code digest measures.
  *

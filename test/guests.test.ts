@@ -137,7 +137,7 @@ describe('hello (quickjs guest)', () => {
   });
 
   it('does not stall the daemon while a 12 MB component is transpiled (cold deploy)', async () => {
-    // console stays on componentize-js (it needs its console): the big component the transpiler thread is for.
+    // console stays on componentize-js (it needs its console): the big component the transpiler process is for.
     expect(statSync(assetPath('guests/console/dist/console.wasm')).size).toBeGreaterThan(10 * 1024 * 1024);
     const { rt } = await identityRuntime({ logger: capture().logger });
     const h = monitorEventLoopDelay({ resolution: 10 });
@@ -147,7 +147,7 @@ describe('hello (quickjs guest)', () => {
     const elapsed = performance.now() - t0;
     h.disable();
     expect(rt.loader.stats.transpiles).toBe(1);
-    // jco's transpiler runs on its own thread: no single stall takes a large share of the deploy. Before it
+    // jco's transpiler runs in its own process: no single stall takes a large share of the deploy. Before it
     // did, one stall was ~2 s of a ~3 s deploy. A share, not milliseconds: both stretch alike under load.
     expect(h.max / 1e6, `longest stall ${Math.round(h.max / 1e6)} ms of a ${Math.round(elapsed)} ms deploy`).toBeLessThan(elapsed * 0.4);
   });

@@ -69,7 +69,7 @@ describe('daemon code digest', () => {
     const repo = path.resolve(import.meta.dirname, '..');
     const dist = path.join(repo, 'dist');
     const compiled = (await import(pathToFileURL(path.join(dist, 'host', 'runtime', 'assets.js')).href)) as typeof import('../host/runtime/assets.js');
-    for (const rel of ['host/runtime/worker.mjs', 'host/boundary/validate.mjs', 'host/capabilities/logging/worker.mjs', 'host/runtime/transpile.worker.mjs']) {
+    for (const rel of ['host/runtime/worker.mjs', 'host/boundary/validate.mjs', 'host/capabilities/logging/worker.mjs', 'host/runtime/transpile.child.mjs']) {
       expect(compiled.assetPath(rel)).toBe(path.join(dist, rel));
       expect(existsSync(compiled.assetPath(rel)), `${rel} is copied into dist/ by the build`).toBe(true);
     }

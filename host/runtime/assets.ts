@@ -1,6 +1,6 @@
 /**
  * Files the runtime needs at run time besides its own modules: the worker entry and the other `.mjs` code
- * (sandbox workers, worker-side capability modules, the transpiler thread, the broker protocol and the
+ * (sandbox workers, worker-side capability modules, the transpiler process, the broker protocol and the
  * boundary validator the daemon's thread imports too), and the sample guests.
  *
  * Code (`host/…`, `hsm/…`) is taken from the tree the running code was loaded from — dist/ when compiled

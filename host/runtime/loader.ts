@@ -297,7 +297,7 @@ export class Loader {
     return this.withCodeCache(dir, preparedOf(digest, out));
   }
 
-  /** Transpile `component` with jco (in a worker thread, in memory) and harden the glue's lifting. */
+  /** Transpile `component` with jco (in its own process, transpiler.ts) and harden the glue's lifting. */
   private async transpile(digest: Digest, component: Uint8Array): Promise<Transpiled> {
     checkComponentHeader(component);
     let out: Transpiled;

@@ -1,17 +1,48 @@
-// Transpiles components off the daemon's thread: jco's transpiler is synchronous WebAssembly and takes
-// seconds on a 12 MB component, which would otherwise stall the management API and every module's calls.
-import { parentPort } from 'node:worker_threads';
-import { transpile } from '@bytecodealliance/jco';
+// jco's transpiler, in a process of its own (transpiler.ts): it runs only js-component-bindgen's
+// `generate`, the step of jco's `transpile` that makes the glue, with the options our `transpile` call
+// would hand it (transpiler.test.ts checks the output is jco's, byte for byte). The process exits when
+// the daemon disconnects, so a daemon killed with SIGKILL leaves none behind.
+import { $init, generate } from '@bytecodealliance/jco-transpile/component';
 
-/** Always a worker thread (transpiler.ts). */
-const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
+/**
+ * What jco 1.35's `transpile(bytes, { name: 'component', instantiation: 'async', base64Cutoff: 0 })` passes to `generate`.
+ * @type {import('@bytecodealliance/jco-transpile/component').GenerateOptions}
+ */
+const GENERATE = {
+  name: 'component',
+  map: [],
+  instantiation: { tag: 'async' },
+  asyncMode: undefined,
+  importBindings: undefined,
+  validLiftingOptimization: false,
+  tracing: false,
+  noComponentErrorWrapping: false,
+  noNodejsCompat: false,
+  noTypescript: true,
+  tlaCompat: false,
+  base64Cutoff: 0,
+  noNamespacedExports: false,
+  multiMemory: false,
+  bindgenEnableWasmExnref: false,
+  strict: false,
+  flagsAsBigint: false,
+  variantsInlineCases: false,
+  useNamespaceObjects: false,
+  enumValuesScreamingSnakeCase: false,
+  asmjs: false,
+};
 
-port.on('message', /** @param {{ id: number; bytes: Uint8Array; options: Parameters<typeof transpile>[1] }} msg */ async ({ id, bytes, options }) => {
+process.on('disconnect', () => process.exit(0));
+process.on('message', /** @param {{ id: number; bytes: Uint8Array }} msg */ async ({ id, bytes }) => {
+  /** @type {Record<string, unknown>} */
+  let reply;
   try {
-    const out = await transpile(bytes, options);
-    const files = Object.fromEntries(Object.entries(out.files).filter(([name]) => !name.endsWith('.d.ts')));
-    port.postMessage({ id, files, imports: out.imports, exports: out.exports.map(([name]) => name) });
+    await $init;
+    const out = generate(bytes, GENERATE);
+    const files = Object.fromEntries(out.files.filter(([name]) => !name.endsWith('.d.ts')));
+    reply = { id, files, imports: out.imports, exports: out.exports.map(([name]) => name) };
   } catch (err) {
-    port.postMessage({ id, error: err instanceof Error ? err.message : String(err) });
+    reply = { id, error: err instanceof Error ? err.message : String(err) };
   }
+  process.send?.(reply);
 });

@@ -149,7 +149,7 @@ describe('W3: malformed lowered values trap', () => {
     }
     const compact = path.join(fx.dir, 'compact.wasm');
     writeFileSync(compact, await buildMalformedGuest('utf16', 'compact-utf16'));
-    // jco panics on it in the transpiler thread; a component queued behind it, and the next one, still transpile.
+    // jco panics on it in the transpiler process; a component queued behind it, and the next one, still transpile.
     const [refused] = await Promise.all([
       rejection(rt.create(spec('compact', compact, { capabilities: [SINK] }))),
       rt.create(spec('queued', await fx.guest('chatty'))),
