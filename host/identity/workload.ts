@@ -7,12 +7,12 @@
  * from a request.
  */
 import { generateKeyPair } from 'node:crypto';
-import { isIP } from 'node:net';
 import { promisify } from 'node:util';
 import type { IdentityService } from './identity.js';
 import { MAX_SAS_TTL_SECONDS } from './identity.js';
 import type { CertService, IssuedCertificate } from '../../hsm/certs/service.js';
 import { DEFAULT_RENEW_POLICY, renewalDue } from '../../hsm/certs/renewal.js';
+import { ipVersion } from '../../hsm/support/ip.js';
 import { DAEMON_CALLER, KeyError, type Caller, type KeyService } from '../../hsm/keys/index.js';
 import { invalidArgument, limitExceeded } from './workload-errors.js';
 
@@ -170,7 +170,7 @@ function checkData(data: unknown): Uint8Array {
 function hostName(v: unknown, what: string, max: number): string {
   if (typeof v !== 'string' || v.length === 0) throw invalidArgument(`${what} must be a non-empty string`);
   if (v.length > max) throw limitExceeded(`${what} over ${max} characters`);
-  if (!isIP(v) && !HOSTNAME_RE.test(v)) throw invalidArgument(`${what} "${v.slice(0, 64)}" is not a host name or IP address`);
+  if (ipVersion(v) === 0 && !HOSTNAME_RE.test(v)) throw invalidArgument(`${what} "${v.slice(0, 64)}" is not a host name or IP address`);
   return v;
 }
 

@@ -7,7 +7,7 @@
  * the issuer's name is copied from its certificate's DER, as RFC 5280 §4.1.2.4 name chaining wants.
  */
 import { createHash, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
-import { isIP } from 'node:net';
+import { ipVersion } from '../support/ip.js';
 import { DAEMON_CALLER, type KeyService, type SignAlgorithm } from '../keys/index.js';
 import type { HsmSigningKey } from './hsm-crypto.js';
 
@@ -160,7 +160,7 @@ function keyUsage(bits: number[]): Buffer {
 const KU = { digitalSignature: 0, keyEncipherment: 2, keyCertSign: 5, cRLSign: 6 };
 
 function ipBytes(ip: string): Buffer {
-  if (isIP(ip) === 4) return Buffer.from(ip.split('.').map(Number));
+  if (ipVersion(ip) === 4) return Buffer.from(ip.split('.').map(Number));
   // Expand "::" and any embedded IPv4 tail to eight groups.
   let s = ip;
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);

@@ -1,11 +1,11 @@
 /** Names in the certificates the certificate service issues (no ASN.1 library needed). */
-import { isIP } from 'node:net';
+import { ipVersion } from '../support/ip.js';
 
 /** Split a subject alternative name list into DNS names and IP addresses. */
 export function splitSans(names: string[]): { dnsNames: string[]; ipAddresses: string[] } {
   const dnsNames: string[] = [];
   const ipAddresses: string[] = [];
-  for (const n of names) (isIP(n) ? ipAddresses : dnsNames).push(n);
+  for (const n of names) (ipVersion(n) !== 0 ? ipAddresses : dnsNames).push(n);
   return { dnsNames, ipAddresses };
 }
 
