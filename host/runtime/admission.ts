@@ -12,7 +12,8 @@ import type { ComponentType, InstanceType } from '../boundary/types.js';
 import { configureGrants, planLinks, unversioned, type Capability } from './capabilities.js';
 import { IntegrityError, RuntimeError } from './errors.js';
 import type { RuntimeEvents } from './events.js';
-import { measure, readSource, type CoreModule, type Digest, type Loader } from './loader.js';
+import { measure, type CoreModule, type Digest, type Loader, type Prepared } from './loader.js';
+import { readSource } from './source.js';
 import { Phases } from './phases.js';
 import type { ModuleSpec } from './manifest.js';
 import type { Registration } from './registry.js';
@@ -122,6 +123,7 @@ export class Admission {
       this.opts.events.record(spec.name, 'denied', plan.message);
       throw new RuntimeError('denied', plan.message);
     }
+    this.knowTypes(measured, prepared);
     phases.sync('types', () => this.checkTypes(spec.name, measured, sealed?.component ?? bytes));
     await phases.time('compile', () => this.opts.loader.compile(prepared, this.limitsOf(spec).memory_mib));
     await storing;
@@ -148,6 +150,7 @@ export class Admission {
       : this.opts.loader.prepare(r.digest as Digest, () => verified.then((b) => b ?? reread())));
     const plan = planLinks(r.name, prepared.imports, r.capabilities, this.opts.capabilities);
     if (!plan.ok) throw new RuntimeError('denied', plan.message);
+    this.knowTypes(r.digest, prepared);
     // The import types against the host's WIT as it is now (it may have changed since the deploy).
     const gate = verified.then(async (bytes) => {
       const typed = bytes ?? (this.declared.has(r.digest) ? undefined : await reread());
@@ -209,6 +212,11 @@ export class Admission {
    * link plan said) and of the lifecycle the host calls, against the host's WIT. A mismatch is an event
    * and a `type-mismatch` error naming interface, function and the first difference.
    */
+  /** The declared types the loader kept in the sealed cache for this very digest: not decoded again. */
+  private knowTypes(digest: string, prepared: Prepared): void {
+    if (prepared.declared && prepared.digest === digest && !this.declared.has(digest)) this.declared.set(digest, prepared.declared);
+  }
+
   private checkTypes(name: string, digest: string, bytes: Uint8Array | undefined): void {
     try {
       let types = this.declared.get(digest);

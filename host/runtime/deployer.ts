@@ -4,7 +4,8 @@
  * create what is new, update what changed (digest or any setting), and bring the rest to its desired
  * status. One module's failure is reported and does not stop the others.
  */
-import { measure, readSource } from './loader.js';
+import { measure } from './loader.js';
+import { readSource } from './source.js';
 import type { ModuleSpec } from './manifest.js';
 import type { Registration } from './registry.js';
 import { loadSignature } from './signature.js';
