@@ -15,6 +15,17 @@
  * off (the guests, and undici's HTTP parser, which the management API's Request/Response load). In the
  * bundle the bin runs (scripts/bundle.mjs), ES imports are evaluated before the entry's own code, so there
  * the bundle's small shared chunks and commander are evaluated just before this runs.
+ *
+ * What the flag costs (2026-12-01, evening): V8 refuses a code cache made under other flags, and Node's own
+ * bootstrap code comes with one made under the defaults, so with any flag set every sandbox worker compiles
+ * that code again as it boots. A cold process's first worker: 74–106 ms with this flag, 39–57 with none
+ * (wasm-features.ts sets its own flag only while a compile runs, for that reason). Interleaved, the same
+ * hour: hello's first start in a new daemon process (cache on disk, median of 5) 244 ms against 184 with
+ * EDGEWARD_V8_DEFAULTS=1; daemon start to the management API (no module, median of 7) 546 against 460;
+ * "modules started" with hello 763 against 710. What it saves: RSS (second start, settled) 117.5 against
+ * 134.0 MiB with three QuickJS samples, 259–261 against 272–291 with hello, console and fetcher; with no
+ * module it costs ~1 MiB. Memory is what devices run out of, so it stays; EDGEWARD_V8_DEFAULTS=1 is the
+ * choice of a device that would rather start faster.
  */
 import v8 from 'node:v8';
 

@@ -7,7 +7,6 @@
  * (`integrity-mismatch`) rather than run. Compiled `WebAssembly.Module`s are cached in memory per digest
  * and memory ceiling (V8 offers no portable on-disk cache for them), and posted to each worker.
  */
-import './wasm-features.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { promises as fs, type BigIntStats } from 'node:fs';
 import path from 'node:path';
@@ -19,6 +18,7 @@ import { capCoreModuleMemory, MemoryLimitError, WASM_PAGE_BYTES } from './wasm-m
 import { hardenGlue } from './harden-glue.js';
 import type { Phases } from './phases.js';
 import { openGlueCodeStore, type GlueCodeStore } from './glue-code-store.js';
+import { withWasmFeatures } from './wasm-features.js';
 import { decodeComponentTypes } from '../boundary/decode.js';
 import type { ComponentType } from '../boundary/types.js';
 
@@ -385,7 +385,7 @@ export class Loader {
     // All at once: V8 compiles each on its background threads, and a QuickJS component has 13 core
     // modules; one after another paid each one's hand-off to those threads and back in turn. hello's 13,
     // median of 15, alternated in one process: 18–19 ms one after another, 12–13 ms all at once.
-    const compiled = await Promise.all(capped.map(([, bytes]) => wasm.compile(bytes)));
+    const compiled = await withWasmFeatures(() => Promise.all(capped.map(([, bytes]) => wasm.compile(bytes))));
     this.stats.compiles++;
     return Object.fromEntries(capped.map(([name], i) => [name, compiled[i]!]));
   }
