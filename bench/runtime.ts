@@ -22,6 +22,7 @@ import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { buildTestGuest } from '../guests/adversarial/components.js';
 import { ComponentRuntime } from '../host/runtime/runtime.js';
 import { builtinDefaultManifest, type ModuleSpec } from '../host/runtime/manifest.js';
@@ -227,6 +228,30 @@ function childOnce(script = CHILD, env: Record<string, string> = {}): Promise<nu
   });
 }
 
+/**
+ * The first sandbox worker's boot in a new process, as the compiled daemon spawns it (its pool, the CommonJS
+ * worker), with the daemon's V8 flag or with V8's defaults: V8 refuses a code cache made under other flags,
+ * so with any flag set a worker compiles Node's own bootstrap code again (host/cli/v8-flags.ts).
+ */
+const COLD_WORKER = `import v8 from 'node:v8';
+if (process.env.EDGEWARD_V8_DEFAULTS !== '1') v8.setFlagsFromString('--optimize-for-size');
+const { warmWorkerPool } = await import(process.env.POOL);
+const t = performance.now();
+await warmWorkerPool();
+process.stdout.write(String(performance.now() - t));
+process.exit(0);`;
+
+async function coldWorkerBootMs(defaults: boolean): Promise<number> {
+  const pool = pathToFileURL(path.join(ROOT, 'dist', 'host', 'runtime', 'sandbox', 'pool.js')).href;
+  const env = { POOL: pool, ...(defaults ? { EDGEWARD_V8_DEFAULTS: '1' } : {}) };
+  const child = spawn(process.execPath, ['--input-type=module', '-e', COLD_WORKER], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  if (code !== 0 || !Number.isFinite(Number(out))) throw new Error(`cold worker probe failed (exit ${code}): ${out}`);
+  return Number(out);
+}
+
 async function main(): Promise<void> {
   // Warm the host itself (jco's transpiler, module loading) so "cold" measures the module, not the daemon's own start.
   const echoFile = path.join(newDir(), 'echo.wasm');
@@ -392,6 +417,13 @@ async function main(): Promise<void> {
   console.log(`hello component: ${(await import('node:fs')).statSync(hello.source).size} bytes; runs per figure: ${RUNS}`);
   console.log(`(a) bare child process (spawn node, answer one message; no identity work): median ${fmt(c)}`);
   console.log(`(a) FAIR child for hello (spawn node, SAS token + server certificate over a Unix socket, answer): issuing ${fmt(fair)}, certificate cached ${fmt(fairC)}`);
+  const workerFlag: number[] = [];
+  const workerDefaults: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    workerFlag.push(await coldWorkerBootMs(false));
+    workerDefaults.push(await coldWorkerBootMs(true));
+  }
+  console.log(`(a) first sandbox worker's boot in a new process (the compiled pool): median ${fmt(median(workerFlag))} with the daemon's --optimize-for-size, ${fmt(median(workerDefaults))} with V8's defaults (EDGEWARD_V8_DEFAULTS=1; any V8 flag makes each worker compile Node's bootstrap again)`);
   console.log(`(a) cold start hello in a new daemon process (deploy→first invoke, empty cache: measure+transpile+compile+instantiate): median ${fmt(median(cold.ms))}`);
   console.log(phaseLine(cold));
   console.log(`(b) warm start hello in a new daemon process, transpile cache on disk: median ${fmt(median(warmDisk.ms))}`);
