@@ -26,6 +26,15 @@
  * 134.0 MiB with three QuickJS samples, 259–261 against 272–291 with hello, console and fetcher; with no
  * module it costs ~1 MiB. Memory is what devices run out of, so it stays; EDGEWARD_V8_DEFAULTS=1 is the
  * choice of a device that would rather start faster.
+ *
+ * Tried and not kept (a team call, figures in the README): most of the saving is the main thread's young
+ * generation. `--max-semi-space-size=1` on node's command line (a bin whose first lines are a sh/JS
+ * polyglot that execs node with it, and `npm start`), cleared again here at run time, keeps the main heap
+ * as sized and puts the flag hash back to the default (`v8.cachedDataVersionTag()` equal to plain node's;
+ * a cold worker boots in 52–55 ms). Same hour, interleaved: daemon start to the management API 437 against
+ * 489 ms, "modules started" with hello 676 against 757; but RSS with three QuickJS samples 115.3–129.4 MiB
+ * (four runs) against 111.5–120.7 with this flag: ~5 MiB more, likely workers deserialising Node's whole
+ * bootstrap cache where a lazy compile touches less.
  */
 import v8 from 'node:v8';
 
