@@ -5,7 +5,7 @@
 import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ipVersion } from '../hsm/support/ip.js';
+import { ipBytes, ipVersion } from '../hsm/support/ip.js';
 
 const expected = (s: string): number => (s.includes('%') ? 0 : isIP(s));
 
@@ -28,5 +28,17 @@ describe('ipVersion', () => {
 
   it('agrees with isIP on random real addresses, written every way', () => {
     fc.assert(fc.property(fc.ipV4(), fc.ipV6(), (a, b) => ipVersion(a) === 4 && ipVersion(b) === 6 && expected(b) === 6), { numRuns: 5_000 });
+  });
+
+  it('encodes every address as the bytes it stands for (the same canonical form as the URL parser gives)', () => {
+    const canonical = (v6: string) => new URL(`http://[${v6}]/`).hostname;
+    fc.assert(fc.property(fc.ipV4(), fc.ipV6(), (a, b) => {
+      const four = ipBytes(a)!;
+      const sixteen = ipBytes(b)!;
+      const groups = Array.from({ length: 8 }, (_, i) => sixteen.readUInt16BE(i * 2).toString(16)).join(':');
+      return four.length === 4 && [...four].join('.') === a.split('.').map(Number).join('.') && sixteen.length === 16 && canonical(groups) === canonical(b);
+    }), { numRuns: 5_000 });
+    expect([...ipBytes('::ffff:192.0.2.1')!]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1]);
+    expect(ipBytes('fe80::1%eth0')).toBeUndefined();
   });
 });

@@ -19,14 +19,14 @@ import v8 from 'node:v8';
 const EXTENDED_CONST_PROBE = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x06, 0x09, 0x01, 0x7f, 0x00, 0x41, 0x01, 0x41, 0x02, 0x6a, 0x0b]);
 const validate = (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } }).WebAssembly.validate;
 
-/** Whether V8 has extended-const without the flag (Node 22 and later): then no flag is ever set. */
-const builtIn = validate(EXTENDED_CONST_PROBE);
-let compiling = 0;
-
 /** Whether the features are on now (tests). */
 export function wasmFeaturesOn(): boolean {
   return validate(EXTENDED_CONST_PROBE);
 }
+
+/** Whether V8 has extended-const without the flag (Node 22 and later): then no flag is ever set. */
+const builtIn = wasmFeaturesOn();
+let compiling = 0;
 
 /** Run `compile` with the features on; the flag is cleared again once no compile needs it. */
 export async function withWasmFeatures<T>(compile: () => Promise<T>): Promise<T> {

@@ -7,7 +7,7 @@
  * the issuer's name is copied from its certificate's DER, as RFC 5280 §4.1.2.4 name chaining wants.
  */
 import { createHash, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
-import { ipVersion } from '../support/ip.js';
+import { ipBytes } from '../support/ip.js';
 import { DAEMON_CALLER, type KeyService, type SignAlgorithm } from '../keys/index.js';
 import type { HsmSigningKey } from './hsm-crypto.js';
 
@@ -159,22 +159,11 @@ function keyUsage(bits: number[]): Buffer {
 
 const KU = { digitalSignature: 0, keyEncipherment: 2, keyCertSign: 5, cRLSign: 6 };
 
-function ipBytes(ip: string): Buffer {
-  if (ipVersion(ip) === 4) return Buffer.from(ip.split('.').map(Number));
-  // Expand "::" and any embedded IPv4 tail to eight groups.
-  let s = ip;
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  if (v4) {
-    const b = v4[1]!.split('.').map(Number);
-    s = s.slice(0, -v4[1]!.length) + `${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
-  }
-  const [head, tail] = s.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined ? (tail ? tail.split(':') : []) : [];
-  const groups = tail !== undefined ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
-  return out;
+/** An iPAddress SAN's octets (hsm/support/ip.ts); the names come from splitSans, which keeps only IP literals here. */
+function ipAddress(v: string): Buffer {
+  const b = ipBytes(v);
+  if (!b) throw new Error(`not an IP address: ${v}`);
+  return b;
 }
 
 function signatureAlgorithm(key: HsmSigningKey): { der: Buffer; service: SignAlgorithm } {
@@ -222,7 +211,7 @@ export function tbsCertificate(req: CertRequest & { serialNumber: string }, sign
   }
   const names = [
     ...(req.dnsNames ?? []).map((v) => tlv(0x82, Buffer.from(v, 'latin1'))),
-    ...(req.ipAddresses ?? []).map((v) => tlv(0x87, ipBytes(v))),
+    ...(req.ipAddresses ?? []).map((v) => tlv(0x87, ipAddress(v))),
     ...(req.uris ?? []).map((v) => tlv(0x86, Buffer.from(v, 'latin1'))),
   ];
   if (names.length > 0) exts.push(extension(OID.san, false, seq(...names)));
